@@ -1,0 +1,161 @@
+//! Strict ISO-8601 date strings → epoch milliseconds, with no clock and no time zone database.
+//!
+//! "Strict" is the grammar analytics.js has always used to decide that a string is a date
+//! (`YYYY-MM-DD`, then optionally `T` or a space, `hh:mm`, `:ss`, a fraction, and `Z` or an
+//! offset), so `"2020"` and `"123456"` stay strings. Out-of-range fields (`2020-13-45`) also stay
+//! strings. A time without an offset is read as UTC.
+
+/// Parses a strict ISO-8601 date or date-time into epoch milliseconds.
+pub fn parse_iso_date_ms(s: &str) -> Option<f64> {
+    let mut p = Cursor {
+        b: s.as_bytes(),
+        i: 0,
+    };
+    let year = p.digits(4)?;
+    p.eat(b'-').then_some(())?;
+    let month = p.digits(2)?;
+    p.eat(b'-').then_some(())?;
+    let day = p.digits(2)?;
+    let (mut hour, mut minute, mut second, mut millis, mut offset_min) = (0, 0, 0, 0.0, 0i64);
+    if p.eat(b'T') || p.eat(b' ') {
+        hour = p.digits(2)?;
+        p.eat(b':');
+        minute = p.digits(2)?;
+        if p.eat(b':') || p.peek_digit() {
+            second = p.digits(2)?;
+            if p.eat(b'.') || p.eat(b',') {
+                let start = p.i;
+                while p.peek_digit() {
+                    p.i += 1;
+                }
+                let frac = &s[start..p.i];
+                if frac.is_empty() {
+                    return None;
+                }
+                // Milliseconds, truncated as analytics.js does.
+                millis = format!("{frac:0<3}")[..3].parse().ok()?;
+            }
+        }
+        if p.eat(b'Z') {
+        } else if let Some(sign) = p.sign() {
+            let oh = p.digits(2)? as i64;
+            p.eat(b':');
+            let om = if p.peek_digit() {
+                p.digits(2)? as i64
+            } else {
+                0
+            };
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            offset_min = sign * (oh * 60 + om);
+        }
+    }
+    if p.i != p.b.len() {
+        return None;
+    }
+    if !(1..=12).contains(&month)
+        || day == 0
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let days = days_from_civil(year as i64, month, day);
+    let secs =
+        days * 86_400 + hour as i64 * 3600 + minute as i64 * 60 + second as i64 - offset_min * 60;
+    Some(secs as f64 * 1000.0 + millis)
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Cursor<'_> {
+    fn digits(&mut self, n: usize) -> Option<u32> {
+        let chunk = self.b.get(self.i..self.i + n)?;
+        if !chunk.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        self.i += n;
+        Some(
+            chunk
+                .iter()
+                .fold(0, |acc, d| acc * 10 + u32::from(d - b'0')),
+        )
+    }
+    fn eat(&mut self, c: u8) -> bool {
+        let hit = self.b.get(self.i) == Some(&c);
+        self.i += usize::from(hit);
+        hit
+    }
+    fn peek_digit(&self) -> bool {
+        self.b.get(self.i).is_some_and(u8::is_ascii_digit)
+    }
+    fn sign(&mut self) -> Option<i64> {
+        if self.eat(b'+') {
+            Some(1)
+        } else if self.eat(b'-') {
+            Some(-1)
+        } else {
+            None
+        }
+    }
+}
+
+fn is_leap(y: u32) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in_month(y: u32, m: u32) -> u32 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_iso_date_ms;
+
+    #[test]
+    fn strict_iso_strings() {
+        let cases: [(&str, Option<f64>); 16] = [
+            ("1970-01-01", Some(0.0)),
+            ("2020-01-01", Some(1_577_836_800_000.0)),
+            ("2020-01-01T00:00:00Z", Some(1_577_836_800_000.0)),
+            ("2020-01-01T00:00:00.123Z", Some(1_577_836_800_123.0)),
+            ("2020-01-01T00:00:00.1Z", Some(1_577_836_800_100.0)),
+            ("2020-01-01T01:00:00+01:00", Some(1_577_836_800_000.0)),
+            ("2019-12-31T23:00:00-01:00", Some(1_577_836_800_000.0)),
+            ("2020-01-01 00:00", Some(1_577_836_800_000.0)),
+            ("2020-02-29", Some(1_582_934_400_000.0)),
+            ("2020", None),
+            ("123456", None),
+            ("2020-13-01", None),
+            ("2019-02-29", None),
+            ("2020-01-01T", None),
+            ("2020-01-01T10", None),
+            ("2020-01-01 is my birthday", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_iso_date_ms(input), want, "{input}");
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! The pure heart of hubspot-wasm: Segment events in, HubSpot commands out.
+//!
+//! - [`settings`]: what the site configures, raw → resolved.
+//! - [`event`]: Segment's event model, read leniently.
+//! - [`mapping`]: identify/track/page → `_hsq` [`command`]s, per profile.
+//! - [`machine`]: the ordering rules: when each command may be pushed.
+//! - [`script`]: which HubSpot scripts to load.
+//!
+//! No browser, network or clock here (see `ARCHITECTURE.md`): the browser shell and the server
+//! crate supply inputs and perform the effects.
+
+pub mod command;
+pub mod date;
+pub mod diagnostic;
+pub mod event;
+pub mod machine;
+pub mod mapping;
+pub mod script;
+pub mod settings;
+pub mod text;
+pub mod value;
+
+pub use command::Command;
+pub use diagnostic::Diagnostic;
+pub use event::{Event, EventType};
+pub use machine::{Action, Existing, Input, Machine, Timer, Tracker};
+pub use settings::{Consent, Profile, RawSettings, Settings, SettingsError};
+pub use value::{Map, Value};

@@ -1,0 +1,263 @@
+//! Nested values → the flat, formatted properties HubSpot stores. Shared by identify and track
+//! here and by the server crate's mapping.
+
+use crate::date::parse_iso_date_ms;
+use crate::diagnostic::Diagnostic;
+use crate::text::{KeyStyle, format_key, trim};
+use crate::value::{Map, Value, format_number};
+
+/// Deepest nesting followed; deeper values are dropped with a diagnostic (hostile payloads must
+/// not exhaust the stack).
+const MAX_DEPTH: usize = 16;
+
+/// How nested objects become properties.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Objects {
+    /// `{a: {b: 1}}` → `a_b: 1`.
+    Flatten,
+    /// `{a: {b: 1}}` → `a: '{"b":1}'` (Segment's cloud `flattenObject`).
+    Json,
+    /// Left nested (classic).
+    Keep,
+}
+
+/// How arrays become properties.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arrays {
+    /// `;`-joined string: HubSpot's multi-select format.
+    Join,
+    /// One property per index: `tags_0`, `tags_1` (actions).
+    Index,
+    /// Left as arrays (classic).
+    Keep,
+}
+
+/// What happens to dates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dates {
+    /// `Date` values and strict ISO-8601 strings become epoch milliseconds.
+    EpochMs,
+    /// Left as they are.
+    Keep,
+}
+
+/// One flattening policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlattenRules {
+    /// Key formatting.
+    pub keys: KeyStyle,
+    /// Nested objects.
+    pub objects: Objects,
+    /// Arrays.
+    pub arrays: Arrays,
+    /// Dates.
+    pub dates: Dates,
+    /// Drop `null` values (else kept as `null`).
+    pub drop_null: bool,
+}
+
+/// Flattens `props` (all keys but those in `skip`) into a new map.
+pub fn flatten_properties(
+    props: &Map,
+    rules: &FlattenRules,
+    skip: &[&str],
+    diags: &mut Vec<Diagnostic>,
+) -> Map {
+    let mut out = Map::with_capacity(props.len());
+    for (key, value) in props.iter() {
+        if !skip.contains(&key) {
+            flatten_into(&mut out, key, value, rules, 0, diags);
+        }
+    }
+    out
+}
+
+/// Adds `value` under `key` (a raw, unformatted key path) to `out`.
+pub(crate) fn flatten_into(
+    out: &mut Map,
+    key: &str,
+    value: &Value,
+    rules: &FlattenRules,
+    depth: usize,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if depth > MAX_DEPTH {
+        diags.push(Diagnostic::TooDeep(key.to_owned()));
+        return;
+    }
+    match value {
+        Value::Object(m) if rules.objects == Objects::Flatten => {
+            for (k, v) in m.iter() {
+                flatten_into(out, &format!("{key}_{k}"), v, rules, depth + 1, diags);
+            }
+        }
+        Value::Array(items) if rules.arrays == Arrays::Index => {
+            for (i, v) in items.iter().enumerate() {
+                flatten_into(out, &format!("{key}_{i}"), v, rules, depth + 1, diags);
+            }
+        }
+        Value::Array(items) if rules.arrays == Arrays::Join => {
+            out.insert(
+                format_key(key, rules.keys),
+                render_list(items, rules).into(),
+            );
+        }
+        Value::Object(_) if rules.objects == Objects::Json => {
+            out.insert(
+                format_key(key, rules.keys),
+                to_json(&clean_value(value, rules, depth)).into(),
+            );
+        }
+        Value::Null if rules.drop_null => {}
+        other => {
+            if let Some(v) = clean_bounded(other, rules, depth, key, diags) {
+                out.insert(format_key(key, rules.keys), v);
+            }
+        }
+    }
+}
+
+fn clean_bounded(
+    v: &Value,
+    rules: &FlattenRules,
+    depth: usize,
+    key: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Value> {
+    if depth + nesting(v) > MAX_DEPTH {
+        diags.push(Diagnostic::TooDeep(key.to_owned()));
+        return None;
+    }
+    Some(clean_value(v, rules, depth))
+}
+
+fn nesting(v: &Value) -> usize {
+    match v {
+        Value::Array(items) => 1 + items.iter().map(nesting).max().unwrap_or(0),
+        Value::Object(m) => 1 + m.iter().map(|(_, v)| nesting(v)).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// A value with strings trimmed and dates converted, all the way down (keys of nested objects
+/// are left as they are).
+pub fn clean_value(v: &Value, rules: &FlattenRules, depth: usize) -> Value {
+    match v {
+        Value::String(s) => {
+            let s = trim(s);
+            match rules.dates {
+                Dates::EpochMs => match parse_iso_date_ms(s) {
+                    Some(ms) => Value::Number(ms),
+                    None => Value::String(s.to_owned()),
+                },
+                Dates::Keep => Value::String(s.to_owned()),
+            }
+        }
+        Value::Date(ms) if rules.dates == Dates::EpochMs => Value::Number(*ms),
+        Value::Array(items) if depth < MAX_DEPTH => Value::Array(
+            items
+                .iter()
+                .filter(|v| !(rules.drop_null && matches!(v, Value::Null)))
+                .map(|v| clean_value(v, rules, depth + 1))
+                .collect(),
+        ),
+        Value::Object(m) if depth < MAX_DEPTH => Value::Object(
+            m.iter()
+                .filter(|(_, v)| !(rules.drop_null && matches!(v, Value::Null)))
+                .map(|(k, v)| (k, clean_value(v, rules, depth + 1)))
+                .collect(),
+        ),
+        Value::Array(_) | Value::Object(_) => Value::Null,
+        other => other.clone(),
+    }
+}
+
+/// An array as HubSpot's multi-select text: elements `;`-joined, nulls skipped, nested values as
+/// JSON.
+pub fn render_list(items: &[Value], rules: &FlattenRules) -> String {
+    let mut out = String::new();
+    for item in items {
+        let text = match clean_value(item, rules, MAX_DEPTH - 1) {
+            Value::Null => continue,
+            Value::String(s) => s,
+            Value::Number(n) | Value::Date(n) => format_number(n),
+            Value::Bool(b) => b.to_string(),
+            nested @ (Value::Array(_) | Value::Object(_)) => to_json(&nested),
+        };
+        if !out.is_empty() {
+            out.push(';');
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+/// Compact JSON text. Written here rather than pulling a JSON serializer into the browser
+/// module, where every dependency is paid for in download size.
+fn to_json(v: &Value) -> String {
+    let mut out = String::new();
+    write_json(v, &mut out);
+    out
+}
+
+fn write_json(v: &Value, out: &mut String) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) | Value::Date(n) if n.is_finite() => out.push_str(&format_number(*n)),
+        Value::Number(_) | Value::Date(_) => out.push_str("null"),
+        Value::String(s) => write_json_string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(m) => {
+            out.push('{');
+            for (i, (k, v)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json_string(k, out);
+                out.push(':');
+                write_json(v, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_text_is_valid_json() {
+        let v: Value =
+            serde_json::from_str(r#"{"a":[1,"x\"y\n",null,true],"b":{"c":1.5}}"#).unwrap();
+        let text = to_json(&v);
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, serde_json::to_value(&v).unwrap());
+    }
+}

@@ -1,0 +1,168 @@
+//! identify → `['identify', props]`.
+
+use super::flatten::{clean_value, flatten_into};
+use super::{Knobs, ReservedTraits};
+use crate::command::Command;
+use crate::diagnostic::Diagnostic;
+use crate::event::Event;
+use crate::text::{is_email, loose_key, trim};
+use crate::value::{Map, Value};
+
+/// The visitor's email (rule 1): `traits.email` under any case or separator variant (`Email`,
+/// `EMAIL`, `e-mail`, `e_mail`), else `userId` when it is an email; trimmed of white space and
+/// zero-width characters. Returns the email and the trait key it came from.
+pub fn find_email<'a>(traits: &'a Map, user_id: Option<&str>) -> Option<(String, Option<&'a str>)> {
+    let from_traits = traits.iter().find_map(|(k, v)| {
+        let s = trim(v.as_str()?);
+        (loose_key(k) == "email" && !s.is_empty()).then(|| (s.to_owned(), Some(k)))
+    });
+    from_traits.or_else(|| {
+        let id = trim(user_id?);
+        is_email(id).then(|| (id.to_owned(), None))
+    })
+}
+
+/// Maps an identify. `None` (with a diagnostic) when there is no email: HubSpot identifies
+/// visitors by email and ignores an identify without one.
+pub fn map_identify(
+    event: &Event,
+    traits: &Map,
+    knobs: &Knobs,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Command> {
+    let Some((email, email_key)) = find_email(traits, event.user_id.as_deref()) else {
+        diags.push(Diagnostic::IdentifyWithoutEmail);
+        return None;
+    };
+    let rules = &knobs.traits;
+    let mut out = Map::with_capacity(traits.len() + 2);
+    out.insert("email", email.into());
+    let user_id = event
+        .user_id
+        .as_deref()
+        .map(trim)
+        .filter(|id| !id.is_empty());
+    if let Some(id) = user_id {
+        out.insert("id", id.into());
+    }
+    // Keys the mapping sets itself; traits formatting to them do not override.
+    let reserved = |k: &str| k == "email" || (k == "id" && user_id.is_some());
+
+    let name_keys = ["firstName", "first_name", "lastName", "last_name"];
+    let mut traits_out = Map::with_capacity(traits.len());
+    for (key, value) in traits.iter() {
+        let special = Some(key) == email_key
+            || (knobs.name_fields && name_keys.contains(&key))
+            || key == "company"
+            || key == "address";
+        if !special {
+            flatten_into(&mut traits_out, key, value, rules, 0, diags);
+        }
+    }
+    if knobs.name_fields {
+        add_names(traits, &mut traits_out);
+    }
+    reserved_traits(traits, knobs, &mut traits_out, diags);
+    for (k, v) in traits_out {
+        if !reserved(&k) {
+            out.insert(k, v);
+        }
+    }
+    Some(Command::Identify(out))
+}
+
+/// `firstName`/`first_name` → `firstname`, `lastName`/`last_name` → `lastname`; when both are
+/// absent, `name` split at its first space.
+fn add_names(traits: &Map, out: &mut Map) {
+    let text = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| traits.get(k).and_then(Value::to_js_string))
+            .map(|s| trim(&s).to_owned())
+            .filter(|s| !s.is_empty())
+    };
+    let mut first = text(&["firstName", "first_name"]);
+    let mut last = text(&["lastName", "last_name"]);
+    if first.is_none() && last.is_none() {
+        if let Some(name) = traits.get("name").and_then(Value::as_str).map(trim) {
+            let mut parts = name.splitn(2, ' ');
+            first = parts.next().filter(|s| !s.is_empty()).map(str::to_owned);
+            last = parts
+                .next()
+                .map(trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned);
+        }
+    }
+    if let Some(f) = first {
+        out.insert("firstname", f.into());
+    }
+    if let Some(l) = last {
+        out.insert("lastname", l.into());
+    }
+}
+
+/// `company` and `address`, per profile.
+fn reserved_traits(traits: &Map, knobs: &Knobs, out: &mut Map, diags: &mut Vec<Diagnostic>) {
+    let rules = &knobs.traits;
+    let style = knobs.reserved_traits;
+    // A non-empty string from a field, as HubSpot wants it (numbers become strings).
+    let text = |m: &Map, keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| m.get(k).filter(|v| v.is_truthy()))
+            .and_then(Value::to_js_string)
+            .map(|s| trim(&s).to_owned())
+            .filter(|s| !s.is_empty())
+    };
+
+    match (traits.get("company"), style) {
+        (Some(Value::Object(c)), _) => match text(c, &["name"]) {
+            Some(name) => out.insert("company", name.into()),
+            None if style == ReservedTraits::Classic => {
+                flatten_into(out, "company", &Value::Object(c.clone()), rules, 0, diags)
+            }
+            None => {}
+        },
+        (Some(other), ReservedTraits::Mapped | ReservedTraits::Classic) => {
+            flatten_into(out, "company", other, rules, 0, diags)
+        }
+        _ => {}
+    }
+
+    match traits.get("address") {
+        Some(Value::Object(a)) => {
+            let classic = style == ReservedTraits::Classic;
+            let street = text(a, &["street"]);
+            let zip_keys: &[&str] = if classic {
+                &["postalCode"]
+            } else {
+                &["postalCode", "postal_code"]
+            };
+            for (to, from) in [
+                ("city", &["city"][..]),
+                ("state", &["state"]),
+                ("country", &["country"]),
+                ("zip", zip_keys),
+            ] {
+                if classic {
+                    // Classic copies the raw value when truthy (a numeric zip stays a number).
+                    if let Some(v) = from.iter().find_map(|k| a.get(k).filter(|v| v.is_truthy())) {
+                        out.insert(to, clean_value(v, rules, 1));
+                    }
+                } else if let Some(v) = text(a, from) {
+                    out.insert(to, v.into());
+                }
+            }
+            match street {
+                Some(s) => out.insert("address", s.into()),
+                None if classic => {
+                    out.insert("address", clean_value(&Value::Object(a.clone()), rules, 1))
+                }
+                None => {}
+            }
+        }
+        Some(other) if style != ReservedTraits::FieldsOnly => {
+            flatten_into(out, "address", other, rules, 0, diags)
+        }
+        _ => {}
+    }
+}

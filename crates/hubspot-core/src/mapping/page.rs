@@ -1,0 +1,35 @@
+//! page → the path HubSpot should record.
+
+use super::{Knobs, PagePath};
+use crate::event::Event;
+use crate::value::Value;
+
+/// The path for `setPath`, or `None` when the profile sends none or the event carries none
+/// (HubSpot then records the current location).
+pub fn page_path(event: &Event, knobs: &Knobs) -> Option<String> {
+    let prop = |k: &str| event.properties.get(k).and_then(Value::to_js_string);
+    let path = event
+        .page
+        .path
+        .clone()
+        .or_else(|| prop("path"))
+        .filter(|p| !p.is_empty());
+    match knobs.page_path {
+        PagePath::None => None,
+        PagePath::PathOnly => path,
+        PagePath::PathWithSearch => {
+            let path = path?;
+            let search = event
+                .page
+                .search
+                .clone()
+                .or_else(|| prop("search"))
+                .unwrap_or_default();
+            Some(match search.as_str() {
+                "" | "?" => path,
+                s if s.starts_with('?') => format!("{path}{s}"),
+                s => format!("{path}?{s}"),
+            })
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Which HubSpot scripts to load, from where, and how to recognise HubSpot already on a page.
+
+use crate::mapping::{Knobs, ScriptStyle};
+use crate::settings::Settings;
+
+/// What a script tag is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScriptRole {
+    /// HubSpot's tracking code (drives `_hsq`).
+    Tracking,
+    /// The Forms SDK (`hbspt.forms`); never gates tracking.
+    Forms,
+}
+
+/// A script tag to inject (`async`, `type="text/javascript"`, the nonce, before the first
+/// `<script>` or into `<head>`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Script {
+    /// What it is for.
+    pub role: ScriptRole,
+    /// Its `src`.
+    pub url: String,
+    /// Its `id`, which HubSpot's own code looks for to avoid loading twice.
+    pub id: Option<&'static str>,
+}
+
+/// Ids of the tags HubSpot's embed code and the reference integrations use.
+pub const HUBSPOT_TAG_IDS: [&str; 2] = ["hs-script-loader", "hs-analytics"];
+
+/// Classic's cache buster: the epoch ms rounded up to the next multiple of five minutes.
+pub fn cache_buster(now_ms: f64) -> u64 {
+    ((now_ms / 300_000.0).ceil() * 300_000.0) as u64
+}
+
+/// The tracking script for these settings (`now_ms` only matters to classic's cache buster).
+pub fn tracking_script(settings: &Settings, knobs: &Knobs, now_ms: f64) -> Script {
+    let id = &settings.portal_id;
+    let eu = settings.european_data_center;
+    let (url, tag_id) = match knobs.scripts {
+        ScriptStyle::ClassicFormsFirst => {
+            let host = if eu {
+                "js-eu1.hs-analytics.net"
+            } else {
+                "js.hs-analytics.net"
+            };
+            (
+                format!("https://{host}/analytics/{}/{id}.js", cache_buster(now_ms)),
+                "hs-analytics",
+            )
+        }
+        ScriptStyle::LoaderFormsParallel | ScriptStyle::LoaderFormsAfter => {
+            let host = if eu {
+                "js-eu1.hs-scripts.com"
+            } else {
+                "js.hs-scripts.com"
+            };
+            (format!("https://{host}/{id}.js"), "hs-script-loader")
+        }
+    };
+    Script {
+        role: ScriptRole::Tracking,
+        url: settings.tracking_script_url.clone().unwrap_or(url),
+        id: Some(tag_id),
+    }
+}
+
+/// The Forms SDK script, when `loadFormsSDK` is on.
+pub fn forms_script(settings: &Settings, knobs: &Knobs) -> Option<Script> {
+    if !settings.load_forms_sdk {
+        return None;
+    }
+    let url = match knobs.scripts {
+        ScriptStyle::ClassicFormsFirst => "https://js.hsforms.net/forms/shell.js",
+        _ if settings.european_data_center => "https://js-eu1.hsforms.net/forms/v2.js",
+        _ => "https://js.hsforms.net/forms/v2.js",
+    };
+    Some(Script {
+        role: ScriptRole::Forms,
+        url: settings
+            .forms_script_url
+            .clone()
+            .unwrap_or_else(|| url.to_owned()),
+        id: None,
+    })
+}
+
+/// Whether `src` is HubSpot's tracking code for this portal (any of HubSpot's script hosts,
+/// `http`, `https` or protocol-relative).
+pub fn is_hubspot_tracking_url(src: &str, portal_id: &str) -> bool {
+    let rest = src
+        .strip_prefix("https:")
+        .or_else(|| src.strip_prefix("http:"))
+        .unwrap_or(src);
+    let Some(rest) = rest.strip_prefix("//") else {
+        return false;
+    };
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let hubspot_host = ["hs-scripts.com", "hs-analytics.net"]
+        .iter()
+        .any(|d| host == *d || host.ends_with(&format!(".{d}")));
+    let file = format!("{portal_id}.js");
+    hubspot_host && (path == file || path.ends_with(&format!("/{file}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_buster_rounds_up_to_five_minutes() {
+        assert_eq!(cache_buster(0.0), 0);
+        assert_eq!(cache_buster(1.0), 300_000);
+        assert_eq!(cache_buster(300_000.0), 300_000);
+        assert_eq!(cache_buster(1_700_000_000_123.0), 1_700_000_100_000);
+    }
+
+    #[test]
+    fn recognises_hubspot_tracking_urls() {
+        for yes in [
+            "https://js.hs-scripts.com/123.js",
+            "//js-eu1.hs-scripts.com/123.js?x=1",
+            "https://js.hs-analytics.net/analytics/1700000100000/123.js",
+            "http://js-na1.hs-scripts.com/123.js",
+        ] {
+            assert!(is_hubspot_tracking_url(yes, "123"), "{yes}");
+        }
+        for no in [
+            "https://js.hs-scripts.com/1234.js",
+            "https://evil.com/js.hs-scripts.com/123.js",
+            "https://js.hsforms.net/forms/v2.js",
+            "/123.js",
+            "https://noths-scripts.com/123.js",
+        ] {
+            assert!(!is_hubspot_tracking_url(no, "123"), "{no}");
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! String rules shared by every mapping: trimming, key and event-name formatting, email
+//! detection. The browser and the server use the same functions, so a trait named the same way
+//! becomes the same HubSpot property on both paths.
+
+/// JavaScript's `\s` class: what `String.prototype.trim` and `/\s/` treat as white space.
+pub fn is_js_whitespace(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{0B}' | '\u{0C}' | '\r' | ' ' | '\u{A0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200A}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202F}'
+                | '\u{205F}'
+                | '\u{3000}'
+                | '\u{FEFF}'
+    )
+}
+
+/// Zero-width characters that arrive with copy-pasted emails (U+200B–U+200D, U+FEFF).
+fn is_zero_width(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200D}' | '\u{FEFF}')
+}
+
+/// Trims white space and zero-width characters from both ends.
+pub fn trim(s: &str) -> &str {
+    s.trim_matches(|c| is_js_whitespace(c) || is_zero_width(c))
+}
+
+/// How property keys are rewritten before they reach HubSpot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyStyle {
+    /// Lowercase; each space, `.`, tab, CR, LF, VT and FF becomes one `_` (what Segment documents
+    /// for identify traits).
+    PerChar,
+    /// Lowercase; each run of white space or `.` becomes a single `_` (custom event properties).
+    Runs,
+    /// Leave keys as they are.
+    Unchanged,
+}
+
+/// Formats one property key in the given style.
+pub fn format_key(key: &str, style: KeyStyle) -> String {
+    match style {
+        KeyStyle::Unchanged => key.to_owned(),
+        KeyStyle::PerChar => key
+            .chars()
+            .map(|c| match c {
+                ' ' | '.' | '\t' | '\r' | '\n' | '\u{0B}' | '\u{0C}' => '_',
+                c => c,
+            })
+            .collect::<String>()
+            .to_lowercase(),
+        KeyStyle::Runs => collapse_runs(key).to_lowercase(),
+    }
+}
+
+/// Replaces each run of white space or `.` with one `_`.
+fn collapse_runs(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_run = false;
+    for c in s.chars() {
+        if c == '.' || is_js_whitespace(c) {
+            if !in_run {
+                out.push('_');
+            }
+            in_run = true;
+        } else {
+            out.push(c);
+            in_run = false;
+        }
+    }
+    out
+}
+
+/// HubSpot's internal name for a custom behavioral event: `pe<portalId>_<event>` with the event
+/// lowercased and each run of white space or `.` replaced by `_`.
+pub fn pe_event_name(portal_id: &str, event: &str) -> String {
+    format!("pe{portal_id}_{}", collapse_runs(event).to_lowercase())
+}
+
+/// Whether HubSpot accepts `name` as an internal event name: at most 50 characters of
+/// `[a-z0-9_-]`.
+pub fn is_valid_internal_event_name(name: &str) -> bool {
+    name.chars().count() <= 50
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// A pragmatic email check: one `@`, a non-empty local part, a dotted domain, no white space.
+/// (HubSpot validates for real; this only decides whether a userId is meant as an email.)
+pub fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.contains('@')
+        && !s.chars().any(|c| is_js_whitespace(c) || c.is_control())
+        && domain.split('.').count() >= 2
+        && domain.split('.').all(|label| !label.is_empty())
+}
+
+/// Normalises a key for case- and separator-insensitive lookup (`E-mail`, `e_mail` → `email`).
+pub fn loose_key(key: &str) -> String {
+    key.chars()
+        .filter(|c| !matches!(c, '-' | '_' | ' ' | '.'))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// JavaScript's `parseFloat`: the longest numeric prefix after leading white space.
+pub fn js_parse_float(s: &str) -> Option<f64> {
+    let s = s.trim_start_matches(is_js_whitespace);
+    let b = s.as_bytes();
+    let mut i = 0;
+    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+        i += 1;
+    }
+    if s[i..].starts_with("Infinity") {
+        return Some(if b[0] == b'-' {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        });
+    }
+    let digits_start = i;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    let mut mantissa_digits = i - digits_start;
+    if i < b.len() && b[i] == b'.' {
+        let frac_start = i + 1;
+        let mut j = frac_start;
+        while j < b.len() && b[j].is_ascii_digit() {
+            j += 1;
+        }
+        mantissa_digits += j - frac_start;
+        if mantissa_digits > 0 {
+            i = j;
+        }
+    }
+    if mantissa_digits == 0 {
+        return None;
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        let mut j = i + 1;
+        if j < b.len() && (b[j] == b'+' || b[j] == b'-') {
+            j += 1;
+        }
+        let exp_start = j;
+        while j < b.len() && b[j].is_ascii_digit() {
+            j += 1;
+        }
+        if j > exp_start {
+            i = j;
+        }
+    }
+    s[..i].parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trims_white_space_and_zero_width() {
+        assert_eq!(trim("\u{200B} a@b.co\u{FEFF}\n"), "a@b.co");
+        assert_eq!(trim("\u{200C}\u{200D}x y\u{A0}"), "x y");
+        assert_eq!(trim(""), "");
+    }
+
+    #[test]
+    fn key_styles() {
+        let cases = [
+            ("yOlO", KeyStyle::PerChar, "yolo"),
+            ("a  b", KeyStyle::PerChar, "a__b"),
+            ("a\tb\rc\u{0B}d\ne\u{0C}f", KeyStyle::PerChar, "a_b_c_d_e_f"),
+            ("gogurts.are.life", KeyStyle::PerChar, "gogurts_are_life"),
+            ("a  b", KeyStyle::Runs, "a_b"),
+            ("Sides. Item 1", KeyStyle::Runs, "sides_item_1"),
+            ("KeepMe", KeyStyle::Unchanged, "KeepMe"),
+        ];
+        for (input, style, want) in cases {
+            assert_eq!(format_key(input, style), want, "{input:?} {style:?}");
+        }
+    }
+
+    #[test]
+    fn pe_names() {
+        assert_eq!(
+            pe_event_name("1234", "purchased a 🍱"),
+            "pe1234_purchased_a_🍱"
+        );
+        assert_eq!(
+            pe_event_name("1", "Order  Completed.v2"),
+            "pe1_order_completed_v2"
+        );
+        assert!(is_valid_internal_event_name("pe1_order_completed"));
+        assert!(!is_valid_internal_event_name("pe1234_purchased_a_🍱"));
+        assert!(!is_valid_internal_event_name(&"a".repeat(51)));
+    }
+
+    #[test]
+    fn emails() {
+        for ok in ["a@b.co", "first.last+tag@sub.example.org"] {
+            assert!(is_email(ok), "{ok}");
+        }
+        for bad in [
+            "", "a", "a@b", "@b.co", "a@@b.co", "a b@c.de", "a@b..co", "a@.co",
+        ] {
+            assert!(!is_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parse_float_like_javascript() {
+        let cases: [(&str, Option<f64>); 11] = [
+            ("13", Some(13.0)),
+            ("1,000", Some(1.0)),
+            (" 12.5abc", Some(12.5)),
+            ("abc", None),
+            ("", None),
+            (".5", Some(0.5)),
+            ("5.", Some(5.0)),
+            ("-2e3x", Some(-2000.0)),
+            ("1e", Some(1.0)),
+            ("-Infinity", Some(f64::NEG_INFINITY)),
+            ("+.", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(js_parse_float(input), want, "{input:?}");
+        }
+    }
+}

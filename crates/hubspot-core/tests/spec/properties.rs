@@ -1,0 +1,136 @@
+//! Rules that must hold for every input: mapping never panics, never mutates its input, and
+//! the default profile only produces lowercase keys.
+
+use crate::support::*;
+use hubspot_core::mapping::{Knobs, map_identify, map_track};
+use hubspot_core::{Command, Event, Input, Machine, Map, Profile, Value};
+use proptest::prelude::*;
+use serde_json::json;
+
+fn leaf() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<f64>().prop_map(Value::Number),
+        (-1e13f64..1e13).prop_map(Value::Date),
+        "\\PC{0,12}".prop_map(Value::String),
+        prop_oneof![
+            Just("2020-01-01"),
+            Just("2020"),
+            Just("123456"),
+            Just(" a@b.co "),
+            Just("\u{200B}"),
+            Just("$1,000")
+        ]
+        .prop_map(Value::from),
+    ]
+}
+
+fn key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "\\PC{0,10}",
+        Just("email".to_owned()),
+        Just("E-Mail".to_owned()),
+        Just("company".to_owned()),
+        Just("address".to_owned()),
+        Just("name".to_owned()),
+        Just("firstName".to_owned()),
+        Just("id".to_owned()),
+        Just("A.B C".to_owned())
+    ]
+}
+
+fn value() -> impl Strategy<Value = Value> {
+    leaf().prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            prop::collection::vec((key(), inner), 0..6)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map>())),
+        ]
+    })
+}
+
+fn message() -> impl Strategy<Value = Value> {
+    let kind = prop_oneof![
+        Just("identify"),
+        Just("track"),
+        Just("page"),
+        Just("group"),
+        Just("screen"),
+        Just("x")
+    ];
+    (kind, value(), value(), value(), value(), value()).prop_map(
+        |(kind, user_id, traits, props, ctx, event)| {
+            let mut m = Map::new();
+            m.insert("type", kind.into());
+            m.insert("userId", user_id);
+            m.insert("traits", traits);
+            m.insert("properties", props);
+            m.insert("context", ctx);
+            m.insert("event", event);
+            Value::Object(m)
+        },
+    )
+}
+
+fn keys_of(cmd: &Command) -> Vec<String> {
+    match cmd {
+        Command::Identify(m) | Command::TrackCustomBehavioralEvent { properties: m, .. } => {
+            m.keys().map(str::to_owned).collect()
+        }
+        _ => vec![],
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn mapping_never_panics_never_mutates_and_default_keys_are_lowercase(msg in message()) {
+        let event = Event::from_value(&msg);
+        let before = event.clone();
+        for profile in [Profile::Default, Profile::Classic, Profile::Actions] {
+            let mut s = settings(json!({"portalId": "1"}));
+            s.profile = profile;
+            let knobs = Knobs::for_profile(profile);
+            let mut diags = vec![];
+            let identify = map_identify(&event, &event.traits, &knobs, &mut diags);
+            let track = map_track(&event, &s, &knobs, &mut diags);
+            prop_assert_eq!(&event, &before);
+            if profile == Profile::Default {
+                for cmd in identify.iter().chain(track.iter()) {
+                    for k in keys_of(cmd) {
+                        prop_assert_eq!(k.to_lowercase(), k.clone());
+                    }
+                }
+            }
+            if let Some(Command::Identify(m)) = &identify {
+                prop_assert!(matches!(m.get("email"), Some(Value::String(e)) if !e.is_empty()));
+            }
+        }
+    }
+
+    #[test]
+    fn the_machine_never_panics_and_never_pushes_trackpageview_before_load(
+        msgs in prop::collection::vec(message(), 0..12),
+        consent in prop_oneof![Just("granted"), Just("pending")],
+        load_at in 0usize..12,
+    ) {
+        let mut m = Machine::new(settings(json!({"portalId": "1", "consent": consent, "maxQueue": 5})));
+        let mut loaded = false;
+        let mut out = m.handle(Input::Start { existing: hubspot_core::Existing::None, forms_present: false }, 0.0);
+        for (i, msg) in msgs.iter().enumerate() {
+            if i == load_at {
+                out.extend(m.handle(Input::SetConsent(hubspot_core::Consent::Granted), i as f64));
+                out.extend(m.handle(Input::TrackerReady, i as f64));
+                loaded = m.tracker() == hubspot_core::Tracker::Ready;
+            }
+            out.extend(m.handle(Input::Call(Event::from_value(msg)), i as f64));
+            out.extend(m.handle(Input::TaskBoundary, i as f64));
+            if !loaded {
+                prop_assert!(!out.iter().any(|a| matches!(a, hubspot_core::Action::Push(Command::TrackPageView))));
+            }
+            prop_assert!(m.held_len() <= 5);
+        }
+    }
+}

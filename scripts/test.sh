@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test suite of the project. Installs what it needs first (idempotent), so it works
+# on a brand-new machine: this is the README's test command, and what CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "toolchain: wasm32 target"
+rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-unknown-unknown
+
+step "architecture: hubspot-core depends on no browser or network crate"
+forbidden='^(wasm-bindgen|web-sys|js-sys|gloo|tokio|reqwest|hyper|axum|mio) '
+if cargo tree -p hubspot-core -e normal --prefix none | grep -E "$forbidden"; then
+  echo "hubspot-core must stay pure (see ARCHITECTURE.md)" >&2
+  exit 1
+fi
+echo "ok"
+
+step "native tests (core mapping, ordering, properties)"
+cargo test --workspace
+
+step "hubspot-core builds for wasm32-unknown-unknown"
+cargo build -p hubspot-core --target wasm32-unknown-unknown --release
