@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Runs every test suite of the project. Installs what it needs first (idempotent), so it works
-# on a brand-new machine: this is the README's test command, and what CI runs.
+# Runs every test suite of the project. Installs what it needs first (scripts/setup.sh,
+# idempotent), so it works on a brand-new machine: this is the README's test command, and what
+# CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "toolchain: wasm32 target"
-rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-unknown-unknown
+step "setup"
+source scripts/setup.sh
 
 step "architecture: hubspot-core depends on no browser or network crate"
 forbidden='^(wasm-bindgen|web-sys|js-sys|gloo|tokio|reqwest|hyper|axum|mio) '
@@ -23,3 +24,9 @@ cargo test --workspace
 
 step "hubspot-core builds for wasm32-unknown-unknown"
 cargo build -p hubspot-core --target wasm32-unknown-unknown --release
+
+step "browser shell tests in headless Chromium (wasm-bindgen-test)"
+cargo test --target wasm32-unknown-unknown --test browser
+
+step "stand-in HubSpot tracker (node --test)"
+node --test js/testing/

@@ -1,0 +1,281 @@
+//! The browser shell in a real headless Chromium (wasm-bindgen-test): conversion, injection and
+//! its idempotence, a pre-existing `_hsq`, readiness and timeout.
+#![cfg(target_arch = "wasm32")]
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use hubspot_core::Value;
+use hubspot_wasm::convert::{to_js, to_value};
+use hubspot_wasm::{Client, Destination, destination};
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn js(src: &str) -> JsValue {
+    Function::new_no_args(&format!("return ({src});"))
+        .call0(&JsValue::NULL)
+        .unwrap()
+}
+
+fn document() -> web_sys::Document {
+    web_sys::window().unwrap().document().unwrap()
+}
+
+/// A clean page: no `_hsq`, no HubSpot tags.
+fn clean() {
+    js(
+        "(() => { delete window._hsq; document.querySelectorAll('script[id^=hs-], script[data-test]').forEach(s => s.remove()); return 0 })()",
+    );
+}
+
+async fn sleep(ms: i32) {
+    let p = Promise::new(&mut |resolve, _| {
+        web_sys::window()
+            .unwrap()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
+            .unwrap();
+    });
+    JsFuture::from(p).await.unwrap();
+}
+
+fn hsq() -> Array {
+    Reflect::get(&web_sys::window().unwrap(), &"_hsq".into())
+        .unwrap()
+        .unchecked_into()
+}
+
+fn hsq_json() -> String {
+    js("JSON.stringify(window._hsq)").as_string().unwrap()
+}
+
+/// A data: URL script standing in for HubSpot: patches `_hsq.push` (its readiness signal).
+const READY_SCRIPT: &str = "data:text/javascript,window._hsq.push=function(c){return Array.prototype.push.call(window._hsq,c)}";
+
+#[wasm_bindgen_test]
+fn converts_dates_cycles_and_what_json_drops() {
+    let v = js(
+        "(() => { const o = {d: new Date(1600000000000), bad: new Date(NaN), u: undefined, f(){}, n: null, a: [1, undefined, 'x'], big: 10n, nested: {deep: true}}; o.self = o; Object.defineProperty(o, 'boom', {enumerable: true, get(){ throw new Error('getter') }}); return o })()",
+    );
+    let got = to_value(&v).unwrap();
+    let m = got.as_object().unwrap();
+    assert_eq!(m.get("d"), Some(&Value::Date(1_600_000_000_000.0)));
+    assert_eq!(m.get("bad"), Some(&Value::Null));
+    assert!(
+        !m.contains_key("u")
+            && !m.contains_key("f")
+            && !m.contains_key("self")
+            && !m.contains_key("boom")
+    );
+    assert_eq!(
+        m.get("a"),
+        Some(&Value::Array(vec![
+            Value::Number(1.0),
+            Value::Null,
+            "x".into()
+        ]))
+    );
+    assert_eq!(m.get("big"), Some(&Value::from("10")));
+    assert!(to_value(&JsValue::UNDEFINED).is_none());
+    // Back to JS: dates are Dates again.
+    let back = to_js(&got);
+    assert!(
+        Reflect::get(&back, &"d".into())
+            .unwrap()
+            .is_instance_of::<js_sys::Date>()
+    );
+}
+
+#[wasm_bindgen_test]
+fn deep_nesting_is_cut_not_a_crash() {
+    let v = js(
+        "(() => { let o = {}; const root = o; for (let i = 0; i < 5000; i++) { o.n = {}; o = o.n } return root })()",
+    );
+    assert!(to_value(&v).is_some());
+}
+
+#[wasm_bindgen_test]
+fn invalid_settings_throw_an_error_naming_the_setting() {
+    for (settings, name) in [
+        ("{}", "portalId"),
+        ("{portalId: 'abc'}", "portalId"),
+        ("{portalId: 1, consent: 'maybe'}", "consent"),
+        ("'x'", "settings"),
+    ] {
+        let err = Destination::new(js(settings)).err().unwrap();
+        let msg = Reflect::get(&err, &"message".into())
+            .unwrap()
+            .as_string()
+            .unwrap();
+        assert!(err.is_instance_of::<js_sys::Error>(), "{settings}");
+        assert!(msg.contains(name), "{settings}: {msg}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn injects_one_async_tag_with_nonce_and_keeps_an_existing_queue() {
+    clean();
+    js("(() => { window._hsq = [['setPath', '/hand-installed']]; return 0 })()");
+    let before = hsq();
+    let d = destination(js(
+        "{portalId: '123', nonce: 'n0nce', trackingScriptUrl: 'data:text/javascript,0'}",
+    ))
+    .unwrap();
+    let _ = d.load(JsValue::UNDEFINED, JsValue::UNDEFINED);
+    let tag: web_sys::HtmlScriptElement = document()
+        .get_element_by_id("hs-script-loader")
+        .unwrap()
+        .unchecked_into();
+    assert!(tag.r#async());
+    assert_eq!(tag.nonce(), "n0nce");
+    assert_eq!(tag.type_(), "text/javascript");
+    assert!(Object::is(&hsq(), &before), "_hsq is never replaced");
+    assert!(hsq_json().contains("/hand-installed"));
+    // A second destination on the same page sees the tag and adds none.
+    let d2 = destination(js("{portalId: '123'}")).unwrap();
+    let _ = d2.load(JsValue::UNDEFINED, JsValue::UNDEFINED);
+    assert_eq!(
+        js("document.querySelectorAll('script[id=hs-script-loader]').length").as_f64(),
+        Some(1.0)
+    );
+    clean();
+}
+
+#[wasm_bindgen_test]
+async fn eu_and_forms_urls() {
+    clean();
+    let d = destination(js(
+        "{portalId: 42, enableEuropeanDataCenter: true, loadFormsSDK: true}",
+    ))
+    .unwrap();
+    let _ = d.load(JsValue::UNDEFINED, JsValue::UNDEFINED);
+    let srcs = js("Array.from(document.scripts).map(s => s.src).join(' ')")
+        .as_string()
+        .unwrap();
+    assert!(
+        srcs.contains("https://js-eu1.hs-scripts.com/42.js"),
+        "{srcs}"
+    );
+    assert!(
+        srcs.contains("https://js-eu1.hsforms.net/forms/v2.js"),
+        "{srcs}"
+    );
+    js(
+        "(() => { document.querySelectorAll('script[src*=hsforms]').forEach(s => s.remove()); return 0 })()",
+    );
+    clean();
+}
+
+#[wasm_bindgen_test]
+async fn becomes_ready_when_push_is_patched_and_flushes_in_order() {
+    clean();
+    let d = destination(js(&format!(
+        "{{portalId: '123', trackingScriptUrl: '{READY_SCRIPT}'}}"
+    )))
+    .unwrap();
+    let loaded = d.load(JsValue::UNDEFINED, JsValue::UNDEFINED);
+    d.identify(js(
+        "{event: {type: 'identify', userId: 'u1', traits: {email: 'a@b.co'}}}",
+    ));
+    d.page(js(
+        "{event: {type: 'page', context: {page: {path: '/x', search: '?y'}}}}",
+    ));
+    assert!(
+        hsq_json() == "[]",
+        "nothing before the task ends: {}",
+        hsq_json()
+    );
+    JsFuture::from(loaded).await.unwrap();
+    assert!(d.is_loaded());
+    assert_eq!(
+        hsq_json(),
+        r#"[["identify",{"email":"a@b.co","id":"u1"}],["setPath","/x?y"]]"#
+    );
+    let ctx = js("{event: {type: 'track', event: 'Clicked', properties: {}}}");
+    let returned = d.track(ctx.clone());
+    assert!(Object::is(&returned, &ctx), "event methods return ctx");
+    sleep(10).await;
+    assert!(
+        hsq_json().ends_with(
+            r#"["trackCustomBehavioralEvent",{"name":"pe123_clicked","properties":{}}]]"#
+        ),
+        "{}",
+        hsq_json()
+    );
+    assert!(!d.pending_identity());
+    clean();
+}
+
+#[wasm_bindgen_test]
+async fn a_failing_script_settles_load_and_later_calls_are_harmless() {
+    clean();
+    let d = destination(js(
+        "{portalId: '123', trackingScriptUrl: '/definitely-missing-hubspot.js'}",
+    ))
+    .unwrap();
+    JsFuture::from(d.load(JsValue::UNDEFINED, JsValue::UNDEFINED))
+        .await
+        .unwrap();
+    assert!(!d.is_loaded());
+    d.track(js("{event: {type: 'track', event: 'x'}}"));
+    d.page(js("null"));
+    d.identify(js("{event: 'nonsense'}"));
+    sleep(10).await;
+    assert_eq!(hsq_json(), "[]");
+    clean();
+}
+
+#[wasm_bindgen_test]
+async fn a_script_that_never_becomes_ready_times_out() {
+    clean();
+    let d = destination(js(
+        "{portalId: '123', loadTimeoutMs: 300, trackingScriptUrl: 'data:text/javascript,0'}",
+    ))
+    .unwrap();
+    JsFuture::from(d.load(JsValue::UNDEFINED, JsValue::UNDEFINED))
+        .await
+        .unwrap();
+    assert!(!d.is_loaded());
+    clean();
+}
+
+#[wasm_bindgen_test]
+async fn consent_pending_injects_nothing_and_resolves_load() {
+    clean();
+    let d = destination(js(
+        "{portalId: '123', consent: 'pending', trackingScriptUrl: 'data:text/javascript,0'}",
+    ))
+    .unwrap();
+    JsFuture::from(d.load(JsValue::UNDEFINED, JsValue::UNDEFINED))
+        .await
+        .unwrap();
+    assert!(document().get_element_by_id("hs-script-loader").is_none());
+    d.set_consent("granted".into()).unwrap();
+    assert!(document().get_element_by_id("hs-script-loader").is_some());
+    assert!(d.set_consent("perhaps".into()).is_err());
+    clean();
+}
+
+#[wasm_bindgen_test]
+async fn standalone_client_builds_segment_events() {
+    clean();
+    let c = Client::new(js(&format!(
+        "{{portalId: '9', trackingScriptUrl: '{READY_SCRIPT}'}}"
+    )))
+    .unwrap();
+    JsFuture::from(c.loaded()).await.unwrap();
+    c.identify("u9".into(), js("{email: 'c@d.co'}"));
+    c.track("Signed Up".into(), js("{plan: 'pro'}"));
+    sleep(10).await;
+    let pushed = hsq_json();
+    assert!(
+        pushed.contains(r#"["identify",{"email":"c@d.co","id":"u9"}]"#),
+        "{pushed}"
+    );
+    assert!(
+        pushed.contains(r#"{"name":"pe9_signed_up","properties":{"plan":"pro"}}"#),
+        "{pushed}"
+    );
+    clean();
+}
