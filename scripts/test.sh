@@ -30,3 +30,9 @@ cargo test --target wasm32-unknown-unknown --test browser
 
 step "stand-in HubSpot tracker (node --test)"
 node --test js/testing/
+
+step "build: script-tag file, npm package, demo (sizes below)"
+./scripts/build.sh
+
+step "end-to-end: analytics-next + both builds + the demo in headless Chromium"
+node tests/e2e/run.mjs

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Builds everything a page or a bundler loads, into dist/:
+#   dist/hubspot-wasm.js           script-tag file (window.HubSpotWasm), wasm inlined
+#   dist/hubspot-wasm-testing.js   the stand-in HubSpot tracker, for tests and the demo
+#   dist/npm/                      the npm package `hubspot-wasm` (ESM + .d.ts + ./testing)
+#   dist/www/                      the demo page
+# and prints the sizes a page downloads. Expects scripts/setup.sh to have run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target_dir=${CARGO_TARGET_DIR:-target}
+
+cargo build --release --lib --target wasm32-unknown-unknown -p hubspot-wasm
+wasm="$target_dir/wasm32-unknown-unknown/release/hubspot_wasm.wasm"
+
+rm -rf pkg dist
+# Name and producers sections are a third of the file and nothing a page needs.
+wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir pkg/web "$wasm"
+wasm-bindgen --target web --omit-default-module-path --remove-name-section --remove-producers-section --out-dir pkg/inline "$wasm"
+# npm's binaryen: Debian's wasm-opt 108 silently breaks wasm-bindgen's externref table.
+node_modules/.bin/wasm-opt -Oz --enable-reference-types --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+  pkg/web/hubspot_wasm_bg.wasm -o pkg/web/hubspot_wasm_bg.wasm
+cp pkg/web/hubspot_wasm_bg.wasm pkg/inline/hubspot_wasm_bg.wasm
+
+mkdir -p dist/npm/testing dist/www
+cp pkg/web/hubspot_wasm.js pkg/web/hubspot_wasm.d.ts pkg/web/hubspot_wasm_bg.wasm js/npm/index.js js/npm/index.d.ts dist/npm/
+cp js/testing/index.js js/testing/index.d.ts js/testing/stand-in.js dist/npm/testing/
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+cat > dist/npm/package.json <<JSON
+{
+  "name": "hubspot-wasm",
+  "version": "$version",
+  "description": "HubSpot destination for Segment's analytics.js and a standalone HubSpot client, in WebAssembly.",
+  "license": "MIT OR Apache-2.0",
+  "type": "module",
+  "main": "./index.js",
+  "types": "./index.d.ts",
+  "exports": {
+    ".": { "types": "./index.d.ts", "default": "./index.js" },
+    "./testing": { "types": "./testing/index.d.ts", "default": "./testing/index.js" },
+    "./testing/stand-in.js": "./testing/stand-in.js"
+  },
+  "files": ["*.js", "*.d.ts", "*.wasm", "testing/"],
+  "sideEffects": false
+}
+JSON
+
+# After the npm package exists: the e2e config bundles it like a site's bundler would.
+node_modules/.bin/webpack --config webpack.config.js ${WEBPACK_ARGS:-} --no-stats
+cp js/testing/stand-in.js dist/hubspot-wasm-testing.js
+cp www/*.html dist/www/
+cp www/*.css dist/www/ 2>/dev/null || true
+
+node scripts/sizes.mjs

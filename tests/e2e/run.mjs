@@ -1,0 +1,243 @@
+// End-to-end tests: the built module beside the real @segment/analytics-next (offline) in
+// headless Chromium, with HubSpot's script routed to the stand-in tracker. Assertions are on what
+// the stand-in records as received by HubSpot, not only on pushes. Every scenario also asserts
+// that no request left 127.0.0.1 other than routed HubSpot URLs, and that the console has no
+// errors. Prints "N passed, N failed" and exits non-zero on any failure.
+import { chromium } from 'playwright-core';
+import assert from 'node:assert/strict';
+import { startServer } from '../../scripts/serve.mjs';
+import { routeHubSpot, HUBSPOT_SCRIPT_PATTERN, HUBSPOT_FORMS_PATTERN } from '../../js/testing/index.js';
+
+const PORTAL = '123';
+const ANALYTICS_OPTIONS = {
+  settings: { writeKey: 'e2e', cdnSettings: { integrations: {}, metrics: { sampleRate: 0 } } },
+  options: { integrations: { 'Segment.io': false }, disableClientPersistence: true, initialPageview: false },
+};
+const BUILDS = {
+  'script-tag': ['/e2e/analytics.js', '/hubspot-wasm.js'],
+  npm: ['/e2e/npm-app.js'],
+};
+
+const server = await startServer('dist', 0);
+const origin = `http://127.0.0.1:${server.port}`;
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'],
+});
+
+/** A fresh browser context and page, with routing and bookkeeping. */
+async function open({ hubspot = {}, html, build = 'script-tag', csp, path = '/fixture/index.html' } = {}) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const external = [];
+  const hubspotRequests = [];
+  const consoleErrors = [];
+  page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  page.on('request', (req) => {
+    const url = req.url();
+    if (HUBSPOT_SCRIPT_PATTERN.test(url) || HUBSPOT_FORMS_PATTERN.test(url)) hubspotRequests.push(url);
+    else if (!url.startsWith(origin) && !url.startsWith('data:')) external.push(url);
+  });
+  await context.route('**/*', (route) => (route.request().url().startsWith(origin) ? route.fallback() : route.abort()));
+  // Registered after the catch-all, so tried first: HubSpot's URLs get the stand-in.
+  await routeHubSpot(context, hubspot);
+  const scripts = (BUILDS[build] || []).map((src) => `<script src="${src}"${csp ? ` nonce="${csp}"` : ''}></script>`).join('\n');
+  const cspMeta = csp
+    ? `<meta http-equiv="Content-Security-Policy" content="script-src 'nonce-${csp}' 'wasm-unsafe-eval'">`
+    : '';
+  const body = html ?? `<!doctype html><html><head>${cspMeta}<title>e2e</title></head><body>${scripts}</body></html>`;
+  await context.route(`${origin}/fixture/**`, (route) => route.fulfill({ contentType: 'text/html', body }));
+  await page.goto(origin + path);
+  return { context, page, external, hubspotRequests, consoleErrors };
+}
+
+/** Loads analytics-next offline and registers the destination; resolves when analytics is ready. */
+async function register(page, settings) {
+  // The npm build instantiates its wasm asynchronously before defining the global.
+  await page.waitForFunction(() => window.HubSpotWasm);
+  await page.evaluate(async ({ settings, A }) => {
+    await window.HubSpotWasm.ready;
+    const analytics = window.AnalyticsBrowser.load(A.settings, A.options);
+    window.plugin = window.HubSpotWasm.destination(settings);
+    window.analytics = analytics;
+    await analytics.register(window.plugin);
+    await analytics.ready();
+  }, { settings: { portalId: PORTAL, ...settings }, A: ANALYTICS_OPTIONS });
+}
+
+/** What the stand-in recorded as received by HubSpot, once it is ready and the queue is quiet. */
+async function received(page) {
+  await page.waitForFunction(() => window.HubSpotStandIn && window.HubSpotStandIn.ready);
+  await page.waitForTimeout(50);
+  return page.evaluate(() => window.HubSpotStandIn.received.map((r) =>
+    r.type === 'pageView'
+      ? { pageView: r.path, email: r.identity ? r.identity.email : null }
+      : { event: r.name, properties: r.properties, email: r.identity ? r.identity.email : null }));
+}
+
+/** analytics.ready() does not wait for destinations: wait for HubSpot's tracker itself. */
+const hubspotLoaded = (page) => page.waitForFunction(() => window.plugin.isLoaded());
+
+const pv = (path, email = null) => ({ pageView: path, email });
+const ev = (name, properties, email = null) => ({ event: name, properties, email });
+
+const scenarios = [];
+const scenario = (name, fn, opts) => scenarios.push({ name, fn, opts });
+
+for (const build of Object.keys(BUILDS)) {
+  scenario(`[${build}] identify and page in one task before load: the landing page view carries the identity`, async (t) => {
+    await register(t.page, {});
+    await t.page.evaluate(() => { analytics.page({ path: '/pricing' }); analytics.identify('u1', { email: 'a@b.co' }); });
+    assert.deepEqual(await received(t.page), [pv('/pricing', 'a@b.co')]);
+  }, { build, hubspot: { delayMs: 400 } });
+
+  scenario(`[${build}] several pages before load are replayed in order after it`, async (t) => {
+    await register(t.page, {});
+    for (const path of ['/one', '/two', '/three']) await t.page.evaluate((path) => analytics.page({ path }), path);
+    await t.page.waitForTimeout(500);
+    assert.deepEqual(await received(t.page), [pv('/one'), pv('/two'), pv('/three')]);
+  }, { build, hubspot: { delayMs: 300 } });
+
+  scenario(`[${build}] identify after load is carried by the next event`, async (t) => {
+    await register(t.page, {});
+    await hubspotLoaded(t.page);
+    await t.page.evaluate(() => analytics.page({ path: '/landing' }));
+    await t.page.evaluate(() => analytics.identify('u1', { email: 'a@b.co', 'First Name': ' Ann ' }));
+    assert.equal(await t.page.evaluate(() => window.plugin.pendingIdentity()), true);
+    await t.page.evaluate(() => analytics.track('Signed Up', { plan: 'pro', seats: 3 }));
+    assert.equal(await t.page.evaluate(() => window.plugin.pendingIdentity()), false);
+    // HubSpot had loaded (and counted the landing page itself) before this page() call.
+    assert.deepEqual(await received(t.page), [pv('/fixture/index.html'), pv('/landing'), ev('pe123_signed_up', { plan: 'pro', seats: 3 }, 'a@b.co')]);
+  }, { build });
+}
+
+scenario('a blocked HubSpot script: no exception, analytics.ready resolves, later calls are harmless', async (t) => {
+  await register(t.page, { loadTimeoutMs: 2000 });
+  await t.page.evaluate(async () => {
+    analytics.identify('u1', { email: 'a@b.co' });
+    await analytics.track('After Block');
+    await analytics.page();
+  });
+  assert.equal(await t.page.evaluate(() => window.plugin.isLoaded()), false);
+  assert.equal(await t.page.evaluate(() => !!window.HubSpotStandIn), false);
+}, { hubspot: { block: true } });
+
+scenario('consent pending then granted: nothing requested from HubSpot until granted', async (t) => {
+  await register(t.page, { consent: 'pending' });
+  await t.page.evaluate(() => { analytics.page({ path: '/held' }); analytics.identify({ email: 'a@b.co' }); });
+  await t.page.waitForTimeout(300);
+  assert.equal(t.hubspotRequests.length, 0);
+  await t.page.evaluate(() => window.plugin.setConsent('granted'));
+  assert.deepEqual(await received(t.page), [pv('/held', 'a@b.co')]);
+});
+
+scenario('consent denied: zero requests to HubSpot hosts', async (t) => {
+  await register(t.page, { consent: 'denied' });
+  await t.page.evaluate(async () => { await analytics.page(); await analytics.identify({ email: 'a@b.co' }); await analytics.track('x'); });
+  await t.page.waitForTimeout(300);
+  assert.deepEqual(t.hubspotRequests, []);
+  assert.equal(await t.page.evaluate(() => window._hsq.length), 0);
+});
+
+scenario('HubSpot already embedded by the site: no second tag, calls still reach it', async (t) => {
+  await register(t.page, {});
+  await hubspotLoaded(t.page);
+  await t.page.evaluate(() => analytics.track('Clicked'));
+  assert.equal(await t.page.evaluate(() => document.querySelectorAll('script#hs-script-loader').length), 1);
+  assert.deepEqual(await received(t.page), [pv('/fixture/index.html'), ev('pe123_clicked', {})]);
+}, {
+  html: `<!doctype html><html><head><script type="text/javascript" id="hs-script-loader" async defer src="https://js.hs-scripts.com/${PORTAL}.js"></script></head>
+    <body><script src="/e2e/analytics.js"></script><script src="/hubspot-wasm.js"></script></body></html>`,
+});
+
+scenario('EU and forms URLs', async (t) => {
+  await register(t.page, { enableEuropeanDataCenter: true, loadFormsSDK: true });
+  await received(t.page);
+  assert.ok(t.hubspotRequests.includes(`https://js-eu1.hs-scripts.com/${PORTAL}.js`), t.hubspotRequests.join());
+  assert.ok(t.hubspotRequests.includes('https://js-eu1.hsforms.net/forms/v2.js'), t.hubspotRequests.join());
+});
+
+scenario('a strict CSP with a nonce: the injected HubSpot tag carries it and loads', async (t) => {
+  await register(t.page, {});
+  assert.equal(await t.page.evaluate(() => document.getElementById('hs-script-loader').nonce), 'e2e-nonce');
+  assert.deepEqual(await received(t.page), [pv('/fixture/index.html')]);
+}, { csp: 'e2e-nonce' });
+
+scenario('the module loaded twice on one page', async (t) => {
+  const first = await t.page.evaluate(() => window.HubSpotWasm);
+  assert.ok(first);
+  await register(t.page, {});
+  await hubspotLoaded(t.page);
+  await t.page.evaluate(() => analytics.track('Once'));
+  assert.deepEqual(await received(t.page), [pv('/fixture/index.html'), ev('pe123_once', {})]);
+}, {
+  html: `<!doctype html><html><body><script src="/e2e/analytics.js"></script><script src="/hubspot-wasm.js"></script>
+    <script src="/hubspot-wasm.js"></script></body></html>`,
+});
+
+scenario('a page without <head>', async (t) => {
+  await t.page.evaluate(() => document.head.remove());
+  await register(t.page, {});
+  assert.deepEqual(await received(t.page), [pv('/fixture/index.html')]);
+});
+
+scenario('hostile inputs: no exception, valid calls still arrive', async (t) => {
+  await register(t.page, {});
+  await hubspotLoaded(t.page);
+  await t.page.evaluate(async () => {
+    const cyclic = { email: 'a@b.co' }; cyclic.self = cyclic;
+    await analytics.identify('u1', cyclic);
+    window.plugin.track({ event: { type: 'track', event: { not: 'a string' }, properties: 'nope' } });
+    await analytics.track('Huge', { big: 'x'.repeat(200000), list: [null, undefined, () => 1], n: NaN });
+    await analytics.identify(null, null);
+    window.plugin.track(null); window.plugin.identify(undefined); window.plugin.page({ event: 42 });
+    await analytics.track('Fine');
+  });
+  const got = await received(t.page);
+  assert.deepEqual(got.at(-1), ev('pe123_fine', {}, 'a@b.co'));
+  assert.equal(got.filter((r) => r.event === 'pe123_huge').length, 1);
+});
+
+scenario('invalid settings throw a clear Error at construction', async (t) => {
+  const message = await t.page.evaluate(() => { try { HubSpotWasm.destination({ portalId: 'abc' }); return null; } catch (e) { return e.message; } });
+  assert.match(message, /portalId/);
+});
+
+scenario('the demo page: click through, see commands and what HubSpot would receive; screenshot', async (t) => {
+  await t.page.waitForSelector('body[data-ready="1"]');
+  await t.page.click('#btn-page-identify');
+  await t.page.click('#btn-track');
+  await t.page.waitForFunction(() => document.querySelectorAll('#received-log li[data-type="event"]').length >= 1);
+  const receivedEmails = await t.page.$$eval('#received-log li', (lis) => lis.map((li) => li.dataset.email || null));
+  assert.ok(receivedEmails.includes('ada@example.com'), JSON.stringify(receivedEmails));
+  assert.ok(Number(await t.page.getAttribute('#hsq-count', 'data-count')) >= 3);
+  const events = await t.page.$$eval('#received-log li[data-type="event"]', (lis) => lis.map((li) => li.dataset.name));
+  assert.deepEqual(events, ['pe123456_signed_up']);
+  await t.page.screenshot({ path: 'dist/demo.png', fullPage: true });
+}, { path: '/www/index.html' });
+
+let passed = 0;
+let failed = 0;
+for (const { name, fn, opts } of scenarios) {
+  const t = await open(opts);
+  try {
+    await fn(t);
+    assert.deepEqual(t.external, [], 'requests left 127.0.0.1');
+    // A blocked HubSpot script is reported by the browser itself; nothing else may be.
+    const expected = opts?.hubspot?.block ? /Failed to load resource: net::ERR_(FAILED|BLOCKED_BY_CLIENT)/ : /$^/;
+    assert.deepEqual(t.consoleErrors.filter((e) => !expected.test(e)), [], 'console errors');
+    passed += 1;
+    console.log(`ok   ${name}`);
+  } catch (e) {
+    failed += 1;
+    console.log(`FAIL ${name}\n     ${String(e.stack || e).split('\n').slice(0, 6).join('\n     ')}`);
+  } finally {
+    await t.context.close();
+  }
+}
+await browser.close();
+await server.close();
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
