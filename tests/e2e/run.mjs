@@ -111,35 +111,87 @@ for (const build of Object.keys(BUILDS)) {
     // HubSpot had loaded (and counted the landing page itself) before this page() call.
     assert.deepEqual(await received(t.page), [pv('/fixture/index.html'), pv('/landing'), ev('pe123_signed_up', { plan: 'pro', seats: 3 }, 'a@b.co')]);
   }, { build });
+
+  scenario(`[${build}] a blocked HubSpot script: no exception, analytics.ready resolves, later calls are harmless`, async (t) => {
+    await register(t.page, { loadTimeoutMs: 2000 });
+    await t.page.evaluate(async () => {
+      analytics.identify('u1', { email: 'a@b.co' });
+      await analytics.track('After Block');
+      await analytics.page();
+    });
+    assert.equal(await t.page.evaluate(() => window.plugin.isLoaded()), false);
+    assert.equal(await t.page.evaluate(() => !!window.HubSpotStandIn), false);
+  }, { build, hubspot: { block: true } });
+
+  scenario(`[${build}] consent pending then granted: nothing requested from HubSpot until granted`, async (t) => {
+    await register(t.page, { consent: 'pending' });
+    await t.page.evaluate(() => { analytics.page({ path: '/held' }); analytics.identify({ email: 'a@b.co' }); });
+    await t.page.waitForTimeout(300);
+    assert.equal(t.hubspotRequests.length, 0);
+    await t.page.evaluate(() => window.plugin.setConsent('granted'));
+    assert.deepEqual(await received(t.page), [pv('/held', 'a@b.co')]);
+  }, { build });
+
+  scenario(`[${build}] consent denied: zero requests to HubSpot hosts`, async (t) => {
+    await register(t.page, { consent: 'denied' });
+    await t.page.evaluate(async () => { await analytics.page(); await analytics.identify({ email: 'a@b.co' }); await analytics.track('x'); });
+    await t.page.waitForTimeout(300);
+    assert.deepEqual(t.hubspotRequests, []);
+    assert.equal(await t.page.evaluate(() => window._hsq.length), 0);
+  }, { build });
+
+  scenario(`[${build}] reset deletes HubSpot's visitor cookies and the next user is anonymous`, async (t) => {
+    await register(t.page, {});
+    await hubspotLoaded(t.page);
+    await t.page.evaluate(async () => { await analytics.identify('u1', { email: 'a@b.co' }); await analytics.page({ path: '/known' }); });
+    await t.page.waitForTimeout(50);
+    assert.match(await t.page.evaluate(() => document.cookie), /hubspotutk=/);
+    await t.page.evaluate(() => analytics.reset());
+    await t.page.waitForTimeout(50);
+    const cookies = await t.page.evaluate(() => document.cookie);
+    for (const name of ['hubspotutk', '__hstc', '__hssc', '__hssrc']) assert.ok(!cookies.includes(`${name}=`), cookies);
+    assert.equal(await t.page.evaluate(() => window.plugin.pendingIdentity()), false);
+    await t.page.evaluate(() => analytics.page({ path: '/next-user' }));
+    const got = await received(t.page);
+    assert.deepEqual(got.slice(-2), [pv('/known', 'a@b.co'), pv('/next-user', null)]);
+  }, { build });
+
+  scenario(`[${build}] consent denied after load: doNotTrack reaches HubSpot, later calls are dropped`, async (t) => {
+    await register(t.page, {});
+    await hubspotLoaded(t.page);
+    await t.page.evaluate(() => window.plugin.setConsent('denied'));
+    await t.page.evaluate(async () => { await analytics.track('After Denial'); await analytics.page({ path: '/after' }); });
+    await t.page.waitForTimeout(100);
+    assert.equal(await t.page.evaluate(() => window.HubSpotStandIn.doNotTrack), true);
+    assert.deepEqual(await received(t.page), [pv('/fixture/index.html')]);
+  }, { build });
+
+  scenario(`[${build}] queue overflow while consent is pending drops the oldest calls`, async (t) => {
+    await register(t.page, { consent: 'pending', maxQueue: 2 });
+    for (const path of ['/p0', '/p1', '/p2', '/p3']) await t.page.evaluate((path) => analytics.page({ path }), path);
+    await t.page.waitForTimeout(50);
+    await t.page.evaluate(() => window.plugin.setConsent('granted'));
+    await hubspotLoaded(t.page);
+    assert.deepEqual(await received(t.page), [pv('/p2'), pv('/p3')]);
+  }, { build });
+
+  scenario(`[${build}] flushIdentifyImmediately: an identify alone reaches HubSpot`, async (t) => {
+    await register(t.page, { flushIdentifyImmediately: true });
+    await hubspotLoaded(t.page);
+    await t.page.evaluate(() => analytics.identify('u1', { email: 'a@b.co' }));
+    await t.page.waitForTimeout(50);
+    assert.deepEqual(await received(t.page), [pv('/fixture/index.html'), pv('/fixture/index.html', 'a@b.co')]);
+  }, { build });
+
+  scenario(`[${build}] identifyFlushMs: a pending identify is flushed by a page view in time`, async (t) => {
+    await register(t.page, { identifyFlushMs: 300 });
+    await hubspotLoaded(t.page);
+    await t.page.evaluate(() => analytics.identify('u1', { email: 'a@b.co' }));
+    assert.equal(await t.page.evaluate(() => window.plugin.pendingIdentity()), true);
+    await t.page.waitForFunction(() => !window.plugin.pendingIdentity(), null, { timeout: 3000 });
+    assert.deepEqual(await received(t.page), [pv('/fixture/index.html'), pv('/fixture/index.html', 'a@b.co')]);
+  }, { build });
 }
-
-scenario('a blocked HubSpot script: no exception, analytics.ready resolves, later calls are harmless', async (t) => {
-  await register(t.page, { loadTimeoutMs: 2000 });
-  await t.page.evaluate(async () => {
-    analytics.identify('u1', { email: 'a@b.co' });
-    await analytics.track('After Block');
-    await analytics.page();
-  });
-  assert.equal(await t.page.evaluate(() => window.plugin.isLoaded()), false);
-  assert.equal(await t.page.evaluate(() => !!window.HubSpotStandIn), false);
-}, { hubspot: { block: true } });
-
-scenario('consent pending then granted: nothing requested from HubSpot until granted', async (t) => {
-  await register(t.page, { consent: 'pending' });
-  await t.page.evaluate(() => { analytics.page({ path: '/held' }); analytics.identify({ email: 'a@b.co' }); });
-  await t.page.waitForTimeout(300);
-  assert.equal(t.hubspotRequests.length, 0);
-  await t.page.evaluate(() => window.plugin.setConsent('granted'));
-  assert.deepEqual(await received(t.page), [pv('/held', 'a@b.co')]);
-});
-
-scenario('consent denied: zero requests to HubSpot hosts', async (t) => {
-  await register(t.page, { consent: 'denied' });
-  await t.page.evaluate(async () => { await analytics.page(); await analytics.identify({ email: 'a@b.co' }); await analytics.track('x'); });
-  await t.page.waitForTimeout(300);
-  assert.deepEqual(t.hubspotRequests, []);
-  assert.equal(await t.page.evaluate(() => window._hsq.length), 0);
-});
 
 scenario('HubSpot already embedded by the site: no second tag, calls still reach it', async (t) => {
   await register(t.page, {});
@@ -199,6 +251,20 @@ scenario('hostile inputs: no exception, valid calls still arrive', async (t) => 
   assert.deepEqual(got.at(-1), ev('pe123_fine', {}, 'a@b.co'));
   assert.equal(got.filter((r) => r.event === 'pe123_huge').length, 1);
 });
+
+scenario('loaded as an analytics-next remote plugin (HubSpotWasmDestination)', async (t) => {
+  await t.page.evaluate(async ({ A, url, portalId }) => {
+    const settings = { ...A.settings, cdnSettings: { ...A.settings.cdnSettings,
+      remotePlugins: [{ name: 'HubSpot', creationName: 'HubSpot', libraryName: 'HubSpotWasmDestination', url, settings: { portalId } }] } };
+    window.analytics = window.AnalyticsBrowser.load(settings, A.options);
+    await window.analytics.ready();
+    window.plugin = { isLoaded: () => !!(window.HubSpotStandIn && window.HubSpotStandIn.ready) };
+  }, { A: ANALYTICS_OPTIONS, url: `${origin}/hubspot-wasm.js`, portalId: PORTAL });
+  await hubspotLoaded(t.page);
+  await t.page.evaluate(async () => { await analytics.identify('u1', { email: 'a@b.co' }); await analytics.track('Remote'); });
+  const got = await received(t.page);
+  assert.deepEqual(got.at(-1), ev('pe123_remote', {}, 'a@b.co'));
+}, { html: '<!doctype html><html><head></head><body><script src="/e2e/analytics.js"></script></body></html>' });
 
 scenario('invalid settings throw a clear Error at construction', async (t) => {
   const message = await t.page.evaluate(() => { try { HubSpotWasm.destination({ portalId: 'abc' }); return null; } catch (e) { return e.message; } });
