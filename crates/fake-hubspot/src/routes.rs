@@ -1,0 +1,1035 @@
+//! HTTP routing: the HubSpot endpoints, the `/_fake` control endpoints, and the two middleware
+//! layers in front of the API.
+//!
+//! Request path through the layers, outermost first:
+//! 1. `front`: buffers the body (to log the batch size), applies an injected fault, and records
+//!    the request in the stats and log once its status is known.
+//! 2. `gate`: authentication, scope, plan, rate limit; adds the `X-HubSpot-RateLimit-*` headers.
+//! 3. the handler: parses the body, then does all its work under one lock of the shared state.
+//!
+//! `/oauth/v1/token` passes through `front` only; `/_fake/...` through neither.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::Router;
+use axum::body::{Body, Bytes, to_bytes};
+use axum::extract::rejection::FormRejection;
+use axum::extract::{DefaultBodyLimit, Form, Path, Query, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::auth::{self, AccessToken};
+use crate::dates;
+use crate::errors::{ApiError, category};
+use crate::events::{self, MAX_EVENT_BATCH};
+use crate::faults::{ConnectionKiller, FaultKind, Faults};
+use crate::limits::{self, LimitClass};
+use crate::state::Shared;
+use crate::store::{
+    MAX_BATCH_INPUTS, PropertyDefinition, SearchRequest, StoredObject, canonical_type,
+    default_read_properties, object_type_id, scalar_text,
+};
+
+type AppState = State<Arc<Shared>>;
+type ApiResult = Result<Response, ApiError>;
+
+/// Largest request body the fake reads.
+const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// The whole application.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    let objects = "/crm/v3/objects/{object_type}";
+    let api = Router::new()
+        .route(objects, post(create_object))
+        .route(
+            &format!("{objects}/{{id}}"),
+            get(read_object).patch(update_object),
+        )
+        .route(&format!("{objects}/batch/create"), post(batch_create))
+        .route(&format!("{objects}/batch/update"), post(batch_update))
+        .route(&format!("{objects}/batch/upsert"), post(batch_upsert))
+        .route(&format!("{objects}/batch/read"), post(batch_read))
+        .route(&format!("{objects}/search"), post(search))
+        .route(
+            "/crm/v3/properties/{object_type}",
+            get(list_properties).post(create_property),
+        )
+        .route(
+            "/crm/v3/properties/{object_type}/batch/create",
+            post(batch_create_properties),
+        )
+        .route(
+            "/crm/v3/properties/{object_type}/{name}",
+            get(read_property),
+        )
+        .route(
+            "/crm/v4/objects/{from}/{id}/associations/default/{to}/{to_id}",
+            put(associate_one),
+        )
+        .route(
+            "/crm/v4/objects/{from}/{id}/associations/{to}",
+            get(list_associations),
+        )
+        .route(
+            "/crm/v4/associations/{from}/{to}/batch/associate/default",
+            post(associate_batch),
+        )
+        .route("/events/v3/send", post(send_event))
+        .route("/events/v3/send/batch", post(send_events))
+        .route(
+            "/events/v3/event-definitions",
+            get(list_event_definitions).post(create_event_definition),
+        )
+        .route(
+            "/events/v3/event-definitions/{name}",
+            get(read_event_definition),
+        )
+        .route("/account-info/v3/details", get(account_info))
+        .route("/oauth/v1/access-tokens/{token}", get(token_info))
+        .fallback(unknown_endpoint)
+        .layer(middleware::from_fn_with_state(shared.clone(), gate));
+    let oauth = Router::new().route("/oauth/v1/token", post(oauth_token));
+    let control = Router::new()
+        .route("/_fake/state", get(control_state))
+        .route(
+            "/_fake/faults",
+            get(control_faults).post(control_set_faults),
+        )
+        .route("/_fake/reset", post(control_reset))
+        .route("/_fake/tokens", post(control_add_token));
+    api.merge(oauth)
+        .layer(middleware::from_fn_with_state(shared.clone(), front))
+        .merge(control)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(shared)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Middleware
+
+fn batch_size(body: &[u8]) -> Option<usize> {
+    if !body.starts_with(b"{") {
+        return None;
+    }
+    let value: Value = serde_json::from_slice(body).ok()?;
+    value.get("inputs")?.as_array().map(Vec::len)
+}
+
+fn injected_status(code: u16) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        return ApiError::new(
+            status,
+            category::INTERNAL_ERROR,
+            "internal error (injected by the fake)",
+        )
+        .into_response();
+    }
+    // Gateways in front of HubSpot answer 502/503/504 with HTML, not HubSpot's JSON.
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let html = format!("<html><body><h1>{code} {reason}</h1></body></html>");
+    let mut response = (status, html).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+}
+
+/// Closes the connection the request came on; the future never completes because the serving
+/// task drops it together with the connection.
+async fn drop_connection(killer: Option<ConnectionKiller>) -> Response {
+    match killer {
+        Some(killer) => {
+            killer.kill();
+            std::future::pending().await
+        }
+        None => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            category::INTERNAL_ERROR,
+            "a connection drop was injected, but this connection cannot be closed",
+        )
+        .into_response(),
+    }
+}
+
+async fn front(State(shared): AppState, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
+        let err = ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            category::VALIDATION_ERROR,
+            "Request body too large or unreadable",
+        );
+        return err.into_response();
+    };
+    let batch = batch_size(&bytes);
+    let killer = parts.extensions.get::<ConnectionKiller>().cloned();
+    let req = Request::from_parts(parts, Body::from(bytes));
+    let fault = {
+        let mut inner = shared.lock();
+        let fault = inner.faults.take(&path);
+        if fault.is_some() {
+            inner.count_fault();
+        }
+        fault
+    };
+    let record = |status: u16| {
+        shared
+            .lock()
+            .record_request(&method, &path, status, batch, fault.clone());
+    };
+    let response = match &fault {
+        None => next.run(req).await,
+        Some(FaultKind::Status(code)) => injected_status(*code),
+        Some(FaultKind::DelayMs(ms)) => {
+            tokio::time::sleep(Duration::from_millis(*ms)).await;
+            next.run(req).await
+        }
+        Some(FaultKind::EmptyBatchResult) => {
+            Json(json!({ "status": "COMPLETE", "results": [], "errors": [], "numErrors": 0 }))
+                .into_response()
+        }
+        Some(FaultKind::DropConnection) => {
+            record(0);
+            return drop_connection(killer).await;
+        }
+        Some(FaultKind::DropAfterProcessing) => {
+            let processed = next.run(req).await;
+            record(processed.status().as_u16());
+            return drop_connection(killer).await;
+        }
+    };
+    record(response.status().as_u16());
+    response
+}
+
+async fn gate(State(shared): AppState, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let now = Instant::now();
+    let rate_headers = {
+        let mut guard = shared.lock();
+        let inner = &mut *guard;
+        let token = match auth::authenticate(authorization.as_deref(), inner.tokens(), now) {
+            Ok(token) => token,
+            Err(err) => return err.into_response(),
+        };
+        if let Some(scope) = auth::required_scope(&method, &path) {
+            if !inner.config.scopes.contains(&scope) {
+                return auth::missing_scope(&scope).into_response();
+            }
+        }
+        if path.starts_with("/events/v3/") && !inner.config.custom_events_enabled {
+            return auth::custom_events_unavailable().into_response();
+        }
+        match limits::class_of(&path) {
+            LimitClass::Exempt => None,
+            class => {
+                let day = dates::now_ms().div_euclid(dates::DAY_MS);
+                let admitted = inner.limiter.admit(
+                    &token,
+                    class,
+                    &inner.config.limits,
+                    now,
+                    day,
+                    inner.config.portal_id,
+                );
+                match admitted {
+                    Ok(headers) => Some(headers),
+                    Err((headers, err)) => {
+                        let mut response = err.into_response();
+                        headers.apply(response.headers_mut());
+                        return response;
+                    }
+                }
+            }
+        }
+    };
+    let mut response = next.run(req).await;
+    if let Some(headers) = rate_headers {
+        headers.apply(response.headers_mut());
+    }
+    response
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wire helpers
+
+fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::validation(format!(
+            "Invalid input JSON on line {}, column {}: {e}",
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+fn inputs_of(body: &Value, max: usize) -> Result<&[Value], ApiError> {
+    let inputs = body
+        .get("inputs")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ApiError::validation("Invalid input JSON: inputs must be an array"))?;
+    if inputs.len() > max {
+        return Err(ApiError::validation(format!(
+            "Batch input cannot exceed {max} inputs (got {})",
+            inputs.len()
+        )));
+    }
+    Ok(inputs)
+}
+
+fn properties_of(input: &Value) -> Result<Map<String, Value>, ApiError> {
+    match input.get("properties") {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(map)) => Ok(map.clone()),
+        Some(_) => Err(ApiError::validation("properties must be an object")),
+    }
+}
+
+fn text(input: &Value, key: &str) -> Option<String> {
+    input
+        .get(key)
+        .and_then(scalar_text)
+        .filter(|s| !s.is_empty())
+}
+
+fn now_iso() -> String {
+    dates::iso_from_ms(dates::now_ms())
+}
+
+/// A record in HubSpot's shape. `select` lists the properties to include (absent ones as
+/// `null`); `None` includes every stored property. System properties are always present.
+fn object_json(ty: &str, object: &StoredObject, select: Option<&[String]>) -> Value {
+    let mut props = Map::new();
+    match select {
+        None => {
+            for (name, value) in &object.properties {
+                props.insert(name.clone(), json!(value));
+            }
+        }
+        Some(names) => {
+            for name in names {
+                let value = object
+                    .properties
+                    .get(name)
+                    .map_or(Value::Null, |v| json!(v));
+                props.insert(name.clone(), value);
+            }
+        }
+    }
+    let created = dates::iso_from_ms(object.created_at);
+    let updated = dates::iso_from_ms(object.updated_at);
+    let modified = if ty == "contacts" {
+        "lastmodifieddate"
+    } else {
+        "hs_lastmodifieddate"
+    };
+    props.insert("hs_object_id".into(), json!(object.id));
+    props.insert("createdate".into(), json!(created));
+    props.insert(modified.into(), json!(updated));
+    json!({
+        "id": object.id,
+        "properties": props,
+        "createdAt": created,
+        "updatedAt": updated,
+        "archived": false,
+    })
+}
+
+fn read_selection(ty: &str, requested: Vec<String>) -> Vec<String> {
+    if requested.is_empty() {
+        default_read_properties(ty)
+            .iter()
+            .map(|s| (*s).to_string())
+            .collect()
+    } else {
+        requested
+    }
+}
+
+/// A failed batch input: its error and the ids and trace id that identify it.
+struct BatchError {
+    err: ApiError,
+    ids: Vec<String>,
+    trace: Option<String>,
+}
+
+impl BatchError {
+    fn context(&self) -> Map<String, Value> {
+        let mut context = match self.err.body.get("context") {
+            Some(Value::Object(map)) => map.clone(),
+            _ => Map::new(),
+        };
+        if !self.ids.is_empty() {
+            context.insert("ids".into(), json!(self.ids));
+        }
+        if let Some(trace) = &self.trace {
+            context.insert("objectWriteTraceId".into(), json!([trace]));
+        }
+        context
+    }
+}
+
+/// HubSpot's batch answer: `success` when every input worked; when every input failed, the
+/// first input's error as the whole answer; otherwise 207 with `errors[]`.
+fn batch_response(success: StatusCode, results: Vec<Value>, errors: Vec<BatchError>) -> Response {
+    let stamp = now_iso();
+    if errors.is_empty() {
+        let body = json!({
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": stamp,
+            "completedAt": stamp,
+        });
+        return (success, Json(body)).into_response();
+    }
+    if results.is_empty() {
+        if let Some(first) = errors.first() {
+            let context = first.context();
+            let mut err = first.err.clone();
+            if !context.is_empty() {
+                err = err.with("context", Value::Object(context));
+            }
+            return err.into_response();
+        }
+    }
+    let items: Vec<Value> = errors
+        .iter()
+        .map(|e| {
+            json!({
+                "status": "error",
+                "category": e.err.category(),
+                "message": e.err.message(),
+                "context": e.context(),
+            })
+        })
+        .collect();
+    let body = json!({
+        "status": "COMPLETE",
+        "results": results,
+        "numErrors": items.len(),
+        "errors": items,
+        "startedAt": stamp,
+        "completedAt": stamp,
+    });
+    (StatusCode::MULTI_STATUS, Json(body)).into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Objects
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WriteOp {
+    Create,
+    Update,
+    Upsert,
+}
+
+struct WriteInput {
+    id: Option<String>,
+    id_property: Option<String>,
+    properties: Result<Map<String, Value>, ApiError>,
+    trace: Option<String>,
+}
+
+/// HubSpot rejects a batch naming one record twice; emails compare case-insensitively.
+fn check_duplicates(ty: &str, inputs: &[WriteInput]) -> Result<(), ApiError> {
+    let mut seen = BTreeSet::new();
+    let mut duplicates: Vec<String> = Vec::new();
+    for input in inputs {
+        let Some(id) = &input.id else { continue };
+        let by_email = ty == "contacts" && input.id_property.as_deref() == Some("email");
+        let key = if by_email {
+            id.trim().to_lowercase()
+        } else {
+            id.clone()
+        };
+        if !seen.insert(key) && !duplicates.contains(id) {
+            duplicates.push(id.clone());
+        }
+    }
+    if duplicates.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(format!(
+            "Duplicate IDs found in batch input: [{}]. IDs must be unique",
+            duplicates.join(", ")
+        )))
+    }
+}
+
+fn batch_write(shared: &Shared, ty: &str, body: &Bytes, op: WriteOp) -> ApiResult {
+    let body = parse_json(body)?;
+    let raw_inputs = inputs_of(&body, MAX_BATCH_INPUTS)?;
+    let ty = canonical_type(ty);
+    let top_id_property = body.get("idProperty").and_then(Value::as_str);
+    let inputs: Vec<WriteInput> = raw_inputs
+        .iter()
+        .map(|input| WriteInput {
+            id: text(input, "id"),
+            id_property: input
+                .get("idProperty")
+                .and_then(Value::as_str)
+                .or(top_id_property)
+                .map(str::to_string),
+            properties: properties_of(input),
+            trace: text(input, "objectWriteTraceId"),
+        })
+        .collect();
+    if op != WriteOp::Create {
+        check_duplicates(&ty, &inputs)?;
+    }
+    let now = Instant::now();
+    let mut inner = shared.lock();
+    let store = &mut inner.store;
+    if op == WriteOp::Create {
+        // HubSpot fails the whole batch create on the first conflict, creating nothing.
+        for input in &inputs {
+            if let Some(err) = input
+                .properties
+                .as_ref()
+                .ok()
+                .and_then(|p| store.create_conflict(&ty, p))
+            {
+                return Err(err);
+            }
+        }
+    }
+    let mut results = Vec::new();
+    let mut errors = Vec::new();
+    for input in inputs {
+        let id = input.id.clone();
+        let outcome = input.properties.and_then(|props| {
+            let id_property = input.id_property.as_deref();
+            let need_id = || {
+                id.clone()
+                    .ok_or_else(|| ApiError::validation("id is required"))
+            };
+            match op {
+                WriteOp::Create => store.create(&ty, &props, now).map(|o| (o, None)),
+                WriteOp::Update => store
+                    .update(&ty, &need_id()?, id_property, &props, now)
+                    .map(|o| (o, None)),
+                WriteOp::Upsert => store
+                    .upsert(&ty, &need_id()?, id_property, &props, now)
+                    .map(|(o, new)| (o, Some(new))),
+            }
+        });
+        match outcome {
+            Ok((object, new)) => {
+                let mut value = object_json(&ty, &object, None);
+                if let Some(new) = new {
+                    value["new"] = json!(new);
+                }
+                if let Some(trace) = &input.trace {
+                    value["objectWriteTraceId"] = json!(trace);
+                }
+                results.push(value);
+            }
+            Err(err) => errors.push(BatchError {
+                err,
+                ids: id.into_iter().collect(),
+                trace: input.trace,
+            }),
+        }
+    }
+    let success = if op == WriteOp::Create {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(batch_response(success, results, errors))
+}
+
+async fn batch_create(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
+    batch_write(&s, &ty, &body, WriteOp::Create)
+}
+
+async fn batch_update(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
+    batch_write(&s, &ty, &body, WriteOp::Update)
+}
+
+async fn batch_upsert(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
+    batch_write(&s, &ty, &body, WriteOp::Upsert)
+}
+
+fn string_list(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn batch_read(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
+    let body = parse_json(&body)?;
+    let inputs = inputs_of(&body, MAX_BATCH_INPUTS)?;
+    let ty = canonical_type(&ty);
+    let id_property = body.get("idProperty").and_then(Value::as_str);
+    let select = read_selection(&ty, string_list(body.get("properties")));
+    let inner = s.lock();
+    let mut results = Vec::new();
+    let mut missing = Vec::new();
+    for input in inputs {
+        let id = text(input, "id").unwrap_or_default();
+        match inner.store.read(&ty, &id, id_property)? {
+            Some(object) => results.push(object_json(&ty, &object, Some(&select))),
+            None => missing.push(id),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(batch_response(StatusCode::OK, results, Vec::new()));
+    }
+    // A read never fails as a whole: missing records are one grouped error beside the results.
+    let stamp = now_iso();
+    let body = json!({
+        "status": "COMPLETE",
+        "results": results,
+        "numErrors": 1,
+        "errors": [{
+            "status": "error",
+            "category": category::OBJECT_NOT_FOUND,
+            "message": format!(
+                "Could not get some {} objects, they may be deleted or not exist. Check that ids are valid.",
+                ty.to_uppercase()
+            ),
+            "context": { "ids": missing },
+        }],
+        "startedAt": stamp,
+        "completedAt": stamp,
+    });
+    Ok((StatusCode::MULTI_STATUS, Json(body)).into_response())
+}
+
+async fn create_object(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
+    let body = parse_json(&body)?;
+    let props = properties_of(&body)?;
+    let ty = canonical_type(&ty);
+    let object = s.lock().store.create(&ty, &props, Instant::now())?;
+    Ok((StatusCode::CREATED, Json(object_json(&ty, &object, None))).into_response())
+}
+
+async fn update_object(
+    State(s): AppState,
+    Path((ty, id)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> ApiResult {
+    let body = parse_json(&body)?;
+    let props = properties_of(&body)?;
+    let ty = canonical_type(&ty);
+    let id_property = query.get("idProperty").map(String::as_str);
+    let object = s
+        .lock()
+        .store
+        .update(&ty, &id, id_property, &props, Instant::now())?;
+    Ok(Json(object_json(&ty, &object, None)).into_response())
+}
+
+async fn read_object(
+    State(s): AppState,
+    Path((ty, id)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let ty = canonical_type(&ty);
+    let requested: Vec<String> = query
+        .get("properties")
+        .map(|p| {
+            p.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let id_property = query.get("idProperty").map(String::as_str);
+    let object = s
+        .lock()
+        .store
+        .read(&ty, &id, id_property)?
+        .ok_or_else(|| ApiError::not_found("resource not found"))?;
+    let select = read_selection(&ty, requested);
+    Ok(Json(object_json(&ty, &object, Some(&select))).into_response())
+}
+
+async fn search(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
+    let request: SearchRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::validation(format!("Invalid search request: {e}")))?;
+    let ty = canonical_type(&ty);
+    let page = s.lock().store.search(&ty, &request, Instant::now())?;
+    let select = read_selection(&ty, request.properties.clone());
+    let results: Vec<Value> = page
+        .results
+        .iter()
+        .map(|o| object_json(&ty, o, Some(&select)))
+        .collect();
+    let mut body = json!({ "total": page.total, "results": results });
+    if let Some(after) = page.next_after {
+        body["paging"] = json!({ "next": { "after": after } });
+    }
+    Ok(Json(body).into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Properties
+
+async fn list_properties(State(s): AppState, Path(ty): Path<String>) -> Response {
+    let results = s.lock().store.properties(&canonical_type(&ty));
+    Json(json!({ "results": results })).into_response()
+}
+
+async fn read_property(State(s): AppState, Path((ty, name)): Path<(String, String)>) -> ApiResult {
+    let def = s
+        .lock()
+        .store
+        .property(&canonical_type(&ty), &name)
+        .ok_or_else(|| ApiError::not_found(format!("Property {name} does not exist")))?;
+    Ok(Json(def).into_response())
+}
+
+fn definition_from(value: Value) -> Result<PropertyDefinition, ApiError> {
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::validation(format!("Invalid property definition: {e}")))
+}
+
+async fn create_property(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
+    let def = definition_from(parse_json(&body)?)?;
+    let def = s.lock().store.create_property(&canonical_type(&ty), def)?;
+    Ok((StatusCode::CREATED, Json(def)).into_response())
+}
+
+async fn batch_create_properties(
+    State(s): AppState,
+    Path(ty): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let body = parse_json(&body)?;
+    let inputs = inputs_of(&body, MAX_BATCH_INPUTS)?;
+    let ty = canonical_type(&ty);
+    let mut inner = s.lock();
+    let mut results = Vec::new();
+    let mut errors = Vec::new();
+    for input in inputs {
+        let name = text(input, "name");
+        let created =
+            definition_from(input.clone()).and_then(|def| inner.store.create_property(&ty, def));
+        match created {
+            Ok(def) => results.push(json!(def)),
+            Err(err) => errors.push(BatchError {
+                err,
+                ids: name.into_iter().collect(),
+                trace: None,
+            }),
+        }
+    }
+    Ok(batch_response(StatusCode::CREATED, results, errors))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Associations
+
+/// HubSpot's default (unlabeled) association type ids for the standard pairs.
+fn default_association_type(from: &str, to: &str) -> u32 {
+    match (from, to) {
+        ("contacts", "companies") => 279,
+        ("companies", "contacts") => 280,
+        ("deals", "contacts") => 3,
+        ("contacts", "deals") => 4,
+        ("contacts", "tickets") => 15,
+        ("tickets", "contacts") => 16,
+        ("tickets", "companies") => 339,
+        ("companies", "tickets") => 340,
+        ("deals", "companies") => 341,
+        ("companies", "deals") => 342,
+        _ => 1,
+    }
+}
+
+fn association_json(from: &str, from_id: &str, to: &str, to_id: &str) -> Value {
+    json!({
+        "from": { "id": from_id },
+        "to": { "id": to_id },
+        "fromObjectTypeId": object_type_id(from),
+        "toObjectTypeId": object_type_id(to),
+        "associationSpec": {
+            "associationCategory": "HUBSPOT_DEFINED",
+            "associationTypeId": default_association_type(from, to),
+        },
+    })
+}
+
+async fn associate_one(
+    State(s): AppState,
+    Path((from, id, to, to_id)): Path<(String, String, String, String)>,
+) -> ApiResult {
+    let (from, to) = (canonical_type(&from), canonical_type(&to));
+    s.lock().store.associate(&from, &id, &to, &to_id)?;
+    let stamp = now_iso();
+    let body = json!({
+        "status": "COMPLETE",
+        "results": [association_json(&from, &id, &to, &to_id)],
+        "startedAt": stamp,
+        "completedAt": stamp,
+    });
+    Ok(Json(body).into_response())
+}
+
+async fn associate_batch(
+    State(s): AppState,
+    Path((from, to)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let body = parse_json(&body)?;
+    let inputs = inputs_of(&body, MAX_BATCH_INPUTS)?;
+    let (from, to) = (canonical_type(&from), canonical_type(&to));
+    let mut inner = s.lock();
+    let mut results = Vec::new();
+    let mut errors = Vec::new();
+    for input in inputs {
+        let from_id = input
+            .get("from")
+            .and_then(|f| text(f, "id"))
+            .unwrap_or_default();
+        let to_id = input
+            .get("to")
+            .and_then(|t| text(t, "id"))
+            .unwrap_or_default();
+        match inner.store.associate(&from, &from_id, &to, &to_id) {
+            Ok(_) => results.push(association_json(&from, &from_id, &to, &to_id)),
+            Err(err) => errors.push(BatchError {
+                err,
+                ids: vec![from_id, to_id],
+                trace: None,
+            }),
+        }
+    }
+    Ok(batch_response(StatusCode::OK, results, errors))
+}
+
+async fn list_associations(
+    State(s): AppState,
+    Path((from, id, to)): Path<(String, String, String)>,
+) -> ApiResult {
+    let (from, to) = (canonical_type(&from), canonical_type(&to));
+    let inner = s.lock();
+    if !inner.store.exists(&from, &id) {
+        return Err(ApiError::not_found(format!(
+            "No {from} record with ID {id} exists"
+        )));
+    }
+    let type_id = default_association_type(&from, &to);
+    let results: Vec<Value> = inner
+        .store
+        .associated(&from, &id, &to)
+        .into_iter()
+        .map(|to_id| {
+            let numeric = to_id
+                .parse::<u64>()
+                .map_or_else(|_| json!(to_id), |n| json!(n));
+            json!({
+                "toObjectId": numeric,
+                "associationTypes": [
+                    { "category": "HUBSPOT_DEFINED", "typeId": type_id, "label": null }
+                ],
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "results": results })).into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+async fn send_event(State(s): AppState, body: Bytes) -> ApiResult {
+    let body = parse_json(&body)?;
+    let mut guard = s.lock();
+    let inner = &mut *guard;
+    let event = events::parse_event(&body, &inner.config.event_definitions, &inner.store)?;
+    inner.events.record(event);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn send_events(State(s): AppState, body: Bytes) -> ApiResult {
+    let body = parse_json(&body)?;
+    let inputs = inputs_of(&body, MAX_EVENT_BATCH)?;
+    let mut guard = s.lock();
+    let inner = &mut *guard;
+    // All or nothing: one invalid event rejects the batch before anything is recorded.
+    let parsed = inputs
+        .iter()
+        .map(|input| events::parse_event(input, &inner.config.event_definitions, &inner.store))
+        .collect::<Result<Vec<_>, _>>()?;
+    for event in parsed {
+        inner.events.record(event);
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list_event_definitions(State(s): AppState) -> Response {
+    let inner = s.lock();
+    let portal = inner.config.portal_id;
+    let results: Vec<Value> = inner
+        .config
+        .event_definitions
+        .iter()
+        .map(|(name, props)| events::definition_json(portal, name, props))
+        .collect();
+    Json(json!({ "total": results.len(), "results": results })).into_response()
+}
+
+async fn read_event_definition(State(s): AppState, Path(name): Path<String>) -> ApiResult {
+    let inner = s.lock();
+    let portal = inner.config.portal_id;
+    let definitions = &inner.config.event_definitions;
+    let qualified = events::qualified_name(portal, &name);
+    [name.clone(), qualified]
+        .iter()
+        .find_map(|n| definitions.get_key_value(n))
+        .map(|(fqn, props)| Json(events::definition_json(portal, fqn, props)).into_response())
+        .ok_or_else(|| ApiError::not_found(format!("Event definition {name} not found")))
+}
+
+async fn create_event_definition(State(s): AppState, body: Bytes) -> ApiResult {
+    let body = parse_json(&body)?;
+    let mut inner = s.lock();
+    let portal = inner.config.portal_id;
+    let (fqn, props) = events::definition_from_body(portal, &body)?;
+    if inner.config.event_definitions.contains_key(&fqn) {
+        return Err(ApiError::conflict(format!(
+            "Event definition {fqn} already exists"
+        )));
+    }
+    let answer = events::definition_json(portal, &fqn, &props);
+    inner.config.event_definitions.insert(fqn, props);
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Account and OAuth
+
+async fn account_info(State(s): AppState) -> Response {
+    let portal = s.lock().config.portal_id;
+    Json(json!({
+        "portalId": portal,
+        "accountType": "STANDARD",
+        "timeZone": "Etc/UTC",
+        "companyCurrency": "USD",
+        "additionalCurrencies": [],
+        "utcOffset": "+00:00",
+        "utcOffsetMilliseconds": 0,
+        "uiDomain": "app.hubspot.com",
+        "dataHostingLocation": "na1",
+    }))
+    .into_response()
+}
+
+async fn token_info(State(s): AppState, Path(token): Path<String>) -> ApiResult {
+    let inner = s.lock();
+    let now = Instant::now();
+    let known = inner
+        .tokens()
+        .filter(|t| t.token == token)
+        .last()
+        .filter(|t| t.expires_at.is_none_or(|at| at > now))
+        .ok_or_else(|| ApiError::not_found("Token not found or expired"))?;
+    let expires_in = known.expires_at.map(|at| at.duration_since(now).as_secs());
+    Ok(Json(json!({
+        "token": known.token,
+        "hub_id": inner.config.portal_id,
+        "app_id": 1,
+        "expires_in": expires_in,
+        "scopes": inner.config.scopes,
+        "token_type": "access",
+    }))
+    .into_response())
+}
+
+async fn oauth_token(
+    State(s): AppState,
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
+) -> ApiResult {
+    let Form(form) = form.map_err(|e| ApiError::validation(e.body_text()))?;
+    let mut inner = s.lock();
+    auth::check_refresh(inner.config.oauth.as_ref(), &form)?;
+    let token = inner.issue_token();
+    let (refresh_token, lifetime) = inner
+        .config
+        .oauth
+        .as_ref()
+        .map(|o| (o.refresh_token.clone(), o.access_token_lifetime.as_secs()))
+        .unwrap_or_default();
+    Ok(Json(json!({
+        "token_type": "bearer",
+        "access_token": token.token,
+        "refresh_token": refresh_token,
+        "expires_in": lifetime,
+    }))
+    .into_response())
+}
+
+async fn unknown_endpoint(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("No such endpoint: {method} {}", uri.path()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// /_fake control endpoints
+
+async fn control_state(State(s): AppState) -> Response {
+    let state = s.lock().snapshot();
+    Json(state).into_response()
+}
+
+async fn control_faults(State(s): AppState) -> Response {
+    let faults = s.lock().faults.clone();
+    Json(faults).into_response()
+}
+
+async fn control_set_faults(State(s): AppState, body: Bytes) -> ApiResult {
+    let faults: Faults = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::validation(format!("Invalid faults: {e}")))?;
+    s.lock().faults = faults.clone();
+    Ok(Json(faults).into_response())
+}
+
+async fn control_reset(State(s): AppState) -> StatusCode {
+    s.lock().reset();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct TokenRequest {
+    token: String,
+    /// Milliseconds until expiry; absent never expires, 0 is already expired.
+    expires_in_ms: Option<u64>,
+}
+
+async fn control_add_token(State(s): AppState, body: Bytes) -> ApiResult {
+    let request: TokenRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::validation(format!("Invalid token request: {e}")))?;
+    let mut token = AccessToken::new(request.token);
+    if let Some(ms) = request.expires_in_ms {
+        token = token.expiring_in(Duration::from_millis(ms));
+    }
+    let mut inner = s.lock();
+    inner.config.tokens.retain(|t| t.token != token.token);
+    inner.config.tokens.push(token);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

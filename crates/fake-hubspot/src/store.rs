@@ -1,0 +1,1270 @@
+//! The in-memory CRM: object records, property definitions and their validation, search and
+//! associations.
+//!
+//! Architecture invariant: this module knows HubSpot's data rules (validation, uniqueness, the
+//! lifecycle-stage ratchet, search visibility) but nothing about HTTP routing, auth or limits.
+//! Errors are returned as [`ApiError`] because HubSpot's status and category are part of the rule.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::dates;
+use crate::errors::ApiError;
+
+/// HubSpot's default lifecycle stages, in order: a move to an earlier one is ignored.
+pub const LIFECYCLE_STAGES: [&str; 8] = [
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "evangelist",
+    "other",
+];
+
+/// Most inputs one CRM batch request may carry.
+pub const MAX_BATCH_INPUTS: usize = 100;
+/// Most filter groups in one search.
+pub const MAX_FILTER_GROUPS: usize = 5;
+/// Most filters, over all groups, in one search.
+pub const MAX_FILTERS: usize = 25;
+/// Largest `limit` a search accepts.
+pub const MAX_SEARCH_LIMIT: u64 = 200;
+
+/// The fake's name for an object type: HubSpot's aliases (`contact`, `0-1`, …) map to the plural
+/// name; any other name (`p_cars`, `2-123`) is a custom object type, kept as given.
+pub fn canonical_type(name: &str) -> String {
+    match name.to_ascii_lowercase().as_str() {
+        "contacts" | "contact" | "0-1" => "contacts".into(),
+        "companies" | "company" | "0-2" => "companies".into(),
+        "deals" | "deal" | "0-3" => "deals".into(),
+        "tickets" | "ticket" | "0-5" => "tickets".into(),
+        _ => name.to_string(),
+    }
+}
+
+/// HubSpot's object type id (`0-1` for contacts, …), as association answers report it.
+pub(crate) fn object_type_id(ty: &str) -> String {
+    match ty {
+        "contacts" => "0-1".into(),
+        "companies" => "0-2".into(),
+        "deals" => "0-3".into(),
+        "tickets" => "0-5".into(),
+        other => other.to_string(),
+    }
+}
+
+fn singular(ty: &str) -> &'static str {
+    match ty {
+        "contacts" => "Contact",
+        "companies" => "Company",
+        "deals" => "Deal",
+        "tickets" => "Ticket",
+        _ => "Object",
+    }
+}
+
+/// A property definition, in the shape of `GET /crm/v3/properties/{type}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PropertyDefinition {
+    /// Internal name, used in `properties` maps.
+    pub name: String,
+    /// Display label.
+    pub label: String,
+    /// Value type: `string`, `number`, `date`, `datetime`, `enumeration`, `bool`, `phone_number`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// UI field type: `text`, `textarea`, `number`, `date`, `select`, `radio`, `checkbox`,
+    /// `booleancheckbox`, `phonenumber`, …; `checkbox` enumerations take `;`-separated values.
+    pub field_type: String,
+    /// Property group (`contactinformation`, `companyinformation`, …).
+    pub group_name: String,
+    /// Help text.
+    pub description: String,
+    /// Whether values are unique per object type: duplicates conflict (409) and the property can
+    /// be an upsert `idProperty`.
+    pub has_unique_value: bool,
+    /// Hidden in HubSpot's UI.
+    pub hidden: bool,
+    /// Allowed values of an enumeration, in order (the order matters for lifecycle stages).
+    pub options: Vec<PropertyOption>,
+}
+
+/// One allowed value of an enumeration property.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PropertyOption {
+    /// Display label.
+    pub label: String,
+    /// Stored value.
+    pub value: String,
+    /// Position in the list.
+    pub display_order: i32,
+    /// Hidden in HubSpot's UI.
+    pub hidden: bool,
+}
+
+impl PropertyDefinition {
+    /// A definition with the given type and field type; the label is the name.
+    pub fn new(name: &str, kind: &str, field_type: &str, group_name: &str) -> Self {
+        Self {
+            name: name.into(),
+            label: name.into(),
+            kind: kind.into(),
+            field_type: field_type.into(),
+            group_name: group_name.into(),
+            ..Self::default()
+        }
+    }
+
+    /// A single-line text property.
+    pub fn string(name: &str, group_name: &str) -> Self {
+        Self::new(name, "string", "text", group_name)
+    }
+
+    /// A number property.
+    pub fn number(name: &str, group_name: &str) -> Self {
+        Self::new(name, "number", "number", group_name)
+    }
+
+    /// A date property (midnight UTC only).
+    pub fn date(name: &str, group_name: &str) -> Self {
+        Self::new(name, "date", "date", group_name)
+    }
+
+    /// A datetime property (epoch ms or ISO-8601).
+    pub fn datetime(name: &str, group_name: &str) -> Self {
+        Self::new(name, "datetime", "date", group_name)
+    }
+
+    /// A boolean checkbox (`true`/`false`).
+    pub fn boolean(name: &str, group_name: &str) -> Self {
+        Self::new(name, "bool", "booleancheckbox", group_name).with_options(&["true", "false"])
+    }
+
+    /// A single-choice enumeration with these option values, in order.
+    pub fn enumeration(name: &str, group_name: &str, values: &[&str]) -> Self {
+        Self::new(name, "enumeration", "radio", group_name).with_options(values)
+    }
+
+    /// Replaces the options with these values, in order.
+    pub fn with_options(mut self, values: &[&str]) -> Self {
+        self.options = values
+            .iter()
+            .zip(0..)
+            .map(|(value, order)| PropertyOption {
+                label: (*value).into(),
+                value: (*value).into(),
+                display_order: order,
+                hidden: false,
+            })
+            .collect();
+        self
+    }
+
+    /// Marks the property `hasUniqueValue: true`.
+    pub fn unique(mut self) -> Self {
+        self.has_unique_value = true;
+        self
+    }
+
+    fn option_index(&self, value: &str) -> Option<usize> {
+        self.options.iter().position(|o| o.value == value)
+    }
+}
+
+/// The properties every portal starts with, per standard object type (custom types start empty).
+pub fn default_properties(ty: &str) -> Vec<PropertyDefinition> {
+    use PropertyDefinition as P;
+    let text = |names: &[&str], group: &str| -> Vec<P> {
+        names.iter().map(|n| P::string(n, group)).collect()
+    };
+    match ty {
+        "contacts" => {
+            let g = "contactinformation";
+            let mut v = text(
+                &[
+                    "email",
+                    "firstname",
+                    "lastname",
+                    "company",
+                    "website",
+                    "address",
+                    "city",
+                    "state",
+                    "country",
+                    "zip",
+                ],
+                g,
+            );
+            v.push(P::new("phone", "string", "phonenumber", g));
+            v.push(P::new("hs_additional_emails", "string", "textarea", g));
+            v.push(P::enumeration("lifecyclestage", g, &LIFECYCLE_STAGES));
+            v.push(P::date("birthday", g));
+            v.push(P::datetime("last_seen", g));
+            v.push(P::number("score", g));
+            v.push(P::boolean("vip", g));
+            v
+        }
+        "companies" => {
+            let g = "companyinformation";
+            let mut v = text(
+                &[
+                    "name",
+                    "domain",
+                    "description",
+                    "industry",
+                    "city",
+                    "state",
+                    "country",
+                    "zip",
+                    "address",
+                ],
+                g,
+            );
+            v.push(P::new("phone", "string", "phonenumber", g));
+            v.push(P::number("numberofemployees", g));
+            v.push(P::enumeration("lifecyclestage", g, &LIFECYCLE_STAGES));
+            v
+        }
+        "deals" => {
+            let mut v = text(&["dealname", "dealstage", "pipeline"], "dealinformation");
+            v.push(P::number("amount", "dealinformation"));
+            v
+        }
+        "tickets" => text(
+            &["subject", "content", "hs_pipeline", "hs_pipeline_stage"],
+            "ticketinformation",
+        ),
+        _ => Vec::new(),
+    }
+}
+
+/// What `GET`/batch read return when no `properties` are asked for (HubSpot's defaults).
+pub(crate) fn default_read_properties(ty: &str) -> &'static [&'static str] {
+    match ty {
+        "contacts" => &["email", "firstname", "lastname"],
+        "companies" => &["name", "domain"],
+        "deals" => &["dealname", "amount", "dealstage", "pipeline"],
+        "tickets" => &["subject", "content", "hs_pipeline", "hs_pipeline_stage"],
+        _ => &[],
+    }
+}
+
+/// One stored CRM record.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredObject {
+    /// Numeric id, as a string (HubSpot's wire form).
+    pub id: String,
+    /// Property values, normalized as HubSpot stores them (all strings; emails lowercased,
+    /// dates `YYYY-MM-DD`, datetimes ISO-8601). Cleared properties are absent.
+    pub properties: BTreeMap<String, String>,
+    /// Creation time, epoch ms.
+    pub created_at: i64,
+    /// Last write, epoch ms.
+    pub updated_at: i64,
+}
+
+/// A stored association (v4 "default" type) between two records.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Association {
+    /// Object type of the `from` side (canonical name).
+    pub from_type: String,
+    /// Record id of the `from` side.
+    pub from_id: String,
+    /// Object type of the `to` side.
+    pub to_type: String,
+    /// Record id of the `to` side.
+    pub to_id: String,
+}
+
+/// A record plus the versions search may still show (see [`Store::search`]).
+#[derive(Debug)]
+struct Record {
+    object: StoredObject,
+    /// `(written at, properties)`, oldest first; trimmed to the newest version already visible
+    /// to search and those written after it.
+    versions: Vec<(Instant, BTreeMap<String, String>)>,
+}
+
+impl Record {
+    fn visible(&self, now: Instant, lag: Duration) -> Option<&BTreeMap<String, String>> {
+        self.versions
+            .iter()
+            .rev()
+            .find(|(at, _)| now.saturating_duration_since(*at) >= lag)
+            .map(|(_, props)| props)
+    }
+
+    fn push_version(&mut self, now: Instant, lag: Duration) {
+        self.versions.push((now, self.object.properties.clone()));
+        if let Some(pos) = self
+            .versions
+            .iter()
+            .rposition(|(at, _)| now.saturating_duration_since(*at) >= lag)
+        {
+            self.versions.drain(..pos);
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    defs: BTreeMap<String, PropertyDefinition>,
+    records: BTreeMap<u64, Record>,
+    /// `(property, value)` → record, for contact emails (primary and `hs_additional_emails`)
+    /// and `hasUniqueValue` properties: conflicts and upserts by unique property.
+    index: HashMap<(String, String), u64>,
+}
+
+/// A property failing validation, in the element shape of HubSpot's
+/// `Property values were not valid: [...]` list.
+#[derive(Clone, Debug, Serialize)]
+struct PropertyError {
+    #[serde(rename = "isValid")]
+    is_valid: bool,
+    message: String,
+    error: &'static str,
+    name: String,
+}
+
+/// The whole CRM of one portal.
+#[derive(Debug)]
+pub(crate) struct Store {
+    tables: BTreeMap<String, Table>,
+    next_id: u64,
+    associations: BTreeSet<Association>,
+    /// How long a write stays invisible to search (HubSpot's indexing delay).
+    pub(crate) search_lag: Duration,
+}
+
+/// One page of search results.
+#[derive(Debug)]
+pub(crate) struct SearchPage {
+    pub(crate) total: usize,
+    pub(crate) results: Vec<StoredObject>,
+    pub(crate) next_after: Option<String>,
+}
+
+/// Body of `POST /crm/v3/objects/{type}/search`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct SearchRequest {
+    filter_groups: Vec<FilterGroup>,
+    pub(crate) properties: Vec<String>,
+    limit: Option<Value>,
+    after: Option<Value>,
+    query: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct FilterGroup {
+    filters: Vec<Filter>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct Filter {
+    property_name: String,
+    operator: String,
+    value: Option<Value>,
+    values: Option<Vec<Value>>,
+    high_value: Option<Value>,
+}
+
+/// A JSON scalar as HubSpot's string form; `null` is the empty string (clears the property);
+/// arrays and objects are not scalars.
+pub(crate) fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Null => Some(String::new()),
+        _ => None,
+    }
+}
+
+fn valid_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && !s.chars().any(char::is_whitespace)
+}
+
+fn split_list(s: &str) -> impl Iterator<Item = &str> {
+    s.split(';').map(str::trim).filter(|e| !e.is_empty())
+}
+
+/// One value converted to HubSpot's stored form, or `(error code, message)`.
+fn normalize(def: &PropertyDefinition, raw: &Value) -> Result<String, (&'static str, String)> {
+    let text = scalar_text(raw).unwrap_or_else(|| raw.to_string());
+    if text.is_empty() {
+        return Ok(text);
+    }
+    let trimmed = text.trim();
+    match def.kind.as_str() {
+        "number" => match trimmed.parse::<f64>() {
+            Ok(n) if n.is_finite() => Ok(trimmed.to_string()),
+            _ => Err(("INVALID_DECIMAL", format!("{text} was not a valid number."))),
+        },
+        "bool" => match trimmed.to_ascii_lowercase().as_str() {
+            b @ ("true" | "false") => Ok(b.to_string()),
+            _ => Err((
+                "INVALID_OPTION",
+                format!("{text} was not one of the allowed options: [true, false]"),
+            )),
+        },
+        "enumeration" => {
+            let parts: Vec<&str> = if def.field_type == "checkbox" {
+                split_list(&text).collect()
+            } else {
+                vec![trimmed]
+            };
+            match parts.iter().find(|p| def.option_index(p).is_none()) {
+                Some(bad) => {
+                    let allowed: Vec<&str> = def.options.iter().map(|o| o.value.as_str()).collect();
+                    Err((
+                        "INVALID_OPTION",
+                        format!(
+                            "{bad} was not one of the allowed options: [{}]",
+                            allowed.join(", ")
+                        ),
+                    ))
+                }
+                None => Ok(parts.join(";")),
+            }
+        }
+        "date" => {
+            let ms = match trimmed.parse::<i64>() {
+                Ok(ms) => ms,
+                Err(_) => dates::parse_iso(trimmed)
+                    .ok_or(("INVALID_DATE", format!("{text} is not a valid date")))?,
+            };
+            if ms.rem_euclid(dates::DAY_MS) != 0 {
+                // HubSpot's own wording, which clients match on.
+                return Err((
+                    "INVALID_DATE",
+                    format!("{text} is at {} UTC, not midnight!", dates::time_of_day(ms)),
+                ));
+            }
+            Ok(dates::date_from_ms(ms))
+        }
+        "datetime" => trimmed
+            .parse::<i64>()
+            .ok()
+            .or_else(|| dates::parse_iso(trimmed))
+            .map(dates::iso_from_ms)
+            .ok_or((
+                "INVALID_DATETIME",
+                format!("{text} is not a valid datetime"),
+            )),
+        _ if def.name == "email" => {
+            let email = trimmed.to_lowercase();
+            if valid_email(&email) {
+                Ok(email)
+            } else {
+                Err(("INVALID_EMAIL", format!("Email address {text} is invalid")))
+            }
+        }
+        _ if def.name == "hs_additional_emails" => {
+            let emails: Vec<String> = split_list(&text).map(str::to_lowercase).collect();
+            match emails.iter().find(|e| !valid_email(e)) {
+                Some(bad) => Err(("INVALID_EMAIL", format!("Email address {bad} is invalid"))),
+                None => Ok(emails.join(";")),
+            }
+        }
+        _ => Ok(text),
+    }
+}
+
+/// Validates and normalizes a `properties` map against a type's definitions. All failing
+/// properties are reported together, as HubSpot does.
+fn validate(
+    defs: &BTreeMap<String, PropertyDefinition>,
+    props: &Map<String, Value>,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut values = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (name, raw) in props {
+        let Some(def) = defs.get(name) else {
+            errors.push(PropertyError {
+                is_valid: false,
+                message: format!("Property \"{name}\" does not exist"),
+                error: "PROPERTY_DOESNT_EXIST",
+                name: name.clone(),
+            });
+            continue;
+        };
+        match normalize(def, raw) {
+            Ok(value) => {
+                values.insert(name.clone(), value);
+            }
+            Err((error, message)) => errors.push(PropertyError {
+                is_valid: false,
+                message,
+                error,
+                name: name.clone(),
+            }),
+        }
+    }
+    if errors.is_empty() {
+        Ok(values)
+    } else {
+        // The list travels as JSON text inside the message, exactly as HubSpot sends it.
+        let list = serde_json::to_string(&errors).unwrap_or_default();
+        Err(ApiError::validation(format!(
+            "Property values were not valid: {list}"
+        )))
+    }
+}
+
+/// Index keys of a record: contact emails (primary, plus secondary when `secondary`) and
+/// unique-property values.
+fn index_keys(
+    ty: &str,
+    defs: &BTreeMap<String, PropertyDefinition>,
+    props: &BTreeMap<String, String>,
+    secondary: bool,
+) -> Vec<(String, String)> {
+    let mut keys = Vec::new();
+    let contacts = ty == "contacts";
+    if contacts {
+        if let Some(email) = props.get("email").filter(|e| !e.is_empty()) {
+            keys.push(("email".to_string(), email.to_lowercase()));
+        }
+        if secondary {
+            if let Some(list) = props.get("hs_additional_emails") {
+                keys.extend(split_list(list).map(|e| ("email".to_string(), e.to_lowercase())));
+            }
+        }
+    }
+    for (name, value) in props {
+        let unique = defs.get(name).is_some_and(|d| d.has_unique_value);
+        if unique && !value.is_empty() && !(contacts && name == "email") {
+            keys.push((name.clone(), value.clone()));
+        }
+    }
+    keys
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found("Object not found.  objectId are usually numeric.")
+        .with("context", json!({ "id": [id] }))
+}
+
+fn is_email_key(ty: &str, id_property: &str) -> bool {
+    ty == "contacts" && id_property == "email"
+}
+
+impl Store {
+    /// A portal with the default properties plus `extra` (object type, definition) pairs.
+    pub(crate) fn new(extra: &[(String, PropertyDefinition)], search_lag: Duration) -> Self {
+        let mut tables = BTreeMap::new();
+        for ty in ["contacts", "companies", "deals", "tickets"] {
+            let mut table = Table::default();
+            for def in default_properties(ty) {
+                table.defs.insert(def.name.clone(), def);
+            }
+            tables.insert(ty.to_string(), table);
+        }
+        for (ty, def) in extra {
+            let table: &mut Table = tables.entry(canonical_type(ty)).or_default();
+            table.defs.insert(def.name.clone(), def.clone());
+        }
+        Self {
+            tables,
+            // HubSpot ids are large numbers; starting high also makes "id 1" an obvious miss.
+            next_id: 1001,
+            associations: BTreeSet::new(),
+            search_lag,
+        }
+    }
+
+    fn table_mut(&mut self, ty: &str) -> &mut Table {
+        self.tables.entry(ty.to_string()).or_default()
+    }
+
+    fn defs(&self, ty: &str) -> Option<&BTreeMap<String, PropertyDefinition>> {
+        self.tables.get(ty).map(|t| &t.defs)
+    }
+
+    /// Whether a record exists.
+    pub(crate) fn exists(&self, ty: &str, id: &str) -> bool {
+        let table = self.tables.get(ty);
+        let rid = id.trim().parse::<u64>().ok();
+        matches!((table, rid), (Some(t), Some(rid)) if t.records.contains_key(&rid))
+    }
+
+    /// The contact owning this email, primary or secondary.
+    pub(crate) fn contact_id_by_email(&self, email: &str) -> Option<String> {
+        let table = self.tables.get("contacts")?;
+        let key = ("email".to_string(), email.trim().to_lowercase());
+        table.index.get(&key).map(u64::to_string)
+    }
+
+    fn check_id_property(&self, ty: &str, prop: &str) -> Result<(), ApiError> {
+        if prop == "hs_object_id" || is_email_key(ty, prop) {
+            return Ok(());
+        }
+        match self.defs(ty).and_then(|d| d.get(prop)) {
+            None => Err(ApiError::validation(format!(
+                "Property \"{prop}\" does not exist"
+            ))),
+            Some(def) if !def.has_unique_value => Err(ApiError::validation(format!(
+                "{prop} is not a unique property: idProperty must be hs_object_id or a property with hasUniqueValue"
+            ))),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Finds a record by id, or by the value of a unique property (`email` matches secondary
+    /// emails too).
+    fn lookup(
+        &self,
+        ty: &str,
+        id: &str,
+        id_property: Option<&str>,
+    ) -> Result<Option<u64>, ApiError> {
+        let prop = id_property.unwrap_or("hs_object_id");
+        self.check_id_property(ty, prop)?;
+        let Some(table) = self.tables.get(ty) else {
+            return Ok(None);
+        };
+        if prop == "hs_object_id" {
+            let rid = id.trim().parse::<u64>().ok();
+            return Ok(rid.filter(|rid| table.records.contains_key(rid)));
+        }
+        let value = if is_email_key(ty, prop) {
+            id.trim().to_lowercase()
+        } else {
+            id.to_string()
+        };
+        Ok(table.index.get(&(prop.to_string(), value)).copied())
+    }
+
+    /// The record a create (or a write to `exclude`) with these values would collide with.
+    fn conflict(
+        &self,
+        ty: &str,
+        values: &BTreeMap<String, String>,
+        exclude: Option<u64>,
+    ) -> Option<ApiError> {
+        let table = self.tables.get(ty)?;
+        index_keys(ty, &table.defs, values, false)
+            .into_iter()
+            .find_map(|(prop, value)| {
+                let owner = *table.index.get(&(prop.clone(), value.clone()))?;
+                if Some(owner) == exclude {
+                    return None;
+                }
+                Some(if is_email_key(ty, &prop) {
+                    ApiError::conflict(format!("Contact already exists. Existing ID: {owner}"))
+                } else {
+                    ApiError::conflict(format!(
+                        "{} with {prop}={value} already exists. Existing ID: {owner}",
+                        singular(ty)
+                    ))
+                })
+            })
+    }
+
+    /// The conflict a create with these raw properties would hit against stored records; batch
+    /// create checks every input first because HubSpot fails the whole batch on one conflict.
+    pub(crate) fn create_conflict(&self, ty: &str, props: &Map<String, Value>) -> Option<ApiError> {
+        let defs = self.defs(ty)?;
+        let values = validate(defs, props).ok()?;
+        self.conflict(ty, &values, None)
+    }
+
+    /// Creates a record.
+    pub(crate) fn create(
+        &mut self,
+        ty: &str,
+        props: &Map<String, Value>,
+        now: Instant,
+    ) -> Result<StoredObject, ApiError> {
+        let values = validate(&self.table_mut(ty).defs, props)?;
+        if let Some(err) = self.conflict(ty, &values, None) {
+            return Err(err);
+        }
+        Ok(self.insert(ty, values, now))
+    }
+
+    /// Updates the record found by id or by `id_property`.
+    pub(crate) fn update(
+        &mut self,
+        ty: &str,
+        id: &str,
+        id_property: Option<&str>,
+        props: &Map<String, Value>,
+        now: Instant,
+    ) -> Result<StoredObject, ApiError> {
+        let rid = self
+            .lookup(ty, id, id_property)?
+            .ok_or_else(|| not_found(id))?;
+        self.update_record(ty, rid, props, now)
+    }
+
+    /// Updates the record matching `id` on `id_property`, or creates it with
+    /// `id_property = id`. Returns the record and whether it is new.
+    pub(crate) fn upsert(
+        &mut self,
+        ty: &str,
+        id: &str,
+        id_property: Option<&str>,
+        props: &Map<String, Value>,
+        now: Instant,
+    ) -> Result<(StoredObject, bool), ApiError> {
+        let prop = id_property.unwrap_or("hs_object_id");
+        if let Some(rid) = self.lookup(ty, id, Some(prop))? {
+            return Ok((self.update_record(ty, rid, props, now)?, false));
+        }
+        if prop == "hs_object_id" {
+            return Err(not_found(id));
+        }
+        let mut props = props.clone();
+        props.insert(prop.to_string(), Value::String(id.to_string()));
+        Ok((self.create(ty, &props, now)?, true))
+    }
+
+    fn update_record(
+        &mut self,
+        ty: &str,
+        rid: u64,
+        props: &Map<String, Value>,
+        now: Instant,
+    ) -> Result<StoredObject, ApiError> {
+        let values = validate(&self.table_mut(ty).defs, props)?;
+        if let Some(err) = self.conflict(ty, &values, Some(rid)) {
+            return Err(err);
+        }
+        let lag = self.search_lag;
+        let Table {
+            defs,
+            records,
+            index,
+        } = self.table_mut(ty);
+        let record = records
+            .get_mut(&rid)
+            .ok_or_else(|| not_found(&rid.to_string()))?;
+        let old_keys = index_keys(ty, defs, &record.object.properties, true);
+        let stored = &mut record.object.properties;
+        for (name, value) in values {
+            if value.is_empty() {
+                stored.remove(&name);
+                continue;
+            }
+            // HubSpot ignores a lifecycle stage earlier than the current one (no error); a
+            // client must clear the property first to move backwards.
+            if name == "lifecyclestage" {
+                let def = defs.get(&name);
+                let current = stored.get(&name).and_then(|c| def?.option_index(c));
+                let requested = def.and_then(|d| d.option_index(&value));
+                if matches!((current, requested), (Some(c), Some(r)) if r < c) {
+                    continue;
+                }
+            }
+            stored.insert(name, value);
+        }
+        record.object.updated_at = dates::now_ms().max(record.object.created_at);
+        record.push_version(now, lag);
+        for key in old_keys {
+            if index.get(&key) == Some(&rid) {
+                index.remove(&key);
+            }
+        }
+        for key in index_keys(ty, defs, &record.object.properties, true) {
+            index.entry(key).or_insert(rid);
+        }
+        Ok(record.object.clone())
+    }
+
+    fn insert(&mut self, ty: &str, values: BTreeMap<String, String>, now: Instant) -> StoredObject {
+        let rid = self.next_id;
+        self.next_id += 1;
+        let lag = self.search_lag;
+        let table = self.table_mut(ty);
+        let created = dates::now_ms();
+        let object = StoredObject {
+            id: rid.to_string(),
+            properties: values.into_iter().filter(|(_, v)| !v.is_empty()).collect(),
+            created_at: created,
+            updated_at: created,
+        };
+        for key in index_keys(ty, &table.defs, &object.properties, true) {
+            table.index.entry(key).or_insert(rid);
+        }
+        let mut record = Record {
+            object: object.clone(),
+            versions: Vec::new(),
+        };
+        record.push_version(now, lag);
+        table.records.insert(rid, record);
+        object
+    }
+
+    /// Reads a record by id or unique property; `Ok(None)` when absent.
+    pub(crate) fn read(
+        &self,
+        ty: &str,
+        id: &str,
+        id_property: Option<&str>,
+    ) -> Result<Option<StoredObject>, ApiError> {
+        let rid = self.lookup(ty, id, id_property)?;
+        let table = self.tables.get(ty);
+        Ok(rid.and_then(|rid| Some(table?.records.get(&rid)?.object.clone())))
+    }
+
+    /// Runs a search over what the index shows at `now`: a record written less than
+    /// `search_lag` ago shows its previous version, or is absent if it is new.
+    pub(crate) fn search(
+        &self,
+        ty: &str,
+        req: &SearchRequest,
+        now: Instant,
+    ) -> Result<SearchPage, ApiError> {
+        if req.filter_groups.len() > MAX_FILTER_GROUPS {
+            return Err(ApiError::validation(format!(
+                "Too many filter groups: {} > {MAX_FILTER_GROUPS}",
+                req.filter_groups.len()
+            )));
+        }
+        let filter_count: usize = req.filter_groups.iter().map(|g| g.filters.len()).sum();
+        if filter_count > MAX_FILTERS {
+            return Err(ApiError::validation(format!(
+                "Too many filters: {filter_count} > {MAX_FILTERS} across all filter groups"
+            )));
+        }
+        let empty = BTreeMap::new();
+        let defs = self.defs(ty).unwrap_or(&empty);
+        for filter in req.filter_groups.iter().flat_map(|g| &g.filters) {
+            check_filter(defs, filter)?;
+        }
+        let limit = match &req.limit {
+            None => 10,
+            Some(v) => scalar_text(v)
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(|| ApiError::validation("limit must be a number"))?,
+        };
+        if limit > MAX_SEARCH_LIMIT {
+            return Err(ApiError::validation(format!(
+                "limit must be at most {MAX_SEARCH_LIMIT}"
+            )));
+        }
+        let offset = match &req.after {
+            None => 0,
+            Some(v) => scalar_text(v)
+                .and_then(|s| {
+                    if s.is_empty() {
+                        Some(0)
+                    } else {
+                        s.parse::<usize>().ok()
+                    }
+                })
+                .ok_or_else(|| ApiError::validation("after must be a paging cursor"))?,
+        };
+        let query = req
+            .query
+            .as_deref()
+            .map(str::to_lowercase)
+            .filter(|q| !q.is_empty());
+        let lag = self.search_lag;
+        let mut hits: Vec<StoredObject> = Vec::new();
+        for record in self
+            .tables
+            .get(ty)
+            .map(|t| t.records.values())
+            .into_iter()
+            .flatten()
+        {
+            let Some(props) = record.visible(now, lag) else {
+                continue;
+            };
+            let view = StoredObject {
+                properties: props.clone(),
+                ..record.object.clone()
+            };
+            let group_match = req.filter_groups.is_empty()
+                || req
+                    .filter_groups
+                    .iter()
+                    .any(|g| g.filters.iter().all(|f| filter_matches(f, &view)));
+            let query_match = query.as_ref().is_none_or(|q| {
+                view.properties
+                    .values()
+                    .any(|v| v.to_lowercase().contains(q.as_str()))
+            });
+            if group_match && query_match {
+                hits.push(view);
+            }
+        }
+        let total = hits.len();
+        let results: Vec<StoredObject> = hits
+            .into_iter()
+            .skip(offset)
+            .take(usize::try_from(limit).unwrap_or(0))
+            .collect();
+        let end = offset + results.len();
+        Ok(SearchPage {
+            total,
+            next_after: (end < total && !results.is_empty()).then(|| end.to_string()),
+            results,
+        })
+    }
+
+    /// A type's property definitions.
+    pub(crate) fn properties(&self, ty: &str) -> Vec<PropertyDefinition> {
+        self.defs(ty)
+            .map(|d| d.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// One property definition.
+    pub(crate) fn property(&self, ty: &str, name: &str) -> Option<PropertyDefinition> {
+        self.defs(ty)?.get(name).cloned()
+    }
+
+    /// Creates a property definition (409 if the name exists).
+    pub(crate) fn create_property(
+        &mut self,
+        ty: &str,
+        mut def: PropertyDefinition,
+    ) -> Result<PropertyDefinition, ApiError> {
+        let mut missing = Vec::new();
+        for (field, value) in [
+            ("name", &def.name),
+            ("label", &def.label),
+            ("type", &def.kind),
+            ("fieldType", &def.field_type),
+            ("groupName", &def.group_name),
+        ] {
+            if value.trim().is_empty() {
+                missing.push(field);
+            }
+        }
+        if !missing.is_empty() {
+            return Err(ApiError::validation(format!(
+                "Missing required fields: {}",
+                missing.join(", ")
+            )));
+        }
+        let name_ok = def.name.starts_with(|c: char| c.is_ascii_lowercase())
+            && def
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !name_ok {
+            return Err(ApiError::validation(format!(
+                "Property name {} is invalid: use lowercase letters, digits and underscores",
+                def.name
+            )));
+        }
+        const TYPES: [&str; 7] = [
+            "string",
+            "number",
+            "date",
+            "datetime",
+            "enumeration",
+            "bool",
+            "phone_number",
+        ];
+        if !TYPES.contains(&def.kind.as_str()) {
+            return Err(ApiError::validation(format!(
+                "Invalid property type {}: expected one of {}",
+                def.kind,
+                TYPES.join(", ")
+            )));
+        }
+        if def.kind == "bool" && def.options.is_empty() {
+            def = def.with_options(&["true", "false"]);
+        }
+        let table = self.table_mut(ty);
+        if table.defs.contains_key(&def.name) {
+            return Err(ApiError::conflict(format!(
+                "Property named '{}' already exists.",
+                def.name
+            )));
+        }
+        if def.has_unique_value {
+            for (rid, record) in &table.records {
+                if let Some(value) = record.object.properties.get(&def.name) {
+                    table
+                        .index
+                        .entry((def.name.clone(), value.clone()))
+                        .or_insert(*rid);
+                }
+            }
+        }
+        table.defs.insert(def.name.clone(), def.clone());
+        Ok(def)
+    }
+
+    /// Stores a default association; both records must exist. Returns whether it is new.
+    pub(crate) fn associate(
+        &mut self,
+        from_type: &str,
+        from_id: &str,
+        to_type: &str,
+        to_id: &str,
+    ) -> Result<bool, ApiError> {
+        for (ty, id) in [(from_type, from_id), (to_type, to_id)] {
+            if !self.exists(ty, id) {
+                return Err(ApiError::not_found(format!(
+                    "No {} with ID {id} exists",
+                    singular(ty).to_lowercase()
+                ))
+                .with("context", json!({ "id": [id], "objectType": [ty] })));
+            }
+        }
+        Ok(self.associations.insert(Association {
+            from_type: from_type.into(),
+            from_id: from_id.trim().into(),
+            to_type: to_type.into(),
+            to_id: to_id.trim().into(),
+        }))
+    }
+
+    /// Ids of `to_type` records associated with a record, in either stored direction.
+    pub(crate) fn associated(&self, from_type: &str, from_id: &str, to_type: &str) -> Vec<String> {
+        let mut ids: BTreeSet<String> = BTreeSet::new();
+        for a in &self.associations {
+            if a.from_type == from_type && a.from_id == from_id && a.to_type == to_type {
+                ids.insert(a.to_id.clone());
+            }
+            if a.to_type == from_type && a.to_id == from_id && a.from_type == to_type {
+                ids.insert(a.from_id.clone());
+            }
+        }
+        ids.into_iter().collect()
+    }
+
+    /// Every record, by type then id.
+    pub(crate) fn objects(&self) -> BTreeMap<String, BTreeMap<String, StoredObject>> {
+        self.tables
+            .iter()
+            .map(|(ty, table)| {
+                let records = table
+                    .records
+                    .values()
+                    .map(|r| (r.object.id.clone(), r.object.clone()))
+                    .collect();
+                (ty.clone(), records)
+            })
+            .collect()
+    }
+
+    /// Every property definition, by type.
+    pub(crate) fn all_properties(&self) -> BTreeMap<String, Vec<PropertyDefinition>> {
+        self.tables
+            .keys()
+            .map(|ty| (ty.clone(), self.properties(ty)))
+            .collect()
+    }
+
+    /// Every association.
+    pub(crate) fn associations(&self) -> Vec<Association> {
+        self.associations.iter().cloned().collect()
+    }
+}
+
+const SYSTEM_PROPERTIES: [&str; 4] = [
+    "hs_object_id",
+    "createdate",
+    "lastmodifieddate",
+    "hs_lastmodifieddate",
+];
+
+fn check_filter(
+    defs: &BTreeMap<String, PropertyDefinition>,
+    filter: &Filter,
+) -> Result<(), ApiError> {
+    let name = filter.property_name.as_str();
+    if !defs.contains_key(name) && !SYSTEM_PROPERTIES.contains(&name) {
+        return Err(ApiError::validation(format!(
+            "There was a problem with the request: property \"{name}\" does not exist"
+        )));
+    }
+    let needs = match filter.operator.as_str() {
+        "HAS_PROPERTY" | "NOT_HAS_PROPERTY" => "",
+        "IN" | "NOT_IN" => "values",
+        "BETWEEN" => "value and highValue",
+        "EQ" | "NEQ" | "GT" | "GTE" | "LT" | "LTE" | "CONTAINS_TOKEN" | "NOT_CONTAINS_TOKEN" => {
+            "value"
+        }
+        other => {
+            return Err(ApiError::validation(format!(
+                "Unsupported filter operator {other}"
+            )));
+        }
+    };
+    let ok = match needs {
+        "values" => filter.values.is_some(),
+        "value" => filter.value.is_some(),
+        "value and highValue" => filter.value.is_some() && filter.high_value.is_some(),
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::validation(format!(
+            "Filter {} on {name} needs {needs}",
+            filter.operator
+        )))
+    }
+}
+
+/// A value as a number for comparisons: plain numbers, and dates/datetimes as epoch ms.
+fn as_number(s: &str) -> Option<f64> {
+    let s = s.trim();
+    s.parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite())
+        // Epoch ms fit an f64 exactly.
+        .or_else(|| dates::parse_iso(s).map(|ms| ms as f64))
+}
+
+fn loosely_equal(stored: &str, wanted: &str) -> bool {
+    match (as_number(stored), as_number(wanted)) {
+        (Some(a), Some(b)) => a == b,
+        _ => stored.trim().eq_ignore_ascii_case(wanted.trim()),
+    }
+}
+
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let mut rest = text;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
+            rest = r;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(pos) => rest = &rest[pos + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    rest.is_empty()
+}
+
+fn contains_token(stored: &str, wanted: &str) -> bool {
+    let stored = stored.to_lowercase();
+    let wanted = wanted.trim().to_lowercase();
+    let mut candidates = vec![stored.as_str()];
+    candidates.extend(stored.split(|c: char| c.is_whitespace() || c == ';' || c == ','));
+    candidates.into_iter().filter(|t| !t.is_empty()).any(|t| {
+        if wanted.contains('*') {
+            wildcard_match(&wanted, t)
+        } else {
+            t == wanted
+        }
+    })
+}
+
+fn filter_matches(filter: &Filter, object: &StoredObject) -> bool {
+    let stored: Option<String> = match filter.property_name.as_str() {
+        "hs_object_id" => Some(object.id.clone()),
+        "createdate" => Some(object.created_at.to_string()),
+        "lastmodifieddate" | "hs_lastmodifieddate" => Some(object.updated_at.to_string()),
+        name => object.properties.get(name).cloned(),
+    }
+    .filter(|v| !v.is_empty());
+    let wanted = filter
+        .value
+        .as_ref()
+        .and_then(scalar_text)
+        .unwrap_or_default();
+    let wanted_list: Vec<String> = filter
+        .values
+        .iter()
+        .flatten()
+        .filter_map(scalar_text)
+        .collect();
+    let compare = |f: fn(f64, f64) -> bool| -> bool {
+        let a = stored.as_deref().and_then(as_number);
+        matches!((a, as_number(&wanted)), (Some(a), Some(b)) if f(a, b))
+    };
+    match filter.operator.as_str() {
+        "HAS_PROPERTY" => stored.is_some(),
+        "NOT_HAS_PROPERTY" => stored.is_none(),
+        "EQ" => stored.as_deref().is_some_and(|s| loosely_equal(s, &wanted)),
+        "NEQ" => !stored.as_deref().is_some_and(|s| loosely_equal(s, &wanted)),
+        "IN" => stored
+            .as_deref()
+            .is_some_and(|s| wanted_list.iter().any(|w| loosely_equal(s, w))),
+        "NOT_IN" => !stored
+            .as_deref()
+            .is_some_and(|s| wanted_list.iter().any(|w| loosely_equal(s, w))),
+        "GT" => compare(|a, b| a > b),
+        "GTE" => compare(|a, b| a >= b),
+        "LT" => compare(|a, b| a < b),
+        "LTE" => compare(|a, b| a <= b),
+        "BETWEEN" => {
+            let high = filter
+                .high_value
+                .as_ref()
+                .and_then(scalar_text)
+                .unwrap_or_default();
+            let a = stored.as_deref().and_then(as_number);
+            matches!((a, as_number(&wanted), as_number(&high)), (Some(a), Some(lo), Some(hi)) if lo <= a && a <= hi)
+        }
+        "CONTAINS_TOKEN" => stored
+            .as_deref()
+            .is_some_and(|s| contains_token(s, &wanted)),
+        "NOT_CONTAINS_TOKEN" => !stored
+            .as_deref()
+            .is_some_and(|s| contains_token(s, &wanted)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_and_tokens() {
+        assert!(wildcard_match("*@example.com", "ann@example.com"));
+        assert!(!wildcard_match("*@example.com", "ann@example.org"));
+        assert!(contains_token("Big Red Car", "red"));
+        assert!(contains_token("a@b.co;c@d.co", "c@d.co"));
+    }
+
+    #[test]
+    fn dates_must_be_midnight() {
+        let def = PropertyDefinition::date("birthday", "g");
+        assert_eq!(
+            normalize(&def, &json!(1_704_067_200_000_i64)),
+            Ok("2024-01-01".into())
+        );
+        assert_eq!(
+            normalize(&def, &json!("2024-01-01")),
+            Ok("2024-01-01".into())
+        );
+        let err = normalize(&def, &json!(1_557_926_325_000_i64)).expect_err("not midnight");
+        assert_eq!(err.0, "INVALID_DATE");
+        assert!(
+            err.1.ends_with("is at 13:18:45.000 UTC, not midnight!"),
+            "{}",
+            err.1
+        );
+    }
+}

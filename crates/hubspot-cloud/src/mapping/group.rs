@@ -1,0 +1,58 @@
+//! group → company upsert keyed by `segment_group_id`, with the contact association.
+
+use hubspot_core::mapping::{find_email, flatten_properties};
+use hubspot_core::text::trim;
+use hubspot_core::{Event, Value as CoreValue};
+
+use super::contact::{address_fields, to_json_map};
+use super::{MappingConfig, Rejection, SERVER_RULES};
+use crate::ops::{Operation, Upsert};
+
+/// The unique company property Segment's group calls are keyed by (created on demand).
+pub const GROUP_ID_PROPERTY: &str = "segment_group_id";
+
+pub(crate) fn group(event: &Event, _config: &MappingConfig) -> Result<Operation, Rejection> {
+    let group_id = event
+        .group_id
+        .as_deref()
+        .map(trim)
+        .filter(|g| !g.is_empty())
+        .ok_or(Rejection::NoGroupId)?;
+    let traits = &event.traits;
+    let renamed = [("website", "domain"), ("employees", "numberofemployees")];
+    let skip = ["address", "website", "employees", "email"];
+    let mut properties = to_json_map(&flatten_properties(
+        traits,
+        &SERVER_RULES,
+        &skip,
+        &mut Vec::new(),
+    ));
+    for (from, to) in renamed {
+        if let Some(v) = traits.get(from).and_then(CoreValue::to_js_string) {
+            properties.insert(to.into(), trim(&v).into());
+        }
+    }
+    if let Some(stage) = properties
+        .get("lifecyclestage")
+        .and_then(|v| v.as_str())
+        .map(str::to_lowercase)
+    {
+        properties.insert("lifecyclestage".into(), stage.into());
+    }
+    address_fields(traits, &mut properties);
+    properties.insert(GROUP_ID_PROPERTY.into(), group_id.into());
+    // Spec: the contact upserted for userId (the engine knows it from identifies), else
+    // traits.email; context.traits.email as a last resort.
+    let associate_contact_email = find_email(traits, None)
+        .or_else(|| find_email(&event.context_traits, None))
+        .map(|(e, _)| e);
+    Ok(Operation::UpsertCompany {
+        upsert: Upsert {
+            object_type: "companies".into(),
+            id_property: GROUP_ID_PROPERTY.into(),
+            id: group_id.to_owned(),
+            properties,
+        },
+        associate_contact_email,
+    })
+}

@@ -1,0 +1,126 @@
+//! Segment message → HubSpot [`Operation`]s. Pure: no network, no clock. The rules HubSpot's
+//! browser and server paths share (key formatting, flattening, event names, email discovery)
+//! come from `hubspot-core`, so a trait becomes the same property either way.
+
+mod contact;
+mod event;
+mod group;
+mod values;
+
+pub use event::{MAX_EVENT_PROPERTIES, event_uuid};
+pub use group::GROUP_ID_PROPERTY;
+pub use values::{Dropped, PropertyDefinition, PropertyType, conform};
+
+use hubspot_core::mapping::{Arrays, Dates, FlattenRules, Objects};
+use hubspot_core::text::KeyStyle;
+use hubspot_core::{Event, EventType};
+
+use crate::ops::Operation;
+
+/// How messages map, per portal. Every field has a default matching Segment's cloud mapping.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MappingConfig {
+    /// The portal's Hub ID (for `pe<portalId>_` event names).
+    pub portal_id: String,
+    /// Segment event name → HubSpot internal event name; wins over formatting.
+    pub event_names: Vec<(String, String)>,
+    /// Turn event names into `pe<portalId>_<name>` (default true).
+    pub format_event_names: bool,
+    /// The contact property identify upserts by (default `email`).
+    pub contact_id_property: String,
+    /// Send page calls as this custom behavioral event (off by default).
+    pub page_event: Option<String>,
+    /// Track events that upsert other objects instead of sending an event.
+    pub object_mappings: Vec<ObjectMapping>,
+}
+
+impl MappingConfig {
+    /// Defaults for a portal.
+    pub fn new(portal_id: impl Into<String>) -> MappingConfig {
+        MappingConfig {
+            portal_id: portal_id.into(),
+            event_names: Vec::new(),
+            format_event_names: true,
+            contact_id_property: "email".into(),
+            page_event: None,
+            object_mappings: Vec::new(),
+        }
+    }
+}
+
+/// A track event that creates or updates a record of another object type (deals, tickets,
+/// custom objects by name), keyed by a unique property taken from the event's properties.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObjectMapping {
+    /// The Segment event name that triggers it.
+    pub event: String,
+    /// HubSpot object type (`deals`, `tickets`, `p_cars`, a custom object's fully qualified name).
+    pub object_type: String,
+    /// The unique property to upsert by; its value is `properties[id_property]`.
+    pub id_property: String,
+    /// Associate the record with the message's contact (by email).
+    pub associate_contact: bool,
+}
+
+/// Why a message produced nothing. Every rejection says it in words a person understands.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// No email (or configured id) to identify the contact by.
+    #[error("{call} rejected: no email in traits (or userId) to identify the HubSpot contact by")]
+    NoEmail {
+        /// The call type.
+        call: &'static str,
+    },
+    /// A track without an event name.
+    #[error("track rejected: it has no event name")]
+    NoEventName,
+    /// A track with no email, utk or objectId: HubSpot cannot attribute it.
+    #[error(
+        "track '{0}' rejected: no email (properties.email or context.traits.email), utk or objectId to attribute it to"
+    )]
+    NoIdentity(String),
+    /// A group without a groupId.
+    #[error("group rejected: it has no groupId")]
+    NoGroupId,
+    /// An object mapping whose id property is missing from the event.
+    #[error("track '{event}' rejected: the object mapping needs properties.{id_property}")]
+    NoObjectId {
+        /// Event name.
+        event: String,
+        /// Missing property.
+        id_property: String,
+    },
+    /// A call HubSpot has no use for with this configuration (page when off, screen, alias).
+    #[error("{0} not sent: HubSpot has no operation for it in this configuration")]
+    NotMapped(String),
+}
+
+/// Maps one Segment message.
+pub fn map_message(event: &Event, config: &MappingConfig) -> Result<Vec<Operation>, Rejection> {
+    match &event.kind {
+        EventType::Identify => contact::identify(event, config).map(|op| vec![op]),
+        EventType::Track => event::track(event, config),
+        EventType::Group => group::group(event, config).map(|op| vec![op]),
+        EventType::Page if config.page_event.is_some() => {
+            event::page(event, config).map(|op| vec![op])
+        }
+        other => Err(Rejection::NotMapped(other.as_str().to_owned())),
+    }
+}
+
+/// Flattening for server-side properties: keys as identify formats them, nested objects as
+/// JSON text and arrays `;`-joined (Segment's cloud `flattenObject`), nulls dropped; dates are
+/// converted later, per property type.
+pub(crate) const SERVER_RULES: FlattenRules = FlattenRules {
+    keys: KeyStyle::PerChar,
+    objects: Objects::Json,
+    arrays: Arrays::Join,
+    dates: Dates::Keep,
+    drop_null: true,
+};
+
+/// Event properties: runs of white space or `.` become one `_`, as in the browser.
+pub(crate) const EVENT_RULES: FlattenRules = FlattenRules {
+    keys: KeyStyle::Runs,
+    ..SERVER_RULES
+};

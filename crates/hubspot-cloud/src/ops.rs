@@ -1,0 +1,146 @@
+//! HubSpot operations: what a Segment message becomes before it is batched and sent. Plain data;
+//! the mapping makes them, the delivery engine groups them, the client sends them.
+
+use serde_json::{Map, Value};
+
+/// A CRM object type as HubSpot's URLs name it (`contacts`, `companies`, `deals`, `p_cars`, …).
+pub type ObjectType = String;
+
+/// One thing to do in HubSpot.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Operation {
+    /// Create or update a contact identified by `id_property` (usually `email`).
+    UpsertContact(Upsert),
+    /// Send a custom behavioral event.
+    SendEvent(BehavioralEvent),
+    /// Create or update a company keyed by `segment_group_id`, then associate a contact.
+    UpsertCompany {
+        /// The upsert itself.
+        upsert: Upsert,
+        /// The contact to associate with the company (looked up by email), if known.
+        associate_contact_email: Option<String>,
+    },
+    /// Create or update a record of a configured object type, optionally associated.
+    UpsertObject {
+        /// The upsert itself.
+        upsert: Upsert,
+        /// Associate it with this contact (by email), if the mapping asks for it.
+        associate_contact_email: Option<String>,
+    },
+}
+
+impl Operation {
+    /// The key that orders operations: two operations with the same key are applied in message
+    /// order (per-contact order). Different keys may be delivered in any order.
+    pub fn order_key(&self) -> String {
+        match self {
+            Operation::UpsertContact(u) => format!("contacts:{}", u.id),
+            Operation::SendEvent(e) => format!("events:{}", e.identity_key()),
+            Operation::UpsertCompany { upsert, .. } | Operation::UpsertObject { upsert, .. } => {
+                format!("{}:{}", upsert.object_type, upsert.id)
+            }
+        }
+    }
+
+    /// Which batch endpoint it goes to: operations with the same endpoint key share batches.
+    pub fn endpoint(&self) -> Endpoint {
+        match self {
+            Operation::UpsertContact(u) => Endpoint::BatchUpsert {
+                object_type: u.object_type.clone(),
+                id_property: u.id_property.clone(),
+            },
+            Operation::SendEvent(_) => Endpoint::EventsBatch,
+            Operation::UpsertCompany { upsert, .. } | Operation::UpsertObject { upsert, .. } => {
+                Endpoint::BatchUpsert {
+                    object_type: upsert.object_type.clone(),
+                    id_property: upsert.id_property.clone(),
+                }
+            }
+        }
+    }
+}
+
+/// A batchable endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Endpoint {
+    /// `POST /crm/v3/objects/{type}/batch/upsert` with this `idProperty` (≤ 100 inputs).
+    BatchUpsert {
+        /// Object type.
+        object_type: ObjectType,
+        /// Unique property the ids are values of.
+        id_property: String,
+    },
+    /// `POST /events/v3/send/batch` (≤ 500 inputs).
+    EventsBatch,
+}
+
+impl Endpoint {
+    /// HubSpot's maximum inputs per request for this endpoint.
+    pub fn max_batch(&self) -> usize {
+        match self {
+            Endpoint::BatchUpsert { .. } => 100,
+            Endpoint::EventsBatch => 500,
+        }
+    }
+}
+
+/// An upsert of one record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Upsert {
+    /// Object type.
+    pub object_type: ObjectType,
+    /// Unique property (`email`, `segment_group_id`, …).
+    pub id_property: String,
+    /// Its value for this record.
+    pub id: String,
+    /// Properties to set (HubSpot property names, values as HubSpot accepts them).
+    pub properties: Map<String, Value>,
+}
+
+/// A custom behavioral event (`/events/v3/send`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BehavioralEvent {
+    /// HubSpot's internal event name (`pe<portalId>_…`).
+    pub event_name: String,
+    /// The contact's email, if known.
+    pub email: Option<String>,
+    /// HubSpot's visitor token, if no email.
+    pub utk: Option<String>,
+    /// The contact's record id, if neither.
+    pub object_id: Option<String>,
+    /// When it happened (ISO-8601), from the message timestamp.
+    pub occurred_at: Option<String>,
+    /// Stable id derived from the Segment `messageId`, so a retried send is counted once.
+    pub uuid: String,
+    /// Event properties (at most 50).
+    pub properties: Map<String, Value>,
+}
+
+impl BehavioralEvent {
+    fn identity_key(&self) -> String {
+        self.email
+            .clone()
+            .or_else(|| self.utk.clone())
+            .or_else(|| self.object_id.clone())
+            .unwrap_or_default()
+    }
+
+    /// The JSON input HubSpot takes.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("eventName".into(), self.event_name.clone().into());
+        for (k, v) in [
+            ("email", &self.email),
+            ("utk", &self.utk),
+            ("objectId", &self.object_id),
+            ("occurredAt", &self.occurred_at),
+        ] {
+            if let Some(v) = v {
+                m.insert(k.into(), v.clone().into());
+            }
+        }
+        m.insert("uuid".into(), self.uuid.clone().into());
+        m.insert("properties".into(), Value::Object(self.properties.clone()));
+        Value::Object(m)
+    }
+}

@@ -1,0 +1,225 @@
+//! An in-memory [`Queue`]: for the library used without a server, and for tests.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use hubspot_core::Event;
+
+use super::{Job, JobId, Outcome, Queue, QueueError};
+
+#[derive(Debug)]
+struct Entry {
+    job: Job,
+    not_before_ms: u64,
+    leased: bool,
+    last_error: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    next_id: JobId,
+    jobs: BTreeMap<JobId, Entry>,
+    dead: Vec<(Job, String)>,
+}
+
+/// Jobs in memory, lost on exit.
+#[derive(Default)]
+pub struct MemoryQueue {
+    state: Mutex<State>,
+}
+
+impl MemoryQueue {
+    /// An empty queue.
+    pub fn new() -> MemoryQueue {
+        MemoryQueue::default()
+    }
+
+    /// Dead letters: each job with its reason.
+    pub fn dead_letters(&self) -> Vec<(Job, String)> {
+        self.lock().dead.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock leaves consistent data (every change is one statement).
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl Queue for MemoryQueue {
+    async fn enqueue(
+        &self,
+        portal: &str,
+        items: Vec<(String, Event)>,
+    ) -> Result<Vec<JobId>, QueueError> {
+        let mut s = self.lock();
+        let mut ids = Vec::with_capacity(items.len());
+        for (key, message) in items {
+            s.next_id += 1;
+            let id = s.next_id;
+            let job = Job {
+                id,
+                portal: portal.to_owned(),
+                key,
+                message,
+                attempts: 0,
+            };
+            s.jobs.insert(
+                id,
+                Entry {
+                    job,
+                    not_before_ms: 0,
+                    leased: false,
+                    last_error: None,
+                },
+            );
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    async fn lease(&self, now_ms: u64, max: usize) -> Result<Vec<Job>, QueueError> {
+        let mut s = self.lock();
+        let mut blocked: HashSet<String> = HashSet::new();
+        let mut out = Vec::new();
+        for entry in s.jobs.values_mut() {
+            if out.len() >= max {
+                break;
+            }
+            let due = !entry.leased && entry.not_before_ms <= now_ms;
+            if due && !blocked.contains(&entry.job.key) {
+                // Consecutive due jobs of one key are leased together: the engine applies them
+                // in order (merged into one input).
+                entry.leased = true;
+                out.push(entry.job.clone());
+            } else {
+                // Later jobs of this key wait for this one.
+                blocked.insert(entry.job.key.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    async fn settle(&self, outcomes: Vec<(JobId, Outcome)>) -> Result<(), QueueError> {
+        let mut s = self.lock();
+        for (id, outcome) in outcomes {
+            match outcome {
+                Outcome::Delivered => {
+                    s.jobs.remove(&id);
+                }
+                Outcome::Retry {
+                    not_before_ms,
+                    error,
+                    count_attempt,
+                } => {
+                    if let Some(e) = s.jobs.get_mut(&id) {
+                        e.leased = false;
+                        e.not_before_ms = not_before_ms;
+                        e.job.attempts += u32::from(count_attempt);
+                        e.last_error = Some(error);
+                    }
+                }
+                Outcome::Dead { reason } => {
+                    if let Some(e) = s.jobs.remove(&id) {
+                        s.dead.push((e.job, reason));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn depth(&self) -> Result<usize, QueueError> {
+        Ok(self.lock().jobs.len())
+    }
+
+    async fn next_due_ms(&self) -> Result<Option<u64>, QueueError> {
+        Ok(self
+            .lock()
+            .jobs
+            .values()
+            .filter(|e| !e.leased)
+            .map(|e| e.not_before_ms)
+            .min())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hubspot_core::EventType;
+
+    fn ev() -> Event {
+        Event::new(EventType::Identify)
+    }
+
+    #[tokio::test]
+    async fn lease_keeps_per_key_order_and_retry_blocks_the_key() {
+        let q = MemoryQueue::new();
+        q.enqueue(
+            "p",
+            vec![("a".into(), ev()), ("b".into(), ev()), ("a".into(), ev())],
+        )
+        .await
+        .unwrap();
+        let first = q.lease(0, 10).await.unwrap();
+        assert_eq!(
+            first.iter().map(|j| j.id).collect::<Vec<_>>(),
+            [1, 2, 3],
+            "due jobs of one key lease together, in order"
+        );
+        q.settle(vec![
+            (
+                1,
+                Outcome::Retry {
+                    not_before_ms: 100,
+                    error: "503".into(),
+                    count_attempt: true,
+                },
+            ),
+            (2, Outcome::Delivered),
+            (
+                3,
+                Outcome::Retry {
+                    not_before_ms: 40,
+                    error: "503".into(),
+                    count_attempt: true,
+                },
+            ),
+        ])
+        .await
+        .unwrap();
+        assert!(
+            q.lease(50, 10).await.unwrap().is_empty(),
+            "job 3 waits behind job 1's later retry"
+        );
+        assert_eq!(q.next_due_ms().await.unwrap(), Some(40));
+        let again = q.lease(100, 10).await.unwrap();
+        assert_eq!(
+            again.iter().map(|j| (j.id, j.attempts)).collect::<Vec<_>>(),
+            [(1, 1), (3, 1)]
+        );
+        q.settle(vec![
+            (
+                1,
+                Outcome::Dead {
+                    reason: "bad".into(),
+                },
+            ),
+            (
+                3,
+                Outcome::Retry {
+                    not_before_ms: 0,
+                    error: "x".into(),
+                    count_attempt: false,
+                },
+            ),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(q.lease(100, 10).await.unwrap()[0].id, 3);
+        assert_eq!(q.dead_letters()[0].1, "bad");
+        assert_eq!(q.depth().await.unwrap(), 1);
+    }
+}
