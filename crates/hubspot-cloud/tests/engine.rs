@@ -582,7 +582,7 @@ async fn an_event_without_a_definition_is_dead_lettered_without_being_sent() {
         "{}",
         dead[0]
     );
-    assert_eq!(s.fake.state().requests_to("/events/v3/send/batch"), 0);
+    assert_eq!(s.fake.state().requests_to("POST /events/v3/send/batch"), 0);
 }
 
 #[tokio::test]
@@ -610,4 +610,120 @@ async fn custom_events_without_the_plan_are_dead_lettered_with_a_reason() {
         dead.len() == 1 && dead[0].contains("Marketing Hub Enterprise"),
         "{dead:?}"
     );
+}
+
+/// A fake whose deals have two unique properties, and an engine whose "Deal Won" events upsert
+/// deals by `deal_id`, associated with the contact.
+async fn deal_setup() -> Setup {
+    use fake_hubspot::PropertyDefinition as Def;
+    let config = fake_config()
+        .with_property(
+            "deals",
+            Def::new("deal_id", "string", "text", "dealinformation").unique(),
+        )
+        .with_property(
+            "deals",
+            Def::new("external_ref", "string", "text", "dealinformation").unique(),
+        );
+    let mut s = setup(config, None, 100, Duration::from_secs(10)).await;
+    let mut mapping = MappingConfig::new(DEFAULT_PORTAL_ID.to_string());
+    mapping.object_mappings = vec![hubspot_cloud::mapping::ObjectMapping {
+        event: "Deal Won".into(),
+        object_type: "deals".into(),
+        id_property: "deal_id".into(),
+        associate_contact: true,
+    }];
+    let client = Arc::new(HubSpotClient::new(
+        &s.fake.base_url,
+        Credentials::PrivateApp {
+            token: DEFAULT_TOKEN.into(),
+        },
+        Duration::from_secs(2),
+    ));
+    let portal = Portal {
+        name: PORTAL.into(),
+        client,
+        mapping,
+        rate_max: 100,
+        rate_interval: Duration::from_secs(10),
+    };
+    s.engine = Engine::new(s.queue.clone(), vec![portal], EngineConfig::default());
+    s
+}
+
+#[tokio::test]
+async fn configured_events_upsert_objects_associated_with_the_contact() {
+    let s = deal_setup().await;
+    s.engine
+        .enqueue(PORTAL, vec![
+            identify("buyer@example.com", json!({})),
+            event(json!({"type": "track", "event": "Deal Won", "messageId": "d1",
+                         "properties": {"deal_id": "D-1", "dealname": "Big one", "amount": "5000", "email": "buyer@example.com"}})),
+        ])
+        .await
+        .unwrap();
+    s.engine
+        .run_until_idle(Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(dead(&s.engine.take_reports().await).is_empty());
+    let state = s.fake.state();
+    let deal = state.find("deals", "deal_id", "D-1").expect("deal");
+    assert_eq!(deal.properties["dealname"], "Big one");
+    assert_eq!(deal.properties["amount"], "5000");
+    let contact = state
+        .find("contacts", "email", "buyer@example.com")
+        .unwrap();
+    let linked = state.associations.iter().any(|a| {
+        let a = serde_json::to_string(a).unwrap();
+        a.contains(&format!("\"{}\"", deal.id)) && a.contains(&format!("\"{}\"", contact.id))
+    });
+    assert!(linked, "{:?}", state.associations);
+}
+
+#[tokio::test]
+async fn a_409_is_resolved_by_updating_the_existing_record() {
+    let s = deal_setup().await;
+    let client = HubSpotClient::new(
+        &s.fake.base_url,
+        Credentials::PrivateApp {
+            token: DEFAULT_TOKEN.into(),
+        },
+        Duration::from_secs(2),
+    );
+    client
+        .batch_upsert("deals", vec![json!({"id": "D-OLD", "idProperty": "deal_id", "properties": {"deal_id": "D-OLD", "external_ref": "X-1", "dealname": "old"}})])
+        .await
+        .unwrap();
+    // Upserting D-NEW with external_ref X-1 collides with D-OLD: HubSpot answers 409 naming it.
+    s.engine
+        .enqueue(PORTAL, vec![
+            event(json!({"type": "track", "event": "Deal Won", "messageId": "d2", "properties": {"deal_id": "D-NEW", "external_ref": "X-1", "dealname": "renamed"}})),
+            event(json!({"type": "track", "event": "Deal Won", "messageId": "d3", "properties": {"deal_id": "D-3", "dealname": "other"}})),
+        ])
+        .await
+        .unwrap();
+    s.engine
+        .run_until_idle(Duration::from_secs(10))
+        .await
+        .unwrap();
+    let d = dead(&s.engine.take_reports().await);
+    assert!(d.is_empty(), "{d:?} {:?}", s.fake.state().requests);
+    let state = s.fake.state();
+    // The conflict came back per input (207) and was written to the existing deal by id.
+    assert_eq!(
+        state.requests_with_status("POST /crm/v3/objects/deals/batch/upsert", 207),
+        1,
+        "{:?}",
+        state.requests
+    );
+    assert_eq!(state.requests_to("POST /crm/v3/objects/deals/batch/update"), 1);
+    assert_eq!(
+        state
+            .find("deals", "external_ref", "X-1")
+            .unwrap()
+            .properties["dealname"],
+        "renamed"
+    );
+    assert_eq!(state.objects_of("deals").len(), 2, "no duplicate deal");
 }

@@ -594,24 +594,61 @@ impl<Q: Queue> Engine<Q> {
                     pending.push(b.to_vec());
                     pending.push(a.to_vec());
                 }
+                Err(e) => out.extend(part.iter().map(|&k| (k, Err(e.clone())))),
+            }
+        }
+        self.resolve_conflicts(p, object_type, chunk, out).await
+    }
+
+    /// Inputs that hit a 409 naming the existing record (their unique value is taken, e.g. by a
+    /// secondary email) are written to that record by id, all in one batch update. HubSpot
+    /// reports such conflicts for a whole request or per input in a 207.
+    async fn resolve_conflicts(
+        &self,
+        p: &PortalState,
+        object_type: &str,
+        chunk: &[Input],
+        mut out: Vec<(usize, Result<String, ApiError>)>,
+    ) -> Vec<(usize, Result<String, ApiError>)> {
+        let conflicts: Vec<(usize, String)> = out
+            .iter()
+            .filter_map(|(k, r)| match r {
                 Err(ApiError {
                     kind:
                         ErrorKind::Conflict {
-                            existing_id: Some(existing),
+                            existing_id: Some(id),
                         },
                     ..
-                }) => {
-                    // The record exists under another unique value (e.g. a secondary email):
-                    // update it by id.
-                    let k = part[0];
-                    let update = vec![json!({ "id": existing, "properties": chunk[k].properties })];
-                    let client = p.portal.client.clone();
-                    let r = self
-                        .send(p, || client.batch_update(object_type, update.clone()))
-                        .await;
-                    out.push((k, r.map(|_| existing)));
-                }
-                Err(e) => out.extend(part.iter().map(|&k| (k, Err(e.clone())))),
+                }) => Some((*k, id.clone())),
+                _ => None,
+            })
+            .collect();
+        if conflicts.is_empty() {
+            return out;
+        }
+        let updates: Vec<Value> = conflicts
+            .iter()
+            .map(|(k, id)| json!({ "id": id, "properties": chunk[*k].properties }))
+            .collect();
+        let client = p.portal.client.clone();
+        let result = self
+            .send(p, || client.batch_update(object_type, updates.clone()))
+            .await;
+        for (k, id) in conflicts {
+            let resolved = match &result {
+                Ok(r) => match r.errors.iter().find(|e| e.ids.contains(&id)) {
+                    None => Ok(id),
+                    Some(e) => Err(ApiError {
+                        kind: ErrorKind::Validation,
+                        status: e.status,
+                        message: e.message.clone(),
+                        category: e.category.clone(),
+                    }),
+                },
+                Err(e) => Err(e.clone()),
+            };
+            if let Some(slot) = out.iter_mut().find(|(kk, _)| *kk == k) {
+                slot.1 = resolved;
             }
         }
         out
@@ -846,6 +883,18 @@ fn fail_all(jobs: impl IntoIterator<Item = usize>, e: &ApiError, work: &mut [Wor
     }
 }
 
+/// The HTTP-like status of one failed batch input: HubSpot writes `"status": "error"` on items
+/// and puts the meaning in `category`.
+fn item_status(err: &crate::client::BatchError) -> u16 {
+    err.status.unwrap_or(match err.category.as_deref() {
+        Some("CONFLICT") => 409,
+        Some("OBJECT_NOT_FOUND") => 404,
+        Some("RATE_LIMITS") => 429,
+        Some("MISSING_SCOPES" | "FORBIDDEN") => 403,
+        _ => 400,
+    })
+}
+
 /// Maps a batch answer back to its inputs by `objectWriteTraceId` (falling back to the id
 /// property's value). A 2xx with neither results nor errors is a silent failure.
 fn match_results(
@@ -872,7 +921,7 @@ fn match_results(
                     || e.ids.iter().any(|id| id.eq_ignore_ascii_case(&input.id))
             }) {
                 let kind = crate::client::error::classify(
-                    err.status.unwrap_or(400),
+                    item_status(err),
                     &json!({ "message": err.message, "category": err.category }).to_string(),
                     None,
                 )
