@@ -717,7 +717,10 @@ async fn a_409_is_resolved_by_updating_the_existing_record() {
         "{:?}",
         state.requests
     );
-    assert_eq!(state.requests_to("POST /crm/v3/objects/deals/batch/update"), 1);
+    assert_eq!(
+        state.requests_to("POST /crm/v3/objects/deals/batch/update"),
+        1
+    );
     assert_eq!(
         state
             .find("deals", "external_ref", "X-1")

@@ -59,6 +59,28 @@ pub struct BatchResult {
     pub errors: Vec<BatchError>,
 }
 
+/// One search filter (`propertyName`, `operator` such as `EQ`, `IN`, `HAS_PROPERTY`, `value`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Filter {
+    /// Property.
+    pub property_name: String,
+    /// Operator.
+    pub operator: String,
+    /// Value (absent for `HAS_PROPERTY`/`NOT_HAS_PROPERTY`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// One page of search results.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchPage {
+    /// Matching records.
+    pub results: Vec<Value>,
+    /// Cursor for the next page, if any.
+    pub after: Option<String>,
+}
+
 /// A HubSpot API client for one portal.
 pub struct HubSpotClient {
     http: reqwest::Client,
@@ -191,6 +213,121 @@ impl HubSpotClient {
         let body = json!({ "inputs": inputs, "idProperty": id_property, "properties": properties });
         self.batch(&format!("/crm/v3/objects/{object_type}/batch/read"), body)
             .await
+    }
+
+    /// `POST /crm/v3/objects/{type}`: creates one record (409 if a unique value is taken).
+    pub async fn create(&self, object_type: &str, properties: &Value) -> Result<Value, ApiError> {
+        let body = json!({ "properties": properties });
+        self.call(
+            Method::POST,
+            &format!("/crm/v3/objects/{object_type}"),
+            Some(&body),
+        )
+        .await
+        .map(|(_, v)| v)
+    }
+
+    /// `PATCH /crm/v3/objects/{type}/{id}?idProperty=…`: updates one record (404 if missing).
+    pub async fn update(
+        &self,
+        object_type: &str,
+        id: &str,
+        id_property: Option<&str>,
+        properties: &Value,
+    ) -> Result<Value, ApiError> {
+        let id = percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC);
+        let query = id_property
+            .map(|p| format!("?idProperty={p}"))
+            .unwrap_or_default();
+        let body = json!({ "properties": properties });
+        self.call(
+            Method::PATCH,
+            &format!("/crm/v3/objects/{object_type}/{id}{query}"),
+            Some(&body),
+        )
+        .await
+        .map(|(_, v)| v)
+    }
+
+    /// `POST /crm/v3/objects/{type}/batch/create`: inputs `{properties}`.
+    pub async fn batch_create(
+        &self,
+        object_type: &str,
+        inputs: Vec<Value>,
+    ) -> Result<BatchResult, ApiError> {
+        self.batch(
+            &format!("/crm/v3/objects/{object_type}/batch/create"),
+            json!({ "inputs": inputs }),
+        )
+        .await
+    }
+
+    /// `POST /crm/v3/objects/{type}/search`: filter groups are ORed, filters within a group ANDed
+    /// (HubSpot allows at most 5 groups and 25 filters).
+    pub async fn search(
+        &self,
+        object_type: &str,
+        filter_groups: &[Vec<Filter>],
+        properties: &[&str],
+        limit: u32,
+        after: Option<&str>,
+    ) -> Result<SearchPage, ApiError> {
+        let groups: Vec<Value> = filter_groups
+            .iter()
+            .map(|g| json!({ "filters": g }))
+            .collect();
+        let mut body = json!({ "filterGroups": groups, "properties": properties, "limit": limit });
+        if let Some(a) = after {
+            body["after"] = json!(a);
+        }
+        let (_, v) = self
+            .call(
+                Method::POST,
+                &format!("/crm/v3/objects/{object_type}/search"),
+                Some(&body),
+            )
+            .await?;
+        Ok(SearchPage {
+            results: v["results"].as_array().cloned().unwrap_or_default(),
+            after: v["paging"]["next"]["after"].as_str().map(str::to_owned),
+        })
+    }
+
+    /// `PUT /crm/v4/objects/{from}/{id}/associations/default/{to}/{toId}`.
+    pub async fn associate_one(
+        &self,
+        from: &str,
+        from_id: &str,
+        to: &str,
+        to_id: &str,
+    ) -> Result<(), ApiError> {
+        self.call(
+            Method::PUT,
+            &format!("/crm/v4/objects/{from}/{from_id}/associations/default/{to}/{to_id}"),
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `POST /events/v3/send`: one custom behavioral event.
+    pub async fn send_event(&self, input: &Value) -> Result<(), ApiError> {
+        self.call(Method::POST, "/events/v3/send", Some(input))
+            .await
+            .map(drop)
+    }
+
+    /// `POST /crm/v3/properties/{type}/batch/create`.
+    pub async fn create_properties(
+        &self,
+        object_type: &str,
+        definitions: Vec<Value>,
+    ) -> Result<BatchResult, ApiError> {
+        self.batch(
+            &format!("/crm/v3/properties/{object_type}/batch/create"),
+            json!({ "inputs": definitions }),
+        )
+        .await
     }
 
     /// `POST /events/v3/send/batch` (≤ 500 events).
