@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use hubspot_core::Event;
 
-use super::{Job, JobId, Outcome, Queue, QueueError};
+use super::{DeadLetter, Job, JobId, Outcome, Queue, QueueError, QueueStatus};
 
 #[derive(Debug)]
 struct Entry {
@@ -20,7 +20,8 @@ struct Entry {
 struct State {
     next_id: JobId,
     jobs: BTreeMap<JobId, Entry>,
-    dead: Vec<(Job, String)>,
+    dead: Vec<DeadLetter>,
+    delivered: u64,
 }
 
 /// Jobs in memory, lost on exit.
@@ -33,11 +34,6 @@ impl MemoryQueue {
     /// An empty queue.
     pub fn new() -> MemoryQueue {
         MemoryQueue::default()
-    }
-
-    /// Dead letters: each job with its reason.
-    pub fn dead_letters(&self) -> Vec<(Job, String)> {
-        self.lock().dead.clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -106,7 +102,9 @@ impl Queue for MemoryQueue {
         for (id, outcome) in outcomes {
             match outcome {
                 Outcome::Delivered => {
-                    s.jobs.remove(&id);
+                    if s.jobs.remove(&id).is_some() {
+                        s.delivered += 1;
+                    }
                 }
                 Outcome::Retry {
                     not_before_ms,
@@ -122,7 +120,12 @@ impl Queue for MemoryQueue {
                 }
                 Outcome::Dead { reason } => {
                     if let Some(e) = s.jobs.remove(&id) {
-                        s.dead.push((e.job, reason));
+                        let failed_at_ms = crate::delivery::now_ms();
+                        s.dead.push(DeadLetter {
+                            job: e.job,
+                            reason,
+                            failed_at_ms,
+                        });
                     }
                 }
             }
@@ -142,6 +145,58 @@ impl Queue for MemoryQueue {
             .filter(|e| !e.leased)
             .map(|e| e.not_before_ms)
             .min())
+    }
+
+    async fn status(&self) -> Result<QueueStatus, QueueError> {
+        let s = self.lock();
+        let mut st = QueueStatus {
+            dead: s.dead.len() as u64,
+            delivered: s.delivered,
+            ..QueueStatus::default()
+        };
+        for e in s.jobs.values() {
+            match (e.leased, e.last_error.is_some()) {
+                (true, _) => st.in_flight += 1,
+                (false, true) => st.retrying += 1,
+                (false, false) => st.queued += 1,
+            }
+        }
+        Ok(st)
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        Ok(self.lock().dead.iter().take(limit).cloned().collect())
+    }
+
+    async fn replay_dead(&self, ids: Option<Vec<JobId>>) -> Result<usize, QueueError> {
+        let mut s = self.lock();
+        let (replay, keep): (Vec<DeadLetter>, Vec<DeadLetter>) = std::mem::take(&mut s.dead)
+            .into_iter()
+            .partition(|d| ids.as_ref().is_none_or(|ids| ids.contains(&d.job.id)));
+        s.dead = keep;
+        let n = replay.len();
+        for d in replay {
+            let mut job = d.job;
+            job.attempts = 0;
+            s.jobs.insert(
+                job.id,
+                Entry {
+                    job,
+                    not_before_ms: 0,
+                    leased: false,
+                    last_error: None,
+                },
+            );
+        }
+        Ok(n)
+    }
+
+    async fn drop_dead(&self, ids: Option<Vec<JobId>>) -> Result<usize, QueueError> {
+        let mut s = self.lock();
+        let before = s.dead.len();
+        s.dead
+            .retain(|d| ids.as_ref().is_some_and(|ids| !ids.contains(&d.job.id)));
+        Ok(before - s.dead.len())
     }
 }
 
@@ -219,7 +274,17 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(q.lease(100, 10).await.unwrap()[0].id, 3);
-        assert_eq!(q.dead_letters()[0].1, "bad");
+        assert_eq!(q.dead_letters(10).await.unwrap()[0].reason, "bad");
         assert_eq!(q.depth().await.unwrap(), 1);
+        let st = q.status().await.unwrap();
+        assert_eq!((st.in_flight, st.dead, st.delivered), (1, 1, 1));
+        assert_eq!(q.replay_dead(None).await.unwrap(), 1);
+        assert_eq!(q.dead_letters(10).await.unwrap().len(), 0);
+        assert_eq!(q.depth().await.unwrap(), 2);
+        q.settle(vec![(3, Outcome::Dead { reason: "x".into() })])
+            .await
+            .unwrap();
+        assert_eq!(q.drop_dead(Some(vec![3])).await.unwrap(), 1);
+        assert_eq!(q.status().await.unwrap().dead, 0);
     }
 }

@@ -46,6 +46,32 @@ pub enum Outcome {
     },
 }
 
+/// A dead-lettered message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeadLetter {
+    /// The job as it was last attempted.
+    pub job: Job,
+    /// Why it can never be delivered (HubSpot's message where there is one).
+    pub reason: String,
+    /// When it was dead-lettered (epoch ms).
+    pub failed_at_ms: u64,
+}
+
+/// Counts for `status` and metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueStatus {
+    /// Waiting, never tried.
+    pub queued: u64,
+    /// Waiting after a failed or throttled attempt.
+    pub retrying: u64,
+    /// Leased by a delivery process right now.
+    pub in_flight: u64,
+    /// Dead letters kept.
+    pub dead: u64,
+    /// Delivered since the queue was created (rows themselves are pruned).
+    pub delivered: u64,
+}
+
 /// A queue failure (storage unavailable, corrupt row).
 #[derive(Debug, thiserror::Error)]
 #[error("queue: {0}")]
@@ -54,14 +80,16 @@ pub struct QueueError(pub String);
 /// Durable or in-memory job storage.
 #[async_trait]
 pub trait Queue: Send + Sync {
-    /// Appends messages for a portal, each with its ordering key.
+    /// Appends messages for a portal, each with its ordering key: all or none, and (for a
+    /// durable queue) on disk before it returns.
     async fn enqueue(
         &self,
         portal: &str,
         items: Vec<(String, Event)>,
     ) -> Result<Vec<JobId>, QueueError>;
     /// Leases up to `max` jobs that are due at `now_ms`, in enqueue order, never a job whose key
-    /// has an earlier job still waiting or leased.
+    /// has an earlier job still waiting or leased. Consecutive due jobs of one key may be leased
+    /// together. A durable queue also re-offers jobs whose lease expired (their process died).
     async fn lease(&self, now_ms: u64, max: usize) -> Result<Vec<Job>, QueueError>;
     /// Records how leased jobs ended.
     async fn settle(&self, outcomes: Vec<(JobId, Outcome)>) -> Result<(), QueueError>;
@@ -69,4 +97,12 @@ pub trait Queue: Send + Sync {
     async fn depth(&self) -> Result<usize, QueueError>;
     /// The earliest time a waiting job becomes due, if any job waits.
     async fn next_due_ms(&self) -> Result<Option<u64>, QueueError>;
+    /// Counts by state.
+    async fn status(&self) -> Result<QueueStatus, QueueError>;
+    /// Dead letters, oldest first, at most `limit`.
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError>;
+    /// Puts dead letters back in the queue (attempts reset); `None` = all. Returns how many.
+    async fn replay_dead(&self, ids: Option<Vec<JobId>>) -> Result<usize, QueueError>;
+    /// Deletes dead letters; `None` = all. Returns how many.
+    async fn drop_dead(&self, ids: Option<Vec<JobId>>) -> Result<usize, QueueError>;
 }
