@@ -19,8 +19,15 @@ if cargo tree -p hubspot-core -e normal --prefix none | grep -E "$forbidden"; th
 fi
 echo "ok"
 
-step "native tests (core mapping, ordering, properties)"
+step "native tests (core, server library, fake HubSpot, relay, SQLite crash test)"
 cargo test --workspace
+
+step "PostgreSQL queue and two relays on one PostgreSQL (private server on 127.0.0.1)"
+scripts/pg-test.sh bash -c 'cargo test -p hubspot-cloud --lib queue::postgres -- --include-ignored && cargo test -p hubspot-cloud --test crash -- --include-ignored'
+
+step "the relay driven by Segment's analytics-node client"
+cargo build -p hubspot-cloud -p fake-hubspot
+node tests/relay/analytics-node.mjs
 
 step "hubspot-core builds for wasm32-unknown-unknown"
 cargo build -p hubspot-core --target wasm32-unknown-unknown --release

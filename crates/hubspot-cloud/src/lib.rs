@@ -9,8 +9,11 @@
 //! `client` knows endpoints and auth; `delivery` knows batching, retries and limits but not
 //! payload shapes; `queue` knows persistence but not HubSpot.
 
+pub mod app;
 pub mod client;
+pub mod config;
 pub mod delivery;
 pub mod mapping;
 pub mod ops;
 pub mod queue;
+pub mod relay;

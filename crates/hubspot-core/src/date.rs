@@ -69,6 +69,32 @@ pub fn parse_iso_date_ms(s: &str) -> Option<f64> {
     Some(secs as f64 * 1000.0 + millis)
 }
 
+/// Epoch milliseconds → `YYYY-MM-DDThh:mm:ss.sssZ` (UTC), the form Segment timestamps take.
+pub fn format_iso_ms(ms: i64) -> String {
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let (y, m, d) = civil_from_days(days);
+    let (h, min, s, milli) = (
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000,
+    );
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{milli:03}Z")
+}
+
+/// Inverse of [`days_from_civil`] (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
 struct Cursor<'a> {
     b: &'a [u8],
     i: usize,
@@ -132,7 +158,25 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_iso_date_ms;
+    use super::{format_iso_ms, parse_iso_date_ms};
+
+    #[test]
+    fn formats_and_round_trips() {
+        assert_eq!(format_iso_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_iso_ms(1_582_934_400_123), "2020-02-29T00:00:00.123Z");
+        for ms in [
+            -86_400_001i64,
+            951_782_400_000,
+            4_102_444_799_999,
+            1_700_000_000_007,
+        ] {
+            assert_eq!(
+                parse_iso_date_ms(&format_iso_ms(ms)),
+                Some(ms as f64),
+                "{ms}"
+            );
+        }
+    }
 
     #[test]
     fn strict_iso_strings() {

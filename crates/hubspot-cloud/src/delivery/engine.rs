@@ -64,6 +64,8 @@ pub enum Report {
         job: JobId,
         /// Properties left out.
         dropped: Vec<Dropped>,
+        /// Milliseconds from the message's `receivedAt` (set by the relay) to delivery.
+        latency_ms: Option<u64>,
     },
     /// Dead-lettered with a reason.
     Dead {
@@ -91,11 +93,21 @@ struct PortalState {
 }
 
 /// The delivery engine.
-pub struct Engine<Q: Queue> {
+pub struct Engine<Q: Queue + ?Sized> {
     queue: Arc<Q>,
     portals: HashMap<String, PortalState>,
     config: EngineConfig,
     reports: Mutex<Vec<Report>>,
+    stats: EngineStats,
+}
+
+/// Running totals for metrics.
+#[derive(Debug, Default)]
+pub struct EngineStats {
+    /// Messages scheduled for another attempt.
+    pub retried: std::sync::atomic::AtomicU64,
+    /// 429 answers received.
+    pub rate_limited: std::sync::atomic::AtomicU64,
 }
 
 /// Wall-clock epoch ms (the queue's time base).
@@ -103,6 +115,12 @@ pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// `receivedAt` (ISO-8601, set by the relay when it accepted the message) as epoch ms.
+fn received_at_ms(event: &Event) -> Option<u64> {
+    let at = event.extra.get("receivedAt")?.as_str()?;
+    hubspot_core::date::parse_iso_date_ms(at).map(|ms| ms as u64)
 }
 
 /// The ordering key for a message: its contact's email when it has one (so a contact's
@@ -143,7 +161,7 @@ struct Input {
     associate_email: Option<String>,
 }
 
-impl<Q: Queue> Engine<Q> {
+impl<Q: Queue + ?Sized> Engine<Q> {
     /// An engine over `queue` delivering to `portals`.
     pub fn new(queue: Arc<Q>, portals: Vec<Portal>, config: EngineConfig) -> Engine<Q> {
         let portals = portals
@@ -170,6 +188,7 @@ impl<Q: Queue> Engine<Q> {
             portals,
             config,
             reports: Mutex::new(Vec::new()),
+            stats: EngineStats::default(),
         }
     }
 
@@ -184,6 +203,11 @@ impl<Q: Queue> Engine<Q> {
             .map(|m| (ordering_key(&m), m))
             .collect();
         self.queue.enqueue(portal, items).await
+    }
+
+    /// Running totals (retries, 429s).
+    pub fn stats(&self) -> &EngineStats {
+        &self.stats
     }
 
     /// Final outcomes reported so far (taken: each is returned once).
@@ -348,13 +372,19 @@ impl<Q: Queue> Engine<Q> {
                 match &outcome {
                     Outcome::Delivered => reports.push(Report::Delivered {
                         job: w.job.id,
+                        latency_ms: received_at_ms(&w.job.message)
+                            .map(|at| now_ms().saturating_sub(at)),
                         dropped: w.dropped,
                     }),
                     Outcome::Dead { reason } => reports.push(Report::Dead {
                         job: w.job.id,
                         reason: reason.clone(),
                     }),
-                    Outcome::Retry { .. } => {}
+                    Outcome::Retry { .. } => {
+                        self.stats
+                            .retried
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                 }
                 (w.job.id, outcome)
             })
@@ -379,13 +409,19 @@ impl<Q: Queue> Engine<Q> {
             now,
             rand::random::<f64>(),
         ) {
-            Decision::Retry { after, count } => Outcome::Retry {
-                not_before_ms: now + after.as_millis() as u64,
-                error: message.to_owned(),
-                count_attempt: count,
-            },
+            Decision::Retry { after, count } => {
+                tracing::debug!(portal = %p.portal.name, attempts, ?after, error = message, "will retry");
+                Outcome::Retry {
+                    not_before_ms: now + after.as_millis() as u64,
+                    error: message.to_owned(),
+                    count_attempt: count,
+                }
+            }
             Decision::Dead(reason) => Outcome::Dead { reason },
             Decision::PausePortal { until_ms } => {
+                self.stats
+                    .rate_limited
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if let Ok(mut paused) = p.paused_until_ms.try_lock() {
                     *paused = Some(until_ms);
                 }
@@ -437,6 +473,9 @@ impl<Q: Queue> Engine<Q> {
                     kind: ErrorKind::Throttled { policy, wait },
                     ..
                 }) if policy != crate::client::RatePolicy::Daily => {
+                    self.stats
+                        .rate_limited
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::debug!(portal = %p.portal.name, ?wait, "429: waiting for the window");
                     tokio::time::sleep(wait).await;
                 }

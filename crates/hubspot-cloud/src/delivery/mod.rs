@@ -5,4 +5,4 @@ mod engine;
 pub mod limiter;
 pub mod policy;
 
-pub use engine::{Engine, EngineConfig, Portal, Report, now_ms, ordering_key};
+pub use engine::{Engine, EngineConfig, EngineStats, Portal, Report, now_ms, ordering_key};

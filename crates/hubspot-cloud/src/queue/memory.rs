@@ -210,6 +210,11 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn conforms() {
+        crate::queue::conformance::check(&MemoryQueue::new()).await;
+    }
+
+    #[tokio::test]
     async fn lease_keeps_per_key_order_and_retry_blocks_the_key() {
         let q = MemoryQueue::new();
         q.enqueue(

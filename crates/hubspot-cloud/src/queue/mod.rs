@@ -1,6 +1,9 @@
 //! Where messages wait for delivery. Knows persistence and order, nothing about HubSpot.
 
+pub mod conformance;
 mod memory;
+pub mod postgres;
+pub mod sqlite;
 
 pub use memory::MemoryQueue;
 
@@ -105,4 +108,11 @@ pub trait Queue: Send + Sync {
     async fn replay_dead(&self, ids: Option<Vec<JobId>>) -> Result<usize, QueueError>;
     /// Deletes dead letters; `None` = all. Returns how many.
     async fn drop_dead(&self, ids: Option<Vec<JobId>>) -> Result<usize, QueueError>;
+    /// Called once by the delivering process at start when it is the only one (an embedded
+    /// queue): jobs still leased belong to a process that died, so they are offered again now
+    /// rather than after their lease expires. Returns how many. Shared queues rely on lease
+    /// expiry and ownership instead, and do nothing here.
+    async fn recover(&self) -> Result<usize, QueueError> {
+        Ok(0)
+    }
 }

@@ -1,0 +1,66 @@
+//! Wiring from a [`Config`]: the queue it names and an engine for its portals. Shared by every
+//! CLI command and by tests that run the relay in-process.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::client::HubSpotClient;
+use crate::config::Config;
+use crate::delivery::{Engine, EngineConfig, Portal};
+use crate::queue::postgres::{PgOptions, PgQueue};
+use crate::queue::sqlite::{SqliteOptions, SqliteQueue};
+use crate::queue::{MemoryQueue, Queue, QueueError};
+
+/// Opens the configured queue (`sqlite` file, shared `postgres`, or `memory`).
+pub async fn open_queue(config: &Config) -> Result<Arc<dyn Queue>, QueueError> {
+    let lease = Duration::from_millis(config.queue.lease_ms);
+    Ok(match config.queue.kind.as_str() {
+        "postgres" => {
+            let url = config.queue.url.as_deref().unwrap_or_default();
+            let owner_ttl = Duration::from_millis(config.queue.owner_ttl_ms);
+            Arc::new(
+                PgQueue::connect(
+                    url,
+                    PgOptions {
+                        lease,
+                        owner_ttl,
+                        ..PgOptions::default()
+                    },
+                )
+                .await?,
+            )
+        }
+        "memory" => Arc::new(MemoryQueue::new()),
+        _ => Arc::new(SqliteQueue::open(
+            &config.queue.path,
+            SqliteOptions {
+                lease,
+                ..SqliteOptions::default()
+            },
+        )?),
+    })
+}
+
+/// The portals of the config, each with its client.
+pub fn portals(config: &Config) -> Vec<Portal> {
+    config
+        .portals
+        .iter()
+        .map(|p| Portal {
+            name: p.name.clone(),
+            client: Arc::new(HubSpotClient::new(
+                &config.hubspot.base_url,
+                p.credentials(),
+                config.timeout(),
+            )),
+            mapping: p.mapping(),
+            rate_max: p.rate_max,
+            rate_interval: std::time::Duration::from_millis(p.rate_interval_ms),
+        })
+        .collect()
+}
+
+/// An engine delivering from `queue` to the config's portals.
+pub fn engine(config: &Config, queue: Arc<dyn Queue>) -> Arc<Engine<dyn Queue>> {
+    Arc::new(Engine::new(queue, portals(config), EngineConfig::default()))
+}

@@ -1,0 +1,442 @@
+//! The relay's configuration: one TOML file, with environment overrides for what differs per
+//! deployment (tokens above all, which should not sit in a file). Secrets never reach logs:
+//! `Debug` redacts them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::client::Credentials;
+use crate::mapping::{MappingConfig, ObjectMapping};
+
+/// The whole file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// HTTP relay settings.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Where messages wait.
+    #[serde(default)]
+    pub queue: QueueConfig,
+    /// HubSpot API settings shared by all portals.
+    #[serde(default)]
+    pub hubspot: HubSpotConfig,
+    /// Portals to deliver to (at least one).
+    #[serde(default, rename = "portals")]
+    pub portals: Vec<PortalConfig>,
+}
+
+/// `[server]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Listen address (default `127.0.0.1:8088`).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Back-pressure: above this many undelivered messages, answer 503 with Retry-After.
+    #[serde(default = "default_max_queue")]
+    pub max_queue: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+            max_queue: default_max_queue(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8088".into()
+}
+
+fn default_max_queue() -> u64 {
+    1_000_000
+}
+
+/// `[queue]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// `sqlite` (default), `postgres` or `memory` (tests only: not durable).
+    #[serde(default = "default_kind")]
+    pub kind: String,
+    /// SQLite file (default `outbox.db`).
+    #[serde(default = "default_path")]
+    pub path: PathBuf,
+    /// PostgreSQL URL, for `kind = "postgres"`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// How long a leased message is reserved for the process delivering it (default 60 000 ms);
+    /// longer than a delivery round, short enough that a crashed process's work resumes soon.
+    #[serde(default = "default_lease_ms")]
+    pub lease_ms: u64,
+    /// PostgreSQL: how long a process owns a portal's delivery without renewing (default 30 000 ms).
+    #[serde(default = "default_owner_ttl_ms")]
+    pub owner_ttl_ms: u64,
+}
+
+fn default_lease_ms() -> u64 {
+    60_000
+}
+
+fn default_owner_ttl_ms() -> u64 {
+    30_000
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            kind: default_kind(),
+            path: default_path(),
+            url: None,
+            lease_ms: default_lease_ms(),
+            owner_ttl_ms: default_owner_ttl_ms(),
+        }
+    }
+}
+
+fn default_kind() -> String {
+    "sqlite".into()
+}
+
+fn default_path() -> PathBuf {
+    "outbox.db".into()
+}
+
+/// `[hubspot]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubSpotConfig {
+    /// API base URL (default HubSpot's; a fake's in tests).
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    /// Per-request timeout in seconds (default 30).
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+}
+
+impl Default for HubSpotConfig {
+    fn default() -> Self {
+        HubSpotConfig {
+            base_url: default_base_url(),
+            timeout_secs: default_timeout(),
+        }
+    }
+}
+
+fn default_base_url() -> String {
+    crate::client::DEFAULT_BASE_URL.into()
+}
+
+fn default_timeout() -> u64 {
+    30
+}
+
+/// `[[portals]]`: one HubSpot account.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalConfig {
+    /// Name used in logs and commands.
+    pub name: String,
+    /// Hub ID.
+    pub portal_id: String,
+    /// Segment write keys whose messages go to this portal.
+    #[serde(default)]
+    pub write_keys: Vec<String>,
+    /// Private-app access token (or `HUBSPOT_ACCESS_TOKEN[_<NAME>]`).
+    #[serde(default)]
+    pub access_token: Option<String>,
+    /// OAuth credentials instead of a private-app token.
+    #[serde(default)]
+    pub oauth: Option<OAuthConfig>,
+    /// Requests per `rate_interval_ms` (default 100: HubSpot's free/starter limit).
+    #[serde(default = "default_rate_max")]
+    pub rate_max: usize,
+    /// Rate window (default 10 000 ms).
+    #[serde(default = "default_rate_interval")]
+    pub rate_interval_ms: u64,
+    /// Segment event name → HubSpot internal event name.
+    #[serde(default)]
+    pub event_names: BTreeMap<String, String>,
+    /// Format event names as `pe<portalId>_<name>` (default true).
+    #[serde(default = "yes")]
+    pub format_event_names: bool,
+    /// Send page calls as this custom behavioral event (default: not sent).
+    #[serde(default)]
+    pub page_event: Option<String>,
+    /// Track events that upsert other objects.
+    #[serde(default)]
+    pub objects: Vec<ObjectConfig>,
+}
+
+/// `[portals.oauth]`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthConfig {
+    /// App client id.
+    pub client_id: String,
+    /// App client secret.
+    pub client_secret: String,
+    /// Refresh token.
+    pub refresh_token: String,
+}
+
+/// `[[portals.objects]]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectConfig {
+    /// Segment event name.
+    pub event: String,
+    /// HubSpot object type.
+    pub object_type: String,
+    /// Unique property to upsert by.
+    pub id_property: String,
+    /// Associate with the message's contact.
+    #[serde(default)]
+    pub associate_contact: bool,
+}
+
+fn default_rate_max() -> usize {
+    100
+}
+
+fn default_rate_interval() -> u64 {
+    10_000
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl std::fmt::Debug for PortalConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PortalConfig")
+            .field("name", &self.name)
+            .field("portal_id", &self.portal_id)
+            .field(
+                "write_keys",
+                &format_args!("<{} redacted>", self.write_keys.len()),
+            )
+            .field(
+                "access_token",
+                &self.access_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("oauth", &self.oauth.as_ref().map(|_| "<redacted>"))
+            .field("rate_max", &self.rate_max)
+            .field("rate_interval_ms", &self.rate_interval_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A configuration problem, said so a person can fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("config: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Reads the file, then applies environment overrides from `env` (a lookup, so tests need
+    /// not touch the process environment): `HUBSPOT_ACCESS_TOKEN` (the only portal's, or any
+    /// portal without one), `HUBSPOT_ACCESS_TOKEN_<NAME>` (per portal, NAME uppercased),
+    /// `HUBSPOT_BASE_URL`, `HUBSPOT_CLOUD_LISTEN`, `HUBSPOT_CLOUD_QUEUE_PATH`,
+    /// `HUBSPOT_CLOUD_PG_URL` (also selects the postgres queue).
+    pub fn load(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+        let mut config: Config =
+            toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        config.apply_env(env);
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) {
+        if let Some(v) = env("HUBSPOT_BASE_URL") {
+            self.hubspot.base_url = v;
+        }
+        if let Some(v) = env("HUBSPOT_CLOUD_LISTEN") {
+            self.server.listen = v;
+        }
+        if let Some(v) = env("HUBSPOT_CLOUD_QUEUE_PATH") {
+            self.queue.path = v.into();
+        }
+        if let Some(v) = env("HUBSPOT_CLOUD_PG_URL") {
+            self.queue.kind = "postgres".into();
+            self.queue.url = Some(v);
+        }
+        let shared = env("HUBSPOT_ACCESS_TOKEN");
+        for p in &mut self.portals {
+            let own = env(&format!(
+                "HUBSPOT_ACCESS_TOKEN_{}",
+                p.name.to_uppercase().replace(['-', ' ', '.'], "_")
+            ));
+            if let Some(t) =
+                own.or_else(|| p.access_token.is_none().then(|| shared.clone()).flatten())
+            {
+                p.access_token = Some(t);
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.portals.is_empty() {
+            return Err(ConfigError(
+                "no [[portals]]: configure at least one HubSpot portal".into(),
+            ));
+        }
+        let mut keys = std::collections::HashSet::new();
+        for p in &self.portals {
+            if p.access_token.is_none() && p.oauth.is_none() {
+                return Err(ConfigError(format!(
+                    "portal '{}' has no credentials: set access_token, [portals.oauth], or HUBSPOT_ACCESS_TOKEN",
+                    p.name
+                )));
+            }
+            if !p.portal_id.chars().all(|c| c.is_ascii_digit()) || p.portal_id.is_empty() {
+                return Err(ConfigError(format!(
+                    "portal '{}': portal_id must be the Hub ID's digits",
+                    p.name
+                )));
+            }
+            for k in &p.write_keys {
+                if !keys.insert(k) {
+                    return Err(ConfigError(format!(
+                        "a write key is listed for two portals (second: '{}')",
+                        p.name
+                    )));
+                }
+            }
+        }
+        if !["sqlite", "postgres", "memory"].contains(&self.queue.kind.as_str()) {
+            return Err(ConfigError(format!(
+                "queue.kind must be sqlite, postgres or memory, got '{}'",
+                self.queue.kind
+            )));
+        }
+        if self.queue.kind == "postgres" && self.queue.url.is_none() {
+            return Err(ConfigError(
+                "queue.kind = postgres needs queue.url (or HUBSPOT_CLOUD_PG_URL)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The portal a write key belongs to.
+    pub fn portal_for_key(&self, write_key: &str) -> Option<&PortalConfig> {
+        self.portals
+            .iter()
+            .find(|p| p.write_keys.iter().any(|k| k == write_key))
+    }
+
+    /// The HTTP timeout for HubSpot calls.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.hubspot.timeout_secs)
+    }
+}
+
+impl PortalConfig {
+    /// Credentials for the client.
+    pub fn credentials(&self) -> Credentials {
+        match (&self.oauth, &self.access_token) {
+            (Some(o), _) => Credentials::OAuth {
+                client_id: o.client_id.clone(),
+                client_secret: o.client_secret.clone(),
+                refresh_token: o.refresh_token.clone(),
+            },
+            (None, Some(t)) => Credentials::PrivateApp { token: t.clone() },
+            (None, None) => Credentials::PrivateApp {
+                token: String::new(),
+            },
+        }
+    }
+
+    /// The mapping settings.
+    pub fn mapping(&self) -> MappingConfig {
+        let mut m = MappingConfig::new(&self.portal_id);
+        m.event_names = self
+            .event_names
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        m.format_event_names = self.format_event_names;
+        m.page_event = self.page_event.clone();
+        m.object_mappings = self
+            .objects
+            .iter()
+            .map(|o| ObjectMapping {
+                event: o.event.clone(),
+                object_type: o.object_type.clone(),
+                id_property: o.id_property.clone(),
+                associate_contact: o.associate_contact,
+            })
+            .collect();
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!(
+            "hubspot-cloud-config-{}-{}.toml",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn loads_with_env_overrides_and_redacts_secrets() {
+        let p =
+            write("[[portals]]\nname = \"main\"\nportal_id = \"123\"\nwrite_keys = [\"wk1\"]\n");
+        let env = |k: &str| match k {
+            "HUBSPOT_ACCESS_TOKEN" => Some("pat-secret".to_owned()),
+            "HUBSPOT_BASE_URL" => Some("http://127.0.0.1:9".to_owned()),
+            _ => None,
+        };
+        let c = Config::load(&p, env).unwrap();
+        assert_eq!(c.portals[0].access_token.as_deref(), Some("pat-secret"));
+        assert_eq!(c.hubspot.base_url, "http://127.0.0.1:9");
+        assert_eq!(c.queue.kind, "sqlite");
+        assert_eq!(c.portal_for_key("wk1").unwrap().name, "main");
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("pat-secret") && !debug.contains("wk1"),
+            "{debug}"
+        );
+        std::fs::remove_file(p).ok();
+    }
+
+    #[test]
+    fn errors_say_what_to_fix() {
+        for (text, words) in [
+            ("", "no [[portals]]"),
+            (
+                "[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
+                "has no credentials",
+            ),
+            (
+                "[[portals]]\nname = \"a\"\nportal_id = \"x1\"\naccess_token = \"t\"\n",
+                "portal_id must be",
+            ),
+            (
+                "[queue]\nkind = \"redis\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\naccess_token = \"t\"\n",
+                "queue.kind",
+            ),
+            ("[server]\nlisten = 1\n", "listen"),
+            ("[surprise]\n", "unknown field"),
+        ] {
+            let p = write(text);
+            let e = Config::load(&p, |_| None).unwrap_err().to_string();
+            assert!(e.contains(words), "{text:?}: {e}");
+            std::fs::remove_file(p).ok();
+        }
+    }
+}

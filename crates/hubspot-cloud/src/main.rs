@@ -1,0 +1,345 @@
+//! `hubspot-cloud`: the relay and its tools. Glue only; the library does the work.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use hubspot_cloud::config::Config;
+use hubspot_cloud::delivery::{Report, now_ms, ordering_key};
+use hubspot_cloud::mapping::map_message;
+use hubspot_cloud::queue::Queue;
+use hubspot_cloud::relay::{self, Metrics, Relay};
+use hubspot_cloud::{app, client::HubSpotClient};
+
+#[derive(Parser)]
+#[command(
+    name = "hubspot-cloud",
+    version,
+    about = "Delivers Segment-spec events to HubSpot's API: a Segment-compatible HTTP relay with a durable queue, and its tools."
+)]
+struct Cli {
+    /// The TOML configuration file.
+    #[arg(
+        long,
+        short,
+        global = true,
+        default_value = "hubspot-cloud.toml",
+        env = "HUBSPOT_CLOUD_CONFIG"
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve Segment's HTTP Tracking API and deliver to HubSpot.
+    Serve,
+    /// Queue and deliver Segment messages from an NDJSON file (`-` for stdin).
+    Send {
+        /// NDJSON file, one Segment message per line.
+        file: String,
+        /// Portal to send to (default: the first configured).
+        #[arg(long)]
+        portal: Option<String>,
+        /// Only queue the messages (a running `serve` delivers them).
+        #[arg(long)]
+        no_deliver: bool,
+    },
+    /// Queue counts.
+    Status,
+    /// Messages that can never be delivered.
+    DeadLetters {
+        #[command(subcommand)]
+        action: DeadAction,
+    },
+    /// Check the token, scopes, properties and event definitions against each portal (read-only).
+    Check,
+}
+
+#[derive(Subcommand)]
+enum DeadAction {
+    /// List dead letters with their reasons.
+    List {
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Put dead letters back in the queue.
+    Replay {
+        /// Job ids (default: all).
+        #[arg(long = "id")]
+        ids: Vec<u64>,
+    },
+    /// Delete dead letters.
+    Drop {
+        /// Job ids (default: all).
+        #[arg(long = "id")]
+        ids: Vec<u64>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let config = Arc::new(Config::load(&cli.config, |k| std::env::var(k).ok())?);
+    let queue = app::open_queue(&config)
+        .await
+        .context("opening the queue")?;
+    match cli.command {
+        Command::Serve => serve(config, queue).await,
+        Command::Send {
+            file,
+            portal,
+            no_deliver,
+        } => send(&config, queue, &file, portal, no_deliver).await,
+        Command::Status => {
+            let s = queue.status().await?;
+            println!(
+                "queued    {}\nretrying  {}\nin flight {}\ndead      {}\ndelivered {}",
+                s.queued, s.retrying, s.in_flight, s.dead, s.delivered
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::DeadLetters { action } => dead_letters(queue, action).await,
+        Command::Check => check(&config).await,
+    }
+}
+
+async fn serve(config: Arc<Config>, queue: Arc<dyn Queue>) -> Result<ExitCode> {
+    let recovered = queue.recover().await.context("recovering the queue")?;
+    if recovered > 0 {
+        tracing::warn!(
+            recovered,
+            "messages leased by a previous run that did not finish are offered again"
+        );
+    }
+    let metrics = Arc::new(Metrics::new());
+    let relay = Relay::new(config.clone(), queue.clone(), metrics.clone());
+    let engine = app::engine(&config, queue.clone());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let delivery = tokio::spawn(relay::deliver_forever(
+        engine,
+        queue,
+        Some(relay.clone()),
+        metrics,
+        stop_rx,
+    ));
+    let listener = tokio::net::TcpListener::bind(&config.server.listen)
+        .await
+        .with_context(|| format!("binding {}", config.server.listen))?;
+    println!(
+        "hubspot-cloud relay listening on http://{}",
+        listener.local_addr()?
+    );
+    axum::serve(listener, relay::router(relay))
+        .with_graceful_shutdown(async {
+            let ctrl_c = tokio::signal::ctrl_c();
+            #[cfg(unix)]
+            {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                        .expect("SIGTERM handler");
+                tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+            }
+            #[cfg(not(unix))]
+            let _ = ctrl_c.await;
+        })
+        .await?;
+    let _ = stop_tx.send(true);
+    let _ = delivery.await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn send(
+    config: &Config,
+    queue: Arc<dyn Queue>,
+    file: &str,
+    portal: Option<String>,
+    no_deliver: bool,
+) -> Result<ExitCode> {
+    let portal = match portal {
+        Some(name) => config
+            .portals
+            .iter()
+            .find(|p| p.name == name)
+            .with_context(|| format!("no portal named '{name}'"))?,
+        None => &config.portals[0],
+    };
+    let input: Box<dyn Read> = if file == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::fs::File::open(file).with_context(|| format!("opening {file}"))?)
+    };
+    let mapping = portal.mapping();
+    let (mut items, mut rejected) = (Vec::new(), Vec::new());
+    for (n, line) in BufReader::new(input).lines().enumerate() {
+        let line = line.context("reading input")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let prepared = serde_json::from_str(&line)
+            .map_err(|e| format!("invalid JSON: {e}"))
+            .and_then(|v| relay::prepare(v, now_ms()).map_err(|(_, e)| e))
+            .and_then(|ev| {
+                map_message(&ev, &mapping)
+                    .map(|_| ev)
+                    .map_err(|r| r.to_string())
+            });
+        match prepared {
+            Ok(event) => items.push((ordering_key(&event), event)),
+            Err(reason) => rejected.push(format!("line {}: {reason}", n + 1)),
+        }
+    }
+    let total = items.len() as u64;
+    for chunk in items.chunks(500) {
+        queue.enqueue(&portal.name, chunk.to_vec()).await?;
+    }
+    let (mut delivered, mut dead) = (0u64, Vec::new());
+    if !no_deliver && total > 0 {
+        let engine = app::engine(config, queue.clone());
+        let bar = indicatif::ProgressBar::new(total).with_message("delivered");
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} ({elapsed})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        while delivered + (dead.len() as u64) < total {
+            let worked = engine.run_once().await?;
+            for r in engine.take_reports().await {
+                match r {
+                    Report::Delivered { .. } => delivered += 1,
+                    Report::Dead { job, reason } => dead.push(format!("job {job}: {reason}")),
+                }
+            }
+            bar.set_position(delivered + dead.len() as u64);
+            if worked == 0 {
+                if queue.depth().await? == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        bar.finish();
+    }
+    println!(
+        "queued {total}, delivered {delivered}, dead {}, rejected {}",
+        dead.len(),
+        rejected.len()
+    );
+    for line in rejected.iter().chain(dead.iter()).take(20) {
+        println!("  {line}");
+    }
+    Ok(if rejected.is_empty() && dead.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn dead_letters(queue: Arc<dyn Queue>, action: DeadAction) -> Result<ExitCode> {
+    let ids = |ids: Vec<u64>| (!ids.is_empty()).then_some(ids);
+    match action {
+        DeadAction::List { limit } => {
+            for d in queue.dead_letters(limit).await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    d.job.id,
+                    d.job.portal,
+                    d.job.message.kind.as_str(),
+                    hubspot_core::date::format_iso_ms(d.failed_at_ms as i64),
+                    d.reason
+                );
+            }
+        }
+        DeadAction::Replay { ids: list } => {
+            println!("replayed {}", queue.replay_dead(ids(list)).await?)
+        }
+        DeadAction::Drop { ids: list } => println!("dropped {}", queue.drop_dead(ids(list)).await?),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Read-only checks against each portal.
+async fn check(config: &Config) -> Result<ExitCode> {
+    let mut failures = 0;
+    let mut report = |ok: bool, what: String| {
+        println!("{} {what}", if ok { "ok  " } else { "FAIL" });
+        failures += usize::from(!ok);
+    };
+    for p in &config.portals {
+        let client =
+            HubSpotClient::new(&config.hubspot.base_url, p.credentials(), config.timeout());
+        for object_type in ["contacts", "companies"] {
+            match client.properties(object_type).await {
+                Ok(defs) => report(
+                    true,
+                    format!(
+                        "{}: token works, {object_type} readable ({} properties)",
+                        p.name,
+                        defs.len()
+                    ),
+                ),
+                Err(e) => report(false, format!("{}: {object_type}: {e}", p.name)),
+            }
+        }
+        for o in &p.objects {
+            match client.properties(&o.object_type).await {
+                Ok(defs) => report(
+                    defs.iter().any(|d| d.name == o.id_property),
+                    format!(
+                        "{}: {} has the id property {}",
+                        p.name, o.object_type, o.id_property
+                    ),
+                ),
+                Err(e) => report(false, format!("{}: {}: {e}", p.name, o.object_type)),
+            }
+        }
+        for name in p.event_names.values() {
+            match client.event_definition(name).await {
+                Ok(Some(props)) => report(
+                    true,
+                    format!(
+                        "{}: event {name} is defined ({} properties)",
+                        p.name,
+                        props.len()
+                    ),
+                ),
+                Ok(None) => report(
+                    false,
+                    format!("{}: event {name} has no definition in the portal", p.name),
+                ),
+                Err(e) => report(false, format!("{}: event {name}: {e}", p.name)),
+            }
+        }
+    }
+    if failures > 0 {
+        bail!("{failures} check(s) failed");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,1200 @@
+//! A durable [`Queue`](super::Queue) in SQLite (the embedded default).
+//!
+//! One file, WAL mode, `synchronous=FULL`: a call that writes returns only after its transaction
+//! is on disk. All writes go through one writer thread with its own connection (SQLite has one
+//! writer anyway), which **group-commits**: it takes the first waiting request, collects more
+//! for up to [`SqliteOptions::group_commit_window`] (at most [`SqliteOptions::max_batch`]), runs
+//! each in a savepoint of one transaction, commits once, and only then answers every caller. A
+//! request that fails alone (a bad row) is rolled back alone; a transaction that fails (disk
+//! full, locked by another process) fails every request in it, and nothing of theirs is stored.
+//! Reads (`depth`, `status`, …) use a second connection on a blocking thread, so no SQLite call
+//! runs on a runtime thread.
+//!
+//! The schema is meant to be read with `sqlite3 outbox.db`:
+//!
+//! ```sql
+//! SELECT status, count(*) FROM jobs GROUP BY status;
+//! SELECT id, portal, key, last_error FROM jobs WHERE status = 'dead';
+//! SELECT value FROM counters WHERE name = 'delivered';
+//! ```
+//!
+//! `jobs.status` is `queued` (waiting; `last_error` set once it has been tried), `in_flight`
+//! (leased until `lease_until_ms`) or `dead` (a dead letter; `last_error` is the reason).
+//! Delivered rows are deleted and only counted in `counters`. Times are epoch milliseconds.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use hubspot_core::Event;
+use rusqlite::{Connection, TransactionBehavior, params};
+use tokio::sync::oneshot;
+
+use super::{DeadLetter, Job, JobId, Outcome, Queue, QueueError, QueueStatus};
+
+/// `PRAGMA user_version` of the schema below.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS jobs (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    portal         TEXT NOT NULL,
+    key            TEXT NOT NULL,
+    message        TEXT NOT NULL, -- the Segment message, JSON
+    status         TEXT NOT NULL CHECK (status IN ('queued', 'in_flight', 'dead')),
+    attempts       INTEGER NOT NULL DEFAULT 0,
+    not_before_ms  INTEGER NOT NULL DEFAULT 0,
+    lease_until_ms INTEGER,
+    last_error     TEXT,
+    enqueued_at_ms INTEGER NOT NULL,
+    failed_at_ms   INTEGER
+);
+-- Due jobs and the next due time.
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs (status, not_before_ms);
+-- Leasing walks waiting jobs in id order without reading their messages.
+CREATE INDEX IF NOT EXISTS jobs_scan ON jobs (status, id, not_before_ms, key);
+-- Per-key order: the earlier jobs of a key that hold back a later one.
+CREATE INDEX IF NOT EXISTS jobs_key ON jobs (key, id);
+-- Jobs that have been tried, for status.
+CREATE INDEX IF NOT EXISTS jobs_tried ON jobs (status) WHERE last_error IS NOT NULL;
+CREATE TABLE IF NOT EXISTS counters (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO counters (name, value) VALUES ('delivered', 0);
+";
+
+/// How a [`SqliteQueue`] behaves; every field has a default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// How long a lease lasts. A leased job whose lease expired is offered again: the process
+    /// that leased it died. Default 60 s.
+    pub lease: Duration,
+    /// How long a statement waits for a lock held by another process (a CLI command on the same
+    /// file) before failing. Default 5 s.
+    pub busy_timeout: Duration,
+    /// How long the writer waits for more requests to share a transaction (one fsync) with the
+    /// first one. Zero still groups whatever is already waiting. Default 2 ms.
+    pub group_commit_window: Duration,
+    /// At most this many requests share one transaction. Default 1,000.
+    pub max_batch: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> SqliteOptions {
+        SqliteOptions {
+            lease: Duration::from_secs(60),
+            busy_timeout: Duration::from_secs(5),
+            group_commit_window: Duration::from_millis(2),
+            max_batch: 1_000,
+        }
+    }
+}
+
+/// Jobs in a SQLite file (the outbox), durable across restarts and `kill -9`.
+pub struct SqliteQueue {
+    path: Arc<str>,
+    /// `None` only while dropping.
+    writer: Option<mpsc::Sender<Request>>,
+    thread: Option<JoinHandle<()>>,
+    reader: Arc<Mutex<Connection>>,
+    commits: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for SqliteQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteQueue")
+            .field("path", &self.path)
+            .field("commits", &self.commits())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteQueue {
+    /// Opens the outbox at `path`, creating the file and its tables if missing, and starts the
+    /// writer thread.
+    pub fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteQueue, QueueError> {
+        let path: PathBuf = path.as_ref().to_path_buf();
+        let shown: Arc<str> = path.display().to_string().into();
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            QueueError(format!(
+                "cannot open the SQLite outbox {shown}: {what}: {e}"
+            ))
+        };
+        let conn = Connection::open(&path).map_err(|e| fail("open", &e))?;
+        conn.busy_timeout(options.busy_timeout)
+            .map_err(|e| fail("busy_timeout", &e))?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(|e| fail("journal_mode", &e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(fail(
+                "journal_mode",
+                &format!("WAL mode is required, got '{mode}' (is this a file on disk?)"),
+            ));
+        }
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| fail("synchronous", &e))?;
+        migrate(&conn).map_err(|e| fail("schema", &e))?;
+
+        let reader = Connection::open(&path).map_err(|e| fail("open reader", &e))?;
+        reader
+            .busy_timeout(options.busy_timeout)
+            .map_err(|e| fail("busy_timeout", &e))?;
+        reader
+            .pragma_update(None, "query_only", true)
+            .map_err(|e| fail("query_only", &e))?;
+
+        let commits = Arc::new(AtomicU64::new(0));
+        let (sender, receiver) = mpsc::channel();
+        let writer = Writer {
+            conn,
+            path: Arc::clone(&shown),
+            window: options.group_commit_window,
+            max_batch: options.max_batch.max(1),
+            lease_ms: u64::try_from(options.lease.as_millis()).unwrap_or(u64::MAX),
+            commits: Arc::clone(&commits),
+        };
+        let thread = std::thread::Builder::new()
+            .name("sqlite-outbox-writer".into())
+            .spawn(move || writer.run(&receiver))
+            .map_err(|e| fail("start the writer thread", &e))?;
+        Ok(SqliteQueue {
+            path: shown,
+            writer: Some(sender),
+            thread: Some(thread),
+            reader: Arc::new(Mutex::new(reader)),
+            commits,
+        })
+    }
+
+    /// Transactions the writer has committed since `open` (each one fsync): with group commit,
+    /// fewer than the write calls when callers are concurrent.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Sends a write to the writer thread and waits for its commit.
+    async fn write(&self, op: Op) -> Result<Done, QueueError> {
+        let name = op.name();
+        let stopped = || {
+            QueueError(format!(
+                "{name} on {}: the SQLite writer thread has stopped",
+                self.path
+            ))
+        };
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .as_ref()
+            .ok_or_else(stopped)?
+            .send(Request { op, reply })
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Runs a read on the reader connection, on a blocking thread.
+    async fn read<T, F>(&self, what: &'static str, f: F) -> Result<T, QueueError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Fail> + Send + 'static,
+    {
+        let reader = Arc::clone(&self.reader);
+        let path = Arc::clone(&self.path);
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock leaves the connection usable (no open transaction
+            // outlives a statement here).
+            let conn = reader.lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn).map_err(|e| QueueError(format!("{what} on {path}: {e}")))
+        })
+        .await
+        .map_err(|e| QueueError(format!("{what} on {}: {e}", self.path)))?
+    }
+}
+
+impl Drop for SqliteQueue {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer after the batch it is writing, if any.
+        drop(self.writer.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Creates the tables if missing and checks the schema version.
+fn migrate(conn: &Connection) -> Result<(), Fail> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(Fail::Schema(format!(
+            "schema version {version} is newer than this build understands ({SCHEMA_VERSION})"
+        )));
+    }
+    conn.execute_batch(&format!(
+        "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+    ))?;
+    Ok(())
+}
+
+/// A failure inside one operation.
+#[derive(Debug, thiserror::Error)]
+enum Fail {
+    #[error("{0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("job {id}'s stored message is not a readable Segment message: {error}")]
+    Corrupt { id: JobId, error: serde_json::Error },
+    #[error("{0}")]
+    Schema(String),
+}
+
+/// A write, as the writer thread runs it. Messages are already JSON.
+enum Op {
+    Enqueue {
+        portal: String,
+        items: Vec<(String, String)>,
+        now_ms: u64,
+    },
+    Lease {
+        now_ms: u64,
+        max: usize,
+    },
+    Settle {
+        outcomes: Vec<(JobId, Outcome)>,
+        now_ms: u64,
+    },
+    ReplayDead(Option<Vec<JobId>>),
+    DropDead(Option<Vec<JobId>>),
+    Recover,
+}
+
+impl Op {
+    fn name(&self) -> &'static str {
+        match self {
+            Op::Enqueue { .. } => "enqueue",
+            Op::Lease { .. } => "lease",
+            Op::Settle { .. } => "settle",
+            Op::ReplayDead(_) => "replay dead letters",
+            Op::DropDead(_) => "drop dead letters",
+            Op::Recover => "recover leases",
+        }
+    }
+}
+
+/// What a write returns.
+enum Done {
+    Ids(Vec<JobId>),
+    Jobs(Vec<Job>),
+    Settled,
+    Count(usize),
+}
+
+fn mismatch(op: &str) -> QueueError {
+    QueueError(format!(
+        "{op}: the SQLite writer answered with the wrong kind of result"
+    ))
+}
+
+struct Request {
+    op: Op,
+    reply: oneshot::Sender<Result<Done, QueueError>>,
+}
+
+/// The writer thread's state.
+struct Writer {
+    conn: Connection,
+    path: Arc<str>,
+    window: Duration,
+    max_batch: usize,
+    lease_ms: u64,
+    commits: Arc<AtomicU64>,
+}
+
+impl Writer {
+    fn run(mut self, requests: &mpsc::Receiver<Request>) {
+        while let Ok(first) = requests.recv() {
+            let batch = self.collect(first, requests);
+            self.write(batch);
+        }
+    }
+
+    /// The first request plus whatever arrives within the window, up to `max_batch`.
+    fn collect(&self, first: Request, requests: &mpsc::Receiver<Request>) -> Vec<Request> {
+        let deadline = Instant::now() + self.window;
+        let mut batch = vec![first];
+        while batch.len() < self.max_batch {
+            let next = match requests.try_recv() {
+                Ok(r) => Some(r),
+                Err(mpsc::TryRecvError::Disconnected) => None,
+                Err(mpsc::TryRecvError::Empty) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        None
+                    } else {
+                        requests.recv_timeout(left).ok()
+                    }
+                }
+            };
+            match next {
+                Some(r) => batch.push(r),
+                None => break,
+            }
+        }
+        batch
+    }
+
+    /// Writes a batch in one transaction and answers every caller after the commit.
+    fn write(&mut self, batch: Vec<Request>) {
+        let (ops, replies): (Vec<Op>, Vec<_>) = batch.into_iter().map(|r| (r.op, r.reply)).unzip();
+        let names: Vec<&'static str> = ops.iter().map(Op::name).collect();
+        match self.transaction(ops) {
+            Ok(results) => {
+                self.commits.fetch_add(1, Ordering::Relaxed);
+                for (reply, result) in replies.into_iter().zip(results) {
+                    // A caller that stopped waiting has nothing to learn.
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                for (reply, name) in replies.into_iter().zip(names) {
+                    let _ = reply.send(Err(QueueError(format!(
+                        "{name} on {}: transaction failed, nothing stored: {e}",
+                        self.path
+                    ))));
+                }
+            }
+        }
+    }
+
+    /// Runs each op in its own savepoint, so a failing op is rolled back alone.
+    fn transaction(&mut self, ops: Vec<Op>) -> rusqlite::Result<Vec<Result<Done, QueueError>>> {
+        let lease_ms = self.lease_ms;
+        let mut tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut results = Vec::with_capacity(ops.len());
+        for op in ops {
+            let name = op.name();
+            let sp = tx.savepoint()?;
+            match apply(&sp, op, lease_ms) {
+                Ok(done) => {
+                    sp.commit()?;
+                    results.push(Ok(done));
+                }
+                Err(e) => {
+                    sp.finish()?; // rolls back this op only
+                    results.push(Err(QueueError(format!("{name} on {}: {e}", self.path))));
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(results)
+    }
+}
+
+fn apply(conn: &Connection, op: Op, lease_ms: u64) -> Result<Done, Fail> {
+    match op {
+        Op::Enqueue {
+            portal,
+            items,
+            now_ms,
+        } => insert(conn, &portal, &items, now_ms).map(Done::Ids),
+        Op::Lease { now_ms, max } => lease(conn, now_ms, max, lease_ms).map(Done::Jobs),
+        Op::Settle { outcomes, now_ms } => settle(conn, outcomes, now_ms).map(|()| Done::Settled),
+        Op::ReplayDead(ids) => replay_dead(conn, ids).map(Done::Count),
+        Op::DropDead(ids) => drop_dead(conn, ids).map(Done::Count),
+        Op::Recover => Ok(Done::Count(conn.execute(
+            "UPDATE jobs SET status = 'queued', lease_until_ms = NULL WHERE status = 'in_flight'",
+            [],
+        )?)),
+    }
+}
+
+fn insert(
+    conn: &Connection,
+    portal: &str,
+    items: &[(String, String)],
+    now_ms: u64,
+) -> Result<Vec<JobId>, Fail> {
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO jobs (portal, key, message, status, attempts, not_before_ms, enqueued_at_ms)
+         VALUES (?1, ?2, ?3, 'queued', 0, 0, ?4)",
+    )?;
+    let mut ids = Vec::with_capacity(items.len());
+    for (key, message) in items {
+        insert.execute(params![portal, key, message, int(now_ms)])?;
+        ids.push(uint(conn.last_insert_rowid()));
+    }
+    Ok(ids)
+}
+
+/// Leases due jobs in id order, keeping each key's order (the rule of `MemoryQueue::lease`): a
+/// due job is leased unless an earlier job of its key is in flight or waits for a later time
+/// (an earlier due job of the key was leased in this call or was itself held back). Walks
+/// the `jobs_scan` index in chunks and checks each key's earlier jobs on `jobs_key`, so the cost
+/// follows the jobs leased, not the queue's size.
+fn lease(conn: &Connection, now_ms: u64, max: usize, lease_ms: u64) -> Result<Vec<Job>, Fail> {
+    // Jobs whose process died go back to waiting, their attempts unchanged.
+    conn.prepare_cached(
+        "UPDATE jobs SET status = 'queued', lease_until_ms = NULL
+         WHERE status = 'in_flight' AND lease_until_ms < ?1",
+    )?
+    .execute([int(now_ms)])?;
+    if max == 0 {
+        return Ok(Vec::new());
+    }
+    let mut scan = conn.prepare_cached(
+        "SELECT id, key FROM jobs
+         WHERE status = 'queued' AND id > ?1 AND not_before_ms <= ?2
+         ORDER BY id LIMIT ?3",
+    )?;
+    let mut held_back = conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM jobs
+           WHERE key = ?1 AND id > ?2 AND id < ?3
+             AND (status = 'in_flight' OR (status = 'queued' AND not_before_ms > ?4)))",
+    )?;
+    let chunk = max.clamp(256, 4_096);
+    // Per key seen in this call: `Some(last id leased)`, or `None` when the key is held back.
+    let mut keys: HashMap<String, Option<JobId>> = HashMap::new();
+    let mut ids: Vec<JobId> = Vec::new();
+    let mut cursor: JobId = 0;
+    'scan: loop {
+        let rows = scan
+            .query_map(params![int(cursor), int(now_ms), int(chunk as u64)], |r| {
+                Ok((uint(r.get(0)?), r.get::<_, String>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let last_chunk = rows.len() < chunk;
+        for (id, key) in rows {
+            cursor = id;
+            // Due jobs between the last one checked and this one were all seen by this scan,
+            // so only the jobs in between that are not due can hold this one back.
+            let after = match keys.get(&key) {
+                Some(None) => continue,
+                Some(Some(last)) => *last,
+                None => 0,
+            };
+            let blocked: bool = held_back
+                .query_row(params![key, int(after), int(id), int(now_ms)], |r| r.get(0))?;
+            keys.insert(key, (!blocked).then_some(id));
+            if !blocked {
+                ids.push(id);
+                if ids.len() >= max {
+                    break 'scan;
+                }
+            }
+        }
+        if last_chunk {
+            break;
+        }
+    }
+    // One statement for the whole lease; the ids travel as a JSON array.
+    let list = format!(
+        "[{}]",
+        ids.iter()
+            .map(JobId::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let lease_until = now_ms.saturating_add(lease_ms);
+    let mut take = conn.prepare_cached(
+        "UPDATE jobs SET status = 'in_flight', lease_until_ms = ?2
+         WHERE id IN (SELECT value FROM json_each(?1))
+         RETURNING id, portal, key, message, attempts",
+    )?;
+    let rows = take
+        .query_map(params![list, int(lease_until)], |r| {
+            Ok((
+                uint(r.get(0)?),
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, u32>(4)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut jobs = rows
+        .into_iter()
+        .map(|(id, portal, key, message, attempts)| {
+            Ok(Job {
+                id,
+                portal,
+                key,
+                message: decode(id, &message)?,
+                attempts,
+            })
+        })
+        .collect::<Result<Vec<_>, Fail>>()?;
+    // RETURNING gives no order.
+    jobs.sort_unstable_by_key(|j| j.id);
+    Ok(jobs)
+}
+
+/// SQLite integers are signed; ids, counts and epoch ms stay far below `i64::MAX` (larger
+/// values saturate).
+fn int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Reads a stored integer back (negative ones, only from hand edits, read as 0).
+fn uint(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn decode(id: JobId, message: &str) -> Result<Event, Fail> {
+    serde_json::from_str(message).map_err(|error| Fail::Corrupt { id, error })
+}
+
+fn settle(conn: &Connection, outcomes: Vec<(JobId, Outcome)>, now_ms: u64) -> Result<(), Fail> {
+    let mut delivered =
+        conn.prepare_cached("DELETE FROM jobs WHERE id = ?1 AND status != 'dead'")?;
+    let mut retry = conn.prepare_cached(
+        "UPDATE jobs SET status = 'queued', lease_until_ms = NULL, not_before_ms = ?2,
+                         attempts = attempts + ?3, last_error = ?4
+         WHERE id = ?1 AND status != 'dead'",
+    )?;
+    let mut dead = conn.prepare_cached(
+        "UPDATE jobs SET status = 'dead', lease_until_ms = NULL, last_error = ?2, failed_at_ms = ?3
+         WHERE id = ?1 AND status != 'dead'",
+    )?;
+    let mut count = 0usize;
+    for (id, outcome) in outcomes {
+        match outcome {
+            Outcome::Delivered => count += delivered.execute([int(id)])?,
+            Outcome::Retry {
+                not_before_ms,
+                error,
+                count_attempt,
+            } => {
+                retry.execute(params![
+                    int(id),
+                    int(not_before_ms),
+                    u32::from(count_attempt),
+                    error
+                ])?;
+            }
+            Outcome::Dead { reason } => {
+                dead.execute(params![int(id), reason, int(now_ms)])?;
+            }
+        }
+    }
+    if count > 0 {
+        conn.prepare_cached("UPDATE counters SET value = value + ?1 WHERE name = 'delivered'")?
+            .execute([int(count as u64)])?;
+    }
+    Ok(())
+}
+
+fn replay_dead(conn: &Connection, ids: Option<Vec<JobId>>) -> Result<usize, Fail> {
+    const REPLAY: &str = "UPDATE jobs SET status = 'queued', attempts = 0, not_before_ms = 0,
+                          last_error = NULL, failed_at_ms = NULL, lease_until_ms = NULL
+                          WHERE status = 'dead'";
+    match ids {
+        None => Ok(conn.execute(REPLAY, [])?),
+        Some(ids) => {
+            let mut one = conn.prepare_cached(&format!("{REPLAY} AND id = ?1"))?;
+            ids.into_iter()
+                .try_fold(0, |n, id| Ok(n + one.execute([int(id)])?))
+        }
+    }
+}
+
+fn drop_dead(conn: &Connection, ids: Option<Vec<JobId>>) -> Result<usize, Fail> {
+    const DROP: &str = "DELETE FROM jobs WHERE status = 'dead'";
+    match ids {
+        None => Ok(conn.execute(DROP, [])?),
+        Some(ids) => {
+            let mut one = conn.prepare_cached(&format!("{DROP} AND id = ?1"))?;
+            ids.into_iter()
+                .try_fold(0, |n, id| Ok(n + one.execute([int(id)])?))
+        }
+    }
+}
+
+#[async_trait]
+impl Queue for SqliteQueue {
+    async fn enqueue(
+        &self,
+        portal: &str,
+        items: Vec<(String, Event)>,
+    ) -> Result<Vec<JobId>, QueueError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let items = items
+            .into_iter()
+            .map(|(key, message)| Ok((key, serde_json::to_string(&message)?)))
+            .collect::<Result<Vec<_>, serde_json::Error>>()
+            .map_err(|e| QueueError(format!("enqueue: a message cannot be stored as JSON: {e}")))?;
+        let op = Op::Enqueue {
+            portal: portal.to_owned(),
+            items,
+            now_ms: crate::delivery::now_ms(),
+        };
+        match self.write(op).await? {
+            Done::Ids(ids) => Ok(ids),
+            _ => Err(mismatch("enqueue")),
+        }
+    }
+
+    async fn lease(&self, now_ms: u64, max: usize) -> Result<Vec<Job>, QueueError> {
+        match self.write(Op::Lease { now_ms, max }).await? {
+            Done::Jobs(jobs) => Ok(jobs),
+            _ => Err(mismatch("lease")),
+        }
+    }
+
+    async fn settle(&self, outcomes: Vec<(JobId, Outcome)>) -> Result<(), QueueError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let op = Op::Settle {
+            outcomes,
+            now_ms: crate::delivery::now_ms(),
+        };
+        match self.write(op).await? {
+            Done::Settled => Ok(()),
+            _ => Err(mismatch("settle")),
+        }
+    }
+
+    async fn depth(&self) -> Result<usize, QueueError> {
+        self.read("depth", |conn| {
+            let n: i64 = conn.query_row(
+                "SELECT count(*) FROM jobs WHERE status IN ('queued', 'in_flight')",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(usize::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+
+    /// The earliest `not_before_ms` of a waiting job, or the moment a lease expires (its job is
+    /// then offered again), whichever comes first.
+    async fn next_due_ms(&self) -> Result<Option<u64>, QueueError> {
+        self.read("next due time", |conn| {
+            let waiting: Option<i64> = conn.query_row(
+                "SELECT min(not_before_ms) FROM jobs WHERE status = 'queued'",
+                [],
+                |r| r.get(0),
+            )?;
+            let lease_ends: Option<i64> = conn.query_row(
+                "SELECT min(lease_until_ms) FROM jobs WHERE status = 'in_flight'",
+                [],
+                |r| r.get(0),
+            )?;
+            // A lease has expired once `lease_until_ms < now`.
+            let expires = lease_ends.map(|t| uint(t).saturating_add(1));
+            Ok(waiting.map(uint).into_iter().chain(expires).min())
+        })
+        .await
+    }
+
+    async fn status(&self) -> Result<QueueStatus, QueueError> {
+        self.read("status", |conn| {
+            let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0).map(uint));
+            let waiting = count("SELECT count(*) FROM jobs WHERE status = 'queued'")?;
+            let retrying = count(
+                "SELECT count(*) FROM jobs WHERE status = 'queued' AND last_error IS NOT NULL",
+            )?;
+            Ok(QueueStatus {
+                queued: waiting - retrying,
+                retrying,
+                in_flight: count("SELECT count(*) FROM jobs WHERE status = 'in_flight'")?,
+                dead: count("SELECT count(*) FROM jobs WHERE status = 'dead'")?,
+                delivered: count("SELECT value FROM counters WHERE name = 'delivered'")?,
+            })
+        })
+        .await
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        self.read("dead letters", move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, portal, key, message, attempts, last_error, failed_at_ms FROM jobs
+                 WHERE status = 'dead' ORDER BY failed_at_ms, id LIMIT ?1",
+            )?;
+            let rows = stmt
+                .query_map([int(limit as u64)], |r| {
+                    Ok((
+                        uint(r.get(0)?),
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, u32>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                        r.get::<_, Option<i64>>(6)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(|(id, portal, key, message, attempts, reason, failed_at)| {
+                    Ok(DeadLetter {
+                        job: Job {
+                            id,
+                            portal,
+                            key,
+                            message: decode(id, &message)?,
+                            attempts,
+                        },
+                        reason: reason.unwrap_or_default(),
+                        failed_at_ms: failed_at.map_or(0, uint),
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn replay_dead(&self, ids: Option<Vec<JobId>>) -> Result<usize, QueueError> {
+        match self.write(Op::ReplayDead(ids)).await? {
+            Done::Count(n) => Ok(n),
+            _ => Err(mismatch("replay dead letters")),
+        }
+    }
+
+    async fn drop_dead(&self, ids: Option<Vec<JobId>>) -> Result<usize, QueueError> {
+        match self.write(Op::DropDead(ids)).await? {
+            Done::Count(n) => Ok(n),
+            _ => Err(mismatch("drop dead letters")),
+        }
+    }
+
+    async fn recover(&self) -> Result<usize, QueueError> {
+        match self.write(Op::Recover).await? {
+            Done::Count(n) => Ok(n),
+            _ => Err(mismatch("recover leases")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hubspot_core::EventType;
+
+    /// A fresh directory under the system temp dir, removed on drop (declare it before the
+    /// queue, so the queue closes first).
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            let dir = std::env::temp_dir().join(format!(
+                "hubspot-cloud-sqlite-{name}-{}-{nanos}",
+                std::process::id()
+            ));
+            std::fs::create_dir_all(&dir).expect("create temp dir");
+            TempDir(dir)
+        }
+
+        fn db(&self) -> PathBuf {
+            self.0.join("outbox.db")
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn message(n: u64) -> Event {
+        let mut e = Event::new(EventType::Track);
+        e.message_id = Some(format!("m{n}"));
+        e
+    }
+
+    fn open(dir: &TempDir, options: SqliteOptions) -> SqliteQueue {
+        SqliteQueue::open(dir.db(), options).expect("open")
+    }
+
+    fn ids(jobs: &[Job]) -> Vec<JobId> {
+        jobs.iter().map(|j| j.id).collect()
+    }
+
+    #[tokio::test]
+    async fn conforms() {
+        let dir = TempDir::new("conforms");
+        let q = open(&dir, SqliteOptions::default());
+        crate::queue::conformance::check(&q).await;
+    }
+
+    #[tokio::test]
+    async fn open_names_the_path_when_it_fails() {
+        let dir = TempDir::new("open-fails");
+        let path = dir.0.join("missing").join("outbox.db");
+        let err = SqliteQueue::open(&path, SqliteOptions::default()).expect_err("no such dir");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn reopening_keeps_jobs_leases_dead_letters_and_the_delivered_count() {
+        let dir = TempDir::new("reopen");
+        {
+            let q = open(&dir, SqliteOptions::default());
+            let items = ["a", "b", "c", "d"]
+                .iter()
+                .zip(1..)
+                .map(|(k, n)| ((*k).to_owned(), message(n)))
+                .collect();
+            assert_eq!(q.enqueue("p", items).await.expect("enqueue"), [1, 2, 3, 4]);
+            assert_eq!(ids(&q.lease(1_000, 3).await.expect("lease")), [1, 2, 3]);
+            q.settle(vec![
+                (1, Outcome::Delivered),
+                (
+                    2,
+                    Outcome::Dead {
+                        reason: "bad email".into(),
+                    },
+                ),
+            ])
+            .await
+            .expect("settle");
+        }
+        let q = open(&dir, SqliteOptions::default());
+        let st = q.status().await.expect("status");
+        assert_eq!(
+            (st.queued, st.retrying, st.in_flight, st.dead, st.delivered),
+            (1, 0, 1, 1, 1),
+            "{st:?}"
+        );
+        assert_eq!(q.depth().await.expect("depth"), 2);
+        let dead = q.dead_letters(10).await.expect("dead letters");
+        assert_eq!((dead[0].job.id, dead[0].reason.as_str()), (2, "bad email"));
+        assert_eq!(dead[0].job.message, message(2));
+        let next = q.lease(1_001, 10).await.expect("lease");
+        assert_eq!(ids(&next), [4], "job 3 is still leased");
+        assert_eq!(next[0].message, message(4), "the message survives");
+        let again = q.lease(62_000, 10).await.expect("lease");
+        assert_eq!(ids(&again), [3, 4], "expired leases are offered again");
+        let more = q
+            .enqueue("p", vec![("e".into(), message(5))])
+            .await
+            .expect("enqueue");
+        assert_eq!(more, [5], "ids keep increasing");
+    }
+
+    #[tokio::test]
+    async fn an_expired_lease_is_offered_again_and_holds_its_key_until_then() {
+        let dir = TempDir::new("lease-expiry");
+        let q = open(
+            &dir,
+            SqliteOptions {
+                lease: Duration::from_millis(100),
+                ..SqliteOptions::default()
+            },
+        );
+        q.enqueue(
+            "p",
+            vec![
+                ("k".into(), message(1)),
+                ("k".into(), message(2)),
+                ("other".into(), message(3)),
+            ],
+        )
+        .await
+        .expect("enqueue");
+        assert_eq!(ids(&q.lease(1_000, 1).await.expect("lease")), [1]);
+        assert_eq!(
+            ids(&q.lease(1_050, 10).await.expect("lease")),
+            [3],
+            "job 2 waits behind leased job 1"
+        );
+        assert_eq!(
+            q.next_due_ms().await.expect("next due"),
+            Some(0),
+            "job 2 waits (held back) and is itself due"
+        );
+        assert!(q.lease(1_100, 10).await.expect("lease").is_empty());
+        let again = q.lease(1_101, 10).await.expect("lease");
+        assert_eq!(
+            again.iter().map(|j| (j.id, j.attempts)).collect::<Vec<_>>(),
+            [(1, 0), (2, 0)],
+            "job 1's lease expired at 1,100: offered again with job 2, attempts unchanged"
+        );
+        assert_eq!(
+            q.next_due_ms().await.expect("next due"),
+            Some(1_151),
+            "with every job leased, the next due time is when the first lease expires"
+        );
+        assert_eq!(q.status().await.expect("status").in_flight, 3);
+    }
+
+    #[tokio::test]
+    async fn a_key_is_held_back_by_an_earlier_job_waiting_for_a_retry() {
+        let dir = TempDir::new("held-back");
+        let q = open(&dir, SqliteOptions::default());
+        q.enqueue(
+            "p",
+            vec![
+                ("a".into(), message(1)),
+                ("b".into(), message(2)),
+                ("a".into(), message(3)),
+                ("a".into(), message(4)),
+            ],
+        )
+        .await
+        .expect("enqueue");
+        assert_eq!(ids(&q.lease(0, 2).await.expect("lease")), [1, 2]);
+        q.settle(vec![(
+            1,
+            Outcome::Retry {
+                not_before_ms: 500,
+                error: "503".into(),
+                count_attempt: true,
+            },
+        )])
+        .await
+        .expect("settle");
+        assert!(q.lease(100, 10).await.expect("lease").is_empty());
+        let later = q.lease(500, 10).await.expect("lease");
+        assert_eq!(
+            ids(&later),
+            [1, 3, 4],
+            "consecutive jobs of a key lease together"
+        );
+        assert_eq!(later[0].attempts, 1);
+        let st = q.status().await.expect("status");
+        assert_eq!((st.queued, st.retrying, st.in_flight), (0, 0, 4), "{st:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_enqueues_land_once_in_shared_transactions() {
+        let dir = TempDir::new("concurrent");
+        let q = Arc::new(open(&dir, SqliteOptions::default()));
+        let before = q.commits();
+        let tasks: Vec<_> = (0..50u64)
+            .map(|t| {
+                let q = Arc::clone(&q);
+                tokio::spawn(async move {
+                    let mut ids = Vec::new();
+                    for i in 0..100 {
+                        let n = t * 100 + i;
+                        let got = q
+                            .enqueue("p", vec![(format!("k{t}"), message(n))])
+                            .await
+                            .expect("enqueue");
+                        ids.extend(got);
+                    }
+                    ids
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for task in tasks {
+            all.extend(task.await.expect("task"));
+        }
+        let commits = q.commits() - before;
+        println!("5,000 single-message enqueues from 50 tasks: {commits} commits");
+        assert!(commits < 5_000, "{commits} commits");
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 5_000, "one distinct id per call");
+        assert_eq!(q.depth().await.expect("depth"), 5_000);
+        let leased = q.lease(0, 10_000).await.expect("lease");
+        assert_eq!(leased.len(), 5_000);
+        let mut seen: Vec<String> = leased
+            .iter()
+            .filter_map(|j| j.message.message_id.clone())
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), 5_000, "every message exactly once");
+        // Each task's messages keep their order within its key.
+        for t in 0..50u64 {
+            let of_task: Vec<String> = leased
+                .iter()
+                .filter(|j| j.key == format!("k{t}"))
+                .filter_map(|j| j.message.message_id.clone())
+                .collect();
+            let expected: Vec<String> = (0..100).map(|i| format!("m{}", t * 100 + i)).collect();
+            assert_eq!(of_task, expected);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn enqueue_throughput() {
+        let dir = TempDir::new("throughput");
+        let q = Arc::new(open(&dir, SqliteOptions::default()));
+        let before = q.commits();
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..50u64)
+            .map(|t| {
+                let q = Arc::clone(&q);
+                tokio::spawn(async move {
+                    for r in 0..10u64 {
+                        let items = (0..100)
+                            .map(|i| (format!("k{t}-{i}"), message(t * 1_000 + r * 100 + i)))
+                            .collect();
+                        q.enqueue("p", items).await.expect("enqueue");
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("task");
+        }
+        let took = start.elapsed();
+        println!(
+            "enqueue: 50 tasks x 1,000 messages in requests of 100: {took:?}, {:.0} messages/s, {} commits",
+            50_000.0 / took.as_secs_f64(),
+            q.commits() - before
+        );
+        assert_eq!(q.depth().await.expect("depth"), 50_000);
+    }
+
+    #[tokio::test]
+    async fn a_failed_transaction_stores_nothing_and_fails_every_caller_in_it() {
+        let dir = TempDir::new("locked");
+        let q = open(
+            &dir,
+            SqliteOptions {
+                busy_timeout: Duration::from_millis(50),
+                group_commit_window: Duration::from_millis(20),
+                ..SqliteOptions::default()
+            },
+        );
+        // Another process (a CLI command, say) holds the write lock.
+        let other = Connection::open(dir.db()).expect("open");
+        other.execute_batch("BEGIN IMMEDIATE").expect("lock");
+        let before = q.commits();
+        let (a, b, c) = tokio::join!(
+            q.enqueue(
+                "p",
+                vec![("a".into(), message(1)), ("a".into(), message(2))]
+            ),
+            q.enqueue("p", vec![("b".into(), message(3))]),
+            q.enqueue("p", vec![("c".into(), message(4))]),
+        );
+        for r in [a.map(|_| ()), b.map(|_| ()), c.map(|_| ())] {
+            let err = r.expect_err("locked");
+            assert!(err.to_string().contains("nothing stored"), "{err}");
+            assert!(
+                err.to_string().contains(&dir.db().display().to_string()),
+                "{err}"
+            );
+        }
+        assert_eq!(q.commits(), before);
+        other.execute_batch("ROLLBACK").expect("unlock");
+        assert_eq!(q.depth().await.expect("depth"), 0);
+        assert_eq!(
+            q.enqueue("p", vec![("a".into(), message(5))])
+                .await
+                .expect("enqueue after unlock")
+                .len(),
+            1
+        );
+        assert_eq!(q.depth().await.expect("depth"), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failing_request_is_rolled_back_alone_within_a_shared_transaction() {
+        let dir = TempDir::new("savepoint");
+        let q = open(
+            &dir,
+            SqliteOptions {
+                group_commit_window: Duration::from_millis(50),
+                ..SqliteOptions::default()
+            },
+        );
+        let other = Connection::open(dir.db()).expect("open");
+        other
+            .execute_batch(
+                "CREATE TRIGGER reject_boom BEFORE INSERT ON jobs WHEN NEW.key = 'boom'
+                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+            )
+            .expect("trigger");
+        let before = q.commits();
+        let (good, bad) = tokio::join!(
+            q.enqueue(
+                "p",
+                vec![("a".into(), message(1)), ("b".into(), message(2))]
+            ),
+            q.enqueue(
+                "p",
+                vec![("c".into(), message(3)), ("boom".into(), message(4))]
+            ),
+        );
+        assert_eq!(good.expect("good request").len(), 2);
+        let err = bad.expect_err("bad request");
+        assert!(err.to_string().contains("injected failure"), "{err}");
+        assert_eq!(
+            q.commits() - before,
+            1,
+            "both requests shared one transaction"
+        );
+        let leased = q.lease(0, 10).await.expect("lease");
+        assert_eq!(
+            leased.iter().map(|j| j.key.as_str()).collect::<Vec<_>>(),
+            ["a", "b"],
+            "nothing of the failed request is stored"
+        );
+    }
+
+    #[tokio::test]
+    async fn leasing_2000_of_100000_is_fast() {
+        let dir = TempDir::new("lease-speed");
+        let q = open(&dir, SqliteOptions::default());
+        let start = Instant::now();
+        for chunk in 0..100u64 {
+            let items = (0..1_000)
+                .map(|i| {
+                    let n = chunk * 1_000 + i;
+                    (format!("user{}@example.com", n % 10_000), message(n))
+                })
+                .collect();
+            q.enqueue("p", items).await.expect("enqueue");
+        }
+        println!(
+            "enqueue 100,000 in requests of 1,000: {:?}",
+            start.elapsed()
+        );
+        let mut worst = Duration::ZERO;
+        for round in 0..5u64 {
+            let start = Instant::now();
+            let jobs = q.lease(1_000, 2_000).await.expect("lease");
+            let took = start.elapsed();
+            println!("lease 2,000 of 100,000 (round {round}): {took:?}");
+            worst = worst.max(took);
+            let first = round * 2_000 + 1;
+            assert_eq!(ids(&jobs), (first..first + 2_000).collect::<Vec<_>>());
+        }
+        // Every key now has a job in flight: the rest is held back.
+        let start = Instant::now();
+        assert!(q.lease(1_000, 2_000).await.expect("lease").is_empty());
+        println!(
+            "lease with 90,000 held back by their keys: {:?}",
+            start.elapsed()
+        );
+        assert!(worst < Duration::from_secs(1), "{worst:?}");
+        let start = Instant::now();
+        let st = q.status().await.expect("status");
+        println!("status: {:?}", start.elapsed());
+        assert_eq!((st.queued, st.in_flight), (90_000, 10_000));
+    }
+
+    #[tokio::test]
+    async fn the_schema_is_versioned_and_a_newer_one_is_refused() {
+        let dir = TempDir::new("schema");
+        drop(open(&dir, SqliteOptions::default()));
+        let conn = Connection::open(dir.db()).expect("open");
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .expect("bump");
+        drop(conn);
+        let err = SqliteQueue::open(dir.db(), SqliteOptions::default()).expect_err("newer");
+        assert!(err.to_string().contains("newer"), "{err}");
+    }
+}

@@ -1,0 +1,449 @@
+//! The HTTP relay: Segment's HTTP Tracking API in front of the durable queue, plus the loop
+//! that delivers from it. A 200 means the messages are durably queued; a refused request stores
+//! nothing.
+
+mod metrics;
+
+pub use metrics::Metrics;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hubspot_core::Event;
+use hubspot_core::date::format_iso_ms;
+use serde_json::{Value, json};
+use tower_http::decompression::RequestDecompressionLayer;
+
+use crate::config::Config;
+use crate::delivery::{Engine, Report, now_ms, ordering_key};
+use crate::mapping::map_message;
+use crate::queue::Queue;
+
+/// Segment's limit for one message.
+pub const MAX_MESSAGE_BYTES: usize = 32 * 1024;
+/// Segment's limit for one request (after decompression).
+pub const MAX_REQUEST_BYTES: usize = 500 * 1024;
+
+const CALL_TYPES: [&str; 6] = ["identify", "track", "page", "screen", "group", "alias"];
+
+/// What the handlers share.
+pub struct Relay {
+    config: Arc<Config>,
+    queue: Arc<dyn Queue>,
+    metrics: Arc<Metrics>,
+    /// Undelivered messages, refreshed by the delivery loop (back-pressure without a COUNT per
+    /// request).
+    depth: AtomicU64,
+}
+
+impl Relay {
+    /// A relay over `queue`.
+    pub fn new(config: Arc<Config>, queue: Arc<dyn Queue>, metrics: Arc<Metrics>) -> Arc<Relay> {
+        Arc::new(Relay {
+            config,
+            queue,
+            metrics,
+            depth: AtomicU64::new(0),
+        })
+    }
+}
+
+/// The routes: `/v1/{identify,track,page,screen,group,alias,batch}`, `/health`, `/metrics`.
+pub fn router(relay: Arc<Relay>) -> Router {
+    let mut app = Router::new()
+        .route("/v1/batch", post(batch))
+        .route("/v1/import", post(batch));
+    for kind in CALL_TYPES {
+        app = app.route(
+            &format!("/v1/{kind}"),
+            post(move |s, h, b| single(kind, s, h, b)),
+        );
+    }
+    app.route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .layer(RequestDecompressionLayer::new())
+        .with_state(relay)
+}
+
+/// A refused request: status and a JSON reason.
+struct Refusal {
+    status: StatusCode,
+    reason: &'static str,
+    message: String,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut resp = (
+            self.status,
+            Json(json!({ "success": false, "error": self.message })),
+        )
+            .into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        }
+        resp
+    }
+}
+
+fn refuse(status: StatusCode, reason: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal {
+        status,
+        reason,
+        message: message.into(),
+    }
+}
+
+/// The body as read (after gzip decompression and the 500 KB limit).
+type Body = Result<Bytes, BytesRejection>;
+
+async fn single(
+    kind: &'static str,
+    State(relay): State<Arc<Relay>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    ingest(&relay, &headers, body, Some(kind)).await
+}
+
+async fn batch(State(relay): State<Arc<Relay>>, headers: HeaderMap, body: Body) -> Response {
+    ingest(&relay, &headers, body, None).await
+}
+
+async fn ingest(
+    relay: &Relay,
+    headers: &HeaderMap,
+    body: Body,
+    kind: Option<&'static str>,
+) -> Response {
+    let result = match body {
+        Ok(bytes) => accept(relay, headers, &bytes, kind).await,
+        // Segment answers an oversized or unreadable body with a 400 and a reason, as we do.
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "too_large",
+            "the request is over 500 KB; send smaller batches",
+        )),
+        Err(e) => Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!("unreadable request body: {}", e.body_text()),
+        )),
+    };
+    match result {
+        Ok((count, rejected)) => {
+            relay.metrics.accepted.inc_by(count as u64);
+            let mut out = json!({ "success": true });
+            if !rejected.is_empty() {
+                // Stored all the same: the delivery loop dead-letters them with these reasons.
+                out["rejected"] = Value::Array(rejected);
+            }
+            (StatusCode::OK, Json(out)).into_response()
+        }
+        Err(r) => {
+            relay.metrics.rejected.with_label_values(&[r.reason]).inc();
+            r.into_response()
+        }
+    }
+}
+
+/// Validates the whole request, then stores all of it in one transaction.
+async fn accept(
+    relay: &Relay,
+    headers: &HeaderMap,
+    body: &[u8],
+    kind: Option<&'static str>,
+) -> Result<(usize, Vec<Value>), Refusal> {
+    let parsed: Value = serde_json::from_slice(body).map_err(|e| {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            "json",
+            format!("invalid JSON: {e}"),
+        )
+    })?;
+    let write_key = basic_auth_user(headers).or_else(|| {
+        parsed
+            .get("writeKey")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    let portal = write_key
+        .as_deref()
+        .and_then(|k| relay.config.portal_for_key(k))
+        .ok_or_else(|| {
+            refuse(
+                StatusCode::UNAUTHORIZED,
+                "auth",
+                "unknown or missing write key (HTTP Basic auth user name)",
+            )
+        })?;
+    let raw: Vec<Value> = match kind {
+        Some(k) => {
+            let mut m = parsed;
+            if let Some(obj) = m.as_object_mut() {
+                obj.insert("type".into(), k.into());
+            }
+            vec![m]
+        }
+        None => {
+            let shared_context = parsed.get("context").cloned();
+            match parsed.get("batch") {
+                Some(Value::Array(items)) if !items.is_empty() => items
+                    .iter()
+                    .map(|item| {
+                        let mut item = item.clone();
+                        if let (Some(obj), Some(ctx)) = (item.as_object_mut(), &shared_context) {
+                            obj.entry("context").or_insert_with(|| ctx.clone());
+                        }
+                        item
+                    })
+                    .collect(),
+                Some(Value::Array(_)) => {
+                    return Err(refuse(
+                        StatusCode::BAD_REQUEST,
+                        "invalid",
+                        "`batch` is empty",
+                    ));
+                }
+                _ => {
+                    return Err(refuse(
+                        StatusCode::BAD_REQUEST,
+                        "invalid",
+                        "`batch` must be an array of messages",
+                    ));
+                }
+            }
+        }
+    };
+    let now = now_ms();
+    let mut items = Vec::with_capacity(raw.len());
+    let mut rejected = Vec::new();
+    for (i, message) in raw.into_iter().enumerate() {
+        let at = if kind.is_some() {
+            String::new()
+        } else {
+            format!("message {i}: ")
+        };
+        let event = prepare(message, now)
+            .map_err(|(reason, e)| refuse(StatusCode::BAD_REQUEST, reason, format!("{at}{e}")))?;
+        if let Err(reason) = map_message(&event, &portal.mapping()) {
+            if kind.is_some() {
+                return Err(refuse(
+                    StatusCode::BAD_REQUEST,
+                    "invalid",
+                    reason.to_string(),
+                ));
+            }
+            rejected.push(json!({ "index": i, "reason": reason.to_string() }));
+        }
+        items.push((ordering_key(&event), event));
+    }
+    if relay.depth.load(Ordering::Relaxed) + items.len() as u64 > relay.config.server.max_queue {
+        return Err(refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "backpressure",
+            "the delivery queue is full; retry later",
+        ));
+    }
+    let count = items.len();
+    relay
+        .queue
+        .enqueue(&portal.name, items)
+        .await
+        .map_err(|e| {
+            refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "queue",
+                format!("could not store the messages (nothing was stored): {e}"),
+            )
+        })?;
+    relay.depth.fetch_add(count as u64, Ordering::Relaxed);
+    Ok((count, rejected))
+}
+
+/// Checks one Segment message and readies it for the queue: structure and size as Segment's
+/// API enforces them, `receivedAt` stamped, a `messageId` added if missing (the HubSpot event
+/// uuid derives from it, so it must not change on a retry). The error names a metric reason
+/// and says what is wrong. Shared by the relay and `hubspot-cloud send`.
+pub fn prepare(mut message: Value, now_ms: u64) -> Result<Event, (&'static str, String)> {
+    validate(&message).map_err(|e| ("invalid", e))?;
+    let size = serde_json::to_vec(&message).map_or(usize::MAX, |v| v.len());
+    if size > MAX_MESSAGE_BYTES {
+        return Err((
+            "too_large",
+            format!("{size} bytes; a message may have at most 32 KB"),
+        ));
+    }
+    if let Some(obj) = message.as_object_mut() {
+        obj.insert("receivedAt".into(), format_iso_ms(now_ms as i64).into());
+        obj.entry("messageId")
+            .or_insert_with(|| uuid::Uuid::new_v4().to_string().into());
+    }
+    serde_json::from_value(message).map_err(|e| ("invalid", e.to_string()))
+}
+
+/// Structure checks (Segment's spec types); mapping-level problems are judged later.
+fn validate(message: &Value) -> Result<(), String> {
+    let Some(obj) = message.as_object() else {
+        return Err("a message must be a JSON object".into());
+    };
+    let kind = obj.get("type").and_then(Value::as_str).unwrap_or("");
+    if !CALL_TYPES.contains(&kind) {
+        return Err(format!("`type` must be one of {}", CALL_TYPES.join(", ")));
+    }
+    let id = |k: &str| obj.get(k).filter(|v| !v.is_null());
+    for k in ["userId", "anonymousId"] {
+        if let Some(v) = id(k) {
+            if !(v.is_string() || v.is_number()) {
+                return Err(format!("`{k}` must be a string or a number"));
+            }
+        }
+    }
+    if id("userId").is_none() && id("anonymousId").is_none() {
+        return Err("a message needs a `userId` or an `anonymousId`".into());
+    }
+    for k in ["traits", "properties", "context", "integrations"] {
+        if id(k).is_some_and(|v| !v.is_object()) {
+            return Err(format!("`{k}` must be an object"));
+        }
+    }
+    for k in [
+        "event",
+        "messageId",
+        "timestamp",
+        "groupId",
+        "previousId",
+        "name",
+    ] {
+        if id(k).is_some_and(|v| !v.is_string()) {
+            return Err(format!("`{k}` must be a string"));
+        }
+    }
+    if kind == "track" && id("event").is_none() {
+        return Err("a track needs an `event` name".into());
+    }
+    Ok(())
+}
+
+/// The user name of `Authorization: Basic …` (Segment sends the write key there).
+fn basic_auth_user(headers: &HeaderMap) -> Option<String> {
+    use base64::Engine as _;
+    let decode = |s: &str| {
+        let engines = [
+            &base64::engine::general_purpose::STANDARD,
+            &base64::engine::general_purpose::STANDARD_NO_PAD,
+        ];
+        engines.iter().find_map(|e| e.decode(s).ok())
+    };
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = String::from_utf8(decode(encoded.trim())?).ok()?;
+    Some(
+        decoded
+            .split_once(':')
+            .map_or(decoded.clone(), |(u, _)| u.to_owned()),
+    )
+}
+
+async fn health(State(relay): State<Arc<Relay>>) -> Response {
+    match relay.queue.depth().await {
+        Ok(depth) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ok", "queue_depth": depth })),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "error", "error": e.to_string() })),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(relay): State<Arc<Relay>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        relay.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Delivers from the queue until `stop` resolves: rounds back to back while there is work,
+/// otherwise a short sleep (never past the next due job). Keeps the metrics and the relay's
+/// depth estimate current.
+pub async fn deliver_forever<Q: Queue + ?Sized>(
+    engine: Arc<Engine<Q>>,
+    queue: Arc<Q>,
+    relay: Option<Arc<Relay>>,
+    metrics: Arc<Metrics>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let (mut retried, mut limited) = (0u64, 0u64);
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let worked = match engine.run_once().await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "queue unavailable; retrying in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        for report in engine.take_reports().await {
+            match report {
+                Report::Delivered {
+                    latency_ms,
+                    dropped,
+                    ..
+                } => {
+                    metrics.delivered.inc();
+                    if let Some(ms) = latency_ms {
+                        metrics.delivery_latency.observe(ms as f64 / 1000.0);
+                    }
+                    if !dropped.is_empty() {
+                        let names: Vec<&str> = dropped.iter().map(|d| d.name.as_str()).collect();
+                        tracing::warn!(properties = ?names, "properties unknown to the portal were dropped");
+                    }
+                }
+                Report::Dead { job, reason } => {
+                    metrics.dead.inc();
+                    tracing::warn!(job, %reason, "message dead-lettered");
+                }
+            }
+        }
+        let stats = engine.stats();
+        let (r, l) = (
+            stats.retried.load(Ordering::Relaxed),
+            stats.rate_limited.load(Ordering::Relaxed),
+        );
+        metrics.retried.inc_by(r - retried);
+        metrics.rate_limited.inc_by(l - limited);
+        (retried, limited) = (r, l);
+        if let Ok(depth) = queue.depth().await {
+            metrics.queue_depth.set(depth as i64);
+            if let Some(relay) = &relay {
+                relay.depth.store(depth as u64, Ordering::Relaxed);
+            }
+        }
+        if worked == 0 {
+            let due = queue.next_due_ms().await.ok().flatten().unwrap_or(u64::MAX);
+            let wait = Duration::from_millis(due.saturating_sub(now_ms()))
+                .clamp(Duration::from_millis(10), Duration::from_millis(250));
+            tokio::time::sleep(wait).await;
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! The relay over real HTTP on 127.0.0.1, in-process, delivering to the fake HubSpot: Segment's
+//! endpoints, auth, gzip, every kind of bad input with its status (and nothing stored),
+//! back-pressure, health and metrics.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fake_hubspot::{DEFAULT_PORTAL_ID, DEFAULT_TOKEN, FakeConfig, FakeHandle};
+use hubspot_cloud::config::Config;
+use hubspot_cloud::queue::{MemoryQueue, Queue};
+use hubspot_cloud::relay::{self, Metrics, Relay};
+use serde_json::{Value, json};
+
+const KEY: &str = "write-key-1";
+
+struct Running {
+    url: String,
+    fake: FakeHandle,
+    queue: Arc<MemoryQueue>,
+    metrics: Arc<Metrics>,
+    http: reqwest::Client,
+    _stop: tokio::sync::watch::Sender<bool>,
+}
+
+fn config(base_url: &str, max_queue: u64) -> Config {
+    let text = format!(
+        "[server]\nmax_queue = {max_queue}\n[queue]\nkind = \"memory\"\n[hubspot]\nbase_url = \"{base_url}\"\n\
+         [[portals]]\nname = \"main\"\nportal_id = \"{DEFAULT_PORTAL_ID}\"\nwrite_keys = [\"{KEY}\"]\naccess_token = \"{DEFAULT_TOKEN}\"\nrate_interval_ms = 1000\n"
+    );
+    let path = std::env::temp_dir().join(format!(
+        "relay-test-{}-{}.toml",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::write(&path, text).unwrap();
+    let c = Config::load(&path, |_| None).unwrap();
+    std::fs::remove_file(path).ok();
+    c
+}
+
+async fn start(max_queue: u64, deliver: bool) -> Running {
+    let fake = fake_hubspot::start(
+        FakeConfig::default().with_event(&format!("pe{DEFAULT_PORTAL_ID}_signed_up"), &["plan"]),
+    )
+    .await
+    .unwrap();
+    let config = Arc::new(config(&fake.base_url, max_queue));
+    let queue = Arc::new(MemoryQueue::new());
+    let metrics = Arc::new(Metrics::new());
+    let relay = Relay::new(config.clone(), queue.clone(), metrics.clone());
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    if deliver {
+        let engine = hubspot_cloud::app::engine(&config, queue.clone());
+        tokio::spawn(relay::deliver_forever(
+            engine,
+            queue.clone() as Arc<dyn Queue>,
+            Some(relay.clone()),
+            metrics.clone(),
+            stop_rx,
+        ));
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, relay::router(relay)).await.unwrap() });
+    Running {
+        url,
+        fake,
+        queue,
+        metrics,
+        http: reqwest::Client::new(),
+        _stop: stop,
+    }
+}
+
+impl Running {
+    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.post_raw(path, serde_json::to_vec(body).unwrap(), Some(KEY), false)
+            .await
+    }
+
+    async fn post_raw(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        key: Option<&str>,
+        gzip: bool,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "application/json");
+        if let Some(k) = key {
+            req = req.basic_auth(k, Some(""));
+        }
+        let body = if gzip {
+            req = req.header("content-encoding", "gzip");
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            enc.write_all(&body).unwrap();
+            enc.finish().unwrap()
+        } else {
+            body
+        };
+        let resp = req.body(body).send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn depth(&self) -> usize {
+        self.queue.depth().await.unwrap()
+    }
+
+    async fn until_delivered(&self) {
+        for _ in 0..200 {
+            if self.depth().await == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("not delivered in time; {} left", self.depth().await);
+    }
+}
+
+fn identify(email: &str) -> Value {
+    json!({"type": "identify", "userId": format!("u-{email}"), "traits": {"email": email, "firstName": "Ann"}})
+}
+
+#[tokio::test]
+async fn segment_endpoints_deliver_to_hubspot() {
+    let r = start(1000, true).await;
+    assert_eq!(
+        r.post("/v1/identify", &identify("a@example.com")).await,
+        (200, json!({"success": true}))
+    );
+    let track = json!({"userId": "u1", "event": "Signed Up", "properties": {"plan": "pro", "email": "a@example.com"}});
+    assert_eq!(r.post("/v1/track", &track).await.0, 200);
+    let batch = json!({"batch": [
+        {"type": "identify", "userId": "u2", "traits": {"email": "b@example.com"}},
+        {"type": "group", "userId": "u2", "groupId": "g1", "traits": {"name": "Acme"}},
+    ]});
+    let gz = serde_json::to_vec(&batch).unwrap();
+    assert_eq!(
+        r.post_raw("/v1/batch", gz, Some(KEY), true).await.0,
+        200,
+        "gzip bodies are accepted"
+    );
+    r.until_delivered().await;
+    let state = r.fake.state();
+    assert_eq!(state.contacts().len(), 2);
+    assert_eq!(state.events.len(), 1);
+    assert!(state.find("companies", "segment_group_id", "g1").is_some());
+    let metrics = r
+        .http
+        .get(format!("{}/metrics", r.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("hubspot_relay_accepted_total 4"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("hubspot_delivered_total 4"), "{metrics}");
+    assert!(
+        metrics.contains("hubspot_delivery_latency_seconds_count 4"),
+        "{metrics}"
+    );
+    let health: Value = r
+        .http
+        .get(format!("{}/health", r.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health, json!({"status": "ok", "queue_depth": 0}));
+    assert_eq!(r.metrics.dead.get(), 0);
+}
+
+#[tokio::test]
+async fn bad_input_gets_the_right_status_and_stores_nothing() {
+    let r = start(1000, false).await;
+    let big = "x".repeat(40 * 1024);
+    // (path, body, write key, expected status, words the error must contain)
+    type Case<'a> = (&'a str, Vec<u8>, Option<&'a str>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "/v1/identify",
+            b"{not json".to_vec(),
+            Some(KEY),
+            400,
+            "invalid JSON",
+        ),
+        (
+            "/v1/identify",
+            serde_json::to_vec(&identify("a@example.com")).unwrap(),
+            Some("wrong-key"),
+            401,
+            "write key",
+        ),
+        (
+            "/v1/identify",
+            serde_json::to_vec(&identify("a@example.com")).unwrap(),
+            None,
+            401,
+            "write key",
+        ),
+        (
+            "/v1/identify",
+            serde_json::to_vec(&json!({"userId": "u1", "traits": "not an object"})).unwrap(),
+            Some(KEY),
+            400,
+            "`traits` must be an object",
+        ),
+        (
+            "/v1/identify",
+            serde_json::to_vec(&json!({"userId": ["u1"], "traits": {}})).unwrap(),
+            Some(KEY),
+            400,
+            "`userId` must be",
+        ),
+        (
+            "/v1/track",
+            serde_json::to_vec(&json!({"userId": "u1", "properties": {}})).unwrap(),
+            Some(KEY),
+            400,
+            "needs an `event`",
+        ),
+        (
+            "/v1/identify",
+            serde_json::to_vec(&json!({"traits": {"email": "a@b.co"}})).unwrap(),
+            Some(KEY),
+            400,
+            "userId",
+        ),
+        (
+            "/v1/identify",
+            serde_json::to_vec(&json!({"userId": "u1", "traits": {"name": "No Email"}})).unwrap(),
+            Some(KEY),
+            400,
+            "no email",
+        ),
+        (
+            "/v1/identify",
+            serde_json::to_vec(
+                &json!({"userId": "u1", "traits": {"email": "a@b.co", "blob": big}}),
+            )
+            .unwrap(),
+            Some(KEY),
+            400,
+            "32 KB",
+        ),
+        (
+            "/v1/batch",
+            serde_json::to_vec(&json!({"batch": {}})).unwrap(),
+            Some(KEY),
+            400,
+            "`batch` must be an array",
+        ),
+        (
+            "/v1/batch",
+            serde_json::to_vec(
+                &json!({"batch": [identify("ok@example.com"), {"type": "nope", "userId": "x"}]}),
+            )
+            .unwrap(),
+            Some(KEY),
+            400,
+            "message 1: `type`",
+        ),
+    ];
+    for (path, body, key, status, words) in cases {
+        let (got, resp) = r.post_raw(path, body, key, false).await;
+        assert_eq!(got, status, "{path} {resp}");
+        assert!(
+            resp["error"].as_str().unwrap_or_default().contains(words),
+            "{resp} lacks {words:?}"
+        );
+        assert_eq!(resp["success"], false);
+    }
+    // Over 500 KB in one request (after decompression).
+    let many: Vec<Value> = (0..40).map(|i| json!({"type": "identify", "userId": format!("u{i}"), "traits": {"email": format!("u{i}@example.com"), "blob": "y".repeat(20_000)}})).collect();
+    let (got, resp) = r
+        .post_raw(
+            "/v1/batch",
+            serde_json::to_vec(&json!({"batch": many})).unwrap(),
+            Some(KEY),
+            true,
+        )
+        .await;
+    assert!(resp["error"].as_str().unwrap().contains("500 KB"), "{resp}");
+    assert_eq!(got, 400, "request body over the limit");
+    assert_eq!(r.depth().await, 0, "nothing of a refused request is stored");
+    // A batch with a message HubSpot cannot use is accepted whole; that message is reported
+    // and dead-lettered on delivery, the others are not held back.
+    let (got, resp) = r.post("/v1/batch", &json!({"batch": [identify("ok@example.com"), {"type": "identify", "userId": "u9", "traits": {}}]})).await;
+    assert_eq!(got, 200);
+    assert!(
+        resp["rejected"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no email"),
+        "{resp}"
+    );
+    assert_eq!(r.depth().await, 2);
+}
+
+#[tokio::test]
+async fn back_pressure_answers_503_with_retry_after() {
+    let r = start(3, false).await;
+    let batch = |n: usize| json!({"batch": (0..n).map(|i| identify(&format!("bp{i}@example.com"))).collect::<Vec<_>>()});
+    assert_eq!(r.post("/v1/batch", &batch(3)).await.0, 200);
+    let resp = r
+        .http
+        .post(format!("{}/v1/batch", r.url))
+        .basic_auth(KEY, Some(""))
+        .json(&batch(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    assert_eq!(resp.headers()["retry-after"], "5");
+    assert_eq!(r.depth().await, 3, "the refused request stored nothing");
+}
