@@ -69,6 +69,15 @@ fn identify_all_fields() {
 }
 
 #[test]
+fn identify_splits_name_as_the_browser_does() {
+    let got = check(
+        json!({"type": "identify", "traits": {"email": "g@example.com", "name": "Grace Brewster Hopper"}}),
+    );
+    assert_eq!(got[0]["properties"]["firstname"], "Grace");
+    assert_eq!(got[0]["properties"]["lastname"], "Brewster Hopper");
+}
+
+#[test]
 fn track_required_fields() {
     insta::assert_json_snapshot!(check(
         json!({"type": "track", "event": "Signed Up", "messageId": "m2", "properties": {"email": "a@b.co"}})

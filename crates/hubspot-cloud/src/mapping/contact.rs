@@ -1,6 +1,6 @@
 //! identify → contact upsert.
 
-use hubspot_core::mapping::{find_email, flatten_properties};
+use hubspot_core::mapping::{contact_names, find_email, flatten_properties};
 use hubspot_core::text::trim;
 use hubspot_core::{Event, Map as CoreMap, Value as CoreValue};
 use serde_json::{Map, Value};
@@ -62,10 +62,11 @@ pub(crate) fn contact_upsert(
             .map(|s| trim(&s).to_owned())
             .filter(|s| !s.is_empty())
     };
-    if let Some(v) = text(traits, &["firstName", "first_name"]) {
+    let (first, last) = contact_names(traits);
+    if let Some(v) = first {
         properties.insert("firstname".into(), v.into());
     }
-    if let Some(v) = text(traits, &["lastName", "last_name"]) {
+    if let Some(v) = last {
         properties.insert("lastname".into(), v.into());
     }
     if let Some(v) = text(traits, &["lifecyclestage", "lifecycleStage"]) {

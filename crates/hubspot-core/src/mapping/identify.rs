@@ -71,28 +71,36 @@ pub fn map_identify(
     Some(Command::Identify(out))
 }
 
-/// `firstName`/`first_name` → `firstname`, `lastName`/`last_name` → `lastname`; when both are
-/// absent, `name` split at its first space.
-fn add_names(traits: &Map, out: &mut Map) {
+/// A contact's first and last name: `firstName`/`first_name` and `lastName`/`last_name`; when
+/// both are absent, `name` split at its first space. Trimmed; empty values are `None`. The
+/// browser and the server name contacts by this one rule.
+pub fn contact_names(traits: &Map) -> (Option<String>, Option<String>) {
     let text = |keys: &[&str]| {
         keys.iter()
             .find_map(|k| traits.get(k).and_then(Value::to_js_string))
             .map(|s| trim(&s).to_owned())
             .filter(|s| !s.is_empty())
     };
-    let mut first = text(&["firstName", "first_name"]);
-    let mut last = text(&["lastName", "last_name"]);
-    if first.is_none() && last.is_none() {
-        if let Some(name) = traits.get("name").and_then(Value::as_str).map(trim) {
-            let mut parts = name.splitn(2, ' ');
-            first = parts.next().filter(|s| !s.is_empty()).map(str::to_owned);
-            last = parts
-                .next()
-                .map(trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned);
-        }
+    let first = text(&["firstName", "first_name"]);
+    let last = text(&["lastName", "last_name"]);
+    if first.is_some() || last.is_some() {
+        return (first, last);
     }
+    let Some(name) = traits.get("name").and_then(Value::as_str).map(trim) else {
+        return (None, None);
+    };
+    let mut parts = name.splitn(2, ' ');
+    let first = parts.next().filter(|s| !s.is_empty()).map(str::to_owned);
+    let last = parts
+        .next()
+        .map(trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    (first, last)
+}
+
+fn add_names(traits: &Map, out: &mut Map) {
+    let (first, last) = contact_names(traits);
     if let Some(f) = first {
         out.insert("firstname", f.into());
     }

@@ -1,0 +1,171 @@
+//! The `hubspot-cloud` CLI as a user runs it: `send` (exit code and summary), `status`,
+//! `dead-letters list|replay|drop`, `check`, against the fake HubSpot; secrets never printed.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use fake_hubspot::{DEFAULT_PORTAL_ID, DEFAULT_TOKEN, FakeConfig};
+
+fn cli(config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hubspot-cloud"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn setup(base_url: &str, event_names: &str) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!(
+        "hubspot-cli-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("hubspot-cloud.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[queue]\npath = \"{}\"\n[hubspot]\nbase_url = \"{base_url}\"\n[[portals]]\nname = \"main\"\nportal_id = \"{DEFAULT_PORTAL_ID}\"\n\
+             write_keys = [\"k\"]\naccess_token = \"{DEFAULT_TOKEN}\"\n{event_names}",
+            dir.join("outbox.db").display()
+        ),
+    )
+    .unwrap();
+    (dir, config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_status_dead_letters_and_check() {
+    let fake = fake_hubspot::start(
+        FakeConfig::default().with_event(&format!("pe{DEFAULT_PORTAL_ID}_signed_up"), &["plan"]),
+    )
+    .await
+    .unwrap();
+    let (dir, config) = setup(
+        &fake.base_url,
+        "event_names = { \"Legacy\" = \"pe123456_legacy\" }\n",
+    );
+    let ndjson = [
+        r#"{"type":"identify","userId":"u1","traits":{"email":"a@example.com","firstName":"Ann"}}"#,
+        r#"{"type":"track","userId":"u1","event":"Signed Up","properties":{"plan":"pro","email":"a@example.com"}}"#,
+        r#"{"type":"identify","userId":"u2","traits":{"name":"no email"}}"#,
+        r#"{not json"#,
+        "",
+    ]
+    .join("\n");
+    let out = cli(&config, &["send", "-"], Some(&ndjson));
+    let t = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "rejected lines make send fail: {t}"
+    );
+    assert!(
+        t.contains("queued 2, delivered 2, dead 0, rejected 2"),
+        "{t}"
+    );
+    assert!(t.contains("line 3: identify rejected: no email"), "{t}");
+    assert!(t.contains("line 4: invalid JSON"), "{t}");
+    assert!(!t.contains(DEFAULT_TOKEN), "the token is never printed");
+    let state = fake.state();
+    assert_eq!(
+        state
+            .find("contacts", "email", "a@example.com")
+            .unwrap()
+            .properties["firstname"],
+        "Ann"
+    );
+    assert_eq!(state.events.len(), 1);
+
+    // An event with no definition in the portal is dead-lettered with the reason.
+    let out = cli(
+        &config,
+        &["send", "-"],
+        Some(
+            r#"{"type":"track","userId":"u1","event":"Never Defined","properties":{"email":"a@example.com"}}"#,
+        ),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("dead 1"), "{}", text(&out));
+    let list = text(&cli(&config, &["dead-letters", "list"], None));
+    assert!(
+        list.contains("no custom behavioral event named pe123456_never_defined"),
+        "{list}"
+    );
+    let status = text(&cli(&config, &["status"], None));
+    assert!(
+        status.contains("dead      1") && status.contains("delivered 2"),
+        "{status}"
+    );
+    assert!(text(&cli(&config, &["dead-letters", "replay"], None)).contains("replayed 1"));
+    assert!(text(&cli(&config, &["status"], None)).contains("queued    1"));
+    let out = cli(&config, &["send", "--portal", "main", "-"], Some(""));
+    assert!(text(&out).contains("queued 0"), "{}", text(&out));
+
+    // check: the token and properties are fine, the configured event "Legacy" is not defined.
+    let out = cli(&config, &["check"], None);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("ok   main: token works, contacts readable"),
+        "{t}"
+    );
+    assert!(
+        t.contains("FAIL main: event pe123456_legacy has no definition"),
+        "{t}"
+    );
+    let writes = |s: &fake_hubspot::FakeState| -> u64 {
+        s.requests
+            .iter()
+            .filter(|(endpoint, _)| !endpoint.starts_with("GET "))
+            .map(|(_, by_status)| by_status.values().sum::<u64>())
+            .sum()
+    };
+    let (requests, written) = (fake.state().total_requests, writes(&fake.state()));
+    let _ = cli(&config, &["check"], None);
+    assert!(
+        fake.state().total_requests > requests,
+        "check asked HubSpot"
+    );
+    assert_eq!(writes(&fake.state()), written, "check is read-only");
+
+    assert!(text(&cli(&config, &["dead-letters", "drop"], None)).contains("dropped 0"));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn bad_config_is_a_clear_error() {
+    let (dir, config) = setup("http://127.0.0.1:9", "");
+    std::fs::write(
+        &config,
+        "[[portals]]\nname = \"main\"\nportal_id = \"12x\"\naccess_token = \"t\"\n",
+    )
+    .unwrap();
+    let out = cli(&config, &["status"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("portal_id must be the Hub ID's digits"),
+        "{}",
+        text(&out)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
