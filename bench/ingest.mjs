@@ -1,36 +1,19 @@
 // Ingest rate of the relay: durably queued (answered 200) Segment messages per second through
 // /v1/batch with concurrent clients, SQLite outbox, release build. The fake HubSpot receives the
 // deliveries meanwhile. Usage: node bench/ingest.mjs [seconds=5] [clients=8] [batch=100]
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { basicAuth, binary, startService, writeRelayConfig } from '../scripts/services.mjs';
 
 const [seconds = 5, clients = 8, batchSize = 100] = process.argv.slice(2).map(Number);
-const target = process.env.CARGO_TARGET_DIR || 'target';
 const KEY = 'bench-key';
 
-function start(cmd, args) {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: 'error' } });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /http:\/\/127\.0\.0\.1:\d+/.exec(out);
-      if (m) resolve({ child, url: m[0] });
-    });
-    child.on('exit', (code) => reject(new Error(`${cmd} exited with ${code}`)));
-  });
-}
-
 const dir = mkdtempSync(join(tmpdir(), 'hubspot-bench-ingest-'));
-const fake = await start(join(target, 'release', 'fake-hubspot'), ['--port', '0']);
-const config = join(dir, 'relay.toml');
-writeFileSync(config, ['[server]', 'listen = "127.0.0.1:0"', 'max_queue = 100000000', '[queue]', `path = "${join(dir, 'outbox.db')}"`,
-  '[hubspot]', `base_url = "${fake.url}"`, '[[portals]]', 'name = "bench"', 'portal_id = "123456"', `write_keys = ["${KEY}"]`,
-  'access_token = "fake-token"'].join('\n'));
-const relay = await start(join(target, 'release', 'hubspot-cloud'), ['--config', config, 'serve']);
-const auth = `Basic ${Buffer.from(`${KEY}:`).toString('base64')}`;
+const fake = await startService(binary('fake-hubspot', 'release'), ['--port', '0'], 'error');
+const config = writeRelayConfig(dir, { baseUrl: fake.url, writeKey: KEY, name: 'bench', extra: ['max_queue = 100000000'] });
+const relay = await startService(binary('hubspot-cloud', 'release'), ['--config', config, 'serve'], 'error');
+const auth = basicAuth(KEY);
 let seq = 0;
 const body = () => JSON.stringify({ batch: Array.from({ length: batchSize }, () => {
   const n = seq++;

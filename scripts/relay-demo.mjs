@@ -1,28 +1,14 @@
 // The server half of the demo: starts the fake HubSpot API and the hubspot-cloud relay on
 // 127.0.0.1, sends a sample of Segment events through the relay's HTTP API (as any Segment
 // server library would), prints what HubSpot received, and keeps both running until stopped.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { basicAuth, binary, startService, writeRelayConfig } from './services.mjs';
 
-const target = process.env.CARGO_TARGET_DIR || 'target';
 const PORTAL = '123456';
 const KEY = 'demo-write-key';
 const RELAY_PORT = process.env.RELAY_PORT || '8088';
-
-function start(cmd, args) {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: 'warn' } });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /http:\/\/127\.0\.0\.1:\d+/.exec(out);
-      if (m) resolve({ child, url: m[0] });
-    });
-    child.on('exit', (code) => reject(new Error(`${cmd} exited with ${code}`)));
-  });
-}
 
 const sample = [
   { type: 'identify', userId: 'ada', traits: { email: 'ada@example.com', firstName: 'Ada', lastName: 'Lovelace', company: { name: 'Analytical Engines' }, lifecycleStage: 'lead' } },
@@ -43,19 +29,13 @@ const stop = () => {
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
 
-const fake = await start(join(target, 'debug', 'fake-hubspot'), ['--port', '0', '--event', `pe${PORTAL}_signed_up:plan,seats`]);
+const fake = await startService(binary('fake-hubspot'), ['--port', '0', '--event', `pe${PORTAL}_signed_up:plan,seats`]);
 children.push(fake.child);
-const config = join(dir, 'hubspot-cloud.toml');
-writeFileSync(config, [
-  '[server]', `listen = "127.0.0.1:${RELAY_PORT}"`,
-  '[queue]', `path = "${join(dir, 'outbox.db')}"`,
-  '[hubspot]', `base_url = "${fake.url}"`,
-  '[[portals]]', 'name = "demo"', `portal_id = "${PORTAL}"`, `write_keys = ["${KEY}"]`, 'access_token = "fake-token"',
-].join('\n'));
-const relay = await start(join(target, 'debug', 'hubspot-cloud'), ['--config', config, 'serve']);
+const config = writeRelayConfig(dir, { baseUrl: fake.url, writeKey: KEY, portalId: PORTAL, name: 'demo', listen: `127.0.0.1:${RELAY_PORT}` });
+const relay = await startService(binary('hubspot-cloud'), ['--config', config, 'serve']);
 children.push(relay.child);
 
-const auth = `Basic ${Buffer.from(`${KEY}:`).toString('base64')}`;
+const auth = basicAuth(KEY);
 const resp = await fetch(`${relay.url}/v1/batch`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: auth }, body: JSON.stringify({ batch: sample }) });
 const answer = await resp.json();
 for (let i = 0; i < 100; i++) {

@@ -1,32 +1,17 @@
 // The relay driven by a real Segment client: @segment/analytics-node pointed at it with its
 // `host` option, delivering to the fake HubSpot (both started here as processes on 127.0.0.1).
 // Asserts on what the fake HubSpot holds. Prints "N passed, N failed"; exits non-zero on failure.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { Analytics } from '@segment/analytics-node';
+import { binary, startService, writeRelayConfig } from '../../scripts/services.mjs';
 
-const target = process.env.CARGO_TARGET_DIR || 'target';
-const RELAY = process.env.HUBSPOT_CLOUD_BIN || join(target, 'debug', 'hubspot-cloud');
-const FAKE = process.env.FAKE_HUBSPOT_BIN || join(target, 'debug', 'fake-hubspot');
+const RELAY = process.env.HUBSPOT_CLOUD_BIN || binary('hubspot-cloud');
+const FAKE = process.env.FAKE_HUBSPOT_BIN || binary('fake-hubspot');
 const PORTAL = '123456';
 const KEY = 'node-write-key';
-
-/** Starts a process and resolves with the first http:// URL it prints. */
-function start(cmd, args) {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: 'warn' } });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /http:\/\/127\.0\.0\.1:\d+/.exec(out);
-      if (m) resolve({ child, url: m[0] });
-    });
-    child.on('exit', (code) => reject(new Error(`${cmd} exited with ${code}: ${out}`)));
-  });
-}
 
 async function state(fakeUrl) {
   return (await fetch(`${fakeUrl}/_fake/state`)).json();
@@ -46,16 +31,10 @@ const children = [];
 let passed = 0;
 let failed = 0;
 try {
-  const fake = await start(FAKE, ['--port', '0', '--event', `pe${PORTAL}_signed_up:plan,seats`]);
+  const fake = await startService(FAKE, ['--port', '0', '--event', `pe${PORTAL}_signed_up:plan,seats`]);
   children.push(fake.child);
-  const config = join(dir, 'relay.toml');
-  writeFileSync(config, [
-    '[server]', 'listen = "127.0.0.1:0"',
-    '[queue]', `path = "${join(dir, 'outbox.db')}"`,
-    '[hubspot]', `base_url = "${fake.url}"`,
-    '[[portals]]', 'name = "main"', `portal_id = "${PORTAL}"`, `write_keys = ["${KEY}"]`, 'access_token = "fake-token"',
-  ].join('\n'));
-  const relay = await start(RELAY, ['--config', config, 'serve']);
+  const config = writeRelayConfig(dir, { baseUrl: fake.url, writeKey: KEY, portalId: PORTAL });
+  const relay = await startService(RELAY, ['--config', config, 'serve']);
   children.push(relay.child);
 
   const analytics = new Analytics({ writeKey: KEY, host: relay.url, flushAt: 15, flushInterval: 200 });
