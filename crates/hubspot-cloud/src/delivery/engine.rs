@@ -76,6 +76,9 @@ pub enum Report {
     },
 }
 
+/// How many `userId` → email pairs the engine remembers for group associations.
+const MAX_KNOWN_USERS: usize = 100_000;
+
 /// A per-name cache of definitions with the time each was fetched.
 type Cache<T> = Mutex<HashMap<String, (Instant, T)>>;
 
@@ -317,7 +320,15 @@ impl<Q: Queue + ?Sized> Engine<Q> {
                         if let (Some(uid), Some(Operation::UpsertContact(u))) =
                             (&job.message.user_id, mapped.first())
                         {
-                            p.user_emails.lock().await.insert(uid.clone(), u.id.clone());
+                            let mut known = p.user_emails.lock().await;
+                            // Bounded: a long-running relay sees unboundedly many users. An
+                            // evicted user's group falls back to traits.email.
+                            if known.len() >= MAX_KNOWN_USERS && !known.contains_key(uid) {
+                                if let Some(evict) = known.keys().next().cloned() {
+                                    known.remove(&evict);
+                                }
+                            }
+                            known.insert(uid.clone(), u.id.clone());
                         }
                     }
                     ops.extend(mapped.into_iter().map(|op| (i, op)));

@@ -226,6 +226,7 @@ async fn accept(
         }
     };
     let now = now_ms();
+    let mapping = portal.mapping();
     let mut items = Vec::with_capacity(raw.len());
     let mut rejected = Vec::new();
     for (i, message) in raw.into_iter().enumerate() {
@@ -236,7 +237,7 @@ async fn accept(
         };
         let event = prepare(message, now)
             .map_err(|(reason, e)| refuse(StatusCode::BAD_REQUEST, reason, format!("{at}{e}")))?;
-        if let Err(reason) = map_message(&event, &portal.mapping()) {
+        if let Err(reason) = map_message(&event, &mapping) {
             if kind.is_some() {
                 return Err(refuse(
                     StatusCode::BAD_REQUEST,
