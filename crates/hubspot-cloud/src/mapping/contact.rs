@@ -103,22 +103,8 @@ pub(crate) fn contact_upsert(
 pub(crate) fn address_fields(traits: &CoreMap, properties: &mut Map<String, Value>) {
     match traits.get("address") {
         Some(CoreValue::Object(a)) => {
-            for (to, from) in [
-                ("address", &["street"][..]),
-                ("city", &["city"]),
-                ("state", &["state"]),
-                ("country", &["country"]),
-                ("zip", &["postalCode", "postal_code"]),
-            ] {
-                if let Some(v) = from
-                    .iter()
-                    .find_map(|k| a.get(k).and_then(CoreValue::to_js_string))
-                {
-                    let v = trim(&v);
-                    if !v.is_empty() {
-                        properties.insert(to.into(), v.into());
-                    }
-                }
+            for (to, v) in hubspot_core::mapping::address_fields(a) {
+                properties.insert(to.into(), v.into());
             }
         }
         Some(CoreValue::String(s)) if !trim(s).is_empty() => {

@@ -109,6 +109,30 @@ fn add_names(traits: &Map, out: &mut Map) {
     }
 }
 
+/// HubSpot's address properties from a Segment `address` object: `street`→`address`, `city`,
+/// `state`, `country`, `postalCode`|`postal_code`→`zip`, as trimmed text (numbers become
+/// strings; falsy and empty values are left out). The browser and the server map addresses by
+/// this one rule.
+pub fn address_fields(address: &Map) -> Vec<(&'static str, String)> {
+    let fields: [(&str, &[&str]); 5] = [
+        ("address", &["street"]),
+        ("city", &["city"]),
+        ("state", &["state"]),
+        ("country", &["country"]),
+        ("zip", &["postalCode", "postal_code"]),
+    ];
+    fields
+        .into_iter()
+        .filter_map(|(to, from)| {
+            let v = from
+                .iter()
+                .find_map(|k| address.get(k).filter(|v| v.is_truthy()))?;
+            let text = trim(&v.to_js_string()?).to_owned();
+            (!text.is_empty()).then_some((to, text))
+        })
+        .collect()
+}
+
 /// `company` and `address`, per profile.
 fn reserved_traits(traits: &Map, knobs: &Knobs, out: &mut Map, diags: &mut Vec<Diagnostic>) {
     let rules = &knobs.traits;
@@ -137,35 +161,27 @@ fn reserved_traits(traits: &Map, knobs: &Knobs, out: &mut Map, diags: &mut Vec<D
     }
 
     match traits.get("address") {
-        Some(Value::Object(a)) => {
-            let classic = style == ReservedTraits::Classic;
-            let street = text(a, &["street"]);
-            let zip_keys: &[&str] = if classic {
-                &["postalCode"]
-            } else {
-                &["postalCode", "postal_code"]
-            };
+        Some(Value::Object(a)) if style == ReservedTraits::Classic => {
+            // Classic copies raw values when truthy (a numeric zip stays a number), reads only
+            // `postalCode`, and keeps the object when it has no street.
             for (to, from) in [
-                ("city", &["city"][..]),
-                ("state", &["state"]),
-                ("country", &["country"]),
-                ("zip", zip_keys),
+                ("city", "city"),
+                ("state", "state"),
+                ("country", "country"),
+                ("zip", "postalCode"),
             ] {
-                if classic {
-                    // Classic copies the raw value when truthy (a numeric zip stays a number).
-                    if let Some(v) = from.iter().find_map(|k| a.get(k).filter(|v| v.is_truthy())) {
-                        out.insert(to, clean_value(v, rules, 1));
-                    }
-                } else if let Some(v) = text(a, from) {
-                    out.insert(to, v.into());
+                if let Some(v) = a.get(from).filter(|v| v.is_truthy()) {
+                    out.insert(to, clean_value(v, rules, 1));
                 }
             }
-            match street {
+            match text(a, &["street"]) {
                 Some(s) => out.insert("address", s.into()),
-                None if classic => {
-                    out.insert("address", clean_value(&Value::Object(a.clone()), rules, 1))
-                }
-                None => {}
+                None => out.insert("address", clean_value(&Value::Object(a.clone()), rules, 1)),
+            }
+        }
+        Some(Value::Object(a)) => {
+            for (to, v) in address_fields(a) {
+                out.insert(to, v.into());
             }
         }
         Some(other) if style != ReservedTraits::FieldsOnly => {

@@ -10,7 +10,7 @@ mod track;
 pub use flatten::{
     Arrays, Dates, FlattenRules, Objects, clean_value, flatten_properties, render_list,
 };
-pub use identify::{contact_names, find_email, map_identify};
+pub use identify::{address_fields, contact_names, find_email, map_identify};
 pub use page::page_path;
 pub use track::{event_name, map_track};
 
