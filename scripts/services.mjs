@@ -29,15 +29,16 @@ export function startService(cmd, args, logLevel = 'warn') {
 
 /**
  * Writes a relay config for one portal into `dir` (SQLite outbox there) and returns its path.
- * `listen` defaults to any free port; `extra` lines go under `[server]`.
+ * `listen` defaults to any free port; `extra` lines go under `[server]`, `portalExtra` lines
+ * under the portal (`rate_max = 190`, …).
  */
-export function writeRelayConfig(dir, { baseUrl, writeKey, portalId = '123456', name = 'main', listen = '127.0.0.1:0', extra = [] }) {
+export function writeRelayConfig(dir, { baseUrl, writeKey, portalId = '123456', name = 'main', listen = '127.0.0.1:0', extra = [], portalExtra = [] }) {
   const path = join(dir, 'hubspot-cloud.toml');
   writeFileSync(path, [
     '[server]', `listen = "${listen}"`, ...extra,
     '[queue]', `path = "${join(dir, 'outbox.db')}"`,
     '[hubspot]', `base_url = "${baseUrl}"`,
-    '[[portals]]', `name = "${name}"`, `portal_id = "${portalId}"`, `write_keys = ["${writeKey}"]`, 'access_token = "fake-token"',
+    '[[portals]]', `name = "${name}"`, `portal_id = "${portalId}"`, `write_keys = ["${writeKey}"]`, 'access_token = "fake-token"', ...portalExtra,
   ].join('\n'));
   return path;
 }

@@ -36,6 +36,7 @@ pub struct Engine {
 impl Engine {
     /// Builds an engine from JavaScript settings; the error names the bad setting.
     pub fn new(settings: &JsValue) -> Result<Rc<Engine>, JsValue> {
+        crate::host::install_page_text();
         let value = to_value(settings).unwrap_or(Value::Null);
         let (settings, unknown) = Settings::from_value(&value).map_err(|e| settings_error(&e))?;
         let document = web_sys::window()

@@ -8,6 +8,7 @@
 pub mod convert;
 pub mod engine;
 pub mod error;
+pub mod host;
 pub mod hsq;
 pub mod loader;
 pub mod plugin;

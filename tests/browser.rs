@@ -279,3 +279,27 @@ async fn standalone_client_builds_segment_events() {
     );
     clean();
 }
+
+#[wasm_bindgen_test]
+async fn non_ascii_keys_and_fractions_use_the_pages_text_operations() {
+    clean();
+    let c = Client::new(js(&format!(
+        "{{portalId: 9, loadTimeoutMs: ' 1.5e3 ', trackingScriptUrl: '{READY_SCRIPT}'}}"
+    )))
+    .unwrap();
+    JsFuture::from(c.loaded()).await.unwrap();
+    c.track(
+        "Été Promo".into(),
+        js("{'Prix Été': 1.5, 'ΣΊΣΥΦΟΣ': 1, list: [0.1, 2, 1e21, -0]}"),
+    );
+    sleep(10).await;
+    let pushed = hsq_json();
+    // JavaScript's toLowerCase (final sigma included) and String(n), not Rust's tables.
+    assert!(
+        pushed.contains(
+            r#"{"name":"pe9_été_promo","properties":{"prix_été":1.5,"σίσυφος":1,"list":"0.1;2;1e+21;0"}}"#
+        ),
+        "{pushed}"
+    );
+    clean();
+}

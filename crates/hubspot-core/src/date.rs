@@ -32,8 +32,13 @@ pub fn parse_iso_date_ms(s: &str) -> Option<f64> {
                 if frac.is_empty() {
                     return None;
                 }
-                // Milliseconds, truncated as analytics.js does.
-                millis = format!("{frac:0<3}")[..3].parse().ok()?;
+                // Milliseconds: the first three digits, zero-padded, the rest truncated (as
+                // analytics.js does).
+                millis = frac
+                    .bytes()
+                    .chain(std::iter::repeat(b'0'))
+                    .take(3)
+                    .fold(0.0, |ms, d| ms * 10.0 + f64::from(d - b'0'));
             }
         }
         if p.eat(b'Z') {

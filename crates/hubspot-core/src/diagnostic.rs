@@ -60,7 +60,8 @@ impl fmt::Display for Diagnostic {
             }
             Diagnostic::InvalidEventName(n) => write!(
                 f,
-                "event name {n:?} is not a HubSpot internal name ([a-z0-9_-], at most 50); sent as is"
+                "event name {} is not a HubSpot internal name ([a-z0-9_-], at most 50); sent as is",
+                crate::text::quote(n)
             ),
             Diagnostic::PropertiesCapped { dropped } => write!(
                 f,

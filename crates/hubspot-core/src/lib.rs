@@ -13,6 +13,7 @@ pub mod command;
 pub mod date;
 pub mod diagnostic;
 pub mod event;
+pub mod host;
 pub mod machine;
 pub mod mapping;
 pub mod script;

@@ -2,6 +2,7 @@
 //! spelling the reference integrations use) and what the module runs with ([`Settings`], complete
 //! and checked), joined by one pure function, [`RawSettings::resolve`].
 
+use crate::text::{parse_number, quote};
 use crate::value::{Map, Value, format_number};
 use std::fmt;
 
@@ -128,7 +129,7 @@ fn describe(v: &Value) -> String {
         Value::Null => "null".into(),
         Value::Bool(b) => format!("the boolean {b}"),
         Value::Number(n) => format!("the number {}", format_number(*n)),
-        Value::String(s) => format!("the string {s:?}"),
+        Value::String(s) => format!("the string {}", quote(s)),
         Value::Date(_) => "a Date".into(),
         Value::Array(_) => "an array".into(),
         Value::Object(_) => "an object".into(),
@@ -175,12 +176,8 @@ impl RawSettings {
         };
         let number = |v: &Value| match v {
             Value::Number(n) if n.is_finite() && *n >= 0.0 => Ok(*n),
-            Value::String(s)
-                if s.trim()
-                    .parse::<f64>()
-                    .is_ok_and(|n| n.is_finite() && n >= 0.0) =>
-            {
-                Ok(s.trim().parse().unwrap_or_default())
+            Value::String(s) if parse_number(s).is_some_and(|n| n.is_finite() && n >= 0.0) => {
+                Ok(parse_number(s).unwrap_or_default())
             }
             other => Err(err(
                 name,
@@ -218,7 +215,10 @@ impl RawSettings {
                     _ => {
                         return Err(err(
                             name,
-                            format!("must be 'default', 'classic' or 'actions', got {s:?}"),
+                            format!(
+                                "must be 'default', 'classic' or 'actions', got {}",
+                                quote(&s)
+                            ),
                         ));
                     }
                 })
@@ -228,7 +228,10 @@ impl RawSettings {
                 self.consent = Some(Consent::parse(&s).ok_or_else(|| {
                     err(
                         name,
-                        format!("must be 'granted', 'pending' or 'denied', got {s:?}"),
+                        format!(
+                            "must be 'granted', 'pending' or 'denied', got {}",
+                            quote(&s)
+                        ),
                     )
                 })?)
             }
@@ -252,7 +255,7 @@ impl RawSettings {
             Some(p) => {
                 return Err(err(
                     "portalId",
-                    format!("must be the digits of your Hub ID, got {p:?}"),
+                    format!("must be the digits of your Hub ID, got {}", quote(p)),
                 ));
             }
         };
@@ -303,7 +306,11 @@ fn event_names(v: &Value) -> Result<Vec<(String, String)>, SettingsError> {
         Value::String(s) => Ok((k.to_owned(), s.clone())),
         other => Err(err(
             NAME,
-            format!("maps {k:?} to {}, expected a string", describe(other)),
+            format!(
+                "maps {} to {}, expected a string",
+                quote(k),
+                describe(other)
+            ),
         )),
     };
     match v {

@@ -43,15 +43,15 @@ pub enum KeyStyle {
 pub fn format_key(key: &str, style: KeyStyle) -> String {
     match style {
         KeyStyle::Unchanged => key.to_owned(),
-        KeyStyle::PerChar => key
-            .chars()
-            .map(|c| match c {
-                ' ' | '.' | '\t' | '\r' | '\n' | '\u{0B}' | '\u{0C}' => '_',
-                c => c,
-            })
-            .collect::<String>()
-            .to_lowercase(),
-        KeyStyle::Runs => collapse_runs(key).to_lowercase(),
+        KeyStyle::PerChar => lowercase(
+            key.chars()
+                .map(|c| match c {
+                    ' ' | '.' | '\t' | '\r' | '\n' | '\u{0B}' | '\u{0C}' => '_',
+                    c => c,
+                })
+                .collect::<String>(),
+        ),
+        KeyStyle::Runs => lowercase(collapse_runs(key)),
     }
 }
 
@@ -76,7 +76,7 @@ fn collapse_runs(s: &str) -> String {
 /// HubSpot's internal name for a custom behavioral event: `pe<portalId>_<event>` with the event
 /// lowercased and each run of white space or `.` replaced by `_`.
 pub fn pe_event_name(portal_id: &str, event: &str) -> String {
-    format!("pe{portal_id}_{}", collapse_runs(event).to_lowercase())
+    format!("pe{portal_id}_{}", lowercase(collapse_runs(event)))
 }
 
 /// Whether HubSpot accepts `name` as an internal event name: at most 50 characters of
@@ -103,26 +103,62 @@ pub fn is_email(s: &str) -> bool {
 
 /// Normalises a key for case- and separator-insensitive lookup (`E-mail`, `e_mail` → `email`).
 pub fn loose_key(key: &str) -> String {
-    key.chars()
-        .filter(|c| !matches!(c, '-' | '_' | ' ' | '.'))
-        .flat_map(char::to_lowercase)
-        .collect()
+    lowercase(
+        key.chars()
+            .filter(|c| !matches!(c, '-' | '_' | ' ' | '.'))
+            .collect(),
+    )
+}
+
+/// Lowercases as JavaScript's `toLowerCase` does: ASCII in place, other text by the host (see
+/// [`crate::host`]).
+pub fn lowercase(mut s: String) -> String {
+    if s.is_ascii() {
+        s.make_ascii_lowercase();
+        s
+    } else {
+        (crate::host::host().lowercase)(&s)
+    }
+}
+
+/// Quotes a page-supplied string for a message: `"…"`, with `"` and `\` escaped.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
 }
 
 /// JavaScript's `parseFloat`: the longest numeric prefix after leading white space.
 pub fn js_parse_float(s: &str) -> Option<f64> {
     let s = s.trim_start_matches(is_js_whitespace);
+    let len = numeric_prefix_len(s);
+    (len > 0).then(|| (crate::host::host().parse_decimal)(&s[..len]))?
+}
+
+/// A whole string as a decimal number (white space around it allowed), as settings accept
+/// `"5000"`; `None` for anything else, including the empty string.
+pub fn parse_number(s: &str) -> Option<f64> {
+    let s = trim(s);
+    (!s.is_empty() && numeric_prefix_len(s) == s.len())
+        .then(|| (crate::host::host().parse_decimal)(s))?
+}
+
+/// Length of the longest prefix of `s` that is a decimal literal or a signed `Infinity`; 0 if none.
+fn numeric_prefix_len(s: &str) -> usize {
     let b = s.as_bytes();
     let mut i = 0;
     if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
         i += 1;
     }
     if s[i..].starts_with("Infinity") {
-        return Some(if b[0] == b'-' {
-            f64::NEG_INFINITY
-        } else {
-            f64::INFINITY
-        });
+        return i + "Infinity".len();
     }
     let digits_start = i;
     while i < b.len() && b[i].is_ascii_digit() {
@@ -141,7 +177,7 @@ pub fn js_parse_float(s: &str) -> Option<f64> {
         }
     }
     if mantissa_digits == 0 {
-        return None;
+        return 0;
     }
     if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
         let mut j = i + 1;
@@ -156,7 +192,7 @@ pub fn js_parse_float(s: &str) -> Option<f64> {
             i = j;
         }
     }
-    s[..i].parse().ok()
+    i
 }
 
 #[cfg(test)]
@@ -211,6 +247,24 @@ mod tests {
         ] {
             assert!(!is_email(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn whole_numbers_lowercase_and_quotes() {
+        for (input, want) in [
+            (" 5000 ", Some(5000.0)),
+            ("1.5e3", Some(1500.0)),
+            ("-Infinity", Some(f64::NEG_INFINITY)),
+            ("12px", None),
+            ("", None),
+            (" ", None),
+            ("e5", None),
+        ] {
+            assert_eq!(parse_number(input), want, "{input:?}");
+        }
+        assert_eq!(lowercase("Plan.TIER".into()), "plan.tier");
+        assert_eq!(lowercase("ÉTÉ ΣΊΣΥΦΟΣ".into()), "été σίσυφος");
+        assert_eq!(quote(r#"a "b" \c"#), r#""a \"b\" \\c""#);
     }
 
     #[test]

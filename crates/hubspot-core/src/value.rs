@@ -95,18 +95,15 @@ impl From<Map> for Value {
     }
 }
 
-/// Formats a number as JavaScript's `String(n)` does for the values payloads carry: integers
-/// without a fraction, others in their shortest round-trip form.
+/// Formats a number as JavaScript's `String(n)` does: safe integers here, the rest by the host
+/// (see [`crate::host`]).
 pub fn format_number(n: f64) -> String {
-    if n.is_nan() {
-        "NaN".to_owned()
-    } else if n.is_infinite() {
-        if n > 0.0 { "Infinity" } else { "-Infinity" }.to_owned()
-    } else if n.fract() == 0.0 && n.abs() < 1e21 {
-        // Exact for every integer a double can hold below 1e21 (JavaScript's switch to exponent form).
-        format!("{}", n as i128)
+    const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
+    if n.fract() == 0.0 && n.abs() <= MAX_SAFE {
+        // `-0` prints as `0`, as in JavaScript.
+        (n as i64).to_string()
     } else {
-        format!("{n}")
+        (crate::host::host().number_to_string)(n)
     }
 }
 
