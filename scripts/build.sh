@@ -23,6 +23,8 @@ cp pkg/web/hubspot_wasm_bg.wasm pkg/inline/hubspot_wasm_bg.wasm
 
 mkdir -p dist/npm/testing dist/www
 cp pkg/web/hubspot_wasm.js pkg/web/hubspot_wasm.d.ts pkg/web/hubspot_wasm_bg.wasm js/npm/index.js js/npm/index.d.ts dist/npm/
+# js/tape.js, which the glue imports from snippets/<crate-hash>/js/.
+cp -r pkg/web/snippets dist/npm/
 cp js/testing/index.js js/testing/index.d.ts js/testing/stand-in.js dist/npm/testing/
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 cat > dist/npm/package.json <<JSON
@@ -39,7 +41,7 @@ cat > dist/npm/package.json <<JSON
     "./testing": { "types": "./testing/index.d.ts", "default": "./testing/index.js" },
     "./testing/stand-in.js": "./testing/stand-in.js"
   },
-  "files": ["*.js", "*.d.ts", "*.wasm", "testing/"],
+  "files": ["*.js", "*.d.ts", "*.wasm", "snippets/", "testing/"],
   "sideEffects": false
 }
 JSON

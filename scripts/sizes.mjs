@@ -1,10 +1,14 @@
 // Prints raw, gzip -9 and brotli -q 11 sizes of what a page downloads from dist/.
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { gzipSync, brotliCompressSync, constants } from 'node:zlib';
 
+// The glue imports js/tape.js from snippets/<crate-hash>/js/.
+const snippets = readdirSync('dist/npm/snippets', { recursive: true })
+  .filter((f) => f.endsWith('.js'))
+  .map((f) => `dist/npm/snippets/${f}`);
 const files = [
   ['script tag: dist/hubspot-wasm.js', ['dist/hubspot-wasm.js']],
-  ['npm: index.js + hubspot_wasm.js + .wasm', ['dist/npm/index.js', 'dist/npm/hubspot_wasm.js', 'dist/npm/hubspot_wasm_bg.wasm']],
+  ['npm: index.js + glue + snippets + .wasm', ['dist/npm/index.js', 'dist/npm/hubspot_wasm.js', ...snippets, 'dist/npm/hubspot_wasm_bg.wasm']],
   ['npm: the .wasm alone', ['dist/npm/hubspot_wasm_bg.wasm']],
 ];
 const sizes = (buf) => [

@@ -1,97 +1,163 @@
-//! JavaScript values → core [`Value`]s, once, at the boundary.
+//! JavaScript values ↔ core [`Value`]s, once each way, through a "tape" (see `js/tape.js`).
 //!
-//! Payloads come from arbitrary page code, so this walk survives what `JSON.stringify` would not:
-//! cycles are cut, nesting is bounded, `Date`s are kept as dates, `undefined`, functions and
-//! symbols are dropped (as JSON does), and getters that throw are skipped.
+//! Page payloads are walked by JavaScript, which survives what `JSON.stringify` would not: cycles
+//! are cut, nesting is bounded, `Date`s are kept as dates, `undefined`, functions and symbols are
+//! dropped (as JSON does), and getters that throw are skipped. Rust reads the tape: one string of
+//! all text and a list of numbers, so a call costs two boundary crossings instead of several per
+//! property.
 
 use hubspot_core::{Map, Value};
-use js_sys::{Array, Date, Object, Reflect};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
 
-/// Deepest nesting read from a page value; the core's mapping cuts at 16 as well.
-const MAX_DEPTH: usize = 24;
+#[wasm_bindgen(module = "/js/tape.js")]
+extern "C" {
+    /// Walks a value; returns its strings concatenated and keeps its ops for `take_ops`.
+    fn encode(value: &JsValue) -> String;
+    /// The ops of the last `encode`.
+    #[wasm_bindgen(js_name = takeOps)]
+    fn take_ops() -> Vec<f64>;
+    /// Builds a JavaScript value from a tape.
+    fn decode(text: &str, ops: &[f64]) -> JsValue;
+}
+
+const NULL: f64 = 0.0;
+const TRUE: f64 = 1.0;
+const FALSE: f64 = 2.0;
+const NUMBER: f64 = 3.0;
+const DATE: f64 = 4.0;
+const STRING: f64 = 5.0;
+const ARRAY: f64 = 6.0;
+const OBJECT: f64 = 7.0;
 
 /// Converts a JavaScript value. `None` for what JSON would drop (`undefined`, functions,
 /// symbols) and for cyclic references.
 pub fn to_value(js: &JsValue) -> Option<Value> {
-    let mut path = Vec::new();
-    walk(js, &mut path)
+    let text = encode(js);
+    let ops = take_ops();
+    let mut tape = Reader {
+        ascii: text.is_ascii(),
+        text: &text,
+        ops: &ops,
+        at: 0,
+        i: 0,
+    };
+    tape.value()
 }
 
-fn walk(js: &JsValue, path: &mut Vec<JsValue>) -> Option<Value> {
-    if let Some(s) = js.as_string() {
-        return Some(Value::String(s));
+/// Reads a tape made by `js/tape.js`. A short or malformed tape ends the read with `None`.
+struct Reader<'a> {
+    text: &'a str,
+    /// When the text is ASCII, UTF-16 lengths are byte lengths (the common, fast case).
+    ascii: bool,
+    ops: &'a [f64],
+    /// Byte offset into `text`.
+    at: usize,
+    /// Index into `ops`.
+    i: usize,
+}
+
+impl Reader<'_> {
+    fn op(&mut self) -> Option<f64> {
+        let op = *self.ops.get(self.i)?;
+        self.i += 1;
+        Some(op)
     }
-    if let Some(n) = js.as_f64() {
-        return Some(Value::Number(n));
+
+    fn count(&mut self) -> Option<usize> {
+        self.op().map(|n| n as usize)
     }
-    if let Some(b) = js.as_bool() {
-        return Some(Value::Bool(b));
-    }
-    if js.is_null() {
-        return Some(Value::Null);
-    }
-    if js.is_undefined() || js.is_function() || js.is_symbol() {
-        return None;
-    }
-    if let Some(big) = js.dyn_ref::<js_sys::BigInt>() {
-        return big.to_string(10).ok().map(|s| Value::String(s.into()));
-    }
-    if !js.is_object() || path.len() >= MAX_DEPTH || path.iter().any(|seen| Object::is(seen, js)) {
-        return None;
-    }
-    if let Some(d) = js.dyn_ref::<Date>() {
-        let ms = d.get_time();
-        return Some(if ms.is_nan() {
-            Value::Null
+
+    /// The next string, `units` UTF-16 code units long.
+    fn string(&mut self) -> Option<String> {
+        let units = self.count()?;
+        let rest = self.text.get(self.at..)?;
+        let bytes = if self.ascii {
+            units
         } else {
-            Value::Date(ms)
-        });
+            let mut seen = 0;
+            rest.char_indices()
+                .find(|(_, c)| {
+                    let done = seen >= units;
+                    seen += c.len_utf16();
+                    done
+                })
+                .map_or(rest.len(), |(i, _)| i)
+        };
+        let s = rest.get(..bytes)?;
+        self.at += bytes;
+        Some(s.to_owned())
     }
-    path.push(js.clone());
-    let out = if Array::is_array(js) {
-        let arr: &Array = js.unchecked_ref();
-        Value::Array(
-            arr.iter()
-                .map(|item| walk(&item, path).unwrap_or(Value::Null))
-                .collect(),
-        )
-    } else {
-        let obj: &Object = js.unchecked_ref();
-        let keys = Object::keys(obj);
-        let mut map = Map::with_capacity(keys.length() as usize);
-        for key in keys.iter() {
-            let Some(k) = key.as_string() else { continue };
-            // A throwing getter drops that key, not the call.
-            let Ok(v) = Reflect::get(obj, &key) else {
-                continue;
-            };
-            if let Some(v) = walk(&v, path) {
-                map.insert(k, v);
+
+    fn value(&mut self) -> Option<Value> {
+        Some(match self.op()? {
+            NULL => Value::Null,
+            TRUE => Value::Bool(true),
+            FALSE => Value::Bool(false),
+            NUMBER => Value::Number(self.op()?),
+            DATE => Value::Date(self.op()?),
+            STRING => Value::String(self.string()?),
+            ARRAY => {
+                let n = self.count()?;
+                let mut items = Vec::with_capacity(n.min(self.ops.len()));
+                for _ in 0..n {
+                    items.push(self.value()?);
+                }
+                Value::Array(items)
             }
-        }
-        Value::Object(map)
-    };
-    path.pop();
-    Some(out)
+            OBJECT => {
+                let n = self.count()?;
+                let mut map = Map::with_capacity(n.min(self.ops.len()));
+                for _ in 0..n {
+                    let key = self.string()?;
+                    map.insert(key, self.value()?);
+                }
+                Value::Object(map)
+            }
+            _ => return None,
+        })
+    }
 }
 
 /// Converts a core value to a JavaScript value (plain objects and arrays; dates as `Date`).
 pub fn to_js(v: &Value) -> JsValue {
+    let mut text = String::new();
+    let mut ops = Vec::new();
+    write(v, &mut text, &mut ops);
+    decode(&text, &ops)
+}
+
+fn write(v: &Value, text: &mut String, ops: &mut Vec<f64>) {
     match v {
-        Value::Null => JsValue::NULL,
-        Value::Bool(b) => JsValue::from_bool(*b),
-        Value::Number(n) => JsValue::from_f64(*n),
-        Value::String(s) => JsValue::from_str(s),
-        Value::Date(ms) => Date::new(&JsValue::from_f64(*ms)).into(),
-        Value::Array(items) => items.iter().map(to_js).collect::<Array>().into(),
-        Value::Object(m) => {
-            let obj = Object::new();
-            for (k, v) in m.iter() {
-                // Setting a property on a fresh plain object cannot fail.
-                let _ = Reflect::set(&obj, &JsValue::from_str(k), &to_js(v));
+        Value::Null => ops.push(NULL),
+        Value::Bool(b) => ops.push(if *b { TRUE } else { FALSE }),
+        Value::Number(n) => ops.extend([NUMBER, *n]),
+        Value::Date(ms) => ops.extend([DATE, *ms]),
+        Value::String(s) => {
+            ops.push(STRING);
+            write_str(s, text, ops);
+        }
+        Value::Array(items) => {
+            ops.extend([ARRAY, items.len() as f64]);
+            for item in items {
+                write(item, text, ops);
             }
-            obj.into()
+        }
+        Value::Object(m) => {
+            ops.extend([OBJECT, m.len() as f64]);
+            for (k, v) in m.iter() {
+                write_str(k, text, ops);
+                write(v, text, ops);
+            }
         }
     }
+}
+
+fn write_str(s: &str, text: &mut String, ops: &mut Vec<f64>) {
+    let units = if s.is_ascii() {
+        s.len()
+    } else {
+        s.encode_utf16().count()
+    };
+    ops.push(units as f64);
+    text.push_str(s);
 }

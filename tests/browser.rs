@@ -303,3 +303,29 @@ async fn non_ascii_keys_and_fractions_use_the_pages_text_operations() {
     );
     clean();
 }
+
+#[wasm_bindgen_test]
+fn the_tape_round_trips_text_in_any_script_and_keeps_proto_as_data() {
+    let src = r#"JSON.parse('{"ключ":"значение 🍱","a":"x","🍱":["é",1.5,-0,null,true,{"__proto__":{"polluted":1}}],"":"","z":"\\ud800 lone"}')"#;
+    let v = js(src);
+    let got = to_value(&v).unwrap();
+    let m = got.as_object().unwrap();
+    assert_eq!(m.get("ключ"), Some(&Value::from("значение 🍱")));
+    assert_eq!(m.get("a"), Some(&Value::from("x")));
+    assert_eq!(m.get(""), Some(&Value::from("")));
+    // A lone surrogate cannot be UTF-8: it arrives as U+FFFD and shifts nothing after it.
+    assert_eq!(m.get("z"), Some(&Value::from("\u{FFFD} lone")));
+    let back = to_js(&got);
+    let json = |v: &JsValue| String::from(js_sys::JSON::stringify(v).unwrap());
+    assert_eq!(
+        json(&back),
+        r#"{"ключ":"значение 🍱","a":"x","🍱":["é",1.5,0,null,true,{"__proto__":{"polluted":1}}],"":"","z":"� lone"}"#
+    );
+    assert!(js("({}).polluted").is_undefined());
+    // Sparse arrays and holes read as null, like JSON.
+    let sparse = to_value(&js("[1,,3]")).unwrap();
+    assert_eq!(
+        sparse,
+        Value::Array(vec![Value::Number(1.0), Value::Null, Value::Number(3.0)])
+    );
+}

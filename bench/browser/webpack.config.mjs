@@ -1,6 +1,6 @@
-// Bundles for the browser benchmark (run.mjs builds them into a temporary directory; nothing is
-// written to the repository or to $DIST). One config per bundle, each with its own webpack
-// runtime and chunk-loading global, because a page loads two of them side by side.
+// Bundles for the browser benchmark, written by run.mjs into a temporary directory (nothing goes
+// into the repository or into $DIST). One config per bundle: each has its own webpack runtime and
+// chunk-loading global, because a page loads two of them side by side.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,31 +13,27 @@ const nodeModules = join(here, '..', '..', 'node_modules');
  * @param {string} out directory the bundles are written to
  */
 export function benchBundles(dist, out) {
-  const bundle = (name, extra = {}) => ({
+  const bundle = (name, entry, extra = {}) => ({
     name,
     mode: 'production',
     context: here,
-    entry: { [name]: `./${name}-entry.js` },
+    entry: { [name]: entry },
     output: { path: out, filename: '[name].js', publicPath: 'auto', uniqueName: `bench_${name}` },
     performance: { hints: false },
     ...extra,
   });
+  const npm = { resolve: { alias: { 'hubspot-wasm$': join(dist, 'npm', 'index.js') } } };
   return [
-    bundle('harness'),
-    bundle('npm', { resolve: { alias: { 'hubspot-wasm$': join(dist, 'npm', 'index.js') } } }),
-    bundle('segment', {
-      // The destination's shim imports its runtime lazily; eager keeps it in this one file, so
-      // evaluating the file is the whole module cost (as for our script-tag file) and loading
-      // needs no second request.
-      module: { parser: { javascript: { dynamicImportMode: 'eager' } } },
-      // The package's `exports` only offer its Node manifest; the destination's ESM file is
-      // what Segment's own web build bundles.
-      resolve: { alias: { 'segment-hubspot-web$': join(nodeModules, '@segment/browser-destinations/dist/destinations/hubspot-web/index.js') } },
-    }),
+    // analytics-next, its Context class and the in-page driver: the same on every page.
+    bundle('page', './page.js'),
+    // Our npm package as a site's bundler ships it (minified).
+    bundle('npm', './npm-entry.js', npm),
+    // The same, unminified, for the profile: wasm-bindgen's glue keeps its function names.
+    bundle('npm-profile', './npm-entry.js', { ...npm, optimization: { minimize: false } }),
   ];
 }
 
-/** The installed version of an npm package (read directly: some packages' `exports` hide it). */
+/** The installed version of an npm package (read from disk: some packages' `exports` hide it). */
 export function installedVersion(name) {
   return JSON.parse(readFileSync(join(nodeModules, name, 'package.json'), 'utf8')).version;
 }

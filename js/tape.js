@@ -1,0 +1,152 @@
+// The JavaScript half of the value boundary (src/convert.rs is the Rust half).
+//
+// Walking a page object from Rust costs a wasm↔JS call per type check, key and property, plus a
+// UTF-8 encode per string: most of an identify call's time. Instead JavaScript walks the value
+// once and hands Rust a "tape": every string concatenated into one text, and a list of numbers
+// (tags, numbers, UTF-16 lengths). Two crossings per value, whatever its size; commands come
+// back the same way.
+//
+// Tape grammar (numbers in `ops`; string contents in `text`, in order):
+//   0 null · 1 true · 2 false · 3 n number · 4 ms Date · 5 len string
+//   6 count value… array · 7 count (len value)… object (each key is a length into `text`)
+//
+// The walk survives what JSON.stringify would not: cycles are cut, nesting is bounded, Dates stay
+// Dates, undefined/functions/symbols are dropped (null inside arrays, as JSON does), BigInts
+// become their digits, and a getter that throws drops that key only.
+
+const MAX_DEPTH = 24;
+
+let lastOps = [];
+
+/** Encodes `value`; returns the text and keeps the ops for `takeOps`. Empty ops: nothing to send. */
+export function encode(value) {
+  const ops = [];
+  const parts = [];
+  const path = [];
+  const str = (s) => {
+    ops.push(s.length);
+    parts.push(s);
+  };
+  // Appends `v`; false (and nothing appended) for what JSON would drop.
+  const walk = (v) => {
+    switch (typeof v) {
+      case 'string':
+        ops.push(5);
+        str(v);
+        return true;
+      case 'number':
+        ops.push(3, v);
+        return true;
+      case 'boolean':
+        ops.push(v ? 1 : 2);
+        return true;
+      case 'bigint':
+        ops.push(5);
+        str(v.toString());
+        return true;
+      case 'object':
+        break;
+      default:
+        return false;
+    }
+    if (v === null) {
+      ops.push(0);
+      return true;
+    }
+    if (path.length >= MAX_DEPTH || path.includes(v)) return false;
+    if (v instanceof Date) {
+      const ms = v.getTime();
+      if (ms === ms) ops.push(4, ms);
+      else ops.push(0);
+      return true;
+    }
+    path.push(v);
+    if (Array.isArray(v)) {
+      ops.push(6, v.length);
+      for (let i = 0; i < v.length; i++) {
+        let item;
+        try {
+          item = v[i];
+        } catch {
+          item = undefined;
+        }
+        if (!walk(item)) ops.push(0);
+      }
+    } else {
+      ops.push(7, 0);
+      const countAt = ops.length - 1;
+      let count = 0;
+      for (const key of Object.keys(v)) {
+        let item;
+        try {
+          item = v[key];
+        } catch {
+          continue;
+        }
+        const mark = ops.length;
+        const partsMark = parts.length;
+        str(key);
+        if (walk(item)) count++;
+        else {
+          ops.length = mark;
+          parts.length = partsMark;
+        }
+      }
+      ops[countAt] = count;
+    }
+    path.pop();
+    return true;
+  };
+  lastOps = walk(value) ? ops : [];
+  return parts.join('');
+}
+
+/** The ops of the last `encode`. */
+export function takeOps() {
+  const ops = lastOps;
+  lastOps = [];
+  return ops;
+}
+
+/** Builds the value a tape describes (the inverse of `encode`, for values Rust sends). */
+export function decode(text, ops) {
+  let i = 0;
+  let at = 0;
+  const str = () => {
+    const s = text.slice(at, at + ops[i]);
+    at += ops[i++];
+    return s;
+  };
+  const value = () => {
+    switch (ops[i++]) {
+      case 0:
+        return null;
+      case 1:
+        return true;
+      case 2:
+        return false;
+      case 3:
+        return ops[i++];
+      case 4:
+        return new Date(ops[i++]);
+      case 5:
+        return str();
+      case 6: {
+        const out = new Array(ops[i++]);
+        for (let k = 0; k < out.length; k++) out[k] = value();
+        return out;
+      }
+      default: {
+        const out = {};
+        for (let n = ops[i++]; n > 0; n--) {
+          const key = str();
+          // A key named __proto__ is data, not the object's prototype.
+          if (key === '__proto__') Object.defineProperty(out, key, { value: value(), enumerable: true, writable: true, configurable: true });
+          else out[key] = value();
+        }
+        return out;
+      }
+    }
+  };
+  return value();
+}
