@@ -101,6 +101,36 @@ export function encode(value) {
   return parts.join('');
 }
 
+/**
+ * Encodes the parts of a Segment event that the core's browser mappings read (see
+ * `hubspot_core::event::Event`): analytics-next's context also carries the library, user agent,
+ * locale and more, which never reach HubSpot and need not be walked.
+ */
+export function encodeEvent(event) {
+  let picked = event;
+  try {
+    if (event !== null && typeof event === 'object') {
+      const context = event.context;
+      picked = {
+        type: event.type,
+        userId: event.userId,
+        anonymousId: event.anonymousId,
+        event: event.event,
+        name: event.name,
+        category: event.category,
+        groupId: event.groupId,
+        previousId: event.previousId,
+        properties: event.properties,
+        traits: event.traits,
+        context: context !== null && typeof context === 'object' ? { page: context.page, traits: context.traits } : context,
+      };
+    }
+  } catch {
+    // A throwing getter on the event itself: walk it as it is, which skips that field.
+  }
+  return encode(picked);
+}
+
 /** The ops of the last `encode`. */
 export function takeOps() {
   const ops = lastOps;

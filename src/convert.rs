@@ -13,6 +13,9 @@ use wasm_bindgen::prelude::*;
 extern "C" {
     /// Walks a value; returns its strings concatenated and keeps its ops for `take_ops`.
     fn encode(value: &JsValue) -> String;
+    /// `encode` for a Segment event: only the fields the core's browser mappings read.
+    #[wasm_bindgen(js_name = encodeEvent)]
+    fn encode_event(event: &JsValue) -> String;
     /// The ops of the last `encode`.
     #[wasm_bindgen(js_name = takeOps)]
     fn take_ops() -> Vec<f64>;
@@ -32,7 +35,16 @@ const OBJECT: f64 = 7.0;
 /// Converts a JavaScript value. `None` for what JSON would drop (`undefined`, functions,
 /// symbols) and for cyclic references.
 pub fn to_value(js: &JsValue) -> Option<Value> {
-    let text = encode(js);
+    read(encode(js))
+}
+
+/// [`to_value`] for a Segment event, reading only the fields the core's browser mappings use
+/// (`type`, ids, names, `properties`, `traits`, `context.page`, `context.traits`).
+pub fn event_to_value(event: &JsValue) -> Option<Value> {
+    read(encode_event(event))
+}
+
+fn read(text: String) -> Option<Value> {
     let ops = take_ops();
     let mut tape = Reader {
         ascii: text.is_ascii(),

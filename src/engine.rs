@@ -12,7 +12,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::Document;
 
-use crate::convert::to_value;
+use crate::convert::{event_to_value, to_value};
 use crate::error::settings_error;
 use crate::{hsq, loader};
 
@@ -86,7 +86,7 @@ impl Engine {
 
     /// Hands a Segment event (a plain object) to the machine. Never throws.
     pub fn call(self: &Rc<Self>, event: &JsValue) {
-        let event = Event::from_value(&to_value(event).unwrap_or(Value::Null));
+        let event = Event::from_value(event_to_value(event).unwrap_or(Value::Null));
         self.handle(Input::Call(event));
     }
 

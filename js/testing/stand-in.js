@@ -60,9 +60,13 @@
   let pendingPath = null;
   let cookiesWork = false;
 
+  // One pattern per cookie name: readCookie runs on every command (see checkVisitor).
+  const cookiePatterns = {};
+
   function readCookie(name) {
     try {
-      const m = new RegExp('(?:^|;\\s*)' + name + '=([^;]*)').exec(document.cookie || '');
+      const re = cookiePatterns[name] || (cookiePatterns[name] = new RegExp('(?:^|;\\s*)' + name + '=([^;]*)'));
+      const m = re.exec(document.cookie || '');
       return m ? m[1] : null;
     } catch (_) {
       return null; // sandboxed or opaque-origin documents throw on cookie access

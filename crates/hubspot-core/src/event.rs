@@ -97,7 +97,9 @@ pub struct Event {
     pub page: PageContext,
     /// `context.traits`.
     pub context_traits: Map,
-    /// The whole `context` object as received (unknown fields kept).
+    /// The whole `context` object as received (unknown fields kept). The browser shell passes only
+    /// `page` and `traits` (and no top-level extras): a browser mapping that needs more must add
+    /// it to `encodeEvent` in `js/tape.js`.
     pub context: Map,
     /// Top-level fields this model has no field for, kept as received.
     pub extra: Map,
@@ -126,41 +128,43 @@ impl Event {
         }
     }
 
-    /// Reads a Segment message. Anything that is not an object becomes an event of type
-    /// `Other("")` with nothing set, which every mapping ignores.
-    pub fn from_value(value: &Value) -> Event {
-        let empty = Map::new();
-        let obj = value.as_object().unwrap_or(&empty);
+    /// Reads a Segment message, taking its parts without copying them. Anything that is not an
+    /// object becomes an event of type `Other("")` with nothing set, which every mapping ignores.
+    pub fn from_value(value: Value) -> Event {
+        let obj = object(value);
         let kind = EventType::parse(obj.get("type").and_then(Value::as_str).unwrap_or(""));
         let mut e = Event::new(kind);
-        for (key, v) in obj.iter() {
-            match key {
+        for (key, v) in obj {
+            match key.as_str() {
                 "type" => {}
-                "userId" => e.user_id = id_string(v),
-                "anonymousId" => e.anonymous_id = id_string(v),
-                "messageId" => e.message_id = id_string(v),
-                "timestamp" => e.timestamp = (!matches!(v, Value::Null)).then(|| v.clone()),
-                "event" => e.event = id_string(v),
-                "name" => e.name = id_string(v),
-                "category" => e.category = id_string(v),
-                "groupId" => e.group_id = id_string(v),
-                "previousId" => e.previous_id = id_string(v),
+                "userId" => e.user_id = id_string(&v),
+                "anonymousId" => e.anonymous_id = id_string(&v),
+                "messageId" => e.message_id = id_string(&v),
+                "timestamp" => e.timestamp = (!matches!(v, Value::Null)).then_some(v),
+                "event" => e.event = id_string(&v),
+                "name" => e.name = id_string(&v),
+                "category" => e.category = id_string(&v),
+                "groupId" => e.group_id = id_string(&v),
+                "previousId" => e.previous_id = id_string(&v),
                 "properties" => e.properties = object(v),
                 "traits" => e.traits = object(v),
                 "context" => {
                     e.context = object(v);
-                    let page = e.context.get("page").map(object).unwrap_or_default();
-                    let field = |k: &str| page.get(k).and_then(id_string);
-                    e.page = PageContext {
-                        path: field("path"),
-                        search: field("search"),
-                        url: field("url"),
-                        title: field("title"),
-                        referrer: field("referrer"),
-                    };
-                    e.context_traits = e.context.get("traits").map(object).unwrap_or_default();
+                    if let Some(page) = e.context.get("page").and_then(Value::as_object) {
+                        let field = |k: &str| page.get(k).and_then(id_string);
+                        e.page = PageContext {
+                            path: field("path"),
+                            search: field("search"),
+                            url: field("url"),
+                            title: field("title"),
+                            referrer: field("referrer"),
+                        };
+                    }
+                    if let Some(traits) = e.context.get("traits").and_then(Value::as_object) {
+                        e.context_traits = traits.clone();
+                    }
                 }
-                _ => e.extra.insert(key, v.clone()),
+                _ => e.extra.insert(key, v),
             }
         }
         e
@@ -206,7 +210,7 @@ impl Event {
 
 impl<'de> serde::Deserialize<'de> for Event {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Event::from_value(&Value::deserialize(d)?))
+        Ok(Event::from_value(Value::deserialize(d)?))
     }
 }
 
@@ -221,8 +225,11 @@ fn id_string(v: &Value) -> Option<String> {
     v.to_js_string()
 }
 
-fn object(v: &Value) -> Map {
-    v.as_object().cloned().unwrap_or_default()
+fn object(v: Value) -> Map {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
 }
 
 #[cfg(test)]

@@ -87,7 +87,7 @@ proptest! {
 
     #[test]
     fn mapping_never_panics_never_mutates_and_default_keys_are_lowercase(msg in message()) {
-        let event = Event::from_value(&msg);
+        let event = Event::from_value(msg.clone());
         let before = event.clone();
         for profile in [Profile::Default, Profile::Classic, Profile::Actions] {
             let mut s = settings(json!({"portalId": "1"}));
@@ -125,7 +125,7 @@ proptest! {
                 out.extend(m.handle(Input::TrackerReady, i as f64));
                 loaded = m.tracker() == hubspot_core::Tracker::Ready;
             }
-            out.extend(m.handle(Input::Call(Event::from_value(msg)), i as f64));
+            out.extend(m.handle(Input::Call(Event::from_value(msg.clone())), i as f64));
             out.extend(m.handle(Input::TaskBoundary, i as f64));
             if !loaded {
                 prop_assert!(!out.iter().any(|a| matches!(a, hubspot_core::Action::Push(Command::TrackPageView))));
