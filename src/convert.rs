@@ -1,4 +1,5 @@
-//! JavaScript values ↔ core [`Value`]s, once each way, through a "tape" (see `js/tape.js`).
+//! JavaScript values ↔ core [`Value`]s, once each way: in through a "tape", out as JSON (see
+//! `js/tape.js`).
 //!
 //! Page payloads are walked by JavaScript, which survives what `JSON.stringify` would not: cycles
 //! are cut, nesting is bounded, `Date`s are kept as dates, `undefined`, functions and symbols are
@@ -6,6 +7,7 @@
 //! all text and a list of numbers, so a call costs two boundary crossings instead of several per
 //! property.
 
+use hubspot_core::value::format_number;
 use hubspot_core::{Map, Value};
 use wasm_bindgen::prelude::*;
 
@@ -19,8 +21,8 @@ extern "C" {
     /// The ops of the last `encode`.
     #[wasm_bindgen(js_name = takeOps)]
     fn take_ops() -> Vec<f64>;
-    /// Builds a JavaScript value from a tape.
-    fn decode(text: &str, ops: &[f64]) -> JsValue;
+    /// `JSON.parse`, turning `{"\u0000date": ms}` objects into `Date`s when `dates` is true.
+    fn parse(text: &str, dates: bool) -> JsValue;
 }
 
 const NULL: f64 = 0.0;
@@ -130,46 +132,22 @@ impl Reader<'_> {
     }
 }
 
-/// Converts a core value to a JavaScript value (plain objects and arrays; dates as `Date`).
+/// Converts a core value to a JavaScript value (plain objects and arrays; dates as `Date`;
+/// non-finite numbers as `null`, as JSON has them).
 pub fn to_js(v: &Value) -> JsValue {
-    let mut text = String::new();
-    let mut ops = Vec::new();
-    write(v, &mut text, &mut ops);
-    decode(&text, &ops)
+    let text = v.to_json_with_dates(|ms, out| {
+        out.push_str("{\"\\u0000date\":");
+        out.push_str(&format_number(ms));
+        out.push('}');
+    });
+    parse(&text, has_date(v))
 }
 
-fn write(v: &Value, text: &mut String, ops: &mut Vec<f64>) {
+fn has_date(v: &Value) -> bool {
     match v {
-        Value::Null => ops.push(NULL),
-        Value::Bool(b) => ops.push(if *b { TRUE } else { FALSE }),
-        Value::Number(n) => ops.extend([NUMBER, *n]),
-        Value::Date(ms) => ops.extend([DATE, *ms]),
-        Value::String(s) => {
-            ops.push(STRING);
-            write_str(s, text, ops);
-        }
-        Value::Array(items) => {
-            ops.extend([ARRAY, items.len() as f64]);
-            for item in items {
-                write(item, text, ops);
-            }
-        }
-        Value::Object(m) => {
-            ops.extend([OBJECT, m.len() as f64]);
-            for (k, v) in m.iter() {
-                write_str(k, text, ops);
-                write(v, text, ops);
-            }
-        }
+        Value::Date(_) => true,
+        Value::Array(items) => items.iter().any(has_date),
+        Value::Object(m) => m.iter().any(|(_, v)| has_date(v)),
+        _ => false,
     }
-}
-
-fn write_str(s: &str, text: &mut String, ops: &mut Vec<f64>) {
-    let units = if s.is_ascii() {
-        s.len()
-    } else {
-        s.encode_utf16().count()
-    };
-    ops.push(units as f64);
-    text.push_str(s);
 }

@@ -154,7 +154,7 @@ impl Engine {
         let weak = Rc::downgrade(self);
         match action {
             Action::Push(cmd) => {
-                if let Err(e) = hsq::push(&cmd) {
+                if let Err(e) = hsq::push(cmd) {
                     // HubSpot's own code threw: report it, never rethrow into the page.
                     web_sys::console::warn_2(&"[HubSpot] _hsq.push failed:".into(), &e);
                 }

@@ -42,10 +42,10 @@ pub fn is_patched() -> bool {
 
 /// Pushes a command through whatever `push` `_hsq` has now (HubSpot's, once patched). A push
 /// that throws inside HubSpot's code comes back as an error for the caller to log.
-pub fn push(cmd: &Command) -> Result<(), JsValue> {
+pub fn push(cmd: Command) -> Result<(), JsValue> {
     let hsq = queue().ok_or_else(|| JsValue::from_str("window._hsq is unavailable"))?;
     let push =
         push_fn(&hsq).ok_or_else(|| JsValue::from_str("window._hsq.push is not a function"))?;
-    push.call1(&hsq, &to_js(&cmd.to_value()))?;
+    push.call1(&hsq, &to_js(&cmd.into_value()))?;
     Ok(())
 }

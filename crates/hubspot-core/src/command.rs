@@ -56,21 +56,21 @@ impl Command {
         )
     }
 
-    /// The array to push onto `_hsq`.
-    pub fn to_value(&self) -> Value {
+    /// The array to push onto `_hsq` (taking the command's maps rather than copying them).
+    pub fn into_value(self) -> Value {
         let method = Value::from(self.method());
         Value::Array(match self {
-            Command::SetPath(p) => vec![method, p.as_str().into()],
+            Command::SetPath(p) => vec![method, p.into()],
             Command::TrackPageView => vec![method],
-            Command::Identify(props) => vec![method, props.clone().into()],
+            Command::Identify(props) => vec![method, props.into()],
             Command::TrackCustomBehavioralEvent { name, properties } => {
                 let mut arg = Map::with_capacity(2);
-                arg.insert("name", name.as_str().into());
-                arg.insert("properties", properties.clone().into());
+                arg.insert("name", name.into());
+                arg.insert("properties", properties.into());
                 vec![method, arg.into()]
             }
             Command::TrackEvent { id, properties } => {
-                vec![method, id.as_str().into(), properties.clone().into()]
+                vec![method, id.into(), properties.into()]
             }
             Command::DoNotTrack { track: false } => vec![method],
             Command::DoNotTrack { track: true } => {

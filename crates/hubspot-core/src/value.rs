@@ -95,6 +95,77 @@ impl From<Map> for Value {
     }
 }
 
+impl Value {
+    /// Compact JSON text, dates as epoch milliseconds. Written here rather than pulling a JSON
+    /// serializer into the browser module, where every dependency is paid for in download size.
+    pub fn to_json(&self) -> String {
+        self.to_json_with_dates(|ms, out| out.push_str(&format_number(ms)))
+    }
+
+    /// Compact JSON text, each date written by `date` (the browser shell tags them so
+    /// JavaScript can make `Date`s again). Non-finite numbers become `null`, as in
+    /// `JSON.stringify`.
+    pub fn to_json_with_dates(&self, date: fn(f64, &mut String)) -> String {
+        let mut out = String::new();
+        write_json(self, &mut out, date);
+        out
+    }
+}
+
+fn write_json(v: &Value, out: &mut String, date: fn(f64, &mut String)) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) if n.is_finite() => out.push_str(&format_number(*n)),
+        Value::Date(ms) if ms.is_finite() => date(*ms, out),
+        Value::Number(_) | Value::Date(_) => out.push_str("null"),
+        Value::String(s) => write_json_string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(item, out, date);
+            }
+            out.push(']');
+        }
+        Value::Object(m) => {
+            out.push('{');
+            for (i, (k, v)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json_string(k, out);
+                out.push(':');
+                write_json(v, out, date);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_json_string(s: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                out.push_str("\\u00");
+                out.push(char::from(HEX[(c as usize) >> 4]));
+                out.push(char::from(HEX[(c as usize) & 15]));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 /// Formats a number as JavaScript's `String(n)` does: safe integers here, the rest by the host
 /// (see [`crate::host`]).
 pub fn format_number(n: f64) -> String {
@@ -330,6 +401,21 @@ mod tests {
         ] {
             assert_eq!(format_number(n), s, "{n}");
         }
+    }
+
+    #[test]
+    fn json_text_is_valid_json() {
+        let v: Value =
+            serde_json::from_str(r#"{"a":[1,"x\"y\n\u0001",null,true],"b":{"c":1.5}}"#).unwrap();
+        let text = v.to_json();
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, serde_json::to_value(&v).unwrap());
+        let dated = Value::Array(vec![Value::Date(5.0), Value::Number(f64::NAN)]);
+        assert_eq!(dated.to_json(), "[5,null]");
+        assert_eq!(
+            dated.to_json_with_dates(|ms, out| out.push_str(&format!("{{\"d\":{ms}}}"))),
+            r#"[{"d":5},null]"#
+        );
     }
 
     #[test]

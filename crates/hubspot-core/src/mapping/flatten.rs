@@ -105,7 +105,7 @@ pub(crate) fn flatten_into(
         Value::Object(_) if rules.objects == Objects::Json => {
             out.insert(
                 format_key(key, rules.keys),
-                to_json(&clean_value(value, rules, depth)).into(),
+                clean_value(value, rules, depth).to_json().into(),
             );
         }
         Value::Null if rules.drop_null => {}
@@ -182,7 +182,7 @@ pub fn render_list(items: &[Value], rules: &FlattenRules) -> String {
             Value::String(s) => s,
             Value::Number(n) | Value::Date(n) => format_number(n),
             Value::Bool(b) => b.to_string(),
-            nested @ (Value::Array(_) | Value::Object(_)) => to_json(&nested),
+            nested @ (Value::Array(_) | Value::Object(_)) => nested.to_json(),
         };
         if !out.is_empty() {
             out.push(';');
@@ -190,74 +190,4 @@ pub fn render_list(items: &[Value], rules: &FlattenRules) -> String {
         out.push_str(&text);
     }
     out
-}
-
-/// Compact JSON text. Written here rather than pulling a JSON serializer into the browser
-/// module, where every dependency is paid for in download size.
-fn to_json(v: &Value) -> String {
-    let mut out = String::new();
-    write_json(v, &mut out);
-    out
-}
-
-fn write_json(v: &Value, out: &mut String) {
-    match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) | Value::Date(n) if n.is_finite() => out.push_str(&format_number(*n)),
-        Value::Number(_) | Value::Date(_) => out.push_str("null"),
-        Value::String(s) => write_json_string(s, out),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_json(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(m) => {
-            out.push('{');
-            for (i, (k, v)) in m.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_json_string(k, out);
-                out.push(':');
-                write_json(v, out);
-            }
-            out.push('}');
-        }
-    }
-}
-
-fn write_json_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_text_is_valid_json() {
-        let v: Value =
-            serde_json::from_str(r#"{"a":[1,"x\"y\n",null,true],"b":{"c":1.5}}"#).unwrap();
-        let text = to_json(&v);
-        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(back, serde_json::to_value(&v).unwrap());
-    }
 }

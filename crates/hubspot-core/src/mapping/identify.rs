@@ -36,7 +36,7 @@ pub fn map_identify(
     };
     let rules = &knobs.traits;
     let mut out = Map::with_capacity(traits.len() + 2);
-    out.insert("email", email.into());
+    out.insert("email", email.as_str().into());
     let user_id = event
         .user_id
         .as_deref()
@@ -45,28 +45,26 @@ pub fn map_identify(
     if let Some(id) = user_id {
         out.insert("id", id.into());
     }
-    // Keys the mapping sets itself; traits formatting to them do not override.
-    let reserved = |k: &str| k == "email" || (k == "id" && user_id.is_some());
 
     let name_keys = ["firstName", "first_name", "lastName", "last_name"];
-    let mut traits_out = Map::with_capacity(traits.len());
     for (key, value) in traits.iter() {
         let special = Some(key) == email_key
             || (knobs.name_fields && name_keys.contains(&key))
             || key == "company"
             || key == "address";
         if !special {
-            flatten_into(&mut traits_out, key, value, rules, 0, diags);
+            flatten_into(&mut out, key, value, rules, 0, diags);
         }
     }
     if knobs.name_fields {
-        add_names(traits, &mut traits_out);
+        add_names(traits, &mut out);
     }
-    reserved_traits(traits, knobs, &mut traits_out, diags);
-    for (k, v) in traits_out {
-        if !reserved(&k) {
-            out.insert(k, v);
-        }
+    reserved_traits(traits, knobs, &mut out, diags);
+    // Keys the mapping sets itself: a trait formatting to one of them does not override it
+    // (setting them again keeps their place at the front).
+    out.insert("email", email.into());
+    if let Some(id) = user_id {
+        out.insert("id", id.into());
     }
     Some(Command::Identify(out))
 }

@@ -24,7 +24,7 @@ pub fn knobs(s: &Settings) -> Knobs {
 
 /// A command as the JSON array pushed onto `_hsq`.
 pub fn json_of(cmd: &Command) -> Json {
-    serde_json::to_value(cmd.to_value()).expect("command serializes")
+    serde_json::to_value(cmd.clone().into_value()).expect("command serializes")
 }
 
 /// What HubSpot's servers would receive.
