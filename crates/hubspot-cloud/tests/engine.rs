@@ -539,6 +539,49 @@ async fn group_upserts_the_company_and_associates_the_users_contact() {
 }
 
 #[tokio::test]
+async fn users_joining_one_company_in_one_batch_are_each_associated() {
+    let s = default_setup().await;
+    let mut events = Vec::new();
+    for n in 0..150 {
+        events.push(identify(&format!("user{n}@example.com"), json!({})));
+    }
+    s.engine.enqueue(PORTAL, events).await.unwrap();
+    s.engine
+        .run_until_idle(Duration::from_secs(10))
+        .await
+        .unwrap();
+    // 150 group calls for 3 companies, delivered together: merged into 3 upsert inputs, and 150
+    // associations (more than one batch of 100 of them).
+    let groups = (0..150)
+        .map(|n| {
+            event(json!({"type": "group", "groupId": format!("g-{}", n % 3), "traits": {"name": format!("Company {}", n % 3), "email": format!("user{n}@example.com")}}))
+        })
+        .collect();
+    s.engine.enqueue(PORTAL, groups).await.unwrap();
+    s.engine
+        .run_until_idle(Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(dead(&s.engine.take_reports().await).is_empty());
+    let state = s.fake.state();
+    for n in 0..150 {
+        let contact = state
+            .find("contacts", "email", &format!("user{n}@example.com"))
+            .unwrap();
+        let company = state
+            .find("companies", "segment_group_id", &format!("g-{}", n % 3))
+            .unwrap();
+        let linked = state.associations.iter().any(|a| {
+            a.from_type == "companies"
+                && a.from_id == company.id
+                && a.to_type == "contacts"
+                && a.to_id == contact.id
+        });
+        assert!(linked, "user{n} not associated with g-{}", n % 3);
+    }
+}
+
+#[tokio::test]
 async fn unknown_properties_are_dropped_and_reported_not_fatal() {
     let s = default_setup().await;
     s.engine

@@ -79,6 +79,12 @@ pub enum Report {
 /// How many `userId` → email pairs the engine remembers for group associations.
 const MAX_KNOWN_USERS: usize = 100_000;
 
+/// HubSpot's limit on inputs per CRM batch call (upsert, read, associate).
+const BATCH_INPUTS: usize = 100;
+
+/// HubSpot's limit on events per `/events/v3/send/batch` call.
+const BATCH_EVENTS: usize = 500;
+
 /// A per-name cache of definitions with the time each was fetched.
 type Cache<T> = Mutex<HashMap<String, (Instant, T)>>;
 
@@ -161,7 +167,9 @@ struct Input {
     id: String,
     properties: Map<String, Value>,
     jobs: Vec<usize>,
-    associate_email: Option<String>,
+    /// Contacts to associate the record with, by email, each with the job that asked: jobs
+    /// merged into one input (two users joining one company) keep every association.
+    associate: Vec<(String, usize)>,
 }
 
 impl<Q: Queue + ?Sized> Engine<Q> {
@@ -573,7 +581,7 @@ impl<Q: Queue + ?Sized> Engine<Q> {
                     let input = &mut inputs[at];
                     input.properties.extend(properties);
                     input.jobs.push(i);
-                    input.associate_email = associate_email.or(input.associate_email.take());
+                    input.associate.extend(associate_email.map(|e| (e, i)));
                 }
                 None => {
                     index.insert(key, inputs.len());
@@ -581,7 +589,7 @@ impl<Q: Queue + ?Sized> Engine<Q> {
                         id,
                         properties,
                         jobs: vec![i],
-                        associate_email,
+                        associate: associate_email.map(|e| (e, i)).into_iter().collect(),
                     });
                 }
             }
@@ -598,7 +606,7 @@ impl<Q: Queue + ?Sized> Engine<Q> {
             }
         }
         let mut ids: HashMap<usize, String> = HashMap::new();
-        for chunk in inputs.chunks(100) {
+        for chunk in inputs.chunks(BATCH_INPUTS) {
             let results = self.upsert_chunk(p, object_type, id_property, chunk).await;
             for (k, result) in results {
                 match result {
@@ -776,14 +784,31 @@ impl<Q: Queue + ?Sized> Engine<Q> {
         ids: &HashMap<usize, String>,
         work: &mut [Work],
     ) {
+        // (job, record id, contact email), in HubSpot-sized batches.
         let wanted: Vec<(usize, String, String)> = ids
             .iter()
-            .filter_map(|(k, id)| Some((*k, id.clone(), chunk[*k].associate_email.clone()?)))
+            .flat_map(|(k, id)| {
+                chunk[*k]
+                    .associate
+                    .iter()
+                    .map(move |(email, job)| (*job, id.clone(), email.clone()))
+            })
             .collect();
-        if wanted.is_empty() {
-            return;
+        for batch in wanted.chunks(BATCH_INPUTS) {
+            self.associate_batch(p, object_type, batch, work).await;
         }
-        let emails: Vec<String> = wanted.iter().map(|(_, _, e)| e.clone()).collect();
+    }
+
+    async fn associate_batch(
+        &self,
+        p: &PortalState,
+        object_type: &str,
+        wanted: &[(usize, String, String)],
+        work: &mut [Work],
+    ) {
+        let mut emails: Vec<String> = wanted.iter().map(|(_, _, e)| e.to_lowercase()).collect();
+        emails.sort();
+        emails.dedup();
         let client = p.portal.client.clone();
         let read = match self
             .send(p, || {
@@ -792,13 +817,7 @@ impl<Q: Queue + ?Sized> Engine<Q> {
             .await
         {
             Ok(r) => r,
-            Err(e) => {
-                return fail_all(
-                    wanted.iter().flat_map(|(k, _, _)| chunk[*k].jobs.clone()),
-                    &e,
-                    work,
-                );
-            }
+            Err(e) => return fail_all(wanted.iter().map(|(job, _, _)| *job), &e, work),
         };
         let contact_id = |email: &str| {
             read.results
@@ -810,10 +829,17 @@ impl<Q: Queue + ?Sized> Engine<Q> {
                 })
                 .and_then(|r| r["id"].as_str().map(str::to_owned))
         };
-        let mut pairs = Vec::new();
-        for (k, record_id, email) in &wanted {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        let mut asked: Vec<usize> = Vec::new();
+        for (job, record_id, email) in wanted {
             match contact_id(email) {
-                Some(cid) => pairs.push((record_id.clone(), cid)),
+                Some(cid) => {
+                    asked.push(*job);
+                    let pair = (record_id.clone(), cid);
+                    if !pairs.contains(&pair) {
+                        pairs.push(pair);
+                    }
+                }
                 None => {
                     // The contact may be on its way (an identify not delivered yet): retry.
                     let e = ApiError {
@@ -822,7 +848,7 @@ impl<Q: Queue + ?Sized> Engine<Q> {
                         message: format!("no HubSpot contact with email {email} to associate yet"),
                         category: None,
                     };
-                    fail_all(chunk[*k].jobs.iter().copied(), &e, work);
+                    fail_all([*job], &e, work);
                 }
             }
         }
@@ -834,11 +860,7 @@ impl<Q: Queue + ?Sized> Engine<Q> {
             .send(p, || client.associate(object_type, "contacts", &pairs))
             .await
         {
-            fail_all(
-                wanted.iter().flat_map(|(k, _, _)| chunk[*k].jobs.clone()),
-                &e,
-                work,
-            );
+            fail_all(asked, &e, work);
         }
     }
 
@@ -905,7 +927,7 @@ impl<Q: Queue + ?Sized> Engine<Q> {
                 Err(err) => fail_all([i], &err, work),
             }
         }
-        for chunk in events.chunks(500) {
+        for chunk in events.chunks(BATCH_EVENTS) {
             let mut pending: Vec<&[(usize, BehavioralEvent)]> = vec![chunk];
             while let Some(part) = pending.pop() {
                 let body: Vec<Value> = part.iter().map(|(_, e)| e.to_json()).collect();
