@@ -4,16 +4,16 @@
 //
 //   cargo build --release -p hubspot-cloud -p fake-hubspot
 //   node bench/cloud.mjs [requests] [delivery] [ingest] [memory]     (from the repository root;
-//                                                                      default: all four, ~6.5 min)
+//                                                                      default: all four, 6.5 min)
 //   BENCH_SUSTAIN_SECONDS=20 node bench/cloud.mjs memory              (memory's load; default 300)
 //
 // - requests: HubSpot requests the fake received per 1,000 messages sent through /v1/batch as a
-//   backfill (8 clients, batches of 100) and delivered, by kind: 10,000 identifies for 2,000
+//   backfill (8 clients, batches of 100; limit 190 per 10 s) and delivered, by kind: 10,000 identifies for 2,000
 //   contacts, cycling, so a lease of 2,000 jobs holds each contact once (the unique-email case
 //   the spec's floor of 10 describes; repeats of a contact within a lease are merged, which
 //   goes below it); 10,000 tracks of one defined custom event (email in `properties`, so events
 //   only); 10,000 groups joining those contacts to 2,000 companies, every pair new. Beside them,
-//   §6's reference numbers, and what HubSpot holds afterwards (nothing lost or merged away).
+//   §6's reference numbers; then what HubSpot holds, checked against what was sent.
 // - delivery: one portal kept saturated (50,000 new contacts queued) under HubSpot's free limit,
 //   100 requests per 10 s, configured alike in the fake and the relay: requests/s the fake
 //   admitted over whole windows as a fraction of that limit, and 429s as a share of requests
@@ -159,7 +159,8 @@ function requestsBetween(before, after) {
 async function measureRequests() {
   const contacts = 2000;
   const count = 10_000;
-  // HubSpot's professional limit: the counts do not depend on it, the run's length does.
+  // HubSpot's professional limit, so that the run waits little: batching, not the limit, decides
+  // the counts.
   const [max, intervalMs] = [190, 10_000];
   const stack = await startStack(max, intervalMs);
   const kinds = {
@@ -179,16 +180,18 @@ async function measureRequests() {
     const byEndpoint = requestsBetween(before, after);
     const requests = Object.values(byEndpoint).reduce((sum, e) => sum + e.count, 0);
     result[kind] = { requests, per1000: (1000 * requests) / count, byEndpoint };
-    const detail = Object.entries(byEndpoint).map(([endpoint, e]) => `${e.count} ${endpoint}${e.inputs ? ` (${fmt(e.inputs, 1)} inputs)` : ''}`).join(', ');
+    const detail = Object.entries(byEndpoint).map(([endpoint, e]) => `${e.count} ${endpoint}${e.inputs ? ` (mean ${fmt(e.inputs, 1)} inputs)` : ''}`).join(', ');
     console.log(`  ${kind.padEnd(9)}${fmt(result[kind].per1000, 1).padStart(6)}   ${requests} requests: ${detail}`);
     before = after;
   }
   console.log('  references, identify: floor 10 (batch upsert of 100); Segment single-event path 1,000–3,000; Segment batch mode 3 per batch (30 at 100 per batch); RudderStack 10 when emails are unique');
   console.log('  floors of the others (no reference in §6): track 2 (500 events per request); group 20 (company upsert and association, 100 per request) or 30 with the contact-id read this engine needs');
   const held = { contacts: Object.keys(before.objects.contacts ?? {}).length, events: before.events.length, companies: Object.keys(before.objects.companies ?? {}).length, associations: before.associations.length };
+  const expected = { contacts, events: count, companies: contacts, associations: count };
+  const differing = Object.keys(expected).filter((k) => held[k] !== expected[k]).map((k) => `${k} ${fmt(held[k])} of ${fmt(expected[k])}`);
   const dead = (await metrics(stack.relay)).hubspot_dead_total;
-  result.held = { ...held, dead };
-  console.log(`  HubSpot holds ${fmt(held.contacts)} contacts, ${fmt(held.events)} events, ${fmt(held.companies)} companies, ${fmt(held.associations)} associations (sent: ${fmt(contacts)}, ${fmt(count)}, ${fmt(contacts)}, ${fmt(count)}); ${dead} dead-lettered`);
+  result.held = { ...held, dead, expected };
+  console.log(`  HubSpot holds ${Object.entries(held).map(([k, n]) => `${fmt(n)} ${k}`).join(', ')}; ${dead} dead-lettered${differing.length ? `; NOT AS SENT: ${differing.join(', ')}` : ' (as sent)'}`);
   stack.stop();
   return result;
 }
@@ -308,6 +311,10 @@ const chosen = process.argv.slice(2);
 const unknown = chosen.filter((p) => !(p in PARTS));
 if (unknown.length) {
   console.error(`unknown part ${unknown.join(', ')}; usage: node bench/cloud.mjs [${Object.keys(PARTS).join('] [')}]`);
+  process.exit(2);
+}
+if (!(SUSTAIN_SECONDS >= 0)) {
+  console.error(`BENCH_SUSTAIN_SECONDS must be a number of seconds, got ${process.env.BENCH_SUSTAIN_SECONDS}`);
   process.exit(2);
 }
 for (const name of ['hubspot-cloud', 'fake-hubspot']) {
