@@ -39,6 +39,11 @@ pub struct ServerConfig {
     /// Back-pressure: above this many undelivered messages, answer 503 with Retry-After.
     #[serde(default = "default_max_queue")]
     pub max_queue: u64,
+    /// After a delivery round that found less than one full HubSpot batch (100), wait this long
+    /// before the next, so light traffic fills batches: fewer requests against the portal's
+    /// daily limit, for at most this much more latency. 0 sends at once.
+    #[serde(default = "default_batch_wait_ms")]
+    pub batch_wait_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +51,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: default_listen(),
             max_queue: default_max_queue(),
+            batch_wait_ms: default_batch_wait_ms(),
         }
     }
 }
@@ -56,6 +62,10 @@ fn default_listen() -> String {
 
 fn default_max_queue() -> u64 {
     1_000_000
+}
+
+fn default_batch_wait_ms() -> u64 {
+    1000
 }
 
 /// `[queue]`.

@@ -149,6 +149,7 @@ async fn serve(config: Arc<Config>, queue: Arc<dyn Queue>) -> Result<ExitCode> {
         queue,
         Some(relay.clone()),
         metrics,
+        Duration::from_millis(config.server.batch_wait_ms),
         stop_rx,
     ));
     let listener = tokio::net::TcpListener::bind(&config.server.listen)

@@ -25,8 +25,12 @@ struct Running {
 }
 
 fn config(base_url: &str, max_queue: u64) -> Config {
+    config_with(base_url, max_queue, 0)
+}
+
+fn config_with(base_url: &str, max_queue: u64, batch_wait_ms: u64) -> Config {
     let text = format!(
-        "[server]\nmax_queue = {max_queue}\n[queue]\nkind = \"memory\"\n[hubspot]\nbase_url = \"{base_url}\"\n\
+        "[server]\nmax_queue = {max_queue}\nbatch_wait_ms = {batch_wait_ms}\n[queue]\nkind = \"memory\"\n[hubspot]\nbase_url = \"{base_url}\"\n\
          [[portals]]\nname = \"main\"\nportal_id = \"{DEFAULT_PORTAL_ID}\"\nwrite_keys = [\"{KEY}\"]\naccess_token = \"{DEFAULT_TOKEN}\"\nrate_interval_ms = 1000\n"
     );
     let path = std::env::temp_dir().join(format!(
@@ -41,12 +45,16 @@ fn config(base_url: &str, max_queue: u64) -> Config {
 }
 
 async fn start(max_queue: u64, deliver: bool) -> Running {
+    start_with(max_queue, deliver, 0).await
+}
+
+async fn start_with(max_queue: u64, deliver: bool, batch_wait_ms: u64) -> Running {
     let fake = fake_hubspot::start(
         FakeConfig::default().with_event(&format!("pe{DEFAULT_PORTAL_ID}_signed_up"), &["plan"]),
     )
     .await
     .unwrap();
-    let config = Arc::new(config(&fake.base_url, max_queue));
+    let config = Arc::new(config_with(&fake.base_url, max_queue, batch_wait_ms));
     let queue = Arc::new(MemoryQueue::new());
     let metrics = Arc::new(Metrics::new());
     let relay = Relay::new(config.clone(), queue.clone(), metrics.clone());
@@ -58,6 +66,7 @@ async fn start(max_queue: u64, deliver: bool) -> Running {
             queue.clone() as Arc<dyn Queue>,
             Some(relay.clone()),
             metrics.clone(),
+            Duration::from_millis(config.server.batch_wait_ms),
             stop_rx,
         ));
     }
@@ -179,6 +188,27 @@ async fn segment_endpoints_deliver_to_hubspot() {
         .unwrap();
     assert_eq!(health, json!({"status": "ok", "queue_depth": 0}));
     assert_eq!(r.metrics.dead.get(), 0);
+}
+
+#[tokio::test]
+async fn light_traffic_waits_to_fill_batches() {
+    // 40 identifies arriving one by one over about two seconds: with a 1 s batch wait they
+    // travel in a handful of upserts, not one request each.
+    let r = start_with(1000, true, 1000).await;
+    for n in 0..40 {
+        assert_eq!(
+            r.post("/v1/identify", &identify(&format!("user{n}@example.com")))
+                .await
+                .0,
+            200
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    r.until_delivered().await;
+    let state = r.fake.state();
+    assert_eq!(state.contacts().len(), 40);
+    let upserts = state.requests_to("POST /crm/v3/objects/contacts/batch/upsert");
+    assert!(upserts <= 4, "{upserts} upserts for 40 identifies");
 }
 
 #[tokio::test]
