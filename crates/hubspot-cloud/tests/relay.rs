@@ -24,10 +24,6 @@ struct Running {
     _stop: tokio::sync::watch::Sender<bool>,
 }
 
-fn config(base_url: &str, max_queue: u64) -> Config {
-    config_with(base_url, max_queue, 0)
-}
-
 fn config_with(base_url: &str, max_queue: u64, batch_wait_ms: u64) -> Config {
     let text = format!(
         "[server]\nmax_queue = {max_queue}\nbatch_wait_ms = {batch_wait_ms}\n[queue]\nkind = \"memory\"\n[hubspot]\nbase_url = \"{base_url}\"\n\
