@@ -11,7 +11,7 @@ const ANALYTICS_OPTIONS = { integrations: { 'Segment.io': false }, disableClient
 const EVENT_NAMES = ['Product Viewed', 'Product Added', 'Checkout Started', 'Order Completed', 'Coupon Applied'];
 
 /** 30 traits of the kinds sites send, varied by `i` so no call repeats another. */
-export function traits(i) {
+function traits(i) {
   return {
     email: `user${i}@example.com`,
     firstName: `Ada${i % 97}`,
@@ -47,7 +47,7 @@ export function traits(i) {
 }
 
 /** 15 event properties, varied by `i`. */
-export function properties(i) {
+function properties(i) {
   return {
     product_id: `p-${i}`,
     sku: `SKU-${i % 500}`,
@@ -69,18 +69,40 @@ export function properties(i) {
 
 const eventName = (i) => EVENT_NAMES[i % EVENT_NAMES.length];
 const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
+const channel = new MessageChannel();
+/**
+ * Between two end-to-end calls: a timer, so analytics-next ends its flush cycle (and ours its
+ * task), then a message, so the next call starts from a fresh task. analytics-next delivers
+ * through chains of setTimeout(0); chained across calls they nest deeper than 5 and Chromium
+ * clamps each to 4 ms: every call would then wait ~4.7 ms instead of taking ~0.2–0.5 ms.
+ */
+const settle = async () => {
+  await nextTask();
+  await new Promise((resolve) => {
+    channel.port1.onmessage = resolve;
+    channel.port2.postMessage(null);
+  });
+};
 
-const state = { analytics: null, plugins: [], templates: {} };
+const state = { analytics: null, plugins: [], templates: {}, prepared: null };
 
-/** Seconds-free helper: main-thread time to evaluate a script, network excluded. */
+/**
+ * Main-thread ms to evaluate a script (to its load event, or to `readyEvent` for an async module),
+ * network excluded. An uncaught error while it loads fails the load instead of waiting forever.
+ */
 function loadScript(src, readyEvent) {
   return new Promise((resolve, reject) => {
+    const fail = (e) => reject(new Error(`${src} failed: ${e.reason || e.message || e}`));
+    window.addEventListener('error', fail, { once: true });
+    window.addEventListener('unhandledrejection', fail, { once: true });
     const ready = readyEvent && new Promise((done) => window.addEventListener(readyEvent, () => done(performance.now()), { once: true }));
     const s = document.createElement('script');
     s.src = src;
-    s.onerror = () => reject(new Error(`could not load ${src}`));
+    s.onerror = () => fail('not loaded');
     s.onload = async () => {
       const loaded = ready ? await ready : performance.now();
+      window.removeEventListener('error', fail);
+      window.removeEventListener('unhandledrejection', fail);
       const [entry] = performance.getEntriesByName(s.src);
       resolve(loaded - entry.responseEnd);
     };
@@ -89,8 +111,7 @@ function loadScript(src, readyEvent) {
 }
 
 window.Bench = {
-  traits,
-  properties,
+  eventName,
 
   /**
    * Loads analytics-next and records one identify and one track event as a destination receives
@@ -131,29 +152,53 @@ window.Bench = {
     return moduleMs;
   },
 
-  /** Milliseconds from `analytics.register(...)` to its promise resolving (every plugin loaded). */
+  /**
+   * Milliseconds from `analytics.register(...)` until every plugin's `load()` has resolved.
+   * analytics-next's register() does not wait for a destination's load(), so the load promises
+   * are caught on their way to it.
+   */
   async register() {
+    const loads = [];
+    for (const plugin of state.plugins) {
+      const load = plugin.load;
+      plugin.load = (...args) => {
+        const loading = load.apply(plugin, args);
+        loads.push(loading);
+        return loading;
+      };
+    }
     const t0 = performance.now();
     await state.analytics.register(...state.plugins);
+    await Promise.all(loads);
     const ms = performance.now() - t0;
-    if (!state.plugins.every((p) => p.isLoaded())) throw new Error('a plugin is not loaded after register()');
+    if (!state.plugins.every((p) => p.isLoaded())) throw new Error('a plugin is not loaded after its load() resolved');
     return ms;
   },
 
   /**
-   * The plugins' own cost: `n` contexts made first, then each plugin's method awaited in sequence
-   * per context, as analytics-next awaits a destination. Ends after the next task, because our
-   * plugin forwards a task's calls when the task ends. Returns total milliseconds.
+   * Makes the inputs of one loop before it is timed: for `own`, `n` analytics-next Contexts (the
+   * recorded event with this call's id, user or name, and traits or properties); for `e2e`, the
+   * arguments of `n` analytics calls.
    */
-  async ownCost(kind, n) {
+  prepare(phase, kind, n) {
     const template = state.templates[kind];
-    const contexts = Array.from({ length: n }, (_, i) => new Context({
-      ...template,
-      messageId: `bench-${kind}-${i}`,
-      context: structuredClone(template.context),
-      ...(kind === 'identify' ? { userId: `user-${i}`, traits: traits(i) } : { event: eventName(i), properties: properties(i) }),
-    }));
+    state.prepared = Array.from({ length: n }, (_, i) => {
+      const payload = kind === 'identify' ? [`user-${i}`, traits(i)] : [eventName(i), properties(i)];
+      if (phase === 'e2e') return payload;
+      const fields = kind === 'identify' ? { userId: payload[0], traits: payload[1] } : { event: payload[0], properties: payload[1] };
+      return new Context({ ...template, ...fields, messageId: `bench-${kind}-${i}`, context: structuredClone(template.context) });
+    });
+  },
+
+  /**
+   * The plugins' own cost over the prepared contexts: each plugin's method awaited in sequence per
+   * context, as analytics-next awaits a destination. Ends after the next task, because our plugin
+   * forwards a task's calls when the task ends. Total ms.
+   */
+  async ownCost(kind) {
+    const contexts = state.prepared;
     const plugins = state.plugins;
+    state.prepared = null;
     await nextTask();
     const t0 = performance.now();
     for (const ctx of contexts) {
@@ -163,26 +208,41 @@ window.Bench = {
     return performance.now() - t0;
   },
 
-  /** `n` calls through analytics-next, each awaited (delivered) before the next. Total ms. */
-  async endToEnd(kind, n) {
-    const args = Array.from({ length: n }, (_, i) => (kind === 'identify' ? [`user-${i}`, traits(i)] : [eventName(i), properties(i)]));
+  /** The prepared calls through analytics-next, each awaited and followed by `settle()`. Total ms. */
+  async endToEnd(kind) {
+    const calls = state.prepared;
     const analytics = state.analytics;
-    await nextTask();
+    state.prepared = null;
+    await settle();
     const t0 = performance.now();
-    for (const a of args) await analytics[kind](...a);
+    for (const args of calls) {
+      await analytics[kind](...args);
+      await settle();
+    }
+    return performance.now() - t0;
+  },
+
+  /**
+   * Pushes the stand-in's commands `from`..`to` again, straight into `_hsq`: how much of a loop's
+   * time was HubSpot's tracker (here the stand-in) handling what the plugin pushed. Total ms.
+   */
+  replayPushes(from, to) {
+    const hs = window.HubSpotStandIn;
+    if (!hs) return 0;
+    const commands = hs.commands.slice(from, to);
+    const t0 = performance.now();
+    for (const command of commands) window._hsq.push(command);
     return performance.now() - t0;
   },
 
   /** What the stand-in tracker recorded since `from` commands: counts and the last of each. */
   hubspotLog(from = 0) {
     const hs = window.HubSpotStandIn;
-    if (!hs) return { commands: 0, identify: 0, events: 0 };
     const commands = hs.commands.slice(from);
     const identifies = commands.filter((c) => c[0] === 'identify');
     const events = hs.received.filter((r) => r.type === 'event');
     const last = events[events.length - 1];
     return {
-      at: hs.commands.length,
       identify: identifies.length,
       events: commands.filter((c) => c[0] === 'trackCustomBehavioralEvent').length,
       lastIdentify: identifies.length ? identifies[identifies.length - 1][1] : null,

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const nodeModules = join(here, '..', '..', 'node_modules');
+export const nodeModules = join(here, '..', '..', 'node_modules');
 
 /**
  * @param {string} dist the build being benchmarked (its npm package is bundled from here)
