@@ -125,6 +125,9 @@ enum Held {
     Reset,
 }
 
+/// Calls held for reordering within one task before they are delivered as a slice.
+pub const MAX_TASK_CALLS: usize = 16;
+
 /// The ordering state machine. One per destination instance.
 #[derive(Debug)]
 pub struct Machine {
@@ -239,6 +242,12 @@ impl Machine {
                     out.act(Action::EndTaskSoon);
                 }
                 self.task.push(event);
+                // A burst of calls in one task (a replayed queue, a loop) is delivered in slices
+                // rather than held whole: rule 2 still orders each slice, and memory stays
+                // bounded (wasm memory never shrinks once grown).
+                if self.task.len() >= MAX_TASK_CALLS {
+                    self.end_task(now_ms, &mut out);
+                }
             }
             Input::TaskBoundary => self.end_task(now_ms, &mut out),
             Input::ScriptSettled { role, ok } => self.script_settled(role, ok, &mut out),

@@ -498,6 +498,34 @@ fn start_twice_injects_once() {
 }
 
 #[test]
+fn a_burst_in_one_task_is_delivered_in_ordered_slices() {
+    let mut p = Page::new(opts());
+    p.load_hubspot();
+    p.hubspot.received.clear();
+    let from = p.pushes.len();
+    // 15 tracks, then an identify: the slice of 16 is full and goes at once, identify first.
+    for n in 0..15 {
+        p.call(track(&format!("Burst {n}"), json!({})));
+    }
+    assert_eq!(p.pushes.len(), from, "held until the slice is full");
+    p.call(identify(None, json!({"email": A})));
+    assert_eq!(p.pushes.len(), from + 16);
+    assert_eq!(p.pushes[from][0], "identify");
+    // The rest of the task waits for its end as usual.
+    p.call(page("/after"));
+    assert_eq!(p.pushes.len(), from + 16);
+    p.end_task();
+    assert_eq!(p.hubspot.received.len(), 16);
+    assert_eq!(
+        p.hubspot.received[0],
+        ev("pe1234_burst_0", json!({}), Some(A))
+    );
+    assert_eq!(p.hubspot.received[15], pv("/after", Some(A)));
+    assert!(p.machine.held_len() == 0);
+    assert_eq!(hubspot_core::machine::MAX_TASK_CALLS, 16);
+}
+
+#[test]
 fn every_call_opens_at_most_one_task() {
     let mut p = Page::new(opts());
     p.call(page("/a"));
