@@ -6,23 +6,28 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use crate::convert::to_js;
 
-const HSQ: &str = "_hsq";
+thread_local! {
+    /// `"_hsq"` and `"push"` as JavaScript strings, made once: each push looks both up, and
+    /// turning a Rust `&str` into a JavaScript string costs a decode every time.
+    static HSQ: JsValue = JsValue::from_str("_hsq");
+    static PUSH: JsValue = JsValue::from_str("push");
+}
 
 /// `window._hsq`, created (as an array) if missing and never replaced: a hand-installed snippet
 /// may have filled it, and HubSpot's script patches its `push`.
 pub fn queue() -> Option<JsValue> {
     let window = web_sys::window()?;
-    let existing = Reflect::get(&window, &HSQ.into()).ok()?;
+    let existing = HSQ.with(|key| Reflect::get(&window, key)).ok()?;
     if existing.is_object() {
         return Some(existing);
     }
     let fresh: JsValue = Array::new().into();
-    Reflect::set(&window, &HSQ.into(), &fresh).ok()?;
+    HSQ.with(|key| Reflect::set(&window, key, &fresh)).ok()?;
     Some(fresh)
 }
 
 fn push_fn(hsq: &JsValue) -> Option<Function> {
-    Reflect::get(hsq, &"push".into()).ok()?.dyn_into().ok()
+    PUSH.with(|key| Reflect::get(hsq, key)).ok()?.dyn_into().ok()
 }
 
 /// True once HubSpot's tracking code has patched `_hsq.push` (its readiness signal).
@@ -30,7 +35,7 @@ pub fn is_patched() -> bool {
     let Some(window) = web_sys::window() else {
         return false;
     };
-    let Ok(hsq) = Reflect::get(&window, &HSQ.into()) else {
+    let Ok(hsq) = HSQ.with(|key| Reflect::get(&window, key)) else {
         return false;
     };
     if !hsq.is_object() {

@@ -8,6 +8,11 @@ use wasm_bindgen::prelude::*;
 
 use crate::engine::Engine;
 
+thread_local! {
+    /// `"event"` as a JavaScript string, made once rather than on every call.
+    static EVENT: JsValue = JsValue::from_str("event");
+}
+
 /// The package version, shown as the plugin's `version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -110,7 +115,9 @@ impl Destination {
     }
 
     fn forward(&self, ctx: JsValue) -> JsValue {
-        let event = Reflect::get(&ctx, &"event".into()).unwrap_or(JsValue::UNDEFINED);
+        let event = EVENT
+            .with(|key| Reflect::get(&ctx, key))
+            .unwrap_or(JsValue::UNDEFINED);
         self.engine.call(&event);
         ctx
     }
