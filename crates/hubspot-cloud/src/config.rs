@@ -39,9 +39,9 @@ pub struct ServerConfig {
     /// Back-pressure: above this many undelivered messages, answer 503 with Retry-After.
     #[serde(default = "default_max_queue")]
     pub max_queue: u64,
-    /// After a delivery round that found less than one full HubSpot batch (100), wait this long
-    /// before the next, so light traffic fills batches: fewer requests against the portal's
-    /// daily limit, for at most this much more latency. 0 sends at once.
+    /// After a delivery round that emptied the queue, wait this long before the next, so live
+    /// traffic travels in fuller batches: fewer requests against the portal's daily limit, for
+    /// at most this much more latency. 0 sends at once.
     #[serde(default = "default_batch_wait_ms")]
     pub batch_wait_ms: u64,
 }

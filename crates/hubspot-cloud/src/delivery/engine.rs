@@ -216,6 +216,11 @@ impl<Q: Queue + ?Sized> Engine<Q> {
         self.queue.enqueue(portal, items).await
     }
 
+    /// Jobs one round leases at most.
+    pub fn lease_size(&self) -> usize {
+        self.config.lease_size
+    }
+
     /// Running totals (retries, 429s).
     pub fn stats(&self) -> &EngineStats {
         &self.stats

@@ -381,9 +381,10 @@ async fn metrics(State(relay): State<Arc<Relay>>) -> Response {
         .into_response()
 }
 
-/// Delivers from the queue until `stop` resolves: rounds back to back while they fill HubSpot
-/// batches, `batch_wait` after a round that did not, otherwise a short sleep (never past the
-/// next due job). Keeps the metrics and the relay's depth estimate current.
+/// Delivers from the queue until `stop` resolves: rounds back to back while a backlog fills
+/// whole leases, `batch_wait` after a round that emptied the queue (so the next one carries
+/// fuller HubSpot batches), otherwise a short sleep (never past the next due job). Keeps the
+/// metrics and the relay's depth estimate current.
 pub async fn deliver_forever<Q: Queue + ?Sized>(
     engine: Arc<Engine<Q>>,
     queue: Arc<Q>,
@@ -392,8 +393,6 @@ pub async fn deliver_forever<Q: Queue + ?Sized>(
     batch_wait: Duration,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    /// Messages in one full CRM batch.
-    const FULL_BATCH: usize = 100;
     let (mut retried, mut limited) = (0u64, 0u64);
     loop {
         if *stop.borrow() {
@@ -448,7 +447,7 @@ pub async fn deliver_forever<Q: Queue + ?Sized>(
             let wait = Duration::from_millis(due.saturating_sub(now_ms()))
                 .clamp(Duration::from_millis(10), Duration::from_millis(250));
             tokio::time::sleep(wait).await;
-        } else if worked < FULL_BATCH {
+        } else if worked < engine.lease_size() {
             tokio::time::sleep(batch_wait).await;
         }
     }
