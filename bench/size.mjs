@@ -20,8 +20,13 @@ const CLASSIC_REFERENCE = { label: 'Segment classic 2.2.5 (spec reference)', raw
 
 const results = { date: new Date().toISOString(), artifacts: [], segment: null, crates: [] };
 
-// Segment's standalone hubspot-web file: what its CDN serves for the destination.
-const segmentFiles = readdirSync(SEGMENT_DIR).filter((f) => f.endsWith('.js')).map((f) => join(SEGMENT_DIR, f));
+// Segment's standalone hubspot-web file and the runtime chunk it loads from a numbered directory
+// beside it (the browser benchmark sees both requested): what its CDN serves for the destination.
+const jsIn = (dir) => readdirSync(dir).filter((f) => f.endsWith('.js')).map((f) => join(dir, f));
+const segmentFiles = [
+  ...jsIn(SEGMENT_DIR),
+  ...readdirSync(join(SEGMENT_DIR, '..')).filter((d) => /^\d+$/.test(d)).flatMap((d) => jsIn(join(SEGMENT_DIR, '..', d))),
+];
 const segment = measure(segmentFiles);
 results.segment = { label: `Segment hubspot-web ${segmentVersion}`, files: segmentFiles, raw: segment[0], gzip: segment[1], brotli: segment[2] };
 
@@ -49,7 +54,7 @@ for (const [label, [raw, gzip, brotli]] of rows) {
   console.log(row(label, [raw, gzip, brotli, vsWeb, vsClassic], 46));
   results.artifacts.push({ label, raw, gzip, brotli, hubspotWebOverOurs: vsWeb, classicOverOurs: vsClassic });
 }
-console.log(row(results.segment.label, segment, 46));
+console.log(row(`${results.segment.label} (${segmentFiles.length} files)`, segment, 46));
 console.log(row(CLASSIC_REFERENCE.label, [CLASSIC_REFERENCE.raw, '-', CLASSIC_REFERENCE.brotli], 46));
 
 // Per-crate cost, with twiggy (bench/run.sh installs it).
