@@ -46,14 +46,14 @@
 // call with the right email and event name; any request leaving 127.0.0.1 or console error fails
 // the run. Last, a CPU profile of our identify own-cost loop lists the top self-time functions
 // (the npm build unminified, so wasm-bindgen's JS glue keeps its names).
-import { chromium } from 'playwright-core';
 import webpack from 'webpack';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startServer } from '../../scripts/serve.mjs';
-import { routeHubSpot, HUBSPOT_SCRIPT_PATTERN, HUBSPOT_FORMS_PATTERN } from '../../js/testing/index.js';
+import { launchChromium, openOffline } from '../../scripts/offline-browser.mjs';
+import { HUBSPOT_SCRIPT_PATTERN } from '../../js/testing/index.js';
 import { benchBundles, installedVersion, nodeModules } from './webpack.config.mjs';
 
 const DIST = resolve(process.env.DIST || 'dist');
@@ -142,33 +142,13 @@ function captureWasm() {
 const site = await prepareSite();
 const server = await startServer(site, 0);
 const origin = `http://127.0.0.1:${server.port}`;
-// The flags tests/e2e/run.mjs launches with: nothing in the background talks to the network.
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 const SETTINGS = { wasm: { portalId: PORTAL }, segment: segmentSettings(), none: {} };
 const PAGE = '<!doctype html><html><head><title>bench</title></head><body><script src="/bench/page.js"></script></body></html>';
 
-/** A fresh context and page: local requests pass, HubSpot's go to the stand-in, others abort. */
+/** A fresh offline page (HubSpot's script is the stand-in) running the in-page driver. */
 async function open() {
-  const context = await browser.newContext();
-  await context.addInitScript(captureWasm);
-  const page = await context.newPage();
-  const external = [];
-  const errors = [];
-  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-  page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('request', (req) => {
-    const url = req.url();
-    if (!url.startsWith(origin) && !HUBSPOT_SCRIPT_PATTERN.test(url) && !HUBSPOT_FORMS_PATTERN.test(url)) external.push(url);
-  });
-  await context.route('**/*', (route) => (route.request().url().startsWith(origin) ? route.fallback() : route.abort()));
-  // Registered after the catch-all, so tried first.
-  await routeHubSpot(context);
-  await context.route(`${origin}/fixture/**`, (route) => route.fulfill({ contentType: 'text/html', body: PAGE }));
-  await page.goto(`${origin}/fixture/index.html`);
+  const { context, page, external, consoleErrors: errors } = await openOffline(browser, origin, { body: PAGE, init: captureWasm });
   await page.waitForFunction(() => window.Bench);
   await page.evaluate(() => window.Bench.start());
   const cdp = await context.newCDPSession(page);

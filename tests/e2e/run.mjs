@@ -3,10 +3,9 @@
 // the stand-in records as received by HubSpot, not only on pushes. Every scenario also asserts
 // that no request left 127.0.0.1 other than routed HubSpot URLs, and that the console has no
 // errors. Prints "N passed, N failed" and exits non-zero on any failure.
-import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import { startServer } from '../../scripts/serve.mjs';
-import { routeHubSpot, HUBSPOT_SCRIPT_PATTERN, HUBSPOT_FORMS_PATTERN } from '../../js/testing/index.js';
+import { launchChromium, openOffline } from '../../scripts/offline-browser.mjs';
 
 const PORTAL = '123';
 const ANALYTICS_OPTIONS = {
@@ -20,37 +19,16 @@ const BUILDS = {
 
 const server = await startServer('dist', 0);
 const origin = `http://127.0.0.1:${server.port}`;
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 
-/** A fresh browser context and page, with routing and bookkeeping. */
-async function open({ hubspot = {}, html, build = 'script-tag', csp, path = '/fixture/index.html' } = {}) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  const external = [];
-  const hubspotRequests = [];
-  const consoleErrors = [];
-  page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
-  page.on('pageerror', (e) => consoleErrors.push(String(e)));
-  page.on('request', (req) => {
-    const url = req.url();
-    if (HUBSPOT_SCRIPT_PATTERN.test(url) || HUBSPOT_FORMS_PATTERN.test(url)) hubspotRequests.push(url);
-    else if (!url.startsWith(origin) && !url.startsWith('data:')) external.push(url);
-  });
-  await context.route('**/*', (route) => (route.request().url().startsWith(origin) ? route.fallback() : route.abort()));
-  // Registered after the catch-all, so tried first: HubSpot's URLs get the stand-in.
-  await routeHubSpot(context, hubspot);
+/** A fresh offline page showing one of the builds (or `html`), with routing and bookkeeping. */
+function open({ hubspot = {}, html, build = 'script-tag', csp, path } = {}) {
   const scripts = (BUILDS[build] || []).map((src) => `<script src="${src}"${csp ? ` nonce="${csp}"` : ''}></script>`).join('\n');
   const cspMeta = csp
     ? `<meta http-equiv="Content-Security-Policy" content="script-src 'nonce-${csp}' 'wasm-unsafe-eval'">`
     : '';
   const body = html ?? `<!doctype html><html><head>${cspMeta}<title>e2e</title></head><body>${scripts}</body></html>`;
-  await context.route(`${origin}/fixture/**`, (route) => route.fulfill({ contentType: 'text/html', body }));
-  await page.goto(origin + path);
-  return { context, page, external, hubspotRequests, consoleErrors };
+  return openOffline(browser, origin, { body, hubspot, path });
 }
 
 /** Loads analytics-next offline and registers the destination; resolves when analytics is ready. */
