@@ -5,6 +5,7 @@
 //
 //   node bench/browser/run.mjs                 from the repository root; DIST=dir (default dist)
 //   node bench/browser/run.mjs --profile-only  only the CPU profile of our identify (~10 s)
+//   BENCH_TOP=40 node bench/browser/run.mjs --profile-only   more rows of the profile (default 15)
 //
 // Prints a side-by-side table and writes bench/results/browser.json. About 2 minutes on 2 cores.
 //
@@ -286,7 +287,7 @@ function summarizeProfile({ nodes, samples, timeDeltas }) {
   const top = [...self.values()].sort((a, b) => b.ms - a.ms);
   const categories = {};
   for (const e of top) categories[e.category] = (categories[e.category] || 0) + e.ms;
-  return { totalMs: total, calls: N, top: top.slice(0, 15), categories };
+  return { totalMs: total, calls: N, top: top.slice(0, Number(process.env.BENCH_TOP || 15)), categories };
 }
 
 /** The wasm-bindgen import (`__wbg_set_…: function …`) whose shim contains a line of the glue. */
