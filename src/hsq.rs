@@ -27,7 +27,10 @@ pub fn queue() -> Option<JsValue> {
 }
 
 fn push_fn(hsq: &JsValue) -> Option<Function> {
-    PUSH.with(|key| Reflect::get(hsq, key)).ok()?.dyn_into().ok()
+    PUSH.with(|key| Reflect::get(hsq, key))
+        .ok()?
+        .dyn_into()
+        .ok()
 }
 
 /// True once HubSpot's tracking code has patched `_hsq.push` (its readiness signal).
