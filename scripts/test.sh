@@ -19,6 +19,15 @@ if cargo tree -p hubspot-core -e normal --prefix none | grep -E "$forbidden"; th
 fi
 echo "ok"
 
+step "lint: rustfmt, clippy (native and wasm32, every target incl. benches) with warnings as errors, JS syntax"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy -p hubspot-wasm --target wasm32-unknown-unknown --all-targets -- -D warnings
+for f in bench/*.mjs bench/browser/*.mjs scripts/*.mjs tests/e2e/*.mjs js/*.js js/npm/*.js js/testing/*.js; do
+  node --check "$f"
+done
+echo "ok"
+
 step "native tests (core, server library, fake HubSpot, relay, SQLite crash test)"
 cargo test --workspace
 
