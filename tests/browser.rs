@@ -331,3 +331,28 @@ fn the_tape_round_trips_text_in_any_script_and_keeps_proto_as_data() {
         Value::Array(vec![Value::Number(1.0), Value::Null, Value::Number(3.0)])
     );
 }
+
+#[wasm_bindgen_test]
+async fn an_event_with_throwing_getters_still_arrives_without_those_fields() {
+    clean();
+    let d = destination(js(&format!(
+        "{{portalId: '123', trackingScriptUrl: '{READY_SCRIPT}'}}"
+    )))
+    .unwrap();
+    JsFuture::from(d.load(JsValue::UNDEFINED, JsValue::UNDEFINED))
+        .await
+        .unwrap();
+    // A getter on the event itself and one inside context: only those fields are lost.
+    d.identify(js(
+        "{event: {type: 'identify', userId: 'a@b.co', get traits() { throw new Error('no') }, context: {get page() { throw new Error('no') }}}}",
+    ));
+    d.track(js(
+        "{event: {type: 'track', event: 'Clicked', properties: {n: 1}, context: {get page() { throw new Error('no') }}}}",
+    ));
+    sleep(10).await;
+    assert_eq!(
+        hsq_json(),
+        r#"[["identify",{"email":"a@b.co","id":"a@b.co"}],["trackCustomBehavioralEvent",{"name":"pe123_clicked","properties":{"n":1}}]]"#
+    );
+    clean();
+}
