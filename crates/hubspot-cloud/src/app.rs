@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::client::HubSpotClient;
+use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::delivery::{Engine, EngineConfig, Portal};
 use crate::queue::postgres::{PgOptions, PgQueue};
@@ -48,7 +49,7 @@ pub fn portals(config: &Config) -> Vec<Portal> {
         .iter()
         .map(|p| Portal {
             name: p.name.clone(),
-            client: Arc::new(HubSpotClient::new(
+            api: Arc::new(HubSpotClient::new(
                 &config.hubspot.base_url,
                 p.credentials(),
                 config.timeout(),
@@ -62,5 +63,15 @@ pub fn portals(config: &Config) -> Vec<Portal> {
 
 /// An engine delivering from `queue` to the config's portals.
 pub fn engine(config: &Config, queue: Arc<dyn Queue>) -> Arc<Engine<dyn Queue>> {
-    Arc::new(Engine::new(queue, portals(config), EngineConfig::default()))
+    let mut engine = EngineConfig {
+        batch_wait: Duration::from_millis(config.server.batch_wait_ms),
+        ..EngineConfig::default()
+    };
+    engine.retry.window = Duration::from_secs(config.hubspot.retry_window_hours * 3600);
+    Arc::new(Engine::new(
+        queue,
+        portals(config),
+        engine,
+        Arc::new(SystemClock),
+    ))
 }

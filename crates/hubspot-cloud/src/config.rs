@@ -128,6 +128,11 @@ pub struct HubSpotConfig {
     /// Per-request timeout in seconds (default 30).
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+    /// How long a message keeps being retried after transient failures (5xx, timeouts),
+    /// counted from when it was queued; time HubSpot spends down for the whole portal does not
+    /// make messages fail meanwhile (the circuit breaker holds them). Default 24.
+    #[serde(default = "default_retry_window_hours")]
+    pub retry_window_hours: u64,
 }
 
 impl Default for HubSpotConfig {
@@ -135,6 +140,7 @@ impl Default for HubSpotConfig {
         HubSpotConfig {
             base_url: default_base_url(),
             timeout_secs: default_timeout(),
+            retry_window_hours: default_retry_window_hours(),
         }
     }
 }
@@ -145,6 +151,10 @@ fn default_base_url() -> String {
 
 fn default_timeout() -> u64 {
     30
+}
+
+fn default_retry_window_hours() -> u64 {
+    24
 }
 
 /// `[[portals]]`: one HubSpot account.

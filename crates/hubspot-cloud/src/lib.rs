@@ -3,7 +3,11 @@
 //! - [`mapping`]: Segment message → HubSpot [`ops::Operation`]s (pure).
 //! - [`client`]: typed HubSpot calls, auth (private-app token or OAuth refresh), errors
 //!   classified into kinds.
-//! - [`delivery`]: batching, merging, per-contact order, retries, rate limiting, outcomes.
+//! - [`delivery`]: one task per portal: batching, merging, retries by time, a circuit breaker,
+//!   rate limiting, outcomes.
+//! - [`steps`]: what HubSpot needs around a write (definitions, unique keys, conflicts,
+//!   lifecycle stages, associations).
+//! - [`clock`]: time as a dependency, so tests run on paused time.
 //! - [`queue`]: where messages wait (the [`queue::Queue`] trait and an in-memory queue).
 //!
 //! `client` knows endpoints and auth; `delivery` knows batching, retries and limits but not
@@ -11,9 +15,11 @@
 
 pub mod app;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod mapping;
 pub mod ops;
 pub mod queue;
 pub mod relay;
+pub mod steps;

@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use hubspot_cloud::app;
+use hubspot_cloud::client::{HubSpotApi, HubSpotClient};
+use hubspot_cloud::clock::{Clock, SystemClock};
 use hubspot_cloud::config::Config;
-use hubspot_cloud::delivery::{Report, now_ms, ordering_key};
-use hubspot_cloud::mapping::map_message;
+use hubspot_cloud::delivery::Report;
+use hubspot_cloud::mapping::{map_message, ordering_key};
 use hubspot_cloud::queue::Queue;
 use hubspot_cloud::relay::{self, Metrics, Relay};
-use hubspot_cloud::{app, client::HubSpotClient};
 
 #[derive(Parser)]
 #[command(
@@ -149,7 +151,6 @@ async fn serve(config: Arc<Config>, queue: Arc<dyn Queue>) -> Result<ExitCode> {
         queue,
         Some(relay.clone()),
         metrics,
-        Duration::from_millis(config.server.batch_wait_ms),
         stop_rx,
     ));
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
@@ -207,7 +208,7 @@ async fn send(
         }
         let prepared = serde_json::from_str(&line)
             .map_err(|e| format!("invalid JSON: {e}"))
-            .and_then(|v| relay::prepare(v, now_ms()).map_err(|(_, e)| e))
+            .and_then(|v| relay::prepare(v, SystemClock.now_ms()).map_err(|(_, e)| e))
             .and_then(|ev| {
                 map_message(&ev, &mapping)
                     .map(|_| ev)
@@ -232,7 +233,7 @@ async fn send(
         );
         while delivered + (dead.len() as u64) < total {
             let worked = engine.run_once().await?;
-            for r in engine.take_reports().await {
+            for r in engine.take_reports() {
                 match r {
                     Report::Delivered { .. } => delivered += 1,
                     Report::Dead { job, reason } => dead.push(format!("job {job}: {reason}")),

@@ -30,15 +30,13 @@ pub enum Operation {
 }
 
 impl Operation {
-    /// The key that orders operations: two operations with the same key are applied in message
-    /// order (per-contact order). Different keys may be delivered in any order.
-    pub fn order_key(&self) -> String {
+    /// The order a round sends operations in: contacts first (events and associations refer
+    /// to them), then other objects, events last.
+    pub fn rank(&self) -> u8 {
         match self {
-            Operation::UpsertContact(u) => format!("contacts:{}", u.id),
-            Operation::SendEvent(e) => format!("events:{}", e.identity_key()),
-            Operation::UpsertCompany { upsert, .. } | Operation::UpsertObject { upsert, .. } => {
-                format!("{}:{}", upsert.object_type, upsert.id)
-            }
+            Operation::UpsertContact(_) => 0,
+            Operation::UpsertCompany { .. } | Operation::UpsertObject { .. } => 1,
+            Operation::SendEvent(_) => 2,
         }
     }
 
@@ -74,16 +72,6 @@ pub enum Endpoint {
     EventsBatch,
 }
 
-impl Endpoint {
-    /// HubSpot's maximum inputs per request for this endpoint.
-    pub fn max_batch(&self) -> usize {
-        match self {
-            Endpoint::BatchUpsert { .. } => 100,
-            Endpoint::EventsBatch => 500,
-        }
-    }
-}
-
 /// An upsert of one record.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Upsert {
@@ -117,14 +105,6 @@ pub struct BehavioralEvent {
 }
 
 impl BehavioralEvent {
-    fn identity_key(&self) -> String {
-        self.email
-            .clone()
-            .or_else(|| self.utk.clone())
-            .or_else(|| self.object_id.clone())
-            .unwrap_or_default()
-    }
-
     /// The JSON input HubSpot takes.
     pub fn to_json(&self) -> Value {
         let mut m = Map::new();

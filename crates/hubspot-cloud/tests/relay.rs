@@ -62,7 +62,6 @@ async fn start_with(max_queue: u64, deliver: bool, batch_wait_ms: u64) -> Runnin
             queue.clone() as Arc<dyn Queue>,
             Some(relay.clone()),
             metrics.clone(),
-            Duration::from_millis(config.server.batch_wait_ms),
             stop_rx,
         ));
     }
@@ -155,15 +154,23 @@ async fn segment_endpoints_deliver_to_hubspot() {
     assert_eq!(state.contacts().len(), 2);
     assert_eq!(state.events.len(), 1);
     assert!(state.find("companies", "segment_group_id", "g1").is_some());
-    let metrics = r
-        .http
-        .get(format!("{}/metrics", r.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // Delivery reports reach the metrics once a second.
+    let mut metrics = String::new();
+    for _ in 0..60 {
+        metrics = r
+            .http
+            .get(format!("{}/metrics", r.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("hubspot_delivered_total 4") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(
         metrics.contains("hubspot_relay_accepted_total 4"),
         "{metrics}"
@@ -182,7 +189,10 @@ async fn segment_endpoints_deliver_to_hubspot() {
         .json()
         .await
         .unwrap();
-    assert_eq!(health, json!({"status": "ok", "queue_depth": 0}));
+    assert_eq!(
+        health,
+        json!({"status": "ok", "queue_depth": 0, "portals": {"main": "ok"}, "problems": []})
+    );
     assert_eq!(r.metrics.dead.get(), 0);
 }
 

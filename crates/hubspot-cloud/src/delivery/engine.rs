@@ -1,28 +1,41 @@
-//! The delivery loop: lease jobs, map them, batch per portal and endpoint, send, and settle each
-//! job with its outcome. Decisions come from `policy`; pacing from `limiter`.
+//! The delivery engine: one task per portal, each looping lease → map → batch (merge per
+//! record, chunk, bisect a refused batch) → pace → settle. What HubSpot needs around a write
+//! comes from `steps`; what to do after a failure from `policy`; when a request may go from
+//! the portal's `Pacer`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use hubspot_core::mapping::find_email;
-use hubspot_core::{Event, EventType};
-use serde_json::{Map, Value, json};
-use tokio::sync::Mutex;
+use hubspot_core::Event;
+use serde_json::{Map, Value};
+use tokio::sync::watch;
 
+use super::breaker::BreakerConfig;
 use super::limiter::SlidingWindow;
-use super::policy::{Decision, RetryConfig, decide};
-use crate::client::{ApiError, BatchResult, ErrorKind, HubSpotClient};
-use crate::mapping::{Dropped, MappingConfig, PropertyDefinition, conform, map_message};
+use super::pacer::{CallError, Pacer};
+use super::policy::{Decision, Failure, RetryConfig, decide};
+use crate::client::{
+    ApiError, ErrorKind, HubSpotApi, MAX_BATCH_EVENTS, MAX_BATCH_INPUTS, UpsertInput,
+};
+use crate::clock::Clock;
+use crate::mapping::{Dropped, Identities, MappingConfig, conform, map_message_for, ordering_key};
 use crate::ops::{BehavioralEvent, Endpoint, Operation, Upsert};
-use crate::queue::{Job, JobId, Outcome, Queue};
+use crate::queue::{Job, JobId, Outcome, Queue, QueueError};
+use crate::steps::definitions::Definitions;
+use crate::steps::keys::Keys;
+use crate::steps::{Written, associations, conflicts, lifecycle};
+
+/// How often an idle portal looks for work when nothing is due sooner.
+const BLOCKED_POLL: Duration = Duration::from_millis(250);
 
 /// One HubSpot portal the engine delivers to.
 pub struct Portal {
     /// Name used in jobs and config.
     pub name: String,
-    /// Its API client.
-    pub client: Arc<HubSpotClient>,
+    /// Its API (the HTTP client; an in-memory portal in tests).
+    pub api: Arc<dyn HubSpotApi>,
     /// Its mapping settings.
     pub mapping: MappingConfig,
     /// Requests allowed per `rate_interval` (HubSpot: 100 free/starter, 190 pro/enterprise).
@@ -36,21 +49,32 @@ pub struct Portal {
 pub struct EngineConfig {
     /// Retries.
     pub retry: RetryConfig,
+    /// When a portal counts as down, and how it is probed.
+    pub breaker: BreakerConfig,
     /// Jobs leased per round.
     pub lease_size: usize,
     /// How long property definitions are cached.
     pub definitions_ttl: Duration,
     /// Added to the rate window to absorb clock and network jitter.
     pub rate_margin: Duration,
+    /// After a round that emptied a portal's queue, wait this long before the next, so live
+    /// traffic travels in fuller batches.
+    pub batch_wait: Duration,
+    /// A portal whose delivery has made no progress (no round, no HubSpot answer) for this long
+    /// is reported stuck.
+    pub stuck_after: Duration,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             retry: RetryConfig::default(),
+            breaker: BreakerConfig::default(),
             lease_size: 2000,
             definitions_ttl: Duration::from_secs(300),
             rate_margin: Duration::from_millis(250),
+            batch_wait: Duration::from_secs(1),
+            stuck_after: Duration::from_secs(120),
         }
     }
 }
@@ -76,54 +100,53 @@ pub enum Report {
     },
 }
 
-/// How many `userId` → email pairs the engine remembers for group associations.
-const MAX_KNOWN_USERS: usize = 100_000;
+/// Running totals for metrics.
+#[derive(Debug, Default)]
+pub struct EngineStats {
+    /// Messages scheduled for another attempt.
+    pub retried: AtomicU64,
+    /// 429 answers received.
+    pub rate_limited: Arc<AtomicU64>,
+}
 
-/// HubSpot's limit on inputs per CRM batch call (upsert, read, associate).
-const BATCH_INPUTS: usize = 100;
-
-/// HubSpot's limit on events per `/events/v3/send/batch` call.
-const BATCH_EVENTS: usize = 500;
-
-/// A per-name cache of definitions with the time each was fetched.
-type Cache<T> = Mutex<HashMap<String, (Instant, T)>>;
+/// A portal's state as `/health` reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PortalHealth {
+    /// Portal name.
+    pub portal: String,
+    /// What keeps it from delivering, if anything.
+    pub problem: Option<String>,
+}
 
 struct PortalState {
-    portal: Portal,
-    window: Mutex<SlidingWindow>,
-    definitions: Cache<Vec<PropertyDefinition>>,
-    /// Custom event name → its property names (`None`: the portal has no such event).
-    event_definitions: Cache<Option<Vec<String>>>,
-    /// `userId` → email from identifies, so a group can associate the user's contact.
-    user_emails: Mutex<HashMap<String, String>>,
-    group_property_ready: Mutex<bool>,
+    name: String,
+    mapping: MappingConfig,
+    pacer: Pacer,
+    definitions: Definitions,
+    keys: Keys,
+    identities: Mutex<Identities>,
+    /// A DAILY 429: held until then.
     paused_until_ms: Mutex<Option<u64>>,
+    /// The token was refused and cannot be refreshed: held until restarted with a good one.
     stopped: Mutex<Option<String>>,
+    /// The last round's queue error, until a round succeeds.
+    queue_error: Mutex<Option<String>>,
+    /// When the portal's loop last went round (epoch ms; 0: it is not running).
+    heartbeat_ms: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The delivery engine.
 pub struct Engine<Q: Queue + ?Sized> {
     queue: Arc<Q>,
-    portals: HashMap<String, PortalState>,
+    portals: Vec<Arc<PortalState>>,
     config: EngineConfig,
+    clock: Arc<dyn Clock>,
     reports: Mutex<Vec<Report>>,
     stats: EngineStats,
-}
-
-/// Running totals for metrics.
-#[derive(Debug, Default)]
-pub struct EngineStats {
-    /// Messages scheduled for another attempt.
-    pub retried: std::sync::atomic::AtomicU64,
-    /// 429 answers received.
-    pub rate_limited: std::sync::atomic::AtomicU64,
-}
-
-/// Wall-clock epoch ms (the queue's time base).
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// `receivedAt` (ISO-8601, set by the relay when it accepted the message) as epoch ms.
@@ -132,74 +155,90 @@ fn received_at_ms(event: &Event) -> Option<u64> {
     hubspot_core::date::parse_iso_date_ms(at).map(|ms| ms as u64)
 }
 
-/// The ordering key for a message: its contact's email when it has one (so a contact's
-/// identifies and events stay in order), else its group, else the message itself.
-pub fn ordering_key(event: &Event) -> String {
-    let email = find_email(&event.traits, event.user_id.as_deref())
-        .or_else(|| find_email(&event.properties, None))
-        .or_else(|| find_email(&event.context_traits, None));
-    match (email, &event.group_id, &event.message_id) {
-        (Some((e, _)), _, _) if event.kind != EventType::Group => {
-            format!("contact:{}", e.to_lowercase())
+/// Why a job has not been delivered (yet).
+#[derive(Clone, Debug)]
+enum Fail {
+    /// HubSpot (or the mapping) refused it, or the call failed: `policy` decides.
+    Error(ErrorKind, String),
+    /// Not attempted: the portal's breaker is open until then.
+    Held(u64),
+}
+
+impl From<CallError> for Fail {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Api(ApiError { kind, message, .. }) => Fail::Error(kind, message),
+            CallError::Held { until_ms } => Fail::Held(until_ms),
         }
-        (_, Some(g), _) if event.kind == EventType::Group => format!("group:{g}"),
-        (_, _, Some(m)) => format!("message:{m}"),
-        _ => format!(
-            "anonymous:{}",
-            event
-                .user_id
-                .clone()
-                .or_else(|| event.anonymous_id.clone())
-                .unwrap_or_default()
-        ),
     }
 }
 
-/// A job's operations, and which of them failed how.
+/// A leased job, what was left out of it, and its first failure.
 struct Work {
     job: Job,
     dropped: Vec<Dropped>,
-    failure: Option<(ErrorKind, String)>,
+    failure: Option<Fail>,
 }
 
-/// One input of a batch, merged from the operations of one or more jobs.
-struct Input {
-    id: String,
-    properties: Map<String, Value>,
+/// Marks these jobs failed (keeping each job's first failure).
+fn fail_all(jobs: impl IntoIterator<Item = usize>, e: &CallError, work: &mut [Work]) {
+    for j in jobs {
+        if work[j].failure.is_none() {
+            work[j].failure = Some(e.clone().into());
+        }
+    }
+}
+
+/// One record's upsert, merged from the operations of one or more jobs.
+struct Merged {
+    input: UpsertInput,
     jobs: Vec<usize>,
     /// Contacts to associate the record with, by email, each with the job that asked: jobs
     /// merged into one input (two users joining one company) keep every association.
     associate: Vec<(String, usize)>,
 }
 
-impl<Q: Queue + ?Sized> Engine<Q> {
-    /// An engine over `queue` delivering to `portals`.
-    pub fn new(queue: Arc<Q>, portals: Vec<Portal>, config: EngineConfig) -> Engine<Q> {
+impl<Q: Queue + ?Sized + 'static> Engine<Q> {
+    /// An engine over `queue` delivering to `portals`, reading time from `clock`.
+    pub fn new(
+        queue: Arc<Q>,
+        portals: Vec<Portal>,
+        config: EngineConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Engine<Q> {
+        let stats = EngineStats::default();
         let portals = portals
             .into_iter()
             .map(|p| {
                 let window = SlidingWindow::new(p.rate_max, p.rate_interval, config.rate_margin);
-                (
-                    p.name.clone(),
-                    PortalState {
-                        portal: p,
-                        window: Mutex::new(window),
-                        definitions: Mutex::new(HashMap::new()),
-                        event_definitions: Mutex::new(HashMap::new()),
-                        user_emails: Mutex::new(HashMap::new()),
-                        group_property_ready: Mutex::new(false),
-                        paused_until_ms: Mutex::new(None),
-                        stopped: Mutex::new(None),
-                    },
-                )
+                Arc::new(PortalState {
+                    pacer: Pacer::new(
+                        &p.name,
+                        p.api,
+                        clock.clone(),
+                        window,
+                        config.breaker,
+                        stats.rate_limited.clone(),
+                    ),
+                    name: p.name,
+                    mapping: p.mapping,
+                    definitions: Definitions::new(config.definitions_ttl),
+                    keys: Keys::default(),
+                    identities: Mutex::default(),
+                    paused_until_ms: Mutex::default(),
+                    stopped: Mutex::default(),
+                    queue_error: Mutex::default(),
+                    heartbeat_ms: AtomicU64::new(0),
+                })
             })
             .collect();
         Engine {
             queue,
             portals,
             config,
-            reports: Mutex::new(Vec::new()),
-            stats: EngineStats::default(),
+            clock,
+            reports: Mutex::default(),
+            stats,
         }
     }
 
@@ -208,17 +247,12 @@ impl<Q: Queue + ?Sized> Engine<Q> {
         &self,
         portal: &str,
         messages: Vec<Event>,
-    ) -> Result<Vec<JobId>, crate::queue::QueueError> {
+    ) -> Result<Vec<JobId>, QueueError> {
         let items = messages
             .into_iter()
             .map(|m| (ordering_key(&m), m))
             .collect();
         self.queue.enqueue(portal, items).await
-    }
-
-    /// Jobs one round leases at most.
-    pub fn lease_size(&self) -> usize {
-        self.config.lease_size
     }
 
     /// Running totals (retries, 429s).
@@ -227,151 +261,226 @@ impl<Q: Queue + ?Sized> Engine<Q> {
     }
 
     /// Final outcomes reported so far (taken: each is returned once).
-    pub async fn take_reports(&self) -> Vec<Report> {
-        std::mem::take(&mut *self.reports.lock().await)
+    pub fn take_reports(&self) -> Vec<Report> {
+        std::mem::take(&mut *lock(&self.reports))
+    }
+
+    fn portal(&self, name: &str) -> Option<&Arc<PortalState>> {
+        self.portals.iter().find(|p| p.name == name)
     }
 
     /// The reason a portal's delivery is stopped (an unusable token), if it is.
-    pub async fn stopped(&self, portal: &str) -> Option<String> {
-        let p = self.portals.get(portal)?;
-        p.stopped.lock().await.clone()
+    pub fn stopped(&self, portal: &str) -> Option<String> {
+        lock(&self.portal(portal)?.stopped).clone()
     }
 
     /// Until when a portal is paused by a DAILY limit, if it is.
-    pub async fn paused_until(&self, portal: &str) -> Option<u64> {
-        let p = self.portals.get(portal)?;
-        *p.paused_until_ms.lock().await
+    pub fn paused_until(&self, portal: &str) -> Option<u64> {
+        *lock(&self.portal(portal)?.paused_until_ms)
     }
 
-    /// Runs rounds until the queue is empty, or only holds jobs that are not due before
-    /// `deadline` (paused portals, long backoffs). Returns the jobs still queued.
-    pub async fn run_until_idle(
-        &self,
-        deadline: Duration,
-    ) -> Result<usize, crate::queue::QueueError> {
-        let end = Instant::now() + deadline;
-        loop {
-            let worked = self.run_once().await?;
-            let depth = self.queue.depth().await?;
-            if depth == 0 || Instant::now() >= end {
-                return Ok(depth);
-            }
-            if worked == 0 {
-                let due = self.queue.next_due_ms().await?.unwrap_or(u64::MAX);
-                let wait = Duration::from_millis(due.saturating_sub(now_ms()));
-                if Instant::now() + wait >= end {
-                    return Ok(depth);
+    /// Each portal's state: what keeps it from delivering, if anything.
+    pub fn health(&self) -> Vec<PortalHealth> {
+        let now = self.clock.now_ms();
+        let iso = |ms: u64| hubspot_core::date::format_iso_ms(ms as i64);
+        self.portals
+            .iter()
+            .map(|p| {
+                let beat = p.heartbeat_ms.load(Ordering::Relaxed);
+                let progress = beat.max(p.pacer.last_answer_ms());
+                let stuck = self.config.stuck_after.as_millis() as u64;
+                let problem = if let Some(reason) = lock(&p.stopped).clone() {
+                    Some(format!("delivery stopped: {reason}"))
+                } else if let Some(until) = (*lock(&p.paused_until_ms)).filter(|u| *u > now) {
+                    Some(format!("paused until {}: HubSpot's daily API limit is used up", iso(until)))
+                } else if let Some(since) = p.pacer.failing_since() {
+                    Some(format!("HubSpot has been failing since {}: messages are held and it is probed until it answers", iso(since)))
+                } else if let Some(e) = lock(&p.queue_error).clone() {
+                    Some(format!("the queue failed: {e}"))
+                } else if beat != 0 && now.saturating_sub(progress) > stuck {
+                    Some(format!("delivery stuck: no progress for {} s", now.saturating_sub(progress) / 1000))
+                } else {
+                    None
+                };
+                PortalHealth {
+                    portal: p.name.clone(),
+                    problem,
                 }
-                tokio::time::sleep(wait.max(Duration::from_millis(5))).await;
-            }
-        }
+            })
+            .collect()
     }
 
-    /// One round: lease, deliver, settle. Returns the number of jobs leased.
-    pub async fn run_once(&self) -> Result<usize, crate::queue::QueueError> {
-        let jobs = self.queue.lease(now_ms(), self.config.lease_size).await?;
-        let leased = jobs.len();
-        let mut by_portal: BTreeMap<String, Vec<Job>> = BTreeMap::new();
-        for job in jobs {
-            by_portal.entry(job.portal.clone()).or_default().push(job);
+    /// One round for every portal, one after another. Returns the jobs leased.
+    pub async fn run_once(&self) -> Result<usize, QueueError> {
+        let mut leased = 0;
+        for p in &self.portals {
+            leased += self.round(p).await?;
         }
-        let mut settled = Vec::with_capacity(leased);
-        for (name, jobs) in by_portal {
-            let outcomes = match self.portals.get(&name) {
-                Some(p) => self.deliver(p, jobs).await,
-                None => jobs
-                    .into_iter()
-                    .map(|j| {
-                        (
-                            j.id,
-                            Outcome::Dead {
-                                reason: format!("no portal named '{name}' is configured"),
-                            },
-                        )
-                    })
-                    .collect(),
-            };
-            settled.extend(outcomes);
-        }
-        self.queue.settle(settled).await?;
         Ok(leased)
     }
 
+    /// Runs every portal until its queue is empty or holds only jobs not due before `deadline`
+    /// (paused portals, long backoffs), portals side by side. Returns the jobs still queued.
+    pub async fn run_until_idle(self: &Arc<Self>, deadline: Duration) -> Result<usize, QueueError> {
+        let end = self.clock.now_ms() + deadline.as_millis() as u64;
+        let mut tasks = tokio::task::JoinSet::new();
+        for p in &self.portals {
+            let (engine, p) = (self.clone(), p.clone());
+            tasks.spawn(async move { engine.drain(&p, end).await });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.map_err(|e| QueueError(format!("a delivery task failed: {e}")))??;
+        }
+        self.queue.depth().await
+    }
+
+    async fn drain(&self, p: &PortalState, end_ms: u64) -> Result<(), QueueError> {
+        loop {
+            if self.round(p).await? > 0 {
+                continue;
+            }
+            let now = self.clock.now_ms();
+            match self.queue.next_due_ms(&p.name).await? {
+                // A due job that was not leased waits behind an earlier job of its key.
+                Some(due) if due <= now && now < end_ms => tokio::time::sleep(BLOCKED_POLL).await,
+                Some(due) if due < end_ms => {
+                    tokio::time::sleep(Duration::from_millis(due - now)).await;
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Delivers until `stop` turns true: one task per portal, so one portal's rate-limit waits,
+    /// 429s or outage never hold up another. A task that panics is logged and started again.
+    pub async fn run(self: Arc<Self>, stop: watch::Receiver<bool>) {
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut portal_of = HashMap::new();
+        for i in 0..self.portals.len() {
+            let (engine, stop) = (self.clone(), stop.clone());
+            portal_of.insert(tasks.spawn(engine.portal_loop(i, stop)).id(), i);
+        }
+        while let Some(done) = tasks.join_next_with_id().await {
+            let Err(e) = done else { continue };
+            let Some(i) = portal_of.remove(&e.id()) else {
+                continue;
+            };
+            if *stop.borrow() {
+                continue;
+            }
+            tracing::error!(portal = %self.portals[i].name, error = %e, "a portal's delivery task failed: restarting it in 1 s");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let (engine, stop) = (self.clone(), stop.clone());
+            portal_of.insert(tasks.spawn(engine.portal_loop(i, stop)).id(), i);
+        }
+    }
+
+    async fn portal_loop(self: Arc<Self>, i: usize, mut stop: watch::Receiver<bool>) {
+        let p = &self.portals[i];
+        while !*stop.borrow() {
+            p.heartbeat_ms
+                .store(self.clock.now_ms().max(1), Ordering::Relaxed);
+            let wait = match self.round(p).await {
+                Ok(n) => {
+                    if lock(&p.queue_error).take().is_some() {
+                        tracing::warn!(portal = %p.name, "the queue works again");
+                    }
+                    if n >= self.config.lease_size {
+                        Duration::ZERO
+                    } else if n > 0 {
+                        self.config.batch_wait
+                    } else {
+                        // Short enough to pick up new messages soon, never past the next due
+                        // job.
+                        let now = self.clock.now_ms();
+                        let due = self.queue.next_due_ms(&p.name).await.ok().flatten();
+                        Duration::from_millis(due.unwrap_or(u64::MAX).saturating_sub(now))
+                            .clamp(Duration::from_millis(10), BLOCKED_POLL)
+                    }
+                }
+                Err(e) => {
+                    let mut last = lock(&p.queue_error);
+                    if last.is_none() {
+                        tracing::error!(portal = %p.name, error = %e, "the queue failed; retrying every second");
+                    }
+                    *last = Some(e.to_string());
+                    Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    /// One round for one portal: lease, deliver, settle. Returns the jobs leased.
+    async fn round(&self, p: &PortalState) -> Result<usize, QueueError> {
+        let jobs = self
+            .queue
+            .lease(&p.name, self.clock.now_ms(), self.config.lease_size)
+            .await?;
+        let leased = jobs.len();
+        if leased == 0 {
+            return Ok(0);
+        }
+        let outcomes = self.deliver(p, jobs).await;
+        self.queue.settle(outcomes).await?;
+        Ok(leased)
+    }
+
+    /// A stopped or paused portal keeps its messages without attempting them.
+    fn hold(&self, p: &PortalState, now: u64) -> Option<(u64, String)> {
+        if let Some(reason) = lock(&p.stopped).clone() {
+            return Some((now + 60_000, reason));
+        }
+        let paused = (*lock(&p.paused_until_ms)).filter(|u| *u > now)?;
+        Some((paused, "HubSpot's daily API limit is used up".into()))
+    }
+
     async fn deliver(&self, p: &PortalState, jobs: Vec<Job>) -> Vec<(JobId, Outcome)> {
-        let now = now_ms();
-        // A stopped or paused portal keeps its messages without spending attempts.
-        let hold = match (
-            p.stopped.lock().await.clone(),
-            *p.paused_until_ms.lock().await,
-        ) {
-            (Some(_), _) => Some(now + 60_000),
-            (None, Some(until)) if until > now => Some(until),
-            _ => None,
-        };
-        if let Some(until) = hold {
+        if let Some((until, reason)) = self.hold(p, self.clock.now_ms()) {
             return jobs
                 .into_iter()
                 .map(|j| {
-                    (
-                        j.id,
-                        Outcome::Retry {
-                            not_before_ms: until,
-                            error: "portal paused".into(),
-                            count_attempt: false,
-                        },
-                    )
+                    let outcome = Outcome::Retry {
+                        not_before_ms: until,
+                        error: format!("held: {reason}"),
+                        count_attempt: false,
+                    };
+                    (j.id, outcome)
                 })
                 .collect();
         }
         let mut work: Vec<Work> = Vec::with_capacity(jobs.len());
-        let mut ops: Vec<(usize, Operation)> = Vec::new();
-        for job in jobs {
-            let i = work.len();
-            match map_message(&job.message, &p.portal.mapping) {
-                Ok(mapped) => {
-                    if job.message.kind == EventType::Identify {
-                        if let (Some(uid), Some(Operation::UpsertContact(u))) =
-                            (&job.message.user_id, mapped.first())
-                        {
-                            let mut known = p.user_emails.lock().await;
-                            // Bounded: a long-running relay sees unboundedly many users. An
-                            // evicted user's group falls back to traits.email.
-                            if known.len() >= MAX_KNOWN_USERS && !known.contains_key(uid) {
-                                if let Some(evict) = known.keys().next().cloned() {
-                                    known.remove(&evict);
-                                }
-                            }
-                            known.insert(uid.clone(), u.id.clone());
-                        }
-                    }
-                    ops.extend(mapped.into_iter().map(|op| (i, op)));
-                    work.push(Work {
-                        job,
-                        dropped: Vec::new(),
-                        failure: None,
-                    });
-                }
-                Err(rejection) => {
-                    work.push(Work {
-                        job,
-                        dropped: Vec::new(),
-                        failure: Some((ErrorKind::Validation, rejection.to_string())),
-                    });
-                }
-            }
-        }
-        // Contacts first (events and associations refer to them), then other objects, events last.
         let mut groups: BTreeMap<(u8, Endpoint), Vec<(usize, Operation)>> = BTreeMap::new();
-        for (i, op) in ops {
-            let rank = match &op {
-                Operation::UpsertContact(_) => 0,
-                Operation::UpsertCompany { .. } | Operation::UpsertObject { .. } => 1,
-                Operation::SendEvent(_) => 2,
-            };
-            groups
-                .entry((rank, op.endpoint()))
-                .or_default()
-                .push((i, op));
+        {
+            let mut identities = lock(&p.identities);
+            for job in &jobs {
+                identities.learn(&job.message);
+            }
+            for job in jobs {
+                let i = work.len();
+                let failure = match map_message_for(&job.message, &p.mapping, &identities) {
+                    Ok(ops) => {
+                        for op in ops {
+                            groups
+                                .entry((op.rank(), op.endpoint()))
+                                .or_default()
+                                .push((i, op));
+                        }
+                        None
+                    }
+                    Err(rejection) => {
+                        Some(Fail::Error(ErrorKind::Validation, rejection.to_string()))
+                    }
+                };
+                work.push(Work {
+                    job,
+                    dropped: Vec::new(),
+                    failure,
+                });
+            }
         }
         for ((_, endpoint), ops) in groups {
             match endpoint {
@@ -385,19 +494,38 @@ impl<Q: Queue + ?Sized> Engine<Q> {
                 }
             }
         }
+        self.settle(p, work)
+    }
+
+    /// Each job's outcome, reported when final.
+    fn settle(&self, p: &PortalState, work: Vec<Work>) -> Vec<(JobId, Outcome)> {
+        let now = self.clock.now_ms();
         let mut reports = Vec::new();
         let outcomes = work
             .into_iter()
             .map(|w| {
-                let outcome = match w.failure {
+                let outcome = match &w.failure {
                     None => Outcome::Delivered,
-                    Some((kind, message)) => self.outcome(p, &kind, &message, w.job.attempts, now),
+                    Some(Fail::Held(until)) => Outcome::Retry {
+                        not_before_ms: *until,
+                        error: "held: HubSpot is failing for this portal; probing until it answers"
+                            .into(),
+                        count_attempt: false,
+                    },
+                    Some(Fail::Error(kind, message)) => {
+                        let failure = Failure {
+                            kind,
+                            message,
+                            attempts: w.job.attempts,
+                            enqueued_at_ms: w.job.enqueued_at_ms,
+                        };
+                        self.outcome(p, failure, now)
+                    }
                 };
                 match &outcome {
                     Outcome::Delivered => reports.push(Report::Delivered {
                         job: w.job.id,
-                        latency_ms: received_at_ms(&w.job.message)
-                            .map(|at| now_ms().saturating_sub(at)),
+                        latency_ms: received_at_ms(&w.job.message).map(|at| now.saturating_sub(at)),
                         dropped: w.dropped,
                     }),
                     Outcome::Dead { reason } => reports.push(Report::Dead {
@@ -405,64 +533,44 @@ impl<Q: Queue + ?Sized> Engine<Q> {
                         reason: reason.clone(),
                     }),
                     Outcome::Retry { .. } => {
-                        self.stats
-                            .retried
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        self.stats.retried.fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 (w.job.id, outcome)
             })
             .collect();
-        self.reports.lock().await.extend(reports);
+        lock(&self.reports).extend(reports);
         outcomes
     }
 
-    fn outcome(
-        &self,
-        p: &PortalState,
-        kind: &ErrorKind,
-        message: &str,
-        attempts: u32,
-        now: u64,
-    ) -> Outcome {
-        match decide(
-            kind,
-            message,
-            attempts,
-            &self.config.retry,
-            now,
-            rand::random::<f64>(),
-        ) {
-            Decision::Retry { after, count } => {
-                tracing::debug!(portal = %p.portal.name, attempts, ?after, error = message, "will retry");
-                Outcome::Retry {
-                    not_before_ms: now + after.as_millis() as u64,
-                    error: message.to_owned(),
-                    count_attempt: count,
-                }
-            }
+    fn outcome(&self, p: &PortalState, failure: Failure<'_>, now: u64) -> Outcome {
+        let message = failure.message.to_owned();
+        match decide(failure, &self.config.retry, now, rand::random::<f64>()) {
+            Decision::Retry { after, count } => Outcome::Retry {
+                not_before_ms: now + after.as_millis() as u64,
+                error: message,
+                count_attempt: count,
+            },
             Decision::Dead(reason) => Outcome::Dead { reason },
             Decision::PausePortal { until_ms } => {
-                self.stats
-                    .rate_limited
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if let Ok(mut paused) = p.paused_until_ms.try_lock() {
-                    *paused = Some(until_ms);
+                self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                let mut paused = lock(&p.paused_until_ms);
+                if *paused != Some(until_ms) {
+                    tracing::warn!(portal = %p.name, until_ms, "HubSpot daily limit reached: portal paused");
                 }
-                tracing::warn!(portal = %p.portal.name, until_ms, "HubSpot daily limit reached: portal paused");
+                *paused = Some(until_ms);
                 Outcome::Retry {
                     not_before_ms: until_ms,
-                    error: message.to_owned(),
+                    error: message,
                     count_attempt: false,
                 }
             }
             Decision::StopPortal(reason) => {
-                if let Ok(mut stopped) = p.stopped.try_lock() {
-                    if stopped.is_none() {
-                        tracing::error!(portal = %p.portal.name, %reason, "portal delivery stopped: fix the token and restart");
-                    }
-                    *stopped = Some(reason.clone());
+                let mut stopped = lock(&p.stopped);
+                if stopped.is_none() {
+                    tracing::error!(portal = %p.name, %reason, "portal delivery stopped: fix the token and restart");
                 }
+                *stopped = Some(reason.clone());
                 Outcome::Retry {
                     not_before_ms: now + 60_000,
                     error: reason,
@@ -470,78 +578,6 @@ impl<Q: Queue + ?Sized> Engine<Q> {
                 }
             }
         }
-    }
-
-    /// Waits for the portal's rate window, then records the send.
-    async fn pace(&self, p: &PortalState) {
-        loop {
-            let wait = p.window.lock().await.wait(now_ms());
-            if wait.is_zero() {
-                p.window.lock().await.record(now_ms());
-                return;
-            }
-            tokio::time::sleep(wait).await;
-        }
-    }
-
-    /// Sends a call, waiting out ten-secondly/secondly 429s without counting attempts.
-    async fn send<T, F, Fut>(&self, p: &PortalState, mut call: F) -> Result<T, ApiError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, ApiError>>,
-    {
-        loop {
-            self.pace(p).await;
-            match call().await {
-                Err(ApiError {
-                    kind: ErrorKind::Throttled { policy, wait },
-                    ..
-                }) if policy != crate::client::RatePolicy::Daily => {
-                    self.stats
-                        .rate_limited
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tracing::debug!(portal = %p.portal.name, ?wait, "429: waiting for the window");
-                    tokio::time::sleep(wait).await;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    async fn definitions(
-        &self,
-        p: &PortalState,
-        object_type: &str,
-    ) -> Result<Vec<PropertyDefinition>, ApiError> {
-        if let Some((at, defs)) = p.definitions.lock().await.get(object_type) {
-            if at.elapsed() < self.config.definitions_ttl {
-                return Ok(defs.clone());
-            }
-        }
-        let client = p.portal.client.clone();
-        let defs = self.send(p, || client.properties(object_type)).await?;
-        p.definitions
-            .lock()
-            .await
-            .insert(object_type.to_owned(), (Instant::now(), defs.clone()));
-        Ok(defs)
-    }
-
-    /// The `segment_group_id` company property, created once per portal (409 means it exists).
-    async fn ensure_group_property(&self, p: &PortalState) -> Result<(), ApiError> {
-        if *p.group_property_ready.lock().await {
-            return Ok(());
-        }
-        let def = json!({
-            "name": crate::mapping::GROUP_ID_PROPERTY, "label": "Segment group id", "type": "string", "fieldType": "text",
-            "groupName": "companyinformation", "hasUniqueValue": true, "hidden": true
-        });
-        let client = p.portal.client.clone();
-        self.send(p, || client.create_property("companies", &def))
-            .await?;
-        p.definitions.lock().await.remove("companies");
-        *p.group_property_ready.lock().await = true;
-        Ok(())
     }
 
     async fn upsert(
@@ -552,340 +588,131 @@ impl<Q: Queue + ?Sized> Engine<Q> {
         ops: Vec<(usize, Operation)>,
         work: &mut [Work],
     ) {
-        if object_type == "companies" && id_property == crate::mapping::GROUP_ID_PROPERTY {
-            if let Err(e) = self.ensure_group_property(p).await {
-                return fail_all(ops.iter().map(|(i, _)| *i), &e, work);
-            }
+        if let Err(e) = p
+            .keys
+            .ensure(&p.pacer, &p.definitions, object_type, id_property)
+            .await
+        {
+            return fail_all(ops.iter().map(|(i, _)| *i), &e, work);
         }
-        // Merge operations on the same record: later messages win per property.
-        let mut inputs: Vec<Input> = Vec::new();
+        // Merge operations on the same record: later messages win per property (HubSpot
+        // refuses duplicate ids in one batch).
+        let mut merged: Vec<Merged> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         for (i, op) in ops {
-            let (upsert, associate_email) = match op {
+            let (Upsert { id, properties, .. }, associate) = match op {
                 Operation::UpsertContact(u) => (u, None),
                 Operation::UpsertCompany {
                     upsert,
                     associate_contact_email,
-                } => {
-                    let by_user = match work[i].job.message.user_id.as_ref() {
-                        Some(uid) => p.user_emails.lock().await.get(uid).cloned(),
-                        None => None,
-                    };
-                    (upsert, by_user.or(associate_contact_email))
                 }
-                Operation::UpsertObject {
+                | Operation::UpsertObject {
                     upsert,
                     associate_contact_email,
                 } => (upsert, associate_contact_email),
                 Operation::SendEvent(_) => continue,
             };
-            let Upsert { id, properties, .. } = upsert;
-            let key = id.to_lowercase();
-            match index.get(&key) {
+            let associate = associate.map(|e| (e, i));
+            match index.get(&id.to_lowercase()) {
                 Some(&at) => {
-                    let input = &mut inputs[at];
-                    input.properties.extend(properties);
-                    input.jobs.push(i);
-                    input.associate.extend(associate_email.map(|e| (e, i)));
+                    let m = &mut merged[at];
+                    m.input.properties.extend(properties);
+                    m.jobs.push(i);
+                    m.associate.extend(associate);
                 }
                 None => {
-                    index.insert(key, inputs.len());
-                    inputs.push(Input {
-                        id,
-                        properties,
+                    index.insert(id.to_lowercase(), merged.len());
+                    merged.push(Merged {
+                        input: UpsertInput { id, properties },
                         jobs: vec![i],
-                        associate: associate_email.map(|e| (e, i)).into_iter().collect(),
+                        associate: associate.into_iter().collect(),
                     });
                 }
             }
         }
-        let defs = match self.definitions(p, object_type).await {
+        let defs = match p.definitions.properties(&p.pacer, object_type).await {
             Ok(d) => d,
-            Err(e) => return fail_all(inputs.iter().flat_map(|x| x.jobs.clone()), &e, work),
+            Err(e) => return fail_all(merged.iter().flat_map(|m| m.jobs.clone()), &e, work),
         };
-        for input in &mut inputs {
-            let (conformed, dropped) = conform(&input.properties, &defs);
-            input.properties = conformed;
-            for &j in &input.jobs {
+        for m in &mut merged {
+            let (conformed, dropped) = conform(&m.input.properties, &defs);
+            m.input.properties = conformed;
+            for &j in &m.jobs {
                 work[j].dropped.extend(dropped.iter().cloned());
             }
         }
-        let mut ids: HashMap<usize, String> = HashMap::new();
-        for chunk in inputs.chunks(BATCH_INPUTS) {
-            let results = self.upsert_chunk(p, object_type, id_property, chunk).await;
-            for (k, result) in results {
+        for chunk in merged.chunks(MAX_BATCH_INPUTS) {
+            let inputs: Vec<UpsertInput> = chunk.iter().map(|m| m.input.clone()).collect();
+            let mut written = self
+                .upsert_bisect(p, object_type, id_property, &inputs)
+                .await;
+            conflicts::resolve(&p.pacer, object_type, &inputs, &mut written).await;
+            let mut ok: Vec<(String, &Map<String, Value>)> = Vec::new();
+            let mut wanted: Vec<(String, String)> = Vec::new();
+            let mut askers: Vec<usize> = Vec::new();
+            for (m, result) in chunk.iter().zip(written) {
                 match result {
-                    Ok(record_id) => {
-                        ids.insert(k, record_id);
+                    Ok(id) => {
+                        for (email, job) in &m.associate {
+                            wanted.push((id.clone(), email.clone()));
+                            askers.push(*job);
+                        }
+                        ok.push((id, &m.input.properties));
                     }
-                    Err(e) => fail_all(chunk[k].jobs.iter().copied(), &e, work),
+                    Err(e) => fail_all(m.jobs.iter().copied(), &e, work),
                 }
             }
-            self.fix_lifecycle(p, object_type, chunk, &ids).await;
-            self.associate(p, object_type, chunk, &ids, work).await;
-            ids.clear();
+            lifecycle::fix(&p.pacer, object_type, &ok).await;
+            let associated = associations::associate_contacts(&p.pacer, object_type, &wanted).await;
+            for (job, result) in askers.into_iter().zip(associated) {
+                if let Err(e) = result {
+                    fail_all([job], &e, work);
+                }
+            }
         }
     }
 
-    /// Upserts up to 100 inputs; returns, per input index, the record id or the error. A 400 or
-    /// 409 for several inputs is bisected so one bad input fails alone.
-    async fn upsert_chunk(
+    /// Upserts up to 100 inputs; a 400 or 409 for several inputs is bisected, so one bad input
+    /// fails alone and its siblings land.
+    async fn upsert_bisect(
         &self,
         p: &PortalState,
         object_type: &str,
         id_property: &str,
-        chunk: &[Input],
-    ) -> Vec<(usize, Result<String, ApiError>)> {
-        let mut pending: Vec<Vec<usize>> = vec![(0..chunk.len()).collect()];
-        let mut out = Vec::with_capacity(chunk.len());
-        while let Some(part) = pending.pop() {
-            let body: Vec<Value> = part
-                .iter()
-                .map(|&k| json!({ "id": chunk[k].id, "idProperty": id_property, "properties": chunk[k].properties, "objectWriteTraceId": k.to_string() }))
-                .collect();
-            let client = p.portal.client.clone();
-            match self
-                .send(p, || client.batch_upsert(object_type, body.clone()))
+        inputs: &[UpsertInput],
+    ) -> Written {
+        let mut written: Written = vec![Err(CallError::Held { until_ms: 0 }); inputs.len()];
+        let mut pending: Vec<std::ops::Range<usize>> = Vec::new();
+        pending.push(0..inputs.len());
+        let api = p.pacer.api();
+        while let Some(range) = pending.pop() {
+            let part = &inputs[range.clone()];
+            match p
+                .pacer
+                .call(|| api.upsert(object_type, id_property, part))
                 .await
             {
-                Ok(result) => out.extend(match_results(&part, chunk, id_property, &result)),
-                Err(e)
+                Ok(results) => {
+                    for (k, r) in range.zip(results) {
+                        written[k] = r.map_err(CallError::Api);
+                    }
+                }
+                Err(CallError::Api(e))
                     if part.len() > 1
                         && matches!(e.kind, ErrorKind::Validation | ErrorKind::Conflict { .. }) =>
                 {
-                    let (a, b) = part.split_at(part.len() / 2);
-                    pending.push(b.to_vec());
-                    pending.push(a.to_vec());
+                    let mid = range.start + part.len() / 2;
+                    pending.push(mid..range.end);
+                    pending.push(range.start..mid);
                 }
-                Err(e) => out.extend(part.iter().map(|&k| (k, Err(e.clone())))),
-            }
-        }
-        self.resolve_conflicts(p, object_type, chunk, out).await
-    }
-
-    /// Inputs that hit a 409 naming the existing record (their unique value is taken, e.g. by a
-    /// secondary email) are written to that record by id, all in one batch update. HubSpot
-    /// reports such conflicts for a whole request or per input in a 207.
-    async fn resolve_conflicts(
-        &self,
-        p: &PortalState,
-        object_type: &str,
-        chunk: &[Input],
-        mut out: Vec<(usize, Result<String, ApiError>)>,
-    ) -> Vec<(usize, Result<String, ApiError>)> {
-        let conflicts: Vec<(usize, String)> = out
-            .iter()
-            .filter_map(|(k, r)| match r {
-                Err(ApiError {
-                    kind:
-                        ErrorKind::Conflict {
-                            existing_id: Some(id),
-                        },
-                    ..
-                }) => Some((*k, id.clone())),
-                _ => None,
-            })
-            .collect();
-        if conflicts.is_empty() {
-            return out;
-        }
-        let updates: Vec<Value> = conflicts
-            .iter()
-            .map(|(k, id)| json!({ "id": id, "properties": chunk[*k].properties }))
-            .collect();
-        let client = p.portal.client.clone();
-        let result = self
-            .send(p, || client.batch_update(object_type, updates.clone()))
-            .await;
-        for (k, id) in conflicts {
-            let resolved = match &result {
-                Ok(r) => match r.errors.iter().find(|e| e.ids.contains(&id)) {
-                    None => Ok(id),
-                    Some(e) => Err(ApiError {
-                        kind: ErrorKind::Validation,
-                        status: e.status,
-                        message: e.message.clone(),
-                        category: e.category.clone(),
-                    }),
-                },
-                Err(e) => Err(e.clone()),
-            };
-            if let Some(slot) = out.iter_mut().find(|(kk, _)| *kk == k) {
-                slot.1 = resolved;
-            }
-        }
-        out
-    }
-
-    /// HubSpot ignores a lifecycle stage that moves backwards: where the stored stage differs
-    /// from the one sent, clear it and set it again, for the whole chunk in two calls.
-    async fn fix_lifecycle(
-        &self,
-        p: &PortalState,
-        object_type: &str,
-        chunk: &[Input],
-        ids: &HashMap<usize, String>,
-    ) {
-        let wanted: Vec<(String, Value)> = ids
-            .iter()
-            .filter_map(|(k, id)| {
-                Some((
-                    id.clone(),
-                    chunk[*k].properties.get("lifecyclestage")?.clone(),
-                ))
-            })
-            .collect();
-        if wanted.is_empty() {
-            return;
-        }
-        let client = p.portal.client.clone();
-        let record_ids: Vec<String> = wanted.iter().map(|(id, _)| id.clone()).collect();
-        let Ok(read) = self
-            .send(p, || {
-                client.batch_read(
-                    object_type,
-                    "hs_object_id",
-                    &record_ids,
-                    &["lifecyclestage"],
-                )
-            })
-            .await
-        else {
-            return;
-        };
-        let stale: Vec<&(String, Value)> = wanted
-            .iter()
-            .filter(|(id, want)| {
-                read.results.iter().any(|r| {
-                    r["id"].as_str() == Some(id) && r["properties"]["lifecyclestage"] != *want
-                })
-            })
-            .collect();
-        if stale.is_empty() {
-            return;
-        }
-        for value in [None, Some(())] {
-            let inputs: Vec<Value> = stale
-                .iter()
-                .map(|(id, want)| json!({ "id": id, "properties": { "lifecyclestage": if value.is_some() { (*want).clone() } else { json!("") } } }))
-                .collect();
-            let client = p.portal.client.clone();
-            if let Err(e) = self
-                .send(p, || client.batch_update(object_type, inputs.clone()))
-                .await
-            {
-                tracing::warn!(portal = %p.portal.name, error = %e, "could not move lifecycle stages backwards");
-                return;
-            }
-        }
-    }
-
-    /// Associates upserted records with their contacts (looked up by email in one read).
-    async fn associate(
-        &self,
-        p: &PortalState,
-        object_type: &str,
-        chunk: &[Input],
-        ids: &HashMap<usize, String>,
-        work: &mut [Work],
-    ) {
-        // (job, record id, contact email), in HubSpot-sized batches.
-        let wanted: Vec<(usize, String, String)> = ids
-            .iter()
-            .flat_map(|(k, id)| {
-                chunk[*k]
-                    .associate
-                    .iter()
-                    .map(move |(email, job)| (*job, id.clone(), email.clone()))
-            })
-            .collect();
-        for batch in wanted.chunks(BATCH_INPUTS) {
-            self.associate_batch(p, object_type, batch, work).await;
-        }
-    }
-
-    async fn associate_batch(
-        &self,
-        p: &PortalState,
-        object_type: &str,
-        wanted: &[(usize, String, String)],
-        work: &mut [Work],
-    ) {
-        let mut emails: Vec<String> = wanted.iter().map(|(_, _, e)| e.to_lowercase()).collect();
-        emails.sort();
-        emails.dedup();
-        let client = p.portal.client.clone();
-        let read = match self
-            .send(p, || {
-                client.batch_read("contacts", "email", &emails, &["email"])
-            })
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => return fail_all(wanted.iter().map(|(job, _, _)| *job), &e, work),
-        };
-        let contact_id = |email: &str| {
-            read.results
-                .iter()
-                .find(|r| {
-                    r["properties"]["email"]
-                        .as_str()
-                        .is_some_and(|e| e.eq_ignore_ascii_case(email))
-                })
-                .and_then(|r| r["id"].as_str().map(str::to_owned))
-        };
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        let mut asked: Vec<usize> = Vec::new();
-        for (job, record_id, email) in wanted {
-            match contact_id(email) {
-                Some(cid) => {
-                    asked.push(*job);
-                    let pair = (record_id.clone(), cid);
-                    if !pairs.contains(&pair) {
-                        pairs.push(pair);
+                Err(e) => {
+                    for k in range {
+                        written[k] = Err(e.clone());
                     }
                 }
-                None => {
-                    // The contact may be on its way (an identify not delivered yet): retry.
-                    let e = ApiError {
-                        kind: ErrorKind::Transient,
-                        status: None,
-                        message: format!("no HubSpot contact with email {email} to associate yet"),
-                        category: None,
-                    };
-                    fail_all([*job], &e, work);
-                }
             }
         }
-        if pairs.is_empty() {
-            return;
-        }
-        let client = p.portal.client.clone();
-        if let Err(e) = self
-            .send(p, || client.associate(object_type, "contacts", &pairs))
-            .await
-        {
-            fail_all(asked, &e, work);
-        }
-    }
-
-    async fn event_definition(
-        &self,
-        p: &PortalState,
-        name: &str,
-    ) -> Result<Option<Vec<String>>, ApiError> {
-        if let Some((at, def)) = p.event_definitions.lock().await.get(name) {
-            if at.elapsed() < self.config.definitions_ttl {
-                return Ok(def.clone());
-            }
-        }
-        let client = p.portal.client.clone();
-        let def = self.send(p, || client.event_definition(name)).await?;
-        p.event_definitions
-            .lock()
-            .await
-            .insert(name.to_owned(), (Instant::now(), def.clone()));
-        Ok(def)
+        written
     }
 
     async fn send_events(&self, p: &PortalState, ops: Vec<(usize, Operation)>, work: &mut [Work]) {
@@ -894,23 +721,9 @@ impl<Q: Queue + ?Sized> Engine<Q> {
             let Operation::SendEvent(mut e) = op else {
                 continue;
             };
-            // An event HubSpot has no definition for would fail every batch it is in: settle it
-            // here, and keep only the properties the definition has (the rest are reported).
-            match self.event_definition(p, &e.event_name).await {
-                Ok(Some(allowed)) => {
-                    let unknown: Vec<String> = e
-                        .properties
-                        .keys()
-                        .filter(|k| !allowed.contains(k))
-                        .cloned()
-                        .collect();
-                    for name in unknown {
-                        e.properties.remove(&name);
-                        work[i].dropped.push(Dropped {
-                            name,
-                            reason: format!("not a property of event {}", e.event_name),
-                        });
-                    }
+            match p.definitions.conform_event(&p.pacer, &mut e).await {
+                Ok(Some(dropped)) => {
+                    work[i].dropped.extend(dropped);
                     events.push((i, e));
                 }
                 Ok(None) => {
@@ -918,28 +731,19 @@ impl<Q: Queue + ?Sized> Engine<Q> {
                         "this portal has no custom behavioral event named {}: create its definition in HubSpot first",
                         e.event_name
                     );
-                    fail_all(
-                        [i],
-                        &ApiError {
-                            kind: ErrorKind::Validation,
-                            status: None,
-                            message,
-                            category: None,
-                        },
-                        work,
-                    );
+                    work[i].failure = Some(Fail::Error(ErrorKind::Validation, message));
                 }
                 Err(err) => fail_all([i], &err, work),
             }
         }
-        for chunk in events.chunks(BATCH_EVENTS) {
+        let api = p.pacer.api();
+        for chunk in events.chunks(MAX_BATCH_EVENTS) {
             let mut pending: Vec<&[(usize, BehavioralEvent)]> = vec![chunk];
             while let Some(part) = pending.pop() {
-                let body: Vec<Value> = part.iter().map(|(_, e)| e.to_json()).collect();
-                let client = p.portal.client.clone();
-                match self.send(p, || client.send_events(body.clone())).await {
+                let body: Vec<BehavioralEvent> = part.iter().map(|(_, e)| e.clone()).collect();
+                match p.pacer.call(|| api.send_events(&body)).await {
                     Ok(()) => {}
-                    Err(e) if part.len() > 1 && matches!(e.kind, ErrorKind::Validation) => {
+                    Err(CallError::Api(e)) if part.len() > 1 && e.kind == ErrorKind::Validation => {
                         let (a, b) = part.split_at(part.len() / 2);
                         pending.push(b);
                         pending.push(a);
@@ -949,88 +753,4 @@ impl<Q: Queue + ?Sized> Engine<Q> {
             }
         }
     }
-}
-
-/// Marks these jobs failed with `e` (keeping the first failure of a job).
-fn fail_all(jobs: impl IntoIterator<Item = usize>, e: &ApiError, work: &mut [Work]) {
-    for j in jobs {
-        if work[j].failure.is_none() {
-            work[j].failure = Some((e.kind.clone(), e.message.clone()));
-        }
-    }
-}
-
-/// The HTTP-like status of one failed batch input: HubSpot writes `"status": "error"` on items
-/// and puts the meaning in `category`.
-fn item_status(err: &crate::client::BatchError) -> u16 {
-    err.status.unwrap_or(match err.category.as_deref() {
-        Some("CONFLICT") => 409,
-        Some("OBJECT_NOT_FOUND") => 404,
-        Some("RATE_LIMITS") => 429,
-        Some("MISSING_SCOPES" | "FORBIDDEN") => 403,
-        _ => 400,
-    })
-}
-
-/// Maps a batch answer back to its inputs by `objectWriteTraceId` (falling back to the id
-/// property's value). A 2xx with neither results nor errors is a silent failure.
-fn match_results(
-    part: &[usize],
-    chunk: &[Input],
-    id_property: &str,
-    result: &BatchResult,
-) -> Vec<(usize, Result<String, ApiError>)> {
-    if result.results.is_empty() && result.errors.is_empty() {
-        let e = ApiError {
-            kind: ErrorKind::Transient,
-            status: Some(result.status),
-            message: "HubSpot answered the batch with no results and no errors".into(),
-            category: None,
-        };
-        return part.iter().map(|&k| (k, Err(e.clone()))).collect();
-    }
-    part.iter()
-        .map(|&k| {
-            let trace = k.to_string();
-            let input = &chunk[k];
-            if let Some(err) = result.errors.iter().find(|e| {
-                e.trace_ids.contains(&trace)
-                    || e.ids.iter().any(|id| id.eq_ignore_ascii_case(&input.id))
-            }) {
-                let kind = crate::client::error::classify(
-                    item_status(err),
-                    &json!({ "message": err.message, "category": err.category }).to_string(),
-                    None,
-                )
-                .kind;
-                return (
-                    k,
-                    Err(ApiError {
-                        kind,
-                        status: err.status,
-                        message: err.message.clone(),
-                        category: err.category.clone(),
-                    }),
-                );
-            }
-            let found = result.results.iter().find(|r| {
-                r["objectWriteTraceId"].as_str() == Some(&trace)
-                    || r["properties"][id_property]
-                        .as_str()
-                        .is_some_and(|v| v.eq_ignore_ascii_case(&input.id))
-            });
-            match found.and_then(|r| r["id"].as_str()) {
-                Some(id) => (k, Ok(id.to_owned())),
-                None => (
-                    k,
-                    Err(ApiError {
-                        kind: ErrorKind::Transient,
-                        status: Some(result.status),
-                        message: format!("HubSpot's answer did not include {}", input.id),
-                        category: None,
-                    }),
-                ),
-            }
-        })
-        .collect()
 }

@@ -1,8 +1,17 @@
-//! Delivery: batching per portal and endpoint, merging, per-contact order, retries, rate
-//! limiting and outcomes. Knows nothing of payload shapes beyond the operations' batch keys.
+//! Delivery: one task per portal that leases jobs, batches them per endpoint (merged per record,
+//! bisected when HubSpot refuses a batch), paces every call, and settles each job. Knows
+//! nothing of payload shapes beyond an operation's batch key; HubSpot's extra steps around a
+//! write live in `steps`.
 
+mod breaker;
 mod engine;
 pub mod limiter;
+mod pacer;
 pub mod policy;
 
-pub use engine::{Engine, EngineConfig, EngineStats, Portal, Report, now_ms, ordering_key};
+pub use breaker::{Breaker, BreakerConfig};
+pub use engine::{Engine, EngineConfig, EngineStats, Portal, PortalHealth, Report};
+pub use pacer::{CallError, Pacer};
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,5 @@
-//! Delivery decisions as pure functions of (error kind, attempts, config, now, jitter): what to
-//! do after a failed call. The loop that acts on them lives in `engine`.
+//! Delivery decisions as pure functions of (error kind, attempts, age, config, now, jitter): what
+//! to do after a failed call. The loop that acts on them lives in `engine`.
 
 use std::time::Duration;
 
@@ -8,8 +8,9 @@ use crate::client::{ErrorKind, RatePolicy};
 /// Retry settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RetryConfig {
-    /// Attempts before a message is dead-lettered (transient failures only).
-    pub max_attempts: u32,
+    /// How long after it was queued a message keeps being retried after transient failures
+    /// (HubSpot incidents last minutes to hours). Default 24 hours.
+    pub window: Duration,
     /// First backoff.
     pub base: Duration,
     /// Backoff ceiling.
@@ -19,7 +20,7 @@ pub struct RetryConfig {
 impl Default for RetryConfig {
     fn default() -> Self {
         RetryConfig {
-            max_attempts: 8,
+            window: Duration::from_secs(24 * 3600),
             base: Duration::from_millis(500),
             max: Duration::from_secs(300),
         }
@@ -63,18 +64,33 @@ pub fn next_midnight_ms(now_ms: u64) -> u64 {
     (now_ms / DAY + 1) * DAY
 }
 
-/// Decides after a failure. `attempts` = failed attempts before this one.
-pub fn decide(
-    kind: &ErrorKind,
-    message: &str,
-    attempts: u32,
-    cfg: &RetryConfig,
-    now_ms: u64,
-    jitter: f64,
-) -> Decision {
+/// A failed message: what failed and how old it is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Failure<'a> {
+    /// The failure's kind.
+    pub kind: &'a ErrorKind,
+    /// HubSpot's message (or the transport error).
+    pub message: &'a str,
+    /// Failed attempts before this one.
+    pub attempts: u32,
+    /// When the message was queued (epoch ms).
+    pub enqueued_at_ms: u64,
+}
+
+/// Decides after a failure. A transient failure is retried with backoff until the message is
+/// `cfg.window` old, then dead-lettered; permanent ones are dead-lettered at once.
+pub fn decide(failure: Failure<'_>, cfg: &RetryConfig, now_ms: u64, jitter: f64) -> Decision {
+    let Failure {
+        kind,
+        message,
+        attempts,
+        enqueued_at_ms,
+    } = failure;
+    let age = Duration::from_millis(now_ms.saturating_sub(enqueued_at_ms));
     match kind {
-        ErrorKind::Transient if attempts + 1 >= cfg.max_attempts => Decision::Dead(format!(
-            "gave up after {} attempts: {message}",
+        ErrorKind::Transient if age >= cfg.window => Decision::Dead(format!(
+            "gave up after retrying for {} ({} attempts): {message}",
+            human(cfg.window),
             attempts + 1
         )),
         ErrorKind::Transient => Decision::Retry {
@@ -104,6 +120,18 @@ pub fn decide(
     }
 }
 
+/// "24 h", "90 min", "30 s": how long a retry window was, for dead-letter reasons.
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 && s % 3600 == 0 {
+        format!("{} h", s / 3600)
+    } else if s >= 60 && s % 60 == 0 {
+        format!("{} min", s / 60)
+    } else {
+        format!("{} s", d.as_secs_f64())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,10 +148,13 @@ mod tests {
             wait: Duration::ZERO,
         };
         let now = 1_700_000_000_000;
-        let rows: Vec<(ErrorKind, u32, Decision)> = vec![
+        let hours_ago = |h: u64| now - h * 3_600_000;
+        // (kind, attempts, queued at, decision)
+        let rows: Vec<(ErrorKind, u32, u64, Decision)> = vec![
             (
                 ErrorKind::Transient,
                 0,
+                now,
                 Decision::Retry {
                     after: Duration::from_millis(250),
                     count: true,
@@ -132,19 +163,32 @@ mod tests {
             (
                 ErrorKind::Transient,
                 3,
+                now,
                 Decision::Retry {
                     after: Duration::from_millis(2000),
+                    count: true,
+                },
+            ),
+            // Many attempts are no reason to give up: time is.
+            (
+                ErrorKind::Transient,
+                500,
+                hours_ago(23),
+                Decision::Retry {
+                    after: Duration::from_secs(150),
                     count: true,
                 },
             ),
             (
                 ErrorKind::Transient,
                 7,
-                Decision::Dead("gave up after 8 attempts: m".into()),
+                hours_ago(24),
+                Decision::Dead("gave up after retrying for 24 h (8 attempts): m".into()),
             ),
             (
                 ten.clone(),
                 7,
+                hours_ago(30),
                 Decision::Retry {
                     after: Duration::from_secs(10),
                     count: false,
@@ -153,6 +197,7 @@ mod tests {
             (
                 daily,
                 0,
+                now,
                 Decision::PausePortal {
                     until_ms: 1_700_006_400_000,
                 },
@@ -160,35 +205,46 @@ mod tests {
             (
                 ErrorKind::Auth,
                 0,
+                now,
                 Decision::StopPortal("HubSpot rejected the access token: m".into()),
             ),
             (
                 ErrorKind::Validation,
                 0,
+                now,
                 Decision::Dead("HubSpot rejected it: m".into()),
             ),
             (
                 ErrorKind::Conflict { existing_id: None },
                 0,
+                now,
                 Decision::Dead("HubSpot rejected it: m".into()),
             ),
         ];
-        for (kind, attempts, want) in rows {
+        fn failure(kind: &ErrorKind, attempts: u32, enqueued_at_ms: u64) -> Failure<'_> {
+            Failure {
+                kind,
+                message: "m",
+                attempts,
+                enqueued_at_ms,
+            }
+        }
+        for (kind, attempts, queued, want) in rows {
             assert_eq!(
-                decide(&kind, "m", attempts, &cfg, now, 0.0),
+                decide(failure(&kind, attempts, queued), &cfg, now, 0.0),
                 want,
                 "{kind:?} {attempts}"
             );
         }
         assert!(
-            matches!(decide(&ErrorKind::Permission, "m", 0, &cfg, now, 0.0), Decision::Dead(r) if r.contains("scope"))
+            matches!(decide(failure(&ErrorKind::Permission, 0, now), &cfg, now, 0.0), Decision::Dead(r) if r.contains("scope"))
         );
     }
 
     #[test]
     fn backoff_grows_caps_and_jitters_within_half_to_full() {
         let cfg = RetryConfig {
-            max_attempts: 10,
+            window: Duration::from_secs(3600),
             base: Duration::from_millis(100),
             max: Duration::from_secs(1),
         };

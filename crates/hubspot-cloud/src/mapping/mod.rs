@@ -5,10 +5,14 @@
 mod contact;
 mod event;
 mod group;
+mod identities;
+mod ordering;
 mod values;
 
 pub use event::{MAX_EVENT_PROPERTIES, event_uuid};
 pub use group::GROUP_ID_PROPERTY;
+pub use identities::Identities;
+pub use ordering::ordering_key;
 pub use values::{Dropped, PropertyDefinition, PropertyType, conform};
 
 use hubspot_core::mapping::{Arrays, Dates, FlattenRules, Objects};
@@ -106,6 +110,29 @@ pub fn map_message(event: &Event, config: &MappingConfig) -> Result<Vec<Operatio
         }
         other => Err(Rejection::NotMapped(other.as_str().to_owned())),
     }
+}
+
+/// Maps one Segment message with what earlier identifies taught: a group's contact is the one
+/// last identified for its `userId`, else the email in its own traits.
+pub fn map_message_for(
+    event: &Event,
+    config: &MappingConfig,
+    identities: &Identities,
+) -> Result<Vec<Operation>, Rejection> {
+    let mut ops = map_message(event, config)?;
+    let known = event.user_id.as_deref().and_then(|u| identities.email(u));
+    if let (EventType::Group, Some(email)) = (&event.kind, known) {
+        for op in &mut ops {
+            if let Operation::UpsertCompany {
+                associate_contact_email,
+                ..
+            } = op
+            {
+                *associate_contact_email = Some(email.to_owned());
+            }
+        }
+    }
+    Ok(ops)
 }
 
 /// Flattening for server-side properties: keys as identify formats them, nested objects as

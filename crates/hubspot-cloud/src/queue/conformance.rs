@@ -33,7 +33,7 @@ pub async fn check<Q: Queue>(q: &Q) {
     let (a1, b, a2) = (ids[0], ids[1], ids[2]);
     assert_eq!(q.depth().await.expect("depth"), 3);
 
-    let leased = q.lease(1_000, 10).await.expect("lease");
+    let leased = q.lease("p1", 1_000, 10).await.expect("lease");
     assert_eq!(
         leased.iter().map(|j| j.id).collect::<Vec<_>>(),
         [a1, b, a2],
@@ -49,7 +49,7 @@ pub async fn check<Q: Queue>(q: &Q) {
         ("p1", "a")
     );
     assert!(
-        q.lease(1_000, 10).await.expect("lease").is_empty(),
+        q.lease("p1", 1_000, 10).await.expect("lease").is_empty(),
         "leased jobs are not leased again"
     );
     assert_eq!(q.status().await.expect("status").in_flight, 3);
@@ -81,12 +81,12 @@ pub async fn check<Q: Queue>(q: &Q) {
         (2, 0, 1),
         "{st:?}"
     );
-    assert_eq!(q.next_due_ms().await.expect("next due"), Some(2_000));
+    assert_eq!(q.next_due_ms("p1").await.expect("next due"), Some(2_000));
     assert!(
-        q.lease(3_000, 10).await.expect("lease").is_empty(),
+        q.lease("p1", 3_000, 10).await.expect("lease").is_empty(),
         "a later job of a key waits behind an earlier one"
     );
-    let again = q.lease(5_000, 10).await.expect("lease");
+    let again = q.lease("p1", 5_000, 10).await.expect("lease");
     assert_eq!(
         again.iter().map(|j| (j.id, j.attempts)).collect::<Vec<_>>(),
         [(a1, 1), (a2, 0)],
@@ -115,7 +115,7 @@ pub async fn check<Q: Queue>(q: &Q) {
     assert_eq!((st.dead, st.delivered, st.queued), (1, 2, 0), "{st:?}");
 
     assert_eq!(q.replay_dead(Some(vec![a1])).await.expect("replay"), 1);
-    let replayed = q.lease(5_000, 10).await.expect("lease");
+    let replayed = q.lease("p1", 5_000, 10).await.expect("lease");
     assert_eq!(
         replayed
             .iter()
@@ -138,6 +138,6 @@ pub async fn check<Q: Queue>(q: &Q) {
     // The lease size bounds a lease; other portals' jobs are leased too.
     let many: Vec<(String, Event)> = (0..5).map(|i| (format!("k{i}"), message(10 + i))).collect();
     q.enqueue("p2", many).await.expect("enqueue");
-    assert_eq!(q.lease(5_000, 2).await.expect("lease").len(), 2);
-    assert_eq!(q.lease(5_000, 10).await.expect("lease").len(), 3);
+    assert_eq!(q.lease("p2", 5_000, 2).await.expect("lease").len(), 2);
+    assert_eq!(q.lease("p2", 5_000, 10).await.expect("lease").len(), 3);
 }

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use hubspot_core::Event;
 
 use super::{DeadLetter, Job, JobId, Outcome, Queue, QueueError, QueueStatus};
+use crate::clock::{Clock, SystemClock};
 
 #[derive(Debug)]
 struct Entry {
@@ -25,15 +26,29 @@ struct State {
 }
 
 /// Jobs in memory, lost on exit.
-#[derive(Default)]
 pub struct MemoryQueue {
     state: Mutex<State>,
+    clock: std::sync::Arc<dyn Clock>,
+}
+
+impl Default for MemoryQueue {
+    fn default() -> Self {
+        MemoryQueue::with_clock(std::sync::Arc::new(SystemClock))
+    }
 }
 
 impl MemoryQueue {
-    /// An empty queue.
+    /// An empty queue on the wall clock.
     pub fn new() -> MemoryQueue {
         MemoryQueue::default()
+    }
+
+    /// An empty queue stamping jobs with `clock` (tests on paused time).
+    pub fn with_clock(clock: std::sync::Arc<dyn Clock>) -> MemoryQueue {
+        MemoryQueue {
+            state: Mutex::default(),
+            clock,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -49,6 +64,7 @@ impl Queue for MemoryQueue {
         portal: &str,
         items: Vec<(String, Event)>,
     ) -> Result<Vec<JobId>, QueueError> {
+        let now = self.clock.now_ms();
         let mut s = self.lock();
         let mut ids = Vec::with_capacity(items.len());
         for (key, message) in items {
@@ -60,6 +76,7 @@ impl Queue for MemoryQueue {
                 key,
                 message,
                 attempts: 0,
+                enqueued_at_ms: now,
             };
             s.jobs.insert(
                 id,
@@ -75,11 +92,12 @@ impl Queue for MemoryQueue {
         Ok(ids)
     }
 
-    async fn lease(&self, now_ms: u64, max: usize) -> Result<Vec<Job>, QueueError> {
+    async fn lease(&self, portal: &str, now_ms: u64, max: usize) -> Result<Vec<Job>, QueueError> {
         let mut s = self.lock();
         let mut blocked: HashSet<String> = HashSet::new();
         let mut out = Vec::new();
-        for entry in s.jobs.values_mut() {
+        // Keys are per portal: only this portal's jobs can hold each other back.
+        for entry in s.jobs.values_mut().filter(|e| e.job.portal == portal) {
             if out.len() >= max {
                 break;
             }
@@ -120,7 +138,7 @@ impl Queue for MemoryQueue {
                 }
                 Outcome::Dead { reason } => {
                     if let Some(e) = s.jobs.remove(&id) {
-                        let failed_at_ms = crate::delivery::now_ms();
+                        let failed_at_ms = self.clock.now_ms();
                         s.dead.push(DeadLetter {
                             job: e.job,
                             reason,
@@ -137,12 +155,12 @@ impl Queue for MemoryQueue {
         Ok(self.lock().jobs.len())
     }
 
-    async fn next_due_ms(&self) -> Result<Option<u64>, QueueError> {
+    async fn next_due_ms(&self, portal: &str) -> Result<Option<u64>, QueueError> {
         Ok(self
             .lock()
             .jobs
             .values()
-            .filter(|e| !e.leased)
+            .filter(|e| !e.leased && e.job.portal == portal)
             .map(|e| e.not_before_ms)
             .min())
     }
@@ -223,7 +241,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let first = q.lease(0, 10).await.unwrap();
+        let first = q.lease("p", 0, 10).await.unwrap();
         assert_eq!(
             first.iter().map(|j| j.id).collect::<Vec<_>>(),
             [1, 2, 3],
@@ -251,11 +269,11 @@ mod tests {
         .await
         .unwrap();
         assert!(
-            q.lease(50, 10).await.unwrap().is_empty(),
+            q.lease("p", 50, 10).await.unwrap().is_empty(),
             "job 3 waits behind job 1's later retry"
         );
-        assert_eq!(q.next_due_ms().await.unwrap(), Some(40));
-        let again = q.lease(100, 10).await.unwrap();
+        assert_eq!(q.next_due_ms("p").await.unwrap(), Some(40));
+        let again = q.lease("p", 100, 10).await.unwrap();
         assert_eq!(
             again.iter().map(|j| (j.id, j.attempts)).collect::<Vec<_>>(),
             [(1, 1), (3, 1)]
@@ -278,7 +296,7 @@ mod tests {
         ])
         .await
         .unwrap();
-        assert_eq!(q.lease(100, 10).await.unwrap()[0].id, 3);
+        assert_eq!(q.lease("p", 100, 10).await.unwrap()[0].id, 3);
         assert_eq!(q.dead_letters(10).await.unwrap()[0].reason, "bad");
         assert_eq!(q.depth().await.unwrap(), 1);
         let st = q.status().await.unwrap();

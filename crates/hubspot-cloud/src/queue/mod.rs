@@ -26,6 +26,8 @@ pub struct Job {
     pub message: Event,
     /// Failed attempts so far (throttling does not count).
     pub attempts: u32,
+    /// When it was queued (epoch ms): transient failures are retried for a window from then.
+    pub enqueued_at_ms: u64,
 }
 
 /// How a leased job ended.
@@ -90,16 +92,16 @@ pub trait Queue: Send + Sync {
         portal: &str,
         items: Vec<(String, Event)>,
     ) -> Result<Vec<JobId>, QueueError>;
-    /// Leases up to `max` jobs that are due at `now_ms`, in enqueue order, never a job whose key
+    /// Leases up to `max` of `portal`'s jobs that are due at `now_ms`, in enqueue order, never a job whose key
     /// has an earlier job still waiting or leased. Consecutive due jobs of one key may be leased
     /// together. A durable queue also re-offers jobs whose lease expired (their process died).
-    async fn lease(&self, now_ms: u64, max: usize) -> Result<Vec<Job>, QueueError>;
+    async fn lease(&self, portal: &str, now_ms: u64, max: usize) -> Result<Vec<Job>, QueueError>;
     /// Records how leased jobs ended.
     async fn settle(&self, outcomes: Vec<(JobId, Outcome)>) -> Result<(), QueueError>;
     /// Jobs not yet delivered or dead.
     async fn depth(&self) -> Result<usize, QueueError>;
-    /// The earliest time a waiting job becomes due, if any job waits.
-    async fn next_due_ms(&self) -> Result<Option<u64>, QueueError>;
+    /// The earliest time a waiting job of `portal` becomes due, if any job waits.
+    async fn next_due_ms(&self, portal: &str) -> Result<Option<u64>, QueueError>;
     /// Counts by state.
     async fn status(&self) -> Result<QueueStatus, QueueError>;
     /// Dead letters, oldest first, at most `limit`.
@@ -108,6 +110,11 @@ pub trait Queue: Send + Sync {
     async fn replay_dead(&self, ids: Option<Vec<JobId>>) -> Result<usize, QueueError>;
     /// Deletes dead letters; `None` = all. Returns how many.
     async fn drop_dead(&self, ids: Option<Vec<JobId>>) -> Result<usize, QueueError>;
+    /// The error of the most recent failed write, until a write succeeds: `/health` reports
+    /// a store that cannot write (a full disk, a damaged file).
+    fn write_error(&self) -> Option<String> {
+        None
+    }
     /// Called once by the delivering process at start when it is the only one (an embedded
     /// queue): jobs still leased belong to a process that died, so they are offered again now
     /// rather than after their lease expires. Returns how many. Shared queues rely on lease

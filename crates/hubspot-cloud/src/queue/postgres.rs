@@ -36,6 +36,7 @@ use tokio_postgres::config::Host;
 use tokio_postgres::{Client, Config, NoTls, Row, Transaction};
 
 use super::{DeadLetter, Job, JobId, Outcome, Queue, QueueError, QueueStatus};
+use crate::clock::Clock;
 
 /// Connections one [`PgQueue`] keeps open at most.
 const POOL_SIZE: usize = 8;
@@ -125,7 +126,7 @@ SELECT id, portal, key, status, not_before_ms FROM hubspot_jobs
 
 /// Locks the chosen jobs that are still due and not locked by anyone else. `$1` ids, `$2` now.
 const LOCK_CHOSEN: &str = "
-SELECT id, portal, key, message, attempts FROM hubspot_jobs
+SELECT id, portal, key, message, attempts, enqueued_at_ms FROM hubspot_jobs
  WHERE id = ANY($1) AND status = 'queued' AND not_before_ms <= $2
  ORDER BY id
    FOR UPDATE SKIP LOCKED";
@@ -320,7 +321,7 @@ impl Queue for PgQueue {
                 &portal,
                 &keys,
                 &messages,
-                &to_db(crate::delivery::now_ms()),
+                &to_db(crate::clock::SystemClock.now_ms()),
             ],
         )
         .await
@@ -330,7 +331,7 @@ impl Queue for PgQueue {
         Ok(ids.into_iter().map(from_db).collect())
     }
 
-    async fn lease(&self, now_ms: u64, max: usize) -> Result<Vec<Job>, QueueError> {
+    async fn lease(&self, portal: &str, now_ms: u64, max: usize) -> Result<Vec<Job>, QueueError> {
         if max == 0 {
             return Ok(Vec::new());
         }
@@ -340,7 +341,7 @@ impl Queue for PgQueue {
         let mut conn = self.pool.get().await?;
         let tx = conn.client().transaction().await.map_err(pg("lease"))?;
 
-        let owned: Vec<String> = tx
+        let mut owned: Vec<String> = tx
             .query(CLAIM_PORTALS, &[&self.process_id, &owner_until, &now])
             .await
             .map_err(pg("lease"))?
@@ -348,6 +349,7 @@ impl Queue for PgQueue {
             .map(|r| r.try_get(0))
             .collect::<Result<_, _>>()
             .map_err(pg("lease"))?;
+        owned.retain(|p| p == portal);
         if owned.is_empty() {
             tx.commit().await.map_err(pg("lease"))?;
             conn.keep();
@@ -462,7 +464,11 @@ impl Queue for PgQueue {
                         lease_until_ms = NULL, leased_by = NULL
                    FROM unnest($1::bigint[], $2::text[]) AS u(id, reason)
                   WHERE j.id = u.id AND j.status IN ('queued', 'in_flight')",
-                &[&dead_ids, &dead_reasons, &to_db(crate::delivery::now_ms())],
+                &[
+                    &dead_ids,
+                    &dead_reasons,
+                    &to_db(crate::clock::SystemClock.now_ms()),
+                ],
             )
             .await
             .map_err(pg("settle"))?;
@@ -484,15 +490,20 @@ impl Queue for PgQueue {
 
     /// The earliest `not_before_ms` of a waiting job, or the earliest lease expiry of a leased
     /// one (its job is offered again then), if any job waits or is leased.
-    async fn next_due_ms(&self) -> Result<Option<u64>, QueueError> {
-        let due = self
-            .query_i64(
-                "next due",
+    async fn next_due_ms(&self, portal: &str) -> Result<Option<u64>, QueueError> {
+        let mut conn = self.pool.get().await?;
+        let row = conn
+            .client()
+            .query_one(
                 "SELECT LEAST(
-                    (SELECT min(not_before_ms) FROM hubspot_jobs WHERE status = 'queued'),
-                    (SELECT min(lease_until_ms) FROM hubspot_jobs WHERE status = 'in_flight'))",
+                    (SELECT min(not_before_ms) FROM hubspot_jobs WHERE status = 'queued' AND portal = $1),
+                    (SELECT min(lease_until_ms) FROM hubspot_jobs WHERE status = 'in_flight' AND portal = $1))",
+                &[&portal],
             )
-            .await?;
+            .await
+            .map_err(pg("next due"))?;
+        conn.keep();
+        let due: Option<i64> = row.try_get(0).map_err(pg("next due"))?;
         Ok(due.map(from_db))
     }
 
@@ -531,7 +542,7 @@ impl Queue for PgQueue {
         let rows = conn
             .client()
             .query(
-                "SELECT id, portal, key, message, attempts, last_error, failed_at_ms
+                "SELECT id, portal, key, message, attempts, enqueued_at_ms, last_error, failed_at_ms
                    FROM hubspot_jobs WHERE status = 'dead'
                   ORDER BY failed_at_ms, id LIMIT $1",
                 &[&limit],
@@ -542,8 +553,8 @@ impl Queue for PgQueue {
         rows.iter()
             .map(|row| {
                 let job = job_from_row(row)?;
-                let reason: Option<String> = row.try_get(5).map_err(pg("dead letters"))?;
-                let failed_at: Option<i64> = row.try_get(6).map_err(pg("dead letters"))?;
+                let reason: Option<String> = row.try_get(6).map_err(pg("dead letters"))?;
+                let failed_at: Option<i64> = row.try_get(7).map_err(pg("dead letters"))?;
                 Ok(DeadLetter {
                     job,
                     reason: reason.unwrap_or_default(),
@@ -723,6 +734,7 @@ fn job_from_row(row: &Row) -> Result<Job, QueueError> {
         key: row.try_get(2).map_err(pg("reading a job"))?,
         message,
         attempts: u32::try_from(attempts).unwrap_or(0),
+        enqueued_at_ms: from_db(row.try_get(5).map_err(pg("reading a job"))?),
     })
 }
 
@@ -963,12 +975,12 @@ mod tests {
             .expect("enqueue p1");
 
         assert_eq!(
-            ids(&a.lease(1_000, 2).await.expect("lease")),
+            ids(&a.lease("p1", 1_000, 2).await.expect("lease")),
             p1[..2],
             "A claims p1"
         );
         assert!(
-            b.lease(1_500, 10).await.expect("lease").is_empty(),
+            b.lease("p1", 1_500, 10).await.expect("lease").is_empty(),
             "p1 belongs to A until 2 000"
         );
         let p2 = b
@@ -979,35 +991,35 @@ mod tests {
             .await
             .expect("enqueue p2");
         assert_eq!(
-            ids(&b.lease(1_600, 10).await.expect("lease")),
+            ids(&b.lease("p1", 1_600, 10).await.expect("lease")),
             p2,
             "B claims p2"
         );
         assert_eq!(
-            ids(&a.lease(1_700, 10).await.expect("lease")),
+            ids(&a.lease("p1", 1_700, 10).await.expect("lease")),
             p1[2..],
             "A renews p1 (now until 2 700) and gets none of p2"
         );
 
         // A dies here.
         assert!(
-            b.lease(2_650, 10).await.expect("lease").is_empty(),
+            b.lease("p1", 2_650, 10).await.expect("lease").is_empty(),
             "A's row is still fresh"
         );
         assert!(
-            b.lease(2_700, 10).await.expect("lease").is_empty(),
+            b.lease("p1", 2_700, 10).await.expect("lease").is_empty(),
             "B owns p1 now, but A's leases run until 6 000 and 6 700"
         );
         assert_eq!(
-            ids(&b.lease(6_000, 10).await.expect("lease")),
+            ids(&b.lease("p1", 6_000, 10).await.expect("lease")),
             p1[..2],
             "A's first expired leases come back, to B"
         );
 
         // A comes back: B's rows are fresh (until 7 000), so A gets nothing.
-        assert!(a.lease(6_700, 10).await.expect("lease").is_empty());
+        assert!(a.lease("p1", 6_700, 10).await.expect("lease").is_empty());
         b.release_portals().await.expect("release");
-        let mut taken = ids(&a.lease(6_800, 10).await.expect("lease"));
+        let mut taken = ids(&a.lease("p1", 6_800, 10).await.expect("lease"));
         taken.sort_unstable();
         let mut expected = [&p1[2..], &p2[..]].concat();
         expected.sort_unstable();
@@ -1037,15 +1049,15 @@ mod tests {
             )
             .await
             .expect("enqueue");
-        let first = q.lease(1_000, 10).await.expect("lease");
+        let first = q.lease("p1", 1_000, 10).await.expect("lease");
         assert_eq!(ids(&first), enq);
         assert_eq!(
-            q.next_due_ms().await.expect("next due"),
+            q.next_due_ms("p1").await.expect("next due"),
             Some(1_100),
             "the lease expiry"
         );
-        assert!(q.lease(1_099, 10).await.expect("lease").is_empty());
-        let again = q.lease(1_100, 10).await.expect("lease");
+        assert!(q.lease("p1", 1_099, 10).await.expect("lease").is_empty());
+        let again = q.lease("p1", 1_100, 10).await.expect("lease");
         assert_eq!(again, first, "the same jobs, attempts unchanged");
         let st = q.status().await.expect("status");
         assert_eq!((st.in_flight, st.queued), (3, 0), "{st:?}");
@@ -1082,7 +1094,7 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 let mut seen: Vec<Seen> = Vec::new();
                 for _ in 0..5_000 {
-                    let jobs = q.lease(1_000, 7).await.expect("lease");
+                    let jobs = q.lease("p1", 1_000, 7).await.expect("lease");
                     if jobs.is_empty() {
                         if q.depth().await.expect("depth") == 0 {
                             break;
@@ -1206,7 +1218,7 @@ mod tests {
         }
         assert_eq!(sent.len(), 800);
         assert_eq!(queues[0].depth().await.expect("depth"), 800);
-        let jobs = queues[0].lease(1_000, 10_000).await.expect("lease");
+        let jobs = queues[0].lease("p1", 1_000, 10_000).await.expect("lease");
         let got: BTreeMap<JobId, Event> = jobs.into_iter().map(|j| (j.id, j.message)).collect();
         assert_eq!(got, sent, "each message stored once, under its id");
     }
@@ -1229,7 +1241,7 @@ mod tests {
             )
             .await
             .expect("enqueue");
-        assert_eq!(q.lease(1_000, 10).await.expect("lease").len(), 3);
+        assert_eq!(q.lease("p1", 1_000, 10).await.expect("lease").len(), 3);
         q.settle(vec![
             (enq[0], Outcome::Delivered),
             (
@@ -1278,12 +1290,12 @@ mod tests {
             (enq[2], "bad email", message(3))
         );
         assert!(dead[0].failed_at_ms > 0);
-        assert_eq!(q.next_due_ms().await.expect("next due"), Some(9_000));
+        assert_eq!(q.next_due_ms("p1").await.expect("next due"), Some(9_000));
         assert!(
-            q.lease(9_000, 10).await.expect("lease").is_empty(),
+            q.lease("p1", 9_000, 10).await.expect("lease").is_empty(),
             "the portal still belongs to the first process (until 31 000)"
         );
-        let jobs = q.lease(31_000, 10).await.expect("lease");
+        let jobs = q.lease("p1", 31_000, 10).await.expect("lease");
         assert_eq!(jobs.len(), 1);
         assert_eq!((jobs[0].id, jobs[0].attempts), (enq[1], 1));
         assert_eq!(jobs[0].message, message(2));

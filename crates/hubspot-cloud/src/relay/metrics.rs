@@ -20,6 +20,8 @@ pub struct Metrics {
     pub dead: IntCounter,
     /// 429 answers from HubSpot.
     pub rate_limited: IntCounter,
+    /// Dead letters kept.
+    pub dead_letters: IntGauge,
     /// Messages waiting (queued, retrying or in flight).
     pub queue_depth: IntGauge,
     /// Seconds from acceptance to delivery.
@@ -52,6 +54,7 @@ impl Metrics {
             dead: counter("hubspot_dead_total", "Messages dead-lettered"),
             rate_limited: counter("hubspot_rate_limited_total", "429 answers from HubSpot"),
             queue_depth: gauge("hubspot_queue_depth", "Messages waiting for delivery"),
+            dead_letters: gauge("hubspot_dead_letters", "Dead letters kept"),
             delivery_latency: Histogram::with_opts(
                 HistogramOpts::new(
                     "hubspot_delivery_latency_seconds",
@@ -75,9 +78,11 @@ impl Metrics {
                 .register(Box::new(c.clone()))
                 .expect("unique metric names");
         }
-        m.registry
-            .register(Box::new(m.queue_depth.clone()))
-            .expect("unique metric names");
+        for g in [&m.queue_depth, &m.dead_letters] {
+            m.registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric names");
+        }
         m.registry
             .register(Box::new(m.rejected.clone()))
             .expect("unique metric names");

@@ -22,9 +22,10 @@ use hubspot_core::date::format_iso_ms;
 use serde_json::{Value, json};
 use tower_http::decompression::RequestDecompressionLayer;
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::delivery::{Engine, Report, now_ms, ordering_key};
-use crate::mapping::map_message;
+use crate::delivery::{Engine, PortalHealth, Report};
+use crate::mapping::{map_message, ordering_key};
 use crate::queue::Queue;
 
 /// Segment's limit for one message.
@@ -42,6 +43,8 @@ pub struct Relay {
     /// Undelivered messages, refreshed by the delivery loop (back-pressure without a COUNT per
     /// request).
     depth: AtomicU64,
+    /// Each portal's delivery state and when the delivery loop last refreshed it (epoch ms).
+    delivery: std::sync::Mutex<(u64, Vec<PortalHealth>)>,
 }
 
 impl Relay {
@@ -52,6 +55,7 @@ impl Relay {
             queue,
             metrics,
             depth: AtomicU64::new(0),
+            delivery: std::sync::Mutex::default(),
         })
     }
 }
@@ -225,7 +229,7 @@ async fn accept(
             }
         }
     };
-    let now = now_ms();
+    let now = SystemClock.now_ms();
     let mapping = portal.mapping();
     let mut items = Vec::with_capacity(raw.len());
     let mut rejected = Vec::new();
@@ -358,19 +362,47 @@ fn basic_auth_user(headers: &HeaderMap) -> Option<String> {
     )
 }
 
+/// How stale the delivery loop's health report may be before the loop counts as not running.
+const DELIVERY_REPORT_MAX_AGE_MS: u64 = 30_000;
+
+/// 200 when messages are accepted and delivered; 503 with every reason otherwise: the store
+/// cannot be read or written, a portal is stopped or paused or HubSpot is failing for it, or
+/// delivery is stuck.
 async fn health(State(relay): State<Arc<Relay>>) -> Response {
-    match relay.queue.depth().await {
-        Ok(depth) => (
-            StatusCode::OK,
-            Json(json!({ "status": "ok", "queue_depth": depth })),
-        )
-            .into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "error", "error": e.to_string() })),
-        )
-            .into_response(),
+    let mut problems: Vec<String> = Vec::new();
+    let depth = match relay.queue.depth().await {
+        Ok(d) => Some(d),
+        Err(e) => {
+            problems.push(format!("the queue cannot be read: {e}"));
+            None
+        }
+    };
+    if let Some(e) = relay.queue.write_error() {
+        problems.push(format!("the queue cannot be written: {e}"));
     }
+    let (at, portals) = relay.delivery.lock().map(|d| d.clone()).unwrap_or_default();
+    if at == 0 || SystemClock.now_ms().saturating_sub(at) > DELIVERY_REPORT_MAX_AGE_MS {
+        problems.push("the delivery loop is not running".into());
+    }
+    let mut by_portal = serde_json::Map::new();
+    for p in portals {
+        if let Some(problem) = &p.problem {
+            problems.push(format!("portal '{}': {problem}", p.portal));
+        }
+        by_portal.insert(p.portal, json!(p.problem.as_deref().unwrap_or("ok")));
+    }
+    let body = json!({
+        "status": if problems.is_empty() { "ok" } else { "error" },
+        "queue_depth": depth,
+        "portals": by_portal,
+        "problems": problems,
+    });
+    let status = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
 }
 
 async fn metrics(State(relay): State<Arc<Relay>>) -> Response {
@@ -381,53 +413,20 @@ async fn metrics(State(relay): State<Arc<Relay>>) -> Response {
         .into_response()
 }
 
-/// Delivers from the queue until `stop` resolves: rounds back to back while a backlog fills
-/// whole leases, `batch_wait` after a round that emptied the queue (so the next one carries
-/// fuller HubSpot batches), otherwise a short sleep (never past the next due job). Keeps the
-/// metrics and the relay's depth estimate current.
-pub async fn deliver_forever<Q: Queue + ?Sized>(
+/// Delivers from the queue until `stop` turns true: the engine's portal tasks, plus a loop
+/// that turns their reports into metrics and a few log lines (one summary per second, never
+/// one line per message) and keeps `/health` and the relay's depth estimate current.
+pub async fn deliver_forever<Q: Queue + ?Sized + 'static>(
     engine: Arc<Engine<Q>>,
     queue: Arc<Q>,
     relay: Option<Arc<Relay>>,
     metrics: Arc<Metrics>,
-    batch_wait: Duration,
-    stop: tokio::sync::watch::Receiver<bool>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let delivery = tokio::spawn(engine.clone().run(stop.clone()));
     let (mut retried, mut limited) = (0u64, 0u64);
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        let worked = match engine.run_once().await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::error!(error = %e, "queue unavailable; retrying in 1 s");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        for report in engine.take_reports().await {
-            match report {
-                Report::Delivered {
-                    latency_ms,
-                    dropped,
-                    ..
-                } => {
-                    metrics.delivered.inc();
-                    if let Some(ms) = latency_ms {
-                        metrics.delivery_latency.observe(ms as f64 / 1000.0);
-                    }
-                    if !dropped.is_empty() {
-                        let names: Vec<&str> = dropped.iter().map(|d| d.name.as_str()).collect();
-                        tracing::warn!(properties = ?names, "properties unknown to the portal were dropped");
-                    }
-                }
-                Report::Dead { job, reason } => {
-                    metrics.dead.inc();
-                    tracing::warn!(job, %reason, "message dead-lettered");
-                }
-            }
-        }
+    while !*stop.borrow() {
+        summarize(&engine.take_reports(), &metrics);
         let stats = engine.stats();
         let (r, l) = (
             stats.retried.load(Ordering::Relaxed),
@@ -442,13 +441,62 @@ pub async fn deliver_forever<Q: Queue + ?Sized>(
                 relay.depth.store(depth as u64, Ordering::Relaxed);
             }
         }
-        if worked == 0 {
-            let due = queue.next_due_ms().await.ok().flatten().unwrap_or(u64::MAX);
-            let wait = Duration::from_millis(due.saturating_sub(now_ms()))
-                .clamp(Duration::from_millis(10), Duration::from_millis(250));
-            tokio::time::sleep(wait).await;
-        } else if worked < engine.lease_size() {
-            tokio::time::sleep(batch_wait).await;
+        if let Ok(status) = queue.status().await {
+            metrics.dead_letters.set(status.dead as i64);
         }
+        if let Some(relay) = &relay {
+            if let Ok(mut d) = relay.delivery.lock() {
+                *d = (SystemClock.now_ms(), engine.health());
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => {}
+        }
+    }
+    let _ = delivery.await;
+    summarize(&engine.take_reports(), &metrics);
+}
+
+/// Metrics for reports, and one log line each for the dead letters and the dropped properties
+/// among them, with counts.
+fn summarize(reports: &[Report], metrics: &Metrics) {
+    let mut dead: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    let mut dropped: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for report in reports {
+        match report {
+            Report::Delivered {
+                latency_ms,
+                dropped: left_out,
+                ..
+            } => {
+                metrics.delivered.inc();
+                if let Some(ms) = latency_ms {
+                    metrics.delivery_latency.observe(*ms as f64 / 1000.0);
+                }
+                for d in left_out {
+                    *dropped.entry(d.name.as_str()).or_default() += 1;
+                }
+            }
+            Report::Dead { reason, .. } => {
+                metrics.dead.inc();
+                *dead.entry(reason.as_str()).or_default() += 1;
+            }
+        }
+    }
+    if !dead.is_empty() {
+        let total: u64 = dead.values().sum();
+        let mut reasons: Vec<(&str, u64)> = dead.into_iter().collect();
+        reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
+        reasons.truncate(3);
+        tracing::warn!(
+            count = total,
+            ?reasons,
+            "messages dead-lettered (see `hubspot-cloud dead-letters list`)"
+        );
+    }
+    if !dropped.is_empty() {
+        let names: Vec<&str> = dropped.keys().copied().take(20).collect();
+        tracing::warn!(properties = ?names, "properties unknown to the portal were dropped");
     }
 }
