@@ -113,7 +113,7 @@ async fn every_call_the_engine_makes() {
         uuid: event_uuid("123456", "m1"),
         properties: props(json!({"plan": "pro"})),
     };
-    c.send_events(&[event.clone()]).await.unwrap();
+    c.send_events(std::slice::from_ref(&event)).await.unwrap();
     c.send_events(&[event]).await.unwrap();
     assert_eq!(
         c.event_definition("pe123456_clicked").await.unwrap(),
