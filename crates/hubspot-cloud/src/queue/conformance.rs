@@ -1,6 +1,7 @@
 //! The behaviour every [`Queue`] must have, as one async check any implementation's tests call
 //! (memory here; SQLite and PostgreSQL in theirs), so the engine can rely on it whatever stores
-//! the jobs. Panics with a message on the first difference.
+//! the jobs. Panics with a message on the first difference. Test code only: it is not part of
+//! the crate's API.
 
 use hubspot_core::{Event, EventType};
 

@@ -1,6 +1,7 @@
 //! Where messages wait for delivery. Knows persistence and order, nothing about HubSpot.
 
-pub mod conformance;
+#[cfg(test)]
+mod conformance;
 mod memory;
 pub mod postgres;
 pub mod sqlite;
