@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::client::HubSpotClient;
-use crate::config::Config;
+use crate::config::{Config, QueueKind};
 use crate::delivery::{Engine, EngineConfig, Portal};
 use crate::queue::postgres::{PgOptions, PgQueue};
 use crate::queue::sqlite::{SqliteOptions, SqliteQueue};
@@ -14,8 +14,8 @@ use crate::queue::{MemoryQueue, Queue, QueueError};
 /// Opens the configured queue (`sqlite` file, shared `postgres`, or `memory`).
 pub async fn open_queue(config: &Config) -> Result<Arc<dyn Queue>, QueueError> {
     let lease = Duration::from_millis(config.queue.lease_ms);
-    Ok(match config.queue.kind.as_str() {
-        "postgres" => {
+    Ok(match config.queue.kind {
+        QueueKind::Postgres => {
             let url = config.queue.url.as_deref().unwrap_or_default();
             let owner_ttl = Duration::from_millis(config.queue.owner_ttl_ms);
             Arc::new(
@@ -30,8 +30,8 @@ pub async fn open_queue(config: &Config) -> Result<Arc<dyn Queue>, QueueError> {
                 .await?,
             )
         }
-        "memory" => Arc::new(MemoryQueue::new()),
-        _ => Arc::new(SqliteQueue::open(
+        QueueKind::Memory => Arc::new(MemoryQueue::new()),
+        QueueKind::Sqlite => Arc::new(SqliteQueue::open(
             &config.queue.path,
             SqliteOptions {
                 lease,

@@ -68,13 +68,27 @@ fn default_batch_wait_ms() -> u64 {
     1000
 }
 
+/// `[queue] kind`: where messages wait. Parsed by serde, so an unknown kind is refused with the
+/// list of valid ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueKind {
+    /// A SQLite file on this machine (the default).
+    #[default]
+    Sqlite,
+    /// A PostgreSQL database shared by several relay processes.
+    Postgres,
+    /// In memory: lost on exit, for tests only.
+    Memory,
+}
+
 /// `[queue]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueConfig {
     /// `sqlite` (default), `postgres` or `memory` (tests only: not durable).
-    #[serde(default = "default_kind")]
-    pub kind: String,
+    #[serde(default)]
+    pub kind: QueueKind,
     /// SQLite file (default `outbox.db`).
     #[serde(default = "default_path")]
     pub path: PathBuf,
@@ -101,17 +115,13 @@ fn default_owner_ttl_ms() -> u64 {
 impl Default for QueueConfig {
     fn default() -> Self {
         QueueConfig {
-            kind: default_kind(),
+            kind: QueueKind::default(),
             path: default_path(),
             url: None,
             lease_ms: default_lease_ms(),
             owner_ttl_ms: default_owner_ttl_ms(),
         }
     }
-}
-
-fn default_kind() -> String {
-    "sqlite".into()
 }
 
 fn default_path() -> PathBuf {
@@ -275,7 +285,7 @@ impl Config {
             self.queue.path = v.into();
         }
         if let Some(v) = env("HUBSPOT_CLOUD_PG_URL") {
-            self.queue.kind = "postgres".into();
+            self.queue.kind = QueueKind::Postgres;
             self.queue.url = Some(v);
         }
         let shared = env("HUBSPOT_ACCESS_TOKEN");
@@ -321,13 +331,7 @@ impl Config {
                 }
             }
         }
-        if !["sqlite", "postgres", "memory"].contains(&self.queue.kind.as_str()) {
-            return Err(ConfigError(format!(
-                "queue.kind must be sqlite, postgres or memory, got '{}'",
-                self.queue.kind
-            )));
-        }
-        if self.queue.kind == "postgres" && self.queue.url.is_none() {
+        if self.queue.kind == QueueKind::Postgres && self.queue.url.is_none() {
             return Err(ConfigError(
                 "queue.kind = postgres needs queue.url (or HUBSPOT_CLOUD_PG_URL)".into(),
             ));
@@ -414,12 +418,29 @@ mod tests {
         let c = Config::load(&p, env).unwrap();
         assert_eq!(c.portals[0].access_token.as_deref(), Some("pat-secret"));
         assert_eq!(c.hubspot.base_url, "http://127.0.0.1:9");
-        assert_eq!(c.queue.kind, "sqlite");
+        assert_eq!(c.queue.kind, QueueKind::Sqlite);
         assert_eq!(c.portal_for_key("wk1").unwrap().name, "main");
         let debug = format!("{c:?}");
         assert!(
             !debug.contains("pat-secret") && !debug.contains("wk1"),
             "{debug}"
+        );
+        std::fs::remove_file(p).ok();
+    }
+
+    #[test]
+    fn the_postgres_url_from_the_environment_selects_the_postgres_queue() {
+        let p = write(
+            "[queue]\nkind = \"sqlite\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\naccess_token = \"t\"\n",
+        );
+        let env = |k: &str| {
+            (k == "HUBSPOT_CLOUD_PG_URL").then(|| "postgres://relay@db:5432/hubspot".to_owned())
+        };
+        let c = Config::load(&p, env).unwrap();
+        assert_eq!(c.queue.kind, QueueKind::Postgres);
+        assert_eq!(
+            c.queue.url.as_deref(),
+            Some("postgres://relay@db:5432/hubspot")
         );
         std::fs::remove_file(p).ok();
     }
@@ -438,7 +459,7 @@ mod tests {
             ),
             (
                 "[queue]\nkind = \"redis\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\naccess_token = \"t\"\n",
-                "queue.kind",
+                "unknown variant `redis`, expected one of `sqlite`, `postgres`, `memory`",
             ),
             ("[server]\nlisten = 1\n", "listen"),
             ("[surprise]\n", "unknown field"),
