@@ -257,7 +257,7 @@ impl<Q: Queue + ?Sized> Engine<Q> {
                 return Ok(depth);
             }
             if worked == 0 {
-                let due = self.queue.next_due_ms().await?.unwrap_or(u64::MAX);
+                let due = self.next_due_ms().await?.unwrap_or(u64::MAX);
                 let wait = Duration::from_millis(due.saturating_sub(now_ms()));
                 if Instant::now() + wait >= end {
                     return Ok(depth);
@@ -267,33 +267,33 @@ impl<Q: Queue + ?Sized> Engine<Q> {
         }
     }
 
-    /// One round: lease, deliver, settle. Returns the number of jobs leased.
+    /// The earliest time a waiting job of a configured portal becomes due, if any waits.
+    pub async fn next_due_ms(&self) -> Result<Option<u64>, crate::queue::QueueError> {
+        let mut earliest = None;
+        for name in self.portals.keys() {
+            if let Some(due) = self.queue.next_due_ms(name).await? {
+                earliest = Some(earliest.map_or(due, |e: u64| e.min(due)));
+            }
+        }
+        Ok(earliest)
+    }
+
+    /// One round: for each configured portal in turn, lease its due jobs, deliver, settle.
+    /// Returns the number of jobs leased.
     pub async fn run_once(&self) -> Result<usize, crate::queue::QueueError> {
-        let jobs = self.queue.lease(now_ms(), self.config.lease_size).await?;
-        let leased = jobs.len();
-        let mut by_portal: BTreeMap<String, Vec<Job>> = BTreeMap::new();
-        for job in jobs {
-            by_portal.entry(job.portal.clone()).or_default().push(job);
+        let mut leased = 0;
+        for (name, p) in &self.portals {
+            let jobs = self
+                .queue
+                .lease(name, now_ms(), self.config.lease_size)
+                .await?;
+            if jobs.is_empty() {
+                continue;
+            }
+            leased += jobs.len();
+            let outcomes = self.deliver(p, jobs).await;
+            self.queue.settle(outcomes).await?;
         }
-        let mut settled = Vec::with_capacity(leased);
-        for (name, jobs) in by_portal {
-            let outcomes = match self.portals.get(&name) {
-                Some(p) => self.deliver(p, jobs).await,
-                None => jobs
-                    .into_iter()
-                    .map(|j| {
-                        (
-                            j.id,
-                            Outcome::Dead {
-                                reason: format!("no portal named '{name}' is configured"),
-                            },
-                        )
-                    })
-                    .collect(),
-            };
-            settled.extend(outcomes);
-        }
-        self.queue.settle(settled).await?;
         Ok(leased)
     }
 

@@ -15,6 +15,7 @@ fn message(n: u32) -> Event {
 
 /// Runs the conformance checks against an empty queue.
 pub async fn check<Q: Queue>(q: &Q) {
+    let before = crate::delivery::now_ms();
     let ids = q
         .enqueue(
             "p1",
@@ -26,6 +27,7 @@ pub async fn check<Q: Queue>(q: &Q) {
         )
         .await
         .expect("enqueue");
+    let after = crate::delivery::now_ms();
     assert_eq!(ids.len(), 3, "one id per message");
     assert!(
         ids.windows(2).all(|w| w[0] < w[1]),
@@ -34,11 +36,22 @@ pub async fn check<Q: Queue>(q: &Q) {
     let (a1, b, a2) = (ids[0], ids[1], ids[2]);
     assert_eq!(q.depth().await.expect("depth"), 3);
 
-    let leased = q.lease(1_000, 10).await.expect("lease");
+    assert!(
+        q.lease("p2", 1_000, 10).await.expect("lease").is_empty(),
+        "another portal's jobs are not leased"
+    );
+    let leased = q.lease("p1", 1_000, 10).await.expect("lease");
     assert_eq!(
         leased.iter().map(|j| j.id).collect::<Vec<_>>(),
         [a1, b, a2],
         "due jobs lease in order"
+    );
+    assert!(
+        leased
+            .iter()
+            .all(|j| (before..=after).contains(&j.enqueued_at_ms)),
+        "the enqueue time is kept: {before}..={after}, {:?}",
+        leased.iter().map(|j| j.enqueued_at_ms).collect::<Vec<_>>()
     );
     assert_eq!(
         leased[0].message.message_id.as_deref(),
@@ -50,7 +63,7 @@ pub async fn check<Q: Queue>(q: &Q) {
         ("p1", "a")
     );
     assert!(
-        q.lease(1_000, 10).await.expect("lease").is_empty(),
+        q.lease("p1", 1_000, 10).await.expect("lease").is_empty(),
         "leased jobs are not leased again"
     );
     assert_eq!(q.status().await.expect("status").in_flight, 3);
@@ -82,12 +95,17 @@ pub async fn check<Q: Queue>(q: &Q) {
         (2, 0, 1),
         "{st:?}"
     );
-    assert_eq!(q.next_due_ms().await.expect("next due"), Some(2_000));
+    assert_eq!(q.next_due_ms("p1").await.expect("next due"), Some(2_000));
+    assert_eq!(
+        q.next_due_ms("p2").await.expect("next due"),
+        None,
+        "another portal's waiting jobs do not count"
+    );
     assert!(
-        q.lease(3_000, 10).await.expect("lease").is_empty(),
+        q.lease("p1", 3_000, 10).await.expect("lease").is_empty(),
         "a later job of a key waits behind an earlier one"
     );
-    let again = q.lease(5_000, 10).await.expect("lease");
+    let again = q.lease("p1", 5_000, 10).await.expect("lease");
     assert_eq!(
         again.iter().map(|j| (j.id, j.attempts)).collect::<Vec<_>>(),
         [(a1, 1), (a2, 0)],
@@ -116,7 +134,7 @@ pub async fn check<Q: Queue>(q: &Q) {
     assert_eq!((st.dead, st.delivered, st.queued), (1, 2, 0), "{st:?}");
 
     assert_eq!(q.replay_dead(Some(vec![a1])).await.expect("replay"), 1);
-    let replayed = q.lease(5_000, 10).await.expect("lease");
+    let replayed = q.lease("p1", 5_000, 10).await.expect("lease");
     assert_eq!(
         replayed
             .iter()
@@ -136,9 +154,44 @@ pub async fn check<Q: Queue>(q: &Q) {
     assert_eq!(q.drop_dead(None).await.expect("drop"), 1);
     assert_eq!(q.status().await.expect("status").dead, 0);
 
-    // The lease size bounds a lease; other portals' jobs are leased too.
+    // The lease size bounds a lease.
     let many: Vec<(String, Event)> = (0..5).map(|i| (format!("k{i}"), message(10 + i))).collect();
     q.enqueue("p2", many).await.expect("enqueue");
-    assert_eq!(q.lease(5_000, 2).await.expect("lease").len(), 2);
-    assert_eq!(q.lease(5_000, 10).await.expect("lease").len(), 3);
+    assert_eq!(q.lease("p2", 5_000, 2).await.expect("lease").len(), 2);
+    assert_eq!(q.lease("p2", 5_000, 10).await.expect("lease").len(), 3);
+
+    // Keys are scoped to their portal: p3's "k" waits for a retry, p4's "k" does not wait.
+    let p3 = q
+        .enqueue(
+            "p3",
+            vec![("k".into(), message(20)), ("k".into(), message(21))],
+        )
+        .await
+        .expect("enqueue");
+    let p4 = q
+        .enqueue("p4", vec![("k".into(), message(22))])
+        .await
+        .expect("enqueue");
+    let first = q.lease("p3", 5_000, 1).await.expect("lease");
+    assert_eq!(first.iter().map(|j| j.id).collect::<Vec<_>>(), [p3[0]]);
+    q.settle(vec![(
+        p3[0],
+        Outcome::Retry {
+            not_before_ms: 9_000,
+            error: "503".into(),
+            count_attempt: true,
+        },
+    )])
+    .await
+    .expect("settle");
+    assert!(
+        q.lease("p3", 5_000, 10).await.expect("lease").is_empty(),
+        "p3's second k waits behind its first"
+    );
+    let other = q.lease("p4", 5_000, 10).await.expect("lease");
+    assert_eq!(
+        other.iter().map(|j| j.id).collect::<Vec<_>>(),
+        p4,
+        "the same key in another portal is not held back"
+    );
 }

@@ -49,6 +49,7 @@ impl Queue for MemoryQueue {
         portal: &str,
         items: Vec<(String, Event)>,
     ) -> Result<Vec<JobId>, QueueError> {
+        let enqueued_at_ms = crate::delivery::now_ms();
         let mut s = self.lock();
         let mut ids = Vec::with_capacity(items.len());
         for (key, message) in items {
@@ -60,6 +61,7 @@ impl Queue for MemoryQueue {
                 key,
                 message,
                 attempts: 0,
+                enqueued_at_ms,
             };
             s.jobs.insert(
                 id,
@@ -75,11 +77,12 @@ impl Queue for MemoryQueue {
         Ok(ids)
     }
 
-    async fn lease(&self, now_ms: u64, max: usize) -> Result<Vec<Job>, QueueError> {
+    async fn lease(&self, portal: &str, now_ms: u64, max: usize) -> Result<Vec<Job>, QueueError> {
         let mut s = self.lock();
+        // Keys of this portal only: the same key in another portal is another record.
         let mut blocked: HashSet<String> = HashSet::new();
         let mut out = Vec::new();
-        for entry in s.jobs.values_mut() {
+        for entry in s.jobs.values_mut().filter(|e| e.job.portal == portal) {
             if out.len() >= max {
                 break;
             }
@@ -137,12 +140,12 @@ impl Queue for MemoryQueue {
         Ok(self.lock().jobs.len())
     }
 
-    async fn next_due_ms(&self) -> Result<Option<u64>, QueueError> {
+    async fn next_due_ms(&self, portal: &str) -> Result<Option<u64>, QueueError> {
         Ok(self
             .lock()
             .jobs
             .values()
-            .filter(|e| !e.leased)
+            .filter(|e| !e.leased && e.job.portal == portal)
             .map(|e| e.not_before_ms)
             .min())
     }
@@ -223,7 +226,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let first = q.lease(0, 10).await.unwrap();
+        let first = q.lease("p", 0, 10).await.unwrap();
         assert_eq!(
             first.iter().map(|j| j.id).collect::<Vec<_>>(),
             [1, 2, 3],
@@ -251,11 +254,11 @@ mod tests {
         .await
         .unwrap();
         assert!(
-            q.lease(50, 10).await.unwrap().is_empty(),
+            q.lease("p", 50, 10).await.unwrap().is_empty(),
             "job 3 waits behind job 1's later retry"
         );
-        assert_eq!(q.next_due_ms().await.unwrap(), Some(40));
-        let again = q.lease(100, 10).await.unwrap();
+        assert_eq!(q.next_due_ms("p").await.unwrap(), Some(40));
+        let again = q.lease("p", 100, 10).await.unwrap();
         assert_eq!(
             again.iter().map(|j| (j.id, j.attempts)).collect::<Vec<_>>(),
             [(1, 1), (3, 1)]
@@ -278,7 +281,7 @@ mod tests {
         ])
         .await
         .unwrap();
-        assert_eq!(q.lease(100, 10).await.unwrap()[0].id, 3);
+        assert_eq!(q.lease("p", 100, 10).await.unwrap()[0].id, 3);
         assert_eq!(q.dead_letters(10).await.unwrap()[0].reason, "bad");
         assert_eq!(q.depth().await.unwrap(), 1);
         let st = q.status().await.unwrap();

@@ -21,12 +21,16 @@ pub struct Job {
     pub id: JobId,
     /// Portal it goes to.
     pub portal: String,
-    /// Ordering key: jobs with the same key are leased strictly in enqueue order, one at a time.
+    /// Ordering key, scoped to the portal: jobs of one portal with the same key are leased
+    /// strictly in enqueue order, one at a time.
     pub key: String,
     /// The Segment message.
     pub message: Event,
     /// Failed attempts so far (throttling does not count).
     pub attempts: u32,
+    /// When it was enqueued (epoch ms): retries of transient failures are bounded by the time
+    /// since then, not only by attempts.
+    pub enqueued_at_ms: u64,
 }
 
 /// How a leased job ended.
@@ -91,16 +95,18 @@ pub trait Queue: Send + Sync {
         portal: &str,
         items: Vec<(String, Event)>,
     ) -> Result<Vec<JobId>, QueueError>;
-    /// Leases up to `max` jobs that are due at `now_ms`, in enqueue order, never a job whose key
-    /// has an earlier job still waiting or leased. Consecutive due jobs of one key may be leased
-    /// together. A durable queue also re-offers jobs whose lease expired (their process died).
-    async fn lease(&self, now_ms: u64, max: usize) -> Result<Vec<Job>, QueueError>;
+    /// Leases up to `max` of `portal`'s jobs that are due at `now_ms`, in enqueue order, never a
+    /// job whose key has an earlier job of the portal still waiting or leased. Consecutive due
+    /// jobs of one key may be leased together. Other portals' jobs are neither leased nor looked
+    /// at, so each portal is delivered at its own pace. A durable queue also re-offers the
+    /// portal's jobs whose lease expired (their process died).
+    async fn lease(&self, portal: &str, now_ms: u64, max: usize) -> Result<Vec<Job>, QueueError>;
     /// Records how leased jobs ended.
     async fn settle(&self, outcomes: Vec<(JobId, Outcome)>) -> Result<(), QueueError>;
     /// Jobs not yet delivered or dead.
     async fn depth(&self) -> Result<usize, QueueError>;
-    /// The earliest time a waiting job becomes due, if any job waits.
-    async fn next_due_ms(&self) -> Result<Option<u64>, QueueError>;
+    /// The earliest time one of `portal`'s waiting jobs becomes due, if any job of it waits.
+    async fn next_due_ms(&self, portal: &str) -> Result<Option<u64>, QueueError>;
     /// Counts by state.
     async fn status(&self) -> Result<QueueStatus, QueueError>;
     /// Dead letters, oldest first, at most `limit`.

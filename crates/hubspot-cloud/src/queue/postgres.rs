@@ -10,15 +10,14 @@
 //! - `hubspot_counters`: `delivered`, the number of rows delivered (and deleted) so far.
 //!
 //! Ownership: a process delivers a portal's jobs only while its row in `hubspot_portal_owners` is
-//! fresh. Every [`lease`](super::Queue::lease) renews the process's rows of portals that still
-//! have jobs and claims rows that expired (`until_ms <= now_ms`); another process takes a portal
-//! over only after its row expires, so per-portal rate limits hold across processes and the
-//! portals of a killed process move on after `owner_ttl`. Jobs a dead process had leased come
-//! back when their own lease expires. Rows are claimed with `FOR UPDATE SKIP LOCKED`, as are the
-//! jobs themselves, so concurrent leasers never wait for each other and never share a job.
-//! [`PgQueue::release_portals`] hands a process's portals over at once on a clean shutdown.
-//! Ordering keys are scoped to their portal (MemoryQueue's keys are global; the engine's keys
-//! are per portal anyway).
+//! fresh. Every [`lease`](super::Queue::lease) of a portal that still has jobs renews the
+//! process's row for it, or claims the row if it expired (`until_ms <= now_ms`); another process
+//! takes a portal over only after its row expires, so per-portal rate limits hold across
+//! processes and the portals of a killed process move on after `owner_ttl`. Jobs a dead process
+//! had leased come back when their own lease expires. Rows are claimed with
+//! `FOR UPDATE SKIP LOCKED`, as are the jobs themselves, so concurrent leasers never wait for
+//! each other and never share a job. [`PgQueue::release_portals`] hands a process's portals over
+//! at once on a clean shutdown. Ordering keys are scoped to their portal.
 //!
 //! Times are the `now_ms` the caller passes (epoch milliseconds): the processes' clocks must agree
 //! to well within `owner_ttl`, and `owner_ttl` must exceed the longest delivery round, or a slow
@@ -92,40 +91,42 @@ const SCHEMA_RELATIONS: [&str; 7] = [
     "hubspot_counters",
 ];
 
-/// Renews this process's fresh rows and claims expired ones, for portals that have jobs.
-/// `$1` owner, `$2` new `until_ms`, `$3` now. (The `LIMIT 1` subquery is one index probe per
-/// portal whatever the table statistics say; an `EXISTS` may become a join over every job.)
-const CLAIM_PORTALS: &str = "
+/// Renews this process's row of portal `$4`, or claims it if it expired, when the portal has
+/// jobs; returns the portal if this process owns it now. `$1` owner, `$2` new `until_ms`, `$3`
+/// now. (The `LIMIT 1` subquery is one index probe whatever the table statistics say; an
+/// `EXISTS` may become a join over every job.) An idle portal's row is left alone, so polling
+/// an empty queue writes nothing.
+const CLAIM_PORTAL: &str = "
 UPDATE hubspot_portal_owners AS o SET owner = $1, until_ms = $2
  WHERE o.portal IN (
        SELECT c.portal FROM hubspot_portal_owners AS c
-        WHERE (c.owner = $1 OR c.until_ms <= $3)
+        WHERE c.portal = $4
+          AND (c.owner = $1 OR c.until_ms <= $3)
           AND (SELECT j.id FROM hubspot_jobs AS j
                 WHERE j.portal = c.portal AND j.status IN ('queued', 'in_flight')
                 LIMIT 1) IS NOT NULL
-        ORDER BY c.portal
           FOR UPDATE SKIP LOCKED)
 RETURNING o.portal";
 
-/// Returns the owned portals' expired leases to the queue. `$1` portals, `$2` now.
+/// Returns the portal's expired leases to the queue. `$1` portal, `$2` now.
 const REQUEUE_EXPIRED: &str = "
 UPDATE hubspot_jobs SET status = 'queued', lease_until_ms = NULL, leased_by = NULL
  WHERE id IN (SELECT id FROM hubspot_jobs
-               WHERE status = 'in_flight' AND lease_until_ms <= $2 AND portal = ANY($1)
+               WHERE status = 'in_flight' AND lease_until_ms <= $2 AND portal = $1
                ORDER BY id
                  FOR UPDATE SKIP LOCKED)";
 
-/// The owned portals' waiting and leased jobs after id `$2`, in enqueue order, at most `$3`.
-/// `$1` portals.
+/// The portal's waiting and leased jobs after id `$2`, in enqueue order, at most `$3`.
+/// `$1` portal.
 const SCAN_PENDING: &str = "
-SELECT id, portal, key, status, not_before_ms FROM hubspot_jobs
- WHERE portal = ANY($1) AND status IN ('queued', 'in_flight') AND id > $2
+SELECT id, key, status, not_before_ms FROM hubspot_jobs
+ WHERE portal = $1 AND status IN ('queued', 'in_flight') AND id > $2
  ORDER BY id
  LIMIT $3";
 
 /// Locks the chosen jobs that are still due and not locked by anyone else. `$1` ids, `$2` now.
 const LOCK_CHOSEN: &str = "
-SELECT id, portal, key, message, attempts FROM hubspot_jobs
+SELECT id, portal, key, message, attempts, enqueued_at_ms FROM hubspot_jobs
  WHERE id = ANY($1) AND status = 'queued' AND not_before_ms <= $2
  ORDER BY id
    FOR UPDATE SKIP LOCKED";
@@ -330,7 +331,7 @@ impl Queue for PgQueue {
         Ok(ids.into_iter().map(from_db).collect())
     }
 
-    async fn lease(&self, now_ms: u64, max: usize) -> Result<Vec<Job>, QueueError> {
+    async fn lease(&self, portal: &str, now_ms: u64, max: usize) -> Result<Vec<Job>, QueueError> {
         if max == 0 {
             return Ok(Vec::new());
         }
@@ -340,24 +341,24 @@ impl Queue for PgQueue {
         let mut conn = self.pool.get().await?;
         let tx = conn.client().transaction().await.map_err(pg("lease"))?;
 
-        let owned: Vec<String> = tx
-            .query(CLAIM_PORTALS, &[&self.process_id, &owner_until, &now])
+        let owned = tx
+            .query_opt(
+                CLAIM_PORTAL,
+                &[&self.process_id, &owner_until, &now, &portal],
+            )
             .await
             .map_err(pg("lease"))?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()
-            .map_err(pg("lease"))?;
-        if owned.is_empty() {
+            .is_some();
+        if !owned {
             tx.commit().await.map_err(pg("lease"))?;
             conn.keep();
             return Ok(Vec::new());
         }
-        tx.execute(REQUEUE_EXPIRED, &[&owned, &now])
+        tx.execute(REQUEUE_EXPIRED, &[&portal, &now])
             .await
             .map_err(pg("lease"))?;
 
-        let chosen = choose(&tx, &owned, now, max).await?;
+        let chosen = choose(&tx, portal, now, max).await?;
         let jobs = lock_chosen(&tx, chosen, now).await?;
         if !jobs.is_empty() {
             let ids: Vec<i64> = jobs.iter().map(|j| to_db(j.id)).collect();
@@ -482,17 +483,25 @@ impl Queue for PgQueue {
         Ok(usize::try_from(n.unwrap_or(0)).unwrap_or(0))
     }
 
-    /// The earliest `not_before_ms` of a waiting job, or the earliest lease expiry of a leased
-    /// one (its job is offered again then), if any job waits or is leased.
-    async fn next_due_ms(&self) -> Result<Option<u64>, QueueError> {
-        let due = self
-            .query_i64(
-                "next due",
+    /// The earliest `not_before_ms` of the portal's waiting jobs, or the earliest lease expiry of
+    /// its leased ones (their jobs are offered again then), if any job of it waits or is leased.
+    async fn next_due_ms(&self, portal: &str) -> Result<Option<u64>, QueueError> {
+        let mut conn = self.pool.get().await?;
+        let due: Option<i64> = conn
+            .client()
+            .query_one(
                 "SELECT LEAST(
-                    (SELECT min(not_before_ms) FROM hubspot_jobs WHERE status = 'queued'),
-                    (SELECT min(lease_until_ms) FROM hubspot_jobs WHERE status = 'in_flight'))",
+                    (SELECT min(not_before_ms) FROM hubspot_jobs
+                      WHERE portal = $1 AND status = 'queued'),
+                    (SELECT min(lease_until_ms) FROM hubspot_jobs
+                      WHERE portal = $1 AND status = 'in_flight'))",
+                &[&portal],
             )
-            .await?;
+            .await
+            .map_err(pg("next due"))?
+            .try_get(0)
+            .map_err(pg("next due"))?;
+        conn.keep();
         Ok(due.map(from_db))
     }
 
@@ -531,7 +540,8 @@ impl Queue for PgQueue {
         let rows = conn
             .client()
             .query(
-                "SELECT id, portal, key, message, attempts, last_error, failed_at_ms
+                "SELECT id, portal, key, message, attempts, enqueued_at_ms, last_error,
+                        failed_at_ms
                    FROM hubspot_jobs WHERE status = 'dead'
                   ORDER BY failed_at_ms, id LIMIT $1",
                 &[&limit],
@@ -542,8 +552,8 @@ impl Queue for PgQueue {
         rows.iter()
             .map(|row| {
                 let job = job_from_row(row)?;
-                let reason: Option<String> = row.try_get(5).map_err(pg("dead letters"))?;
-                let failed_at: Option<i64> = row.try_get(6).map_err(pg("dead letters"))?;
+                let reason: Option<String> = row.try_get(6).map_err(pg("dead letters"))?;
+                let failed_at: Option<i64> = row.try_get(7).map_err(pg("dead letters"))?;
                 Ok(DeadLetter {
                     job,
                     reason: reason.unwrap_or_default(),
@@ -629,16 +639,15 @@ impl PgQueue {
     }
 }
 
-/// Walks the owned portals' waiting and leased jobs in id order and picks the due ones whose key
-/// has no earlier job that is leased or not due (MemoryQueue's rule, keys taken per portal), up
-/// to `max`.
+/// Walks the portal's waiting and leased jobs in id order and picks the due ones whose key has
+/// no earlier job that is leased or not due (MemoryQueue's rule), up to `max`.
 async fn choose(
     tx: &Transaction<'_>,
-    owned: &[String],
+    portal: &str,
     now: i64,
     max: usize,
-) -> Result<Vec<(i64, (String, String))>, QueueError> {
-    let mut blocked: HashSet<(String, String)> = HashSet::new();
+) -> Result<Vec<(i64, String)>, QueueError> {
+    let mut blocked: HashSet<String> = HashSet::new();
     let mut chosen = Vec::new();
     let mut after = 0_i64;
     // Pages grow, so a lease usually reads about `max` rows and a long run of blocked rows
@@ -646,25 +655,23 @@ async fn choose(
     let mut page = i64::try_from(max).unwrap_or(i64::MAX).clamp(16, SCAN_PAGE) * 2;
     loop {
         let rows = tx
-            .query(SCAN_PENDING, &[&owned, &after, &page])
+            .query(SCAN_PENDING, &[&portal, &after, &page])
             .await
             .map_err(pg("lease"))?;
         for row in &rows {
             let id: i64 = row.try_get(0).map_err(pg("lease"))?;
-            let portal: String = row.try_get(1).map_err(pg("lease"))?;
-            let key: String = row.try_get(2).map_err(pg("lease"))?;
-            let status: &str = row.try_get(3).map_err(pg("lease"))?;
-            let not_before: i64 = row.try_get(4).map_err(pg("lease"))?;
+            let key: String = row.try_get(1).map_err(pg("lease"))?;
+            let status: &str = row.try_get(2).map_err(pg("lease"))?;
+            let not_before: i64 = row.try_get(3).map_err(pg("lease"))?;
             after = id;
             let due = status == "queued" && not_before <= now;
-            let k = (portal, key);
-            if due && !blocked.contains(&k) {
-                chosen.push((id, k));
+            if due && !blocked.contains(&key) {
+                chosen.push((id, key));
                 if chosen.len() >= max {
                     return Ok(chosen);
                 }
             } else {
-                blocked.insert(k);
+                blocked.insert(key);
             }
         }
         if (rows.len() as i64) < page {
@@ -679,7 +686,7 @@ async fn choose(
 /// chosen jobs of its key.
 async fn lock_chosen(
     tx: &Transaction<'_>,
-    chosen: Vec<(i64, (String, String))>,
+    chosen: Vec<(i64, String)>,
     now: i64,
 ) -> Result<Vec<Job>, QueueError> {
     if chosen.is_empty() {
@@ -695,7 +702,7 @@ async fn lock_chosen(
         let job = job_from_row(row)?;
         locked.insert(to_db(job.id), job);
     }
-    let mut gaps: HashSet<(String, String)> = HashSet::new();
+    let mut gaps: HashSet<String> = HashSet::new();
     let mut jobs = Vec::with_capacity(locked.len());
     for (id, key) in chosen {
         match locked.remove(&id) {
@@ -717,12 +724,14 @@ fn job_from_row(row: &Row) -> Result<Job, QueueError> {
         ))
     })?;
     let attempts: i32 = row.try_get(4).map_err(pg("reading a job"))?;
+    let enqueued_at: i64 = row.try_get(5).map_err(pg("reading a job"))?;
     Ok(Job {
         id: from_db(id),
         portal: row.try_get(1).map_err(pg("reading a job"))?,
         key: row.try_get(2).map_err(pg("reading a job"))?,
         message,
         attempts: u32::try_from(attempts).unwrap_or(0),
+        enqueued_at_ms: from_db(enqueued_at),
     })
 }
 
@@ -905,6 +914,15 @@ mod tests {
         jobs.iter().map(|j| j.id).collect()
     }
 
+    /// One delivery round of a process: a lease of each portal, as its per-portal tasks make.
+    async fn round(q: &PgQueue, portals: &[&str], now_ms: u64, max: usize) -> Vec<JobId> {
+        let mut all = Vec::new();
+        for portal in portals {
+            all.extend(ids(&q.lease(portal, now_ms, max).await.expect("lease")));
+        }
+        all
+    }
+
     /// A URL whose connections use a schema of their own, created here: tests never share
     /// tables.
     async fn fresh_schema() -> String {
@@ -962,13 +980,10 @@ mod tests {
             .await
             .expect("enqueue p1");
 
-        assert_eq!(
-            ids(&a.lease(1_000, 2).await.expect("lease")),
-            p1[..2],
-            "A claims p1"
-        );
+        let both = ["p1", "p2"];
+        assert_eq!(round(&a, &both, 1_000, 2).await, p1[..2], "A claims p1");
         assert!(
-            b.lease(1_500, 10).await.expect("lease").is_empty(),
+            round(&b, &both, 1_500, 10).await.is_empty(),
             "p1 belongs to A until 2 000"
         );
         let p2 = b
@@ -978,36 +993,32 @@ mod tests {
             )
             .await
             .expect("enqueue p2");
+        assert_eq!(round(&b, &both, 1_600, 10).await, p2, "B claims p2");
         assert_eq!(
-            ids(&b.lease(1_600, 10).await.expect("lease")),
-            p2,
-            "B claims p2"
-        );
-        assert_eq!(
-            ids(&a.lease(1_700, 10).await.expect("lease")),
+            round(&a, &both, 1_700, 10).await,
             p1[2..],
             "A renews p1 (now until 2 700) and gets none of p2"
         );
 
         // A dies here.
         assert!(
-            b.lease(2_650, 10).await.expect("lease").is_empty(),
+            round(&b, &both, 2_650, 10).await.is_empty(),
             "A's row is still fresh"
         );
         assert!(
-            b.lease(2_700, 10).await.expect("lease").is_empty(),
+            round(&b, &both, 2_700, 10).await.is_empty(),
             "B owns p1 now, but A's leases run until 6 000 and 6 700"
         );
         assert_eq!(
-            ids(&b.lease(6_000, 10).await.expect("lease")),
+            round(&b, &both, 6_000, 10).await,
             p1[..2],
             "A's first expired leases come back, to B"
         );
 
         // A comes back: B's rows are fresh (until 7 000), so A gets nothing.
-        assert!(a.lease(6_700, 10).await.expect("lease").is_empty());
+        assert!(round(&a, &both, 6_700, 10).await.is_empty());
         b.release_portals().await.expect("release");
-        let mut taken = ids(&a.lease(6_800, 10).await.expect("lease"));
+        let mut taken = round(&a, &both, 6_800, 10).await;
         taken.sort_unstable();
         let mut expected = [&p1[2..], &p2[..]].concat();
         expected.sort_unstable();
@@ -1037,15 +1048,15 @@ mod tests {
             )
             .await
             .expect("enqueue");
-        let first = q.lease(1_000, 10).await.expect("lease");
+        let first = q.lease("p", 1_000, 10).await.expect("lease");
         assert_eq!(ids(&first), enq);
         assert_eq!(
-            q.next_due_ms().await.expect("next due"),
+            q.next_due_ms("p").await.expect("next due"),
             Some(1_100),
             "the lease expiry"
         );
-        assert!(q.lease(1_099, 10).await.expect("lease").is_empty());
-        let again = q.lease(1_100, 10).await.expect("lease");
+        assert!(q.lease("p", 1_099, 10).await.expect("lease").is_empty());
+        let again = q.lease("p", 1_100, 10).await.expect("lease");
         assert_eq!(again, first, "the same jobs, attempts unchanged");
         let st = q.status().await.expect("status");
         assert_eq!((st.in_flight, st.queued), (3, 0), "{st:?}");
@@ -1081,8 +1092,10 @@ mod tests {
             let (q, order) = (Arc::clone(q), Arc::clone(&order));
             tasks.push(tokio::spawn(async move {
                 let mut seen: Vec<Seen> = Vec::new();
-                for _ in 0..5_000 {
-                    let jobs = q.lease(1_000, 7).await.expect("lease");
+                for n in 0..5_000 {
+                    // Round-robin over the portals, as a process's per-portal tasks would.
+                    let portal = format!("p{}", n % 6);
+                    let jobs = q.lease(&portal, 1_000, 7).await.expect("lease");
                     if jobs.is_empty() {
                         if q.depth().await.expect("depth") == 0 {
                             break;
@@ -1206,8 +1219,14 @@ mod tests {
         }
         assert_eq!(sent.len(), 800);
         assert_eq!(queues[0].depth().await.expect("depth"), 800);
-        let jobs = queues[0].lease(1_000, 10_000).await.expect("lease");
-        let got: BTreeMap<JobId, Event> = jobs.into_iter().map(|j| (j.id, j.message)).collect();
+        let mut got: BTreeMap<JobId, Event> = BTreeMap::new();
+        for t in 0..8 {
+            let jobs = queues[0]
+                .lease(&format!("p{t}"), 1_000, 10_000)
+                .await
+                .expect("lease");
+            got.extend(jobs.into_iter().map(|j| (j.id, j.message)));
+        }
         assert_eq!(got, sent, "each message stored once, under its id");
     }
 
@@ -1229,7 +1248,7 @@ mod tests {
             )
             .await
             .expect("enqueue");
-        assert_eq!(q.lease(1_000, 10).await.expect("lease").len(), 3);
+        assert_eq!(q.lease("p", 1_000, 10).await.expect("lease").len(), 3);
         q.settle(vec![
             (enq[0], Outcome::Delivered),
             (
@@ -1278,12 +1297,12 @@ mod tests {
             (enq[2], "bad email", message(3))
         );
         assert!(dead[0].failed_at_ms > 0);
-        assert_eq!(q.next_due_ms().await.expect("next due"), Some(9_000));
+        assert_eq!(q.next_due_ms("p").await.expect("next due"), Some(9_000));
         assert!(
-            q.lease(9_000, 10).await.expect("lease").is_empty(),
+            q.lease("p", 9_000, 10).await.expect("lease").is_empty(),
             "the portal still belongs to the first process (until 31 000)"
         );
-        let jobs = q.lease(31_000, 10).await.expect("lease");
+        let jobs = q.lease("p", 31_000, 10).await.expect("lease");
         assert_eq!(jobs.len(), 1);
         assert_eq!((jobs[0].id, jobs[0].attempts), (enq[1], 1));
         assert_eq!(jobs[0].message, message(2));

@@ -258,6 +258,7 @@ enum Op {
         now_ms: u64,
     },
     Lease {
+        portal: String,
         now_ms: u64,
         max: usize,
     },
@@ -401,7 +402,11 @@ fn apply(conn: &Connection, op: Op, lease_ms: u64) -> Result<Done, Fail> {
             items,
             now_ms,
         } => insert(conn, &portal, &items, now_ms).map(Done::Ids),
-        Op::Lease { now_ms, max } => lease(conn, now_ms, max, lease_ms).map(Done::Jobs),
+        Op::Lease {
+            portal,
+            now_ms,
+            max,
+        } => lease(conn, &portal, now_ms, max, lease_ms).map(Done::Jobs),
         Op::Settle { outcomes, now_ms } => settle(conn, outcomes, now_ms).map(|()| Done::Settled),
         Op::ReplayDead(ids) => replay_dead(conn, ids).map(Done::Count),
         Op::DropDead(ids) => drop_dead(conn, ids).map(Done::Count),
@@ -430,29 +435,35 @@ fn insert(
     Ok(ids)
 }
 
-/// Leases due jobs in id order, keeping each key's order (the rule of `MemoryQueue::lease`): a
-/// due job is leased unless an earlier job of its key is in flight or waits for a later time
-/// (an earlier due job of the key was leased in this call or was itself held back). Walks
-/// the `jobs_scan` index in chunks and checks each key's earlier jobs on `jobs_key`, so the cost
-/// follows the jobs leased, not the queue's size.
-fn lease(conn: &Connection, now_ms: u64, max: usize, lease_ms: u64) -> Result<Vec<Job>, Fail> {
+/// Leases a portal's due jobs in id order, keeping each key's order within the portal (the rule
+/// of `MemoryQueue::lease`): a due job is leased unless an earlier job of its key is in flight or
+/// waits for a later time (an earlier due job of the key was leased in this call or was itself
+/// held back). Walks the `jobs_scan` index in chunks and checks each key's earlier jobs on
+/// `jobs_key`, so the cost follows the jobs leased, not the queue's size.
+fn lease(
+    conn: &Connection,
+    portal: &str,
+    now_ms: u64,
+    max: usize,
+    lease_ms: u64,
+) -> Result<Vec<Job>, Fail> {
     // Jobs whose process died go back to waiting, their attempts unchanged.
     conn.prepare_cached(
         "UPDATE jobs SET status = 'queued', lease_until_ms = NULL
-         WHERE status = 'in_flight' AND lease_until_ms < ?1",
+         WHERE portal = ?2 AND status = 'in_flight' AND lease_until_ms < ?1",
     )?
-    .execute([int(now_ms)])?;
+    .execute(params![int(now_ms), portal])?;
     if max == 0 {
         return Ok(Vec::new());
     }
     let mut scan = conn.prepare_cached(
         "SELECT id, key FROM jobs
-         WHERE status = 'queued' AND id > ?1 AND not_before_ms <= ?2
+         WHERE portal = ?4 AND status = 'queued' AND id > ?1 AND not_before_ms <= ?2
          ORDER BY id LIMIT ?3",
     )?;
     let mut held_back = conn.prepare_cached(
         "SELECT EXISTS (SELECT 1 FROM jobs
-           WHERE key = ?1 AND id > ?2 AND id < ?3
+           WHERE portal = ?5 AND key = ?1 AND id > ?2 AND id < ?3
              AND (status = 'in_flight' OR (status = 'queued' AND not_before_ms > ?4)))",
     )?;
     let chunk = max.clamp(256, 4_096);
@@ -462,9 +473,10 @@ fn lease(conn: &Connection, now_ms: u64, max: usize, lease_ms: u64) -> Result<Ve
     let mut cursor: JobId = 0;
     'scan: loop {
         let rows = scan
-            .query_map(params![int(cursor), int(now_ms), int(chunk as u64)], |r| {
-                Ok((uint(r.get(0)?), r.get::<_, String>(1)?))
-            })?
+            .query_map(
+                params![int(cursor), int(now_ms), int(chunk as u64), portal],
+                |r| Ok((uint(r.get(0)?), r.get::<_, String>(1)?)),
+            )?
             .collect::<Result<Vec<_>, _>>()?;
         let last_chunk = rows.len() < chunk;
         for (id, key) in rows {
@@ -476,8 +488,10 @@ fn lease(conn: &Connection, now_ms: u64, max: usize, lease_ms: u64) -> Result<Ve
                 Some(Some(last)) => *last,
                 None => 0,
             };
-            let blocked: bool = held_back
-                .query_row(params![key, int(after), int(id), int(now_ms)], |r| r.get(0))?;
+            let blocked: bool = held_back.query_row(
+                params![key, int(after), int(id), int(now_ms), portal],
+                |r| r.get(0),
+            )?;
             keys.insert(key, (!blocked).then_some(id));
             if !blocked {
                 ids.push(id);
@@ -502,30 +516,14 @@ fn lease(conn: &Connection, now_ms: u64, max: usize, lease_ms: u64) -> Result<Ve
     let mut take = conn.prepare_cached(
         "UPDATE jobs SET status = 'in_flight', lease_until_ms = ?2
          WHERE id IN (SELECT value FROM json_each(?1))
-         RETURNING id, portal, key, message, attempts",
+         RETURNING id, portal, key, message, attempts, enqueued_at_ms",
     )?;
     let rows = take
-        .query_map(params![list, int(lease_until)], |r| {
-            Ok((
-                uint(r.get(0)?),
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, u32>(4)?,
-            ))
-        })?
+        .query_map(params![list, int(lease_until)], StoredJob::read)?
         .collect::<Result<Vec<_>, _>>()?;
     let mut jobs = rows
         .into_iter()
-        .map(|(id, portal, key, message, attempts)| {
-            Ok(Job {
-                id,
-                portal,
-                key,
-                message: decode(id, &message)?,
-                attempts,
-            })
-        })
+        .map(StoredJob::decode)
         .collect::<Result<Vec<_>, Fail>>()?;
     // RETURNING gives no order.
     jobs.sort_unstable_by_key(|j| j.id);
@@ -543,8 +541,41 @@ fn uint(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-fn decode(id: JobId, message: &str) -> Result<Event, Fail> {
-    serde_json::from_str(message).map_err(|error| Fail::Corrupt { id, error })
+/// A job row as stored, its message not yet decoded.
+struct StoredJob {
+    id: JobId,
+    portal: String,
+    key: String,
+    message: String,
+    attempts: u32,
+    enqueued_at_ms: u64,
+}
+
+impl StoredJob {
+    /// Reads columns `id, portal, key, message, attempts, enqueued_at_ms`, in that order.
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredJob> {
+        Ok(StoredJob {
+            id: uint(r.get(0)?),
+            portal: r.get(1)?,
+            key: r.get(2)?,
+            message: r.get(3)?,
+            attempts: r.get(4)?,
+            enqueued_at_ms: uint(r.get(5)?),
+        })
+    }
+
+    fn decode(self) -> Result<Job, Fail> {
+        let message = serde_json::from_str(&self.message)
+            .map_err(|error| Fail::Corrupt { id: self.id, error })?;
+        Ok(Job {
+            id: self.id,
+            portal: self.portal,
+            key: self.key,
+            message,
+            attempts: self.attempts,
+            enqueued_at_ms: self.enqueued_at_ms,
+        })
+    }
 }
 
 fn settle(conn: &Connection, outcomes: Vec<(JobId, Outcome)>, now_ms: u64) -> Result<(), Fail> {
@@ -639,8 +670,13 @@ impl Queue for SqliteQueue {
         }
     }
 
-    async fn lease(&self, now_ms: u64, max: usize) -> Result<Vec<Job>, QueueError> {
-        match self.write(Op::Lease { now_ms, max }).await? {
+    async fn lease(&self, portal: &str, now_ms: u64, max: usize) -> Result<Vec<Job>, QueueError> {
+        let op = Op::Lease {
+            portal: portal.to_owned(),
+            now_ms,
+            max,
+        };
+        match self.write(op).await? {
             Done::Jobs(jobs) => Ok(jobs),
             _ => Err(mismatch("lease")),
         }
@@ -672,20 +708,22 @@ impl Queue for SqliteQueue {
         .await
     }
 
-    /// The earliest `not_before_ms` of a waiting job, or the moment a lease expires (its job is
-    /// then offered again), whichever comes first.
-    async fn next_due_ms(&self) -> Result<Option<u64>, QueueError> {
-        self.read("next due time", |conn| {
-            let waiting: Option<i64> = conn.query_row(
-                "SELECT min(not_before_ms) FROM jobs WHERE status = 'queued'",
-                [],
-                |r| r.get(0),
-            )?;
-            let lease_ends: Option<i64> = conn.query_row(
-                "SELECT min(lease_until_ms) FROM jobs WHERE status = 'in_flight'",
-                [],
-                |r| r.get(0),
-            )?;
+    /// The earliest `not_before_ms` of the portal's waiting jobs, or the moment one of its
+    /// leases expires (its job is then offered again), whichever comes first.
+    async fn next_due_ms(&self, portal: &str) -> Result<Option<u64>, QueueError> {
+        let portal = portal.to_owned();
+        self.read("next due time", move |conn| {
+            let waiting: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT min(not_before_ms) FROM jobs WHERE portal = ?1 AND status = 'queued'",
+                )?
+                .query_row([&portal], |r| r.get(0))?;
+            let lease_ends: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT min(lease_until_ms) FROM jobs
+                     WHERE portal = ?1 AND status = 'in_flight'",
+                )?
+                .query_row([&portal], |r| r.get(0))?;
             // A lease has expired once `lease_until_ms < now`.
             let expires = lease_ends.map(|t| uint(t).saturating_add(1));
             Ok(waiting.map(uint).into_iter().chain(expires).min())
@@ -714,32 +752,23 @@ impl Queue for SqliteQueue {
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
         self.read("dead letters", move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, portal, key, message, attempts, last_error, failed_at_ms FROM jobs
-                 WHERE status = 'dead' ORDER BY failed_at_ms, id LIMIT ?1",
+                "SELECT id, portal, key, message, attempts, enqueued_at_ms, last_error,
+                        failed_at_ms
+                   FROM jobs WHERE status = 'dead' ORDER BY failed_at_ms, id LIMIT ?1",
             )?;
             let rows = stmt
                 .query_map([int(limit as u64)], |r| {
                     Ok((
-                        uint(r.get(0)?),
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, u32>(4)?,
-                        r.get::<_, Option<String>>(5)?,
-                        r.get::<_, Option<i64>>(6)?,
+                        StoredJob::read(r)?,
+                        r.get::<_, Option<String>>(6)?,
+                        r.get::<_, Option<i64>>(7)?,
                     ))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             rows.into_iter()
-                .map(|(id, portal, key, message, attempts, reason, failed_at)| {
+                .map(|(stored, reason, failed_at)| {
                     Ok(DeadLetter {
-                        job: Job {
-                            id,
-                            portal,
-                            key,
-                            message: decode(id, &message)?,
-                            attempts,
-                        },
+                        job: stored.decode()?,
                         reason: reason.unwrap_or_default(),
                         failed_at_ms: failed_at.map_or(0, uint),
                     })
@@ -847,7 +876,10 @@ mod tests {
                 .map(|(k, n)| ((*k).to_owned(), message(n)))
                 .collect();
             assert_eq!(q.enqueue("p", items).await.expect("enqueue"), [1, 2, 3, 4]);
-            assert_eq!(ids(&q.lease(1_000, 3).await.expect("lease")), [1, 2, 3]);
+            assert_eq!(
+                ids(&q.lease("p", 1_000, 3).await.expect("lease")),
+                [1, 2, 3]
+            );
             q.settle(vec![
                 (1, Outcome::Delivered),
                 (
@@ -871,10 +903,10 @@ mod tests {
         let dead = q.dead_letters(10).await.expect("dead letters");
         assert_eq!((dead[0].job.id, dead[0].reason.as_str()), (2, "bad email"));
         assert_eq!(dead[0].job.message, message(2));
-        let next = q.lease(1_001, 10).await.expect("lease");
+        let next = q.lease("p", 1_001, 10).await.expect("lease");
         assert_eq!(ids(&next), [4], "job 3 is still leased");
         assert_eq!(next[0].message, message(4), "the message survives");
-        let again = q.lease(62_000, 10).await.expect("lease");
+        let again = q.lease("p", 62_000, 10).await.expect("lease");
         assert_eq!(ids(&again), [3, 4], "expired leases are offered again");
         let more = q
             .enqueue("p", vec![("e".into(), message(5))])
@@ -903,26 +935,26 @@ mod tests {
         )
         .await
         .expect("enqueue");
-        assert_eq!(ids(&q.lease(1_000, 1).await.expect("lease")), [1]);
+        assert_eq!(ids(&q.lease("p", 1_000, 1).await.expect("lease")), [1]);
         assert_eq!(
-            ids(&q.lease(1_050, 10).await.expect("lease")),
+            ids(&q.lease("p", 1_050, 10).await.expect("lease")),
             [3],
             "job 2 waits behind leased job 1"
         );
         assert_eq!(
-            q.next_due_ms().await.expect("next due"),
+            q.next_due_ms("p").await.expect("next due"),
             Some(0),
             "job 2 waits (held back) and is itself due"
         );
-        assert!(q.lease(1_100, 10).await.expect("lease").is_empty());
-        let again = q.lease(1_101, 10).await.expect("lease");
+        assert!(q.lease("p", 1_100, 10).await.expect("lease").is_empty());
+        let again = q.lease("p", 1_101, 10).await.expect("lease");
         assert_eq!(
             again.iter().map(|j| (j.id, j.attempts)).collect::<Vec<_>>(),
             [(1, 0), (2, 0)],
             "job 1's lease expired at 1,100: offered again with job 2, attempts unchanged"
         );
         assert_eq!(
-            q.next_due_ms().await.expect("next due"),
+            q.next_due_ms("p").await.expect("next due"),
             Some(1_151),
             "with every job leased, the next due time is when the first lease expires"
         );
@@ -944,7 +976,7 @@ mod tests {
         )
         .await
         .expect("enqueue");
-        assert_eq!(ids(&q.lease(0, 2).await.expect("lease")), [1, 2]);
+        assert_eq!(ids(&q.lease("p", 0, 2).await.expect("lease")), [1, 2]);
         q.settle(vec![(
             1,
             Outcome::Retry {
@@ -955,8 +987,8 @@ mod tests {
         )])
         .await
         .expect("settle");
-        assert!(q.lease(100, 10).await.expect("lease").is_empty());
-        let later = q.lease(500, 10).await.expect("lease");
+        assert!(q.lease("p", 100, 10).await.expect("lease").is_empty());
+        let later = q.lease("p", 500, 10).await.expect("lease");
         assert_eq!(
             ids(&later),
             [1, 3, 4],
@@ -1000,7 +1032,7 @@ mod tests {
         all.dedup();
         assert_eq!(all.len(), 5_000, "one distinct id per call");
         assert_eq!(q.depth().await.expect("depth"), 5_000);
-        let leased = q.lease(0, 10_000).await.expect("lease");
+        let leased = q.lease("p", 0, 10_000).await.expect("lease");
         assert_eq!(leased.len(), 5_000);
         let mut seen: Vec<String> = leased
             .iter()
@@ -1132,7 +1164,7 @@ mod tests {
             1,
             "both requests shared one transaction"
         );
-        let leased = q.lease(0, 10).await.expect("lease");
+        let leased = q.lease("p", 0, 10).await.expect("lease");
         assert_eq!(
             leased.iter().map(|j| j.key.as_str()).collect::<Vec<_>>(),
             ["a", "b"],
@@ -1161,7 +1193,7 @@ mod tests {
         let mut worst = Duration::ZERO;
         for round in 0..5u64 {
             let start = Instant::now();
-            let jobs = q.lease(1_000, 2_000).await.expect("lease");
+            let jobs = q.lease("p", 1_000, 2_000).await.expect("lease");
             let took = start.elapsed();
             println!("lease 2,000 of 100,000 (round {round}): {took:?}");
             worst = worst.max(took);
@@ -1170,7 +1202,7 @@ mod tests {
         }
         // Every key now has a job in flight: the rest is held back.
         let start = Instant::now();
-        assert!(q.lease(1_000, 2_000).await.expect("lease").is_empty());
+        assert!(q.lease("p", 1_000, 2_000).await.expect("lease").is_empty());
         println!(
             "lease with 90,000 held back by their keys: {:?}",
             start.elapsed()

@@ -443,7 +443,12 @@ pub async fn deliver_forever<Q: Queue + ?Sized>(
             }
         }
         if worked == 0 {
-            let due = queue.next_due_ms().await.ok().flatten().unwrap_or(u64::MAX);
+            let due = engine
+                .next_due_ms()
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(u64::MAX);
             let wait = Duration::from_millis(due.saturating_sub(now_ms()))
                 .clamp(Duration::from_millis(10), Duration::from_millis(250));
             tokio::time::sleep(wait).await;
