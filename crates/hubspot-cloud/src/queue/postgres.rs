@@ -43,7 +43,8 @@ const SCAN_PAGE: i64 = 4_096;
 /// Advisory lock key that serialises schema creation ("hubspotq" in ASCII).
 const SCHEMA_LOCK: i64 = 0x6875_6273_706f_7471;
 
-/// Tables and indexes, all `IF NOT EXISTS`.
+/// Tables and indexes, all `IF NOT EXISTS` (and replaced indexes dropped `IF EXISTS`): running it
+/// again changes nothing.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS hubspot_jobs (
     id             BIGSERIAL PRIMARY KEY,
@@ -62,10 +63,13 @@ CREATE TABLE IF NOT EXISTS hubspot_jobs (
 );
 CREATE INDEX IF NOT EXISTS hubspot_jobs_pending
     ON hubspot_jobs (portal, id) WHERE status IN ('queued', 'in_flight');
-CREATE INDEX IF NOT EXISTS hubspot_jobs_due
-    ON hubspot_jobs (not_before_ms) WHERE status = 'queued';
-CREATE INDEX IF NOT EXISTS hubspot_jobs_leased
-    ON hubspot_jobs (lease_until_ms) WHERE status = 'in_flight';
+CREATE INDEX IF NOT EXISTS hubspot_jobs_portal_due
+    ON hubspot_jobs (portal, not_before_ms) WHERE status = 'queued';
+CREATE INDEX IF NOT EXISTS hubspot_jobs_portal_leased
+    ON hubspot_jobs (portal, lease_until_ms) WHERE status = 'in_flight';
+-- Earlier versions' queue-wide indexes, replaced by the per-portal ones above.
+DROP INDEX IF EXISTS hubspot_jobs_due;
+DROP INDEX IF EXISTS hubspot_jobs_leased;
 CREATE INDEX IF NOT EXISTS hubspot_jobs_dead
     ON hubspot_jobs (failed_at_ms, id) WHERE status = 'dead';
 CREATE TABLE IF NOT EXISTS hubspot_portal_owners (
@@ -84,8 +88,8 @@ INSERT INTO hubspot_counters (name, value) VALUES ('delivered', 0) ON CONFLICT (
 const SCHEMA_RELATIONS: [&str; 7] = [
     "hubspot_jobs",
     "hubspot_jobs_pending",
-    "hubspot_jobs_due",
-    "hubspot_jobs_leased",
+    "hubspot_jobs_portal_due",
+    "hubspot_jobs_portal_leased",
     "hubspot_jobs_dead",
     "hubspot_portal_owners",
     "hubspot_counters",

@@ -36,8 +36,9 @@ use tokio::sync::oneshot;
 
 use super::{DeadLetter, Job, JobId, Outcome, Queue, QueueError, QueueStatus};
 
-/// `PRAGMA user_version` of the schema below.
-const SCHEMA_VERSION: i64 = 1;
+/// `PRAGMA user_version` of the schema below. Version 1 indexed the lease scan and ordering
+/// keys across portals; version 2 per portal.
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
@@ -53,12 +54,17 @@ CREATE TABLE IF NOT EXISTS jobs (
     enqueued_at_ms INTEGER NOT NULL,
     failed_at_ms   INTEGER
 );
--- Due jobs and the next due time.
-CREATE INDEX IF NOT EXISTS jobs_due ON jobs (status, not_before_ms);
--- Leasing walks waiting jobs in id order without reading their messages.
-CREATE INDEX IF NOT EXISTS jobs_scan ON jobs (status, id, not_before_ms, key);
--- Per-key order: the earlier jobs of a key that hold back a later one.
-CREATE INDEX IF NOT EXISTS jobs_key ON jobs (key, id);
+-- A portal's lease walks its waiting jobs in id order without reading their messages, and
+-- without reading other portals' jobs however many wait.
+CREATE INDEX IF NOT EXISTS jobs_portal_scan ON jobs (portal, status, id, not_before_ms, key);
+-- Per-key order within a portal: the earlier jobs of a key that hold back a later one.
+CREATE INDEX IF NOT EXISTS jobs_portal_key ON jobs (portal, key, id);
+-- A portal's next due time.
+CREATE INDEX IF NOT EXISTS jobs_portal_due ON jobs (portal, status, not_before_ms);
+-- A portal's leases, by expiry.
+CREATE INDEX IF NOT EXISTS jobs_leased ON jobs (portal, lease_until_ms) WHERE status = 'in_flight';
+-- Dead letters, oldest first.
+CREATE INDEX IF NOT EXISTS jobs_dead ON jobs (failed_at_ms, id) WHERE status = 'dead';
 -- Jobs that have been tried, for status.
 CREATE INDEX IF NOT EXISTS jobs_tried ON jobs (status) WHERE last_error IS NOT NULL;
 CREATE TABLE IF NOT EXISTS counters (
@@ -125,7 +131,7 @@ impl SqliteQueue {
                 "cannot open the SQLite outbox {shown}: {what}: {e}"
             ))
         };
-        let conn = Connection::open(&path).map_err(|e| fail("open", &e))?;
+        let mut conn = Connection::open(&path).map_err(|e| fail("open", &e))?;
         conn.busy_timeout(options.busy_timeout)
             .map_err(|e| fail("busy_timeout", &e))?;
         let mode: String = conn
@@ -139,7 +145,7 @@ impl SqliteQueue {
         }
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(|e| fail("synchronous", &e))?;
-        migrate(&conn).map_err(|e| fail("schema", &e))?;
+        migrate(&mut conn).map_err(|e| fail("schema", &e))?;
 
         let reader = Connection::open(&path).map_err(|e| fail("open reader", &e))?;
         reader
@@ -225,17 +231,40 @@ impl Drop for SqliteQueue {
     }
 }
 
-/// Creates the tables if missing and checks the schema version.
-fn migrate(conn: &Connection) -> Result<(), Fail> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version > SCHEMA_VERSION {
-        return Err(Fail::Schema(format!(
-            "schema version {version} is newer than this build understands ({SCHEMA_VERSION})"
-        )));
+/// Version 1's indexes that version 2 replaces with per-portal ones. The rows stay as they are:
+/// the table did not change.
+const FROM_V1: &str = "
+DROP INDEX IF EXISTS jobs_due;
+DROP INDEX IF EXISTS jobs_scan;
+DROP INDEX IF EXISTS jobs_key;
+";
+
+/// Creates the tables of a new file, upgrades an older schema in place, and refuses a newer one.
+/// A file already at [`SCHEMA_VERSION`] is not written to.
+fn migrate(conn: &mut Connection) -> Result<(), Fail> {
+    let version = |conn: &Connection| -> Result<i64, Fail> {
+        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if v > SCHEMA_VERSION {
+            return Err(Fail::Schema(format!(
+                "schema version {v} is newer than this build understands ({SCHEMA_VERSION})"
+            )));
+        }
+        Ok(v)
+    };
+    if version(conn)? == SCHEMA_VERSION {
+        return Ok(());
     }
-    conn.execute_batch(&format!(
-        "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Read again under the write lock: another process may have upgraded meanwhile.
+    let upgrade = match version(&tx)? {
+        SCHEMA_VERSION => return Ok(()),
+        1 => FROM_V1,
+        _ => "",
+    };
+    tx.execute_batch(&format!(
+        "{upgrade} {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION};"
     ))?;
+    tx.commit()?;
     Ok(())
 }
 
@@ -435,11 +464,38 @@ fn insert(
     Ok(ids)
 }
 
+/// A portal's expired leases go back to waiting. `?1` now, `?2` portal.
+const REQUEUE_EXPIRED: &str = "
+UPDATE jobs SET status = 'queued', lease_until_ms = NULL
+ WHERE portal = ?2 AND status = 'in_flight' AND lease_until_ms < ?1";
+
+/// A portal's due jobs after id `?1`, in id order, at most `?3`. `?2` now, `?4` portal.
+const LEASE_SCAN: &str = "
+SELECT id, key FROM jobs
+ WHERE portal = ?4 AND status = 'queued' AND id > ?1 AND not_before_ms <= ?2
+ ORDER BY id LIMIT ?3";
+
+/// Whether portal `?5`'s key `?1` has a job between ids `?2` and `?3` that is leased or not due
+/// at `?4`.
+const HELD_BACK: &str = "
+SELECT EXISTS (SELECT 1 FROM jobs
+  WHERE portal = ?5 AND key = ?1 AND id > ?2 AND id < ?3
+    AND (status = 'in_flight' OR (status = 'queued' AND not_before_ms > ?4)))";
+
+/// The earliest `not_before_ms` of portal `?1`'s waiting jobs.
+const NEXT_WAITING: &str =
+    "SELECT min(not_before_ms) FROM jobs WHERE portal = ?1 AND status = 'queued'";
+
+/// The earliest lease expiry of portal `?1`'s leased jobs.
+const NEXT_LEASE_END: &str =
+    "SELECT min(lease_until_ms) FROM jobs WHERE portal = ?1 AND status = 'in_flight'";
+
 /// Leases a portal's due jobs in id order, keeping each key's order within the portal (the rule
 /// of `MemoryQueue::lease`): a due job is leased unless an earlier job of its key is in flight or
 /// waits for a later time (an earlier due job of the key was leased in this call or was itself
-/// held back). Walks the `jobs_scan` index in chunks and checks each key's earlier jobs on
-/// `jobs_key`, so the cost follows the jobs leased, not the queue's size.
+/// held back). Walks the portal's part of the `jobs_portal_scan` index in chunks and checks each
+/// key's earlier jobs on `jobs_portal_key`, so the cost follows the jobs leased, not the queue's
+/// size nor other portals' backlogs.
 fn lease(
     conn: &Connection,
     portal: &str,
@@ -448,24 +504,13 @@ fn lease(
     lease_ms: u64,
 ) -> Result<Vec<Job>, Fail> {
     // Jobs whose process died go back to waiting, their attempts unchanged.
-    conn.prepare_cached(
-        "UPDATE jobs SET status = 'queued', lease_until_ms = NULL
-         WHERE portal = ?2 AND status = 'in_flight' AND lease_until_ms < ?1",
-    )?
-    .execute(params![int(now_ms), portal])?;
+    conn.prepare_cached(REQUEUE_EXPIRED)?
+        .execute(params![int(now_ms), portal])?;
     if max == 0 {
         return Ok(Vec::new());
     }
-    let mut scan = conn.prepare_cached(
-        "SELECT id, key FROM jobs
-         WHERE portal = ?4 AND status = 'queued' AND id > ?1 AND not_before_ms <= ?2
-         ORDER BY id LIMIT ?3",
-    )?;
-    let mut held_back = conn.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM jobs
-           WHERE portal = ?5 AND key = ?1 AND id > ?2 AND id < ?3
-             AND (status = 'in_flight' OR (status = 'queued' AND not_before_ms > ?4)))",
-    )?;
+    let mut scan = conn.prepare_cached(LEASE_SCAN)?;
+    let mut held_back = conn.prepare_cached(HELD_BACK)?;
     let chunk = max.clamp(256, 4_096);
     // Per key seen in this call: `Some(last id leased)`, or `None` when the key is held back.
     let mut keys: HashMap<String, Option<JobId>> = HashMap::new();
@@ -714,15 +759,10 @@ impl Queue for SqliteQueue {
         let portal = portal.to_owned();
         self.read("next due time", move |conn| {
             let waiting: Option<i64> = conn
-                .prepare_cached(
-                    "SELECT min(not_before_ms) FROM jobs WHERE portal = ?1 AND status = 'queued'",
-                )?
+                .prepare_cached(NEXT_WAITING)?
                 .query_row([&portal], |r| r.get(0))?;
             let lease_ends: Option<i64> = conn
-                .prepare_cached(
-                    "SELECT min(lease_until_ms) FROM jobs
-                     WHERE portal = ?1 AND status = 'in_flight'",
-                )?
+                .prepare_cached(NEXT_LEASE_END)?
                 .query_row([&portal], |r| r.get(0))?;
             // A lease has expired once `lease_until_ms < now`.
             let expires = lease_ends.map(|t| uint(t).saturating_add(1));
@@ -1212,6 +1252,191 @@ mod tests {
         let st = q.status().await.expect("status");
         println!("status: {:?}", start.elapsed());
         assert_eq!((st.queued, st.in_flight), (90_000, 10_000));
+    }
+
+    /// The plan SQLite chooses for `sql`, one line per step.
+    fn plan(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("explain");
+        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+        stmt.query_map(rusqlite::params_from_iter(nulls), |r| r.get(3))
+            .expect("plan")
+            .collect::<Result<_, _>>()
+            .expect("plan rows")
+    }
+
+    #[test]
+    fn a_portal_lease_searches_only_that_portal_in_an_index() {
+        let dir = TempDir::new("plans");
+        drop(open(&dir, SqliteOptions::default()));
+        let conn = Connection::open(dir.db()).expect("open");
+        for (sql, index) in [
+            (REQUEUE_EXPIRED, "jobs_leased"),
+            (LEASE_SCAN, "jobs_portal_scan"),
+            (HELD_BACK, "jobs_portal_key"),
+            (NEXT_WAITING, "jobs_portal_due"),
+            (NEXT_LEASE_END, "jobs_leased"),
+        ] {
+            let steps = plan(&conn, sql);
+            // No scan of the table or a whole index, no sort of the portal's jobs: the cost
+            // follows what is read, however long another portal's backlog.
+            assert!(
+                steps
+                    .iter()
+                    .all(|s| !s.starts_with("SCAN jobs") && !s.contains("TEMP B-TREE")),
+                "{sql}: {steps:?}"
+            );
+            assert!(
+                steps.iter().any(|s| s.starts_with("SEARCH jobs")
+                    && s.contains(&format!("INDEX {index} (portal=?"))),
+                "{sql}: {steps:?}"
+            );
+        }
+    }
+
+    /// Version 1's schema, as that version created it.
+    const SCHEMA_V1: &str = "
+        CREATE TABLE jobs (
+            id             INTEGER PRIMARY KEY AUTOINCREMENT,
+            portal         TEXT NOT NULL,
+            key            TEXT NOT NULL,
+            message        TEXT NOT NULL,
+            status         TEXT NOT NULL CHECK (status IN ('queued', 'in_flight', 'dead')),
+            attempts       INTEGER NOT NULL DEFAULT 0,
+            not_before_ms  INTEGER NOT NULL DEFAULT 0,
+            lease_until_ms INTEGER,
+            last_error     TEXT,
+            enqueued_at_ms INTEGER NOT NULL,
+            failed_at_ms   INTEGER
+        );
+        CREATE INDEX jobs_due ON jobs (status, not_before_ms);
+        CREATE INDEX jobs_scan ON jobs (status, id, not_before_ms, key);
+        CREATE INDEX jobs_key ON jobs (key, id);
+        CREATE INDEX jobs_tried ON jobs (status) WHERE last_error IS NOT NULL;
+        CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        INSERT INTO counters (name, value) VALUES ('delivered', 7);
+        PRAGMA user_version = 1;
+    ";
+
+    #[tokio::test]
+    async fn a_version_1_file_is_upgraded_in_place_and_keeps_its_data() {
+        let dir = TempDir::new("v1");
+        {
+            let conn = Connection::open(dir.db()).expect("create v1");
+            conn.execute_batch(SCHEMA_V1).expect("v1 schema");
+            let mut insert = conn
+                .prepare(
+                    "INSERT INTO jobs (portal, key, message, status, attempts, lease_until_ms,
+                                       last_error, enqueued_at_ms, failed_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .expect("insert");
+            let json = |n| serde_json::to_string(&message(n)).expect("json");
+            for row in [
+                params![
+                    "p",
+                    "a",
+                    json(1),
+                    "queued",
+                    2,
+                    None::<i64>,
+                    "503",
+                    100,
+                    None::<i64>
+                ],
+                params![
+                    "p2",
+                    "a",
+                    json(2),
+                    "queued",
+                    0,
+                    None::<i64>,
+                    None::<String>,
+                    200,
+                    None::<i64>
+                ],
+                params![
+                    "p",
+                    "b",
+                    json(3),
+                    "in_flight",
+                    0,
+                    5_000,
+                    None::<String>,
+                    300,
+                    None::<i64>
+                ],
+                params![
+                    "p",
+                    "c",
+                    json(4),
+                    "dead",
+                    1,
+                    None::<i64>,
+                    "bad email",
+                    400,
+                    450
+                ],
+            ] {
+                insert.execute(row).expect("row");
+            }
+        }
+        let q = open(&dir, SqliteOptions::default());
+        let st = q.status().await.expect("status");
+        assert_eq!(
+            (st.queued, st.retrying, st.in_flight, st.dead, st.delivered),
+            (1, 1, 1, 1, 7),
+            "{st:?}"
+        );
+        let p = q.lease("p", 1_000, 10).await.expect("lease p");
+        assert_eq!(
+            p.iter()
+                .map(|j| (j.id, j.attempts, j.enqueued_at_ms, j.message.clone()))
+                .collect::<Vec<_>>(),
+            [(1, 2, 100, message(1))],
+            "job 3 is still leased until 5 000"
+        );
+        assert_eq!(ids(&q.lease("p2", 1_000, 10).await.expect("lease p2")), [2]);
+        let dead = q.dead_letters(10).await.expect("dead letters");
+        assert_eq!(
+            dead.iter()
+                .map(|d| (d.job.id, d.reason.as_str(), d.failed_at_ms))
+                .collect::<Vec<_>>(),
+            [(4, "bad email", 450)]
+        );
+        assert_eq!(
+            q.enqueue("p", vec![("d".into(), message(5))])
+                .await
+                .expect("enqueue"),
+            [5],
+            "ids continue after the old ones"
+        );
+        drop(q);
+        let conn = Connection::open(dir.db()).expect("open");
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+        let indexes: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'jobs' ORDER BY name")
+            .expect("indexes")
+            .query_map([], |r| r.get(0))
+            .expect("indexes")
+            .collect::<Result<_, _>>()
+            .expect("indexes");
+        assert_eq!(
+            indexes,
+            [
+                "jobs_dead",
+                "jobs_leased",
+                "jobs_portal_due",
+                "jobs_portal_key",
+                "jobs_portal_scan",
+                "jobs_tried"
+            ],
+            "version 1's cross-portal indexes are gone"
+        );
     }
 
     #[tokio::test]
