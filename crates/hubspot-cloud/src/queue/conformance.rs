@@ -3,9 +3,11 @@
 //! the jobs. Panics with a message on the first difference. Test code only: it is not part of
 //! the crate's API.
 
+use std::sync::{Arc, Mutex};
+
 use hubspot_core::{Event, EventType};
 
-use super::{Outcome, Queue};
+use super::{JobId, Outcome, Queue};
 
 fn message(n: u32) -> Event {
     let mut e = Event::new(EventType::Track);
@@ -194,4 +196,97 @@ pub async fn check<Q: Queue>(q: &Q) {
         p4,
         "the same key in another portal is not held back"
     );
+}
+
+/// Captures what a `tracing` subscriber writes, for checking log lines.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn lines(&self) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner()))
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// A job whose stored message cannot be decoded is dead-lettered by the lease that meets it,
+/// with one warning, and the rest of the lease goes on. `damage` overwrites a job's stored
+/// message with something that is not a Segment message (a durable queue only). Run it on a
+/// queue that leases on a current-thread runtime, so the warning reaches this task's subscriber.
+pub async fn check_undecodable<Q: Queue>(q: &Q, damage: impl AsyncFn(JobId)) {
+    let ids = q
+        .enqueue(
+            "pu",
+            vec![
+                ("a".into(), message(30)),
+                ("a".into(), message(31)),
+                ("b".into(), message(32)),
+            ],
+        )
+        .await
+        .expect("enqueue");
+    damage(ids[0]).await;
+
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    let leased = {
+        let _guard = tracing::subscriber::set_default(subscriber);
+        q.lease("pu", 1_000, 10).await
+    };
+    let leased = leased.expect("a lease meeting an undecodable message still succeeds");
+    assert_eq!(
+        leased.iter().map(|j| j.id).collect::<Vec<_>>(),
+        ids[1..],
+        "the rest of the lease, the undecodable job's key included, goes on"
+    );
+    let lines = captured.lines();
+    assert_eq!(lines.len(), 1, "one warning: {lines:?}");
+    assert!(
+        lines[0].contains("WARN") && lines[0].contains(&format!("job={}", ids[0])),
+        "{lines:?}"
+    );
+
+    let dead = q
+        .dead_letters(100)
+        .await
+        .expect("dead letters can still be listed");
+    let letter = dead
+        .iter()
+        .find(|d| d.job.id == ids[0])
+        .expect("the undecodable job is a dead letter");
+    assert!(
+        letter
+            .reason
+            .starts_with("the stored message could not be decoded: "),
+        "{}",
+        letter.reason
+    );
+    assert_eq!(letter.job.message.kind.as_str(), "undecodable");
+    assert!(
+        q.lease("pu", 1_000, 10).await.expect("lease").is_empty(),
+        "it is not offered again"
+    );
+    let st = q.status().await.expect("status");
+    assert_eq!((st.in_flight, st.dead), (2, 1), "{st:?}");
 }

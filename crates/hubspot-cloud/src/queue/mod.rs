@@ -9,7 +9,7 @@ pub mod sqlite;
 pub use memory::MemoryQueue;
 
 use async_trait::async_trait;
-use hubspot_core::Event;
+use hubspot_core::{Event, EventType};
 
 /// A job's id: increasing in enqueue order.
 pub type JobId = u64;
@@ -57,7 +57,8 @@ pub enum Outcome {
 /// A dead-lettered message.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeadLetter {
-    /// The job as it was last attempted.
+    /// The job as it was last attempted. A message the store could not decode reads as an event
+    /// of type `undecodable` with nothing else; its stored text stays in the store to inspect.
     pub job: Job,
     /// Why it can never be delivered (HubSpot's message where there is one).
     pub reason: String,
@@ -78,6 +79,17 @@ pub struct QueueStatus {
     pub dead: u64,
     /// Delivered since the queue was created (rows themselves are pruned).
     pub delivered: u64,
+}
+
+/// The dead-letter reason of a job whose stored message cannot be decoded (damaged or edited by
+/// hand): it can never be delivered, and must not fail the lease of every job beside it.
+fn undecodable_reason(error: &dyn std::fmt::Display) -> String {
+    format!("the stored message could not be decoded: {error}")
+}
+
+/// The message a dead letter shows when its stored message cannot be decoded.
+fn undecodable_message() -> Event {
+    Event::new(EventType::Other("undecodable".into()))
 }
 
 /// A queue failure (storage unavailable, corrupt row).

@@ -34,7 +34,10 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_postgres::config::Host;
 use tokio_postgres::{Client, Config, NoTls, Row, Transaction};
 
-use super::{DeadLetter, Job, JobId, Outcome, Queue, QueueError, QueueStatus};
+use super::{
+    DeadLetter, Job, JobId, Outcome, Queue, QueueError, QueueStatus, undecodable_message,
+    undecodable_reason,
+};
 
 /// Connections one [`PgQueue`] keeps open at most.
 const POOL_SIZE: usize = 8;
@@ -134,6 +137,14 @@ SELECT id, portal, key, message, attempts, enqueued_at_ms FROM hubspot_jobs
  WHERE id = ANY($1) AND status = 'queued' AND not_before_ms <= $2
  ORDER BY id
    FOR UPDATE SKIP LOCKED";
+
+/// Dead-letters jobs `$1` with reasons `$2` at `$3`, unless they are dead already.
+const DEAD_LETTER: &str = "
+UPDATE hubspot_jobs AS j
+   SET status = 'dead', last_error = u.reason, failed_at_ms = $3,
+       lease_until_ms = NULL, leased_by = NULL
+  FROM unnest($1::bigint[], $2::text[]) AS u(id, reason)
+ WHERE j.id = u.id AND j.status IN ('queued', 'in_flight')";
 
 /// Options of a [`PgQueue`].
 #[derive(Clone, Debug)]
@@ -363,7 +374,19 @@ impl Queue for PgQueue {
             .map_err(pg("lease"))?;
 
         let chosen = choose(&tx, portal, now, max).await?;
-        let jobs = lock_chosen(&tx, chosen, now).await?;
+        let (jobs, undecodable) = lock_chosen(&tx, chosen, now).await?;
+        if !undecodable.is_empty() {
+            // Never deliverable: dead-lettered now, so it neither fails this lease nor comes
+            // back in the next one.
+            let ids: Vec<i64> = undecodable.iter().map(|(j, _)| to_db(j.id)).collect();
+            let reasons: Vec<&str> = undecodable.iter().map(|(_, r)| r.as_str()).collect();
+            tx.execute(
+                DEAD_LETTER,
+                &[&ids, &reasons, &to_db(crate::delivery::now_ms())],
+            )
+            .await
+            .map_err(pg("lease"))?;
+        }
         if !jobs.is_empty() {
             let ids: Vec<i64> = jobs.iter().map(|j| to_db(j.id)).collect();
             tx.execute(
@@ -376,6 +399,14 @@ impl Queue for PgQueue {
         }
         tx.commit().await.map_err(pg("lease"))?;
         conn.keep();
+        for (job, reason) in &undecodable {
+            tracing::warn!(
+                job = job.id,
+                portal = %job.portal,
+                %reason,
+                "dead-lettered a job whose stored message could not be decoded"
+            );
+        }
         Ok(jobs)
     }
 
@@ -462,11 +493,7 @@ impl Queue for PgQueue {
         }
         if !dead_ids.is_empty() {
             tx.execute(
-                "UPDATE hubspot_jobs AS j
-                    SET status = 'dead', last_error = u.reason, failed_at_ms = $3,
-                        lease_until_ms = NULL, leased_by = NULL
-                   FROM unnest($1::bigint[], $2::text[]) AS u(id, reason)
-                  WHERE j.id = u.id AND j.status IN ('queued', 'in_flight')",
+                DEAD_LETTER,
                 &[&dead_ids, &dead_reasons, &to_db(crate::delivery::now_ms())],
             )
             .await
@@ -555,7 +582,7 @@ impl Queue for PgQueue {
         conn.keep();
         rows.iter()
             .map(|row| {
-                let job = job_from_row(row)?;
+                let (job, _) = job_from_row(row)?;
                 let reason: Option<String> = row.try_get(6).map_err(pg("dead letters"))?;
                 let failed_at: Option<i64> = row.try_get(7).map_err(pg("dead letters"))?;
                 Ok(DeadLetter {
@@ -685,16 +712,21 @@ async fn choose(
     }
 }
 
+/// Jobs a lease locked: those to deliver, and those whose stored message cannot be decoded
+/// (with the dead-letter reason).
+type Locked = (Vec<Job>, Vec<(Job, String)>);
+
 /// Locks the chosen jobs (`SKIP LOCKED`) and keeps them in order, except that a chosen job that
 /// could not be locked (another transaction holds it, or it changed meanwhile) blocks the later
-/// chosen jobs of its key.
+/// chosen jobs of its key. A locked job whose message cannot be decoded is set apart; it blocks
+/// nothing, as it is about to become a dead letter.
 async fn lock_chosen(
     tx: &Transaction<'_>,
     chosen: Vec<(i64, String)>,
     now: i64,
-) -> Result<Vec<Job>, QueueError> {
+) -> Result<Locked, QueueError> {
     if chosen.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let ids: Vec<i64> = chosen.iter().map(|(id, _)| *id).collect();
     let rows = tx
@@ -702,41 +734,49 @@ async fn lock_chosen(
         .await
         .map_err(pg("lease"))?;
     let mut locked: HashMap<i64, Job> = HashMap::with_capacity(rows.len());
+    let mut undecodable = Vec::new();
     for row in &rows {
-        let job = job_from_row(row)?;
-        locked.insert(to_db(job.id), job);
+        match job_from_row(row)? {
+            (job, None) => {
+                locked.insert(to_db(job.id), job);
+            }
+            (job, Some(reason)) => undecodable.push((job, reason)),
+        }
     }
     let mut gaps: HashSet<String> = HashSet::new();
     let mut jobs = Vec::with_capacity(locked.len());
     for (id, key) in chosen {
         match locked.remove(&id) {
             Some(job) if !gaps.contains(&key) => jobs.push(job),
+            None if undecodable.iter().any(|(j, _)| to_db(j.id) == id) => {}
             _ => {
                 gaps.insert(key);
             }
         }
     }
-    Ok(jobs)
+    Ok((jobs, undecodable))
 }
 
-fn job_from_row(row: &Row) -> Result<Job, QueueError> {
+/// Reads columns `id, portal, key, message, attempts, enqueued_at_ms`. A message that cannot be
+/// decoded gives the job with a stand-in message and the dead-letter reason.
+fn job_from_row(row: &Row) -> Result<(Job, Option<String>), QueueError> {
     let id: i64 = row.try_get(0).map_err(pg("reading a job"))?;
     let text: &str = row.try_get(3).map_err(pg("reading a job"))?;
-    let message: Event = serde_json::from_str(text).map_err(|e| {
-        QueueError(format!(
-            "job {id}: the stored message is not a valid Segment message: {e}"
-        ))
-    })?;
+    let (message, reason) = match serde_json::from_str(text) {
+        Ok(message) => (message, None),
+        Err(e) => (undecodable_message(), Some(undecodable_reason(&e))),
+    };
     let attempts: i32 = row.try_get(4).map_err(pg("reading a job"))?;
     let enqueued_at: i64 = row.try_get(5).map_err(pg("reading a job"))?;
-    Ok(Job {
+    let job = Job {
         id: from_db(id),
         portal: row.try_get(1).map_err(pg("reading a job"))?,
         key: row.try_get(2).map_err(pg("reading a job"))?,
         message,
         attempts: u32::try_from(attempts).unwrap_or(0),
         enqueued_at_ms: from_db(enqueued_at),
-    })
+    };
+    Ok((job, reason))
 }
 
 /// A small pool: idle connections are reused, at most [`POOL_SIZE`] are open, and a connection
@@ -963,6 +1003,29 @@ mod tests {
             .await
             .expect("connect");
         crate::queue::conformance::check(&q).await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL: run scripts/pg-test.sh cargo test -p hubspot-cloud --lib queue::postgres -- --ignored"]
+    async fn an_undecodable_message_is_dead_lettered_alone() {
+        let url = fresh_schema().await;
+        let q = PgQueue::connect(&url, PgOptions::default())
+            .await
+            .expect("connect");
+        let (client, connection) = tokio_postgres::connect(&url, NoTls)
+            .await
+            .expect("connect to damage a row");
+        tokio::spawn(connection);
+        crate::queue::conformance::check_undecodable(&q, async |id| {
+            client
+                .execute(
+                    "UPDATE hubspot_jobs SET message = '{\"type\": 5' WHERE id = $1",
+                    &[&to_db(id)],
+                )
+                .await
+                .expect("damage");
+        })
+        .await;
     }
 
     #[tokio::test]

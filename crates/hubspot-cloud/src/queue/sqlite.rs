@@ -31,10 +31,14 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use hubspot_core::Event;
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
-use super::{DeadLetter, Job, JobId, Outcome, Queue, QueueError, QueueStatus};
+use super::{
+    DeadLetter, Job, JobId, Outcome, Queue, QueueError, QueueStatus, undecodable_message,
+    undecodable_reason,
+};
 
 /// `PRAGMA user_version` of the schema below. Version 1 indexed the lease scan and ordering
 /// keys across portals; version 2 per portal.
@@ -273,8 +277,6 @@ fn migrate(conn: &mut Connection) -> Result<(), Fail> {
 enum Fail {
     #[error("{0}")]
     Sql(#[from] rusqlite::Error),
-    #[error("job {id}'s stored message is not a readable Segment message: {error}")]
-    Corrupt { id: JobId, error: serde_json::Error },
     #[error("{0}")]
     Schema(String),
 }
@@ -290,6 +292,8 @@ enum Op {
         portal: String,
         now_ms: u64,
         max: usize,
+        /// Wall-clock time for jobs the lease dead-letters.
+        failed_at_ms: u64,
     },
     Settle {
         outcomes: Vec<(JobId, Outcome)>,
@@ -316,7 +320,7 @@ impl Op {
 /// What a write returns.
 enum Done {
     Ids(Vec<JobId>),
-    Jobs(Vec<Job>),
+    Leased(Leased),
     Settled,
     Count(usize),
 }
@@ -435,7 +439,8 @@ fn apply(conn: &Connection, op: Op, lease_ms: u64) -> Result<Done, Fail> {
             portal,
             now_ms,
             max,
-        } => lease(conn, &portal, now_ms, max, lease_ms).map(Done::Jobs),
+            failed_at_ms,
+        } => lease(conn, &portal, now_ms, max, lease_ms, failed_at_ms).map(Done::Leased),
         Op::Settle { outcomes, now_ms } => settle(conn, outcomes, now_ms).map(|()| Done::Settled),
         Op::ReplayDead(ids) => replay_dead(conn, ids).map(Done::Count),
         Op::DropDead(ids) => drop_dead(conn, ids).map(Done::Count),
@@ -502,12 +507,13 @@ fn lease(
     now_ms: u64,
     max: usize,
     lease_ms: u64,
-) -> Result<Vec<Job>, Fail> {
+    failed_at_ms: u64,
+) -> Result<Leased, Fail> {
     // Jobs whose process died go back to waiting, their attempts unchanged.
     conn.prepare_cached(REQUEUE_EXPIRED)?
         .execute(params![int(now_ms), portal])?;
     if max == 0 {
-        return Ok(Vec::new());
+        return Ok(Leased::default());
     }
     let mut scan = conn.prepare_cached(LEASE_SCAN)?;
     let mut held_back = conn.prepare_cached(HELD_BACK)?;
@@ -566,14 +572,36 @@ fn lease(
     let rows = take
         .query_map(params![list, int(lease_until)], StoredJob::read)?
         .collect::<Result<Vec<_>, _>>()?;
-    let mut jobs = rows
-        .into_iter()
-        .map(StoredJob::decode)
-        .collect::<Result<Vec<_>, Fail>>()?;
+    let mut leased = Leased::default();
+    let mut dead = conn.prepare_cached(DEAD)?;
+    for stored in rows {
+        match stored.decode() {
+            Ok(job) => leased.jobs.push(job),
+            Err((stored, reason)) => {
+                // Never deliverable: dead-lettered now, so it neither fails this lease nor
+                // comes back in the next one.
+                dead.execute(params![int(stored.id), reason, int(failed_at_ms)])?;
+                leased.undecodable.push((stored, reason));
+            }
+        }
+    }
     // RETURNING gives no order.
-    jobs.sort_unstable_by_key(|j| j.id);
-    Ok(jobs)
+    leased.jobs.sort_unstable_by_key(|j| j.id);
+    Ok(leased)
 }
+
+/// What a lease took: jobs to deliver, and jobs it dead-lettered because their stored message
+/// could not be decoded (with the reason).
+#[derive(Default)]
+struct Leased {
+    jobs: Vec<Job>,
+    undecodable: Vec<(StoredJob, String)>,
+}
+
+/// Dead-letters job `?1` with reason `?2` at `?3`, unless it is dead already.
+const DEAD: &str = "
+UPDATE jobs SET status = 'dead', lease_until_ms = NULL, last_error = ?2, failed_at_ms = ?3
+ WHERE id = ?1 AND status != 'dead'";
 
 /// SQLite integers are signed; ids, counts and epoch ms stay far below `i64::MAX` (larger
 /// values saturate).
@@ -591,35 +619,52 @@ struct StoredJob {
     id: JobId,
     portal: String,
     key: String,
-    message: String,
+    /// The message's bytes; `None` when the column holds a number or NULL (a hand edit).
+    message: Option<Vec<u8>>,
     attempts: u32,
     enqueued_at_ms: u64,
 }
 
 impl StoredJob {
-    /// Reads columns `id, portal, key, message, attempts, enqueued_at_ms`, in that order.
+    /// Reads columns `id, portal, key, message, attempts, enqueued_at_ms`, in that order. The
+    /// message is read as bytes: text that is not UTF-8 must fail its own decoding, not the
+    /// read of every row beside it.
     fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredJob> {
+        let message = match r.get_ref(3)? {
+            ValueRef::Text(b) | ValueRef::Blob(b) => Some(b.to_vec()),
+            ValueRef::Null | ValueRef::Integer(_) | ValueRef::Real(_) => None,
+        };
         Ok(StoredJob {
             id: uint(r.get(0)?),
             portal: r.get(1)?,
             key: r.get(2)?,
-            message: r.get(3)?,
+            message,
             attempts: r.get(4)?,
             enqueued_at_ms: uint(r.get(5)?),
         })
     }
 
-    fn decode(self) -> Result<Job, Fail> {
-        let message = serde_json::from_str(&self.message)
-            .map_err(|error| Fail::Corrupt { id: self.id, error })?;
-        Ok(Job {
+    /// The job, or the row back with the dead-letter reason when its message cannot be decoded.
+    fn decode(self) -> Result<Job, (StoredJob, String)> {
+        let decoded = match &self.message {
+            Some(bytes) => serde_json::from_slice(bytes).map_err(|e| undecodable_reason(&e)),
+            None => Err(undecodable_reason(&"it is not stored as text")),
+        };
+        match decoded {
+            Ok(message) => Ok(self.with(message)),
+            Err(reason) => Err((self, reason)),
+        }
+    }
+
+    fn with(self, message: Event) -> Job {
+        Job {
             id: self.id,
             portal: self.portal,
             key: self.key,
             message,
             attempts: self.attempts,
             enqueued_at_ms: self.enqueued_at_ms,
-        })
+        }
     }
 }
 
@@ -631,10 +676,7 @@ fn settle(conn: &Connection, outcomes: Vec<(JobId, Outcome)>, now_ms: u64) -> Re
                          attempts = attempts + ?3, last_error = ?4
          WHERE id = ?1 AND status != 'dead'",
     )?;
-    let mut dead = conn.prepare_cached(
-        "UPDATE jobs SET status = 'dead', lease_until_ms = NULL, last_error = ?2, failed_at_ms = ?3
-         WHERE id = ?1 AND status != 'dead'",
-    )?;
+    let mut dead = conn.prepare_cached(DEAD)?;
     let mut count = 0usize;
     for (id, outcome) in outcomes {
         match outcome {
@@ -720,9 +762,21 @@ impl Queue for SqliteQueue {
             portal: portal.to_owned(),
             now_ms,
             max,
+            failed_at_ms: crate::delivery::now_ms(),
         };
         match self.write(op).await? {
-            Done::Jobs(jobs) => Ok(jobs),
+            Done::Leased(leased) => {
+                for (job, reason) in &leased.undecodable {
+                    tracing::warn!(
+                        job = job.id,
+                        portal = %job.portal,
+                        outbox = %self.path,
+                        %reason,
+                        "dead-lettered a job whose stored message could not be decoded"
+                    );
+                }
+                Ok(leased.jobs)
+            }
             _ => Err(mismatch("lease")),
         }
     }
@@ -808,7 +862,9 @@ impl Queue for SqliteQueue {
             rows.into_iter()
                 .map(|(stored, reason, failed_at)| {
                     Ok(DeadLetter {
-                        job: stored.decode()?,
+                        job: stored
+                            .decode()
+                            .unwrap_or_else(|(stored, _)| stored.with(undecodable_message())),
                         reason: reason.unwrap_or_default(),
                         failed_at_ms: failed_at.map_or(0, uint),
                     })
@@ -892,6 +948,23 @@ mod tests {
         let dir = TempDir::new("conforms");
         let q = open(&dir, SqliteOptions::default());
         crate::queue::conformance::check(&q).await;
+    }
+
+    #[tokio::test]
+    async fn an_undecodable_message_is_dead_lettered_alone() {
+        let dir = TempDir::new("undecodable");
+        let q = open(&dir, SqliteOptions::default());
+        let path = dir.db();
+        crate::queue::conformance::check_undecodable(&q, async |id| {
+            let conn = Connection::open(&path).expect("open");
+            // Text that is not UTF-8, let alone JSON: even reading it as a string fails.
+            conn.execute(
+                "UPDATE jobs SET message = CAST(X'7B22FF' AS TEXT) WHERE id = ?1",
+                [int(id)],
+            )
+            .expect("damage");
+        })
+        .await;
     }
 
     #[tokio::test]
