@@ -9,11 +9,15 @@ use crate::config::{Config, QueueKind};
 use crate::delivery::{Engine, EngineConfig, Portal};
 use crate::queue::postgres::{PgOptions, PgQueue};
 use crate::queue::sqlite::{SqliteOptions, SqliteQueue};
-use crate::queue::{MemoryQueue, Queue, QueueError};
+use crate::queue::{DeadLetterLimits, MemoryQueue, Queue, QueueError};
 
 /// Opens the configured queue (`sqlite` file, shared `postgres`, or `memory`).
 pub async fn open_queue(config: &Config) -> Result<Arc<dyn Queue>, QueueError> {
     let lease = Duration::from_millis(config.queue.lease_ms);
+    let dead_letters = DeadLetterLimits {
+        max: config.queue.dead_letter_max,
+        max_age: Duration::from_secs(config.queue.dead_letter_max_age_hours.saturating_mul(3_600)),
+    };
     Ok(match config.queue.kind {
         QueueKind::Postgres => {
             let url = config.queue.url.as_deref().unwrap_or_default();
@@ -24,17 +28,19 @@ pub async fn open_queue(config: &Config) -> Result<Arc<dyn Queue>, QueueError> {
                     PgOptions {
                         lease,
                         owner_ttl,
+                        dead_letters,
                         ..PgOptions::default()
                     },
                 )
                 .await?,
             )
         }
-        QueueKind::Memory => Arc::new(MemoryQueue::new()),
+        QueueKind::Memory => Arc::new(MemoryQueue::with_dead_letter_limits(dead_letters)),
         QueueKind::Sqlite => Arc::new(SqliteQueue::open(
             &config.queue.path,
             SqliteOptions {
                 lease,
+                dead_letters,
                 ..SqliteOptions::default()
             },
         )?),

@@ -102,6 +102,12 @@ pub struct QueueConfig {
     /// PostgreSQL: how long a process owns a portal's delivery without renewing (default 30 000 ms).
     #[serde(default = "default_owner_ttl_ms")]
     pub owner_ttl_ms: u64,
+    /// Most dead letters kept; the oldest beyond are deleted (default 100 000).
+    #[serde(default = "default_dead_letter_max")]
+    pub dead_letter_max: u64,
+    /// Dead letters older than this are deleted (default 168 hours, a week).
+    #[serde(default = "default_dead_letter_max_age_hours")]
+    pub dead_letter_max_age_hours: u64,
 }
 
 fn default_lease_ms() -> u64 {
@@ -112,6 +118,14 @@ fn default_owner_ttl_ms() -> u64 {
     30_000
 }
 
+fn default_dead_letter_max() -> u64 {
+    100_000
+}
+
+fn default_dead_letter_max_age_hours() -> u64 {
+    168
+}
+
 impl Default for QueueConfig {
     fn default() -> Self {
         QueueConfig {
@@ -120,6 +134,8 @@ impl Default for QueueConfig {
             url: None,
             lease_ms: default_lease_ms(),
             owner_ttl_ms: default_owner_ttl_ms(),
+            dead_letter_max: default_dead_letter_max(),
+            dead_letter_max_age_hours: default_dead_letter_max_age_hours(),
         }
     }
 }

@@ -4,10 +4,11 @@
 //! the crate's API.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use hubspot_core::{Event, EventType};
 
-use super::{JobId, Outcome, Queue};
+use super::{DeadLetterLimits, JobId, Outcome, Queue};
 
 fn message(n: u32) -> Event {
     let mut e = Event::new(EventType::Track);
@@ -289,4 +290,71 @@ pub async fn check_undecodable<Q: Queue>(q: &Q, damage: impl AsyncFn(JobId)) {
     );
     let st = q.status().await.expect("status");
     assert_eq!((st.in_flight, st.dead), (2, 1), "{st:?}");
+}
+
+/// The limits [`check_dead_letter_limits`] expects its queue to have.
+pub const DEAD_LIMITS: DeadLetterLimits = DeadLetterLimits {
+    max: 100,
+    max_age: Duration::from_secs(168 * 3_600),
+};
+
+/// Dead letters beyond [`DEAD_LIMITS`] are pruned, the oldest first, and counted; one older
+/// than the age limit goes too. `backdate` sets a dead letter's failure time (epoch ms) in the
+/// store. Run it on an empty queue.
+pub async fn check_dead_letter_limits<Q: Queue>(q: &Q, backdate: impl AsyncFn(JobId, u64)) {
+    let items: Vec<(String, Event)> = (0..10_000)
+        .map(|i| (format!("k{i}"), message(100_000 + i)))
+        .collect();
+    let ids = q.enqueue("pd", items).await.expect("enqueue");
+    let leased = q.lease("pd", 1_000, 10_000).await.expect("lease");
+    assert_eq!(leased.len(), 10_000);
+    let dead = |ids: &[JobId]| -> Vec<(JobId, Outcome)> {
+        ids.iter()
+            .map(|id| {
+                let reason = "HubSpot rejected it".to_owned();
+                (*id, Outcome::Dead { reason })
+            })
+            .collect()
+    };
+    q.settle(dead(&ids)).await.expect("settle");
+    let st = q.status().await.expect("status");
+    assert_eq!((st.dead, st.dead_pruned), (100, 9_900), "{st:?}");
+    let kept: Vec<JobId> = q
+        .dead_letters(1_000)
+        .await
+        .expect("dead letters")
+        .iter()
+        .map(|d| d.job.id)
+        .collect();
+    assert_eq!(kept, ids[9_900..], "the newest are kept");
+
+    // Below the count limit, age alone prunes.
+    assert_eq!(
+        q.drop_dead(Some(kept[..50].to_vec())).await.expect("drop"),
+        50
+    );
+    let week_and_a_day_ago = crate::delivery::now_ms() - 192 * 3_600_000;
+    backdate(kept[70], week_and_a_day_ago).await;
+    let more = q
+        .enqueue("pd", vec![("late".into(), message(200_000))])
+        .await
+        .expect("enqueue");
+    assert_eq!(q.lease("pd", 1_000, 10).await.expect("lease").len(), 1);
+    q.settle(dead(&more)).await.expect("settle");
+    let left: Vec<JobId> = q
+        .dead_letters(1_000)
+        .await
+        .expect("dead letters")
+        .iter()
+        .map(|d| d.job.id)
+        .collect();
+    assert_eq!(left.len(), 50, "{left:?}");
+    assert!(!left.contains(&kept[70]), "the old one is gone");
+    assert!(left.contains(&more[0]), "the new one is kept");
+    let st = q.status().await.expect("status");
+    assert_eq!(
+        (st.dead, st.dead_pruned),
+        (50, 9_901),
+        "dropped dead letters are not counted as pruned: {st:?}"
+    );
 }

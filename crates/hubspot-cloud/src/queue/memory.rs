@@ -6,7 +6,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use hubspot_core::Event;
 
-use super::{DeadLetter, Job, JobId, Outcome, Queue, QueueError, QueueStatus};
+use super::{
+    DeadLetter, DeadLetterLimits, Job, JobId, Outcome, Queue, QueueError, QueueStatus, prune_due,
+};
 
 #[derive(Debug)]
 struct Entry {
@@ -20,8 +22,26 @@ struct Entry {
 struct State {
     next_id: JobId,
     jobs: BTreeMap<JobId, Entry>,
+    /// Oldest first: dead letters are appended as they fail.
     dead: Vec<DeadLetter>,
     delivered: u64,
+    limits: DeadLetterLimits,
+    dead_pruned: u64,
+    last_prune_ms: u64,
+}
+
+impl State {
+    /// Deletes dead letters older than the age limit, then the oldest beyond the count limit.
+    fn prune(&mut self, now_ms: u64) {
+        let before = self.dead.len();
+        let cutoff = self.limits.cutoff_ms(now_ms);
+        self.dead.retain(|d| d.failed_at_ms >= cutoff);
+        let max = usize::try_from(self.limits.max).unwrap_or(usize::MAX);
+        let excess = self.dead.len().saturating_sub(max);
+        self.dead.drain(..excess);
+        self.dead_pruned += (before - self.dead.len()) as u64;
+        self.last_prune_ms = now_ms;
+    }
 }
 
 /// Jobs in memory, lost on exit.
@@ -31,9 +51,16 @@ pub struct MemoryQueue {
 }
 
 impl MemoryQueue {
-    /// An empty queue.
+    /// An empty queue, keeping dead letters within the default [`DeadLetterLimits`].
     pub fn new() -> MemoryQueue {
         MemoryQueue::default()
+    }
+
+    /// An empty queue keeping dead letters within `limits`.
+    pub fn with_dead_letter_limits(limits: DeadLetterLimits) -> MemoryQueue {
+        let queue = MemoryQueue::default();
+        queue.lock().limits = limits;
+        queue
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -101,7 +128,9 @@ impl Queue for MemoryQueue {
     }
 
     async fn settle(&self, outcomes: Vec<(JobId, Outcome)>) -> Result<(), QueueError> {
+        let now_ms = crate::delivery::now_ms();
         let mut s = self.lock();
+        let mut added_dead = false;
         for (id, outcome) in outcomes {
             match outcome {
                 Outcome::Delivered => {
@@ -123,15 +152,18 @@ impl Queue for MemoryQueue {
                 }
                 Outcome::Dead { reason } => {
                     if let Some(e) = s.jobs.remove(&id) {
-                        let failed_at_ms = crate::delivery::now_ms();
                         s.dead.push(DeadLetter {
                             job: e.job,
                             reason,
-                            failed_at_ms,
+                            failed_at_ms: now_ms,
                         });
+                        added_dead = true;
                     }
                 }
             }
+        }
+        if prune_due(added_dead, s.last_prune_ms, now_ms) {
+            s.prune(now_ms);
         }
         Ok(())
     }
@@ -155,6 +187,7 @@ impl Queue for MemoryQueue {
         let mut st = QueueStatus {
             dead: s.dead.len() as u64,
             delivered: s.delivered,
+            dead_pruned: s.dead_pruned,
             ..QueueStatus::default()
         };
         for e in s.jobs.values() {
@@ -215,6 +248,17 @@ mod tests {
     #[tokio::test]
     async fn conforms() {
         crate::queue::conformance::check(&MemoryQueue::new()).await;
+    }
+
+    #[tokio::test]
+    async fn dead_letters_stay_within_their_limits() {
+        let q = MemoryQueue::with_dead_letter_limits(crate::queue::conformance::DEAD_LIMITS);
+        crate::queue::conformance::check_dead_letter_limits(&q, async |id, failed_at_ms| {
+            let mut s = q.lock();
+            let letter = s.dead.iter_mut().find(|d| d.job.id == id).expect("letter");
+            letter.failed_at_ms = failed_at_ms;
+        })
+        .await;
     }
 
     #[tokio::test]

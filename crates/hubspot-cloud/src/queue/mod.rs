@@ -8,6 +8,8 @@ pub mod sqlite;
 
 pub use memory::MemoryQueue;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use hubspot_core::{Event, EventType};
 
@@ -79,6 +81,45 @@ pub struct QueueStatus {
     pub dead: u64,
     /// Delivered since the queue was created (rows themselves are pruned).
     pub delivered: u64,
+    /// Dead letters deleted by [`DeadLetterLimits`] since the queue was created.
+    pub dead_pruned: u64,
+}
+
+/// How many dead letters a queue keeps, and for how long, so a long outage or a bad deploy
+/// cannot fill the disk with them. `settle` deletes the oldest beyond `max` and those older than
+/// `max_age`, counted in [`QueueStatus::dead_pruned`]. It does so when it adds dead letters, and
+/// otherwise at most once per [`PRUNE_INTERVAL_MS`], so settling costs nothing more as a rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeadLetterLimits {
+    /// Most dead letters kept (the newest). Default 100,000.
+    pub max: u64,
+    /// Dead letters older than this are deleted. Default 168 h (a week).
+    pub max_age: Duration,
+}
+
+impl Default for DeadLetterLimits {
+    fn default() -> DeadLetterLimits {
+        DeadLetterLimits {
+            max: 100_000,
+            max_age: Duration::from_secs(168 * 3_600),
+        }
+    }
+}
+
+impl DeadLetterLimits {
+    /// Dead letters that failed before this (epoch ms) are too old at `now_ms`.
+    fn cutoff_ms(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(u64::try_from(self.max_age.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+/// A settle that adds no dead letter prunes by age at most this often (ms).
+pub const PRUNE_INTERVAL_MS: u64 = 60_000;
+
+/// Whether a settle prunes dead letters: when it adds some, or when the last prune is
+/// [`PRUNE_INTERVAL_MS`] old.
+fn prune_due(added_dead: bool, last_prune_ms: u64, now_ms: u64) -> bool {
+    added_dead || now_ms.saturating_sub(last_prune_ms) >= PRUNE_INTERVAL_MS
 }
 
 /// The dead-letter reason of a job whose stored message cannot be decoded (damaged or edited by

@@ -7,7 +7,8 @@
 //!   (leased by `leased_by` until `lease_until_ms`) or `dead`; `message` is the Segment message as
 //!   JSON text (`message::jsonb` to query it). Delivered rows are deleted.
 //! - `hubspot_portal_owners`: which process delivers for a portal, until when.
-//! - `hubspot_counters`: `delivered`, the number of rows delivered (and deleted) so far.
+//! - `hubspot_counters`: `delivered`, the number of rows delivered (and deleted) so far, and
+//!   `dead_pruned`, the number of dead letters deleted beyond [`PgOptions::dead_letters`].
 //!
 //! Ownership: a process delivers a portal's jobs only while its row in `hubspot_portal_owners` is
 //! fresh. Every [`lease`](super::Queue::lease) of a portal that still has jobs renews the
@@ -25,6 +26,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::error::Error as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -35,8 +37,8 @@ use tokio_postgres::config::Host;
 use tokio_postgres::{Client, Config, NoTls, Row, Transaction};
 
 use super::{
-    DeadLetter, Job, JobId, Outcome, Queue, QueueError, QueueStatus, undecodable_message,
-    undecodable_reason,
+    DeadLetter, DeadLetterLimits, Job, JobId, Outcome, Queue, QueueError, QueueStatus, prune_due,
+    undecodable_message, undecodable_reason,
 };
 
 /// Connections one [`PgQueue`] keeps open at most.
@@ -45,6 +47,8 @@ const POOL_SIZE: usize = 8;
 const SCAN_PAGE: i64 = 4_096;
 /// Advisory lock key that serialises schema creation ("hubspotq" in ASCII).
 const SCHEMA_LOCK: i64 = 0x6875_6273_706f_7471;
+/// Advisory lock key held by the process pruning dead letters ("hubspotp" in ASCII).
+const PRUNE_LOCK: i64 = 0x6875_6273_706f_7470;
 
 /// Tables and indexes, all `IF NOT EXISTS` (and replaced indexes dropped `IF EXISTS`): running it
 /// again changes nothing.
@@ -84,7 +88,8 @@ CREATE TABLE IF NOT EXISTS hubspot_counters (
     name  TEXT   PRIMARY KEY,
     value BIGINT NOT NULL
 );
-INSERT INTO hubspot_counters (name, value) VALUES ('delivered', 0) ON CONFLICT (name) DO NOTHING;
+INSERT INTO hubspot_counters (name, value) VALUES ('delivered', 0), ('dead_pruned', 0)
+    ON CONFLICT (name) DO NOTHING;
 ";
 
 /// Every relation [`SCHEMA`] creates: when all exist, connecting takes no lock at all.
@@ -158,6 +163,8 @@ pub struct PgOptions {
     /// This process's name in `leased_by` and `hubspot_portal_owners.owner`: unique per process.
     /// Default: host name, process id and a random number.
     pub process_id: String,
+    /// How many dead letters are kept, and for how long (all processes should agree).
+    pub dead_letters: DeadLetterLimits,
 }
 
 impl Default for PgOptions {
@@ -166,6 +173,7 @@ impl Default for PgOptions {
             lease: Duration::from_secs(60),
             owner_ttl: Duration::from_secs(30),
             process_id: default_process_id(),
+            dead_letters: DeadLetterLimits::default(),
         }
     }
 }
@@ -190,6 +198,9 @@ pub struct PgQueue {
     process_id: String,
     lease_ms: u64,
     owner_ttl_ms: u64,
+    dead_letters: DeadLetterLimits,
+    /// When this process last pruned dead letters (epoch ms).
+    last_prune_ms: AtomicU64,
 }
 
 impl std::fmt::Debug for PgQueue {
@@ -224,6 +235,8 @@ impl PgQueue {
             process_id: options.process_id,
             lease_ms: millis(options.lease),
             owner_ttl_ms: millis(options.owner_ttl),
+            dead_letters: options.dead_letters,
+            last_prune_ms: AtomicU64::new(0),
         };
         queue.create_schema().await?;
         Ok(queue)
@@ -491,13 +504,17 @@ impl Queue for PgQueue {
             .await
             .map_err(pg("settle"))?;
         }
+        let now_ms = crate::delivery::now_ms();
+        let mut added_dead = 0;
         if !dead_ids.is_empty() {
-            tx.execute(
-                DEAD_LETTER,
-                &[&dead_ids, &dead_reasons, &to_db(crate::delivery::now_ms())],
-            )
-            .await
-            .map_err(pg("settle"))?;
+            added_dead = tx
+                .execute(DEAD_LETTER, &[&dead_ids, &dead_reasons, &to_db(now_ms)])
+                .await
+                .map_err(pg("settle"))?;
+        }
+        let last_prune_ms = self.last_prune_ms.load(Ordering::Relaxed);
+        if prune_due(added_dead > 0, last_prune_ms, now_ms) {
+            self.prune(&tx, now_ms).await?;
         }
         tx.commit().await.map_err(pg("settle"))?;
         conn.keep();
@@ -545,7 +562,8 @@ impl Queue for PgQueue {
                         count(*) FILTER (WHERE status = 'queued' AND last_error IS NOT NULL),
                         count(*) FILTER (WHERE status = 'in_flight'),
                         count(*) FILTER (WHERE status = 'dead'),
-                        COALESCE((SELECT value FROM hubspot_counters WHERE name = 'delivered'), 0)
+                        COALESCE((SELECT value FROM hubspot_counters WHERE name = 'delivered'), 0),
+                        COALESCE((SELECT value FROM hubspot_counters WHERE name = 'dead_pruned'), 0)
                    FROM hubspot_jobs",
                 &[],
             )
@@ -560,6 +578,7 @@ impl Queue for PgQueue {
             in_flight: count(2)?,
             dead: count(3)?,
             delivered: count(4)?,
+            dead_pruned: count(5)?,
         };
         conn.keep();
         Ok(status)
@@ -656,6 +675,55 @@ impl Queue for PgQueue {
 }
 
 impl PgQueue {
+    /// Deletes dead letters older than the age limit, then the oldest beyond the count limit,
+    /// and counts them. One process prunes at a time; the others skip rather than wait.
+    async fn prune(&self, tx: &Transaction<'_>, now_ms: u64) -> Result<(), QueueError> {
+        let locked: bool = tx
+            .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&PRUNE_LOCK])
+            .await
+            .map_err(pg("prune dead letters"))?
+            .try_get(0)
+            .map_err(pg("prune dead letters"))?;
+        if !locked {
+            return Ok(());
+        }
+        // Rows locked in id order, as replay and drop lock them: no deadlock between them.
+        let too_old = tx
+            .execute(
+                "DELETE FROM hubspot_jobs
+                  WHERE id IN (SELECT id FROM hubspot_jobs
+                                WHERE status = 'dead' AND failed_at_ms < $1
+                                ORDER BY id FOR UPDATE)",
+                &[&to_db(self.dead_letters.cutoff_ms(now_ms))],
+            )
+            .await
+            .map_err(pg("prune dead letters"))?;
+        let too_many = tx
+            .execute(
+                "DELETE FROM hubspot_jobs
+                  WHERE id IN (SELECT id FROM hubspot_jobs
+                                WHERE status = 'dead'
+                                  AND id IN (SELECT id FROM hubspot_jobs WHERE status = 'dead'
+                                              ORDER BY failed_at_ms DESC, id DESC OFFSET $1)
+                                ORDER BY id FOR UPDATE)",
+                &[&to_db(self.dead_letters.max)],
+            )
+            .await
+            .map_err(pg("prune dead letters"))?;
+        let pruned = too_old + too_many;
+        if pruned > 0 {
+            tx.execute(
+                "INSERT INTO hubspot_counters (name, value) VALUES ('dead_pruned', $1)
+                 ON CONFLICT (name) DO UPDATE SET value = hubspot_counters.value + EXCLUDED.value",
+                &[&to_db(pruned)],
+            )
+            .await
+            .map_err(pg("prune dead letters"))?;
+        }
+        self.last_prune_ms.store(now_ms, Ordering::Relaxed);
+        Ok(())
+    }
+
     async fn query_i64(&self, what: &'static str, sql: &str) -> Result<Option<i64>, QueueError> {
         let mut conn = self.pool.get().await?;
         let value = conn
@@ -992,6 +1060,7 @@ mod tests {
             lease: Duration::from_millis(lease_ms),
             owner_ttl: Duration::from_millis(owner_ttl_ms),
             process_id: name.to_owned(),
+            dead_letters: DeadLetterLimits::default(),
         }
     }
 
@@ -1003,6 +1072,31 @@ mod tests {
             .await
             .expect("connect");
         crate::queue::conformance::check(&q).await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL: run scripts/pg-test.sh cargo test -p hubspot-cloud --lib queue::postgres -- --ignored"]
+    async fn dead_letters_stay_within_their_limits() {
+        let url = fresh_schema().await;
+        let options = PgOptions {
+            dead_letters: crate::queue::conformance::DEAD_LIMITS,
+            ..PgOptions::default()
+        };
+        let q = PgQueue::connect(&url, options).await.expect("connect");
+        let (client, connection) = tokio_postgres::connect(&url, NoTls)
+            .await
+            .expect("connect to backdate a row");
+        tokio::spawn(connection);
+        crate::queue::conformance::check_dead_letter_limits(&q, async |id, failed_at_ms| {
+            client
+                .execute(
+                    "UPDATE hubspot_jobs SET failed_at_ms = $2 WHERE id = $1",
+                    &[&to_db(id), &to_db(failed_at_ms)],
+                )
+                .await
+                .expect("backdate");
+        })
+        .await;
     }
 
     #[tokio::test]
@@ -1350,7 +1444,8 @@ mod tests {
                 retrying: 1,
                 in_flight: 0,
                 dead: 1,
-                delivered: 1
+                delivered: 1,
+                dead_pruned: 0
             }
         );
         let dead = q.dead_letters(10).await.expect("dead letters");

@@ -15,12 +15,13 @@
 //! ```sql
 //! SELECT status, count(*) FROM jobs GROUP BY status;
 //! SELECT id, portal, key, last_error FROM jobs WHERE status = 'dead';
-//! SELECT value FROM counters WHERE name = 'delivered';
+//! SELECT name, value FROM counters;
 //! ```
 //!
 //! `jobs.status` is `queued` (waiting; `last_error` set once it has been tried), `in_flight`
 //! (leased until `lease_until_ms`) or `dead` (a dead letter; `last_error` is the reason).
-//! Delivered rows are deleted and only counted in `counters`. Times are epoch milliseconds.
+//! Delivered rows are deleted and only counted in `counters` (`delivered`), as are dead letters
+//! pruned beyond [`SqliteOptions::dead_letters`] (`dead_pruned`). Times are epoch milliseconds.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -36,8 +37,8 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
 use super::{
-    DeadLetter, Job, JobId, Outcome, Queue, QueueError, QueueStatus, undecodable_message,
-    undecodable_reason,
+    DeadLetter, DeadLetterLimits, Job, JobId, Outcome, Queue, QueueError, QueueStatus, prune_due,
+    undecodable_message, undecodable_reason,
 };
 
 /// `PRAGMA user_version` of the schema below. Version 1 indexed the lease scan and ordering
@@ -75,7 +76,7 @@ CREATE TABLE IF NOT EXISTS counters (
     name  TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
-INSERT OR IGNORE INTO counters (name, value) VALUES ('delivered', 0);
+INSERT OR IGNORE INTO counters (name, value) VALUES ('delivered', 0), ('dead_pruned', 0);
 ";
 
 /// How a [`SqliteQueue`] behaves; every field has a default.
@@ -92,6 +93,8 @@ pub struct SqliteOptions {
     pub group_commit_window: Duration,
     /// At most this many requests share one transaction. Default 1,000.
     pub max_batch: usize,
+    /// How many dead letters are kept, and for how long.
+    pub dead_letters: DeadLetterLimits,
 }
 
 impl Default for SqliteOptions {
@@ -101,6 +104,7 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             group_commit_window: Duration::from_millis(2),
             max_batch: 1_000,
+            dead_letters: DeadLetterLimits::default(),
         }
     }
 }
@@ -166,7 +170,11 @@ impl SqliteQueue {
             path: Arc::clone(&shown),
             window: options.group_commit_window,
             max_batch: options.max_batch.max(1),
-            lease_ms: u64::try_from(options.lease.as_millis()).unwrap_or(u64::MAX),
+            rules: Rules {
+                lease_ms: u64::try_from(options.lease.as_millis()).unwrap_or(u64::MAX),
+                dead_letters: options.dead_letters,
+                last_prune_ms: 0,
+            },
             commits: Arc::clone(&commits),
         };
         let thread = std::thread::Builder::new()
@@ -342,8 +350,16 @@ struct Writer {
     path: Arc<str>,
     window: Duration,
     max_batch: usize,
-    lease_ms: u64,
+    rules: Rules,
     commits: Arc<AtomicU64>,
+}
+
+/// What the writes need to know beyond their arguments.
+struct Rules {
+    lease_ms: u64,
+    dead_letters: DeadLetterLimits,
+    /// When settle last pruned dead letters (epoch ms).
+    last_prune_ms: u64,
 }
 
 impl Writer {
@@ -404,7 +420,6 @@ impl Writer {
 
     /// Runs each op in its own savepoint, so a failing op is rolled back alone.
     fn transaction(&mut self, ops: Vec<Op>) -> rusqlite::Result<Vec<Result<Done, QueueError>>> {
-        let lease_ms = self.lease_ms;
         let mut tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -412,7 +427,7 @@ impl Writer {
         for op in ops {
             let name = op.name();
             let sp = tx.savepoint()?;
-            match apply(&sp, op, lease_ms) {
+            match apply(&sp, op, &mut self.rules) {
                 Ok(done) => {
                     sp.commit()?;
                     results.push(Ok(done));
@@ -428,7 +443,7 @@ impl Writer {
     }
 }
 
-fn apply(conn: &Connection, op: Op, lease_ms: u64) -> Result<Done, Fail> {
+fn apply(conn: &Connection, op: Op, rules: &mut Rules) -> Result<Done, Fail> {
     match op {
         Op::Enqueue {
             portal,
@@ -440,8 +455,10 @@ fn apply(conn: &Connection, op: Op, lease_ms: u64) -> Result<Done, Fail> {
             now_ms,
             max,
             failed_at_ms,
-        } => lease(conn, &portal, now_ms, max, lease_ms, failed_at_ms).map(Done::Leased),
-        Op::Settle { outcomes, now_ms } => settle(conn, outcomes, now_ms).map(|()| Done::Settled),
+        } => lease(conn, &portal, now_ms, max, rules.lease_ms, failed_at_ms).map(Done::Leased),
+        Op::Settle { outcomes, now_ms } => {
+            settle(conn, outcomes, now_ms, rules).map(|()| Done::Settled)
+        }
         Op::ReplayDead(ids) => replay_dead(conn, ids).map(Done::Count),
         Op::DropDead(ids) => drop_dead(conn, ids).map(Done::Count),
         Op::Recover => Ok(Done::Count(conn.execute(
@@ -668,7 +685,12 @@ impl StoredJob {
     }
 }
 
-fn settle(conn: &Connection, outcomes: Vec<(JobId, Outcome)>, now_ms: u64) -> Result<(), Fail> {
+fn settle(
+    conn: &Connection,
+    outcomes: Vec<(JobId, Outcome)>,
+    now_ms: u64,
+    rules: &mut Rules,
+) -> Result<(), Fail> {
     let mut delivered =
         conn.prepare_cached("DELETE FROM jobs WHERE id = ?1 AND status != 'dead'")?;
     let mut retry = conn.prepare_cached(
@@ -678,6 +700,7 @@ fn settle(conn: &Connection, outcomes: Vec<(JobId, Outcome)>, now_ms: u64) -> Re
     )?;
     let mut dead = conn.prepare_cached(DEAD)?;
     let mut count = 0usize;
+    let mut added_dead = 0usize;
     for (id, outcome) in outcomes {
         match outcome {
             Outcome::Delivered => count += delivered.execute([int(id)])?,
@@ -694,13 +717,36 @@ fn settle(conn: &Connection, outcomes: Vec<(JobId, Outcome)>, now_ms: u64) -> Re
                 ])?;
             }
             Outcome::Dead { reason } => {
-                dead.execute(params![int(id), reason, int(now_ms)])?;
+                added_dead += dead.execute(params![int(id), reason, int(now_ms)])?;
             }
         }
     }
-    if count > 0 {
-        conn.prepare_cached("UPDATE counters SET value = value + ?1 WHERE name = 'delivered'")?
-            .execute([int(count as u64)])?;
+    add_to_counter(conn, "delivered", count)?;
+    if prune_due(added_dead > 0, rules.last_prune_ms, now_ms) {
+        let too_old = conn
+            .prepare_cached("DELETE FROM jobs WHERE status = 'dead' AND failed_at_ms < ?1")?
+            .execute([int(rules.dead_letters.cutoff_ms(now_ms))])?;
+        let too_many = conn
+            .prepare_cached(
+                "DELETE FROM jobs WHERE id IN (
+                   SELECT id FROM jobs WHERE status = 'dead'
+                    ORDER BY failed_at_ms DESC, id DESC LIMIT -1 OFFSET ?1)",
+            )?
+            .execute([int(rules.dead_letters.max)])?;
+        add_to_counter(conn, "dead_pruned", too_old + too_many)?;
+        rules.last_prune_ms = now_ms;
+    }
+    Ok(())
+}
+
+/// Adds `n` to a row of `counters`, creating it if missing.
+fn add_to_counter(conn: &Connection, name: &str, n: usize) -> Result<(), Fail> {
+    if n > 0 {
+        conn.prepare_cached(
+            "INSERT INTO counters (name, value) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+        )?
+        .execute(params![name, int(n as u64)])?;
     }
     Ok(())
 }
@@ -838,6 +884,9 @@ impl Queue for SqliteQueue {
                 in_flight: count("SELECT count(*) FROM jobs WHERE status = 'in_flight'")?,
                 dead: count("SELECT count(*) FROM jobs WHERE status = 'dead'")?,
                 delivered: count("SELECT value FROM counters WHERE name = 'delivered'")?,
+                dead_pruned: count(
+                    "SELECT coalesce((SELECT value FROM counters WHERE name = 'dead_pruned'), 0)",
+                )?,
             })
         })
         .await
@@ -948,6 +997,27 @@ mod tests {
         let dir = TempDir::new("conforms");
         let q = open(&dir, SqliteOptions::default());
         crate::queue::conformance::check(&q).await;
+    }
+
+    #[tokio::test]
+    async fn dead_letters_stay_within_their_limits() {
+        let dir = TempDir::new("dead-limits");
+        let options = SqliteOptions {
+            dead_letters: crate::queue::conformance::DEAD_LIMITS,
+            ..SqliteOptions::default()
+        };
+        let q = open(&dir, options);
+        let path = dir.db();
+        crate::queue::conformance::check_dead_letter_limits(&q, async |id, failed_at_ms| {
+            Connection::open(&path)
+                .expect("open")
+                .execute(
+                    "UPDATE jobs SET failed_at_ms = ?2 WHERE id = ?1",
+                    [int(id), int(failed_at_ms)],
+                )
+                .expect("backdate");
+        })
+        .await;
     }
 
     #[tokio::test]
