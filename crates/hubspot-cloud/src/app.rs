@@ -41,6 +41,7 @@ pub async fn open_queue(config: &Config) -> Result<Arc<dyn Queue>, QueueError> {
             SqliteOptions {
                 lease,
                 dead_letters,
+                check_integrity: config.queue.check_integrity,
                 ..SqliteOptions::default()
             },
         )?),

@@ -108,6 +108,10 @@ pub struct QueueConfig {
     /// Dead letters older than this are deleted (default 168 hours, a week).
     #[serde(default = "default_dead_letter_max_age_hours")]
     pub dead_letter_max_age_hours: u64,
+    /// SQLite: check the file (`PRAGMA quick_check`) at start and refuse a damaged one, leaving
+    /// it untouched (default true; the check reads the whole file).
+    #[serde(default = "yes")]
+    pub check_integrity: bool,
 }
 
 fn default_lease_ms() -> u64 {
@@ -136,6 +140,7 @@ impl Default for QueueConfig {
             owner_ttl_ms: default_owner_ttl_ms(),
             dead_letter_max: default_dead_letter_max(),
             dead_letter_max_age_hours: default_dead_letter_max_age_hours(),
+            check_integrity: true,
         }
     }
 }

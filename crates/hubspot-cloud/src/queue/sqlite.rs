@@ -32,8 +32,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use hubspot_core::Event;
+use rusqlite::config::DbConfig;
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
 use super::{
@@ -95,6 +96,10 @@ pub struct SqliteOptions {
     pub max_batch: usize,
     /// How many dead letters are kept, and for how long.
     pub dead_letters: DeadLetterLimits,
+    /// Run `PRAGMA quick_check` on an existing file before anything else, and refuse a damaged
+    /// one without writing to it (no migration, no checkpoint), so what can still be read is
+    /// there to recover. It reads the whole file: seconds for a large backlog. Default true.
+    pub check_integrity: bool,
 }
 
 impl Default for SqliteOptions {
@@ -105,6 +110,7 @@ impl Default for SqliteOptions {
             group_commit_window: Duration::from_millis(2),
             max_batch: 1_000,
             dead_letters: DeadLetterLimits::default(),
+            check_integrity: true,
         }
     }
 }
@@ -130,7 +136,8 @@ impl std::fmt::Debug for SqliteQueue {
 
 impl SqliteQueue {
     /// Opens the outbox at `path`, creating the file and its tables if missing, and starts the
-    /// writer thread.
+    /// writer thread. An existing file is checked first (see [`SqliteOptions::check_integrity`])
+    /// and refused, unchanged, if it is damaged.
     pub fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteQueue, QueueError> {
         let path: PathBuf = path.as_ref().to_path_buf();
         let shown: Arc<str> = path.display().to_string().into();
@@ -139,6 +146,9 @@ impl SqliteQueue {
                 "cannot open the SQLite outbox {shown}: {what}: {e}"
             ))
         };
+        if options.check_integrity {
+            check_integrity(&path, &shown, options.busy_timeout)?;
+        }
         let mut conn = Connection::open(&path).map_err(|e| fail("open", &e))?;
         conn.busy_timeout(options.busy_timeout)
             .map_err(|e| fail("busy_timeout", &e))?;
@@ -241,6 +251,63 @@ impl Drop for SqliteQueue {
             let _ = thread.join();
         }
     }
+}
+
+/// Runs `PRAGMA quick_check` on the file at `path`, if there is one, from a read-only
+/// connection that never checkpoints, so a damaged file is left exactly as it was.
+fn check_integrity(path: &Path, shown: &str, busy_timeout: Duration) -> Result<(), QueueError> {
+    if std::fs::metadata(path).map_or(true, |m| m.len() == 0) {
+        return Ok(()); // nothing yet: open creates it
+    }
+    let cannot = |e: &dyn std::fmt::Display| {
+        QueueError(format!(
+            "cannot check the SQLite outbox {shown} before opening it: {e}"
+        ))
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| cannot(&e))?;
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+        .map_err(|e| cannot(&e))?;
+    conn.busy_timeout(busy_timeout).map_err(|e| cannot(&e))?;
+    let found = conn
+        .prepare("PRAGMA quick_check")
+        .and_then(|mut check| {
+            check
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map(|rows| rows.join("; "));
+    let problems = match found {
+        Ok(ok) if ok == "ok" => return Ok(()),
+        Ok(problems) => problems,
+        Err(e) if is_damage(&e) => e.to_string(),
+        Err(e) => return Err(cannot(&e)),
+    };
+    let problems: String = problems
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(300)
+        .collect();
+    // `.dump` is the fallback: some sqlite3 builds (Debian's) lack `.recover`.
+    Err(QueueError(format!(
+        "the SQLite outbox {shown} is damaged ({problems}); it was left untouched. Recover what \
+         can be read into a new file with `sqlite3 {shown} \".recover\" | sqlite3 \
+         {shown}.recovered` (\".dump\" where that sqlite3 has no .recover), then set [queue] \
+         path to {shown}.recovered"
+    )))
+}
+
+/// Whether an error means the file is damaged rather than, say, locked.
+fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
 }
 
 /// Version 1's indexes that version 2 replaces with per-portal ones. The rows stay as they are:
@@ -1035,6 +1102,62 @@ mod tests {
             .expect("damage");
         })
         .await;
+    }
+
+    /// Fills an outbox at `path`, closes it with everything checkpointed into the main file, and
+    /// overwrites the start (the header) of a page in the middle of the file. The file claims
+    /// schema version 1, so an open that migrated before checking would write to it.
+    async fn damaged_outbox(path: &Path) {
+        {
+            let q = SqliteQueue::open(path, SqliteOptions::default()).expect("open");
+            let items = (0..2_000).map(|n| (format!("k{n}"), message(n))).collect();
+            q.enqueue("p", items).await.expect("enqueue");
+        }
+        let conn = Connection::open(path).expect("open");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("version 1");
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .expect("checkpoint");
+        let page_size = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .map(uint)
+            .expect("page size");
+        drop(conn);
+        let mut bytes = std::fs::read(path).expect("read");
+        let pages = bytes.len() as u64 / page_size;
+        assert!(pages > 20, "{pages} pages");
+        let start = usize::try_from(pages / 2 * page_size).expect("offset");
+        bytes[start..start + 32].fill(0xA5);
+        std::fs::write(path, bytes).expect("damage");
+    }
+
+    #[tokio::test]
+    async fn a_damaged_file_is_refused_and_left_untouched() {
+        let dir = TempDir::new("damaged");
+        damaged_outbox(&dir.db()).await;
+        let before = std::fs::read(dir.db()).expect("read");
+        let err = SqliteQueue::open(dir.db(), SqliteOptions::default()).expect_err("damaged");
+        let text = err.to_string();
+        let shown = dir.db().display().to_string();
+        for words in [
+            format!("the SQLite outbox {shown} is damaged ("),
+            "it was left untouched".to_owned(),
+            format!("sqlite3 {shown} \".recover\" | sqlite3 {shown}.recovered"),
+        ] {
+            assert!(text.contains(&words), "{words:?} in {text}");
+        }
+        assert!(!text.contains('\n'), "one line: {text}");
+        assert!(
+            std::fs::read(dir.db()).expect("read") == before,
+            "the damaged file was modified"
+        );
+        // The check can be turned off (this file's damage is then found by the reads that meet
+        // it, not at open).
+        let unchecked = SqliteOptions {
+            check_integrity: false,
+            ..SqliteOptions::default()
+        };
+        drop(SqliteQueue::open(dir.db(), unchecked).expect("opened without the check"));
     }
 
     #[tokio::test]
