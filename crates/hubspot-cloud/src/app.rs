@@ -42,6 +42,7 @@ pub async fn open_queue(config: &Config) -> Result<Arc<dyn Queue>, QueueError> {
                 lease,
                 dead_letters,
                 check_integrity: config.queue.check_integrity,
+                max_page_count: config.queue.max_page_count,
                 ..SqliteOptions::default()
             },
         )?),

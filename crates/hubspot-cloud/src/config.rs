@@ -112,6 +112,10 @@ pub struct QueueConfig {
     /// it untouched (default true; the check reads the whole file).
     #[serde(default = "yes")]
     pub check_integrity: bool,
+    /// SQLite: a hard cap on the outbox file, in 4 KiB pages (262 144 = 1 GiB). Near it, new
+    /// messages are refused while delivery goes on and frees room (default: no cap).
+    #[serde(default)]
+    pub max_page_count: Option<u64>,
 }
 
 fn default_lease_ms() -> u64 {
@@ -141,6 +145,7 @@ impl Default for QueueConfig {
             dead_letter_max: default_dead_letter_max(),
             dead_letter_max_age_hours: default_dead_letter_max_age_hours(),
             check_integrity: true,
+            max_page_count: None,
         }
     }
 }

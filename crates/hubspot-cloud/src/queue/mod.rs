@@ -133,6 +133,42 @@ fn undecodable_message() -> Event {
     Event::new(EventType::Other("undecodable".into()))
 }
 
+/// The two kinds of writes [`Queue::write_error`] tracks apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WriteKind {
+    /// Enqueues: new messages.
+    Ingest,
+    /// Everything else: leases, settles, replays, drops, recovery.
+    Delivery,
+}
+
+/// The last write error of each kind, for [`Queue::write_error`].
+#[derive(Default)]
+struct WriteHealth {
+    ingest: std::sync::Mutex<Option<String>>,
+    delivery: std::sync::Mutex<Option<String>>,
+}
+
+impl WriteHealth {
+    /// Records how a write of `kind` ended.
+    fn note<T>(&self, kind: WriteKind, result: &Result<T, QueueError>) {
+        let slot = match kind {
+            WriteKind::Ingest => &self.ingest,
+            WriteKind::Delivery => &self.delivery,
+        };
+        // Plain data: whatever panicked while holding the lock left it consistent.
+        *slot.lock().unwrap_or_else(|p| p.into_inner()) =
+            result.as_ref().err().map(ToString::to_string);
+    }
+
+    /// The ingest error, else the delivery error.
+    fn error(&self) -> Option<String> {
+        [&self.ingest, &self.delivery]
+            .iter()
+            .find_map(|slot| slot.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+}
+
 /// A queue failure (storage unavailable, corrupt row).
 #[derive(Debug, thiserror::Error)]
 #[error("queue: {0}")]
@@ -174,5 +210,13 @@ pub trait Queue: Send + Sync {
     /// expiry and ownership instead, and do nothing here.
     async fn recover(&self) -> Result<usize, QueueError> {
         Ok(0)
+    }
+    /// The error of the most recent failed write, until a write of the same kind succeeds:
+    /// ingest (enqueue) and delivery (lease, settle, replay, …) are tracked apart, so a store
+    /// that refuses new messages while it still delivers (a full outbox draining) keeps saying
+    /// so. For a health check to report that the store cannot write. A queue whose writes cannot
+    /// fail answers `None`.
+    fn write_error(&self) -> Option<String> {
+        None
     }
 }

@@ -37,8 +37,8 @@ use tokio_postgres::config::Host;
 use tokio_postgres::{Client, Config, NoTls, Row, Transaction};
 
 use super::{
-    DeadLetter, DeadLetterLimits, Job, JobId, Outcome, Queue, QueueError, QueueStatus, prune_due,
-    undecodable_message, undecodable_reason,
+    DeadLetter, DeadLetterLimits, Job, JobId, Outcome, Queue, QueueError, QueueStatus, WriteHealth,
+    WriteKind, prune_due, undecodable_message, undecodable_reason,
 };
 
 /// Connections one [`PgQueue`] keeps open at most.
@@ -198,6 +198,7 @@ pub struct PgQueue {
     process_id: String,
     lease_ms: u64,
     owner_ttl_ms: u64,
+    health: WriteHealth,
     dead_letters: DeadLetterLimits,
     /// When this process last pruned dead letters (epoch ms).
     last_prune_ms: AtomicU64,
@@ -235,6 +236,7 @@ impl PgQueue {
             process_id: options.process_id,
             lease_ms: millis(options.lease),
             owner_ttl_ms: millis(options.owner_ttl),
+            health: WriteHealth::default(),
             dead_letters: options.dead_letters,
             last_prune_ms: AtomicU64::new(0),
         };
@@ -293,9 +295,9 @@ impl PgQueue {
     }
 }
 
-#[async_trait]
-impl Queue for PgQueue {
-    async fn enqueue(
+impl PgQueue {
+    /// Enqueues (see [`Queue::enqueue`]).
+    async fn insert(
         &self,
         portal: &str,
         items: Vec<(String, Event)>,
@@ -359,7 +361,8 @@ impl Queue for PgQueue {
         Ok(ids.into_iter().map(from_db).collect())
     }
 
-    async fn lease(&self, portal: &str, now_ms: u64, max: usize) -> Result<Vec<Job>, QueueError> {
+    /// Leases (see [`Queue::lease`]).
+    async fn take(&self, portal: &str, now_ms: u64, max: usize) -> Result<Vec<Job>, QueueError> {
         if max == 0 {
             return Ok(Vec::new());
         }
@@ -423,7 +426,8 @@ impl Queue for PgQueue {
         Ok(jobs)
     }
 
-    async fn settle(&self, outcomes: Vec<(JobId, Outcome)>) -> Result<(), QueueError> {
+    /// Settles (see [`Queue::settle`]).
+    async fn record(&self, outcomes: Vec<(JobId, Outcome)>) -> Result<(), QueueError> {
         if outcomes.is_empty() {
             return Ok(());
         }
@@ -521,6 +525,93 @@ impl Queue for PgQueue {
         Ok(())
     }
 
+    /// Replays dead letters (see [`Queue::replay_dead`]).
+    async fn replay(&self, ids: Option<Vec<JobId>>) -> Result<usize, QueueError> {
+        let ids: Option<Vec<i64>> = ids.map(|ids| ids.into_iter().map(to_db).collect());
+        let mut conn = self.pool.get().await?;
+        let tx = conn.client().transaction().await.map_err(pg("replay"))?;
+        let portals = tx
+            .query(
+                "UPDATE hubspot_jobs
+                    SET status = 'queued', attempts = 0, not_before_ms = 0, last_error = NULL,
+                        failed_at_ms = NULL, lease_until_ms = NULL, leased_by = NULL
+                  WHERE id IN (SELECT id FROM hubspot_jobs
+                                WHERE status = 'dead' AND ($1::bigint[] IS NULL OR id = ANY($1))
+                                ORDER BY id FOR UPDATE)
+              RETURNING portal",
+                &[&ids],
+            )
+            .await
+            .map_err(pg("replay"))?;
+        let n = portals.len();
+        let mut names: Vec<String> = portals
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()
+            .map_err(pg("replay"))?;
+        names.sort_unstable();
+        names.dedup();
+        if !names.is_empty() {
+            // Ownership rows normally exist since the first enqueue; make sure.
+            tx.execute(
+                "INSERT INTO hubspot_portal_owners (portal, owner, until_ms)
+                 SELECT p, '', 0 FROM unnest($1::text[]) AS p
+                  WHERE NOT EXISTS (SELECT 1 FROM hubspot_portal_owners AS o WHERE o.portal = p)
+                 ON CONFLICT (portal) DO NOTHING",
+                &[&names],
+            )
+            .await
+            .map_err(pg("replay"))?;
+        }
+        tx.commit().await.map_err(pg("replay"))?;
+        conn.keep();
+        Ok(n)
+    }
+
+    /// Drops dead letters (see [`Queue::drop_dead`]).
+    async fn delete_dead(&self, ids: Option<Vec<JobId>>) -> Result<usize, QueueError> {
+        let ids: Option<Vec<i64>> = ids.map(|ids| ids.into_iter().map(to_db).collect());
+        let mut conn = self.pool.get().await?;
+        let n = conn
+            .client()
+            .execute(
+                "DELETE FROM hubspot_jobs
+                  WHERE id IN (SELECT id FROM hubspot_jobs
+                                WHERE status = 'dead' AND ($1::bigint[] IS NULL OR id = ANY($1))
+                                ORDER BY id FOR UPDATE)",
+                &[&ids],
+            )
+            .await
+            .map_err(pg("drop dead letters"))?;
+        conn.keep();
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+}
+
+#[async_trait]
+impl Queue for PgQueue {
+    async fn enqueue(
+        &self,
+        portal: &str,
+        items: Vec<(String, Event)>,
+    ) -> Result<Vec<JobId>, QueueError> {
+        let result = self.insert(portal, items).await;
+        self.health.note(WriteKind::Ingest, &result);
+        result
+    }
+
+    async fn lease(&self, portal: &str, now_ms: u64, max: usize) -> Result<Vec<Job>, QueueError> {
+        let result = self.take(portal, now_ms, max).await;
+        self.health.note(WriteKind::Delivery, &result);
+        result
+    }
+
+    async fn settle(&self, outcomes: Vec<(JobId, Outcome)>) -> Result<(), QueueError> {
+        let result = self.record(outcomes).await;
+        self.health.note(WriteKind::Delivery, &result);
+        result
+    }
+
     async fn depth(&self) -> Result<usize, QueueError> {
         let n = self
             .query_i64(
@@ -614,63 +705,19 @@ impl Queue for PgQueue {
     }
 
     async fn replay_dead(&self, ids: Option<Vec<JobId>>) -> Result<usize, QueueError> {
-        let ids: Option<Vec<i64>> = ids.map(|ids| ids.into_iter().map(to_db).collect());
-        let mut conn = self.pool.get().await?;
-        let tx = conn.client().transaction().await.map_err(pg("replay"))?;
-        let portals = tx
-            .query(
-                "UPDATE hubspot_jobs
-                    SET status = 'queued', attempts = 0, not_before_ms = 0, last_error = NULL,
-                        failed_at_ms = NULL, lease_until_ms = NULL, leased_by = NULL
-                  WHERE id IN (SELECT id FROM hubspot_jobs
-                                WHERE status = 'dead' AND ($1::bigint[] IS NULL OR id = ANY($1))
-                                ORDER BY id FOR UPDATE)
-              RETURNING portal",
-                &[&ids],
-            )
-            .await
-            .map_err(pg("replay"))?;
-        let n = portals.len();
-        let mut names: Vec<String> = portals
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()
-            .map_err(pg("replay"))?;
-        names.sort_unstable();
-        names.dedup();
-        if !names.is_empty() {
-            // Ownership rows normally exist since the first enqueue; make sure.
-            tx.execute(
-                "INSERT INTO hubspot_portal_owners (portal, owner, until_ms)
-                 SELECT p, '', 0 FROM unnest($1::text[]) AS p
-                  WHERE NOT EXISTS (SELECT 1 FROM hubspot_portal_owners AS o WHERE o.portal = p)
-                 ON CONFLICT (portal) DO NOTHING",
-                &[&names],
-            )
-            .await
-            .map_err(pg("replay"))?;
-        }
-        tx.commit().await.map_err(pg("replay"))?;
-        conn.keep();
-        Ok(n)
+        let result = self.replay(ids).await;
+        self.health.note(WriteKind::Delivery, &result);
+        result
     }
 
     async fn drop_dead(&self, ids: Option<Vec<JobId>>) -> Result<usize, QueueError> {
-        let ids: Option<Vec<i64>> = ids.map(|ids| ids.into_iter().map(to_db).collect());
-        let mut conn = self.pool.get().await?;
-        let n = conn
-            .client()
-            .execute(
-                "DELETE FROM hubspot_jobs
-                  WHERE id IN (SELECT id FROM hubspot_jobs
-                                WHERE status = 'dead' AND ($1::bigint[] IS NULL OR id = ANY($1))
-                                ORDER BY id FOR UPDATE)",
-                &[&ids],
-            )
-            .await
-            .map_err(pg("drop dead letters"))?;
-        conn.keep();
-        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+        let result = self.delete_dead(ids).await;
+        self.health.note(WriteKind::Delivery, &result);
+        result
+    }
+
+    fn write_error(&self) -> Option<String> {
+        self.health.error()
     }
 }
 
@@ -1097,6 +1144,54 @@ mod tests {
                 .expect("backdate");
         })
         .await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL: run scripts/pg-test.sh cargo test -p hubspot-cloud --lib queue::postgres -- --ignored"]
+    async fn a_failed_write_is_reported_until_a_write_of_its_kind_succeeds() {
+        let url = fresh_schema().await;
+        let q = PgQueue::connect(&url, process("A", 60_000, 30_000))
+            .await
+            .expect("connect");
+        let (client, connection) = tokio_postgres::connect(&url, NoTls)
+            .await
+            .expect("connect to break inserts");
+        tokio::spawn(connection);
+        q.enqueue("p", vec![("a".into(), message(1))])
+            .await
+            .expect("enqueue");
+        assert_eq!(q.write_error(), None);
+
+        // The server refuses new rows, as it does when its disk is full.
+        client
+            .batch_execute(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$;
+                 CREATE TRIGGER refuse BEFORE INSERT ON hubspot_jobs
+                 FOR EACH STATEMENT EXECUTE FUNCTION refuse();",
+            )
+            .await
+            .expect("refuse inserts");
+        let two = vec![("b".into(), message(2)), ("c".into(), message(3))];
+        let err = q.enqueue("p", two.clone()).await.expect_err("refused");
+        assert!(err.to_string().contains("No space left on device"), "{err}");
+        let reported = q.write_error().expect("the refused enqueue is reported");
+        assert!(reported.contains("No space left on device"), "{reported}");
+        assert_eq!(q.depth().await.expect("depth"), 1, "nothing half-stored");
+
+        // Delivery still writes, and its successes do not hide the refusal.
+        let jobs = q.lease("p", 1_000, 10).await.expect("lease");
+        q.settle(vec![(jobs[0].id, Outcome::Delivered)])
+            .await
+            .expect("settle");
+        assert!(q.write_error().is_some(), "no enqueue has succeeded yet");
+
+        client
+            .batch_execute("DROP TRIGGER refuse ON hubspot_jobs")
+            .await
+            .expect("accept inserts");
+        q.enqueue("p", two).await.expect("enqueue");
+        assert_eq!(q.write_error(), None, "an enqueue that succeeds clears it");
     }
 
     #[tokio::test]

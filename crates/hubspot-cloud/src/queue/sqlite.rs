@@ -5,10 +5,14 @@
 //! writer anyway), which **group-commits**: it takes the first waiting request, collects more
 //! for up to [`SqliteOptions::group_commit_window`] (at most [`SqliteOptions::max_batch`]), runs
 //! each in a savepoint of one transaction, commits once, and only then answers every caller. A
-//! request that fails alone (a bad row) is rolled back alone; a transaction that fails (disk
-//! full, locked by another process) fails every request in it, and nothing of theirs is stored.
-//! Reads (`depth`, `status`, …) use a second connection on a blocking thread, so no SQLite call
-//! runs on a runtime thread.
+//! request that fails alone (a bad row) is rolled back alone. When SQLite rolls the whole
+//! transaction back itself (disk full, I/O error), the request that met the error fails, with
+//! the later requests of its kind (enqueues, or the others), and the rest are written again in a
+//! new transaction: a full outbox refuses new messages but goes on delivering, which frees room.
+//! A transaction that cannot begin or commit (locked by another process) fails every request in
+//! it, and nothing of theirs is stored. [`Queue::write_error`](super::Queue::write_error) says
+//! whether the last write of each kind failed. Reads (`depth`, `status`, …) use a second
+//! connection on a blocking thread, so no SQLite call runs on a runtime thread.
 //!
 //! The schema is meant to be read with `sqlite3 outbox.db`:
 //!
@@ -38,8 +42,8 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
 use super::{
-    DeadLetter, DeadLetterLimits, Job, JobId, Outcome, Queue, QueueError, QueueStatus, prune_due,
-    undecodable_message, undecodable_reason,
+    DeadLetter, DeadLetterLimits, Job, JobId, Outcome, Queue, QueueError, QueueStatus, WriteHealth,
+    WriteKind, prune_due, undecodable_message, undecodable_reason,
 };
 
 /// `PRAGMA user_version` of the schema below. Version 1 indexed the lease scan and ordering
@@ -96,6 +100,12 @@ pub struct SqliteOptions {
     pub max_batch: usize,
     /// How many dead letters are kept, and for how long.
     pub dead_letters: DeadLetterLimits,
+    /// A hard cap on the file's size, in pages (`PRAGMA max_page_count`; 4 KiB pages, so
+    /// 262,144 is 1 GiB; the WAL file comes on top). Enqueues stop 1/16 short of it (at least 16
+    /// pages) with "database or disk is full", storing nothing of theirs, while leases and
+    /// settles may use the rest: delivery drains a full outbox, freeing pages for new messages.
+    /// A cap below the file's current size acts as that size. Default: none.
+    pub max_page_count: Option<u64>,
     /// Run `PRAGMA quick_check` on an existing file before anything else, and refuse a damaged
     /// one without writing to it (no migration, no checkpoint), so what can still be read is
     /// there to recover. It reads the whole file: seconds for a large backlog. Default true.
@@ -111,6 +121,7 @@ impl Default for SqliteOptions {
             max_batch: 1_000,
             dead_letters: DeadLetterLimits::default(),
             check_integrity: true,
+            max_page_count: None,
         }
     }
 }
@@ -123,6 +134,8 @@ pub struct SqliteQueue {
     thread: Option<JoinHandle<()>>,
     reader: Arc<Mutex<Connection>>,
     commits: Arc<AtomicU64>,
+    /// Updated by the writer after each write.
+    health: Arc<WriteHealth>,
 }
 
 impl std::fmt::Debug for SqliteQueue {
@@ -174,6 +187,7 @@ impl SqliteQueue {
             .map_err(|e| fail("query_only", &e))?;
 
         let commits = Arc::new(AtomicU64::new(0));
+        let health = Arc::new(WriteHealth::default());
         let (sender, receiver) = mpsc::channel();
         let writer = Writer {
             conn,
@@ -186,6 +200,9 @@ impl SqliteQueue {
                 last_prune_ms: 0,
             },
             commits: Arc::clone(&commits),
+            health: Arc::clone(&health),
+            max_pages: options.max_page_count.map(PageCaps::new),
+            enqueue_capped: None,
         };
         let thread = std::thread::Builder::new()
             .name("sqlite-outbox-writer".into())
@@ -197,6 +214,7 @@ impl SqliteQueue {
             thread: Some(thread),
             reader: Arc::new(Mutex::new(reader)),
             commits,
+            health,
         })
     }
 
@@ -380,6 +398,13 @@ enum Op {
 }
 
 impl Op {
+    fn kind(&self) -> WriteKind {
+        match self {
+            Op::Enqueue { .. } => WriteKind::Ingest,
+            _ => WriteKind::Delivery,
+        }
+    }
+
     fn name(&self) -> &'static str {
         match self {
             Op::Enqueue { .. } => "enqueue",
@@ -419,6 +444,27 @@ struct Writer {
     max_batch: usize,
     rules: Rules,
     commits: Arc<AtomicU64>,
+    health: Arc<WriteHealth>,
+    max_pages: Option<PageCaps>,
+    /// Which of the caps `PRAGMA max_page_count` holds now (`None`: not set yet).
+    enqueue_capped: Option<bool>,
+}
+
+/// [`SqliteOptions::max_page_count`] as two limits: enqueues stop short of the cap, so leases
+/// and settles (which free pages as they deliver) always have room to drain a full outbox.
+#[derive(Clone, Copy)]
+struct PageCaps {
+    enqueue: u64,
+    other: u64,
+}
+
+impl PageCaps {
+    fn new(cap: u64) -> PageCaps {
+        PageCaps {
+            enqueue: cap.saturating_sub((cap / 16).max(16)).max(1),
+            other: cap.max(1),
+        }
+    }
 }
 
 /// What the writes need to know beyond their arguments.
@@ -465,69 +511,111 @@ impl Writer {
     /// Writes a batch in one transaction and answers every caller after the commit.
     fn write(&mut self, batch: Vec<Request>) {
         let (ops, replies): (Vec<Op>, Vec<_>) = batch.into_iter().map(|r| (r.op, r.reply)).unzip();
-        let names: Vec<&'static str> = ops.iter().map(Op::name).collect();
-        match self.transaction(ops) {
+        let results = match self.transaction(&ops) {
             Ok(results) => {
                 self.commits.fetch_add(1, Ordering::Relaxed);
-                for (reply, result) in replies.into_iter().zip(results) {
-                    // A caller that stopped waiting has nothing to learn.
-                    let _ = reply.send(result);
-                }
+                results
             }
-            Err(e) => {
-                for (reply, name) in replies.into_iter().zip(names) {
-                    let _ = reply.send(Err(QueueError(format!(
-                        "{name} on {}: transaction failed, nothing stored: {e}",
+            Err(e) => ops
+                .iter()
+                .map(|op| {
+                    Err(QueueError(format!(
+                        "{} on {}: transaction failed, nothing stored: {e}",
+                        op.name(),
                         self.path
-                    ))));
-                }
-            }
+                    )))
+                })
+                .collect(),
+        };
+        for ((op, reply), result) in ops.iter().zip(replies).zip(results) {
+            self.health.note(op.kind(), &result);
+            // A caller that stopped waiting has nothing to learn.
+            let _ = reply.send(result);
         }
     }
 
-    /// Runs each op in its own savepoint, so a failing op is rolled back alone.
-    fn transaction(&mut self, ops: Vec<Op>) -> rusqlite::Result<Vec<Result<Done, QueueError>>> {
-        let mut tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut results = Vec::with_capacity(ops.len());
-        for op in ops {
-            let name = op.name();
-            let sp = tx.savepoint()?;
-            match apply(&sp, op, &mut self.rules) {
-                Ok(done) => {
-                    sp.commit()?;
-                    results.push(Ok(done));
+    /// Runs each op in its own savepoint, so a failing op is rolled back alone. Some errors
+    /// (disk full, I/O) make SQLite roll back the whole transaction itself: then the op that
+    /// met it fails, with the later ops of its kind (they would meet it too), and the others
+    /// run again in a new transaction. So a full outbox that refuses new messages still leases
+    /// and settles, which frees room.
+    fn transaction(&mut self, ops: &[Op]) -> Result<Vec<Result<Done, QueueError>>, Fail> {
+        let mut lost: Vec<Option<String>> = vec![None; ops.len()];
+        loop {
+            let mut tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut results = Vec::with_capacity(ops.len());
+            let mut rolled_back = None;
+            for (i, op) in ops.iter().enumerate() {
+                if let Some(e) = &lost[i] {
+                    results.push(Err(QueueError(e.clone())));
+                    continue;
                 }
-                Err(e) => {
-                    sp.finish()?; // rolls back this op only
-                    results.push(Err(QueueError(format!("{name} on {}: {e}", self.path))));
+                if let Some(caps) = self.max_pages {
+                    let enqueue = op.kind() == WriteKind::Ingest;
+                    if self.enqueue_capped != Some(enqueue) {
+                        let cap = if enqueue { caps.enqueue } else { caps.other };
+                        // Never below the file's current size: SQLite keeps the larger value.
+                        tx.query_row(&format!("PRAGMA max_page_count = {cap}"), [], |_| Ok(()))?;
+                        self.enqueue_capped = Some(enqueue);
+                    }
+                }
+                let sp = tx.savepoint()?;
+                match apply(&sp, op, &mut self.rules) {
+                    Ok(done) => {
+                        sp.commit()?;
+                        results.push(Ok(done));
+                    }
+                    Err(e) if sp.is_autocommit() => {
+                        rolled_back = Some((i, e));
+                        break;
+                    }
+                    Err(e) => {
+                        sp.finish()?; // rolls back this op only
+                        let name = op.name();
+                        results.push(Err(QueueError(format!("{name} on {}: {e}", self.path))));
+                    }
+                }
+            }
+            let Some((at, e)) = rolled_back else {
+                tx.commit()?;
+                return Ok(results);
+            };
+            let kind = ops[at].kind();
+            for (i, op) in ops.iter().enumerate().skip(at) {
+                if op.kind() == kind {
+                    lost[i] = Some(format!(
+                        "{} on {}: nothing stored: {e}",
+                        op.name(),
+                        self.path
+                    ));
                 }
             }
         }
-        tx.commit()?;
-        Ok(results)
     }
 }
 
-fn apply(conn: &Connection, op: Op, rules: &mut Rules) -> Result<Done, Fail> {
+/// Runs one op. It borrows the op: a transaction SQLite rolls back by itself runs its other ops
+/// again.
+fn apply(conn: &Connection, op: &Op, rules: &mut Rules) -> Result<Done, Fail> {
     match op {
         Op::Enqueue {
             portal,
             items,
             now_ms,
-        } => insert(conn, &portal, &items, now_ms).map(Done::Ids),
+        } => insert(conn, portal, items, *now_ms).map(Done::Ids),
         Op::Lease {
             portal,
             now_ms,
             max,
             failed_at_ms,
-        } => lease(conn, &portal, now_ms, max, rules.lease_ms, failed_at_ms).map(Done::Leased),
+        } => lease(conn, portal, *now_ms, *max, rules.lease_ms, *failed_at_ms).map(Done::Leased),
         Op::Settle { outcomes, now_ms } => {
-            settle(conn, outcomes, now_ms, rules).map(|()| Done::Settled)
+            settle(conn, outcomes, *now_ms, rules).map(|()| Done::Settled)
         }
-        Op::ReplayDead(ids) => replay_dead(conn, ids).map(Done::Count),
-        Op::DropDead(ids) => drop_dead(conn, ids).map(Done::Count),
+        Op::ReplayDead(ids) => replay_dead(conn, ids.as_deref()).map(Done::Count),
+        Op::DropDead(ids) => drop_dead(conn, ids.as_deref()).map(Done::Count),
         Op::Recover => Ok(Done::Count(conn.execute(
             "UPDATE jobs SET status = 'queued', lease_until_ms = NULL WHERE status = 'in_flight'",
             [],
@@ -754,7 +842,7 @@ impl StoredJob {
 
 fn settle(
     conn: &Connection,
-    outcomes: Vec<(JobId, Outcome)>,
+    outcomes: &[(JobId, Outcome)],
     now_ms: u64,
     rules: &mut Rules,
 ) -> Result<(), Fail> {
@@ -769,22 +857,23 @@ fn settle(
     let mut count = 0usize;
     let mut added_dead = 0usize;
     for (id, outcome) in outcomes {
+        let id = int(*id);
         match outcome {
-            Outcome::Delivered => count += delivered.execute([int(id)])?,
+            Outcome::Delivered => count += delivered.execute([id])?,
             Outcome::Retry {
                 not_before_ms,
                 error,
                 count_attempt,
             } => {
                 retry.execute(params![
-                    int(id),
-                    int(not_before_ms),
-                    u32::from(count_attempt),
+                    id,
+                    int(*not_before_ms),
+                    u32::from(*count_attempt),
                     error
                 ])?;
             }
             Outcome::Dead { reason } => {
-                added_dead += dead.execute(params![int(id), reason, int(now_ms)])?;
+                added_dead += dead.execute(params![id, reason, int(now_ms)])?;
             }
         }
     }
@@ -818,7 +907,7 @@ fn add_to_counter(conn: &Connection, name: &str, n: usize) -> Result<(), Fail> {
     Ok(())
 }
 
-fn replay_dead(conn: &Connection, ids: Option<Vec<JobId>>) -> Result<usize, Fail> {
+fn replay_dead(conn: &Connection, ids: Option<&[JobId]>) -> Result<usize, Fail> {
     const REPLAY: &str = "UPDATE jobs SET status = 'queued', attempts = 0, not_before_ms = 0,
                           last_error = NULL, failed_at_ms = NULL, lease_until_ms = NULL
                           WHERE status = 'dead'";
@@ -826,20 +915,20 @@ fn replay_dead(conn: &Connection, ids: Option<Vec<JobId>>) -> Result<usize, Fail
         None => Ok(conn.execute(REPLAY, [])?),
         Some(ids) => {
             let mut one = conn.prepare_cached(&format!("{REPLAY} AND id = ?1"))?;
-            ids.into_iter()
-                .try_fold(0, |n, id| Ok(n + one.execute([int(id)])?))
+            ids.iter()
+                .try_fold(0, |n, id| Ok(n + one.execute([int(*id)])?))
         }
     }
 }
 
-fn drop_dead(conn: &Connection, ids: Option<Vec<JobId>>) -> Result<usize, Fail> {
+fn drop_dead(conn: &Connection, ids: Option<&[JobId]>) -> Result<usize, Fail> {
     const DROP: &str = "DELETE FROM jobs WHERE status = 'dead'";
     match ids {
         None => Ok(conn.execute(DROP, [])?),
         Some(ids) => {
             let mut one = conn.prepare_cached(&format!("{DROP} AND id = ?1"))?;
-            ids.into_iter()
-                .try_fold(0, |n, id| Ok(n + one.execute([int(id)])?))
+            ids.iter()
+                .try_fold(0, |n, id| Ok(n + one.execute([int(*id)])?))
         }
     }
 }
@@ -1010,6 +1099,10 @@ impl Queue for SqliteQueue {
             _ => Err(mismatch("recover leases")),
         }
     }
+
+    fn write_error(&self) -> Option<String> {
+        self.health.error()
+    }
 }
 
 #[cfg(test)]
@@ -1085,6 +1178,145 @@ mod tests {
                 .expect("backdate");
         })
         .await;
+    }
+
+    fn capped(pages: u64) -> SqliteOptions {
+        SqliteOptions {
+            max_page_count: Some(pages),
+            ..SqliteOptions::default()
+        }
+    }
+
+    /// Fifty messages with keys of their own, numbered after `n`.
+    fn fifty(n: u64) -> Vec<(String, Event)> {
+        (0..50)
+            .map(|i| (format!("k{n}-{i}"), message(n * 100 + i)))
+            .collect()
+    }
+
+    /// Enqueues batches of fifty until one is refused; returns how many messages were stored,
+    /// the number of the refused batch, and its error.
+    async fn fill(q: &SqliteQueue, mut n: u64) -> (usize, u64, String) {
+        let mut stored = 0;
+        loop {
+            n += 1;
+            assert!(n < 10_000, "the cap never stopped an enqueue");
+            match q.enqueue("p", fifty(n)).await {
+                Ok(ids) => stored += ids.len(),
+                Err(e) => return (stored, n, e.to_string()),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_outbox_refuses_enqueues_says_so_and_recovers_as_delivery_drains_it() {
+        let dir = TempDir::new("full");
+        let q = open(&dir, capped(160));
+        let (stored, refused, error) = fill(&q, 0).await;
+        assert!(error.contains("database or disk is full"), "{error}");
+        let reported = q.write_error().expect("the refused enqueue is reported");
+        assert!(reported.contains("database or disk is full"), "{reported}");
+        assert_eq!(
+            q.depth().await.expect("depth"),
+            stored,
+            "nothing of the refused enqueue is stored"
+        );
+
+        // Delivery still works at the cap, a lease at a time as the engine does, and frees room;
+        // its successes do not hide that new messages are refused.
+        let mut delivered = 0;
+        loop {
+            let jobs = q.lease("p", 1_000, 100).await.expect("a lease at the cap");
+            if jobs.is_empty() {
+                break;
+            }
+            delivered += jobs.len();
+            q.settle(jobs.iter().map(|j| (j.id, Outcome::Delivered)).collect())
+                .await
+                .expect("a settle at the cap");
+            assert!(q.write_error().is_some(), "no enqueue has succeeded yet");
+        }
+        assert_eq!(delivered, stored);
+        q.enqueue("p", fifty(refused)).await.expect("room again");
+        assert_eq!(q.write_error(), None, "an enqueue that succeeds clears it");
+
+        // Full again; reopened with a higher cap, the refused enqueue fits.
+        let (_, refused, _) = fill(&q, refused).await;
+        assert!(q.write_error().is_some());
+        drop(q);
+        let q = open(&dir, capped(320));
+        q.enqueue("p", fifty(refused))
+            .await
+            .expect("room under the raised cap");
+        assert_eq!(q.write_error(), None);
+    }
+
+    #[tokio::test]
+    async fn an_enqueue_refused_as_full_fails_alone_in_its_transaction() {
+        let dir = TempDir::new("full-shared");
+        let q = open(&dir, capped(160));
+        fill(&q, 0).await;
+        drop(q);
+        // The writer's own loop, minus the thread and its timing: one transaction of three
+        // requests, the middle one too big for the room left.
+        let mut writer = Writer {
+            conn: Connection::open(dir.db()).expect("open"),
+            path: "outbox".into(),
+            window: Duration::ZERO,
+            max_batch: 10,
+            rules: Rules {
+                lease_ms: 60_000,
+                dead_letters: DeadLetterLimits::default(),
+                last_prune_ms: 0,
+            },
+            commits: Arc::new(AtomicU64::new(0)),
+            health: Arc::new(WriteHealth::default()),
+            max_pages: Some(PageCaps::new(160)),
+            enqueue_capped: None,
+        };
+        let lease = |max| Op::Lease {
+            portal: "p".into(),
+            now_ms: 1_000,
+            max,
+            failed_at_ms: 1_000,
+        };
+        let big = Op::Enqueue {
+            portal: "p".into(),
+            items: (0..1_000)
+                .map(|i| {
+                    (
+                        format!("big{i}"),
+                        format!("{{\"type\":\"track\",\"n\":{i}}}"),
+                    )
+                })
+                .collect(),
+            now_ms: 1_000,
+        };
+        let results = writer
+            .transaction(&[lease(10), big, lease(10)])
+            .expect("the transaction commits");
+        let leased: Vec<usize> = results
+            .iter()
+            .filter_map(|r| match r {
+                Ok(Done::Leased(l)) => Some(l.jobs.len()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(leased, [10, 10], "both leases are written");
+        let refused = results[1].as_ref().map(|_| ()).expect_err("the enqueue");
+        assert!(
+            refused.to_string().contains("database or disk is full"),
+            "{refused}"
+        );
+        let in_flight: i64 = writer
+            .conn
+            .query_row(
+                "SELECT count(*) FROM jobs WHERE status = 'in_flight'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("count");
+        assert_eq!(in_flight, 20);
     }
 
     #[tokio::test]
