@@ -27,12 +27,11 @@
 use std::collections::{HashMap, HashSet};
 use std::error::Error as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Object, PoolError, RecyclingMethod};
 use hubspot_core::Event;
-use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_postgres::config::Host;
 use tokio_postgres::{Client, Config, NoTls, Row, Transaction};
 
@@ -232,7 +231,7 @@ impl PgQueue {
             config.connect_timeout(Duration::from_secs(10));
         }
         let queue = PgQueue {
-            pool: Pool::new(config),
+            pool: Pool::new(config)?,
             process_id: options.process_id,
             lease_ms: millis(options.lease),
             owner_ttl_ms: millis(options.owner_ttl),
@@ -894,89 +893,65 @@ fn job_from_row(row: &Row) -> Result<(Job, Option<String>), QueueError> {
     Ok((job, reason))
 }
 
-/// A small pool: idle connections are reused, at most [`POOL_SIZE`] are open, and a connection
-/// that saw an error (or whose caller was cancelled) is closed rather than reused.
+/// The connection pool (deadpool): idle connections are reused, at most [`POOL_SIZE`] are open,
+/// and a connection that saw an error (or whose caller was cancelled) is closed rather than
+/// reused, since it may be in the middle of something.
 struct Pool {
-    config: Config,
+    inner: deadpool_postgres::Pool,
     /// `user@host:port/db`, for error messages (never the password).
     target: String,
-    idle: Mutex<Vec<Client>>,
-    slots: Semaphore,
 }
 
 impl Pool {
-    fn new(config: Config) -> Pool {
-        Pool {
-            target: describe_target(&config),
+    fn new(config: Config) -> Result<Pool, QueueError> {
+        let target = describe_target(&config);
+        let manager = Manager::from_config(
             config,
-            idle: Mutex::new(Vec::new()),
-            slots: Semaphore::new(POOL_SIZE),
-        }
+            NoTls,
+            ManagerConfig {
+                // Only whether the connection is open: a broken one was taken out already.
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let inner = deadpool_postgres::Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| {
+                QueueError(format!(
+                    "cannot set up the connection pool for PostgreSQL at {target}: {e}"
+                ))
+            })?;
+        Ok(Pool { inner, target })
     }
 
-    fn idle(&self) -> MutexGuard<'_, Vec<Client>> {
-        // The list stays consistent whatever panicked while holding it.
-        self.idle.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    async fn get(&self) -> Result<Conn<'_>, QueueError> {
-        let slot = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| QueueError("the PostgreSQL connection pool is closed".into()))?;
-        let reused = {
-            let mut idle = self.idle();
-            let mut found = None;
-            while let Some(c) = idle.pop() {
-                if !c.is_closed() {
-                    found = Some(c);
-                    break;
-                }
-            }
-            found
-        };
-        let client = match reused {
-            Some(c) => c,
-            None => self.open().await?,
-        };
-        Ok(Conn {
-            client: Some(client),
-            pool: self,
-            reusable: false,
-            _slot: slot,
-        })
-    }
-
-    async fn open(&self) -> Result<Client, QueueError> {
-        let (client, connection) = self.config.connect(NoTls).await.map_err(|e| {
-            QueueError(format!(
+    async fn get(&self) -> Result<Conn, QueueError> {
+        let object = self.inner.get().await.map_err(|e| match e {
+            PoolError::Backend(e) => QueueError(format!(
                 "cannot connect to PostgreSQL at {}: {}",
                 self.target,
                 error_chain(&e)
-            ))
+            )),
+            other => QueueError(format!(
+                "cannot get a connection to PostgreSQL at {}: {other}",
+                self.target
+            )),
         })?;
-        let target = self.target.clone();
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(target = %target, error = %error_chain(&e), "PostgreSQL connection lost");
-            }
-        });
-        Ok(client)
+        Ok(Conn {
+            object: Some(object),
+            reusable: false,
+        })
     }
 }
 
-/// A pooled connection; back to the pool on drop only after [`Conn::keep`].
-struct Conn<'a> {
-    client: Option<Client>,
-    pool: &'a Pool,
+/// A pooled connection; back to the pool on drop only after [`Conn::keep`], else closed.
+struct Conn {
+    object: Option<Object>,
     reusable: bool,
-    _slot: SemaphorePermit<'a>,
 }
 
-impl Conn<'_> {
+impl Conn {
     fn client(&mut self) -> &mut Client {
-        self.client
+        self.object
             .as_mut()
             .expect("a pooled connection holds its client until dropped")
     }
@@ -987,13 +962,13 @@ impl Conn<'_> {
     }
 }
 
-impl Drop for Conn<'_> {
+impl Drop for Conn {
     fn drop(&mut self) {
-        if let Some(client) = self.client.take()
-            && self.reusable
-            && !client.is_closed()
+        if let Some(object) = self.object.take()
+            && !self.reusable
         {
-            self.pool.idle().push(client);
+            // Out of the pool for good; dropping it closes the connection.
+            drop(Object::take(object));
         }
     }
 }
@@ -1146,6 +1121,53 @@ mod tests {
         .await;
     }
 
+    /// Makes the server refuse new job rows, as it does when its disk is full.
+    async fn refuse_inserts(client: &Client) {
+        client
+            .batch_execute(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$;
+                 CREATE TRIGGER refuse BEFORE INSERT ON hubspot_jobs
+                 FOR EACH STATEMENT EXECUTE FUNCTION refuse();",
+            )
+            .await
+            .expect("refuse inserts");
+    }
+
+    async fn accept_inserts(client: &Client) {
+        client
+            .batch_execute("DROP TRIGGER refuse ON hubspot_jobs; DROP FUNCTION refuse();")
+            .await
+            .expect("accept inserts");
+    }
+
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL: run scripts/pg-test.sh cargo test -p hubspot-cloud --lib queue::postgres -- --ignored"]
+    async fn a_connection_that_saw_an_error_is_closed_not_reused() {
+        let url = fresh_schema().await;
+        let q = PgQueue::connect(&url, process("A", 60_000, 30_000))
+            .await
+            .expect("connect");
+        let (client, connection) = tokio_postgres::connect(&url, NoTls)
+            .await
+            .expect("connect to break inserts");
+        tokio::spawn(connection);
+        let one = || vec![("a".to_owned(), message(1))];
+        q.enqueue("p", one()).await.expect("enqueue");
+        q.enqueue("p", one()).await.expect("enqueue");
+        assert_eq!(q.pool.inner.status().size, 1, "one connection, reused");
+        refuse_inserts(&client).await;
+        q.enqueue("p", one()).await.expect_err("refused");
+        assert_eq!(
+            q.pool.inner.status().size,
+            0,
+            "the connection that saw the error left the pool"
+        );
+        accept_inserts(&client).await;
+        q.enqueue("p", one()).await.expect("a new connection");
+        assert_eq!(q.pool.inner.status().size, 1);
+    }
+
     #[tokio::test]
     #[ignore = "needs PostgreSQL: run scripts/pg-test.sh cargo test -p hubspot-cloud --lib queue::postgres -- --ignored"]
     async fn a_failed_write_is_reported_until_a_write_of_its_kind_succeeds() {
@@ -1162,16 +1184,7 @@ mod tests {
             .expect("enqueue");
         assert_eq!(q.write_error(), None);
 
-        // The server refuses new rows, as it does when its disk is full.
-        client
-            .batch_execute(
-                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
-                 BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$;
-                 CREATE TRIGGER refuse BEFORE INSERT ON hubspot_jobs
-                 FOR EACH STATEMENT EXECUTE FUNCTION refuse();",
-            )
-            .await
-            .expect("refuse inserts");
+        refuse_inserts(&client).await;
         let two = vec![("b".into(), message(2)), ("c".into(), message(3))];
         let err = q.enqueue("p", two.clone()).await.expect_err("refused");
         assert!(err.to_string().contains("No space left on device"), "{err}");
@@ -1186,10 +1199,7 @@ mod tests {
             .expect("settle");
         assert!(q.write_error().is_some(), "no enqueue has succeeded yet");
 
-        client
-            .batch_execute("DROP TRIGGER refuse ON hubspot_jobs")
-            .await
-            .expect("accept inserts");
+        accept_inserts(&client).await;
         q.enqueue("p", two).await.expect("enqueue");
         assert_eq!(q.write_error(), None, "an enqueue that succeeds clears it");
     }
