@@ -6,17 +6,21 @@ use std::time::Duration;
 
 use crate::client::HubSpotClient;
 use crate::clock::SystemClock;
-use crate::config::Config;
+use crate::config::{Config, QueueKind};
 use crate::delivery::{Engine, EngineConfig, Portal};
 use crate::queue::postgres::{PgOptions, PgQueue};
 use crate::queue::sqlite::{SqliteOptions, SqliteQueue};
-use crate::queue::{MemoryQueue, Queue, QueueError};
+use crate::queue::{DeadLetterLimits, MemoryQueue, Queue, QueueError};
 
 /// Opens the configured queue (`sqlite` file, shared `postgres`, or `memory`).
 pub async fn open_queue(config: &Config) -> Result<Arc<dyn Queue>, QueueError> {
     let lease = Duration::from_millis(config.queue.lease_ms);
-    Ok(match config.queue.kind.as_str() {
-        "postgres" => {
+    let dead_letters = DeadLetterLimits {
+        max: config.queue.dead_letter_max,
+        max_age: Duration::from_secs(config.queue.dead_letter_max_age_hours.saturating_mul(3_600)),
+    };
+    Ok(match config.queue.kind {
+        QueueKind::Postgres => {
             let url = config.queue.url.as_deref().unwrap_or_default();
             let owner_ttl = Duration::from_millis(config.queue.owner_ttl_ms);
             Arc::new(
@@ -25,17 +29,21 @@ pub async fn open_queue(config: &Config) -> Result<Arc<dyn Queue>, QueueError> {
                     PgOptions {
                         lease,
                         owner_ttl,
+                        dead_letters,
                         ..PgOptions::default()
                     },
                 )
                 .await?,
             )
         }
-        "memory" => Arc::new(MemoryQueue::new()),
-        _ => Arc::new(SqliteQueue::open(
+        QueueKind::Memory => Arc::new(MemoryQueue::with_dead_letter_limits(dead_letters)),
+        QueueKind::Sqlite => Arc::new(SqliteQueue::open(
             &config.queue.path,
             SqliteOptions {
                 lease,
+                dead_letters,
+                check_integrity: config.queue.check_integrity,
+                max_page_count: config.queue.max_page_count,
                 ..SqliteOptions::default()
             },
         )?),

@@ -68,13 +68,27 @@ fn default_batch_wait_ms() -> u64 {
     1000
 }
 
+/// `[queue] kind`: where messages wait. Parsed by serde, so an unknown kind is refused with the
+/// list of valid ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueKind {
+    /// A SQLite file on this machine (the default).
+    #[default]
+    Sqlite,
+    /// A PostgreSQL database shared by several relay processes.
+    Postgres,
+    /// In memory: lost on exit, for tests only.
+    Memory,
+}
+
 /// `[queue]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueConfig {
     /// `sqlite` (default), `postgres` or `memory` (tests only: not durable).
-    #[serde(default = "default_kind")]
-    pub kind: String,
+    #[serde(default)]
+    pub kind: QueueKind,
     /// SQLite file (default `outbox.db`).
     #[serde(default = "default_path")]
     pub path: PathBuf,
@@ -88,6 +102,20 @@ pub struct QueueConfig {
     /// PostgreSQL: how long a process owns a portal's delivery without renewing (default 30 000 ms).
     #[serde(default = "default_owner_ttl_ms")]
     pub owner_ttl_ms: u64,
+    /// Most dead letters kept; the oldest beyond are deleted (default 100 000).
+    #[serde(default = "default_dead_letter_max")]
+    pub dead_letter_max: u64,
+    /// Dead letters older than this are deleted (default 168 hours, a week).
+    #[serde(default = "default_dead_letter_max_age_hours")]
+    pub dead_letter_max_age_hours: u64,
+    /// SQLite: check the file (`PRAGMA quick_check`) at start and refuse a damaged one, leaving
+    /// it untouched (default true; the check reads the whole file).
+    #[serde(default = "yes")]
+    pub check_integrity: bool,
+    /// SQLite: a hard cap on the outbox file, in 4 KiB pages (262 144 = 1 GiB). Near it, new
+    /// messages are refused while delivery goes on and frees room (default: no cap).
+    #[serde(default)]
+    pub max_page_count: Option<u64>,
 }
 
 fn default_lease_ms() -> u64 {
@@ -98,20 +126,28 @@ fn default_owner_ttl_ms() -> u64 {
     30_000
 }
 
+fn default_dead_letter_max() -> u64 {
+    100_000
+}
+
+fn default_dead_letter_max_age_hours() -> u64 {
+    168
+}
+
 impl Default for QueueConfig {
     fn default() -> Self {
         QueueConfig {
-            kind: default_kind(),
+            kind: QueueKind::default(),
             path: default_path(),
             url: None,
             lease_ms: default_lease_ms(),
             owner_ttl_ms: default_owner_ttl_ms(),
+            dead_letter_max: default_dead_letter_max(),
+            dead_letter_max_age_hours: default_dead_letter_max_age_hours(),
+            check_integrity: true,
+            max_page_count: None,
         }
     }
-}
-
-fn default_kind() -> String {
-    "sqlite".into()
 }
 
 fn default_path() -> PathBuf {
@@ -285,7 +321,7 @@ impl Config {
             self.queue.path = v.into();
         }
         if let Some(v) = env("HUBSPOT_CLOUD_PG_URL") {
-            self.queue.kind = "postgres".into();
+            self.queue.kind = QueueKind::Postgres;
             self.queue.url = Some(v);
         }
         let shared = env("HUBSPOT_ACCESS_TOKEN");
@@ -331,13 +367,7 @@ impl Config {
                 }
             }
         }
-        if !["sqlite", "postgres", "memory"].contains(&self.queue.kind.as_str()) {
-            return Err(ConfigError(format!(
-                "queue.kind must be sqlite, postgres or memory, got '{}'",
-                self.queue.kind
-            )));
-        }
-        if self.queue.kind == "postgres" && self.queue.url.is_none() {
+        if self.queue.kind == QueueKind::Postgres && self.queue.url.is_none() {
             return Err(ConfigError(
                 "queue.kind = postgres needs queue.url (or HUBSPOT_CLOUD_PG_URL)".into(),
             ));
@@ -424,12 +454,29 @@ mod tests {
         let c = Config::load(&p, env).unwrap();
         assert_eq!(c.portals[0].access_token.as_deref(), Some("pat-secret"));
         assert_eq!(c.hubspot.base_url, "http://127.0.0.1:9");
-        assert_eq!(c.queue.kind, "sqlite");
+        assert_eq!(c.queue.kind, QueueKind::Sqlite);
         assert_eq!(c.portal_for_key("wk1").unwrap().name, "main");
         let debug = format!("{c:?}");
         assert!(
             !debug.contains("pat-secret") && !debug.contains("wk1"),
             "{debug}"
+        );
+        std::fs::remove_file(p).ok();
+    }
+
+    #[test]
+    fn the_postgres_url_from_the_environment_selects_the_postgres_queue() {
+        let p = write(
+            "[queue]\nkind = \"sqlite\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\naccess_token = \"t\"\n",
+        );
+        let env = |k: &str| {
+            (k == "HUBSPOT_CLOUD_PG_URL").then(|| "postgres://relay@db:5432/hubspot".to_owned())
+        };
+        let c = Config::load(&p, env).unwrap();
+        assert_eq!(c.queue.kind, QueueKind::Postgres);
+        assert_eq!(
+            c.queue.url.as_deref(),
+            Some("postgres://relay@db:5432/hubspot")
         );
         std::fs::remove_file(p).ok();
     }
@@ -448,7 +495,7 @@ mod tests {
             ),
             (
                 "[queue]\nkind = \"redis\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\naccess_token = \"t\"\n",
-                "queue.kind",
+                "unknown variant `redis`, expected one of `sqlite`, `postgres`, `memory`",
             ),
             ("[server]\nlisten = 1\n", "listen"),
             ("[surprise]\n", "unknown field"),

@@ -169,3 +169,53 @@ fn bad_config_is_a_clear_error() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn serve_refuses_a_damaged_outbox_in_one_clear_line() {
+    let (dir, config) = setup("http://127.0.0.1:9", "");
+    // A port already taken: a serve that wrongly accepted the outbox would fail to bind and
+    // exit, rather than serve forever.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut toml = std::fs::read_to_string(&config).unwrap();
+    toml.push_str(&format!(
+        "[server]\nlisten = \"{}\"\n",
+        taken.local_addr().unwrap()
+    ));
+    std::fs::write(&config, toml).unwrap();
+    let ndjson: String = (0..2_000)
+        .map(|i| {
+            format!(
+                "{{\"type\":\"identify\",\"userId\":\"u{i}\",\"traits\":{{\"email\":\"u{i}@example.com\"}}}}\n"
+            )
+        })
+        .collect();
+    let out = cli(&config, &["send", "--no-deliver", "-"], Some(&ndjson));
+    assert!(text(&out).contains("queued 2000"), "{}", text(&out));
+
+    // The header of a page in the middle of the file (SQLite's default page size) overwritten.
+    let outbox = dir.join("outbox.db");
+    let mut bytes = std::fs::read(&outbox).unwrap();
+    let start = bytes.len() / 4_096 / 2 * 4_096;
+    bytes[start..start + 32].fill(0xA5);
+    std::fs::write(&outbox, &bytes).unwrap();
+
+    let out = cli(&config, &["serve"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    for words in [
+        format!("the SQLite outbox {} is damaged", outbox.display()),
+        "it was left untouched".to_owned(),
+        ".recover".to_owned(),
+    ] {
+        assert!(lines[0].contains(&words), "{words:?} in {}", lines[0]);
+    }
+    assert_eq!(
+        std::fs::read(&outbox).unwrap(),
+        bytes,
+        "the file is unchanged"
+    );
+    drop(taken);
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -1,12 +1,14 @@
 //! An in-memory [`Queue`]: for the library used without a server, and for tests.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use hubspot_core::Event;
 
-use super::{DeadLetter, Job, JobId, Outcome, Queue, QueueError, QueueStatus};
+use super::{
+    DeadLetter, DeadLetterLimits, Job, JobId, Outcome, Queue, QueueError, QueueStatus, prune_due,
+};
 use crate::clock::{Clock, SystemClock};
 
 #[derive(Debug)]
@@ -21,34 +23,59 @@ struct Entry {
 struct State {
     next_id: JobId,
     jobs: BTreeMap<JobId, Entry>,
+    /// Oldest first: dead letters are appended as they fail.
     dead: Vec<DeadLetter>,
     delivered: u64,
+    limits: DeadLetterLimits,
+    dead_pruned: u64,
+    last_prune_ms: u64,
+}
+
+impl State {
+    /// Deletes dead letters older than the age limit, then the oldest beyond the count limit.
+    fn prune(&mut self, now_ms: u64) {
+        let before = self.dead.len();
+        let cutoff = self.limits.cutoff_ms(now_ms);
+        self.dead.retain(|d| d.failed_at_ms >= cutoff);
+        let max = usize::try_from(self.limits.max).unwrap_or(usize::MAX);
+        let excess = self.dead.len().saturating_sub(max);
+        self.dead.drain(..excess);
+        self.dead_pruned += (before - self.dead.len()) as u64;
+        self.last_prune_ms = now_ms;
+    }
 }
 
 /// Jobs in memory, lost on exit.
 pub struct MemoryQueue {
     state: Mutex<State>,
-    clock: std::sync::Arc<dyn Clock>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Default for MemoryQueue {
     fn default() -> Self {
-        MemoryQueue::with_clock(std::sync::Arc::new(SystemClock))
+        MemoryQueue::with_clock(Arc::new(SystemClock))
     }
 }
 
 impl MemoryQueue {
-    /// An empty queue on the wall clock.
+    /// An empty queue, keeping dead letters within the default [`DeadLetterLimits`].
     pub fn new() -> MemoryQueue {
         MemoryQueue::default()
     }
 
-    /// An empty queue stamping jobs with `clock` (tests on paused time).
-    pub fn with_clock(clock: std::sync::Arc<dyn Clock>) -> MemoryQueue {
+    /// An empty queue that stamps jobs and dead letters with `clock` (tests on paused time).
+    pub fn with_clock(clock: Arc<dyn Clock>) -> MemoryQueue {
         MemoryQueue {
             state: Mutex::default(),
             clock,
         }
+    }
+
+    /// An empty queue keeping dead letters within `limits`.
+    pub fn with_dead_letter_limits(limits: DeadLetterLimits) -> MemoryQueue {
+        let queue = MemoryQueue::default();
+        queue.lock().limits = limits;
+        queue
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -64,7 +91,7 @@ impl Queue for MemoryQueue {
         portal: &str,
         items: Vec<(String, Event)>,
     ) -> Result<Vec<JobId>, QueueError> {
-        let now = self.clock.now_ms();
+        let enqueued_at_ms = self.clock.now_ms();
         let mut s = self.lock();
         let mut ids = Vec::with_capacity(items.len());
         for (key, message) in items {
@@ -76,7 +103,7 @@ impl Queue for MemoryQueue {
                 key,
                 message,
                 attempts: 0,
-                enqueued_at_ms: now,
+                enqueued_at_ms,
             };
             s.jobs.insert(
                 id,
@@ -94,9 +121,9 @@ impl Queue for MemoryQueue {
 
     async fn lease(&self, portal: &str, now_ms: u64, max: usize) -> Result<Vec<Job>, QueueError> {
         let mut s = self.lock();
+        // Keys of this portal only: the same key in another portal is another record.
         let mut blocked: HashSet<String> = HashSet::new();
         let mut out = Vec::new();
-        // Keys are per portal: only this portal's jobs can hold each other back.
         for entry in s.jobs.values_mut().filter(|e| e.job.portal == portal) {
             if out.len() >= max {
                 break;
@@ -116,7 +143,9 @@ impl Queue for MemoryQueue {
     }
 
     async fn settle(&self, outcomes: Vec<(JobId, Outcome)>) -> Result<(), QueueError> {
+        let now_ms = self.clock.now_ms();
         let mut s = self.lock();
+        let mut added_dead = false;
         for (id, outcome) in outcomes {
             match outcome {
                 Outcome::Delivered => {
@@ -138,15 +167,18 @@ impl Queue for MemoryQueue {
                 }
                 Outcome::Dead { reason } => {
                     if let Some(e) = s.jobs.remove(&id) {
-                        let failed_at_ms = self.clock.now_ms();
                         s.dead.push(DeadLetter {
                             job: e.job,
                             reason,
-                            failed_at_ms,
+                            failed_at_ms: now_ms,
                         });
+                        added_dead = true;
                     }
                 }
             }
+        }
+        if prune_due(added_dead, s.last_prune_ms, now_ms) {
+            s.prune(now_ms);
         }
         Ok(())
     }
@@ -170,6 +202,7 @@ impl Queue for MemoryQueue {
         let mut st = QueueStatus {
             dead: s.dead.len() as u64,
             delivered: s.delivered,
+            dead_pruned: s.dead_pruned,
             ..QueueStatus::default()
         };
         for e in s.jobs.values() {
@@ -230,6 +263,17 @@ mod tests {
     #[tokio::test]
     async fn conforms() {
         crate::queue::conformance::check(&MemoryQueue::new()).await;
+    }
+
+    #[tokio::test]
+    async fn dead_letters_stay_within_their_limits() {
+        let q = MemoryQueue::with_dead_letter_limits(crate::queue::conformance::DEAD_LIMITS);
+        crate::queue::conformance::check_dead_letter_limits(&q, async |id, failed_at_ms| {
+            let mut s = q.lock();
+            let letter = s.dead.iter_mut().find(|d| d.job.id == id).expect("letter");
+            letter.failed_at_ms = failed_at_ms;
+        })
+        .await;
     }
 
     #[tokio::test]

@@ -7,18 +7,18 @@
 //!   (leased by `leased_by` until `lease_until_ms`) or `dead`; `message` is the Segment message as
 //!   JSON text (`message::jsonb` to query it). Delivered rows are deleted.
 //! - `hubspot_portal_owners`: which process delivers for a portal, until when.
-//! - `hubspot_counters`: `delivered`, the number of rows delivered (and deleted) so far.
+//! - `hubspot_counters`: `delivered`, the number of rows delivered (and deleted) so far, and
+//!   `dead_pruned`, the number of dead letters deleted beyond [`PgOptions::dead_letters`].
 //!
 //! Ownership: a process delivers a portal's jobs only while its row in `hubspot_portal_owners` is
-//! fresh. Every [`lease`](super::Queue::lease) renews the process's rows of portals that still
-//! have jobs and claims rows that expired (`until_ms <= now_ms`); another process takes a portal
-//! over only after its row expires, so per-portal rate limits hold across processes and the
-//! portals of a killed process move on after `owner_ttl`. Jobs a dead process had leased come
-//! back when their own lease expires. Rows are claimed with `FOR UPDATE SKIP LOCKED`, as are the
-//! jobs themselves, so concurrent leasers never wait for each other and never share a job.
-//! [`PgQueue::release_portals`] hands a process's portals over at once on a clean shutdown.
-//! Ordering keys are scoped to their portal (MemoryQueue's keys are global; the engine's keys
-//! are per portal anyway).
+//! fresh. Every [`lease`](super::Queue::lease) of a portal that still has jobs renews the
+//! process's row for it, or claims the row if it expired (`until_ms <= now_ms`); another process
+//! takes a portal over only after its row expires, so per-portal rate limits hold across
+//! processes and the portals of a killed process move on after `owner_ttl`. Jobs a dead process
+//! had leased come back when their own lease expires. Rows are claimed with
+//! `FOR UPDATE SKIP LOCKED`, as are the jobs themselves, so concurrent leasers never wait for
+//! each other and never share a job. [`PgQueue::release_portals`] hands a process's portals over
+//! at once on a clean shutdown. Ordering keys are scoped to their portal.
 //!
 //! Times are the `now_ms` the caller passes (epoch milliseconds): the processes' clocks must agree
 //! to well within `owner_ttl`, and `owner_ttl` must exceed the longest delivery round, or a slow
@@ -26,17 +26,20 @@
 
 use std::collections::{HashMap, HashSet};
 use std::error::Error as _;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Object, PoolError, RecyclingMethod};
 use hubspot_core::Event;
-use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_postgres::config::Host;
 use tokio_postgres::{Client, Config, NoTls, Row, Transaction};
 
-use super::{DeadLetter, Job, JobId, Outcome, Queue, QueueError, QueueStatus};
-use crate::clock::Clock;
+use super::{
+    DeadLetter, DeadLetterLimits, Job, JobId, Outcome, Queue, QueueError, QueueStatus, WriteHealth,
+    WriteKind, prune_due, undecodable_message, undecodable_reason,
+};
+use crate::clock::Clock as _;
 
 /// Connections one [`PgQueue`] keeps open at most.
 const POOL_SIZE: usize = 8;
@@ -44,8 +47,11 @@ const POOL_SIZE: usize = 8;
 const SCAN_PAGE: i64 = 4_096;
 /// Advisory lock key that serialises schema creation ("hubspotq" in ASCII).
 const SCHEMA_LOCK: i64 = 0x6875_6273_706f_7471;
+/// Advisory lock key held by the process pruning dead letters ("hubspotp" in ASCII).
+const PRUNE_LOCK: i64 = 0x6875_6273_706f_7470;
 
-/// Tables and indexes, all `IF NOT EXISTS`.
+/// Tables and indexes, all `IF NOT EXISTS` (and replaced indexes dropped `IF EXISTS`): running it
+/// again changes nothing.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS hubspot_jobs (
     id             BIGSERIAL PRIMARY KEY,
@@ -64,10 +70,13 @@ CREATE TABLE IF NOT EXISTS hubspot_jobs (
 );
 CREATE INDEX IF NOT EXISTS hubspot_jobs_pending
     ON hubspot_jobs (portal, id) WHERE status IN ('queued', 'in_flight');
-CREATE INDEX IF NOT EXISTS hubspot_jobs_due
-    ON hubspot_jobs (not_before_ms) WHERE status = 'queued';
-CREATE INDEX IF NOT EXISTS hubspot_jobs_leased
-    ON hubspot_jobs (lease_until_ms) WHERE status = 'in_flight';
+CREATE INDEX IF NOT EXISTS hubspot_jobs_portal_due
+    ON hubspot_jobs (portal, not_before_ms) WHERE status = 'queued';
+CREATE INDEX IF NOT EXISTS hubspot_jobs_portal_leased
+    ON hubspot_jobs (portal, lease_until_ms) WHERE status = 'in_flight';
+-- Earlier versions' queue-wide indexes, replaced by the per-portal ones above.
+DROP INDEX IF EXISTS hubspot_jobs_due;
+DROP INDEX IF EXISTS hubspot_jobs_leased;
 CREATE INDEX IF NOT EXISTS hubspot_jobs_dead
     ON hubspot_jobs (failed_at_ms, id) WHERE status = 'dead';
 CREATE TABLE IF NOT EXISTS hubspot_portal_owners (
@@ -79,48 +88,51 @@ CREATE TABLE IF NOT EXISTS hubspot_counters (
     name  TEXT   PRIMARY KEY,
     value BIGINT NOT NULL
 );
-INSERT INTO hubspot_counters (name, value) VALUES ('delivered', 0) ON CONFLICT (name) DO NOTHING;
+INSERT INTO hubspot_counters (name, value) VALUES ('delivered', 0), ('dead_pruned', 0)
+    ON CONFLICT (name) DO NOTHING;
 ";
 
 /// Every relation [`SCHEMA`] creates: when all exist, connecting takes no lock at all.
 const SCHEMA_RELATIONS: [&str; 7] = [
     "hubspot_jobs",
     "hubspot_jobs_pending",
-    "hubspot_jobs_due",
-    "hubspot_jobs_leased",
+    "hubspot_jobs_portal_due",
+    "hubspot_jobs_portal_leased",
     "hubspot_jobs_dead",
     "hubspot_portal_owners",
     "hubspot_counters",
 ];
 
-/// Renews this process's fresh rows and claims expired ones, for portals that have jobs.
-/// `$1` owner, `$2` new `until_ms`, `$3` now. (The `LIMIT 1` subquery is one index probe per
-/// portal whatever the table statistics say; an `EXISTS` may become a join over every job.)
-const CLAIM_PORTALS: &str = "
+/// Renews this process's row of portal `$4`, or claims it if it expired, when the portal has
+/// jobs; returns the portal if this process owns it now. `$1` owner, `$2` new `until_ms`, `$3`
+/// now. (The `LIMIT 1` subquery is one index probe whatever the table statistics say; an
+/// `EXISTS` may become a join over every job.) An idle portal's row is left alone, so polling
+/// an empty queue writes nothing.
+const CLAIM_PORTAL: &str = "
 UPDATE hubspot_portal_owners AS o SET owner = $1, until_ms = $2
  WHERE o.portal IN (
        SELECT c.portal FROM hubspot_portal_owners AS c
-        WHERE (c.owner = $1 OR c.until_ms <= $3)
+        WHERE c.portal = $4
+          AND (c.owner = $1 OR c.until_ms <= $3)
           AND (SELECT j.id FROM hubspot_jobs AS j
                 WHERE j.portal = c.portal AND j.status IN ('queued', 'in_flight')
                 LIMIT 1) IS NOT NULL
-        ORDER BY c.portal
           FOR UPDATE SKIP LOCKED)
 RETURNING o.portal";
 
-/// Returns the owned portals' expired leases to the queue. `$1` portals, `$2` now.
+/// Returns the portal's expired leases to the queue. `$1` portal, `$2` now.
 const REQUEUE_EXPIRED: &str = "
 UPDATE hubspot_jobs SET status = 'queued', lease_until_ms = NULL, leased_by = NULL
  WHERE id IN (SELECT id FROM hubspot_jobs
-               WHERE status = 'in_flight' AND lease_until_ms <= $2 AND portal = ANY($1)
+               WHERE status = 'in_flight' AND lease_until_ms <= $2 AND portal = $1
                ORDER BY id
                  FOR UPDATE SKIP LOCKED)";
 
-/// The owned portals' waiting and leased jobs after id `$2`, in enqueue order, at most `$3`.
-/// `$1` portals.
+/// The portal's waiting and leased jobs after id `$2`, in enqueue order, at most `$3`.
+/// `$1` portal.
 const SCAN_PENDING: &str = "
-SELECT id, portal, key, status, not_before_ms FROM hubspot_jobs
- WHERE portal = ANY($1) AND status IN ('queued', 'in_flight') AND id > $2
+SELECT id, key, status, not_before_ms FROM hubspot_jobs
+ WHERE portal = $1 AND status IN ('queued', 'in_flight') AND id > $2
  ORDER BY id
  LIMIT $3";
 
@@ -130,6 +142,14 @@ SELECT id, portal, key, message, attempts, enqueued_at_ms FROM hubspot_jobs
  WHERE id = ANY($1) AND status = 'queued' AND not_before_ms <= $2
  ORDER BY id
    FOR UPDATE SKIP LOCKED";
+
+/// Dead-letters jobs `$1` with reasons `$2` at `$3`, unless they are dead already.
+const DEAD_LETTER: &str = "
+UPDATE hubspot_jobs AS j
+   SET status = 'dead', last_error = u.reason, failed_at_ms = $3,
+       lease_until_ms = NULL, leased_by = NULL
+  FROM unnest($1::bigint[], $2::text[]) AS u(id, reason)
+ WHERE j.id = u.id AND j.status IN ('queued', 'in_flight')";
 
 /// Options of a [`PgQueue`].
 #[derive(Clone, Debug)]
@@ -143,6 +163,8 @@ pub struct PgOptions {
     /// This process's name in `leased_by` and `hubspot_portal_owners.owner`: unique per process.
     /// Default: host name, process id and a random number.
     pub process_id: String,
+    /// How many dead letters are kept, and for how long (all processes should agree).
+    pub dead_letters: DeadLetterLimits,
 }
 
 impl Default for PgOptions {
@@ -151,6 +173,7 @@ impl Default for PgOptions {
             lease: Duration::from_secs(60),
             owner_ttl: Duration::from_secs(30),
             process_id: default_process_id(),
+            dead_letters: DeadLetterLimits::default(),
         }
     }
 }
@@ -175,6 +198,10 @@ pub struct PgQueue {
     process_id: String,
     lease_ms: u64,
     owner_ttl_ms: u64,
+    health: WriteHealth,
+    dead_letters: DeadLetterLimits,
+    /// When this process last pruned dead letters (epoch ms).
+    last_prune_ms: AtomicU64,
 }
 
 impl std::fmt::Debug for PgQueue {
@@ -205,10 +232,13 @@ impl PgQueue {
             config.connect_timeout(Duration::from_secs(10));
         }
         let queue = PgQueue {
-            pool: Pool::new(config),
+            pool: Pool::new(config)?,
             process_id: options.process_id,
             lease_ms: millis(options.lease),
             owner_ttl_ms: millis(options.owner_ttl),
+            health: WriteHealth::default(),
+            dead_letters: options.dead_letters,
+            last_prune_ms: AtomicU64::new(0),
         };
         queue.create_schema().await?;
         Ok(queue)
@@ -265,9 +295,9 @@ impl PgQueue {
     }
 }
 
-#[async_trait]
-impl Queue for PgQueue {
-    async fn enqueue(
+impl PgQueue {
+    /// Enqueues (see [`Queue::enqueue`]).
+    async fn insert(
         &self,
         portal: &str,
         items: Vec<(String, Event)>,
@@ -331,7 +361,8 @@ impl Queue for PgQueue {
         Ok(ids.into_iter().map(from_db).collect())
     }
 
-    async fn lease(&self, portal: &str, now_ms: u64, max: usize) -> Result<Vec<Job>, QueueError> {
+    /// Leases (see [`Queue::lease`]).
+    async fn take(&self, portal: &str, now_ms: u64, max: usize) -> Result<Vec<Job>, QueueError> {
         if max == 0 {
             return Ok(Vec::new());
         }
@@ -341,26 +372,37 @@ impl Queue for PgQueue {
         let mut conn = self.pool.get().await?;
         let tx = conn.client().transaction().await.map_err(pg("lease"))?;
 
-        let mut owned: Vec<String> = tx
-            .query(CLAIM_PORTALS, &[&self.process_id, &owner_until, &now])
+        let owned = tx
+            .query_opt(
+                CLAIM_PORTAL,
+                &[&self.process_id, &owner_until, &now, &portal],
+            )
             .await
             .map_err(pg("lease"))?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()
-            .map_err(pg("lease"))?;
-        owned.retain(|p| p == portal);
-        if owned.is_empty() {
+            .is_some();
+        if !owned {
             tx.commit().await.map_err(pg("lease"))?;
             conn.keep();
             return Ok(Vec::new());
         }
-        tx.execute(REQUEUE_EXPIRED, &[&owned, &now])
+        tx.execute(REQUEUE_EXPIRED, &[&portal, &now])
             .await
             .map_err(pg("lease"))?;
 
-        let chosen = choose(&tx, &owned, now, max).await?;
-        let jobs = lock_chosen(&tx, chosen, now).await?;
+        let chosen = choose(&tx, portal, now, max).await?;
+        let (jobs, undecodable) = lock_chosen(&tx, chosen, now).await?;
+        if !undecodable.is_empty() {
+            // Never deliverable: dead-lettered now, so it neither fails this lease nor comes
+            // back in the next one.
+            let ids: Vec<i64> = undecodable.iter().map(|(j, _)| to_db(j.id)).collect();
+            let reasons: Vec<&str> = undecodable.iter().map(|(_, r)| r.as_str()).collect();
+            tx.execute(
+                DEAD_LETTER,
+                &[&ids, &reasons, &to_db(crate::clock::SystemClock.now_ms())],
+            )
+            .await
+            .map_err(pg("lease"))?;
+        }
         if !jobs.is_empty() {
             let ids: Vec<i64> = jobs.iter().map(|j| to_db(j.id)).collect();
             tx.execute(
@@ -373,10 +415,19 @@ impl Queue for PgQueue {
         }
         tx.commit().await.map_err(pg("lease"))?;
         conn.keep();
+        for (job, reason) in &undecodable {
+            tracing::warn!(
+                job = job.id,
+                portal = %job.portal,
+                %reason,
+                "dead-lettered a job whose stored message could not be decoded"
+            );
+        }
         Ok(jobs)
     }
 
-    async fn settle(&self, outcomes: Vec<(JobId, Outcome)>) -> Result<(), QueueError> {
+    /// Settles (see [`Queue::settle`]).
+    async fn record(&self, outcomes: Vec<(JobId, Outcome)>) -> Result<(), QueueError> {
         if outcomes.is_empty() {
             return Ok(());
         }
@@ -457,114 +508,25 @@ impl Queue for PgQueue {
             .await
             .map_err(pg("settle"))?;
         }
+        let now_ms = crate::clock::SystemClock.now_ms();
+        let mut added_dead = 0;
         if !dead_ids.is_empty() {
-            tx.execute(
-                "UPDATE hubspot_jobs AS j
-                    SET status = 'dead', last_error = u.reason, failed_at_ms = $3,
-                        lease_until_ms = NULL, leased_by = NULL
-                   FROM unnest($1::bigint[], $2::text[]) AS u(id, reason)
-                  WHERE j.id = u.id AND j.status IN ('queued', 'in_flight')",
-                &[
-                    &dead_ids,
-                    &dead_reasons,
-                    &to_db(crate::clock::SystemClock.now_ms()),
-                ],
-            )
-            .await
-            .map_err(pg("settle"))?;
+            added_dead = tx
+                .execute(DEAD_LETTER, &[&dead_ids, &dead_reasons, &to_db(now_ms)])
+                .await
+                .map_err(pg("settle"))?;
+        }
+        let last_prune_ms = self.last_prune_ms.load(Ordering::Relaxed);
+        if prune_due(added_dead > 0, last_prune_ms, now_ms) {
+            self.prune(&tx, now_ms).await?;
         }
         tx.commit().await.map_err(pg("settle"))?;
         conn.keep();
         Ok(())
     }
 
-    async fn depth(&self) -> Result<usize, QueueError> {
-        let n = self
-            .query_i64(
-                "depth",
-                "SELECT count(*) FROM hubspot_jobs WHERE status IN ('queued', 'in_flight')",
-            )
-            .await?;
-        Ok(usize::try_from(n.unwrap_or(0)).unwrap_or(0))
-    }
-
-    /// The earliest `not_before_ms` of a waiting job, or the earliest lease expiry of a leased
-    /// one (its job is offered again then), if any job waits or is leased.
-    async fn next_due_ms(&self, portal: &str) -> Result<Option<u64>, QueueError> {
-        let mut conn = self.pool.get().await?;
-        let row = conn
-            .client()
-            .query_one(
-                "SELECT LEAST(
-                    (SELECT min(not_before_ms) FROM hubspot_jobs WHERE status = 'queued' AND portal = $1),
-                    (SELECT min(lease_until_ms) FROM hubspot_jobs WHERE status = 'in_flight' AND portal = $1))",
-                &[&portal],
-            )
-            .await
-            .map_err(pg("next due"))?;
-        conn.keep();
-        let due: Option<i64> = row.try_get(0).map_err(pg("next due"))?;
-        Ok(due.map(from_db))
-    }
-
-    async fn status(&self) -> Result<QueueStatus, QueueError> {
-        let mut conn = self.pool.get().await?;
-        let row = conn
-            .client()
-            .query_one(
-                "SELECT count(*) FILTER (WHERE status = 'queued' AND last_error IS NULL),
-                        count(*) FILTER (WHERE status = 'queued' AND last_error IS NOT NULL),
-                        count(*) FILTER (WHERE status = 'in_flight'),
-                        count(*) FILTER (WHERE status = 'dead'),
-                        COALESCE((SELECT value FROM hubspot_counters WHERE name = 'delivered'), 0)
-                   FROM hubspot_jobs",
-                &[],
-            )
-            .await
-            .map_err(pg("status"))?;
-        let count = |i: usize| -> Result<u64, QueueError> {
-            row.try_get::<_, i64>(i).map(from_db).map_err(pg("status"))
-        };
-        let status = QueueStatus {
-            queued: count(0)?,
-            retrying: count(1)?,
-            in_flight: count(2)?,
-            dead: count(3)?,
-            delivered: count(4)?,
-        };
-        conn.keep();
-        Ok(status)
-    }
-
-    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut conn = self.pool.get().await?;
-        let rows = conn
-            .client()
-            .query(
-                "SELECT id, portal, key, message, attempts, enqueued_at_ms, last_error, failed_at_ms
-                   FROM hubspot_jobs WHERE status = 'dead'
-                  ORDER BY failed_at_ms, id LIMIT $1",
-                &[&limit],
-            )
-            .await
-            .map_err(pg("dead letters"))?;
-        conn.keep();
-        rows.iter()
-            .map(|row| {
-                let job = job_from_row(row)?;
-                let reason: Option<String> = row.try_get(6).map_err(pg("dead letters"))?;
-                let failed_at: Option<i64> = row.try_get(7).map_err(pg("dead letters"))?;
-                Ok(DeadLetter {
-                    job,
-                    reason: reason.unwrap_or_default(),
-                    failed_at_ms: failed_at.map_or(0, from_db),
-                })
-            })
-            .collect()
-    }
-
-    async fn replay_dead(&self, ids: Option<Vec<JobId>>) -> Result<usize, QueueError> {
+    /// Replays dead letters (see [`Queue::replay_dead`]).
+    async fn replay(&self, ids: Option<Vec<JobId>>) -> Result<usize, QueueError> {
         let ids: Option<Vec<i64>> = ids.map(|ids| ids.into_iter().map(to_db).collect());
         let mut conn = self.pool.get().await?;
         let tx = conn.client().transaction().await.map_err(pg("replay"))?;
@@ -606,7 +568,8 @@ impl Queue for PgQueue {
         Ok(n)
     }
 
-    async fn drop_dead(&self, ids: Option<Vec<JobId>>) -> Result<usize, QueueError> {
+    /// Drops dead letters (see [`Queue::drop_dead`]).
+    async fn delete_dead(&self, ids: Option<Vec<JobId>>) -> Result<usize, QueueError> {
         let ids: Option<Vec<i64>> = ids.map(|ids| ids.into_iter().map(to_db).collect());
         let mut conn = self.pool.get().await?;
         let n = conn
@@ -625,7 +588,189 @@ impl Queue for PgQueue {
     }
 }
 
+#[async_trait]
+impl Queue for PgQueue {
+    async fn enqueue(
+        &self,
+        portal: &str,
+        items: Vec<(String, Event)>,
+    ) -> Result<Vec<JobId>, QueueError> {
+        let result = self.insert(portal, items).await;
+        self.health.note(WriteKind::Ingest, &result);
+        result
+    }
+
+    async fn lease(&self, portal: &str, now_ms: u64, max: usize) -> Result<Vec<Job>, QueueError> {
+        let result = self.take(portal, now_ms, max).await;
+        self.health.note(WriteKind::Delivery, &result);
+        result
+    }
+
+    async fn settle(&self, outcomes: Vec<(JobId, Outcome)>) -> Result<(), QueueError> {
+        let result = self.record(outcomes).await;
+        self.health.note(WriteKind::Delivery, &result);
+        result
+    }
+
+    async fn depth(&self) -> Result<usize, QueueError> {
+        let n = self
+            .query_i64(
+                "depth",
+                "SELECT count(*) FROM hubspot_jobs WHERE status IN ('queued', 'in_flight')",
+            )
+            .await?;
+        Ok(usize::try_from(n.unwrap_or(0)).unwrap_or(0))
+    }
+
+    /// The earliest `not_before_ms` of the portal's waiting jobs, or the earliest lease expiry of
+    /// its leased ones (their jobs are offered again then), if any job of it waits or is leased.
+    async fn next_due_ms(&self, portal: &str) -> Result<Option<u64>, QueueError> {
+        let mut conn = self.pool.get().await?;
+        let due: Option<i64> = conn
+            .client()
+            .query_one(
+                "SELECT LEAST(
+                    (SELECT min(not_before_ms) FROM hubspot_jobs
+                      WHERE portal = $1 AND status = 'queued'),
+                    (SELECT min(lease_until_ms) FROM hubspot_jobs
+                      WHERE portal = $1 AND status = 'in_flight'))",
+                &[&portal],
+            )
+            .await
+            .map_err(pg("next due"))?
+            .try_get(0)
+            .map_err(pg("next due"))?;
+        conn.keep();
+        Ok(due.map(from_db))
+    }
+
+    async fn status(&self) -> Result<QueueStatus, QueueError> {
+        let mut conn = self.pool.get().await?;
+        let row = conn
+            .client()
+            .query_one(
+                "SELECT count(*) FILTER (WHERE status = 'queued' AND last_error IS NULL),
+                        count(*) FILTER (WHERE status = 'queued' AND last_error IS NOT NULL),
+                        count(*) FILTER (WHERE status = 'in_flight'),
+                        count(*) FILTER (WHERE status = 'dead'),
+                        COALESCE((SELECT value FROM hubspot_counters WHERE name = 'delivered'), 0),
+                        COALESCE((SELECT value FROM hubspot_counters WHERE name = 'dead_pruned'), 0)
+                   FROM hubspot_jobs",
+                &[],
+            )
+            .await
+            .map_err(pg("status"))?;
+        let count = |i: usize| -> Result<u64, QueueError> {
+            row.try_get::<_, i64>(i).map(from_db).map_err(pg("status"))
+        };
+        let status = QueueStatus {
+            queued: count(0)?,
+            retrying: count(1)?,
+            in_flight: count(2)?,
+            dead: count(3)?,
+            delivered: count(4)?,
+            dead_pruned: count(5)?,
+        };
+        conn.keep();
+        Ok(status)
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut conn = self.pool.get().await?;
+        let rows = conn
+            .client()
+            .query(
+                "SELECT id, portal, key, message, attempts, enqueued_at_ms, last_error,
+                        failed_at_ms
+                   FROM hubspot_jobs WHERE status = 'dead'
+                  ORDER BY failed_at_ms, id LIMIT $1",
+                &[&limit],
+            )
+            .await
+            .map_err(pg("dead letters"))?;
+        conn.keep();
+        rows.iter()
+            .map(|row| {
+                let (job, _) = job_from_row(row)?;
+                let reason: Option<String> = row.try_get(6).map_err(pg("dead letters"))?;
+                let failed_at: Option<i64> = row.try_get(7).map_err(pg("dead letters"))?;
+                Ok(DeadLetter {
+                    job,
+                    reason: reason.unwrap_or_default(),
+                    failed_at_ms: failed_at.map_or(0, from_db),
+                })
+            })
+            .collect()
+    }
+
+    async fn replay_dead(&self, ids: Option<Vec<JobId>>) -> Result<usize, QueueError> {
+        let result = self.replay(ids).await;
+        self.health.note(WriteKind::Delivery, &result);
+        result
+    }
+
+    async fn drop_dead(&self, ids: Option<Vec<JobId>>) -> Result<usize, QueueError> {
+        let result = self.delete_dead(ids).await;
+        self.health.note(WriteKind::Delivery, &result);
+        result
+    }
+
+    fn write_error(&self) -> Option<String> {
+        self.health.error()
+    }
+}
+
 impl PgQueue {
+    /// Deletes dead letters older than the age limit, then the oldest beyond the count limit,
+    /// and counts them. One process prunes at a time; the others skip rather than wait.
+    async fn prune(&self, tx: &Transaction<'_>, now_ms: u64) -> Result<(), QueueError> {
+        let locked: bool = tx
+            .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&PRUNE_LOCK])
+            .await
+            .map_err(pg("prune dead letters"))?
+            .try_get(0)
+            .map_err(pg("prune dead letters"))?;
+        if !locked {
+            return Ok(());
+        }
+        // Rows locked in id order, as replay and drop lock them: no deadlock between them.
+        let too_old = tx
+            .execute(
+                "DELETE FROM hubspot_jobs
+                  WHERE id IN (SELECT id FROM hubspot_jobs
+                                WHERE status = 'dead' AND failed_at_ms < $1
+                                ORDER BY id FOR UPDATE)",
+                &[&to_db(self.dead_letters.cutoff_ms(now_ms))],
+            )
+            .await
+            .map_err(pg("prune dead letters"))?;
+        let too_many = tx
+            .execute(
+                "DELETE FROM hubspot_jobs
+                  WHERE id IN (SELECT id FROM hubspot_jobs
+                                WHERE status = 'dead'
+                                  AND id IN (SELECT id FROM hubspot_jobs WHERE status = 'dead'
+                                              ORDER BY failed_at_ms DESC, id DESC OFFSET $1)
+                                ORDER BY id FOR UPDATE)",
+                &[&to_db(self.dead_letters.max)],
+            )
+            .await
+            .map_err(pg("prune dead letters"))?;
+        let pruned = too_old + too_many;
+        if pruned > 0 {
+            tx.execute(
+                "INSERT INTO hubspot_counters (name, value) VALUES ('dead_pruned', $1)
+                 ON CONFLICT (name) DO UPDATE SET value = hubspot_counters.value + EXCLUDED.value",
+                &[&to_db(pruned)],
+            )
+            .await
+            .map_err(pg("prune dead letters"))?;
+        }
+        self.last_prune_ms.store(now_ms, Ordering::Relaxed);
+        Ok(())
+    }
+
     async fn query_i64(&self, what: &'static str, sql: &str) -> Result<Option<i64>, QueueError> {
         let mut conn = self.pool.get().await?;
         let value = conn
@@ -640,16 +785,15 @@ impl PgQueue {
     }
 }
 
-/// Walks the owned portals' waiting and leased jobs in id order and picks the due ones whose key
-/// has no earlier job that is leased or not due (MemoryQueue's rule, keys taken per portal), up
-/// to `max`.
+/// Walks the portal's waiting and leased jobs in id order and picks the due ones whose key has
+/// no earlier job that is leased or not due (MemoryQueue's rule), up to `max`.
 async fn choose(
     tx: &Transaction<'_>,
-    owned: &[String],
+    portal: &str,
     now: i64,
     max: usize,
-) -> Result<Vec<(i64, (String, String))>, QueueError> {
-    let mut blocked: HashSet<(String, String)> = HashSet::new();
+) -> Result<Vec<(i64, String)>, QueueError> {
+    let mut blocked: HashSet<String> = HashSet::new();
     let mut chosen = Vec::new();
     let mut after = 0_i64;
     // Pages grow, so a lease usually reads about `max` rows and a long run of blocked rows
@@ -657,25 +801,23 @@ async fn choose(
     let mut page = i64::try_from(max).unwrap_or(i64::MAX).clamp(16, SCAN_PAGE) * 2;
     loop {
         let rows = tx
-            .query(SCAN_PENDING, &[&owned, &after, &page])
+            .query(SCAN_PENDING, &[&portal, &after, &page])
             .await
             .map_err(pg("lease"))?;
         for row in &rows {
             let id: i64 = row.try_get(0).map_err(pg("lease"))?;
-            let portal: String = row.try_get(1).map_err(pg("lease"))?;
-            let key: String = row.try_get(2).map_err(pg("lease"))?;
-            let status: &str = row.try_get(3).map_err(pg("lease"))?;
-            let not_before: i64 = row.try_get(4).map_err(pg("lease"))?;
+            let key: String = row.try_get(1).map_err(pg("lease"))?;
+            let status: &str = row.try_get(2).map_err(pg("lease"))?;
+            let not_before: i64 = row.try_get(3).map_err(pg("lease"))?;
             after = id;
             let due = status == "queued" && not_before <= now;
-            let k = (portal, key);
-            if due && !blocked.contains(&k) {
-                chosen.push((id, k));
+            if due && !blocked.contains(&key) {
+                chosen.push((id, key));
                 if chosen.len() >= max {
                     return Ok(chosen);
                 }
             } else {
-                blocked.insert(k);
+                blocked.insert(key);
             }
         }
         if (rows.len() as i64) < page {
@@ -685,16 +827,21 @@ async fn choose(
     }
 }
 
+/// Jobs a lease locked: those to deliver, and those whose stored message cannot be decoded
+/// (with the dead-letter reason).
+type Locked = (Vec<Job>, Vec<(Job, String)>);
+
 /// Locks the chosen jobs (`SKIP LOCKED`) and keeps them in order, except that a chosen job that
 /// could not be locked (another transaction holds it, or it changed meanwhile) blocks the later
-/// chosen jobs of its key.
+/// chosen jobs of its key. A locked job whose message cannot be decoded is set apart; it blocks
+/// nothing, as it is about to become a dead letter.
 async fn lock_chosen(
     tx: &Transaction<'_>,
-    chosen: Vec<(i64, (String, String))>,
+    chosen: Vec<(i64, String)>,
     now: i64,
-) -> Result<Vec<Job>, QueueError> {
+) -> Result<Locked, QueueError> {
     if chosen.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let ids: Vec<i64> = chosen.iter().map(|(id, _)| *id).collect();
     let rows = tx
@@ -702,125 +849,110 @@ async fn lock_chosen(
         .await
         .map_err(pg("lease"))?;
     let mut locked: HashMap<i64, Job> = HashMap::with_capacity(rows.len());
+    let mut undecodable = Vec::new();
     for row in &rows {
-        let job = job_from_row(row)?;
-        locked.insert(to_db(job.id), job);
+        match job_from_row(row)? {
+            (job, None) => {
+                locked.insert(to_db(job.id), job);
+            }
+            (job, Some(reason)) => undecodable.push((job, reason)),
+        }
     }
-    let mut gaps: HashSet<(String, String)> = HashSet::new();
+    let mut gaps: HashSet<String> = HashSet::new();
     let mut jobs = Vec::with_capacity(locked.len());
     for (id, key) in chosen {
         match locked.remove(&id) {
             Some(job) if !gaps.contains(&key) => jobs.push(job),
+            None if undecodable.iter().any(|(j, _)| to_db(j.id) == id) => {}
             _ => {
                 gaps.insert(key);
             }
         }
     }
-    Ok(jobs)
+    Ok((jobs, undecodable))
 }
 
-fn job_from_row(row: &Row) -> Result<Job, QueueError> {
+/// Reads columns `id, portal, key, message, attempts, enqueued_at_ms`. A message that cannot be
+/// decoded gives the job with a stand-in message and the dead-letter reason.
+fn job_from_row(row: &Row) -> Result<(Job, Option<String>), QueueError> {
     let id: i64 = row.try_get(0).map_err(pg("reading a job"))?;
     let text: &str = row.try_get(3).map_err(pg("reading a job"))?;
-    let message: Event = serde_json::from_str(text).map_err(|e| {
-        QueueError(format!(
-            "job {id}: the stored message is not a valid Segment message: {e}"
-        ))
-    })?;
+    let (message, reason) = match serde_json::from_str(text) {
+        Ok(message) => (message, None),
+        Err(e) => (undecodable_message(), Some(undecodable_reason(&e))),
+    };
     let attempts: i32 = row.try_get(4).map_err(pg("reading a job"))?;
-    Ok(Job {
+    let enqueued_at: i64 = row.try_get(5).map_err(pg("reading a job"))?;
+    let job = Job {
         id: from_db(id),
         portal: row.try_get(1).map_err(pg("reading a job"))?,
         key: row.try_get(2).map_err(pg("reading a job"))?,
         message,
         attempts: u32::try_from(attempts).unwrap_or(0),
-        enqueued_at_ms: from_db(row.try_get(5).map_err(pg("reading a job"))?),
-    })
+        enqueued_at_ms: from_db(enqueued_at),
+    };
+    Ok((job, reason))
 }
 
-/// A small pool: idle connections are reused, at most [`POOL_SIZE`] are open, and a connection
-/// that saw an error (or whose caller was cancelled) is closed rather than reused.
+/// The connection pool (deadpool): idle connections are reused, at most [`POOL_SIZE`] are open,
+/// and a connection that saw an error (or whose caller was cancelled) is closed rather than
+/// reused, since it may be in the middle of something.
 struct Pool {
-    config: Config,
+    inner: deadpool_postgres::Pool,
     /// `user@host:port/db`, for error messages (never the password).
     target: String,
-    idle: Mutex<Vec<Client>>,
-    slots: Semaphore,
 }
 
 impl Pool {
-    fn new(config: Config) -> Pool {
-        Pool {
-            target: describe_target(&config),
+    fn new(config: Config) -> Result<Pool, QueueError> {
+        let target = describe_target(&config);
+        let manager = Manager::from_config(
             config,
-            idle: Mutex::new(Vec::new()),
-            slots: Semaphore::new(POOL_SIZE),
-        }
+            NoTls,
+            ManagerConfig {
+                // Only whether the connection is open: a broken one was taken out already.
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let inner = deadpool_postgres::Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| {
+                QueueError(format!(
+                    "cannot set up the connection pool for PostgreSQL at {target}: {e}"
+                ))
+            })?;
+        Ok(Pool { inner, target })
     }
 
-    fn idle(&self) -> MutexGuard<'_, Vec<Client>> {
-        // The list stays consistent whatever panicked while holding it.
-        self.idle.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    async fn get(&self) -> Result<Conn<'_>, QueueError> {
-        let slot = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| QueueError("the PostgreSQL connection pool is closed".into()))?;
-        let reused = {
-            let mut idle = self.idle();
-            let mut found = None;
-            while let Some(c) = idle.pop() {
-                if !c.is_closed() {
-                    found = Some(c);
-                    break;
-                }
-            }
-            found
-        };
-        let client = match reused {
-            Some(c) => c,
-            None => self.open().await?,
-        };
-        Ok(Conn {
-            client: Some(client),
-            pool: self,
-            reusable: false,
-            _slot: slot,
-        })
-    }
-
-    async fn open(&self) -> Result<Client, QueueError> {
-        let (client, connection) = self.config.connect(NoTls).await.map_err(|e| {
-            QueueError(format!(
+    async fn get(&self) -> Result<Conn, QueueError> {
+        let object = self.inner.get().await.map_err(|e| match e {
+            PoolError::Backend(e) => QueueError(format!(
                 "cannot connect to PostgreSQL at {}: {}",
                 self.target,
                 error_chain(&e)
-            ))
+            )),
+            other => QueueError(format!(
+                "cannot get a connection to PostgreSQL at {}: {other}",
+                self.target
+            )),
         })?;
-        let target = self.target.clone();
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(target = %target, error = %error_chain(&e), "PostgreSQL connection lost");
-            }
-        });
-        Ok(client)
+        Ok(Conn {
+            object: Some(object),
+            reusable: false,
+        })
     }
 }
 
-/// A pooled connection; back to the pool on drop only after [`Conn::keep`].
-struct Conn<'a> {
-    client: Option<Client>,
-    pool: &'a Pool,
+/// A pooled connection; back to the pool on drop only after [`Conn::keep`], else closed.
+struct Conn {
+    object: Option<Object>,
     reusable: bool,
-    _slot: SemaphorePermit<'a>,
 }
 
-impl Conn<'_> {
+impl Conn {
     fn client(&mut self) -> &mut Client {
-        self.client
+        self.object
             .as_mut()
             .expect("a pooled connection holds its client until dropped")
     }
@@ -831,13 +963,13 @@ impl Conn<'_> {
     }
 }
 
-impl Drop for Conn<'_> {
+impl Drop for Conn {
     fn drop(&mut self) {
-        if let Some(client) = self.client.take()
-            && self.reusable
-            && !client.is_closed()
+        if let Some(object) = self.object.take()
+            && !self.reusable
         {
-            self.pool.idle().push(client);
+            // Out of the pool for good; dropping it closes the connection.
+            drop(Object::take(object));
         }
     }
 }
@@ -917,6 +1049,15 @@ mod tests {
         jobs.iter().map(|j| j.id).collect()
     }
 
+    /// One delivery round of a process: a lease of each portal, as its per-portal tasks make.
+    async fn round(q: &PgQueue, portals: &[&str], now_ms: u64, max: usize) -> Vec<JobId> {
+        let mut all = Vec::new();
+        for portal in portals {
+            all.extend(ids(&q.lease(portal, now_ms, max).await.expect("lease")));
+        }
+        all
+    }
+
     /// A URL whose connections use a schema of their own, created here: tests never share
     /// tables.
     async fn fresh_schema() -> String {
@@ -942,6 +1083,7 @@ mod tests {
             lease: Duration::from_millis(lease_ms),
             owner_ttl: Duration::from_millis(owner_ttl_ms),
             process_id: name.to_owned(),
+            dead_letters: DeadLetterLimits::default(),
         }
     }
 
@@ -953,6 +1095,137 @@ mod tests {
             .await
             .expect("connect");
         crate::queue::conformance::check(&q).await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL: run scripts/pg-test.sh cargo test -p hubspot-cloud --lib queue::postgres -- --ignored"]
+    async fn dead_letters_stay_within_their_limits() {
+        let url = fresh_schema().await;
+        let options = PgOptions {
+            dead_letters: crate::queue::conformance::DEAD_LIMITS,
+            ..PgOptions::default()
+        };
+        let q = PgQueue::connect(&url, options).await.expect("connect");
+        let (client, connection) = tokio_postgres::connect(&url, NoTls)
+            .await
+            .expect("connect to backdate a row");
+        tokio::spawn(connection);
+        crate::queue::conformance::check_dead_letter_limits(&q, async |id, failed_at_ms| {
+            client
+                .execute(
+                    "UPDATE hubspot_jobs SET failed_at_ms = $2 WHERE id = $1",
+                    &[&to_db(id), &to_db(failed_at_ms)],
+                )
+                .await
+                .expect("backdate");
+        })
+        .await;
+    }
+
+    /// Makes the server refuse new job rows, as it does when its disk is full.
+    async fn refuse_inserts(client: &Client) {
+        client
+            .batch_execute(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$;
+                 CREATE TRIGGER refuse BEFORE INSERT ON hubspot_jobs
+                 FOR EACH STATEMENT EXECUTE FUNCTION refuse();",
+            )
+            .await
+            .expect("refuse inserts");
+    }
+
+    async fn accept_inserts(client: &Client) {
+        client
+            .batch_execute("DROP TRIGGER refuse ON hubspot_jobs; DROP FUNCTION refuse();")
+            .await
+            .expect("accept inserts");
+    }
+
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL: run scripts/pg-test.sh cargo test -p hubspot-cloud --lib queue::postgres -- --ignored"]
+    async fn a_connection_that_saw_an_error_is_closed_not_reused() {
+        let url = fresh_schema().await;
+        let q = PgQueue::connect(&url, process("A", 60_000, 30_000))
+            .await
+            .expect("connect");
+        let (client, connection) = tokio_postgres::connect(&url, NoTls)
+            .await
+            .expect("connect to break inserts");
+        tokio::spawn(connection);
+        let one = || vec![("a".to_owned(), message(1))];
+        q.enqueue("p", one()).await.expect("enqueue");
+        q.enqueue("p", one()).await.expect("enqueue");
+        assert_eq!(q.pool.inner.status().size, 1, "one connection, reused");
+        refuse_inserts(&client).await;
+        q.enqueue("p", one()).await.expect_err("refused");
+        assert_eq!(
+            q.pool.inner.status().size,
+            0,
+            "the connection that saw the error left the pool"
+        );
+        accept_inserts(&client).await;
+        q.enqueue("p", one()).await.expect("a new connection");
+        assert_eq!(q.pool.inner.status().size, 1);
+    }
+
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL: run scripts/pg-test.sh cargo test -p hubspot-cloud --lib queue::postgres -- --ignored"]
+    async fn a_failed_write_is_reported_until_a_write_of_its_kind_succeeds() {
+        let url = fresh_schema().await;
+        let q = PgQueue::connect(&url, process("A", 60_000, 30_000))
+            .await
+            .expect("connect");
+        let (client, connection) = tokio_postgres::connect(&url, NoTls)
+            .await
+            .expect("connect to break inserts");
+        tokio::spawn(connection);
+        q.enqueue("p", vec![("a".into(), message(1))])
+            .await
+            .expect("enqueue");
+        assert_eq!(q.write_error(), None);
+
+        refuse_inserts(&client).await;
+        let two = vec![("b".into(), message(2)), ("c".into(), message(3))];
+        let err = q.enqueue("p", two.clone()).await.expect_err("refused");
+        assert!(err.to_string().contains("No space left on device"), "{err}");
+        let reported = q.write_error().expect("the refused enqueue is reported");
+        assert!(reported.contains("No space left on device"), "{reported}");
+        assert_eq!(q.depth().await.expect("depth"), 1, "nothing half-stored");
+
+        // Delivery still writes, and its successes do not hide the refusal.
+        let jobs = q.lease("p", 1_000, 10).await.expect("lease");
+        q.settle(vec![(jobs[0].id, Outcome::Delivered)])
+            .await
+            .expect("settle");
+        assert!(q.write_error().is_some(), "no enqueue has succeeded yet");
+
+        accept_inserts(&client).await;
+        q.enqueue("p", two).await.expect("enqueue");
+        assert_eq!(q.write_error(), None, "an enqueue that succeeds clears it");
+    }
+
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL: run scripts/pg-test.sh cargo test -p hubspot-cloud --lib queue::postgres -- --ignored"]
+    async fn an_undecodable_message_is_dead_lettered_alone() {
+        let url = fresh_schema().await;
+        let q = PgQueue::connect(&url, PgOptions::default())
+            .await
+            .expect("connect");
+        let (client, connection) = tokio_postgres::connect(&url, NoTls)
+            .await
+            .expect("connect to damage a row");
+        tokio::spawn(connection);
+        crate::queue::conformance::check_undecodable(&q, async |id| {
+            client
+                .execute(
+                    "UPDATE hubspot_jobs SET message = '{\"type\": 5' WHERE id = $1",
+                    &[&to_db(id)],
+                )
+                .await
+                .expect("damage");
+        })
+        .await;
     }
 
     #[tokio::test]
@@ -974,13 +1247,10 @@ mod tests {
             .await
             .expect("enqueue p1");
 
-        assert_eq!(
-            ids(&a.lease("p1", 1_000, 2).await.expect("lease")),
-            p1[..2],
-            "A claims p1"
-        );
+        let both = ["p1", "p2"];
+        assert_eq!(round(&a, &both, 1_000, 2).await, p1[..2], "A claims p1");
         assert!(
-            b.lease("p1", 1_500, 10).await.expect("lease").is_empty(),
+            round(&b, &both, 1_500, 10).await.is_empty(),
             "p1 belongs to A until 2 000"
         );
         let p2 = b
@@ -990,36 +1260,32 @@ mod tests {
             )
             .await
             .expect("enqueue p2");
+        assert_eq!(round(&b, &both, 1_600, 10).await, p2, "B claims p2");
         assert_eq!(
-            ids(&b.lease("p1", 1_600, 10).await.expect("lease")),
-            p2,
-            "B claims p2"
-        );
-        assert_eq!(
-            ids(&a.lease("p1", 1_700, 10).await.expect("lease")),
+            round(&a, &both, 1_700, 10).await,
             p1[2..],
             "A renews p1 (now until 2 700) and gets none of p2"
         );
 
         // A dies here.
         assert!(
-            b.lease("p1", 2_650, 10).await.expect("lease").is_empty(),
+            round(&b, &both, 2_650, 10).await.is_empty(),
             "A's row is still fresh"
         );
         assert!(
-            b.lease("p1", 2_700, 10).await.expect("lease").is_empty(),
+            round(&b, &both, 2_700, 10).await.is_empty(),
             "B owns p1 now, but A's leases run until 6 000 and 6 700"
         );
         assert_eq!(
-            ids(&b.lease("p1", 6_000, 10).await.expect("lease")),
+            round(&b, &both, 6_000, 10).await,
             p1[..2],
             "A's first expired leases come back, to B"
         );
 
         // A comes back: B's rows are fresh (until 7 000), so A gets nothing.
-        assert!(a.lease("p1", 6_700, 10).await.expect("lease").is_empty());
+        assert!(round(&a, &both, 6_700, 10).await.is_empty());
         b.release_portals().await.expect("release");
-        let mut taken = ids(&a.lease("p1", 6_800, 10).await.expect("lease"));
+        let mut taken = round(&a, &both, 6_800, 10).await;
         taken.sort_unstable();
         let mut expected = [&p1[2..], &p2[..]].concat();
         expected.sort_unstable();
@@ -1049,15 +1315,15 @@ mod tests {
             )
             .await
             .expect("enqueue");
-        let first = q.lease("p1", 1_000, 10).await.expect("lease");
+        let first = q.lease("p", 1_000, 10).await.expect("lease");
         assert_eq!(ids(&first), enq);
         assert_eq!(
-            q.next_due_ms("p1").await.expect("next due"),
+            q.next_due_ms("p").await.expect("next due"),
             Some(1_100),
             "the lease expiry"
         );
-        assert!(q.lease("p1", 1_099, 10).await.expect("lease").is_empty());
-        let again = q.lease("p1", 1_100, 10).await.expect("lease");
+        assert!(q.lease("p", 1_099, 10).await.expect("lease").is_empty());
+        let again = q.lease("p", 1_100, 10).await.expect("lease");
         assert_eq!(again, first, "the same jobs, attempts unchanged");
         let st = q.status().await.expect("status");
         assert_eq!((st.in_flight, st.queued), (3, 0), "{st:?}");
@@ -1093,8 +1359,10 @@ mod tests {
             let (q, order) = (Arc::clone(q), Arc::clone(&order));
             tasks.push(tokio::spawn(async move {
                 let mut seen: Vec<Seen> = Vec::new();
-                for _ in 0..5_000 {
-                    let jobs = q.lease("p1", 1_000, 7).await.expect("lease");
+                for n in 0..5_000 {
+                    // Round-robin over the portals, as a process's per-portal tasks would.
+                    let portal = format!("p{}", n % 6);
+                    let jobs = q.lease(&portal, 1_000, 7).await.expect("lease");
                     if jobs.is_empty() {
                         if q.depth().await.expect("depth") == 0 {
                             break;
@@ -1218,8 +1486,14 @@ mod tests {
         }
         assert_eq!(sent.len(), 800);
         assert_eq!(queues[0].depth().await.expect("depth"), 800);
-        let jobs = queues[0].lease("p1", 1_000, 10_000).await.expect("lease");
-        let got: BTreeMap<JobId, Event> = jobs.into_iter().map(|j| (j.id, j.message)).collect();
+        let mut got: BTreeMap<JobId, Event> = BTreeMap::new();
+        for t in 0..8 {
+            let jobs = queues[0]
+                .lease(&format!("p{t}"), 1_000, 10_000)
+                .await
+                .expect("lease");
+            got.extend(jobs.into_iter().map(|j| (j.id, j.message)));
+        }
         assert_eq!(got, sent, "each message stored once, under its id");
     }
 
@@ -1241,7 +1515,7 @@ mod tests {
             )
             .await
             .expect("enqueue");
-        assert_eq!(q.lease("p1", 1_000, 10).await.expect("lease").len(), 3);
+        assert_eq!(q.lease("p", 1_000, 10).await.expect("lease").len(), 3);
         q.settle(vec![
             (enq[0], Outcome::Delivered),
             (
@@ -1276,7 +1550,8 @@ mod tests {
                 retrying: 1,
                 in_flight: 0,
                 dead: 1,
-                delivered: 1
+                delivered: 1,
+                dead_pruned: 0
             }
         );
         let dead = q.dead_letters(10).await.expect("dead letters");
@@ -1290,12 +1565,12 @@ mod tests {
             (enq[2], "bad email", message(3))
         );
         assert!(dead[0].failed_at_ms > 0);
-        assert_eq!(q.next_due_ms("p1").await.expect("next due"), Some(9_000));
+        assert_eq!(q.next_due_ms("p").await.expect("next due"), Some(9_000));
         assert!(
-            q.lease("p1", 9_000, 10).await.expect("lease").is_empty(),
+            q.lease("p", 9_000, 10).await.expect("lease").is_empty(),
             "the portal still belongs to the first process (until 31 000)"
         );
-        let jobs = q.lease("p1", 31_000, 10).await.expect("lease");
+        let jobs = q.lease("p", 31_000, 10).await.expect("lease");
         assert_eq!(jobs.len(), 1);
         assert_eq!((jobs[0].id, jobs[0].attempts), (enq[1], 1));
         assert_eq!(jobs[0].message, message(2));
