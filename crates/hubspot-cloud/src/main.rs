@@ -109,6 +109,12 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     let config = Arc::new(Config::load(&cli.config, |k| std::env::var(k).ok())?);
+    if matches!(
+        cli.command,
+        Command::Serve | Command::Send { .. } | Command::Check
+    ) {
+        config.require_credentials()?;
+    }
     let queue = app::open_queue(&config)
         .await
         .context("opening the queue")?;
