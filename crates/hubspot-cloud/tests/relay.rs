@@ -351,3 +351,89 @@ async fn back_pressure_answers_503_with_retry_after() {
     assert_eq!(resp.headers()["retry-after"], "5");
     assert_eq!(r.depth().await, 3, "the refused request stored nothing");
 }
+
+#[tokio::test]
+async fn the_auth_scheme_is_case_insensitive() {
+    use base64::Engine as _;
+    let r = start(1000, false).await;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{KEY}:"));
+    for (n, scheme) in ["Basic ", "basic ", "BASIC ", "Basic    ", " bAsIc\t"]
+        .iter()
+        .enumerate()
+    {
+        let resp = r
+            .http
+            .post(format!("{}/v1/identify", r.url))
+            .header("authorization", format!("{scheme}{token}"))
+            .json(&identify(&format!("scheme{n}@example.com")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "{scheme:?}");
+    }
+    let resp = r
+        .http
+        .post(format!("{}/v1/identify", r.url))
+        .header("authorization", format!("Bearer {token}"))
+        .json(&identify("bearer@example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        401,
+        "only Basic carries a write key"
+    );
+    assert_eq!(r.depth().await, 5);
+}
+
+#[tokio::test]
+async fn bad_timestamps_are_refused_at_ingest() {
+    let r = start(1000, false).await;
+    let track = |field: &str, value: Value| {
+        let mut m = json!({"type": "track", "userId": "u1", "event": "Signed Up", "properties": {"email": "a@example.com"}});
+        m[field] = value;
+        m
+    };
+    for field in ["timestamp", "originalTimestamp", "sentAt"] {
+        let (status, resp) = r
+            .post("/v1/track", &track(field, json!("not-a-date")))
+            .await;
+        assert_eq!(status, 400, "{field}: {resp}");
+        assert!(
+            resp["error"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("`{field}` must be an ISO-8601")),
+            "{resp}"
+        );
+        let (status, resp) = r
+            .post("/v1/track", &track(field, json!(1714564800000u64)))
+            .await;
+        assert_eq!(status, 400, "{field} as a number: {resp}");
+        let batch = json!({"batch": [identify("ok@example.com"), identify("ok2@example.com"), track(field, json!("2024-13-45T00:00:00Z"))]});
+        let (status, resp) = r.post("/v1/batch", &batch).await;
+        assert_eq!(status, 400, "{resp}");
+        assert!(
+            resp["error"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("message 2: `{field}`")),
+            "{resp}"
+        );
+    }
+    assert_eq!(r.depth().await, 0, "nothing of a refused request is stored");
+    // What Segment's libraries send: analytics-python's isoformat() (microseconds, +00:00),
+    // JavaScript's toISOString(), and null.
+    for value in [
+        json!("2024-05-01T12:00:00.123456+00:00"),
+        json!("2024-05-01T12:00:00.000Z"),
+        Value::Null,
+    ] {
+        let mut message = track("timestamp", value.clone());
+        message["originalTimestamp"] = value.clone();
+        message["sentAt"] = value.clone();
+        assert_eq!(r.post("/v1/track", &message).await.0, 200, "{value}");
+    }
+    assert_eq!(r.depth().await, 3);
+}

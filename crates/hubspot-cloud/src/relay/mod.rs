@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hubspot_core::Event;
-use hubspot_core::date::format_iso_ms;
+use hubspot_core::date::{format_iso_ms, parse_iso_date_ms};
 use serde_json::{Value, json};
 use tower_http::decompression::RequestDecompressionLayer;
 
@@ -318,16 +318,17 @@ fn validate(message: &Value) -> Result<(), String> {
             return Err(format!("`{k}` must be an object"));
         }
     }
-    for k in [
-        "event",
-        "messageId",
-        "timestamp",
-        "groupId",
-        "previousId",
-        "name",
-    ] {
+    for k in ["event", "messageId", "groupId", "previousId", "name"] {
         if id(k).is_some_and(|v| !v.is_string()) {
             return Err(format!("`{k}` must be a string"));
+        }
+    }
+    // Refused here, not dead-lettered later: HubSpot rejects an event whose time is not a date.
+    for k in ["timestamp", "originalTimestamp", "sentAt"] {
+        if id(k).is_some_and(|v| v.as_str().and_then(parse_iso_date_ms).is_none()) {
+            return Err(format!(
+                "`{k}` must be an ISO-8601 date-time string, such as 2024-05-01T12:00:00.000Z"
+            ));
         }
     }
     if kind == "track" && id("event").is_none() {
@@ -336,7 +337,8 @@ fn validate(message: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// The user name of `Authorization: Basic …` (Segment sends the write key there).
+/// The user name of `Authorization: Basic …` (Segment sends the write key there). The scheme
+/// is case-insensitive and may be followed by any run of spaces (RFC 9110, section 11.1).
 fn basic_auth_user(headers: &HeaderMap) -> Option<String> {
     use base64::Engine as _;
     let decode = |s: &str| {
@@ -346,10 +348,11 @@ fn basic_auth_user(headers: &HeaderMap) -> Option<String> {
         ];
         engines.iter().find_map(|e| e.decode(s).ok())
     };
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let encoded = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))?;
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, encoded) = value.split_once([' ', '\t'])?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
     let decoded = String::from_utf8(decode(encoded.trim())?).ok()?;
     Some(
         decoded
