@@ -165,20 +165,19 @@ async fn serve(config: Arc<Config>, queue: Arc<dyn Queue>) -> Result<ExitCode> {
         "hubspot-cloud relay listening on http://{}",
         listener.local_addr()?
     );
-    axum::serve(listener, relay::router(relay))
-        .with_graceful_shutdown(async {
-            let ctrl_c = tokio::signal::ctrl_c();
-            #[cfg(unix)]
-            {
-                let mut term =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                        .expect("SIGTERM handler");
-                tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
-            }
-            #[cfg(not(unix))]
-            let _ = ctrl_c.await;
-        })
-        .await?;
+    relay::serve(listener, relay, async {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
+            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+    })
+    .await;
     let _ = stop_tx.send(true);
     let _ = delivery.await;
     Ok(ExitCode::SUCCESS)

@@ -3,8 +3,10 @@
 //! nothing.
 
 mod metrics;
+mod server;
 
 pub use metrics::Metrics;
+pub use server::serve;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +23,7 @@ use hubspot_core::Event;
 use hubspot_core::date::{format_iso_ms, parse_iso_date_ms};
 use serde_json::{Value, json};
 use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::timeout::{RequestBodyDeadlineLayer, TimeoutError};
 
 use crate::config::Config;
 use crate::delivery::{Engine, Report, now_ms, ordering_key};
@@ -57,6 +60,7 @@ impl Relay {
 }
 
 /// The routes: `/v1/{identify,track,page,screen,group,alias,batch}`, `/health`, `/metrics`.
+/// Bodies must arrive within `server.body_timeout_ms`.
 pub fn router(relay: Arc<Relay>) -> Router {
     let mut app = Router::new()
         .route("/v1/batch", post(batch))
@@ -67,10 +71,14 @@ pub fn router(relay: Arc<Relay>) -> Router {
             post(move |s, h, b| single(kind, s, h, b)),
         );
     }
+    let body_timeout = relay.config.server.body_timeout();
     app.route("/health", get(health))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .layer(RequestDecompressionLayer::new())
+        // One deadline for the whole body, not per chunk: a client trickling a byte at a
+        // time must not hold the connection.
+        .layer(RequestBodyDeadlineLayer::new(body_timeout))
         .with_state(relay)
 }
 
@@ -92,6 +100,14 @@ impl IntoResponse for Refusal {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
         }
+        // The rest of a late body may still be on its way; it must not be read as the next
+        // request.
+        if self.status == StatusCode::REQUEST_TIMEOUT {
+            resp.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+        }
         resp
     }
 }
@@ -104,7 +120,7 @@ fn refuse(status: StatusCode, reason: &'static str, message: impl Into<String>) 
     }
 }
 
-/// The body as read (after gzip decompression and the 500 KB limit).
+/// The body as read (after gzip decompression, the 500 KB limit and the body deadline).
 type Body = Result<Bytes, BytesRejection>;
 
 async fn single(
@@ -134,6 +150,14 @@ async fn ingest(
             "too_large",
             "the request is over 500 KB; send smaller batches",
         )),
+        Err(e) if timed_out(&e) => Err(refuse(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            format!(
+                "the request body did not arrive within {} ms; nothing was stored, send it again",
+                relay.config.server.body_timeout_ms
+            ),
+        )),
         Err(e) => Err(refuse(
             StatusCode::BAD_REQUEST,
             "invalid",
@@ -155,6 +179,18 @@ async fn ingest(
             r.into_response()
         }
     }
+}
+
+/// Whether reading the body failed because its deadline passed.
+fn timed_out(rejection: &BytesRejection) -> bool {
+    let mut cause: Option<&dyn std::error::Error> = Some(rejection);
+    while let Some(e) = cause {
+        if e.is::<TimeoutError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// Validates the whole request, then stores all of it in one transaction.
