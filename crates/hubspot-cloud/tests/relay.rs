@@ -5,6 +5,7 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::io::Write;
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -138,6 +139,25 @@ impl Running {
         }
         panic!("not delivered in time; {} left", self.depth().await);
     }
+}
+
+/// Checks that a refusal has the shape Segment's libraries read (analytics-python raises
+/// `APIError(status, body["code"], body["message"])`): exactly `success: false`, a `code` and a
+/// `message`. Returns the message.
+fn refusal_message(resp: &Value) -> &str {
+    let mut keys: Vec<&str> = resp
+        .as_object()
+        .unwrap_or_else(|| panic!("not a JSON object: {resp}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["code", "message", "success"], "{resp}");
+    assert_eq!(resp["success"], false, "{resp}");
+    assert!(!resp["code"].as_str().unwrap().is_empty(), "{resp}");
+    let message = resp["message"].as_str().unwrap();
+    assert!(!message.is_empty(), "{resp}");
+    message
 }
 
 fn identify(email: &str) -> Value {
@@ -315,10 +335,9 @@ async fn bad_input_gets_the_right_status_and_stores_nothing() {
         let (got, resp) = r.post_raw(path, body, key, false).await;
         assert_eq!(got, status, "{path} {resp}");
         assert!(
-            resp["error"].as_str().unwrap_or_default().contains(words),
+            refusal_message(&resp).contains(words),
             "{resp} lacks {words:?}"
         );
-        assert_eq!(resp["success"], false);
     }
     // Over 500 KB in one request (after decompression).
     let many: Vec<Value> = (0..40).map(|i| json!({"type": "identify", "userId": format!("u{i}"), "traits": {"email": format!("u{i}@example.com"), "blob": "y".repeat(20_000)}})).collect();
@@ -330,7 +349,7 @@ async fn bad_input_gets_the_right_status_and_stores_nothing() {
             true,
         )
         .await;
-    assert!(resp["error"].as_str().unwrap().contains("500 KB"), "{resp}");
+    assert!(refusal_message(&resp).contains("500 KB"), "{resp}");
     assert_eq!(got, 400, "request body over the limit");
     assert_eq!(r.depth().await, 0, "nothing of a refused request is stored");
     // A batch with a message HubSpot cannot use is accepted whole; that message is reported
@@ -362,7 +381,102 @@ async fn back_pressure_answers_503_with_retry_after() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 503);
     assert_eq!(resp.headers()["retry-after"], "5");
+    let body: Value = resp.json().await.unwrap();
+    assert!(refusal_message(&body).contains("retry later"), "{body}");
+    assert_eq!(body["code"], "backpressure");
     assert_eq!(r.depth().await, 3, "the refused request stored nothing");
+}
+
+#[tokio::test]
+async fn every_refusal_is_segment_shaped_json() {
+    let r = start(1000, false).await;
+    let url = |path: &str| format!("{}{path}", r.url);
+    let body = serde_json::to_vec(&identify("secret-body@example.com")).unwrap();
+    let bad_batch = json!({"batch": [
+        {"type": "track", "userId": "u1", "event": "E", "timestamp": "not-a-date"},
+        {"type": "track", "userId": "u2", "event": "E", "timestamp": "never"},
+        {"type": "track", "userId": "u3", "event": "E", "timestamp": "no"},
+    ]});
+    let requests = vec![
+        (
+            r.http
+                .post(url("/v1/nope"))
+                .basic_auth(KEY, Some(""))
+                .body(body.clone()),
+            404,
+            "not_found",
+        ),
+        (r.http.get(url("/v1/track")), 405, "method_not_allowed"),
+        (r.http.post(url("/health")), 405, "method_not_allowed"),
+        (
+            r.http
+                .post(url("/v1/identify"))
+                .basic_auth(KEY, Some(""))
+                .header("content-encoding", "br")
+                .body(body.clone()),
+            415,
+            "unsupported_encoding",
+        ),
+        (
+            r.http
+                .post(url("/v1/identify"))
+                .basic_auth(KEY, Some(""))
+                .header("content-encoding", "gzip")
+                .body(body.clone()),
+            400,
+            "unreadable_body",
+        ),
+        (
+            r.http
+                .post(url("/v1/identify"))
+                .basic_auth("wrong-key", Some(""))
+                .body(body.clone()),
+            401,
+            "auth",
+        ),
+        (
+            r.http
+                .post(url("/v1/identify"))
+                .basic_auth(KEY, Some(""))
+                .body("{not json"),
+            400,
+            "json",
+        ),
+        (
+            r.http
+                .post(url("/v1/batch"))
+                .basic_auth(KEY, Some(""))
+                .json(&bad_batch),
+            400,
+            "invalid",
+        ),
+        (
+            r.http
+                .post(url("/v1/batch"))
+                .basic_auth(KEY, Some(""))
+                .json(&json!({"batch": [identify("a@b.co")], "pad": "p".repeat(600 * 1024)})),
+            400,
+            "too_large",
+        ),
+    ];
+    let mut counts = std::collections::BTreeMap::new();
+    for (request, status, code) in requests {
+        let resp = request.send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{code}");
+        assert_eq!(resp.headers()["content-type"], "application/json", "{code}");
+        let body: Value = resp.json().await.unwrap();
+        refusal_message(&body);
+        assert_eq!(body["code"], code, "{body}");
+        *counts.entry(code).or_insert(0u64) += 1;
+    }
+    assert_eq!(r.depth().await, 0, "nothing of a refused request is stored");
+    for (code, n) in counts {
+        assert_eq!(
+            r.metrics.rejected.with_label_values(&[code]).get(),
+            n,
+            "refusals counted by their code: {code}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -414,10 +528,7 @@ async fn bad_timestamps_are_refused_at_ingest() {
             .await;
         assert_eq!(status, 400, "{field}: {resp}");
         assert!(
-            resp["error"]
-                .as_str()
-                .unwrap()
-                .contains(&format!("`{field}` must be an ISO-8601")),
+            refusal_message(&resp).contains(&format!("`{field}` must be an ISO-8601")),
             "{resp}"
         );
         let (status, resp) = r
@@ -428,10 +539,7 @@ async fn bad_timestamps_are_refused_at_ingest() {
         let (status, resp) = r.post("/v1/batch", &batch).await;
         assert_eq!(status, 400, "{resp}");
         assert!(
-            resp["error"]
-                .as_str()
-                .unwrap()
-                .starts_with(&format!("message 2: `{field}`")),
+            refusal_message(&resp).starts_with(&format!("message 2: `{field}`")),
             "{resp}"
         );
     }
@@ -618,7 +726,8 @@ async fn a_trickling_body_is_cut_off_by_the_body_deadline() {
             .await
             .expect("no answer to a trickling body");
     assert_eq!(status, 408, "{resp}");
-    assert!(resp["error"].as_str().unwrap().contains("300 ms"), "{resp}");
+    assert!(refusal_message(&resp).contains("300 ms"), "{resp}");
+    assert_eq!(resp["code"], "timeout");
     assert!(
         head.iter()
             .any(|h| h.eq_ignore_ascii_case("connection: close")),
@@ -630,4 +739,108 @@ async fn a_trickling_body_is_cut_off_by_the_body_deadline() {
     );
     trickle.abort();
     assert_eq!(r.depth().await, 0, "nothing of the late request is stored");
+}
+
+#[tokio::test]
+async fn the_relay_process_logs_one_line_per_refused_request() {
+    // The real binary, so the real log setup: stderr at RUST_LOG=warn.
+    let dir = std::env::temp_dir().join(format!(
+        "relay-log-test-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("hubspot-cloud.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[queue]\nkind = \"memory\"\n[hubspot]\nbase_url = \"http://127.0.0.1:9\"\n\
+             [[portals]]\nname = \"main\"\nportal_id = \"{DEFAULT_PORTAL_ID}\"\nwrite_keys = [\"{KEY}\"]\naccess_token = \"{DEFAULT_TOKEN}\"\n"
+        ),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hubspot-cloud"))
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let listening = stdout.next_line().await.unwrap().unwrap();
+    let url = listening.rsplit(' ').next().unwrap().to_owned();
+    let http = reqwest::Client::new();
+    let bad_batch = json!({"batch": [
+        {"type": "track", "userId": "u1", "event": "E", "timestamp": "not-a-date"},
+        {"type": "track", "userId": "u2", "event": "E", "timestamp": "never"},
+        {"type": "track", "userId": "u3", "event": "E"},
+    ]});
+    let refusals = [
+        http.post(format!("{url}/v1/batch"))
+            .basic_auth(KEY, Some(""))
+            .json(&bad_batch),
+        http.post(format!("{url}/v1/identify"))
+            .basic_auth("wrong-key", Some(""))
+            .json(&identify("secret-body@example.com")),
+        http.post(format!("{url}/v1/nope")),
+        http.post(format!("{url}/v1/identify"))
+            .basic_auth(KEY, Some(""))
+            .header("content-encoding", "br")
+            .body("x"),
+    ];
+    let refused = refusals.len();
+    for request in refusals {
+        assert!(request.send().await.unwrap().status().is_client_error());
+    }
+    let accepted = http
+        .post(format!("{url}/v1/identify"))
+        .basic_auth(KEY, Some(""))
+        .json(&identify("fine@example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status().as_u16(), 200);
+    // Each line is written before its answer is sent, so all are in the pipe by now.
+    child.kill().await.unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await
+        .unwrap();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("request refused"))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        refused,
+        "one line per refused request:\n{stderr}"
+    );
+    let batch = lines
+        .iter()
+        .find(|l| l.contains("/v1/batch"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    for words in ["invalid", "status=400", "messages=3", "remote=127.0.0.1:"] {
+        assert!(
+            batch.contains(words),
+            "the batch's line lacks {words:?}: {batch}"
+        );
+    }
+    for line in &lines {
+        assert!(
+            !line.contains(KEY) && !line.contains("wrong-key"),
+            "a write key in the log: {line}"
+        );
+        assert!(
+            !line.contains("secret-body") && !line.contains("not-a-date"),
+            "the body in the log: {line}"
+        );
+    }
+    std::fs::remove_dir_all(dir).ok();
 }

@@ -3,6 +3,7 @@
 //! nothing.
 
 mod metrics;
+mod refusal;
 mod server;
 
 pub use metrics::Metrics;
@@ -24,6 +25,8 @@ use hubspot_core::date::{format_iso_ms, parse_iso_date_ms};
 use serde_json::{Value, json};
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::timeout::{RequestBodyDeadlineLayer, TimeoutError};
+
+use refusal::{Refusal, refuse};
 
 use crate::config::Config;
 use crate::delivery::{Engine, Report, now_ms, ordering_key};
@@ -60,7 +63,7 @@ impl Relay {
 }
 
 /// The routes: `/v1/{identify,track,page,screen,group,alias,batch}`, `/health`, `/metrics`.
-/// Bodies must arrive within `server.body_timeout_ms`.
+/// Bodies must arrive within `server.body_timeout_ms`; every refusal is JSON and logged once.
 pub fn router(relay: Arc<Relay>) -> Router {
     let mut app = Router::new()
         .route("/v1/batch", post(batch))
@@ -79,45 +82,11 @@ pub fn router(relay: Arc<Relay>) -> Router {
         // One deadline for the whole body, not per chunk: a client trickling a byte at a
         // time must not hold the connection.
         .layer(RequestBodyDeadlineLayer::new(body_timeout))
+        .layer(axum::middleware::from_fn_with_state(
+            relay.clone(),
+            refusal::refusals,
+        ))
         .with_state(relay)
-}
-
-/// A refused request: status and a JSON reason.
-struct Refusal {
-    status: StatusCode,
-    reason: &'static str,
-    message: String,
-}
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        let mut resp = (
-            self.status,
-            Json(json!({ "success": false, "error": self.message })),
-        )
-            .into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-        }
-        // The rest of a late body may still be on its way; it must not be read as the next
-        // request.
-        if self.status == StatusCode::REQUEST_TIMEOUT {
-            resp.headers_mut().insert(
-                header::CONNECTION,
-                header::HeaderValue::from_static("close"),
-            );
-        }
-        resp
-    }
-}
-
-fn refuse(status: StatusCode, reason: &'static str, message: impl Into<String>) -> Refusal {
-    Refusal {
-        status,
-        reason,
-        message: message.into(),
-    }
 }
 
 /// The body as read (after gzip decompression, the 500 KB limit and the body deadline).
@@ -160,8 +129,11 @@ async fn ingest(
         )),
         Err(e) => Err(refuse(
             StatusCode::BAD_REQUEST,
-            "invalid",
-            format!("unreadable request body: {}", e.body_text()),
+            "unreadable_body",
+            format!(
+                "the request body could not be read (is it valid gzip?): {}",
+                e.body_text()
+            ),
         )),
     };
     match result {
@@ -174,10 +146,7 @@ async fn ingest(
             }
             (StatusCode::OK, Json(out)).into_response()
         }
-        Err(r) => {
-            relay.metrics.rejected.with_label_values(&[r.reason]).inc();
-            r.into_response()
-        }
+        Err(r) => r.into_response(),
     }
 }
 
@@ -207,6 +176,25 @@ async fn accept(
             format!("invalid JSON: {e}"),
         )
     })?;
+    let messages = match kind {
+        Some(_) => 1,
+        None => parsed
+            .get("batch")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len),
+    };
+    store(relay, headers, parsed, kind)
+        .await
+        .map_err(|r| r.messages(messages))
+}
+
+/// [`accept`] once the body is JSON.
+async fn store(
+    relay: &Relay,
+    headers: &HeaderMap,
+    parsed: Value,
+    kind: Option<&'static str>,
+) -> Result<(usize, Vec<Value>), Refusal> {
     let write_key = basic_auth_user(headers).or_else(|| {
         parsed
             .get("writeKey")
