@@ -6,7 +6,9 @@ use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::{Interval, Timeout};
 use hubspot_core::script::ScriptRole;
-use hubspot_core::{Action, Consent, Diagnostic, Event, Input, Machine, Settings, Tracker, Value};
+use hubspot_core::{
+    Action, Consent, Diagnostic, Event, Input, Machine, Settings, Timer, Tracker, Value,
+};
 use js_sys::{Function, Promise};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -26,6 +28,10 @@ pub struct Engine {
     nonce: Option<String>,
     debug: bool,
     poll: RefCell<Option<Interval>>,
+    /// At most one armed timer per kind. Re-arming replaces (so cancels) the previous one,
+    /// which the machine would ignore anyway, instead of leaking its closure: a page may
+    /// identify thousands of times.
+    timers: RefCell<Vec<(Timer, Timeout)>>,
     /// `resolve` functions of `load()` promises waiting for HubSpot to be ready or failed.
     waiters: RefCell<Vec<Function>>,
     /// The task-boundary callback, made once (calls can number thousands).
@@ -54,6 +60,7 @@ impl Engine {
             document,
             nonce,
             poll: RefCell::new(None),
+            timers: RefCell::new(Vec::new()),
             waiters: RefCell::new(Vec::new()),
             end_task: RefCell::new(None),
             task_scheduled: Cell::new(false),
@@ -185,10 +192,14 @@ impl Engine {
                 *self.poll.borrow_mut() = Some(interval);
             }
             Action::ArmTimer { timer, after_ms } => {
-                Timeout::new(after_ms.clamp(0.0, u32::MAX as f64) as u32, move || {
-                    with(&weak, |e| e.handle(Input::Timer(timer)));
-                })
-                .forget();
+                let timeout =
+                    Timeout::new(after_ms.clamp(0.0, u32::MAX as f64) as u32, move || {
+                        with(&weak, |e| e.handle(Input::Timer(timer)));
+                    });
+                let mut timers = self.timers.borrow_mut();
+                // Dropping a Timeout clears it.
+                timers.retain(|(kind, _)| *kind != timer);
+                timers.push((timer, timeout));
             }
             Action::EndTaskSoon => {
                 if self.task_scheduled.replace(true) {

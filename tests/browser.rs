@@ -356,3 +356,46 @@ async fn an_event_with_throwing_getters_still_arrives_without_those_fields() {
     );
     clean();
 }
+
+#[wasm_bindgen_test]
+async fn re_arming_the_identify_flush_keeps_one_timer_and_flushes_once() {
+    clean();
+    // Count the page's live timers of identifyFlushMs' length (1,500 ms, used by nothing else).
+    js("(() => {
+        const set = window.setTimeout, clear = window.clearTimeout;
+        const live = window.__flushTimers = new Set();
+        window.setTimeout = function (f, ms, ...rest) {
+            const id = set.call(window, (...a) => { live.delete(id); return f(...a); }, ms, ...rest);
+            if (ms === 1500) live.add(id);
+            return id;
+        };
+        window.clearTimeout = function (id) { live.delete(id); return clear.call(window, id); };
+        window.__restoreTimers = () => { window.setTimeout = set; window.clearTimeout = clear; };
+        return 0;
+    })()");
+    let c = Client::new(js(&format!(
+        "{{portalId: '9', identifyFlushMs: 1500, trackingScriptUrl: '{READY_SCRIPT}'}}"
+    )))
+    .unwrap();
+    JsFuture::from(c.loaded()).await.unwrap();
+    for i in 0..20 {
+        c.identify(
+            format!("u{i}").into(),
+            js(&format!("{{email: 'u{i}@d.co'}}")),
+        );
+        sleep(0).await;
+    }
+    let live = js("window.__flushTimers.size").as_f64();
+    sleep(1700).await;
+    let after = js("window.__flushTimers.size").as_f64();
+    js("window.__restoreTimers()");
+    assert_eq!(
+        live,
+        Some(1.0),
+        "one identifyFlushMs timer, however often re-armed"
+    );
+    assert_eq!(after, Some(0.0));
+    let flushes = js("window._hsq.filter(c => c[0] === 'trackPageView').length").as_f64();
+    assert_eq!(flushes, Some(1.0), "{}", hsq_json());
+    clean();
+}

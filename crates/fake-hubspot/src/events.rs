@@ -3,7 +3,8 @@
 //! Event names and property names must be defined for the portal; sending is validated in full
 //! before anything is recorded, so a rejected batch records nothing. An event whose `uuid` was
 //! already received is accepted (204) but not recorded again: this is what lets a client retry
-//! after a lost answer without counting the event twice.
+//! after a lost answer without counting the event twice. Every accepted event, repeats included,
+//! is also kept as a receipt, so a test can see what a client actually sent on each retry.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -48,14 +49,18 @@ pub struct RecordedEvent {
 #[derive(Debug, Default)]
 pub(crate) struct EventLog {
     pub(crate) events: Vec<RecordedEvent>,
+    /// Every accepted event in arrival order, uuid repeats included.
+    pub(crate) receipts: Vec<RecordedEvent>,
     seen: HashSet<String>,
     /// Events accepted but not recorded because their uuid was seen before.
     pub(crate) duplicates: u64,
 }
 
 impl EventLog {
-    /// Records an event unless its uuid was seen; returns whether it was recorded.
+    /// Keeps a receipt, then records the event unless its uuid was seen; returns whether it
+    /// was recorded.
     pub(crate) fn record(&mut self, event: RecordedEvent) -> bool {
+        self.receipts.push(event.clone());
         if let Some(uuid) = &event.uuid {
             if !self.seen.insert(uuid.clone()) {
                 self.duplicates += 1;

@@ -45,8 +45,12 @@ pub struct FakeState {
     pub properties: BTreeMap<String, Vec<PropertyDefinition>>,
     /// Stored associations.
     pub associations: Vec<Association>,
-    /// Recorded custom behavioral events, in arrival order (uuid duplicates excluded).
+    /// Recorded custom behavioral events, in arrival order (uuid duplicates excluded): what
+    /// HubSpot would hold.
     pub events: Vec<RecordedEvent>,
+    /// Every custom behavioral event accepted, in arrival order, uuid repeats included: what
+    /// the client sent, retries and all.
+    pub event_receipts: Vec<RecordedEvent>,
     /// Events accepted but not recorded because their uuid was already received.
     pub duplicate_events: u64,
     /// Request counts by endpoint (`POST /crm/v3/objects/contacts/batch/upsert`,
@@ -270,6 +274,7 @@ impl Inner {
             properties: self.store.all_properties(),
             associations: self.store.associations(),
             events: self.events.events.clone(),
+            event_receipts: self.events.receipts.clone(),
             duplicate_events: self.events.duplicates,
             requests: self.stats.requests.clone(),
             total_requests: self.stats.total,

@@ -1015,6 +1015,17 @@ async fn events_follow_definitions_limits_and_uuid_dedupe() {
         .collect();
     assert_eq!(uuids, ["u1", "u4", "b1"]);
     assert_eq!(state.duplicate_events, 3);
+    // Receipts keep every accepted event, repeats too; rejected requests leave none.
+    let receipts: Vec<&str> = state
+        .event_receipts
+        .iter()
+        .filter_map(|e| e.uuid.as_deref())
+        .collect();
+    assert_eq!(receipts[receipts.len() - 3..], ["b1", "u1", "b1"]);
+    assert_eq!(
+        state.event_receipts.len() as u64,
+        state.events.len() as u64 + state.duplicate_events
+    );
     let contact = state
         .find("contacts", "email", "main@x.co")
         .expect("contact");
@@ -1353,6 +1364,16 @@ async fn drop_after_processing_lets_a_retry_prove_idempotency() {
     let state = fake.state();
     assert_eq!(state.events.len(), 1);
     assert_eq!(state.duplicate_events, 1);
+    let receipts: Vec<_> = state
+        .event_receipts
+        .iter()
+        .map(|e| e.uuid.as_deref())
+        .collect();
+    assert_eq!(
+        receipts,
+        [Some("once"), Some("once")],
+        "the retry is on record"
+    );
     assert_eq!(state.contacts().len(), 1);
 }
 

@@ -44,6 +44,22 @@ pub struct ServerConfig {
     /// at most this much more latency. 0 sends at once.
     #[serde(default = "default_batch_wait_ms")]
     pub batch_wait_ms: u64,
+    /// A new connection that has not sent a complete request head within this is closed
+    /// (default 10 000 ms): slow or silent clients cannot hold sockets.
+    #[serde(default = "default_header_timeout_ms")]
+    pub header_timeout_ms: u64,
+    /// A request body that has not fully arrived within this of the request head is refused
+    /// with 408 and nothing of it is stored (default 30 000 ms).
+    #[serde(default = "default_body_timeout_ms")]
+    pub body_timeout_ms: u64,
+    /// A kept-alive connection with no new request within this after its last answer is closed
+    /// (default 60 000 ms).
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    /// Most connections served at once (default 512, well under the usual 1,024 open files);
+    /// further ones wait in the kernel's accept queue until one closes.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -52,7 +68,28 @@ impl Default for ServerConfig {
             listen: default_listen(),
             max_queue: default_max_queue(),
             batch_wait_ms: default_batch_wait_ms(),
+            header_timeout_ms: default_header_timeout_ms(),
+            body_timeout_ms: default_body_timeout_ms(),
+            idle_timeout_ms: default_idle_timeout_ms(),
+            max_connections: default_max_connections(),
         }
+    }
+}
+
+impl ServerConfig {
+    /// [`header_timeout_ms`](Self::header_timeout_ms) as a duration.
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_timeout_ms)
+    }
+
+    /// [`body_timeout_ms`](Self::body_timeout_ms) as a duration.
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms)
+    }
+
+    /// [`idle_timeout_ms`](Self::idle_timeout_ms) as a duration.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
     }
 }
 
@@ -66,6 +103,22 @@ fn default_max_queue() -> u64 {
 
 fn default_batch_wait_ms() -> u64 {
     1000
+}
+
+fn default_header_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_body_timeout_ms() -> u64 {
+    30_000
+}
+
+fn default_idle_timeout_ms() -> u64 {
+    60_000
+}
+
+fn default_max_connections() -> usize {
+    512
 }
 
 /// `[queue] kind`: where messages wait. Parsed by serde, so an unknown kind is refused with the
@@ -326,10 +379,7 @@ impl Config {
         }
         let shared = env("HUBSPOT_ACCESS_TOKEN");
         for p in &mut self.portals {
-            let own = env(&format!(
-                "HUBSPOT_ACCESS_TOKEN_{}",
-                p.name.to_uppercase().replace(['-', ' ', '.'], "_")
-            ));
+            let own = env(&format!("HUBSPOT_ACCESS_TOKEN_{}", p.env_name()));
             if let Some(t) =
                 own.or_else(|| p.access_token.is_none().then(|| shared.clone()).flatten())
             {
@@ -344,17 +394,54 @@ impl Config {
                 "no [[portals]]: configure at least one HubSpot portal".into(),
             ));
         }
-        let mut keys = std::collections::HashSet::new();
-        for p in &self.portals {
-            if p.access_token.is_none() && p.oauth.is_none() {
+        let server = &self.server;
+        for (key, ms) in [
+            ("header_timeout_ms", server.header_timeout_ms),
+            ("body_timeout_ms", server.body_timeout_ms),
+            ("idle_timeout_ms", server.idle_timeout_ms),
+        ] {
+            if ms == 0 {
                 return Err(ConfigError(format!(
-                    "portal '{}' has no credentials: set access_token, [portals.oauth], or HUBSPOT_ACCESS_TOKEN",
-                    p.name
+                    "server.{key} = 0 would close every connection at once; give it milliseconds, or leave it out for the default"
+                )));
+            }
+        }
+        if server.max_connections == 0 {
+            return Err(ConfigError(
+                "server.max_connections = 0 would serve no one; it must be at least 1".into(),
+            ));
+        }
+        if self.hubspot.timeout_secs == 0 {
+            return Err(ConfigError(
+                "hubspot.timeout_secs = 0 would fail every HubSpot request; it must be at least 1"
+                    .into(),
+            ));
+        }
+        let mut keys = std::collections::HashSet::new();
+        let mut names: BTreeMap<String, &str> = BTreeMap::new();
+        for p in &self.portals {
+            if let Some(other) = names.insert(p.env_name(), &p.name) {
+                return Err(ConfigError(format!(
+                    "portals '{other}' and '{}' have the same name once case, '-', '.' and spaces are ignored (both would take HUBSPOT_ACCESS_TOKEN_{}); rename one",
+                    p.name,
+                    p.env_name()
                 )));
             }
             if !p.portal_id.chars().all(|c| c.is_ascii_digit()) || p.portal_id.is_empty() {
                 return Err(ConfigError(format!(
                     "portal '{}': portal_id must be the Hub ID's digits",
+                    p.name
+                )));
+            }
+            if p.rate_max == 0 {
+                return Err(ConfigError(format!(
+                    "portal '{}': rate_max = 0 would never send a request; it must be at least 1",
+                    p.name
+                )));
+            }
+            if p.rate_interval_ms == 0 {
+                return Err(ConfigError(format!(
+                    "portal '{}': rate_interval_ms = 0 is no rate window; give HubSpot's (10000)",
                     p.name
                 )));
             }
@@ -375,6 +462,23 @@ impl Config {
         Ok(())
     }
 
+    /// Checks that every portal has credentials. Only the commands that talk to HubSpot
+    /// (`serve`, `send`, `check`) need them; `status` and `dead-letters` read the queue alone.
+    pub fn require_credentials(&self) -> Result<(), ConfigError> {
+        match self
+            .portals
+            .iter()
+            .find(|p| p.access_token.is_none() && p.oauth.is_none())
+        {
+            Some(p) => Err(ConfigError(format!(
+                "portal '{}' has no credentials: set access_token, [portals.oauth], HUBSPOT_ACCESS_TOKEN_{} or HUBSPOT_ACCESS_TOKEN",
+                p.name,
+                p.env_name()
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// The portal a write key belongs to.
     pub fn portal_for_key(&self, write_key: &str) -> Option<&PortalConfig> {
         self.portals
@@ -389,6 +493,12 @@ impl Config {
 }
 
 impl PortalConfig {
+    /// The name as it appears in `HUBSPOT_ACCESS_TOKEN_<NAME>`: uppercased, with `-`, `.` and
+    /// spaces as `_`. Two portals may not share it.
+    pub fn env_name(&self) -> String {
+        self.name.to_uppercase().replace(['-', ' ', '.'], "_")
+    }
+
     /// Credentials for the client.
     pub fn credentials(&self) -> Credentials {
         match (&self.oauth, &self.access_token) {
@@ -486,10 +596,6 @@ mod tests {
         for (text, words) in [
             ("", "no [[portals]]"),
             (
-                "[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
-                "has no credentials",
-            ),
-            (
                 "[[portals]]\nname = \"a\"\nportal_id = \"x1\"\naccess_token = \"t\"\n",
                 "portal_id must be",
             ),
@@ -499,11 +605,61 @@ mod tests {
             ),
             ("[server]\nlisten = 1\n", "listen"),
             ("[surprise]\n", "unknown field"),
+            (
+                "[[portals]]\nname = \"eu-main\"\nportal_id = \"1\"\n[[portals]]\nname = \"EU_Main\"\nportal_id = \"2\"\n",
+                "portals 'eu-main' and 'EU_Main' have the same name",
+            ),
+            (
+                "[[portals]]\nname = \"a\"\nportal_id = \"1\"\nrate_max = 0\n",
+                "portal 'a': rate_max = 0",
+            ),
+            (
+                "[[portals]]\nname = \"a\"\nportal_id = \"1\"\nrate_interval_ms = 0\n",
+                "portal 'a': rate_interval_ms = 0",
+            ),
+            (
+                "[server]\nheader_timeout_ms = 0\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
+                "server.header_timeout_ms = 0",
+            ),
+            (
+                "[server]\nbody_timeout_ms = 0\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
+                "server.body_timeout_ms = 0",
+            ),
+            (
+                "[server]\nidle_timeout_ms = 0\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
+                "server.idle_timeout_ms = 0",
+            ),
+            (
+                "[server]\nmax_connections = 0\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
+                "server.max_connections = 0",
+            ),
+            (
+                "[hubspot]\ntimeout_secs = 0\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
+                "hubspot.timeout_secs = 0",
+            ),
         ] {
             let p = write(text);
             let e = Config::load(&p, |_| None).unwrap_err().to_string();
             assert!(e.contains(words), "{text:?}: {e}");
             std::fs::remove_file(p).ok();
         }
+    }
+
+    #[test]
+    fn credentials_are_checked_only_when_asked() {
+        let p = write("[[portals]]\nname = \"eu-main\"\nportal_id = \"1\"\n");
+        let c = Config::load(&p, |_| None).unwrap();
+        let e = c.require_credentials().unwrap_err().to_string();
+        assert!(
+            e.contains("portal 'eu-main' has no credentials")
+                && e.contains("HUBSPOT_ACCESS_TOKEN_EU_MAIN"),
+            "{e}"
+        );
+        let with_env = Config::load(&p, |k| {
+            (k == "HUBSPOT_ACCESS_TOKEN_EU_MAIN").then(|| "t".to_owned())
+        })
+        .unwrap();
+        assert!(with_env.require_credentials().is_ok());
+        std::fs::remove_file(p).ok();
     }
 }

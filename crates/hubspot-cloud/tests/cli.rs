@@ -219,3 +219,46 @@ fn serve_refuses_a_damaged_outbox_in_one_clear_line() {
     drop(taken);
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn queue_commands_need_no_hubspot_token() {
+    let (dir, config) = setup("http://127.0.0.1:9", "");
+    let with_token = std::fs::read_to_string(&config).unwrap();
+    let tokenless = with_token.replace(&format!("access_token = \"{DEFAULT_TOKEN}\"\n"), "");
+    assert_ne!(with_token, tokenless);
+    std::fs::write(&config, tokenless).unwrap();
+    let run = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hubspot-cloud"));
+        command
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env_remove("HUBSPOT_ACCESS_TOKEN")
+            .env_remove("HUBSPOT_ACCESS_TOKEN_MAIN")
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::null());
+        command.output().unwrap()
+    };
+    // Reading and managing the queue does not talk to HubSpot.
+    for args in [
+        &["status"][..],
+        &["dead-letters", "list"],
+        &["dead-letters", "replay"],
+        &["dead-letters", "drop"],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out));
+    }
+    assert!(text(&run(&["status"])).contains("queued    0"));
+    // The commands that do talk to HubSpot say what is missing.
+    for args in [&["check"][..], &["send", "-"], &["serve"]] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("portal 'main' has no credentials"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -1,19 +1,22 @@
 //! Crash safety: real `hubspot-cloud serve` processes under sustained load; one is killed with
 //! SIGKILL mid-load (and restarted), and every message a relay had accepted (answered 200) must
 //! reach the fake HubSpot, no custom event twice, each contact's last accepted identify applied.
+//! "No event twice" is checked on what the relay sent, not only on what HubSpot kept: the fake
+//! drops repeated uuids, so every send of an accepted track (retries after the kill and after
+//! injected lost answers included) must carry the one uuid derived from its messageId.
 //! With SQLite (one relay) always; with two relays sharing PostgreSQL when `HUBSPOT_TEST_PG_URL`
 //! is set (`scripts/pg-test.sh`), also checking the shared rate limit held.
 #![allow(missing_docs, clippy::unwrap_used)]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fake_hubspot::{DEFAULT_PORTAL_ID, DEFAULT_TOKEN, FakeConfig};
+use fake_hubspot::{DEFAULT_PORTAL_ID, DEFAULT_TOKEN, FakeConfig, FaultKind, FaultRule, Faults};
 use hubspot_cloud::mapping::event_uuid;
-use serde_json::json;
+use serde_json::{Value, json};
 
 const KEY: &str = "crash-key";
 
@@ -82,10 +85,14 @@ async fn crash_run(pg_url: Option<String>, relays: usize) {
     let fake = fake_hubspot::start(
         FakeConfig::default()
             .with_limits(limits)
-            .with_event(&format!("pe{DEFAULT_PORTAL_ID}_bought"), &["n"]),
+            .with_event(&format!("pe{DEFAULT_PORTAL_ID}_bought"), &["n", "mid"]),
     )
     .await
     .unwrap();
+    // Answers lost after HubSpot recorded the events: the relay must resend the same uuids.
+    fake.set_faults(Faults::one(
+        FaultRule::next(3, FaultKind::DropAfterProcessing).on_path("/events/v3/send"),
+    ));
     let dir = std::env::temp_dir().join(format!(
         "hubspot-crash-{}-{}",
         std::process::id(),
@@ -144,7 +151,7 @@ async fn crash_run(pg_url: Option<String>, relays: usize) {
                     let score = i * 100 + j;
                     batch.push(json!({"type": "identify", "userId": email, "messageId": format!("i-{i}-{j}"), "traits": {"email": email, "score": score}}));
                     let mid = format!("t-{i}-{j}");
-                    batch.push(json!({"type": "track", "userId": email, "event": "Bought", "messageId": mid, "properties": {"email": email, "n": j}}));
+                    batch.push(json!({"type": "track", "userId": email, "event": "Bought", "messageId": mid, "properties": {"email": email, "n": j, "mid": mid}}));
                     scores.push((email, score));
                     ids.push(mid);
                 }
@@ -187,28 +194,45 @@ async fn crash_run(pg_url: Option<String>, relays: usize) {
         accepted_at_kill > 0 && tracks.len() > accepted_at_kill,
         "load ran before and after the kill"
     );
-    let wanted: HashSet<String> = tracks
-        .iter()
-        .map(|m| event_uuid(&DEFAULT_PORTAL_ID.to_string(), m))
-        .collect();
+    // By the messageId each track carries as its `mid` property: what HubSpot kept, and every
+    // send the relay made.
+    let by_message = |events: &[fake_hubspot::RecordedEvent]| {
+        let mut map: HashMap<String, Vec<Option<String>>> = HashMap::new();
+        for e in events {
+            if let Some(mid) = e.properties.get("mid").and_then(Value::as_str) {
+                map.entry(mid.to_owned()).or_default().push(e.uuid.clone());
+            }
+        }
+        map
+    };
+    let portal_id = DEFAULT_PORTAL_ID.to_string();
     let start = Instant::now();
     loop {
         let state = fake.state();
-        let have: HashSet<String> = state.events.iter().filter_map(|e| e.uuid.clone()).collect();
-        if wanted.is_subset(&have) || start.elapsed() > Duration::from_secs(60) {
-            let missing = wanted.difference(&have).count();
+        let kept = by_message(&state.events);
+        let missing = tracks.iter().filter(|m| !kept.contains_key(*m)).count();
+        if missing == 0 || start.elapsed() > Duration::from_secs(60) {
             assert_eq!(
                 missing, 0,
                 "{missing} accepted events never reached HubSpot"
             );
-            let mut seen = HashSet::new();
-            for e in &state.events {
-                assert!(
-                    seen.insert(e.uuid.clone()),
-                    "event {:?} recorded twice",
-                    e.uuid
-                );
+            let sent = by_message(&state.event_receipts);
+            for mid in &tracks {
+                let uuid = event_uuid(&portal_id, mid);
+                for got in &sent[mid] {
+                    assert_eq!(
+                        got.as_deref(),
+                        Some(uuid.as_str()),
+                        "message {mid} was sent with another uuid than the one derived from its messageId"
+                    );
+                }
+                assert_eq!(kept[mid].len(), 1, "message {mid} recorded twice");
             }
+            let resent = tracks.iter().filter(|m| sent[*m].len() > 1).count();
+            assert!(
+                resent > 0,
+                "no accepted event was sent twice, so the uuid check proved nothing"
+            );
             for (email, best) in &scores {
                 let contact = state
                     .find("contacts", "email", email)
@@ -225,7 +249,7 @@ async fn crash_run(pg_url: Option<String>, relays: usize) {
                 state.max_requests_in_window
             );
             println!(
-                "{relays} relay(s): accepted {} events ({} before the kill); all delivered once, at most {} requests per window",
+                "{relays} relay(s): accepted {} events ({} before the kill, {resent} sent more than once); all recorded once, at most {} requests per window",
                 tracks.len(),
                 accepted_at_kill,
                 state.max_requests_in_window

@@ -10,7 +10,9 @@ pub struct Metrics {
     registry: Registry,
     /// Messages durably queued.
     pub accepted: IntCounter,
-    /// Requests refused, by reason (`auth`, `json`, `invalid`, `too_large`, `backpressure`, `queue`).
+    /// Requests refused, by reason: the `code` of the JSON answer (`auth`, `json`, `invalid`,
+    /// `too_large`, `timeout`, `unreadable_body`, `unsupported_encoding`, `not_found`,
+    /// `method_not_allowed`, `backpressure`, `queue`).
     pub rejected: IntCounterVec,
     /// Messages delivered to HubSpot.
     pub delivered: IntCounter,

@@ -3,8 +3,11 @@
 //! nothing.
 
 mod metrics;
+mod refusal;
+mod server;
 
 pub use metrics::Metrics;
+pub use server::serve;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,9 +21,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hubspot_core::Event;
-use hubspot_core::date::format_iso_ms;
+use hubspot_core::date::{format_iso_ms, parse_iso_date_ms};
 use serde_json::{Value, json};
 use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::timeout::{RequestBodyDeadlineLayer, TimeoutError};
+
+use refusal::{Refusal, refuse};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -61,6 +67,7 @@ impl Relay {
 }
 
 /// The routes: `/v1/{identify,track,page,screen,group,alias,batch}`, `/health`, `/metrics`.
+/// Bodies must arrive within `server.body_timeout_ms`; every refusal is JSON and logged once.
 pub fn router(relay: Arc<Relay>) -> Router {
     let mut app = Router::new()
         .route("/v1/batch", post(batch))
@@ -71,44 +78,22 @@ pub fn router(relay: Arc<Relay>) -> Router {
             post(move |s, h, b| single(kind, s, h, b)),
         );
     }
+    let body_timeout = relay.config.server.body_timeout();
     app.route("/health", get(health))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .layer(RequestDecompressionLayer::new())
+        // One deadline for the whole body, not per chunk: a client trickling a byte at a
+        // time must not hold the connection.
+        .layer(RequestBodyDeadlineLayer::new(body_timeout))
+        .layer(axum::middleware::from_fn_with_state(
+            relay.clone(),
+            refusal::refusals,
+        ))
         .with_state(relay)
 }
 
-/// A refused request: status and a JSON reason.
-struct Refusal {
-    status: StatusCode,
-    reason: &'static str,
-    message: String,
-}
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        let mut resp = (
-            self.status,
-            Json(json!({ "success": false, "error": self.message })),
-        )
-            .into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-        }
-        resp
-    }
-}
-
-fn refuse(status: StatusCode, reason: &'static str, message: impl Into<String>) -> Refusal {
-    Refusal {
-        status,
-        reason,
-        message: message.into(),
-    }
-}
-
-/// The body as read (after gzip decompression and the 500 KB limit).
+/// The body as read (after gzip decompression, the 500 KB limit and the body deadline).
 type Body = Result<Bytes, BytesRejection>;
 
 async fn single(
@@ -138,10 +123,21 @@ async fn ingest(
             "too_large",
             "the request is over 500 KB; send smaller batches",
         )),
+        Err(e) if timed_out(&e) => Err(refuse(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            format!(
+                "the request body did not arrive within {} ms; nothing was stored, send it again",
+                relay.config.server.body_timeout_ms
+            ),
+        )),
         Err(e) => Err(refuse(
             StatusCode::BAD_REQUEST,
-            "invalid",
-            format!("unreadable request body: {}", e.body_text()),
+            "unreadable_body",
+            format!(
+                "the request body could not be read (is it valid gzip?): {}",
+                e.body_text()
+            ),
         )),
     };
     match result {
@@ -154,11 +150,20 @@ async fn ingest(
             }
             (StatusCode::OK, Json(out)).into_response()
         }
-        Err(r) => {
-            relay.metrics.rejected.with_label_values(&[r.reason]).inc();
-            r.into_response()
-        }
+        Err(r) => r.into_response(),
     }
+}
+
+/// Whether reading the body failed because its deadline passed.
+fn timed_out(rejection: &BytesRejection) -> bool {
+    let mut cause: Option<&dyn std::error::Error> = Some(rejection);
+    while let Some(e) = cause {
+        if e.is::<TimeoutError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// Validates the whole request, then stores all of it in one transaction.
@@ -175,6 +180,25 @@ async fn accept(
             format!("invalid JSON: {e}"),
         )
     })?;
+    let messages = match kind {
+        Some(_) => 1,
+        None => parsed
+            .get("batch")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len),
+    };
+    store(relay, headers, parsed, kind)
+        .await
+        .map_err(|r| r.messages(messages))
+}
+
+/// [`accept`] once the body is JSON.
+async fn store(
+    relay: &Relay,
+    headers: &HeaderMap,
+    parsed: Value,
+    kind: Option<&'static str>,
+) -> Result<(usize, Vec<Value>), Refusal> {
     let write_key = basic_auth_user(headers).or_else(|| {
         parsed
             .get("writeKey")
@@ -322,16 +346,17 @@ fn validate(message: &Value) -> Result<(), String> {
             return Err(format!("`{k}` must be an object"));
         }
     }
-    for k in [
-        "event",
-        "messageId",
-        "timestamp",
-        "groupId",
-        "previousId",
-        "name",
-    ] {
+    for k in ["event", "messageId", "groupId", "previousId", "name"] {
         if id(k).is_some_and(|v| !v.is_string()) {
             return Err(format!("`{k}` must be a string"));
+        }
+    }
+    // Refused here, not dead-lettered later: HubSpot rejects an event whose time is not a date.
+    for k in ["timestamp", "originalTimestamp", "sentAt"] {
+        if id(k).is_some_and(|v| v.as_str().and_then(parse_iso_date_ms).is_none()) {
+            return Err(format!(
+                "`{k}` must be an ISO-8601 date-time string, such as 2024-05-01T12:00:00.000Z"
+            ));
         }
     }
     if kind == "track" && id("event").is_none() {
@@ -340,7 +365,8 @@ fn validate(message: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// The user name of `Authorization: Basic …` (Segment sends the write key there).
+/// The user name of `Authorization: Basic …` (Segment sends the write key there). The scheme
+/// is case-insensitive and may be followed by any run of spaces (RFC 9110, section 11.1).
 fn basic_auth_user(headers: &HeaderMap) -> Option<String> {
     use base64::Engine as _;
     let decode = |s: &str| {
@@ -350,10 +376,11 @@ fn basic_auth_user(headers: &HeaderMap) -> Option<String> {
         ];
         engines.iter().find_map(|e| e.decode(s).ok())
     };
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let encoded = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))?;
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, encoded) = value.split_once([' ', '\t'])?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
     let decoded = String::from_utf8(decode(encoded.trim())?).ok()?;
     Some(
         decoded
