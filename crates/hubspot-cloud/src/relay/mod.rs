@@ -49,8 +49,9 @@ pub struct Relay {
     /// Undelivered messages, refreshed by the delivery loop (back-pressure without a COUNT per
     /// request).
     depth: AtomicU64,
-    /// Each portal's delivery state and when the delivery loop last refreshed it (epoch ms).
-    delivery: std::sync::Mutex<(u64, Vec<PortalHealth>)>,
+    /// Each portal's delivery state and when the delivery loop last refreshed it (epoch ms);
+    /// `None` while no delivery loop is attached (a relay that only ingests).
+    delivery: std::sync::Mutex<Option<(u64, Vec<PortalHealth>)>>,
 }
 
 impl Relay {
@@ -407,10 +408,15 @@ async fn health(State(relay): State<Arc<Relay>>) -> Response {
     if let Some(e) = relay.queue.write_error() {
         problems.push(format!("the queue cannot be written: {e}"));
     }
-    let (at, portals) = relay.delivery.lock().map(|d| d.clone()).unwrap_or_default();
-    if at == 0 || SystemClock.now_ms().saturating_sub(at) > DELIVERY_REPORT_MAX_AGE_MS {
-        problems.push("the delivery loop is not running".into());
-    }
+    let delivery = relay.delivery.lock().map(|d| d.clone()).unwrap_or_default();
+    let portals = match delivery {
+        Some((at, _)) if SystemClock.now_ms().saturating_sub(at) > DELIVERY_REPORT_MAX_AGE_MS => {
+            problems.push("the delivery loop is not running".into());
+            Vec::new()
+        }
+        Some((_, portals)) => portals,
+        None => Vec::new(),
+    };
     let mut by_portal = serde_json::Map::new();
     for p in portals {
         if let Some(problem) = &p.problem {
@@ -473,7 +479,7 @@ pub async fn deliver_forever<Q: Queue + ?Sized + 'static>(
         }
         if let Some(relay) = &relay {
             if let Ok(mut d) = relay.delivery.lock() {
-                *d = (SystemClock.now_ms(), engine.health());
+                *d = Some((SystemClock.now_ms(), engine.health()));
             }
         }
         tokio::select! {
