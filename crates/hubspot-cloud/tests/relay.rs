@@ -22,7 +22,7 @@ const KEY: &str = "write-key-1";
 struct Running {
     url: String,
     fake: FakeHandle,
-    queue: Arc<MemoryQueue>,
+    queue: Arc<dyn Queue>,
     metrics: Arc<Metrics>,
     http: reqwest::Client,
     _stop: tokio::sync::watch::Sender<bool>,
@@ -54,13 +54,17 @@ async fn start(max_queue: u64, deliver: bool) -> Running {
 
 /// A relay with these `[server]` lines, delivering to a fresh fake HubSpot if `deliver`.
 async fn start_with(server: &str, deliver: bool) -> Running {
+    start_on(Arc::new(MemoryQueue::new()), server, deliver).await
+}
+
+/// A relay over `queue`.
+async fn start_on(queue: Arc<dyn Queue>, server: &str, deliver: bool) -> Running {
     let fake = fake_hubspot::start(
         FakeConfig::default().with_event(&format!("pe{DEFAULT_PORTAL_ID}_signed_up"), &["plan"]),
     )
     .await
     .unwrap();
     let config = Arc::new(config_with(&fake.base_url, server));
-    let queue = Arc::new(MemoryQueue::new());
     let metrics = Arc::new(Metrics::new());
     let relay = Relay::new(config.clone(), queue.clone(), metrics.clone());
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
@@ -68,7 +72,7 @@ async fn start_with(server: &str, deliver: bool) -> Running {
         let engine = hubspot_cloud::app::engine(&config, queue.clone());
         tokio::spawn(relay::deliver_forever(
             engine,
-            queue.clone() as Arc<dyn Queue>,
+            queue.clone(),
             Some(relay.clone()),
             metrics.clone(),
             stop_rx,
@@ -127,6 +131,29 @@ impl Running {
 
     async fn depth(&self) -> usize {
         self.queue.depth().await.unwrap()
+    }
+
+    /// `/health`'s status and body.
+    async fn health(&self) -> (u16, Value) {
+        let resp = self
+            .http
+            .get(format!("{}/health", self.url))
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.json().await.unwrap())
+    }
+
+    /// Polls `/health` (delivery reports it once a second) until it is 503.
+    async fn until_unhealthy(&self) -> Value {
+        for _ in 0..100 {
+            let (status, body) = self.health().await;
+            if status == 503 {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("/health stayed healthy: {:?}", self.health().await);
     }
 
     async fn until_delivered(&self) {
@@ -852,5 +879,67 @@ async fn the_relay_process_logs_one_line_per_refused_request() {
             "the body in the log: {line}"
         );
     }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn health_reports_a_stopped_portal() {
+    let r = start(1000, true).await;
+    assert_eq!(r.health().await.0, 200);
+    r.fake.update_config(|c| c.tokens.clear());
+    assert_eq!(
+        r.post("/v1/identify", &identify("a@example.com")).await.0,
+        200
+    );
+    let body = r.until_unhealthy().await;
+    let problems = body["problems"].to_string();
+    assert!(
+        problems.contains("portal 'main': delivery stopped: HubSpot rejected the access token"),
+        "{body}"
+    );
+    assert_eq!(body["queue_depth"], 1, "the message is kept");
+}
+
+#[tokio::test]
+async fn health_reports_a_store_that_cannot_write() {
+    let dir = std::env::temp_dir().join(format!(
+        "relay-full-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let options = hubspot_cloud::queue::sqlite::SqliteOptions {
+        max_page_count: Some(64),
+        ..Default::default()
+    };
+    let queue = Arc::new(
+        hubspot_cloud::queue::sqlite::SqliteQueue::open(dir.join("outbox.db"), options).unwrap(),
+    );
+    let r = start_on(queue, "max_queue = 1000000", false).await;
+    assert_eq!(r.health().await.0, 200);
+    let mut refused = None;
+    for i in 0..10_000 {
+        let batch = json!({"batch": (0..50).map(|j| identify(&format!("u{i}-{j}@example.com"))).collect::<Vec<_>>()});
+        let (status, body) = r.post("/v1/batch", &batch).await;
+        if status != 200 {
+            refused = Some((status, body));
+            break;
+        }
+    }
+    let (status, body) = refused.expect("the outbox filled up");
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        refusal_message(&body).contains("nothing was stored"),
+        "{body}"
+    );
+    let (status, health) = r.health().await;
+    assert_eq!(status, 503, "{health}");
+    assert!(
+        health["problems"]
+            .to_string()
+            .contains("the queue cannot be written"),
+        "{health}"
+    );
+    assert!(health["problems"].to_string().contains("full"), "{health}");
     std::fs::remove_dir_all(dir).ok();
 }

@@ -18,7 +18,7 @@ use crate::mapping::{PropertyDefinition, PropertyType};
 use crate::ops::BehavioralEvent;
 
 /// A window of time during which every call fails with `status` (503 for an outage, 429 for a
-/// throttled portal).
+/// throttled portal), or never answers (`status` 0: a peer that accepts and goes silent).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outage {
     /// First failing instant (epoch ms, by the portal's clock).
@@ -164,23 +164,26 @@ impl MemoryHubSpot {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Logs the call and fails it if an outage covers now.
-    fn enter(&self, what: &'static str) -> Result<MutexGuard<'_, State>, ApiError> {
+    /// Logs the call and fails it (or never answers it) if an outage covers now.
+    async fn enter(&self, what: &'static str) -> Result<MutexGuard<'_, State>, ApiError> {
         let now = self.clock.now_ms();
-        let mut s = self.lock();
-        s.calls.push((now, what));
-        match s
-            .outages
-            .iter()
-            .find(|o| (o.from_ms..o.until_ms).contains(&now))
-        {
-            Some(o) if o.status == 429 => Err(error::classify(
+        let status = {
+            let mut s = self.lock();
+            s.calls.push((now, what));
+            s.outages
+                .iter()
+                .find(|o| (o.from_ms..o.until_ms).contains(&now))
+                .map(|o| o.status)
+        };
+        match status {
+            None => Ok(self.lock()),
+            Some(0) => std::future::pending().await,
+            Some(429) => Err(error::classify(
                 429,
                 r#"{"status":"error","message":"You have reached your ten_secondly_rolling limit.","errorType":"RATE_LIMIT","policyName":"TEN_SECONDLY_ROLLING"}"#,
                 Some(10_000),
             )),
-            Some(o) => Err(error::classify(o.status, "", None)),
-            None => Ok(s),
+            Some(status) => Err(error::classify(status, "", None)),
         }
     }
 }
@@ -240,7 +243,7 @@ impl HubSpotApi for MemoryHubSpot {
         id_property: &str,
         inputs: &[UpsertInput],
     ) -> Result<InputResults, ApiError> {
-        let mut s = self.enter("upsert")?;
+        let mut s = self.enter("upsert").await?;
         let mut seen = HashSet::new();
         if let Some(dup) = inputs.iter().find(|i| !seen.insert(i.id.to_lowercase())) {
             return Err(invalid(format!(
@@ -282,7 +285,7 @@ impl HubSpotApi for MemoryHubSpot {
         object_type: &str,
         inputs: &[UpdateInput],
     ) -> Result<InputResults, ApiError> {
-        let mut s = self.enter("update")?;
+        let mut s = self.enter("update").await?;
         s.check_properties(object_type, inputs.iter().map(|i| &i.properties))?;
         Ok(inputs
             .iter()
@@ -310,7 +313,7 @@ impl HubSpotApi for MemoryHubSpot {
         ids: &[String],
         properties: &[&str],
     ) -> Result<Vec<Record>, ApiError> {
-        let mut s = self.enter("read")?;
+        let mut s = self.enter("read").await?;
         Ok(ids
             .iter()
             .filter_map(|id| {
@@ -327,7 +330,7 @@ impl HubSpotApi for MemoryHubSpot {
     }
 
     async fn send_events(&self, events: &[BehavioralEvent]) -> Result<(), ApiError> {
-        let mut s = self.enter("send_events")?;
+        let mut s = self.enter("send_events").await?;
         if let Some(e) = events
             .iter()
             .find(|e| !s.event_definitions.contains_key(&e.event_name))
@@ -344,12 +347,12 @@ impl HubSpotApi for MemoryHubSpot {
     }
 
     async fn properties(&self, object_type: &str) -> Result<Vec<PropertyDefinition>, ApiError> {
-        let s = self.enter("properties")?;
+        let s = self.enter("properties").await?;
         Ok(s.definitions.get(object_type).cloned().unwrap_or_default())
     }
 
     async fn event_definition(&self, name: &str) -> Result<Option<Vec<String>>, ApiError> {
-        let s = self.enter("event_definition")?;
+        let s = self.enter("event_definition").await?;
         Ok(s.event_definitions.get(name).cloned())
     }
 
@@ -358,7 +361,7 @@ impl HubSpotApi for MemoryHubSpot {
         object_type: &str,
         property: &NewProperty,
     ) -> Result<(), ApiError> {
-        let mut s = self.enter("create_property")?;
+        let mut s = self.enter("create_property").await?;
         let defs = s.definitions.entry(object_type.to_owned()).or_default();
         if !defs.iter().any(|d| d.name == property.name) {
             defs.push(PropertyDefinition {
@@ -375,7 +378,7 @@ impl HubSpotApi for MemoryHubSpot {
         to: &str,
         pairs: &[(String, String)],
     ) -> Result<(), ApiError> {
-        let mut s = self.enter("associate")?;
+        let mut s = self.enter("associate").await?;
         for (f, t) in pairs {
             s.associations
                 .push((from.to_owned(), f.clone(), to.to_owned(), t.clone()));

@@ -380,7 +380,14 @@ impl<Q: Queue + ?Sized + 'static> Engine<Q> {
         while !*stop.borrow() {
             p.heartbeat_ms
                 .store(self.clock.now_ms().max(1), Ordering::Relaxed);
-            let wait = match self.round(p).await {
+            // Stopping abandons a round in flight: its leased jobs are offered again after
+            // their lease (or at the next start), and a repeated write is harmless (upserts
+            // by key, events by uuid).
+            let round = tokio::select! {
+                r = self.round(p) => r,
+                _ = stop.changed() => break,
+            };
+            let wait = match round {
                 Ok(n) => {
                     if lock(&p.queue_error).take().is_some() {
                         tracing::warn!(portal = %p.name, "the queue works again");

@@ -224,3 +224,58 @@ async fn a_throttled_portal_does_not_slow_another() {
     stop_tx.send(true).unwrap();
     running.await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn health_names_what_keeps_a_portal_from_delivering() {
+    let config = EngineConfig::default();
+    let stuck_after = config.stuck_after.as_millis() as u64;
+    let hang = Outage {
+        from_ms: T0,
+        until_ms: T0 + 10 * stuck_after,
+        status: 0,
+    };
+    let down = Outage {
+        from_ms: T0,
+        until_ms: T0 + 10 * MINUTE,
+        status: 503,
+    };
+    let w = world(
+        &[
+            ("hanging", vec![hang]),
+            ("down", vec![down]),
+            ("fine", Vec::new()),
+        ],
+        config,
+    );
+    for portal in ["hanging", "down", "fine"] {
+        w.engine.enqueue(portal, identifies(10)).await.unwrap();
+    }
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(w.engine.clone().run(stop));
+    tokio::time::sleep(Duration::from_millis(stuck_after + 1_000)).await;
+    let health: Vec<(String, Option<String>)> = w
+        .engine
+        .health()
+        .into_iter()
+        .map(|h| (h.portal, h.problem))
+        .collect();
+    let problem = |name: &str| {
+        health
+            .iter()
+            .find(|(p, _)| p == name)
+            .and_then(|(_, problem)| problem.clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        problem("hanging").starts_with("delivery stuck: no progress for 12"),
+        "{health:?}"
+    );
+    assert!(
+        problem("down").starts_with("HubSpot has been failing since 2023-11-14T22:13:2"),
+        "{health:?}"
+    );
+    assert_eq!(problem("fine"), "", "{health:?}");
+    // Stopping does not wait for the call that never returns.
+    stop_tx.send(true).unwrap();
+    running.await.unwrap();
+}

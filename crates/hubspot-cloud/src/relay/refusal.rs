@@ -96,7 +96,9 @@ pub(super) async fn refusals(
     let encoding = req.headers().get(header::CONTENT_ENCODING).cloned();
     let resp = next.run(req).await;
     let status = resp.status();
-    if !(status.is_client_error() || status.is_server_error()) {
+    // `/health` answers 503 with its own reasons: a state, not a refused request.
+    let own_answer = method == Method::GET && path == "/health";
+    if own_answer || !(status.is_client_error() || status.is_server_error()) {
         return resp;
     }
     let (resp, Refused { code, messages }) = match resp.extensions().get::<Refused>().copied() {
