@@ -132,8 +132,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status => {
             let s = queue.status().await?;
             println!(
-                "queued    {}\nretrying  {}\nin flight {}\ndead      {}\ndelivered {}",
-                s.queued, s.retrying, s.in_flight, s.dead, s.delivered
+                "queued    {}\nretrying  {}\nin flight {}\ndead      {}\npruned    {}\ndelivered {}",
+                s.queued, s.retrying, s.in_flight, s.dead, s.dead_pruned, s.delivered
             );
             Ok(ExitCode::SUCCESS)
         }

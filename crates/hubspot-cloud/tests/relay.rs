@@ -236,6 +236,11 @@ async fn segment_endpoints_deliver_to_hubspot() {
         "{metrics}"
     );
     assert!(metrics.contains("hubspot_delivered_total 4"), "{metrics}");
+    assert!(metrics.contains("hubspot_dead_letters 0"), "{metrics}");
+    assert!(
+        metrics.contains("hubspot_dead_letters_pruned 0"),
+        "{metrics}"
+    );
     assert!(
         metrics.contains("hubspot_delivery_latency_seconds_count 4"),
         "{metrics}"

@@ -24,6 +24,8 @@ pub struct Metrics {
     pub rate_limited: IntCounter,
     /// Dead letters kept.
     pub dead_letters: IntGauge,
+    /// Dead letters deleted by the count and age limits, since the queue was created.
+    pub dead_letters_pruned: IntGauge,
     /// Messages waiting (queued, retrying or in flight).
     pub queue_depth: IntGauge,
     /// Seconds from acceptance to delivery.
@@ -57,6 +59,10 @@ impl Metrics {
             rate_limited: counter("hubspot_rate_limited_total", "429 answers from HubSpot"),
             queue_depth: gauge("hubspot_queue_depth", "Messages waiting for delivery"),
             dead_letters: gauge("hubspot_dead_letters", "Dead letters kept"),
+            dead_letters_pruned: gauge(
+                "hubspot_dead_letters_pruned",
+                "Dead letters deleted by the count and age limits",
+            ),
             delivery_latency: Histogram::with_opts(
                 HistogramOpts::new(
                     "hubspot_delivery_latency_seconds",
@@ -80,7 +86,7 @@ impl Metrics {
                 .register(Box::new(c.clone()))
                 .expect("unique metric names");
         }
-        for g in [&m.queue_depth, &m.dead_letters] {
+        for g in [&m.queue_depth, &m.dead_letters, &m.dead_letters_pruned] {
             m.registry
                 .register(Box::new(g.clone()))
                 .expect("unique metric names");

@@ -476,6 +476,7 @@ pub async fn deliver_forever<Q: Queue + ?Sized + 'static>(
         }
         if let Ok(status) = queue.status().await {
             metrics.dead_letters.set(status.dead as i64);
+            metrics.dead_letters_pruned.set(status.dead_pruned as i64);
         }
         if let Some(relay) = &relay {
             if let Ok(mut d) = relay.delivery.lock() {
