@@ -1,4 +1,4 @@
-//! Custom behavioral events (`/events/v3/send`, `/send/batch`) and their definitions.
+//! Custom behavioral events (`/events/v3/send/batch`) and their definitions.
 //!
 //! Event names and property names must be defined for the portal; sending is validated in full
 //! before anything is recorded, so a rejected batch records nothing. An event whose `uuid` was

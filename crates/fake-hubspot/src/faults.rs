@@ -113,7 +113,7 @@ mod tests {
         let mut faults = Faults::one(FaultRule::next(1, FaultKind::Status(503)).on_path("/crm"))
             .then(FaultRule::next(1, FaultKind::DropConnection));
         assert_eq!(
-            faults.take("/events/v3/send"),
+            faults.take("/events/v3/send/batch"),
             Some(FaultKind::DropConnection)
         );
         assert_eq!(

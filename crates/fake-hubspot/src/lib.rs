@@ -1,9 +1,10 @@
 //! A fake HubSpot REST API for tests and demos: a real HTTP server on 127.0.0.1.
 //!
 //! It implements the parts of HubSpot that a delivery pipeline meets — CRM objects (batch
-//! upsert/create/update/read, single create/update/read, search with index lag), properties,
-//! v4 associations, custom behavioral events, OAuth refresh — with HubSpot's validation rules,
-//! error shapes and rate limits, plus fault injection and a state snapshot to assert on.
+//! upsert/update/read, single read, search with index lag), properties, v4 associations (batch
+//! associate, list), custom behavioral events (batch send, definitions), OAuth refresh — with
+//! HubSpot's validation rules, error shapes and rate limits, plus fault injection and a state
+//! snapshot to assert on. The README lists the endpoints.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {

@@ -21,7 +21,7 @@ use axum::extract::{DefaultBodyLimit, Form, Path, Query, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -47,12 +47,7 @@ const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let objects = "/crm/v3/objects/{object_type}";
     let api = Router::new()
-        .route(objects, post(create_object))
-        .route(
-            &format!("{objects}/{{id}}"),
-            get(read_object).patch(update_object),
-        )
-        .route(&format!("{objects}/batch/create"), post(batch_create))
+        .route(&format!("{objects}/{{id}}"), get(read_object))
         .route(&format!("{objects}/batch/update"), post(batch_update))
         .route(&format!("{objects}/batch/upsert"), post(batch_upsert))
         .route(&format!("{objects}/batch/read"), post(batch_read))
@@ -62,16 +57,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             get(list_properties).post(create_property),
         )
         .route(
-            "/crm/v3/properties/{object_type}/batch/create",
-            post(batch_create_properties),
-        )
-        .route(
             "/crm/v3/properties/{object_type}/{name}",
             get(read_property),
-        )
-        .route(
-            "/crm/v4/objects/{from}/{id}/associations/default/{to}/{to_id}",
-            put(associate_one),
         )
         .route(
             "/crm/v4/objects/{from}/{id}/associations/{to}",
@@ -81,7 +68,6 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/crm/v4/associations/{from}/{to}/batch/associate/default",
             post(associate_batch),
         )
-        .route("/events/v3/send", post(send_event))
         .route("/events/v3/send/batch", post(send_events))
         .route(
             "/events/v3/event-definitions",
@@ -386,9 +372,9 @@ impl BatchError {
     }
 }
 
-/// HubSpot's batch answer: `success` when every input worked; when every input failed, the
-/// first input's error as the whole answer; otherwise 207 with `errors[]`.
-fn batch_response(success: StatusCode, results: Vec<Value>, errors: Vec<BatchError>) -> Response {
+/// HubSpot's batch answer: 200 when every input worked; when every input failed, the first
+/// input's error as the whole answer; otherwise 207 with `errors[]`.
+fn batch_response(results: Vec<Value>, errors: Vec<BatchError>) -> Response {
     let stamp = now_iso();
     if errors.is_empty() {
         let body = json!({
@@ -397,7 +383,7 @@ fn batch_response(success: StatusCode, results: Vec<Value>, errors: Vec<BatchErr
             "startedAt": stamp,
             "completedAt": stamp,
         });
-        return (success, Json(body)).into_response();
+        return Json(body).into_response();
     }
     if results.is_empty() {
         if let Some(first) = errors.first() {
@@ -434,9 +420,8 @@ fn batch_response(success: StatusCode, results: Vec<Value>, errors: Vec<BatchErr
 // ---------------------------------------------------------------------------------------------
 // Objects
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum WriteOp {
-    Create,
     Update,
     Upsert,
 }
@@ -492,25 +477,10 @@ fn batch_write(shared: &Shared, ty: &str, body: &Bytes, op: WriteOp) -> ApiResul
             trace: text(input, "objectWriteTraceId"),
         })
         .collect();
-    if op != WriteOp::Create {
-        check_duplicates(&ty, &inputs)?;
-    }
+    check_duplicates(&ty, &inputs)?;
     let now = Instant::now();
     let mut inner = shared.lock();
     let store = &mut inner.store;
-    if op == WriteOp::Create {
-        // HubSpot fails the whole batch create on the first conflict, creating nothing.
-        for input in &inputs {
-            if let Some(err) = input
-                .properties
-                .as_ref()
-                .ok()
-                .and_then(|p| store.create_conflict(&ty, p))
-            {
-                return Err(err);
-            }
-        }
-    }
     let mut results = Vec::new();
     let mut errors = Vec::new();
     for input in inputs {
@@ -522,7 +492,6 @@ fn batch_write(shared: &Shared, ty: &str, body: &Bytes, op: WriteOp) -> ApiResul
                     .ok_or_else(|| ApiError::validation("id is required"))
             };
             match op {
-                WriteOp::Create => store.create(&ty, &props, now).map(|o| (o, None)),
                 WriteOp::Update => store
                     .update(&ty, &need_id()?, id_property, &props, now)
                     .map(|o| (o, None)),
@@ -549,16 +518,7 @@ fn batch_write(shared: &Shared, ty: &str, body: &Bytes, op: WriteOp) -> ApiResul
             }),
         }
     }
-    let success = if op == WriteOp::Create {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(batch_response(success, results, errors))
-}
-
-async fn batch_create(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
-    batch_write(&s, &ty, &body, WriteOp::Create)
+    Ok(batch_response(results, errors))
 }
 
 async fn batch_update(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
@@ -597,7 +557,7 @@ async fn batch_read(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> 
         }
     }
     if missing.is_empty() {
-        return Ok(batch_response(StatusCode::OK, results, Vec::new()));
+        return Ok(batch_response(results, Vec::new()));
     }
     // A read never fails as a whole: missing records are one grouped error beside the results.
     let stamp = now_iso();
@@ -618,31 +578,6 @@ async fn batch_read(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> 
         "completedAt": stamp,
     });
     Ok((StatusCode::MULTI_STATUS, Json(body)).into_response())
-}
-
-async fn create_object(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
-    let body = parse_json(&body)?;
-    let props = properties_of(&body)?;
-    let ty = canonical_type(&ty);
-    let object = s.lock().store.create(&ty, &props, Instant::now())?;
-    Ok((StatusCode::CREATED, Json(object_json(&ty, &object, None))).into_response())
-}
-
-async fn update_object(
-    State(s): AppState,
-    Path((ty, id)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
-    body: Bytes,
-) -> ApiResult {
-    let body = parse_json(&body)?;
-    let props = properties_of(&body)?;
-    let ty = canonical_type(&ty);
-    let id_property = query.get("idProperty").map(String::as_str);
-    let object = s
-        .lock()
-        .store
-        .update(&ty, &id, id_property, &props, Instant::now())?;
-    Ok(Json(object_json(&ty, &object, None)).into_response())
 }
 
 async fn read_object(
@@ -716,33 +651,6 @@ async fn create_property(State(s): AppState, Path(ty): Path<String>, body: Bytes
     Ok((StatusCode::CREATED, Json(def)).into_response())
 }
 
-async fn batch_create_properties(
-    State(s): AppState,
-    Path(ty): Path<String>,
-    body: Bytes,
-) -> ApiResult {
-    let body = parse_json(&body)?;
-    let inputs = inputs_of(&body, MAX_BATCH_INPUTS)?;
-    let ty = canonical_type(&ty);
-    let mut inner = s.lock();
-    let mut results = Vec::new();
-    let mut errors = Vec::new();
-    for input in inputs {
-        let name = text(input, "name");
-        let created =
-            definition_from(input.clone()).and_then(|def| inner.store.create_property(&ty, def));
-        match created {
-            Ok(def) => results.push(json!(def)),
-            Err(err) => errors.push(BatchError {
-                err,
-                ids: name.into_iter().collect(),
-                trace: None,
-            }),
-        }
-    }
-    Ok(batch_response(StatusCode::CREATED, results, errors))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Associations
 
@@ -776,22 +684,6 @@ fn association_json(from: &str, from_id: &str, to: &str, to_id: &str) -> Value {
     })
 }
 
-async fn associate_one(
-    State(s): AppState,
-    Path((from, id, to, to_id)): Path<(String, String, String, String)>,
-) -> ApiResult {
-    let (from, to) = (canonical_type(&from), canonical_type(&to));
-    s.lock().store.associate(&from, &id, &to, &to_id)?;
-    let stamp = now_iso();
-    let body = json!({
-        "status": "COMPLETE",
-        "results": [association_json(&from, &id, &to, &to_id)],
-        "startedAt": stamp,
-        "completedAt": stamp,
-    });
-    Ok(Json(body).into_response())
-}
-
 async fn associate_batch(
     State(s): AppState,
     Path((from, to)): Path<(String, String)>,
@@ -821,7 +713,7 @@ async fn associate_batch(
             }),
         }
     }
-    Ok(batch_response(StatusCode::OK, results, errors))
+    Ok(batch_response(results, errors))
 }
 
 async fn list_associations(
@@ -857,15 +749,6 @@ async fn list_associations(
 
 // ---------------------------------------------------------------------------------------------
 // Events
-
-async fn send_event(State(s): AppState, body: Bytes) -> ApiResult {
-    let body = parse_json(&body)?;
-    let mut guard = s.lock();
-    let inner = &mut *guard;
-    let event = events::parse_event(&body, &inner.config.event_definitions, &inner.store)?;
-    inner.events.record(event);
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
 
 async fn send_events(State(s): AppState, body: Bytes) -> ApiResult {
     let body = parse_json(&body)?;

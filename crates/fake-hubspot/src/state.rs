@@ -54,7 +54,7 @@ pub struct FakeState {
     /// Events accepted but not recorded because their uuid was already received.
     pub duplicate_events: u64,
     /// Request counts by endpoint (`POST /crm/v3/objects/contacts/batch/upsert`,
-    /// `PATCH /crm/v3/objects/contacts/{id}`, …), then by status (0 = dropped connection).
+    /// `GET /crm/v3/objects/contacts/{id}`, …), then by status (0 = dropped connection).
     pub requests: BTreeMap<String, BTreeMap<u16, u64>>,
     /// All API requests seen (control endpoints under `/_fake` excluded).
     pub total_requests: u64,
@@ -133,17 +133,10 @@ pub(crate) fn endpoint_key(method: &Method, path: &str) -> String {
                 replace.push((4, "{id}".into()));
             }
         }
-        ["crm", "v4", "objects", from, _, "associations", rest @ ..] => {
+        ["crm", "v4", "objects", from, _, "associations", to] => {
             replace.push((3, canonical_type(from)));
             replace.push((4, "{id}".into()));
-            match rest {
-                ["default", to, _] => {
-                    replace.push((7, canonical_type(to)));
-                    replace.push((8, "{toId}".into()));
-                }
-                [to] => replace.push((6, canonical_type(to))),
-                _ => {}
-            }
+            replace.push((6, canonical_type(to)));
         }
         ["crm", "v4", "associations", from, to, ..] => {
             replace.push((3, canonical_type(from)));
@@ -316,19 +309,16 @@ mod tests {
     fn endpoint_keys_hide_ids() {
         let key = |m: Method, p: &str| endpoint_key(&m, p);
         assert_eq!(
-            key(Method::PATCH, "/crm/v3/objects/0-1/123"),
-            "PATCH /crm/v3/objects/contacts/{id}"
+            key(Method::GET, "/crm/v3/objects/0-1/123"),
+            "GET /crm/v3/objects/contacts/{id}"
         );
         assert_eq!(
             key(Method::POST, "/crm/v3/objects/contacts/search"),
             "POST /crm/v3/objects/contacts/search"
         );
         assert_eq!(
-            key(
-                Method::PUT,
-                "/crm/v4/objects/contacts/1/associations/default/companies/2"
-            ),
-            "PUT /crm/v4/objects/contacts/{id}/associations/default/companies/{toId}"
+            key(Method::GET, "/crm/v4/objects/contact/1/associations/0-2"),
+            "GET /crm/v4/objects/contacts/{id}/associations/companies"
         );
     }
 }

@@ -682,16 +682,8 @@ impl Store {
             })
     }
 
-    /// The conflict a create with these raw properties would hit against stored records; batch
-    /// create checks every input first because HubSpot fails the whole batch on one conflict.
-    pub(crate) fn create_conflict(&self, ty: &str, props: &Map<String, Value>) -> Option<ApiError> {
-        let defs = self.defs(ty)?;
-        let values = validate(defs, props).ok()?;
-        self.conflict(ty, &values, None)
-    }
-
-    /// Creates a record.
-    pub(crate) fn create(
+    /// Creates a record (the insert half of an upsert).
+    fn create(
         &mut self,
         ty: &str,
         props: &Map<String, Value>,

@@ -131,7 +131,17 @@ fn upsert_input(email: &str, props: Value) -> Value {
 }
 
 const UPSERT: &str = "/crm/v3/objects/contacts/batch/upsert";
+const UPDATE: &str = "/crm/v3/objects/contacts/batch/update";
+const EVENTS: &str = "/events/v3/send/batch";
 const EVENT: &str = "pe123456_signed_up";
+
+/// The id of the first result of a batch answer.
+fn first_id(answer: &Answer) -> String {
+    answer.body["results"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {:?}", answer.body))
+        .to_string()
+}
 
 // ---------------------------------------------------------------------------------------------
 // Batch rules
@@ -263,54 +273,66 @@ async fn upsert_matches_secondary_emails_and_reports_new() {
 // Conflicts
 
 #[tokio::test]
-async fn creating_an_existing_contact_is_409_including_secondary_emails() {
+async fn taking_another_contacts_email_is_409_including_secondary_emails() {
     let (fake, api) = setup(FakeConfig::default()).await;
-    let created = api
+    let seeded = api
         .post(
-            "/crm/v3/objects/contacts",
-            json!({ "properties": { "email": "p@x.co", "hs_additional_emails": "s@x.co" } }),
-        )
-        .await;
-    assert_eq!(created.status, 201);
-    let id = created.body["id"].as_str().expect("id").to_string();
-    for email in ["p@x.co", "S@x.co"] {
-        let again = api
-            .post(
-                "/crm/v3/objects/contacts",
-                json!({ "properties": { "email": email } }),
-            )
-            .await;
-        assert_eq!(again.status, 409);
-        assert_eq!(again.body["category"], "CONFLICT");
-        assert_eq!(
-            again.body["message"],
-            format!("Contact already exists. Existing ID: {id}")
-        );
-    }
-    // Batch create: the first conflict fails the whole batch, nothing is created.
-    let batch = api
-        .post(
-            "/crm/v3/objects/contacts/batch/create",
+            UPSERT,
             json!({ "inputs": [
-                { "properties": { "email": "new@x.co" } },
-                { "properties": { "email": "s@x.co" } },
-                { "properties": { "email": "p@x.co" } },
+                upsert_input("p@x.co", json!({ "hs_additional_emails": "s@x.co" })),
+                upsert_input("other@x.co", json!({})),
             ]}),
         )
         .await;
-    assert_eq!(batch.status, 409);
-    assert_eq!(
-        batch.body["message"],
-        format!("Contact already exists. Existing ID: {id}")
-    );
-    assert_eq!(fake.state().contacts().len(), 1);
-    let ok = api
+    assert_eq!(seeded.status, 200);
+    let id_of = |email: &str| {
+        fake.state()
+            .find("contacts", "email", email)
+            .expect("contact")
+            .id
+            .clone()
+    };
+    let (owner, other) = (id_of("p@x.co"), id_of("other@x.co"));
+    let expected = format!("Contact already exists. Existing ID: {owner}");
+    for email in ["p@x.co", "S@x.co"] {
+        let taken = api
+            .post(
+                UPDATE,
+                json!({ "inputs": [{ "id": other, "properties": { "email": email } }] }),
+            )
+            .await;
+        assert_eq!(taken.status, 409, "{email}");
+        assert_eq!(taken.body["category"], "CONFLICT");
+        assert_eq!(taken.body["message"], expected);
+    }
+    // Upsert updates the same way.
+    let upserted = api
         .post(
-            "/crm/v3/objects/contacts/batch/create",
-            json!({ "inputs": [{ "properties": { "email": "new@x.co" } }] }),
+            UPSERT,
+            json!({ "inputs": [upsert_input("other@x.co", json!({ "email": "s@x.co" }))] }),
         )
         .await;
-    assert_eq!(ok.status, 201);
+    assert_eq!(upserted.status, 409);
+    assert_eq!(upserted.body["message"], expected);
+    // Beside other inputs, the conflict is that input's error.
+    let mixed = api
+        .post(
+            UPDATE,
+            json!({ "inputs": [
+                { "id": owner, "properties": { "firstname": "P" } },
+                { "id": other, "properties": { "email": "s@x.co" } },
+            ]}),
+        )
+        .await;
+    assert_eq!(mixed.status, 207);
+    assert_eq!(mixed.body["errors"][0]["category"], "CONFLICT");
+    assert_eq!(mixed.body["errors"][0]["context"]["ids"], json!([other]));
+    let state = fake.state();
+    assert_eq!(state.contacts().len(), 2);
+    assert!(
+        state.find("contacts", "email", "other@x.co").is_some(),
+        "a conflicting write changes nothing"
+    );
 }
 
 #[tokio::test]
@@ -335,17 +357,35 @@ async fn unique_company_property_conflicts_and_serves_as_upsert_key() {
         api.post(path, input("Acme Inc")).await.body["results"][0]["new"],
         false
     );
+    let other = api
+        .post(
+            path,
+            json!({ "inputs": [{ "id": "g2", "idProperty": "segment_group_id", "properties": { "name": "Other" } }] }),
+        )
+        .await;
+    let other_id = first_id(&other);
     let dup = api
         .post(
-            "/crm/v3/objects/companies",
-            json!({ "properties": { "name": "Other", "segment_group_id": "g1" } }),
+            "/crm/v3/objects/companies/batch/update",
+            json!({ "inputs": [{ "id": other_id, "properties": { "segment_group_id": "g1" } }] }),
         )
         .await;
     assert_eq!(dup.status, 409);
     assert_eq!(dup.body["category"], "CONFLICT");
-    let companies = fake.state();
-    assert_eq!(companies.companies().len(), 1);
-    assert_eq!(companies.companies()[0].properties["name"], "Acme Inc");
+    let state = fake.state();
+    let acme = state
+        .find("companies", "segment_group_id", "g1")
+        .expect("g1");
+    assert_eq!(
+        dup.body["message"],
+        format!(
+            "Company with segment_group_id=g1 already exists. Existing ID: {}",
+            acme.id
+        )
+    );
+    assert_eq!(acme.properties["name"], "Acme Inc");
+    assert_eq!(state.companies().len(), 2);
+    assert!(state.find("companies", "segment_group_id", "g2").is_some());
     // A non-unique property cannot be an idProperty.
     let bad = api
         .post(
@@ -361,18 +401,24 @@ async fn unique_company_property_conflicts_and_serves_as_upsert_key() {
 
 #[tokio::test]
 async fn invalid_property_values_are_listed_as_json_inside_the_message() {
-    let (_fake, api) = setup(FakeConfig::default()).await;
+    let (fake, api) = setup(FakeConfig::default()).await;
+    api.post(
+        UPSERT,
+        json!({ "inputs": [upsert_input("v@x.co", json!({}))] }),
+    )
+    .await;
+    let id = fake.state().contacts()[0].id.clone();
     let answer = api
         .post(
-            "/crm/v3/objects/contacts",
-            json!({ "properties": {
+            UPDATE,
+            json!({ "inputs": [{ "id": id, "properties": {
                 "email": "not-an-email",
                 "foo": "bar",
                 "birthday": 1_557_926_325_000_i64,
                 "score": "lots",
                 "lifecyclestage": "champion",
                 "vip": "maybe",
-            }}),
+            }}]}),
         )
         .await;
     assert_eq!(answer.status, 400);
@@ -406,19 +452,18 @@ async fn values_may_be_strings_numbers_or_booleans_and_are_stored_normalized() {
     let (fake, api) = setup(FakeConfig::default()).await;
     let answer = api
         .post(
-            "/crm/v3/objects/contacts",
-            json!({ "properties": {
-                "email": " Mixed@Case.CO ",
+            UPSERT,
+            json!({ "inputs": [upsert_input(" Mixed@Case.CO ", json!({
                 "score": 42,
                 "vip": true,
                 "birthday": 1_704_067_200_000_i64,
                 "last_seen": 1_704_067_200_123_i64,
                 "phone": 5_551_234,
                 "lifecyclestage": null,
-            }}),
+            }))]}),
         )
         .await;
-    assert_eq!(answer.status, 201, "{:?}", answer.body);
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
     let state = fake.state();
     let props = &state.contacts()[0].properties;
     assert_eq!(props["email"], "mixed@case.co");
@@ -430,11 +475,14 @@ async fn values_may_be_strings_numbers_or_booleans_and_are_stored_normalized() {
     assert!(!props.contains_key("lifecyclestage"));
     let iso_date = api
         .post(
-            "/crm/v3/objects/contacts",
-            json!({ "properties": { "email": "d@x.co", "birthday": "2024-02-29" } }),
+            UPSERT,
+            json!({ "inputs": [upsert_input("d@x.co", json!({ "birthday": "2024-02-29" }))] }),
         )
         .await;
-    assert_eq!(iso_date.status, 201);
+    assert_eq!(iso_date.status, 200);
+    let state = fake.state();
+    let stored = state.find("contacts", "email", "d@x.co").expect("d@x.co");
+    assert_eq!(stored.properties["birthday"], "2024-02-29");
 }
 
 #[tokio::test]
@@ -462,36 +510,26 @@ async fn lifecycle_stage_never_moves_backwards_until_cleared() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Single-object endpoints, batch update and read
+// Batch update and read, single read
 
 #[tokio::test]
-async fn single_update_read_and_404() {
+async fn update_by_email_and_single_read_with_selected_properties() {
     let (_fake, api) = setup(FakeConfig::default()).await;
     let created = api
         .post(
-            "/crm/v3/objects/contacts",
-            json!({ "properties": { "email": "one@x.co" } }),
+            UPSERT,
+            json!({ "inputs": [upsert_input("one@x.co", json!({}))] }),
         )
         .await;
-    let id = created.body["id"].as_str().expect("id").to_string();
-    let patched = api
-        .send(
-            Method::PATCH,
-            "/crm/v3/objects/contacts/ONE@x.co?idProperty=email",
-            Some(json!({ "properties": { "firstname": "Uno" } })),
+    let id = first_id(&created);
+    let updated = api
+        .post(
+            UPDATE,
+            json!({ "inputs": [{ "id": "ONE@x.co", "idProperty": "email", "properties": { "firstname": "Uno" } }] }),
         )
         .await;
-    assert_eq!(patched.status, 200);
-    assert_eq!(patched.body["id"], id.as_str());
-    let missing = api
-        .send(
-            Method::PATCH,
-            "/crm/v3/objects/contacts/999999",
-            Some(json!({ "properties": { "firstname": "X" } })),
-        )
-        .await;
-    assert_eq!(missing.status, 404);
-    assert_eq!(missing.body["category"], "OBJECT_NOT_FOUND");
+    assert_eq!(updated.status, 200);
+    assert_eq!(updated.body["results"][0]["id"], id.as_str());
     let read = api
         .get(&format!(
             "/crm/v3/objects/contacts/{id}?properties=firstname,city"
@@ -501,22 +539,32 @@ async fn single_update_read_and_404() {
     assert_eq!(read.body["properties"]["firstname"], "Uno");
     assert_eq!(read.body["properties"]["city"], Value::Null);
     assert_eq!(read.body["properties"]["hs_object_id"], id.as_str());
+    let by_email = api
+        .get("/crm/v3/objects/contacts/ONE@x.co?idProperty=email")
+        .await;
+    assert_eq!(by_email.status, 200);
+    assert_eq!(by_email.body["id"], id.as_str());
+    assert_eq!(by_email.body["properties"]["firstname"], "Uno");
     assert_eq!(api.get("/crm/v3/objects/contacts/424242").await.status, 404);
 }
 
 #[tokio::test]
 async fn batch_update_and_read_report_missing_records() {
-    let (_fake, api) = setup(FakeConfig::default()).await;
+    let config = FakeConfig::default().with_property(
+        "deals",
+        PropertyDefinition::string("deal_key", "dealinformation").unique(),
+    );
+    let (_fake, api) = setup(config).await;
     let created = api
         .post(
-            "/crm/v3/objects/deals/batch/create",
-            json!({ "inputs": [
-                { "properties": { "dealname": "A", "amount": "10.5" } },
-                { "properties": { "dealname": "B", "amount": 20 } },
+            "/crm/v3/objects/deals/batch/upsert",
+            json!({ "idProperty": "deal_key", "inputs": [
+                { "id": "a", "properties": { "dealname": "A", "amount": "10.5" } },
+                { "id": "b", "properties": { "dealname": "B", "amount": 20 } },
             ]}),
         )
         .await;
-    assert_eq!(created.status, 201);
+    assert_eq!(created.status, 200, "{:?}", created.body);
     let ids: Vec<String> = created.body["results"]
         .as_array()
         .expect("results")
@@ -545,6 +593,7 @@ async fn batch_update_and_read_report_missing_records() {
         )
         .await;
     assert_eq!(all_missing.status, 404);
+    assert_eq!(all_missing.body["category"], "OBJECT_NOT_FOUND");
     let read = api
         .post(
             "/crm/v3/objects/deals/batch/read",
@@ -554,13 +603,15 @@ async fn batch_update_and_read_report_missing_records() {
     assert_eq!(read.status, 207);
     assert_eq!(read.body["results"].as_array().map(Vec::len), Some(2));
     assert_eq!(read.body["results"][0]["properties"]["dealstage"], "won");
+    assert_eq!(read.body["results"][1]["properties"]["amount"], "20");
     assert_eq!(read.body["errors"][0]["context"]["ids"], json!(["777"]));
 }
 
 #[tokio::test]
 async fn custom_object_types_use_the_properties_created_for_them() {
-    let config =
-        FakeConfig::default().with_property("p_cars", PropertyDefinition::string("color", "cars"));
+    let config = FakeConfig::default()
+        .with_property("p_cars", PropertyDefinition::string("color", "cars"))
+        .with_property("2-123", PropertyDefinition::string("key", "g").unique());
     let (fake, api) = setup(config).await;
     let path = "/crm/v3/objects/p_cars/batch/upsert";
     let input = json!({ "inputs": [{ "id": "VIN1", "idProperty": "vin", "properties": { "model": "T" } }] });
@@ -569,16 +620,12 @@ async fn custom_object_types_use_the_properties_created_for_them() {
         400,
         "no properties yet"
     );
-    let created = api
-        .post(
-            "/crm/v3/properties/p_cars/batch/create",
-            json!({ "inputs": [
-                { "name": "vin", "label": "VIN", "type": "string", "fieldType": "text", "groupName": "cars", "hasUniqueValue": true },
-                { "name": "model", "label": "Model", "type": "string", "fieldType": "text", "groupName": "cars" },
-            ]}),
-        )
-        .await;
-    assert_eq!(created.status, 201);
+    for def in [
+        json!({ "name": "vin", "label": "VIN", "type": "string", "fieldType": "text", "groupName": "cars", "hasUniqueValue": true }),
+        json!({ "name": "model", "label": "Model", "type": "string", "fieldType": "text", "groupName": "cars" }),
+    ] {
+        assert_eq!(api.post("/crm/v3/properties/p_cars", def).await.status, 201);
+    }
     assert_eq!(api.post(path, input).await.status, 200);
     assert_eq!(
         fake.state().objects_of("p_cars")[0].properties["vin"],
@@ -586,16 +633,20 @@ async fn custom_object_types_use_the_properties_created_for_them() {
     );
     let colored = api
         .post(
-            "/crm/v3/objects/p_cars",
-            json!({ "properties": { "color": "red", "vin": "VIN2" } }),
+            path,
+            json!({ "inputs": [{ "id": "VIN2", "idProperty": "vin", "properties": { "color": "red" } }] }),
         )
         .await;
-    assert_eq!(colored.status, 201, "configured extra property");
+    assert_eq!(colored.status, 200, "configured extra property");
     // Type ids are just other names.
     let other = api
-        .post("/crm/v3/objects/2-123", json!({ "properties": {} }))
+        .post(
+            "/crm/v3/objects/2-123/batch/upsert",
+            json!({ "inputs": [{ "id": "k1", "idProperty": "key", "properties": {} }] }),
+        )
         .await;
-    assert_eq!(other.status, 201);
+    assert_eq!(other.status, 200);
+    assert_eq!(fake.state().objects_of("2-123").len(), 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -860,40 +911,37 @@ async fn properties_api_lists_creates_and_conflicts() {
 
 #[tokio::test]
 async fn associations_are_stored_and_need_existing_records() {
-    let (fake, api) = setup(FakeConfig::default()).await;
-    let contact = api
-        .post(
-            "/crm/v3/objects/contacts",
-            json!({ "properties": { "email": "c@x.co" } }),
+    let config = FakeConfig::default().with_property(
+        "companies",
+        PropertyDefinition::string("ext_id", "companyinformation").unique(),
+    );
+    let (fake, api) = setup(config).await;
+    let contact = first_id(
+        &api.post(
+            UPSERT,
+            json!({ "inputs": [upsert_input("c@x.co", json!({}))] }),
         )
-        .await
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let company = api
-        .post(
-            "/crm/v3/objects/companies",
-            json!({ "properties": { "name": "Co" } }),
+        .await,
+    );
+    let company = first_id(
+        &api.post(
+            "/crm/v3/objects/companies/batch/upsert",
+            json!({ "inputs": [{ "id": "co", "idProperty": "ext_id", "properties": { "name": "Co" } }] }),
         )
-        .await
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let put = api
-        .send(
-            Method::PUT,
-            &format!("/crm/v4/objects/contacts/{contact}/associations/default/companies/{company}"),
-            None,
+        .await,
+    );
+    let to_companies = "/crm/v4/associations/contacts/companies/batch/associate/default";
+    let one = api
+        .post(
+            to_companies,
+            json!({ "inputs": [{ "from": { "id": contact }, "to": { "id": company } }] }),
         )
         .await;
-    assert_eq!(put.status, 200);
+    assert_eq!(one.status, 200);
     let missing = api
-        .send(
-            Method::PUT,
-            &format!("/crm/v4/objects/contacts/{contact}/associations/default/companies/9999"),
-            None,
+        .post(
+            to_companies,
+            json!({ "inputs": [{ "from": { "id": contact }, "to": { "id": "9999" } }] }),
         )
         .await;
     assert_eq!(missing.status, 404);
@@ -928,6 +976,11 @@ async fn associations_are_stored_and_need_existing_records() {
 // ---------------------------------------------------------------------------------------------
 // Events
 
+/// A `/events/v3/send/batch` body carrying one event.
+fn one_event(event: Value) -> Value {
+    json!({ "inputs": [event] })
+}
+
 fn event(uuid: &str, props: Value) -> Value {
     json!({ "eventName": EVENT, "email": "alt@x.co", "uuid": uuid, "occurredAt": "2024-05-01T10:00:00Z", "properties": props })
 }
@@ -942,8 +995,8 @@ async fn events_follow_definitions_limits_and_uuid_dedupe() {
         .await;
     let sent = api
         .post(
-            "/events/v3/send",
-            event("u1", json!({ "p1": "a", "p2": 2 })),
+            EVENTS,
+            one_event(event("u1", json!({ "p1": "a", "p2": 2 }))),
         )
         .await;
     assert_eq!(sent.status, 204);
@@ -952,18 +1005,18 @@ async fn events_follow_definitions_limits_and_uuid_dedupe() {
         "events are exempt"
     );
     let repeat = api
-        .post("/events/v3/send", event("u1", json!({ "p1": "a" })))
+        .post(EVENTS, one_event(event("u1", json!({ "p1": "a" }))))
         .await;
     assert_eq!(repeat.status, 204, "a known uuid is accepted");
     let unknown_event = api
         .post(
-            "/events/v3/send",
-            json!({ "eventName": "pe123456_nope", "email": "a@x.co" }),
+            EVENTS,
+            one_event(json!({ "eventName": "pe123456_nope", "email": "a@x.co" })),
         )
         .await;
     assert_eq!(unknown_event.status, 400);
     let unknown_prop = api
-        .post("/events/v3/send", event("u2", json!({ "zzz": 1 })))
+        .post(EVENTS, one_event(event("u2", json!({ "zzz": 1 }))))
         .await;
     assert_eq!(unknown_prop.status, 400);
     let fifty_one: serde_json::Map<String, Value> = props
@@ -972,7 +1025,7 @@ async fn events_follow_definitions_limits_and_uuid_dedupe() {
         .map(|p| (p.clone(), json!("v")))
         .collect();
     let too_many = api
-        .post("/events/v3/send", event("u3", Value::Object(fifty_one)))
+        .post(EVENTS, one_event(event("u3", Value::Object(fifty_one))))
         .await;
     assert_eq!(too_many.status, 400);
     let fifty: serde_json::Map<String, Value> = props
@@ -981,7 +1034,7 @@ async fn events_follow_definitions_limits_and_uuid_dedupe() {
         .map(|p| (p.clone(), json!("v")))
         .collect();
     assert_eq!(
-        api.post("/events/v3/send", event("u4", Value::Object(fifty)))
+        api.post(EVENTS, one_event(event("u4", Value::Object(fifty))))
             .await
             .status,
         204
@@ -989,24 +1042,19 @@ async fn events_follow_definitions_limits_and_uuid_dedupe() {
     // Batch: all or nothing, uuids deduplicated, at most 500.
     let bad_batch = api
         .post(
-            "/events/v3/send/batch",
+            EVENTS,
             json!({ "inputs": [event("b1", json!({})), event("b2", json!({ "zzz": 1 }))] }),
         )
         .await;
     assert_eq!(bad_batch.status, 400);
     let batch = api
-        .post("/events/v3/send/batch", json!({ "inputs": [event("b1", json!({})), event("u1", json!({})), event("b1", json!({}))] }))
+        .post(EVENTS, json!({ "inputs": [event("b1", json!({})), event("u1", json!({})), event("b1", json!({}))] }))
         .await;
     assert_eq!(batch.status, 204);
     let big: Vec<Value> = (0..501)
         .map(|i| event(&format!("big{i}"), json!({})))
         .collect();
-    assert_eq!(
-        api.post("/events/v3/send/batch", json!({ "inputs": big }))
-            .await
-            .status,
-        400
-    );
+    assert_eq!(api.post(EVENTS, json!({ "inputs": big })).await.status, 400);
     let state = fake.state();
     let uuids: Vec<&str> = state
         .events
@@ -1055,8 +1103,10 @@ async fn event_definitions_can_be_created_and_read() {
     assert_eq!(read.body["properties"][0]["name"], "plan");
     let sent = api
         .post(
-            "/events/v3/send",
-            json!({ "eventName": EVENT, "objectId": "1", "properties": { "plan": "pro" } }),
+            EVENTS,
+            one_event(
+                json!({ "eventName": EVENT, "objectId": "1", "properties": { "plan": "pro" } }),
+            ),
         )
         .await;
     assert_eq!(sent.status, 204);
@@ -1153,8 +1203,9 @@ async fn missing_scope_or_plan_is_403() {
             .status,
         200
     );
-    let plan = api.post("/events/v3/send", event("u", json!({}))).await;
+    let plan = api.post(EVENTS, one_event(event("u", json!({})))).await;
     assert_eq!(plan.status, 403);
+    assert_eq!(plan.body["category"], "FORBIDDEN");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1211,7 +1262,7 @@ async fn ten_secondly_rolling_limit_is_429_with_headers_and_rolls() {
     assert_eq!(limited.header("x-hubspot-ratelimit-remaining"), Some("0"));
     // Events are exempt even when the window is full.
     assert_eq!(
-        api.post("/events/v3/send", event("e", json!({})))
+        api.post(EVENTS, one_event(event("e", json!({}))))
             .await
             .status,
         204
@@ -1343,11 +1394,11 @@ async fn drop_after_processing_lets_a_retry_prove_idempotency() {
     );
     let ev = json!({ "inputs": [event("once", json!({}))] });
     assert!(
-        api.try_send(Method::POST, "/events/v3/send/batch", Some(ev.clone()))
+        api.try_send(Method::POST, EVENTS, Some(ev.clone()))
             .await
             .is_err()
     );
-    assert_eq!(api.post("/events/v3/send/batch", ev).await.status, 204);
+    assert_eq!(api.post(EVENTS, ev).await.status, 204);
     let contact = json!({ "inputs": [upsert_input("r@x.co", json!({ "firstname": "R" }))] });
     assert!(
         api.try_send(Method::POST, UPSERT, Some(contact.clone()))
@@ -1461,22 +1512,23 @@ async fn requests_are_counted_and_logged_with_batch_sizes() {
         .collect();
     api.post(UPSERT, json!({ "inputs": inputs })).await;
     let id = fake.state().contacts()[0].id.clone();
-    api.send(
-        Method::PATCH,
-        &format!("/crm/v3/objects/0-1/{id}"),
-        Some(json!({ "properties": {} })),
-    )
-    .await;
+    let read_path = format!("/crm/v3/objects/0-1/{id}");
+    api.get(&read_path).await;
     api.get("/crm/v3/properties/contacts").await;
     let state = fake.state();
     assert_eq!(state.requests_to(&format!("POST {UPSERT}")), 1);
     assert_eq!(
-        state.requests_with_status("PATCH /crm/v3/objects/contacts/{id}", 200),
-        1
+        state.requests_with_status("GET /crm/v3/objects/contacts/{id}", 200),
+        1,
+        "stats key: ids hidden, type aliases canonical"
     );
     assert_eq!(state.request_log.len(), 2);
     assert_eq!(state.request_log_dropped, 1);
-    assert_eq!(state.request_log[0].method, "PATCH");
+    assert_eq!(state.request_log[0].method, "GET");
+    assert_eq!(
+        state.request_log[0].path, read_path,
+        "the log keeps the path"
+    );
     fake.reset();
     api.post(
         UPSERT,
@@ -1532,8 +1584,8 @@ async fn binary_prints_its_address_and_serves() {
     assert_eq!(answer.header("x-hubspot-ratelimit-max"), Some("7"));
     let sent = api
         .post(
-            "/events/v3/send",
-            json!({ "eventName": "pe1_x", "utk": "u", "properties": { "a": 1 } }),
+            EVENTS,
+            one_event(json!({ "eventName": "pe1_x", "utk": "u", "properties": { "a": 1 } })),
         )
         .await;
     assert_eq!(sent.status, 204);
