@@ -9,7 +9,7 @@ mod identities;
 mod ordering;
 mod values;
 
-pub use event::{MAX_EVENT_PROPERTIES, event_uuid};
+pub use event::event_uuid;
 pub use group::GROUP_ID_PROPERTY;
 pub use identities::Identities;
 pub use ordering::ordering_key;
