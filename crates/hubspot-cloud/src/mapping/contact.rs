@@ -1,12 +1,17 @@
 //! identify → contact upsert.
 
-use hubspot_core::mapping::{contact_names, find_email, flatten_properties};
+use hubspot_core::mapping::{
+    address_trait, company_trait, contact_names, find_email, flatten_properties, is_reserved_trait,
+};
 use hubspot_core::text::trim;
 use hubspot_core::{Event, Map as CoreMap, Value as CoreValue};
 use serde_json::{Map, Value};
 
 use super::{MappingConfig, Rejection, SERVER_RULES};
 use crate::ops::{Operation, Upsert};
+
+/// Trait spellings of the lifecycle stage, which the server lowercases (cloud spec, section 2).
+const LIFECYCLE_STAGE_TRAITS: [&str; 2] = ["lifecyclestage", "lifecycleStage"];
 
 /// Maps an identify (or `context.traits` of a track) to a contact upsert.
 pub(crate) fn identify(event: &Event, config: &MappingConfig) -> Result<Operation, Rejection> {
@@ -21,97 +26,51 @@ pub(crate) fn contact_upsert(
     call: &'static str,
 ) -> Result<Operation, Rejection> {
     let (email, email_key) = find_email(traits, user_id).ok_or(Rejection::NoEmail { call })?;
-    let id = if config.contact_id_property == "email" {
-        email.clone()
-    } else {
-        traits
-            .get(&config.contact_id_property)
-            .and_then(CoreValue::to_js_string)
-            .map(|s| trim(&s).to_owned())
-            .filter(|s| !s.is_empty())
-            .ok_or(Rejection::NoEmail { call })?
-    };
-    let skip: Vec<&str> = [
-        Some("firstName"),
-        Some("first_name"),
-        Some("lastName"),
-        Some("last_name"),
-        Some("company"),
-        Some("address"),
-        Some("lifecyclestage"),
-        Some("lifecycleStage"),
-        email_key,
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let mut properties = to_json_map(&flatten_properties(
-        traits,
-        &SERVER_RULES,
-        &skip,
-        &mut Vec::new(),
-    ));
-    // Keyed by email, the upsert sets it on create; sending it too could replace the primary
-    // address of a contact matched by a secondary one.
-    if config.contact_id_property != "email" {
-        properties.insert("email".into(), email.into());
-    }
     let text = |m: &CoreMap, keys: &[&str]| {
         keys.iter()
             .find_map(|k| m.get(k).and_then(CoreValue::to_js_string))
             .map(|s| trim(&s).to_owned())
             .filter(|s| !s.is_empty())
     };
+    let id = if config.contact_id_property == "email" {
+        email.clone()
+    } else {
+        text(traits, &[config.contact_id_property.as_str()]).ok_or(Rejection::NoEmail { call })?
+    };
+    let diags = &mut Vec::new();
+    let mut properties = flatten_properties(
+        traits,
+        &SERVER_RULES,
+        |k| is_reserved_trait(k, email_key, true) || LIFECYCLE_STAGE_TRAITS.contains(&k),
+        diags,
+    );
+    // Keyed by email, the upsert sets it on create; sending it too could replace the primary
+    // address of a contact matched by a secondary one.
+    if config.contact_id_property != "email" {
+        properties.insert("email", email.into());
+    }
     let (first, last) = contact_names(traits);
     if let Some(v) = first {
-        properties.insert("firstname".into(), v.into());
+        properties.insert("firstname", v.into());
     }
     if let Some(v) = last {
-        properties.insert("lastname".into(), v.into());
+        properties.insert("lastname", v.into());
     }
-    if let Some(v) = text(traits, &["lifecyclestage", "lifecycleStage"]) {
-        properties.insert("lifecyclestage".into(), v.to_lowercase().into());
+    if let Some(v) = text(traits, &LIFECYCLE_STAGE_TRAITS) {
+        properties.insert("lifecyclestage", v.to_lowercase().into());
     }
-    match traits.get("company") {
-        Some(CoreValue::Object(c)) => {
-            if let Some(name) = text(c, &["name"]) {
-                properties.insert("company".into(), name.into());
-            }
-        }
-        Some(other) => {
-            if let Some(name) = other
-                .to_js_string()
-                .map(|s| trim(&s).to_owned())
-                .filter(|s| !s.is_empty())
-            {
-                properties.insert("company".into(), name.into());
-            }
-        }
-        None => {}
+    if let Some(company) = traits.get("company") {
+        company_trait(company).insert_into(&mut properties, "company", &SERVER_RULES, diags);
     }
-    address_fields(traits, &mut properties);
+    if let Some(address) = traits.get("address") {
+        address_trait(address).insert_into(&mut properties, "address", &SERVER_RULES, diags);
+    }
     Ok(Operation::UpsertContact(Upsert {
         object_type: "contacts".into(),
         id_property: config.contact_id_property.clone(),
         id,
-        properties,
+        properties: to_json_map(&properties),
     }))
-}
-
-/// `address` as HubSpot's fields (`street`→`address`, `postalCode`/`postal_code`→`zip`); a
-/// string address is kept. Shared with company mapping.
-pub(crate) fn address_fields(traits: &CoreMap, properties: &mut Map<String, Value>) {
-    match traits.get("address") {
-        Some(CoreValue::Object(a)) => {
-            for (to, v) in hubspot_core::mapping::address_fields(a) {
-                properties.insert(to.into(), v.into());
-            }
-        }
-        Some(CoreValue::String(s)) if !trim(s).is_empty() => {
-            properties.insert("address".into(), trim(s).into());
-        }
-        _ => {}
-    }
 }
 
 /// Core values as JSON (dates become epoch ms).

@@ -77,7 +77,7 @@ fn behavioral_event(
     let mut properties = flatten_properties(
         &event.properties,
         &EVENT_RULES,
-        &["email", "utk", "objectId"],
+        |k| ["email", "utk", "objectId"].contains(&k),
         &mut Vec::new(),
     );
     properties.truncate(MAX_EVENT_PROPERTIES);
@@ -115,7 +115,7 @@ fn object(event: &Event, mapping: &super::ObjectMapping) -> Result<Operation, Re
     let properties = to_json_map(&flatten_properties(
         &event.properties,
         &SERVER_RULES,
-        &["email"],
+        |k| k == "email",
         &mut Vec::new(),
     ));
     let associate_contact_email = mapping

@@ -1,6 +1,8 @@
 //! Segment message → HubSpot [`Operation`]s. Pure: no network, no clock. The rules HubSpot's
-//! browser and server paths share (key formatting, flattening, event names, email discovery)
-//! come from `hubspot-core`, so a trait becomes the same property either way.
+//! browser and server paths share (key formatting, flattening, email discovery, contact names,
+//! company and address, the traits identify maps itself, event names, the property cap, the
+//! largest safe integer) come from `hubspot-core`, so a trait becomes the same property either
+//! way; `tests/parity.rs` holds the two paths to that.
 
 mod contact;
 mod event;

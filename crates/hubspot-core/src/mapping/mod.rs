@@ -10,7 +10,10 @@ mod track;
 pub use flatten::{
     Arrays, Dates, FlattenRules, Objects, clean_value, flatten_properties, render_list,
 };
-pub use identify::{address_fields, contact_names, find_email, map_identify};
+pub use identify::{
+    ReservedTrait, address_trait, company_trait, contact_names, find_email, is_reserved_trait,
+    map_identify,
+};
 pub use page::page_path;
 pub use track::{MAX_EVENT_PROPERTIES, custom_event_name, map_track};
 

@@ -45,7 +45,7 @@ pub fn map_track(
     // formatted.
     let format = settings.format_event_names && knobs.track == TrackStyle::CustomBehavioralEvent;
     let name = custom_event_name(raw_name, &settings.event_names, &settings.portal_id, format);
-    let mut properties = flatten_properties(&event.properties, &knobs.properties, &[], diags);
+    let mut properties = flatten_properties(&event.properties, &knobs.properties, |_| false, diags);
     match knobs.track {
         TrackStyle::CustomBehavioralEvent => {
             if !is_valid_internal_event_name(&name) {
