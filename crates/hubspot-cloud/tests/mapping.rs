@@ -78,6 +78,17 @@ fn identify_splits_name_as_the_browser_does() {
 }
 
 #[test]
+fn lifecycle_stage_is_lowercased_however_the_trait_is_spelled() {
+    for key in ["lifecyclestage", "lifecycleStage", "LifecycleStage"] {
+        let got =
+            check(json!({"type": "identify", "traits": {"email": "a@b.co", key: " Customer "}}));
+        assert_eq!(got[0]["properties"]["lifecyclestage"], "customer", "{key}");
+        let got = check(json!({"type": "group", "groupId": "g1", "traits": {key: "Customer"}}));
+        assert_eq!(got[0]["properties"]["lifecyclestage"], "customer", "{key}");
+    }
+}
+
+#[test]
 fn track_required_fields() {
     insta::assert_json_snapshot!(check(
         json!({"type": "track", "event": "Signed Up", "messageId": "m2", "properties": {"email": "a@b.co"}})

@@ -7,11 +7,8 @@ use hubspot_core::text::trim;
 use hubspot_core::{Event, Map as CoreMap, Value as CoreValue};
 use serde_json::{Map, Value};
 
-use super::{MappingConfig, Rejection, SERVER_RULES};
+use super::{MappingConfig, Rejection, SERVER_RULES, lowercase_lifecycle_stage};
 use crate::ops::{Operation, Upsert};
-
-/// Trait spellings of the lifecycle stage, which the server lowercases (cloud spec, section 2).
-const LIFECYCLE_STAGE_TRAITS: [&str; 2] = ["lifecyclestage", "lifecycleStage"];
 
 /// Maps an identify (or `context.traits` of a track) to a contact upsert.
 pub(crate) fn identify(event: &Event, config: &MappingConfig) -> Result<Operation, Rejection> {
@@ -26,24 +23,24 @@ pub(crate) fn contact_upsert(
     call: &'static str,
 ) -> Result<Operation, Rejection> {
     let (email, email_key) = find_email(traits, user_id).ok_or(Rejection::NoEmail { call })?;
-    let text = |m: &CoreMap, keys: &[&str]| {
-        keys.iter()
-            .find_map(|k| m.get(k).and_then(CoreValue::to_js_string))
-            .map(|s| trim(&s).to_owned())
-            .filter(|s| !s.is_empty())
-    };
     let id = if config.contact_id_property == "email" {
         email.clone()
     } else {
-        text(traits, &[config.contact_id_property.as_str()]).ok_or(Rejection::NoEmail { call })?
+        traits
+            .get(&config.contact_id_property)
+            .and_then(CoreValue::to_js_string)
+            .map(|s| trim(&s).to_owned())
+            .filter(|s| !s.is_empty())
+            .ok_or(Rejection::NoEmail { call })?
     };
     let diags = &mut Vec::new();
     let mut properties = flatten_properties(
         traits,
         &SERVER_RULES,
-        |k| is_reserved_trait(k, email_key, true) || LIFECYCLE_STAGE_TRAITS.contains(&k),
+        |k| is_reserved_trait(k, email_key, true),
         diags,
     );
+    lowercase_lifecycle_stage(&mut properties);
     // Keyed by email, the upsert sets it on create; sending it too could replace the primary
     // address of a contact matched by a secondary one.
     if config.contact_id_property != "email" {
@@ -55,9 +52,6 @@ pub(crate) fn contact_upsert(
     }
     if let Some(v) = last {
         properties.insert("lastname", v.into());
-    }
-    if let Some(v) = text(traits, &LIFECYCLE_STAGE_TRAITS) {
-        properties.insert("lifecyclestage", v.to_lowercase().into());
     }
     if let Some(company) = traits.get("company") {
         company_trait(company).insert_into(&mut properties, "company", &SERVER_RULES, diags);

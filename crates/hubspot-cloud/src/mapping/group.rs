@@ -5,7 +5,7 @@ use hubspot_core::text::trim;
 use hubspot_core::{Event, Value as CoreValue};
 
 use super::contact::to_json_map;
-use super::{MappingConfig, Rejection, SERVER_RULES};
+use super::{MappingConfig, Rejection, SERVER_RULES, lowercase_lifecycle_stage};
 use crate::ops::{Operation, Upsert};
 
 /// The unique company property Segment's group calls are keyed by (created on demand).
@@ -28,13 +28,7 @@ pub(crate) fn group(event: &Event, _config: &MappingConfig) -> Result<Operation,
             properties.insert(to, trim(&v).into());
         }
     }
-    if let Some(stage) = properties
-        .get("lifecyclestage")
-        .and_then(CoreValue::as_str)
-        .map(str::to_lowercase)
-    {
-        properties.insert("lifecyclestage", stage.into());
-    }
+    lowercase_lifecycle_stage(&mut properties);
     if let Some(address) = traits.get("address") {
         address_trait(address).insert_into(&mut properties, "address", &SERVER_RULES, diags);
     }

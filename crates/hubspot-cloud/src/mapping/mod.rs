@@ -19,7 +19,7 @@ pub use values::{Dropped, PropertyDefinition, PropertyType, conform};
 
 use hubspot_core::mapping::{Arrays, Dates, FlattenRules, Objects};
 use hubspot_core::text::KeyStyle;
-use hubspot_core::{Event, EventType};
+use hubspot_core::{Event, EventType, Map as CoreMap, Value as CoreValue};
 
 use crate::ops::Operation;
 
@@ -153,3 +153,16 @@ pub(crate) const EVENT_RULES: FlattenRules = FlattenRules {
     keys: KeyStyle::Runs,
     ..SERVER_RULES
 };
+
+/// HubSpot's lifecycle stages are lowercase internal values (cloud spec, section 2): the
+/// flattened `lifecyclestage` property is lowercased, whichever way the trait was spelled
+/// (`lifecycleStage`, `LifecycleStage`, …), for contacts and companies alike.
+pub(crate) fn lowercase_lifecycle_stage(properties: &mut CoreMap) {
+    if let Some(stage) = properties
+        .get("lifecyclestage")
+        .and_then(CoreValue::as_str)
+        .map(str::to_lowercase)
+    {
+        properties.insert("lifecyclestage", stage.into());
+    }
+}
