@@ -33,8 +33,9 @@ pub struct Knobs {
     pub traits: FlattenRules,
     /// Company and address traits.
     pub reserved_traits: ReservedTraits,
-    /// `firstName`/`lastName` → `firstname`/`lastname`, and `name` split when both are absent.
-    pub name_fields: bool,
+    /// First and last names: copied to `firstname`/`lastname` or not, and which name traits are
+    /// still sent under their own keys.
+    pub names: Names,
     /// The track command's shape.
     pub track: TrackStyle,
     /// Track properties: keys, nesting, dates, nulls.
@@ -93,6 +94,20 @@ pub enum ReservedTraits {
     FieldsOnly,
 }
 
+/// How first and last names reach HubSpot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Names {
+    /// `firstName`/`first_name` → `firstname`, `lastName`/`last_name` → `lastname`; `name` split
+    /// when both are absent. The name traits read are not also sent under their own keys.
+    Mapped,
+    /// As [`Names::Mapped`], but `first_name` and `last_name` are also sent as they came:
+    /// classic's `Identify#traits({firstName, lastName})` finds them case- and
+    /// separator-insensitively, yet deletes only the exact `firstName`/`lastName` keys.
+    MappedKeepingSnakeCase,
+    /// Not read: every trait is sent under its own key (actions).
+    AsSent,
+}
+
 /// Shape of the track command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TrackStyle {
@@ -119,7 +134,7 @@ impl Knobs {
                 page_path: PagePath::PathWithSearch,
                 traits: flattened(KeyStyle::PerChar, Arrays::Join, Dates::EpochMs, true),
                 reserved_traits: ReservedTraits::Mapped,
-                name_fields: true,
+                names: Names::Mapped,
                 track: TrackStyle::CustomBehavioralEvent,
                 properties: flattened(KeyStyle::Runs, Arrays::Join, Dates::EpochMs, true),
                 property_cap: Some(MAX_EVENT_PROPERTIES),
@@ -139,7 +154,7 @@ impl Knobs {
                     page_path: PagePath::None,
                     traits: nested(KeyStyle::PerChar),
                     reserved_traits: ReservedTraits::Classic,
-                    name_fields: true,
+                    names: Names::MappedKeepingSnakeCase,
                     track: TrackStyle::ClassicEvent,
                     properties: nested(KeyStyle::Unchanged),
                     property_cap: None,
@@ -152,7 +167,7 @@ impl Knobs {
                 page_path: PagePath::PathOnly,
                 traits: flattened(KeyStyle::Unchanged, Arrays::Index, Dates::Keep, false),
                 reserved_traits: ReservedTraits::FieldsOnly,
-                name_fields: false,
+                names: Names::AsSent,
                 track: TrackStyle::CustomBehavioralEvent,
                 properties: flattened(KeyStyle::Runs, Arrays::Index, Dates::Keep, false),
                 property_cap: None,

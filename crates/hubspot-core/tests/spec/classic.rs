@@ -277,6 +277,42 @@ fn c24_second_page_sends_track_page_view() {
     assert_eq!(after_load(page("/next")), [json!(["trackPageView"])]);
 }
 
+/// Where classic's source decides beyond its suite. Classic 2.2.5 is
+/// `integrations/hubspot/lib/index.js` in segmentio/analytics.js-integrations; its `identify`
+/// calls segmentio-facade's `Identify#traits({firstName: 'firstname', lastName: 'lastname'})`,
+/// whose lookups go through obj-case (keys compared lowercased, without separators).
+/// Each case: the classic behaviour it pins, traits in, the identify pushed after load.
+#[test]
+fn classic_identify_traits_as_classic_sends_them() {
+    let cases = [
+        (
+            "traits(aliases) finds `first_name`/`last_name` for the aliases firstName/lastName and \
+             copies them to firstname/lastname, but deletes only the exact alias keys: the \
+             snake_case ones are sent too",
+            json!({"email": "a@b.co", "first_name": " Ann ", "last_name": "Lee"}),
+            json!({"email": "a@b.co", "first_name": "Ann", "last_name": "Lee", "firstname": "Ann", "lastname": "Lee"}),
+        ),
+        (
+            "the camelCase alias key is deleted, a snake_case one beside it is kept",
+            json!({"email": "a@b.co", "first_name": "Ann", "lastName": "Lee"}),
+            json!({"email": "a@b.co", "first_name": "Ann", "firstname": "Ann", "lastname": "Lee"}),
+        ),
+        (
+            "Identify#firstName/#lastName split `name` when no first/last name trait exists; \
+             `name` is no alias, so it stays",
+            json!({"email": "a@b.co", "name": "Ann Lee"}),
+            json!({"email": "a@b.co", "name": "Ann Lee", "firstname": "Ann", "lastname": "Lee"}),
+        ),
+    ];
+    for (classic, traits, want) in cases {
+        assert_eq!(
+            after_load(identify(None, traits)),
+            [json!(["identify", want])],
+            "{classic}"
+        );
+    }
+}
+
 #[test]
 fn classic_keeps_other_nested_traits_nested_and_converts_deep_dates() {
     let pushes = after_load(identify(
