@@ -1,6 +1,6 @@
 //! identify → `['identify', props]`.
 
-use super::flatten::{FlattenRules, clean_value, flatten_into};
+use super::flatten::{FlattenRules, flatten_into};
 use super::{Knobs, Names, ReservedTraits};
 use crate::command::Command;
 use crate::diagnostic::Diagnostic;
@@ -217,23 +217,9 @@ fn reserved_traits(traits: &Map, knobs: &Knobs, out: &mut Map, diags: &mut Vec<D
     }
 
     match traits.get("address") {
-        Some(Value::Object(a)) if style == ReservedTraits::Classic => {
-            // Classic copies raw values when truthy (a numeric zip stays a number), reads only
-            // `postalCode`, and keeps the object when it has no street.
-            for (to, from) in [
-                ("city", "city"),
-                ("state", "state"),
-                ("country", "country"),
-                ("zip", "postalCode"),
-            ] {
-                if let Some(v) = a.get(from).filter(|v| v.is_truthy()) {
-                    out.insert(to, clean_value(v, rules, 1));
-                }
-            }
-            match text_of(a, &["street"]) {
-                Some(s) => out.insert("address", s.into()),
-                None => out.insert("address", clean_value(&Value::Object(a.clone()), rules, 1)),
-            }
+        // Classic maps no address fields: the trait goes as it came, an object nested.
+        Some(address) if style == ReservedTraits::Classic => {
+            flatten_into(out, "address", address, rules, 0, diags)
         }
         Some(address) => match address_trait(address) {
             ReservedTrait::Kept(_) if style == ReservedTraits::FieldsOnly => {}

@@ -86,8 +86,8 @@ pub enum ReservedTraits {
     /// Company: a string is kept, an object gives its `name`. Address: object fields mapped to
     /// HubSpot's (`street`→`address`, `postalCode`→`zip` as a string), a string kept.
     Mapped,
-    /// Classic: `company.name` → `company` (an object without a name stays nested); address
-    /// fields copied when truthy, the object kept when it has no `street`.
+    /// Classic: `company.name` → `company` (an object without a name stays nested); `address`
+    /// sent as it came, an object nested (HubSpot ignores it).
     Classic,
     /// Actions: only `company.name` and the address fields; a string company or address is
     /// dropped.
