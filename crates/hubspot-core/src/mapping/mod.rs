@@ -44,6 +44,11 @@ pub struct Knobs {
     pub property_cap: Option<usize>,
     /// A track whose `context.traits` has an email pushes an identify first, if none was sent.
     pub identify_from_context_traits: bool,
+    /// Calls wait in the machine until HubSpot's tracker is ready instead of going onto `_hsq`
+    /// while its script loads, so a script that fails receives none of them. Classic queues
+    /// every call until the script's `load` event, which a failed load never fires. Pages keep
+    /// their own rule ([`FirstPage`]; later ones wait anyway).
+    pub hold_until_ready: bool,
 }
 
 /// Which script tags to inject.
@@ -139,6 +144,7 @@ impl Knobs {
                 properties: flattened(KeyStyle::Runs, Arrays::Join, Dates::EpochMs, true),
                 property_cap: Some(MAX_EVENT_PROPERTIES),
                 identify_from_context_traits: true,
+                hold_until_ready: false,
             },
             Profile::Classic => {
                 let nested = |keys| FlattenRules {
@@ -159,6 +165,7 @@ impl Knobs {
                     properties: nested(KeyStyle::Unchanged),
                     property_cap: None,
                     identify_from_context_traits: false,
+                    hold_until_ready: true,
                 }
             }
             Profile::Actions => Knobs {
@@ -172,6 +179,7 @@ impl Knobs {
                 properties: flattened(KeyStyle::Runs, Arrays::Index, Dates::Keep, false),
                 property_cap: None,
                 identify_from_context_traits: false,
+                hold_until_ready: false,
             },
         }
     }

@@ -331,6 +331,70 @@ fn classic_identify_traits_as_classic_sends_them() {
     }
 }
 
+/// When classic pushes: segmentio/analytics.js-integration 3.x (`lib/protos.js`), which classic
+/// 2.2.5 is built on. `invoke` queues every call while the integration is not ready; `ready`
+/// (classic's callback to `load` of its tracking tag) flushes the queue in order through the
+/// wrapped methods, the first `page` skipped (`assumesPageview`); `load` calls back only on
+/// success, and on a script error only logs. Each case: the classic behaviour it pins, calls
+/// while HubSpot's script loads, whether it loads, calls after, every command pushed.
+#[test]
+fn classic_pushes_nothing_before_its_script_has_loaded() {
+    let id = || identify(None, json!({"email": "a@b.co"}));
+    let event = |name: &str| json!(["trackEvent", name, {"id": name}]);
+    let cases = [
+        (
+            "calls wait in the integration's queue and are flushed in order once the script \
+             has loaded; the first page is skipped",
+            vec![id(), page("/"), track("Before", json!({}))],
+            true,
+            vec![],
+            vec![json!(["identify", {"email": "a@b.co"}]), event("Before")],
+        ),
+        (
+            "a later page waits in the same queue, in call order",
+            vec![page("/"), id(), page("/two"), track("Before", json!({}))],
+            true,
+            vec![],
+            vec![
+                json!(["identify", {"email": "a@b.co"}]),
+                json!(["trackPageView"]),
+                event("Before"),
+            ],
+        ),
+        (
+            "a failed script never calls back, so the integration never becomes ready: calls \
+             made before or after the failure are never pushed",
+            vec![id(), page("/"), track("Before", json!({}))],
+            false,
+            vec![id(), page("/two"), track("After", json!({}))],
+            vec![],
+        ),
+    ];
+    for (classic, before, loads, after, want) in cases {
+        let mut p = Page::new(opts());
+        for call in before {
+            p.send(call);
+        }
+        assert_eq!(
+            p.pushes,
+            Vec::<Json>::new(),
+            "{classic}: before the script settled"
+        );
+        if loads {
+            p.load_hubspot();
+        } else {
+            p.input(hubspot_core::Input::ScriptSettled {
+                role: ScriptRole::Tracking,
+                ok: false,
+            });
+        }
+        for call in after {
+            p.send(call);
+        }
+        assert_eq!(p.pushes, want, "{classic}");
+    }
+}
+
 #[test]
 fn classic_keeps_other_nested_traits_nested_and_converts_deep_dates() {
     let pushes = after_load(identify(
