@@ -1,8 +1,9 @@
 // Script-tag entry: defines window.HubSpotWasm and window.HubSpotWasmDestination.
 // The wasm is inlined (base64) so the API is ready synchronously, with no second request and no
 // path to work out from the script's URL.
-import { initSync, destination, createClient, version, Destination, Client } from '../pkg/inline/hubspot_wasm.js';
+import { initSync, destination, createClient, Destination, Client } from '../pkg/inline/hubspot_wasm.js';
 import wasmDataUrl from '../pkg/inline/hubspot_wasm_bg.wasm';
+import { version } from '../pkg/version.js';
 
 // The browser's own decoder where it has one; otherwise a plain loop (a callback per byte, as
 // with Uint8Array.from(atob(...), fn), took about 30 ms of the module's start-up).
@@ -19,7 +20,7 @@ function decodeBase64(base64) {
   if (window.HubSpotWasm && typeof window.HubSpotWasm.destination === 'function') return;
   initSync({ module: decodeBase64(wasmDataUrl.slice(wasmDataUrl.indexOf(',') + 1)) });
   const api = {
-    version: version(),
+    version,
     destination: (settings) => destination(settings),
     load: (settings) => new Promise((resolve) => resolve(createClient(settings))),
     Destination,

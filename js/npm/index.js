@@ -1,7 +1,8 @@
 // npm entry (ESM, for bundlers and <script type="module">). The wasm is fetched beside this file
 // (new URL(..., import.meta.url), which webpack 5 turns into an asset) and instantiated before
 // any import of this module resolves, so `destination(settings)` is synchronous for callers.
-import init, { destination as makeDestination, createClient, version as wasmVersion, Destination, Client } from './hubspot_wasm.js';
+import init, { destination as makeDestination, createClient, Destination, Client } from './hubspot_wasm.js';
+import { version } from './version.js';
 
 await init();
 
@@ -16,6 +17,6 @@ export function load(settings) {
 }
 
 /** This package's version. */
-export const version = wasmVersion();
+export { version };
 
 export { Destination, Client };
