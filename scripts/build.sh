@@ -25,7 +25,7 @@ cp pkg/web/hubspot_wasm_bg.wasm pkg/inline/hubspot_wasm_bg.wasm
 echo "export const version = '$version';" > pkg/version.js
 
 mkdir -p dist/npm/testing dist/www
-cp pkg/web/hubspot_wasm.js pkg/web/hubspot_wasm.d.ts pkg/web/hubspot_wasm_bg.wasm pkg/version.js js/npm/index.js js/npm/index.d.ts dist/npm/
+cp pkg/web/hubspot_wasm.js pkg/web/hubspot_wasm.d.ts pkg/web/hubspot_wasm_bg.wasm pkg/version.js js/inert.js js/npm/index.js js/npm/index.d.ts dist/npm/
 # js/tape.js, which the glue imports from snippets/<crate-hash>/js/.
 cp -r pkg/web/snippets dist/npm/
 cp js/testing/index.js js/testing/index.d.ts js/testing/stand-in.js dist/npm/testing/
