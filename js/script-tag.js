@@ -1,8 +1,10 @@
 // Script-tag entry: defines window.HubSpotWasm and window.HubSpotWasmDestination.
 // The wasm is inlined (base64) so the API is ready synchronously, with no second request and no
 // path to work out from the script's URL.
-import { initSync, destination, createClient, version, Destination, Client } from '../pkg/inline/hubspot_wasm.js';
+import { initSync, destination, createClient, Destination, Client } from '../pkg/inline/hubspot_wasm.js';
 import wasmDataUrl from '../pkg/inline/hubspot_wasm_bg.wasm';
+import { version } from '../pkg/version.js';
+import { inert } from './inert.js';
 
 // The browser's own decoder where it has one; otherwise a plain loop (a callback per byte, as
 // with Uint8Array.from(atob(...), fn), took about 30 ms of the module's start-up).
@@ -17,16 +19,24 @@ function decodeBase64(base64) {
 (function install() {
   // Loaded twice on one page: keep the first copy, whose destinations may already be running.
   if (window.HubSpotWasm && typeof window.HubSpotWasm.destination === 'function') return;
-  initSync({ module: decodeBase64(wasmDataUrl.slice(wasmDataUrl.indexOf(',') + 1)) });
+  let m = { unavailable: null, destination, createClient, Destination, Client };
+  try {
+    initSync({ module: decodeBase64(wasmDataUrl.slice(wasmDataUrl.indexOf(',') + 1)) });
+  } catch (error) {
+    // A CSP without 'wasm-unsafe-eval' throws here: the page still gets an API, one that does
+    // nothing, rather than an undefined HubSpotWasm.
+    m = inert(error, version);
+  }
   const api = {
-    version: version(),
-    destination: (settings) => destination(settings),
-    load: (settings) => new Promise((resolve) => resolve(createClient(settings))),
-    Destination,
-    Client,
+    version,
+    unavailable: m.unavailable,
+    destination: (settings) => m.destination(settings),
+    load: (settings) => new Promise((resolve) => resolve(m.createClient(settings))),
+    Destination: m.Destination,
+    Client: m.Client,
   };
   api.ready = Promise.resolve(api);
   window.HubSpotWasm = api;
   // analytics-next remote-plugin convention: {url, libraryName: 'HubSpotWasmDestination', settings}.
-  window.HubSpotWasmDestination = async (settings) => [destination(settings)];
+  window.HubSpotWasmDestination = async (settings) => [m.destination(settings)];
 })();

@@ -13,6 +13,7 @@ cargo build --release --lib --target wasm32-unknown-unknown -p hubspot-wasm
 wasm="$target_dir/wasm32-unknown-unknown/release/hubspot_wasm.wasm"
 
 rm -rf pkg dist
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 # Name and producers sections are a third of the file and nothing a page needs.
 wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir pkg/web "$wasm"
 wasm-bindgen --target web --omit-default-module-path --remove-name-section --remove-producers-section --out-dir pkg/inline "$wasm"
@@ -20,13 +21,14 @@ wasm-bindgen --target web --omit-default-module-path --remove-name-section --rem
 node_modules/.bin/wasm-opt -Oz --enable-reference-types --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
   pkg/web/hubspot_wasm_bg.wasm -o pkg/web/hubspot_wasm_bg.wasm
 cp pkg/web/hubspot_wasm_bg.wasm pkg/inline/hubspot_wasm_bg.wasm
+# The version as JavaScript: both entry points define it even when the wasm cannot start.
+echo "export const version = '$version';" > pkg/version.js
 
 mkdir -p dist/npm/testing dist/www
-cp pkg/web/hubspot_wasm.js pkg/web/hubspot_wasm.d.ts pkg/web/hubspot_wasm_bg.wasm js/npm/index.js js/npm/index.d.ts dist/npm/
+cp pkg/web/hubspot_wasm.js pkg/web/hubspot_wasm.d.ts pkg/web/hubspot_wasm_bg.wasm pkg/version.js js/inert.js js/npm/index.js js/npm/index.d.ts dist/npm/
 # js/tape.js, which the glue imports from snippets/<crate-hash>/js/.
 cp -r pkg/web/snippets dist/npm/
 cp js/testing/index.js js/testing/index.d.ts js/testing/stand-in.js dist/npm/testing/
-version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 cat > dist/npm/package.json <<JSON
 {
   "name": "hubspot-wasm",

@@ -13,19 +13,21 @@ export function launchChromium() {
 }
 
 /**
- * A fresh context and page on `origin + path`, whose HTML is `body`: requests to `origin` pass,
- * HubSpot's script and Forms SDK URLs get the stand-in tracker (`hubspot`: routeHubSpot's
- * options), everything else is aborted and listed in `external`. Console errors and uncaught
- * exceptions are collected in `consoleErrors`; `init` runs in the page before its scripts.
+ * A fresh context and page on `origin + path`, whose HTML is `body` (sent with `headers`, e.g. a
+ * Content-Security-Policy): requests to `origin` pass, HubSpot's script and Forms SDK URLs get
+ * the stand-in tracker (`hubspot`: routeHubSpot's options), everything else is aborted and listed
+ * in `external`. Console errors and uncaught exceptions are collected in `consoleErrors`, console
+ * warnings in `consoleWarnings`; `init` runs in the page before its scripts.
  */
-export async function openOffline(browser, origin, { body, hubspot = {}, path = '/fixture/index.html', init } = {}) {
+export async function openOffline(browser, origin, { body, headers, hubspot = {}, path = '/fixture/index.html', init } = {}) {
   const context = await browser.newContext();
   if (init) await context.addInitScript(init);
   const page = await context.newPage();
   const external = [];
   const hubspotRequests = [];
   const consoleErrors = [];
-  page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
+  const consoleWarnings = [];
+  page.on('console', (m) => (m.type() === 'error' ? consoleErrors : m.type() === 'warning' ? consoleWarnings : []).push(m.text()));
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
   page.on('request', (req) => {
     const url = req.url();
@@ -35,7 +37,7 @@ export async function openOffline(browser, origin, { body, hubspot = {}, path = 
   await context.route('**/*', (route) => (route.request().url().startsWith(origin) ? route.fallback() : route.abort()));
   // Registered after the catch-all, so tried first: HubSpot's URLs get the stand-in.
   await routeHubSpot(context, hubspot);
-  await context.route(`${origin}/fixture/**`, (route) => route.fulfill({ contentType: 'text/html', body }));
+  await context.route(`${origin}/fixture/**`, (route) => route.fulfill({ contentType: 'text/html', headers, body }));
   await page.goto(origin + path);
-  return { context, page, external, hubspotRequests, consoleErrors };
+  return { context, page, external, hubspotRequests, consoleErrors, consoleWarnings };
 }

@@ -89,9 +89,3 @@ pub fn create_client(
 ) -> Result<Client, JsValue> {
     Client::new(settings)
 }
-
-/// This package's version.
-#[wasm_bindgen]
-pub fn version() -> String {
-    VERSION.into()
-}

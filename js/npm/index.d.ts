@@ -9,3 +9,10 @@ export declare function destination(settings: Settings): Destination;
 export declare function load(settings: Settings): Promise<Client>;
 /** This package's version. */
 export declare const version: string;
+/**
+ * Why the module is off, or null when it runs: WebAssembly did not start (most often a
+ * Content-Security-Policy without 'wasm-unsafe-eval' in script-src). Then `destination()` gives a
+ * plugin whose `load()` rejects (analytics-next warns once and skips it), `load()` a client that
+ * does nothing, and no call reaches HubSpot.
+ */
+export declare const unavailable: string | null;

@@ -1,21 +1,33 @@
 // npm entry (ESM, for bundlers and <script type="module">). The wasm is fetched beside this file
 // (new URL(..., import.meta.url), which webpack 5 turns into an asset) and instantiated before
 // any import of this module resolves, so `destination(settings)` is synchronous for callers.
-import init, { destination as makeDestination, createClient, version as wasmVersion, Destination, Client } from './hubspot_wasm.js';
+import init, * as wasm from './hubspot_wasm.js';
+import { version } from './version.js';
+import { inert } from './inert.js';
 
-await init();
+// Under a CSP without 'wasm-unsafe-eval' init() rejects. A rejected top-level await would fail
+// every module that imports this one (the site's whole bundle): the exports turn inert instead.
+const m = await init().then(
+  () => ({ ...wasm, unavailable: null }),
+  (error) => inert(error, version),
+);
 
 /** An analytics-next destination plugin: `analytics.register(destination({portalId}))`. */
 export function destination(settings) {
-  return makeDestination(settings);
+  return m.destination(settings);
 }
 
 /** The standalone client for sites without Segment (rejects on invalid settings). */
 export function load(settings) {
-  return new Promise((resolve) => resolve(createClient(settings)));
+  return new Promise((resolve) => resolve(m.createClient(settings)));
 }
 
-/** This package's version. */
-export const version = wasmVersion();
+/** Why the module is off (WebAssembly did not start, e.g. under a CSP), else null. */
+export const unavailable = m.unavailable;
 
-export { Destination, Client };
+/** The plugin and client classes (inert constructors when the module is off). */
+export const Destination = m.Destination;
+export const Client = m.Client;
+
+/** This package's version. */
+export { version };

@@ -21,14 +21,20 @@ const server = await startServer('dist', 0);
 const origin = `http://127.0.0.1:${server.port}`;
 const browser = await launchChromium();
 
-/** A fresh offline page showing one of the builds (or `html`), with routing and bookkeeping. */
+// A strict Content-Security-Policy: only scripts carrying the nonce run (the page's own, and the
+// HubSpot tag the module injects with it). Without 'wasm-unsafe-eval', no WebAssembly either.
+const NONCE = 'e2e-nonce';
+const STRICT_CSP = `script-src 'nonce-${NONCE}'`;
+
+/**
+ * A fresh offline page showing one of the builds (or `html`), with routing and bookkeeping;
+ * `csp`: a policy sent with the page as its Content-Security-Policy header (scripts get the nonce).
+ */
 function open({ hubspot = {}, html, build = 'script-tag', csp, path } = {}) {
-  const scripts = (BUILDS[build] || []).map((src) => `<script src="${src}"${csp ? ` nonce="${csp}"` : ''}></script>`).join('\n');
-  const cspMeta = csp
-    ? `<meta http-equiv="Content-Security-Policy" content="script-src 'nonce-${csp}' 'wasm-unsafe-eval'">`
-    : '';
-  const body = html ?? `<!doctype html><html><head>${cspMeta}<title>e2e</title></head><body>${scripts}</body></html>`;
-  return openOffline(browser, origin, { body, hubspot, path });
+  const scripts = (BUILDS[build] || []).map((src) => `<script src="${src}"${csp ? ` nonce="${NONCE}"` : ''}></script>`).join('\n');
+  const body = html ?? `<!doctype html><html><head><title>e2e</title></head><body>${scripts}</body></html>`;
+  const headers = csp ? { 'Content-Security-Policy': csp } : undefined;
+  return openOffline(browser, origin, { body, headers, hubspot, path });
 }
 
 /** Loads analytics-next offline and registers the destination; resolves when analytics is ready. */
@@ -161,6 +167,75 @@ for (const build of Object.keys(BUILDS)) {
     assert.deepEqual(await received(t.page), [pv('/fixture/index.html'), pv('/fixture/index.html', 'a@b.co')]);
   }, { build });
 
+  scenario(`[${build}] a strict CSP without 'wasm-unsafe-eval': analytics-next goes on, HubSpot fails soft with one warning`, async (t) => {
+    await t.page.waitForFunction(() => window.HubSpotWasm);
+    const got = await t.page.evaluate(async ({ A, portalId }) => {
+      await window.HubSpotWasm.ready;
+      // Another destination, to see analytics-next deliver while ours is off.
+      const seen = [];
+      const see = (ctx) => (seen.push(ctx.event.type), ctx);
+      const recorder = { name: 'Recorder', type: 'destination', version: '1', isLoaded: () => true, load: async () => {}, page: see, identify: see, track: see };
+      const analytics = window.AnalyticsBrowser.load(A.settings, A.options);
+      const plugin = window.HubSpotWasm.destination({ portalId });
+      await analytics.register(recorder, plugin);
+      await analytics.ready();
+      await analytics.identify('u1', { email: 'a@b.co' });
+      await analytics.track('Signed Up');
+      await analytics.page();
+      const [instance] = await analytics;
+      return {
+        unavailable: window.HubSpotWasm.unavailable,
+        version: window.HubSpotWasm.version,
+        failed: instance.queue.failedInitializations,
+        seen,
+        loaded: plugin.isLoaded(),
+        direct: plugin.track({ event: { type: 'track', event: 'Direct' } }).event.event,
+        remote: typeof window.HubSpotWasmDestination,
+        hsq: typeof window._hsq,
+      };
+    }, { A: ANALYTICS_OPTIONS, portalId: PORTAL });
+    assert.match(got.unavailable, /'wasm-unsafe-eval'/);
+    assert.match(got.version, /^\d+\.\d+\.\d+/);
+    assert.deepEqual(got.failed, ['HubSpot'], 'analytics-next saw the plugin fail to load');
+    assert.deepEqual(got.seen, ['identify', 'track', 'page']);
+    assert.equal(got.loaded, false);
+    assert.equal(got.direct, 'Direct');
+    assert.equal(got.remote, build === 'script-tag' ? 'function' : 'undefined');
+    assert.equal(got.hsq, 'undefined', 'nothing was pushed');
+    assert.deepEqual(t.hubspotRequests, []);
+    assert.equal(t.consoleWarnings.length, 1, t.consoleWarnings.join('\n'));
+    assert.match(t.consoleWarnings[0], /'wasm-unsafe-eval'/);
+  }, { build, csp: STRICT_CSP });
+
+  scenario(`[${build}] a strict CSP without 'wasm-unsafe-eval': load() resolves a client that does nothing, with one warning`, async (t) => {
+    await t.page.waitForFunction(() => window.HubSpotWasm);
+    const got = await t.page.evaluate(async (portalId) => {
+      const hs = await window.HubSpotWasm.load({ portalId });
+      hs.page();
+      hs.identify('u1', { email: 'a@b.co' });
+      hs.track('Signed Up', { plan: 'pro' });
+      hs.setConsent('denied');
+      hs.reset();
+      await hs.loaded;
+      const constructed = new window.HubSpotWasm.Destination({ portalId });
+      return { pending: hs.pendingIdentity(), hsq: typeof window._hsq, constructed: constructed.name };
+    }, PORTAL);
+    assert.deepEqual(got, { pending: false, hsq: 'undefined', constructed: 'HubSpot' });
+    assert.deepEqual(t.hubspotRequests, []);
+    assert.equal(t.consoleWarnings.length, 1, t.consoleWarnings.join('\n'));
+    assert.match(t.consoleWarnings[0], /'wasm-unsafe-eval'/);
+  }, { build, csp: STRICT_CSP });
+
+  scenario(`[${build}] the same CSP with 'wasm-unsafe-eval': the module runs, the HubSpot tag carries the nonce`, async (t) => {
+    await register(t.page, {});
+    assert.equal(await t.page.evaluate(() => window.HubSpotWasm.unavailable), null);
+    assert.equal(await t.page.evaluate(() => document.getElementById('hs-script-loader').nonce), NONCE);
+    await hubspotLoaded(t.page);
+    await t.page.evaluate(async () => { await analytics.identify('u1', { email: 'a@b.co' }); await analytics.track('Signed Up'); });
+    assert.deepEqual(await received(t.page), [pv('/fixture/index.html'), ev('pe123_signed_up', {}, 'a@b.co')]);
+    assert.deepEqual(t.consoleWarnings, []);
+  }, { build, csp: `${STRICT_CSP} 'wasm-unsafe-eval'` });
+
   scenario(`[${build}] identifyFlushMs: a pending identify is flushed by a page view in time`, async (t) => {
     await register(t.page, { identifyFlushMs: 300 });
     await hubspotLoaded(t.page);
@@ -188,12 +263,6 @@ scenario('EU and forms URLs', async (t) => {
   assert.ok(t.hubspotRequests.includes(`https://js-eu1.hs-scripts.com/${PORTAL}.js`), t.hubspotRequests.join());
   assert.ok(t.hubspotRequests.includes('https://js-eu1.hsforms.net/forms/v2.js'), t.hubspotRequests.join());
 });
-
-scenario('a strict CSP with a nonce: the injected HubSpot tag carries it and loads', async (t) => {
-  await register(t.page, {});
-  assert.equal(await t.page.evaluate(() => document.getElementById('hs-script-loader').nonce), 'e2e-nonce');
-  assert.deepEqual(await received(t.page), [pv('/fixture/index.html')]);
-}, { csp: 'e2e-nonce' });
 
 scenario('the module loaded twice on one page', async (t) => {
   const first = await t.page.evaluate(() => window.HubSpotWasm);

@@ -443,7 +443,10 @@ impl Machine {
             (Consent::Denied, _) => out.log(Diagnostic::DroppedNoConsent(kind)),
             (_, Tracker::Failed) => out.log(Diagnostic::DroppedAfterFailure(kind)),
             (Consent::Pending, _) | (_, Tracker::Idle) => self.hold(event, kind, out),
-            (Consent::Granted, Tracker::Loading) if self.holding_until_ready => {
+            (Consent::Granted, Tracker::Loading)
+                if self.holding_until_ready
+                    || (self.knobs.hold_until_ready && event.kind != EventType::Page) =>
+            {
                 self.hold(event, kind, out)
             }
             (Consent::Granted, Tracker::Loading) => self.forward(event, false, now_ms, out),

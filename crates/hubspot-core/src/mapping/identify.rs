@@ -1,7 +1,7 @@
 //! identify → `['identify', props]`.
 
-use super::flatten::{FlattenRules, clean_value, flatten_into};
-use super::{Knobs, ReservedTraits};
+use super::flatten::{FlattenRules, flatten_into};
+use super::{Knobs, Names, ReservedTraits};
 use crate::command::Command;
 use crate::diagnostic::Diagnostic;
 use crate::event::Event;
@@ -46,12 +46,15 @@ pub fn map_identify(
         out.insert("id", id.into());
     }
 
+    let names = knobs.names != Names::AsSent;
     for (key, value) in traits.iter() {
-        if !is_reserved_trait(key, email_key, knobs.name_fields) {
+        let kept_name =
+            knobs.names == Names::MappedKeepingSnakeCase && SNAKE_CASE_NAMES.contains(&key);
+        if kept_name || !is_reserved_trait(key, email_key, names) {
             flatten_into(&mut out, key, value, rules, 0, diags);
         }
     }
-    if knobs.name_fields {
+    if names {
         add_names(traits, &mut out);
     }
     reserved_traits(traits, knobs, &mut out, diags);
@@ -68,6 +71,8 @@ pub fn map_identify(
 const FIRST_NAME_TRAITS: [&str; 2] = ["firstName", "first_name"];
 /// The trait spellings of a last name, in order of preference.
 const LAST_NAME_TRAITS: [&str; 2] = ["lastName", "last_name"];
+/// The name spellings [`Names::MappedKeepingSnakeCase`] also sends as they came.
+const SNAKE_CASE_NAMES: [&str; 2] = [FIRST_NAME_TRAITS[1], LAST_NAME_TRAITS[1]];
 
 /// Whether identify maps the trait `key` itself rather than flattening it into a property of
 /// the same name: the key the email was found under, `company` and `address` (see
@@ -212,23 +217,9 @@ fn reserved_traits(traits: &Map, knobs: &Knobs, out: &mut Map, diags: &mut Vec<D
     }
 
     match traits.get("address") {
-        Some(Value::Object(a)) if style == ReservedTraits::Classic => {
-            // Classic copies raw values when truthy (a numeric zip stays a number), reads only
-            // `postalCode`, and keeps the object when it has no street.
-            for (to, from) in [
-                ("city", "city"),
-                ("state", "state"),
-                ("country", "country"),
-                ("zip", "postalCode"),
-            ] {
-                if let Some(v) = a.get(from).filter(|v| v.is_truthy()) {
-                    out.insert(to, clean_value(v, rules, 1));
-                }
-            }
-            match text_of(a, &["street"]) {
-                Some(s) => out.insert("address", s.into()),
-                None => out.insert("address", clean_value(&Value::Object(a.clone()), rules, 1)),
-            }
+        // Classic maps no address fields: the trait goes as it came, an object nested.
+        Some(address) if style == ReservedTraits::Classic => {
+            flatten_into(out, "address", address, rules, 0, diags)
         }
         Some(address) => match address_trait(address) {
             ReservedTrait::Kept(_) if style == ReservedTraits::FieldsOnly => {}

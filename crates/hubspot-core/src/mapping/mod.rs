@@ -33,8 +33,9 @@ pub struct Knobs {
     pub traits: FlattenRules,
     /// Company and address traits.
     pub reserved_traits: ReservedTraits,
-    /// `firstName`/`lastName` → `firstname`/`lastname`, and `name` split when both are absent.
-    pub name_fields: bool,
+    /// First and last names: copied to `firstname`/`lastname` or not, and which name traits are
+    /// still sent under their own keys.
+    pub names: Names,
     /// The track command's shape.
     pub track: TrackStyle,
     /// Track properties: keys, nesting, dates, nulls.
@@ -43,6 +44,11 @@ pub struct Knobs {
     pub property_cap: Option<usize>,
     /// A track whose `context.traits` has an email pushes an identify first, if none was sent.
     pub identify_from_context_traits: bool,
+    /// Calls wait in the machine until HubSpot's tracker is ready instead of going onto `_hsq`
+    /// while its script loads, so a script that fails receives none of them. Classic queues
+    /// every call until the script's `load` event, which a failed load never fires. Pages keep
+    /// their own rule ([`FirstPage`]; later ones wait anyway).
+    pub hold_until_ready: bool,
 }
 
 /// Which script tags to inject.
@@ -85,12 +91,26 @@ pub enum ReservedTraits {
     /// Company: a string is kept, an object gives its `name`. Address: object fields mapped to
     /// HubSpot's (`street`→`address`, `postalCode`→`zip` as a string), a string kept.
     Mapped,
-    /// Classic: `company.name` → `company` (an object without a name stays nested); address
-    /// fields copied when truthy, the object kept when it has no `street`.
+    /// Classic: `company.name` → `company` (an object without a name stays nested); `address`
+    /// sent as it came, an object nested (HubSpot ignores it).
     Classic,
     /// Actions: only `company.name` and the address fields; a string company or address is
     /// dropped.
     FieldsOnly,
+}
+
+/// How first and last names reach HubSpot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Names {
+    /// `firstName`/`first_name` → `firstname`, `lastName`/`last_name` → `lastname`; `name` split
+    /// when both are absent. The name traits read are not also sent under their own keys.
+    Mapped,
+    /// As [`Names::Mapped`], but `first_name` and `last_name` are also sent as they came:
+    /// classic's `Identify#traits({firstName, lastName})` finds them case- and
+    /// separator-insensitively, yet deletes only the exact `firstName`/`lastName` keys.
+    MappedKeepingSnakeCase,
+    /// Not read: every trait is sent under its own key (actions).
+    AsSent,
 }
 
 /// Shape of the track command.
@@ -119,11 +139,12 @@ impl Knobs {
                 page_path: PagePath::PathWithSearch,
                 traits: flattened(KeyStyle::PerChar, Arrays::Join, Dates::EpochMs, true),
                 reserved_traits: ReservedTraits::Mapped,
-                name_fields: true,
+                names: Names::Mapped,
                 track: TrackStyle::CustomBehavioralEvent,
                 properties: flattened(KeyStyle::Runs, Arrays::Join, Dates::EpochMs, true),
                 property_cap: Some(MAX_EVENT_PROPERTIES),
                 identify_from_context_traits: true,
+                hold_until_ready: false,
             },
             Profile::Classic => {
                 let nested = |keys| FlattenRules {
@@ -139,11 +160,12 @@ impl Knobs {
                     page_path: PagePath::None,
                     traits: nested(KeyStyle::PerChar),
                     reserved_traits: ReservedTraits::Classic,
-                    name_fields: true,
+                    names: Names::MappedKeepingSnakeCase,
                     track: TrackStyle::ClassicEvent,
                     properties: nested(KeyStyle::Unchanged),
                     property_cap: None,
                     identify_from_context_traits: false,
+                    hold_until_ready: true,
                 }
             }
             Profile::Actions => Knobs {
@@ -152,11 +174,12 @@ impl Knobs {
                 page_path: PagePath::PathOnly,
                 traits: flattened(KeyStyle::Unchanged, Arrays::Index, Dates::Keep, false),
                 reserved_traits: ReservedTraits::FieldsOnly,
-                name_fields: false,
+                names: Names::AsSent,
                 track: TrackStyle::CustomBehavioralEvent,
                 properties: flattened(KeyStyle::Runs, Arrays::Index, Dates::Keep, false),
                 property_cap: None,
                 identify_from_context_traits: false,
+                hold_until_ready: false,
             },
         }
     }

@@ -277,13 +277,130 @@ fn c24_second_page_sends_track_page_view() {
     assert_eq!(after_load(page("/next")), [json!(["trackPageView"])]);
 }
 
+/// Where classic's source decides beyond its suite. Classic 2.2.5 is
+/// `integrations/hubspot/lib/index.js` in segmentio/analytics.js-integrations; its `identify`
+/// calls segmentio-facade's `Identify#traits({firstName: 'firstname', lastName: 'lastname'})`,
+/// whose lookups go through obj-case (keys compared lowercased, without separators).
+/// Each case: the classic behaviour it pins, traits in, the identify pushed after load.
+#[test]
+fn classic_identify_traits_as_classic_sends_them() {
+    let cases = [
+        (
+            "traits(aliases) finds `first_name`/`last_name` for the aliases firstName/lastName and \
+             copies them to firstname/lastname, but deletes only the exact alias keys: the \
+             snake_case ones are sent too",
+            json!({"email": "a@b.co", "first_name": " Ann ", "last_name": "Lee"}),
+            json!({"email": "a@b.co", "first_name": "Ann", "last_name": "Lee", "firstname": "Ann", "lastname": "Lee"}),
+        ),
+        (
+            "the camelCase alias key is deleted, a snake_case one beside it is kept",
+            json!({"email": "a@b.co", "first_name": "Ann", "lastName": "Lee"}),
+            json!({"email": "a@b.co", "first_name": "Ann", "firstname": "Ann", "lastname": "Lee"}),
+        ),
+        (
+            "Identify#firstName/#lastName split `name` when no first/last name trait exists; \
+             `name` is no alias, so it stays",
+            json!({"email": "a@b.co", "name": "Ann Lee"}),
+            json!({"email": "a@b.co", "name": "Ann Lee", "firstname": "Ann", "lastname": "Lee"}),
+        ),
+        (
+            "identify maps no address fields: an `address` object is pushed nested, its keys as \
+             sent (formatTraits renames top-level keys only), its strings trimmed \
+             (sanitizeValue) and its ISO dates in ms (facade's ISO traverse, then convertDates)",
+            json!({"email": "a@b.co", "address": {
+                "street": " 1 Main St ", "city": "Paris", "postalCode": 75001,
+                "movedIn": "2020-01-01T00:00:00Z"
+            }}),
+            json!({"email": "a@b.co", "address": {
+                "street": "1 Main St", "city": "Paris", "postalCode": 75001,
+                "movedIn": 1_577_836_800_000u64
+            }}),
+        ),
+        (
+            "a string `address` is an ordinary trait too",
+            json!({"email": "a@b.co", "address": " 1 Main St, Paris "}),
+            json!({"email": "a@b.co", "address": "1 Main St, Paris"}),
+        ),
+    ];
+    for (classic, traits, want) in cases {
+        assert_eq!(
+            after_load(identify(None, traits)),
+            [json!(["identify", want])],
+            "{classic}"
+        );
+    }
+}
+
+/// When classic pushes: segmentio/analytics.js-integration 3.x (`lib/protos.js`), which classic
+/// 2.2.5 is built on. `invoke` queues every call while the integration is not ready; `ready`
+/// (classic's callback to `load` of its tracking tag) flushes the queue in order through the
+/// wrapped methods, the first `page` skipped (`assumesPageview`); `load` calls back only on
+/// success, and on a script error only logs. Each case: the classic behaviour it pins, calls
+/// while HubSpot's script loads, whether it loads, calls after, every command pushed.
+#[test]
+fn classic_pushes_nothing_before_its_script_has_loaded() {
+    let id = || identify(None, json!({"email": "a@b.co"}));
+    let event = |name: &str| json!(["trackEvent", name, {"id": name}]);
+    let cases = [
+        (
+            "calls wait in the integration's queue and are flushed in order once the script \
+             has loaded; the first page is skipped",
+            vec![id(), page("/"), track("Before", json!({}))],
+            true,
+            vec![],
+            vec![json!(["identify", {"email": "a@b.co"}]), event("Before")],
+        ),
+        (
+            "a later page waits in the same queue, in call order",
+            vec![page("/"), id(), page("/two"), track("Before", json!({}))],
+            true,
+            vec![],
+            vec![
+                json!(["identify", {"email": "a@b.co"}]),
+                json!(["trackPageView"]),
+                event("Before"),
+            ],
+        ),
+        (
+            "a failed script never calls back, so the integration never becomes ready: calls \
+             made before or after the failure are never pushed",
+            vec![id(), page("/"), track("Before", json!({}))],
+            false,
+            vec![id(), page("/two"), track("After", json!({}))],
+            vec![],
+        ),
+    ];
+    for (classic, before, loads, after, want) in cases {
+        let mut p = Page::new(opts());
+        for call in before {
+            p.send(call);
+        }
+        assert_eq!(
+            p.pushes,
+            Vec::<Json>::new(),
+            "{classic}: before the script settled"
+        );
+        if loads {
+            p.load_hubspot();
+        } else {
+            p.input(hubspot_core::Input::ScriptSettled {
+                role: ScriptRole::Tracking,
+                ok: false,
+            });
+        }
+        for call in after {
+            p.send(call);
+        }
+        assert_eq!(p.pushes, want, "{classic}");
+    }
+}
+
 #[test]
 fn classic_keeps_other_nested_traits_nested_and_converts_deep_dates() {
     let pushes = after_load(identify(
         None,
         json!({
             "email": "a@b.co",
-            "address": {"city": "Paris", "postalCode": 75001},
             "prefs": {"since": "2020-01-01T00:00:00Z", "tags": ["x ", "2020-01-01"]}
         }),
     ));
@@ -291,10 +408,7 @@ fn classic_keeps_other_nested_traits_nested_and_converts_deep_dates() {
         pushes,
         [json!(["identify", {
             "email": "a@b.co",
-            "prefs": {"since": 1_577_836_800_000u64, "tags": ["x", 1_577_836_800_000u64]},
-            "city": "Paris",
-            "zip": 75001,
-            "address": {"city": "Paris", "postalCode": 75001}
+            "prefs": {"since": 1_577_836_800_000u64, "tags": ["x", 1_577_836_800_000u64]}
         }])]
     );
 }
