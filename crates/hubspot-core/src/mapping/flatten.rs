@@ -141,7 +141,7 @@ fn nesting(v: &Value) -> usize {
 
 /// A value with strings trimmed and dates converted, all the way down (keys of nested objects
 /// are left as they are).
-pub fn clean_value(v: &Value, rules: &FlattenRules, depth: usize) -> Value {
+pub(crate) fn clean_value(v: &Value, rules: &FlattenRules, depth: usize) -> Value {
     match v {
         Value::String(s) => {
             let s = trim(s);
@@ -174,7 +174,7 @@ pub fn clean_value(v: &Value, rules: &FlattenRules, depth: usize) -> Value {
 
 /// An array as HubSpot's multi-select text: elements `;`-joined, nulls skipped, nested values as
 /// JSON.
-pub fn render_list(items: &[Value], rules: &FlattenRules) -> String {
+pub(crate) fn render_list(items: &[Value], rules: &FlattenRules) -> String {
     let mut out = String::new();
     for item in items {
         let text = match clean_value(item, rules, MAX_DEPTH - 1) {

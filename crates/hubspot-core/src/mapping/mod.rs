@@ -7,9 +7,7 @@ mod identify;
 mod page;
 mod track;
 
-pub use flatten::{
-    Arrays, Dates, FlattenRules, Objects, clean_value, flatten_properties, render_list,
-};
+pub use flatten::{Arrays, Dates, FlattenRules, Objects, flatten_properties};
 pub use identify::{
     ReservedTrait, address_trait, company_trait, contact_names, find_email, is_reserved_trait,
     map_identify,
