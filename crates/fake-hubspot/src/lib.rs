@@ -19,7 +19,8 @@
 //! ```
 //!
 //! The same state and fault control is served over HTTP for other processes:
-//! `GET /_fake/state`, `GET|POST /_fake/faults`, `POST /_fake/reset`, `POST /_fake/tokens`.
+//! `GET /_fake/state`, `GET|POST /_fake/faults`, `POST /_fake/reset`, `POST /_fake/tokens` and
+//! the data controls the README lists.
 
 mod auth;
 mod dates;
@@ -28,6 +29,7 @@ mod events;
 mod faults;
 mod limits;
 mod routes;
+mod search;
 mod state;
 mod store;
 
@@ -47,11 +49,13 @@ pub use auth::{AccessToken, OAuthApp, all_scopes};
 pub use events::{MAX_EVENT_BATCH, MAX_EVENT_PROPERTIES, RecordedEvent};
 pub use faults::{FaultKind, FaultRule, Faults};
 pub use limits::RateLimits;
+pub use search::{
+    MAX_FILTER_GROUPS, MAX_FILTERS, MAX_FILTERS_PER_GROUP, MAX_SEARCH_LIMIT, MAX_SEARCH_RESULTS,
+};
 pub use state::{FakeState, RequestLogEntry};
 pub use store::{
-    Association, LIFECYCLE_STAGES, MAX_BATCH_INPUTS, MAX_FILTER_GROUPS, MAX_FILTERS,
-    MAX_SEARCH_LIMIT, PropertyDefinition, PropertyOption, StoredObject, canonical_type,
-    default_properties,
+    Association, LIFECYCLE_STAGES, MAX_BATCH_INPUTS, PropertyDefinition, PropertyOption,
+    StoredObject, canonical_type, default_properties,
 };
 
 use faults::ConnectionKiller;
@@ -196,6 +200,12 @@ impl FakeHandle {
     /// configuration; tokens issued by OAuth refresh stay valid.
     pub fn reset(&self) {
         self.shared.lock().reset();
+    }
+
+    /// Makes every write so far visible to search, as if the search lag had passed: lets a test
+    /// move on without sleeping through the lag.
+    pub fn settle_search(&self) {
+        self.shared.lock().store.settle_search();
     }
 
     /// Changes the configuration of the running fake (tokens, scopes, limits, search lag, event

@@ -31,10 +31,11 @@ use crate::errors::{ApiError, category};
 use crate::events::{self, MAX_EVENT_BATCH};
 use crate::faults::{ConnectionKiller, FaultKind, Faults};
 use crate::limits::{self, LimitClass};
+use crate::search::SearchRequest;
 use crate::state::Shared;
 use crate::store::{
-    MAX_BATCH_INPUTS, PropertyDefinition, SearchRequest, StoredObject, canonical_type,
-    default_read_properties, object_type_id, scalar_text,
+    MAX_BATCH_INPUTS, PropertyDefinition, StoredObject, canonical_type, default_read_properties,
+    object_type_id, scalar_text,
 };
 
 type AppState = State<Arc<Shared>>;
@@ -89,7 +90,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             get(control_faults).post(control_set_faults),
         )
         .route("/_fake/reset", post(control_reset))
-        .route("/_fake/tokens", post(control_add_token));
+        .route("/_fake/tokens", post(control_add_token))
+        .route("/_fake/search/settle", post(control_settle_search))
+        .route("/_fake/objects/{object_type}/modify", post(control_modify));
     api.merge(oauth)
         .layer(middleware::from_fn_with_state(shared.clone(), front))
         .merge(control)
@@ -551,7 +554,7 @@ async fn batch_read(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> 
     let mut missing = Vec::new();
     for input in inputs {
         let id = text(input, "id").unwrap_or_default();
-        match inner.store.read(&ty, &id, id_property)? {
+        match inner.store.read(&ty, &id, id_property, false)? {
             Some(object) => results.push(object_json(&ty, &object, Some(&select))),
             None => missing.push(id),
         }
@@ -599,7 +602,7 @@ async fn read_object(
     let object = s
         .lock()
         .store
-        .read(&ty, &id, id_property)?
+        .read(&ty, &id, id_property, false)?
         .ok_or_else(|| ApiError::not_found("resource not found"))?;
     let select = read_selection(&ty, requested);
     Ok(Json(object_json(&ty, &object, Some(&select))).into_response())
@@ -895,6 +898,48 @@ async fn control_set_faults(State(s): AppState, body: Bytes) -> ApiResult {
 async fn control_reset(State(s): AppState) -> StatusCode {
     s.lock().reset();
     StatusCode::NO_CONTENT
+}
+
+async fn control_settle_search(State(s): AppState) -> StatusCode {
+    s.lock().store.settle_search();
+    StatusCode::NO_CONTENT
+}
+
+/// Body of `POST /_fake/objects/{type}/modify`.
+#[derive(Deserialize)]
+struct ModifyRequest {
+    /// Records to modify; default: the first `count` live records by id (all without `count`).
+    ids: Option<Vec<String>>,
+    count: Option<usize>,
+    /// Property values to write (validated like an API write).
+    #[serde(default)]
+    properties: Map<String, Value>,
+    /// The modified time to set, epoch ms; default: now. Every record gets the same one.
+    at_ms: Option<i64>,
+    /// Whether search sees the write at once (a bulk update long past) instead of after the
+    /// search lag (a write that just happened).
+    #[serde(default)]
+    indexed: bool,
+}
+
+async fn control_modify(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
+    let request: ModifyRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::validation(format!("Invalid modify request: {e}")))?;
+    let ty = canonical_type(&ty);
+    let at_ms = request.at_ms.unwrap_or_else(dates::now_ms);
+    let mut inner = s.lock();
+    let store = &mut inner.store;
+    let rids = store.select(&ty, request.ids.as_deref(), request.count)?;
+    store.modify(
+        &ty,
+        &rids,
+        &request.properties,
+        at_ms,
+        Instant::now(),
+        request.indexed,
+    )?;
+    let ids: Vec<String> = rids.iter().map(u64::to_string).collect();
+    Ok(Json(json!({ "modified": ids.len(), "atMs": at_ms, "ids": ids })).into_response())
 }
 
 #[derive(Deserialize)]

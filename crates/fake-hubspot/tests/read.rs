@@ -1,0 +1,416 @@
+//! The read side a HubSpot Source meets, over real HTTP: search semantics and limits, lists of
+//! live and archived records, merges, associations, lists, lookups, email and form data, and
+//! the controls a sync test uses to cause each kind of change.
+
+use std::time::Duration;
+
+use fake_hubspot::{DEFAULT_TOKEN, FakeConfig, FakeHandle, RateLimits};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// One answer: status and body as JSON (`Null` when empty).
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    body: Value,
+}
+
+impl Answer {
+    /// The `results` array.
+    fn results(&self) -> &[Value] {
+        self.body["results"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_else(|| panic!("no results in {}", self.body))
+    }
+
+    /// The `id` of every result, in order.
+    fn ids(&self) -> Vec<String> {
+        self.results()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(DEFAULT_TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Answer { status, body }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Answer {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    /// A `/_fake/...` control call that must succeed.
+    async fn control(&self, path: &str, body: Value) -> Answer {
+        let answer = self.post(path, body).await;
+        assert!(answer.status < 300, "{path}: {answer:?}");
+        answer
+    }
+
+    /// Searches and expects a 200.
+    async fn search(&self, ty: &str, body: Value) -> Answer {
+        let answer = self
+            .post(&format!("/crm/v3/objects/{ty}/search"), body)
+            .await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        answer
+    }
+
+    /// Upserts contacts by email (each `(email, properties)`) and returns their ids in order.
+    async fn contacts(&self, people: &[(&str, Value)]) -> Vec<String> {
+        let mut ids = Vec::new();
+        for chunk in people.chunks(100) {
+            let inputs: Vec<Value> = chunk
+                .iter()
+                .map(|(email, props)| json!({ "id": email, "idProperty": "email", "properties": props }))
+                .collect();
+            let answer = self
+                .post(
+                    "/crm/v3/objects/contacts/batch/upsert",
+                    json!({ "inputs": inputs }),
+                )
+                .await;
+            assert_eq!(answer.status, 200, "{:?}", answer.body);
+            ids.extend(answer.ids());
+        }
+        ids
+    }
+}
+
+/// A fake whose rate limits stay out of the way of the test.
+fn roomy() -> FakeConfig {
+    FakeConfig::default().with_limits(RateLimits {
+        max_per_interval: 100_000,
+        interval: Duration::from_secs(10),
+        daily_max: 10_000_000,
+        search_per_second: 100_000,
+    })
+}
+
+async fn setup(config: FakeConfig) -> (FakeHandle, Api) {
+    let fake = fake_hubspot::start(config).await.expect("fake starts");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let api = Api {
+        http,
+        base: fake.base_url.clone(),
+    };
+    (fake, api)
+}
+
+fn filter(property: &str, operator: &str, value: Value) -> Value {
+    json!({ "propertyName": property, "operator": operator, "value": value })
+}
+
+fn one_group(filters: Value) -> Value {
+    json!([{ "filters": filters }])
+}
+
+// ---------------------------------------------------------------------------------------------
+// Search
+
+#[tokio::test]
+async fn search_filters_on_ids_and_dates_with_each_types_modified_name() {
+    let (fake, api) = setup(roomy()).await;
+    let ids = api
+        .contacts(&[
+            ("a@x.co", json!({ "score": 1 })),
+            ("b@x.co", json!({ "score": 2 })),
+            ("c@x.co", json!({ "score": 3 })),
+        ])
+        .await;
+    let id = |i: usize| ids[i].parse::<u64>().expect("numeric id");
+    let by = |filters: Value| json!({ "filterGroups": one_group(filters), "limit": 100 });
+    let found = api
+        .search(
+            "contacts",
+            by(json!([filter("hs_object_id", "GT", json!(id(0)))])),
+        )
+        .await;
+    assert_eq!(found.ids(), ids[1..]);
+    let between = json!({ "propertyName": "hs_object_id", "operator": "BETWEEN", "value": ids[0], "highValue": ids[1] });
+    assert_eq!(
+        api.search("contacts", by(json!([between]))).await.ids(),
+        ids[..2]
+    );
+    let listed =
+        json!({ "propertyName": "hs_object_id", "operator": "IN", "values": [ids[0], ids[2]] });
+    assert_eq!(
+        api.search("contacts", by(json!([listed]))).await.ids(),
+        [ids[0].clone(), ids[2].clone()]
+    );
+    let contact = &fake.state().contacts()[0].clone();
+    // Dates compare as instants whether sent as epoch ms or ISO-8601.
+    let iso = api
+        .search(
+            "contacts",
+            by(json!([filter(
+                "lastmodifieddate",
+                "GTE",
+                json!("1970-01-02T00:00:00Z")
+            )])),
+        )
+        .await;
+    assert_eq!(iso.body["total"], 3);
+    let ms = api
+        .search(
+            "contacts",
+            by(json!([
+                filter("createdate", "LTE", json!(contact.created_at)),
+                filter("createdate", "GTE", json!(contact.created_at)),
+                filter("hs_object_id", "EQ", json!(contact.id)),
+            ])),
+        )
+        .await;
+    assert_eq!(ms.ids(), std::slice::from_ref(&contact.id));
+    // Contacts answer to `lastmodifieddate` only, the other types to `hs_lastmodifieddate`.
+    let wrong = api
+        .post(
+            "/crm/v3/objects/contacts/search",
+            by(json!([filter("hs_lastmodifieddate", "GT", json!(0))])),
+        )
+        .await;
+    assert_eq!(wrong.status, 400);
+    let company = api
+        .post(
+            "/crm/v3/objects/companies/search",
+            by(json!([filter("hs_lastmodifieddate", "GT", json!(0))])),
+        )
+        .await;
+    assert_eq!(company.status, 200);
+    let wrong = api
+        .post(
+            "/crm/v3/objects/companies/search",
+            by(json!([filter("lastmodifieddate", "GT", json!(0))])),
+        )
+        .await;
+    assert_eq!(wrong.status, 400);
+    // A bare `filters` list outside any group is one more group.
+    let bare = api
+        .search(
+            "contacts",
+            json!({ "filters": [filter("score", "GTE", json!(2))], "limit": 100 }),
+        )
+        .await;
+    assert_eq!(bare.ids(), ids[1..]);
+}
+
+#[tokio::test]
+async fn search_limits_groups_filters_sorts_and_page_size() {
+    let (_fake, api) = setup(roomy()).await;
+    let search = |body: Value| api.post("/crm/v3/objects/contacts/search", body);
+    let f = filter("firstname", "EQ", json!("x"));
+    let group = |n: usize| json!({ "filters": vec![f.clone(); n] });
+    assert_eq!(
+        search(json!({ "filterGroups": vec![group(1); 6] }))
+            .await
+            .status,
+        400,
+        "six groups"
+    );
+    assert_eq!(
+        search(json!({ "filterGroups": [group(11)] })).await.status,
+        400,
+        "eleven filters in one group"
+    );
+    assert_eq!(
+        search(json!({ "filterGroups": [group(10), group(10), group(6)] }))
+            .await
+            .status,
+        400,
+        "26 filters in all"
+    );
+    assert_eq!(
+        search(json!({ "filterGroups": [group(10), group(10), group(5)] }))
+            .await
+            .status,
+        200,
+        "25 filters, 10 per group at most"
+    );
+    let two_sorts = json!({ "sorts": [
+        { "propertyName": "createdate", "direction": "ASCENDING" },
+        { "propertyName": "hs_object_id", "direction": "ASCENDING" },
+    ]});
+    assert_eq!(search(two_sorts).await.status, 400, "one sort only");
+    assert_eq!(search(json!({ "limit": 201 })).await.status, 400);
+    assert_eq!(search(json!({ "limit": 200 })).await.status, 200);
+}
+
+#[tokio::test]
+async fn search_sorts_and_orders_ties_neither_by_id_nor_by_insertion() {
+    let (_fake, api) = setup(roomy()).await;
+    let people: Vec<(String, Value)> = (0..30)
+        .map(|i| (format!("p{i}@x.co"), json!({ "score": i % 3 })))
+        .collect();
+    let people: Vec<(&str, Value)> = people
+        .iter()
+        .map(|(e, p)| (e.as_str(), p.clone()))
+        .collect();
+    let ids = api.contacts(&people).await;
+    let sorted = |property: &str, direction: &str, after: Option<&str>| {
+        let mut body = json!({
+            "sorts": [{ "propertyName": property, "direction": direction }],
+            "properties": ["score"],
+            "limit": 7,
+        });
+        if let Some(after) = after {
+            body["after"] = json!(after);
+        }
+        api.search("contacts", body)
+    };
+    let by_id = sorted("hs_object_id", "DESCENDING", None).await;
+    let mut descending = ids.clone();
+    descending.reverse();
+    assert_eq!(by_id.ids(), descending[..7]);
+    // Page through a sort with ties: every record exactly once, scores in order, and the ties
+    // are not in id order.
+    let mut seen = Vec::new();
+    let mut scores = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = sorted("score", "ASCENDING", after.as_deref()).await;
+        assert_eq!(page.body["total"], 30);
+        for r in page.results() {
+            seen.push(r["id"].as_str().unwrap_or_default().to_string());
+            scores.push(
+                r["properties"]["score"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+        }
+        match page.body["paging"]["next"]["after"].as_str() {
+            Some(next) => after = Some(next.to_string()),
+            None => break,
+        }
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 30, "each record once");
+    assert!(scores.windows(2).all(|w| w[0] <= w[1]), "{scores:?}");
+    let ties: Vec<u64> = seen[..10]
+        .iter()
+        .map(|id| id.parse().unwrap_or_default())
+        .collect();
+    assert!(
+        !ties.windows(2).all(|w| w[0] < w[1]),
+        "ties must not come in id order: {ties:?}"
+    );
+}
+
+#[tokio::test]
+async fn search_pages_end_at_10000_results_with_a_400() {
+    let (_fake, api) = setup(roomy()).await;
+    let people: Vec<(String, Value)> = (0..10_001)
+        .map(|i| (format!("bulk{i}@x.co"), json!({})))
+        .collect();
+    let people: Vec<(&str, Value)> = people
+        .iter()
+        .map(|(e, p)| (e.as_str(), p.clone()))
+        .collect();
+    api.contacts(&people).await;
+    let page = |after: u64, limit: u64| {
+        api.post(
+            "/crm/v3/objects/contacts/search",
+            json!({ "limit": limit, "after": after.to_string() }),
+        )
+    };
+    let last = page(9_800, 200).await;
+    assert_eq!(last.status, 200);
+    assert_eq!(last.body["total"], 10_001, "total counts every match");
+    assert_eq!(last.results().len(), 200);
+    assert_eq!(
+        last.body["paging"]["next"]["after"], "10000",
+        "the cursor still points past the cap"
+    );
+    let past = page(10_000, 200).await;
+    assert_eq!(past.status, 400);
+    assert_eq!(past.body["category"], "VALIDATION_ERROR");
+    assert!(
+        past.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("10000")),
+        "{:?}",
+        past.body
+    );
+    assert_eq!(
+        page(9_900, 200).await.status,
+        400,
+        "a page straddling the cap"
+    );
+    assert_eq!(page(9_900, 100).await.status, 200);
+}
+
+/// A fixed modified time well in the past: 2023-11-14T22:13:20Z.
+const LONG_AGO_MS: i64 = 1_700_000_000_000;
+
+#[tokio::test]
+async fn search_shows_the_previous_version_with_its_modified_time_until_the_lag_passes() {
+    let (fake, api) = setup(roomy().with_search_lag(Duration::from_secs(3600))).await;
+    let id = api
+        .contacts(&[("lag@x.co", json!({ "firstname": "Old" }))])
+        .await[0]
+        .clone();
+    let by_email = json!({ "filterGroups": one_group(json!([filter("email", "EQ", json!("lag@x.co"))])), "properties": ["firstname"] });
+    assert_eq!(
+        api.search("contacts", by_email.clone()).await.body["total"],
+        0,
+        "new and not indexed yet"
+    );
+    // Pretend the record was last written long ago and has been indexed since.
+    api.control(
+        "/_fake/objects/contacts/modify",
+        json!({ "ids": [id], "at_ms": LONG_AGO_MS, "indexed": true }),
+    )
+    .await;
+    let old = api.search("contacts", by_email.clone()).await;
+    assert_eq!(old.ids(), std::slice::from_ref(&id));
+    api.contacts(&[("lag@x.co", json!({ "firstname": "New" }))])
+        .await;
+    let shown = api.search("contacts", by_email.clone()).await;
+    assert_eq!(shown.body["total"], 1, "one record, one version");
+    let shown = &shown.results()[0];
+    assert_eq!(shown["properties"]["firstname"], "Old");
+    assert_eq!(
+        shown["properties"]["lastmodifieddate"], "2023-11-14T22:13:20.000Z",
+        "the index shows the old modified time too"
+    );
+    // A cursor query past the old time misses the write until the index catches up.
+    let since_old = json!({ "filterGroups": one_group(json!([filter("lastmodifieddate", "GT", json!(LONG_AGO_MS))])) });
+    assert_eq!(
+        api.search("contacts", since_old.clone()).await.body["total"],
+        0
+    );
+    // Reads by id are not lagged.
+    assert_eq!(fake.state().contacts()[0].properties["firstname"], "New");
+    // Settling over HTTP, as another process would.
+    api.control("/_fake/search/settle", json!({})).await;
+    let settled = api.search("contacts", by_email).await;
+    assert_eq!(settled.results()[0]["properties"]["firstname"], "New");
+    assert_eq!(api.search("contacts", since_old).await.ids(), [id]);
+}
