@@ -31,7 +31,7 @@ use crate::errors::{ApiError, category};
 use crate::events::{self, MAX_EVENT_BATCH};
 use crate::faults::{ConnectionKiller, FaultKind, Faults};
 use crate::limits::{self, LimitClass};
-use crate::search::SearchRequest;
+use crate::search::{SearchRequest, modified_property};
 use crate::state::Shared;
 use crate::store::{
     MAX_BATCH_INPUTS, PropertyDefinition, StoredObject, canonical_type, default_read_properties,
@@ -48,7 +48,12 @@ const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let objects = "/crm/v3/objects/{object_type}";
     let api = Router::new()
-        .route(&format!("{objects}/{{id}}"), get(read_object))
+        .route(objects, get(list_objects))
+        .route(
+            &format!("{objects}/{{id}}"),
+            get(read_object).delete(archive_object),
+        )
+        .route(&format!("{objects}/batch/archive"), post(batch_archive))
         .route(&format!("{objects}/batch/update"), post(batch_update))
         .route(&format!("{objects}/batch/upsert"), post(batch_upsert))
         .route(&format!("{objects}/batch/read"), post(batch_read))
@@ -92,7 +97,15 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/_fake/reset", post(control_reset))
         .route("/_fake/tokens", post(control_add_token))
         .route("/_fake/search/settle", post(control_settle_search))
-        .route("/_fake/objects/{object_type}/modify", post(control_modify));
+        .route("/_fake/objects/{object_type}/modify", post(control_modify))
+        .route(
+            "/_fake/objects/{object_type}/archive",
+            post(control_archive),
+        )
+        .route(
+            "/_fake/objects/{object_type}/restore",
+            post(control_restore),
+        );
     api.merge(oauth)
         .layer(middleware::from_fn_with_state(shared.clone(), front))
         .merge(control)
@@ -324,21 +337,63 @@ fn object_json(ty: &str, object: &StoredObject, select: Option<&[String]>) -> Va
     }
     let created = dates::iso_from_ms(object.created_at);
     let updated = dates::iso_from_ms(object.updated_at);
-    let modified = if ty == "contacts" {
-        "lastmodifieddate"
-    } else {
-        "hs_lastmodifieddate"
-    };
     props.insert("hs_object_id".into(), json!(object.id));
     props.insert("createdate".into(), json!(created));
-    props.insert(modified.into(), json!(updated));
-    json!({
+    props.insert(modified_property(ty).into(), json!(updated));
+    let mut value = json!({
         "id": object.id,
         "properties": props,
         "createdAt": created,
         "updatedAt": updated,
-        "archived": false,
-    })
+        "archived": object.archived_at.is_some(),
+    });
+    if let Some(at) = object.archived_at {
+        value["archivedAt"] = json!(dates::iso_from_ms(at));
+    }
+    value
+}
+
+/// The `properties` query parameter: comma-separated names.
+fn query_properties(query: &HashMap<String, String>) -> Vec<String> {
+    query
+        .get("properties")
+        .map(|p| {
+            p.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A `true`/`false` query parameter; absent is `false`.
+fn query_flag(query: &HashMap<String, String>, name: &str) -> bool {
+    query
+        .get(name)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// A numeric query parameter: `default` when absent, a 400 when not a number or above `max`.
+fn query_limit(
+    query: &HashMap<String, String>,
+    name: &str,
+    default: usize,
+    max: usize,
+) -> Result<usize, ApiError> {
+    let Some(raw) = query.get(name).filter(|v| !v.is_empty()) else {
+        return Ok(default);
+    };
+    let n: usize = raw
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::validation(format!("{name} must be a number, got {raw}")))?;
+    if n > max {
+        return Err(ApiError::validation(format!(
+            "{name} must be at most {max}, got {n}"
+        )));
+    }
+    Ok(n)
 }
 
 fn read_selection(ty: &str, requested: Vec<String>) -> Vec<String> {
@@ -548,13 +603,14 @@ async fn batch_read(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> 
     let inputs = inputs_of(&body, MAX_BATCH_INPUTS)?;
     let ty = canonical_type(&ty);
     let id_property = body.get("idProperty").and_then(Value::as_str);
+    let archived = body.get("archived").and_then(Value::as_bool) == Some(true);
     let select = read_selection(&ty, string_list(body.get("properties")));
     let inner = s.lock();
     let mut results = Vec::new();
     let mut missing = Vec::new();
     for input in inputs {
         let id = text(input, "id").unwrap_or_default();
-        match inner.store.read(&ty, &id, id_property, false)? {
+        match inner.store.read(&ty, &id, id_property, archived)? {
             Some(object) => results.push(object_json(&ty, &object, Some(&select))),
             None => missing.push(id),
         }
@@ -589,23 +645,77 @@ async fn read_object(
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult {
     let ty = canonical_type(&ty);
-    let requested: Vec<String> = query
-        .get("properties")
-        .map(|p| {
-            p.split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let requested = query_properties(&query);
     let id_property = query.get("idProperty").map(String::as_str);
+    let archived = query_flag(&query, "archived");
     let object = s
         .lock()
         .store
-        .read(&ty, &id, id_property, false)?
+        .read(&ty, &id, id_property, archived)?
         .ok_or_else(|| ApiError::not_found("resource not found"))?;
     let select = read_selection(&ty, requested);
     Ok(Json(object_json(&ty, &object, Some(&select))).into_response())
+}
+
+/// Most records one page of `GET /crm/v3/objects/{type}` may carry.
+const MAX_LIST_LIMIT: usize = 100;
+
+async fn list_objects(
+    State(s): AppState,
+    Path(ty): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let ty = canonical_type(&ty);
+    let limit = query_limit(&query, "limit", 10, MAX_LIST_LIMIT)?;
+    let after = match query.get("after").filter(|a| !a.is_empty()) {
+        None => 0,
+        Some(a) => a
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| ApiError::validation(format!("after must be a paging cursor, got {a}")))?,
+    };
+    let archived = query_flag(&query, "archived");
+    let select = read_selection(&ty, query_properties(&query));
+    let (page, next) = s.lock().store.list(&ty, after, limit, archived);
+    let results: Vec<Value> = page
+        .iter()
+        .map(|o| object_json(&ty, o, Some(&select)))
+        .collect();
+    let mut body = json!({ "results": results });
+    if let Some(next) = next {
+        body["paging"] = json!({ "next": {
+            "after": next.to_string(),
+            "link": format!("/crm/v3/objects/{ty}?after={next}"),
+        }});
+    }
+    Ok(Json(body).into_response())
+}
+
+async fn archive_object(State(s): AppState, Path((ty, id)): Path<(String, String)>) -> StatusCode {
+    let ty = canonical_type(&ty);
+    let mut inner = s.lock();
+    let store = &mut inner.store;
+    // Deleting what is already gone (or never was) is not an error, as on HubSpot.
+    if let Ok(rids) = store.select(&ty, Some(std::slice::from_ref(&id)), None) {
+        store.archive(&ty, &rids, dates::now_ms());
+    }
+    StatusCode::NO_CONTENT
+}
+
+async fn batch_archive(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
+    let body = parse_json(&body)?;
+    let inputs = inputs_of(&body, MAX_BATCH_INPUTS)?;
+    let ty = canonical_type(&ty);
+    let ids: Vec<String> = inputs.iter().filter_map(|i| text(i, "id")).collect();
+    let mut inner = s.lock();
+    let store = &mut inner.store;
+    let rids: Vec<u64> = ids
+        .iter()
+        .filter_map(|id| store.select(&ty, Some(std::slice::from_ref(id)), None).ok())
+        .flatten()
+        .collect();
+    store.archive(&ty, &rids, dates::now_ms());
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn search(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
@@ -940,6 +1050,42 @@ async fn control_modify(State(s): AppState, Path(ty): Path<String>, body: Bytes)
     )?;
     let ids: Vec<String> = rids.iter().map(u64::to_string).collect();
     Ok(Json(json!({ "modified": ids.len(), "atMs": at_ms, "ids": ids })).into_response())
+}
+
+/// Body of `POST /_fake/objects/{type}/archive` and `/restore`.
+#[derive(Deserialize)]
+struct IdsRequest {
+    ids: Vec<String>,
+    /// Restore only: whether restoring is a write that moves the modified time (default true).
+    touch: Option<bool>,
+}
+
+fn ids_request(body: &Bytes) -> Result<IdsRequest, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::validation(format!("Invalid ids: {e}")))
+}
+
+async fn control_archive(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
+    let request = ids_request(&body)?;
+    let ty = canonical_type(&ty);
+    let mut inner = s.lock();
+    let store = &mut inner.store;
+    let rids = store.select(&ty, Some(&request.ids), None)?;
+    store.archive(&ty, &rids, dates::now_ms());
+    Ok(Json(json!({ "archived": rids.len() })).into_response())
+}
+
+async fn control_restore(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
+    let request = ids_request(&body)?;
+    let ty = canonical_type(&ty);
+    let mut inner = s.lock();
+    let store = &mut inner.store;
+    let rids = store.archived_ids(&ty, &request.ids);
+    if rids.len() != request.ids.len() {
+        return Err(ApiError::not_found("Some ids are not archived records"));
+    }
+    let touch = request.touch.unwrap_or(true);
+    let restored = store.restore(&ty, &rids, touch, Instant::now());
+    Ok(Json(json!({ "restored": restored.len() })).into_response())
 }
 
 #[derive(Deserialize)]

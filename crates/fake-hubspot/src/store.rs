@@ -1007,6 +1007,97 @@ impl Store {
         Ok(())
     }
 
+    /// One page of a type's records in id order, from id `after` on: the live ones, or with
+    /// `archived` the archived ones (merged records are in neither). Returns the page and the
+    /// id the next page starts at.
+    pub(crate) fn list(
+        &self,
+        ty: &str,
+        after: u64,
+        limit: usize,
+        archived: bool,
+    ) -> (Vec<StoredObject>, Option<u64>) {
+        let Some(table) = self.tables.get(ty) else {
+            return (Vec::new(), None);
+        };
+        let mut page: Vec<StoredObject> = Vec::new();
+        for record in table.records.range(after..).map(|(_, r)| r) {
+            let wanted = if archived {
+                record.object.archived_at.is_some() && record.object.merged_into.is_none()
+            } else {
+                record.live()
+            };
+            if !wanted {
+                continue;
+            }
+            if page.len() == limit {
+                return (page, Some(record.rid()));
+            }
+            page.push(record.object.clone());
+        }
+        (page, None)
+    }
+
+    /// Archives live records (others are left alone, as HubSpot's idempotent delete does).
+    /// The modified time does not move: a cursor on it never sees an archive.
+    pub(crate) fn archive(&mut self, ty: &str, rids: &[u64], at_ms: i64) {
+        let Some(table) = self.tables.get_mut(ty) else {
+            return;
+        };
+        for &rid in rids {
+            let Some(record) = table.records.get_mut(&rid).filter(|r| r.live()) else {
+                continue;
+            };
+            let before = (record.object.updated_at, true);
+            record.object.archived_at = Some(at_ms);
+            record.versions.clear();
+            table.reindex(rid, Some(before));
+        }
+    }
+
+    /// Restores archived records, as HubSpot's recycle bin does. With `touch` the restore is a
+    /// write (a new modified time, lagging in search like any write); without, the record comes
+    /// back with the modified time it had, which only a client reconciling ids would notice.
+    pub(crate) fn restore(
+        &mut self,
+        ty: &str,
+        rids: &[u64],
+        touch: bool,
+        now: Instant,
+    ) -> Vec<u64> {
+        let lag = self.search_lag;
+        let Some(table) = self.tables.get_mut(ty) else {
+            return Vec::new();
+        };
+        let mut restored = Vec::new();
+        for &rid in rids {
+            let Some(record) = table
+                .records
+                .get_mut(&rid)
+                .filter(|r| r.object.archived_at.is_some() && r.object.merged_into.is_none())
+            else {
+                continue;
+            };
+            let before = (record.object.updated_at, false);
+            record.object.archived_at = None;
+            if touch {
+                record.object.updated_at = dates::now_ms().max(record.object.updated_at);
+                record.push_version(now, lag, None);
+            }
+            table.reindex(rid, Some(before));
+            restored.push(rid);
+        }
+        restored
+    }
+
+    /// Ids of a type's archived (not merged) records among `ids`.
+    pub(crate) fn archived_ids(&self, ty: &str, ids: &[String]) -> Vec<u64> {
+        ids.iter()
+            .filter_map(|id| id.trim().parse::<u64>().ok())
+            .filter(|rid| self.is_archived(ty, *rid))
+            .collect()
+    }
+
     /// Makes every write visible to search now, as if the lag had passed.
     pub(crate) fn settle_search(&mut self) {
         for table in self.tables.values_mut() {

@@ -58,6 +58,10 @@ impl Api {
         Answer { status, body }
     }
 
+    async fn get(&self, path: &str) -> Answer {
+        self.send(Method::GET, path, None).await
+    }
+
     async fn post(&self, path: &str, body: Value) -> Answer {
         self.send(Method::POST, path, Some(body)).await
     }
@@ -413,4 +417,203 @@ async fn search_shows_the_previous_version_with_its_modified_time_until_the_lag_
     let settled = api.search("contacts", by_email).await;
     assert_eq!(settled.results()[0]["properties"]["firstname"], "New");
     assert_eq!(api.search("contacts", since_old).await.ids(), [id]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listing, archiving, restoring
+
+/// Every page of `GET /crm/v3/objects/{type}?{query}`: the ids and the pages' sizes.
+async fn list_all(api: &Api, ty: &str, query: &str) -> (Vec<String>, Vec<usize>) {
+    let mut ids = Vec::new();
+    let mut sizes = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = api
+            .get(&format!("/crm/v3/objects/{ty}?{query}&after={after}"))
+            .await;
+        assert_eq!(page.status, 200, "{:?}", page.body);
+        sizes.push(page.results().len());
+        ids.extend(page.ids());
+        match page.body["paging"]["next"]["after"].as_str() {
+            Some(next) => after = next.to_string(),
+            None => return (ids, sizes),
+        }
+    }
+}
+
+#[tokio::test]
+async fn list_pages_live_records_and_archived_ones_apart() {
+    let (fake, api) = setup(roomy()).await;
+    let people: Vec<(String, Value)> = (0..5)
+        .map(|i| {
+            (
+                format!("l{i}@x.co"),
+                json!({ "firstname": format!("L{i}") }),
+            )
+        })
+        .collect();
+    let people: Vec<(&str, Value)> = people
+        .iter()
+        .map(|(e, p)| (e.as_str(), p.clone()))
+        .collect();
+    let ids = api.contacts(&people).await;
+    let (listed, sizes) = list_all(&api, "contacts", "limit=2&properties=firstname").await;
+    assert_eq!(listed, ids);
+    assert_eq!(sizes, [2, 2, 1]);
+    let page = api
+        .get("/crm/v3/objects/contacts?limit=1&properties=firstname,email")
+        .await;
+    assert_eq!(page.results()[0]["properties"]["firstname"], "L0");
+    assert_eq!(page.results()[0]["properties"]["email"], "l0@x.co");
+    assert_eq!(
+        api.get("/crm/v3/objects/contacts?limit=101").await.status,
+        400
+    );
+    assert_eq!(
+        api.get("/crm/v3/objects/contacts?limit=100").await.status,
+        200
+    );
+
+    let before = fake.state().contacts()[1].updated_at;
+    let deleted = api
+        .send(
+            Method::DELETE,
+            &format!("/crm/v3/objects/contacts/{}", ids[1]),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 204);
+    let batch = api
+        .post(
+            "/crm/v3/objects/contacts/batch/archive",
+            json!({ "inputs": [{ "id": ids[3] }, { "id": "999999" }] }),
+        )
+        .await;
+    assert_eq!(batch.status, 204, "unknown ids are ignored");
+    let again = api
+        .send(
+            Method::DELETE,
+            &format!("/crm/v3/objects/contacts/{}", ids[1]),
+            None,
+        )
+        .await;
+    assert_eq!(again.status, 204, "archiving twice is not an error");
+
+    let (live, _) = list_all(&api, "contacts", "limit=2").await;
+    assert_eq!(live, [ids[0].clone(), ids[2].clone(), ids[4].clone()]);
+    let archived = api
+        .get("/crm/v3/objects/contacts?archived=true&limit=10")
+        .await;
+    assert_eq!(archived.ids(), [ids[1].clone(), ids[3].clone()]);
+    let first = &archived.results()[0];
+    assert_eq!(first["archived"], true);
+    assert!(first["archivedAt"].is_string());
+    let state = fake.state();
+    let kept = state
+        .contacts()
+        .into_iter()
+        .find(|c| c.id == ids[1])
+        .expect("still stored");
+    assert_eq!(
+        kept.updated_at, before,
+        "archiving does not move the modified time"
+    );
+    assert!(kept.archived_at.is_some());
+
+    // Archived records are gone from search and reads, unless asked for.
+    let all = api.search("contacts", json!({ "limit": 100 })).await;
+    assert_eq!(all.body["total"], 3);
+    let path = format!("/crm/v3/objects/contacts/{}", ids[1]);
+    assert_eq!(api.get(&path).await.status, 404);
+    let read = api.get(&format!("{path}?archived=true")).await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.body["archived"], true);
+    let batch = api
+        .post(
+            "/crm/v3/objects/contacts/batch/read",
+            json!({ "inputs": [{ "id": ids[1] }, { "id": ids[0] }] }),
+        )
+        .await;
+    assert_eq!(batch.status, 207);
+    assert_eq!(batch.body["errors"][0]["context"]["ids"], json!([ids[1]]));
+    let update = api
+        .post(
+            "/crm/v3/objects/contacts/batch/update",
+            json!({ "inputs": [{ "id": ids[1], "properties": { "firstname": "X" } }] }),
+        )
+        .await;
+    assert_eq!(
+        update.status, 404,
+        "an archived record cannot be updated by id"
+    );
+}
+
+#[tokio::test]
+async fn restoring_brings_a_record_back_by_upsert_or_control() {
+    let (fake, api) = setup(roomy()).await;
+    let ids = api
+        .contacts(&[
+            ("back@x.co", json!({ "firstname": "Back" })),
+            ("quiet@x.co", json!({ "firstname": "Quiet" })),
+        ])
+        .await;
+    api.control(
+        "/_fake/objects/contacts/modify",
+        json!({ "ids": ids, "at_ms": LONG_AGO_MS, "indexed": true }),
+    )
+    .await;
+    api.control("/_fake/objects/contacts/archive", json!({ "ids": ids }))
+        .await;
+    assert_eq!(api.search("contacts", json!({})).await.body["total"], 0);
+
+    // Re-creating by the unique value restores the same record, with a new modified time.
+    let again = api
+        .post(
+            "/crm/v3/objects/contacts/batch/upsert",
+            json!({ "inputs": [{ "id": "back@x.co", "idProperty": "email", "properties": { "lastname": "Again" } }] }),
+        )
+        .await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.ids(), [ids[0].clone()]);
+    assert_eq!(again.results()[0]["new"], false);
+    let restored = api
+        .get(&format!(
+            "/crm/v3/objects/contacts/{}?properties=firstname,lastname",
+            ids[0]
+        ))
+        .await;
+    assert_eq!(restored.body["archived"], false);
+    assert_eq!(restored.body["properties"]["firstname"], "Back");
+    assert_eq!(restored.body["properties"]["lastname"], "Again");
+    let moved = json!({ "filterGroups": one_group(json!([filter("lastmodifieddate", "GT", json!(LONG_AGO_MS))])) });
+    assert_eq!(
+        api.search("contacts", moved.clone()).await.ids(),
+        [ids[0].clone()]
+    );
+
+    // A restore that keeps the old modified time: visible to a list, invisible to a cursor.
+    api.control(
+        "/_fake/objects/contacts/restore",
+        json!({ "ids": [ids[1]], "touch": false }),
+    )
+    .await;
+    let archived = api.get("/crm/v3/objects/contacts?archived=true").await;
+    assert!(archived.results().is_empty());
+    let (live, _) = list_all(&api, "contacts", "limit=10").await;
+    assert_eq!(live, ids);
+    assert_eq!(api.search("contacts", moved).await.ids(), [ids[0].clone()]);
+    let quiet = fake
+        .state()
+        .contacts()
+        .into_iter()
+        .find(|c| c.id == ids[1])
+        .map(|c| c.updated_at);
+    assert_eq!(quiet, Some(LONG_AGO_MS));
+    let bad = api
+        .post(
+            "/_fake/objects/contacts/restore",
+            json!({ "ids": [ids[1]] }),
+        )
+        .await;
+    assert_eq!(bad.status, 404, "only archived records can be restored");
 }
