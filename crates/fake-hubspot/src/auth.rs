@@ -107,7 +107,7 @@ pub(crate) fn required_scope(method: &Method, path: &str) -> Option<String> {
         ["crm", "v3", "objects", ty, ..] => Some(object_scope(ty, "objects", !reads)),
         ["crm", "v3", "properties", ty, ..] => Some(object_scope(ty, "schemas", !reads)),
         ["crm", "v4", "objects", ty, ..] | ["crm", "v4", "associations", ty, ..] => {
-            Some(object_scope(ty, "objects", *method != Method::GET))
+            Some(object_scope(ty, "objects", !reads))
         }
         ["events", "v3", "send", ..] => Some("analytics.behavioral_events.send".into()),
         ["events", "v3", "event-definitions", ..] => {
@@ -243,6 +243,10 @@ mod tests {
         assert_eq!(
             scope(&post, "/events/v3/send/batch"),
             "analytics.behavioral_events.send"
+        );
+        assert_eq!(
+            scope(&post, "/crm/v4/associations/contacts/companies/batch/read"),
+            "crm.objects.contacts.read"
         );
         assert!(all_scopes().contains("crm.objects.contacts.write"));
     }

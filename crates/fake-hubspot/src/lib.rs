@@ -22,6 +22,7 @@
 //! `GET /_fake/state`, `GET|POST /_fake/faults`, `POST /_fake/reset`, `POST /_fake/tokens` and
 //! the data controls the README lists.
 
+mod associations;
 mod auth;
 mod dates;
 mod errors;
@@ -45,6 +46,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tower::Service;
 
+pub use associations::Association;
 pub use auth::{AccessToken, OAuthApp, all_scopes};
 pub use events::{MAX_EVENT_BATCH, MAX_EVENT_PROPERTIES, RecordedEvent};
 pub use faults::{FaultKind, FaultRule, Faults};
@@ -54,8 +56,8 @@ pub use search::{
 };
 pub use state::{FakeState, RequestLogEntry};
 pub use store::{
-    Association, LIFECYCLE_STAGES, MAX_BATCH_INPUTS, PropertyDefinition, PropertyOption,
-    StoredObject, canonical_type, default_properties,
+    LIFECYCLE_STAGES, MAX_BATCH_INPUTS, PropertyDefinition, PropertyOption, StoredObject,
+    canonical_type, default_properties,
 };
 
 use faults::ConnectionKiller;

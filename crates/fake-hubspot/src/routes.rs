@@ -25,6 +25,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::associations::{Association, LinkType, default_type};
 use crate::auth::{self, AccessToken};
 use crate::dates;
 use crate::errors::{ApiError, category};
@@ -74,6 +75,14 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/crm/v4/associations/{from}/{to}/batch/associate/default",
             post(associate_batch),
         )
+        .route(
+            "/crm/v4/associations/{from}/{to}/batch/read",
+            post(read_associations_batch),
+        )
+        .route(
+            "/crm/v4/associations/{from}/{to}/batch/archive",
+            post(archive_associations_batch),
+        )
         .route("/events/v3/send/batch", post(send_events))
         .route(
             "/events/v3/event-definitions",
@@ -105,7 +114,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/_fake/objects/{object_type}/restore",
             post(control_restore),
-        );
+        )
+        .route("/_fake/associations", post(control_associate))
+        .route("/_fake/associations/remove", post(control_dissociate));
     api.merge(oauth)
         .layer(middleware::from_fn_with_state(shared.clone(), front))
         .merge(control)
@@ -767,24 +778,7 @@ async fn create_property(State(s): AppState, Path(ty): Path<String>, body: Bytes
 // ---------------------------------------------------------------------------------------------
 // Associations
 
-/// HubSpot's default (unlabeled) association type ids for the standard pairs.
-fn default_association_type(from: &str, to: &str) -> u32 {
-    match (from, to) {
-        ("contacts", "companies") => 279,
-        ("companies", "contacts") => 280,
-        ("deals", "contacts") => 3,
-        ("contacts", "deals") => 4,
-        ("contacts", "tickets") => 15,
-        ("tickets", "contacts") => 16,
-        ("tickets", "companies") => 339,
-        ("companies", "tickets") => 340,
-        ("deals", "companies") => 341,
-        ("companies", "deals") => 342,
-        _ => 1,
-    }
-}
-
-fn association_json(from: &str, from_id: &str, to: &str, to_id: &str) -> Value {
+fn association_json(from: &str, from_id: &str, to: &str, to_id: &str, type_id: u32) -> Value {
     json!({
         "from": { "id": from_id },
         "to": { "id": to_id },
@@ -792,9 +786,24 @@ fn association_json(from: &str, from_id: &str, to: &str, to_id: &str) -> Value {
         "toObjectTypeId": object_type_id(to),
         "associationSpec": {
             "associationCategory": "HUBSPOT_DEFINED",
-            "associationTypeId": default_association_type(from, to),
+            "associationTypeId": type_id,
         },
     })
+}
+
+/// The id of one side of a v4 input: `{"id": "123"}`.
+fn side_id(input: &Value, key: &str) -> String {
+    input
+        .get(key)
+        .and_then(|f| text(f, "id"))
+        .unwrap_or_default()
+}
+
+fn link_types_json(types: &[LinkType]) -> Vec<Value> {
+    types
+        .iter()
+        .map(|t| json!({ "category": t.category, "typeId": t.type_id, "label": t.label }))
+        .collect()
 }
 
 async fn associate_batch(
@@ -805,20 +814,25 @@ async fn associate_batch(
     let body = parse_json(&body)?;
     let inputs = inputs_of(&body, MAX_BATCH_INPUTS)?;
     let (from, to) = (canonical_type(&from), canonical_type(&to));
+    let (type_id, inverse_type_id) = default_type(&from, &to);
     let mut inner = s.lock();
     let mut results = Vec::new();
     let mut errors = Vec::new();
     for input in inputs {
-        let from_id = input
-            .get("from")
-            .and_then(|f| text(f, "id"))
-            .unwrap_or_default();
-        let to_id = input
-            .get("to")
-            .and_then(|t| text(t, "id"))
-            .unwrap_or_default();
-        match inner.store.associate(&from, &from_id, &to, &to_id) {
-            Ok(_) => results.push(association_json(&from, &from_id, &to, &to_id)),
+        let from_id = side_id(input, "from");
+        let to_id = side_id(input, "to");
+        let link = Association {
+            from_type: from.clone(),
+            from_id: from_id.clone(),
+            to_type: to.clone(),
+            to_id: to_id.clone(),
+            type_id,
+            inverse_type_id,
+            category: "HUBSPOT_DEFINED".into(),
+            label: None,
+        };
+        match inner.store.associate(&link) {
+            Ok(_) => results.push(association_json(&from, &from_id, &to, &to_id, type_id)),
             Err(err) => errors.push(BatchError {
                 err,
                 ids: vec![from_id, to_id],
@@ -829,32 +843,137 @@ async fn associate_batch(
     Ok(batch_response(results, errors))
 }
 
+/// Most `inputs` one v4 association batch read accepts.
+const MAX_ASSOCIATION_READ_INPUTS: usize = 1000;
+/// Most associated records one input of a v4 batch read answers before paging.
+const MAX_ASSOCIATIONS_PER_INPUT: usize = 500;
+
+async fn read_associations_batch(
+    State(s): AppState,
+    Path((from, to)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let body = parse_json(&body)?;
+    let inputs = inputs_of(&body, MAX_ASSOCIATION_READ_INPUTS)?;
+    let (from, to) = (canonical_type(&from), canonical_type(&to));
+    let inner = s.lock();
+    let mut results = Vec::new();
+    let mut missing = Vec::new();
+    for input in inputs {
+        let id = text(input, "id").unwrap_or_default();
+        let after: u64 = text(input, "after")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(0);
+        let linked = id
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|_| inner.store.exists(&from, &id))
+            .map(|rid| inner.store.associated(&from, rid, &to))
+            .unwrap_or_default();
+        if linked.is_empty() {
+            missing.push(id);
+            continue;
+        }
+        let mut page = linked.range(after..);
+        let to_json: Vec<Value> = page
+            .by_ref()
+            .take(MAX_ASSOCIATIONS_PER_INPUT)
+            .map(|(to_id, types)| {
+                json!({ "toObjectId": to_id, "associationTypes": link_types_json(types) })
+            })
+            .collect();
+        let mut result = json!({ "from": { "id": id }, "to": to_json });
+        if let Some((next, _)) = page.next() {
+            result["paging"] = json!({ "next": { "after": next.to_string() } });
+        }
+        results.push(result);
+    }
+    let stamp = now_iso();
+    if missing.is_empty() {
+        return Ok(Json(json!({
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": stamp,
+            "completedAt": stamp,
+        }))
+        .into_response());
+    }
+    // Ids with nothing associated (or that do not exist) are one error each beside the results.
+    let errors: Vec<Value> = missing
+        .iter()
+        .map(|id| {
+            json!({
+                "status": "error",
+                "category": category::OBJECT_NOT_FOUND,
+                "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
+                "message": format!("No {to} is associated with {} {id}.", singular_name(&from)),
+                "context": { "fromObjectId": [id] },
+            })
+        })
+        .collect();
+    Ok((
+        StatusCode::MULTI_STATUS,
+        Json(json!({
+            "status": "COMPLETE",
+            "results": results,
+            "numErrors": errors.len(),
+            "errors": errors,
+            "startedAt": stamp,
+            "completedAt": stamp,
+        })),
+    )
+        .into_response())
+}
+
+/// `contact` for `contacts`: how HubSpot's association messages name a type.
+fn singular_name(ty: &str) -> &str {
+    ty.strip_suffix("ies")
+        .map(|_| "company")
+        .or_else(|| ty.strip_suffix('s'))
+        .unwrap_or(ty)
+}
+
+async fn archive_associations_batch(
+    State(s): AppState,
+    Path((from, to)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let body = parse_json(&body)?;
+    let inputs = inputs_of(&body, MAX_ASSOCIATION_READ_INPUTS)?;
+    let (from, to) = (canonical_type(&from), canonical_type(&to));
+    let mut inner = s.lock();
+    for input in inputs {
+        let from_id = side_id(input, "from");
+        let targets = input.get("to").and_then(Value::as_array);
+        for target in targets.into_iter().flatten() {
+            let to_id = text(target, "id").unwrap_or_default();
+            inner
+                .store
+                .dissociate((&from, &from_id), (&to, &to_id), None);
+        }
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 async fn list_associations(
     State(s): AppState,
     Path((from, id, to)): Path<(String, String, String)>,
 ) -> ApiResult {
     let (from, to) = (canonical_type(&from), canonical_type(&to));
     let inner = s.lock();
-    if !inner.store.exists(&from, &id) {
-        return Err(ApiError::not_found(format!(
-            "No {from} record with ID {id} exists"
-        )));
-    }
-    let type_id = default_association_type(&from, &to);
+    let rid = id
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|_| inner.store.exists(&from, &id))
+        .ok_or_else(|| ApiError::not_found(format!("No {from} record with ID {id} exists")))?;
     let results: Vec<Value> = inner
         .store
-        .associated(&from, &id, &to)
-        .into_iter()
-        .map(|to_id| {
-            let numeric = to_id
-                .parse::<u64>()
-                .map_or_else(|_| json!(to_id), |n| json!(n));
-            json!({
-                "toObjectId": numeric,
-                "associationTypes": [
-                    { "category": "HUBSPOT_DEFINED", "typeId": type_id, "label": null }
-                ],
-            })
+        .associated(&from, rid, &to)
+        .iter()
+        .map(|(to_id, types)| {
+            json!({ "toObjectId": to_id, "associationTypes": link_types_json(types) })
         })
         .collect();
     Ok(Json(json!({ "results": results })).into_response())
@@ -1086,6 +1205,60 @@ async fn control_restore(State(s): AppState, Path(ty): Path<String>, body: Bytes
     let touch = request.touch.unwrap_or(true);
     let restored = store.restore(&ty, &rids, touch, Instant::now());
     Ok(Json(json!({ "restored": restored.len() })).into_response())
+}
+
+/// Body of `POST /_fake/associations` and `/_fake/associations/remove`.
+#[derive(Deserialize)]
+struct LinkRequest {
+    from_type: String,
+    from_id: String,
+    to_type: String,
+    to_id: String,
+    /// Type id read from the `from` side; default: HubSpot's unlabeled default for the pair
+    /// (remove: every type).
+    type_id: Option<u32>,
+    /// Type id read from the `to` side; default: the pair's default inverse.
+    inverse_type_id: Option<u32>,
+    /// `HUBSPOT_DEFINED` (default) or `USER_DEFINED`.
+    category: Option<String>,
+    label: Option<String>,
+}
+
+async fn control_associate(State(s): AppState, body: Bytes) -> ApiResult {
+    let request: LinkRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::validation(format!("Invalid association: {e}")))?;
+    let (from, to) = (
+        canonical_type(&request.from_type),
+        canonical_type(&request.to_type),
+    );
+    let (default_id, default_inverse) = default_type(&from, &to);
+    let link = Association {
+        from_type: from,
+        from_id: request.from_id,
+        to_type: to,
+        to_id: request.to_id,
+        type_id: request.type_id.unwrap_or(default_id),
+        inverse_type_id: request.inverse_type_id.unwrap_or(default_inverse),
+        category: request.category.unwrap_or_else(|| "HUBSPOT_DEFINED".into()),
+        label: request.label,
+    };
+    let new = s.lock().store.associate(&link)?;
+    Ok(Json(json!({ "new": new })).into_response())
+}
+
+async fn control_dissociate(State(s): AppState, body: Bytes) -> ApiResult {
+    let request: LinkRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::validation(format!("Invalid association: {e}")))?;
+    let (from, to) = (
+        canonical_type(&request.from_type),
+        canonical_type(&request.to_type),
+    );
+    let removed = s.lock().store.dissociate(
+        (&from, &request.from_id),
+        (&to, &request.to_id),
+        request.type_id,
+    );
+    Ok(Json(json!({ "removed": removed })).into_response())
 }
 
 #[derive(Deserialize)]

@@ -11,11 +11,12 @@ use axum::http::Method;
 use serde::{Deserialize, Serialize};
 
 use crate::FakeConfig;
+use crate::associations::Association;
 use crate::auth::AccessToken;
 use crate::events::{EventLog, RecordedEvent};
 use crate::faults::{FaultKind, Faults};
 use crate::limits::Limiter;
-use crate::store::{Association, PropertyDefinition, Store, StoredObject, canonical_type};
+use crate::store::{PropertyDefinition, Store, StoredObject, canonical_type};
 
 /// One request as the fake saw it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -265,7 +266,7 @@ impl Inner {
         FakeState {
             objects: self.store.objects(),
             properties: self.store.all_properties(),
-            associations: self.store.associations(),
+            associations: self.store.all_associations(),
             events: self.events.events.clone(),
             event_receipts: self.events.receipts.clone(),
             duplicate_events: self.events.duplicates,

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::associations::{Association, Associations, LinkType};
 use crate::dates;
 use crate::errors::ApiError;
 use crate::search::{SearchRequest, View};
@@ -273,20 +274,6 @@ pub struct StoredObject {
     pub merged_into: Option<String>,
 }
 
-/// A stored association (v4 "default" type) between two records.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Association {
-    /// Object type of the `from` side (canonical name).
-    pub from_type: String,
-    /// Record id of the `from` side.
-    pub from_id: String,
-    /// Object type of the `to` side.
-    pub to_type: String,
-    /// Record id of the `to` side.
-    pub to_id: String,
-}
-
 /// A record as written at one moment: what the search index may still show.
 #[derive(Debug, Clone)]
 struct Version {
@@ -431,7 +418,7 @@ struct PropertyError {
 pub(crate) struct Store {
     tables: BTreeMap<String, Table>,
     next_id: u64,
-    associations: BTreeSet<Association>,
+    pub(crate) associations: Associations,
     /// How long a write stays invisible to search (HubSpot's indexing delay).
     pub(crate) search_lag: Duration,
 }
@@ -653,7 +640,7 @@ impl Store {
             tables,
             // HubSpot ids are large numbers; starting high also makes "id 1" an obvious miss.
             next_id: 1001,
-            associations: BTreeSet::new(),
+            associations: Associations::default(),
             search_lag,
         }
     }
@@ -1251,43 +1238,63 @@ impl Store {
         Ok(def)
     }
 
-    /// Stores a default association; both records must exist. Returns whether it is new.
-    pub(crate) fn associate(
-        &mut self,
-        from_type: &str,
-        from_id: &str,
-        to_type: &str,
-        to_id: &str,
-    ) -> Result<bool, ApiError> {
-        for (ty, id) in [(from_type, from_id), (to_type, to_id)] {
-            if !self.exists(ty, id) {
-                return Err(ApiError::not_found(format!(
+    /// The live record id an id names (merged ids resolve), or HubSpot's 404 for one side of
+    /// an association.
+    fn association_side(&self, ty: &str, id: &str) -> Result<u64, ApiError> {
+        id.trim()
+            .parse::<u64>()
+            .ok()
+            .and_then(|rid| self.resolve(ty, rid, false))
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
                     "No {} with ID {id} exists",
                     singular(ty).to_lowercase()
                 ))
-                .with("context", json!({ "id": [id], "objectType": [ty] })));
-            }
-        }
-        Ok(self.associations.insert(Association {
-            from_type: from_type.into(),
-            from_id: from_id.trim().into(),
-            to_type: to_type.into(),
-            to_id: to_id.trim().into(),
+                .with("context", json!({ "id": [id], "objectType": [ty] }))
+            })
+    }
+
+    /// Stores an association (one type); both records must be live. Returns whether it is new.
+    /// Neither record's modified time moves.
+    pub(crate) fn associate(&mut self, link: &Association) -> Result<bool, ApiError> {
+        let from = self.association_side(&link.from_type, &link.from_id)?;
+        let to = self.association_side(&link.to_type, &link.to_id)?;
+        Ok(self.associations.add(&Association {
+            from_id: from.to_string(),
+            to_id: to.to_string(),
+            ..link.clone()
         }))
     }
 
-    /// Ids of `to_type` records associated with a record, in either stored direction.
-    pub(crate) fn associated(&self, from_type: &str, from_id: &str, to_type: &str) -> Vec<String> {
-        let mut ids: BTreeSet<String> = BTreeSet::new();
-        for a in &self.associations {
-            if a.from_type == from_type && a.from_id == from_id && a.to_type == to_type {
-                ids.insert(a.to_id.clone());
-            }
-            if a.to_type == from_type && a.to_id == from_id && a.from_type == to_type {
-                ids.insert(a.from_id.clone());
-            }
+    /// Removes every association between two records, or only `type_id` (read from the
+    /// `from` side). Returns how many links went; records that do not exist have none.
+    pub(crate) fn dissociate(
+        &mut self,
+        from: (&str, &str),
+        to: (&str, &str),
+        type_id: Option<u32>,
+    ) -> usize {
+        let side = |ty: &str, id: &str| (ty.to_string(), id.trim().parse::<u64>().unwrap_or(0));
+        let (a, b) = (side(from.0, from.1), side(to.0, to.1));
+        match type_id {
+            None => self.associations.remove_pair(&a, &b),
+            Some(t) => usize::from(self.associations.remove_type(&a, &b, t)),
         }
-        ids.into_iter().collect()
+    }
+
+    /// The live `to_type` records associated with a record, with the link types as read from
+    /// it; archived counterparts are left out (their links come back with them).
+    pub(crate) fn associated(
+        &self,
+        from_type: &str,
+        from_id: u64,
+        to_type: &str,
+    ) -> BTreeMap<u64, Vec<LinkType>> {
+        let mut found = self
+            .associations
+            .of(&(from_type.to_string(), from_id), to_type);
+        found.retain(|id, _| self.resolve(to_type, *id, false) == Some(*id));
+        found
     }
 
     /// Every record, by type then id.
@@ -1314,8 +1321,8 @@ impl Store {
     }
 
     /// Every association.
-    pub(crate) fn associations(&self) -> Vec<Association> {
-        self.associations.iter().cloned().collect()
+    pub(crate) fn all_associations(&self) -> Vec<Association> {
+        self.associations.all()
     }
 }
 

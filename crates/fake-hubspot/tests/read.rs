@@ -617,3 +617,137 @@ async fn restoring_brings_a_record_back_by_upsert_or_control() {
         .await;
     assert_eq!(bad.status, 404, "only archived records can be restored");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Associations
+
+/// Creates companies by (unique) name and returns their ids in order.
+async fn companies(api: &Api, names: &[&str]) -> Vec<String> {
+    let inputs: Vec<Value> = names
+        .iter()
+        .map(|name| json!({ "id": name, "idProperty": "name", "properties": {} }))
+        .collect();
+    let answer = api
+        .post(
+            "/crm/v3/objects/companies/batch/upsert",
+            json!({ "inputs": inputs }),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    answer.ids()
+}
+
+#[tokio::test]
+async fn associations_read_in_batches_with_types_and_labels_from_either_side() {
+    let config = roomy().with_property(
+        "companies",
+        fake_hubspot::PropertyDefinition::string("name", "companyinformation").unique(),
+    );
+    let (fake, api) = setup(config).await;
+    let contacts = api
+        .contacts(&[
+            ("a@x.co", json!({})),
+            ("b@x.co", json!({})),
+            ("c@x.co", json!({})),
+        ])
+        .await;
+    let firms = companies(&api, &["Acme", "Initech"]).await;
+    let before = fake.state();
+    let associate = api
+        .post(
+            "/crm/v4/associations/contacts/companies/batch/associate/default",
+            json!({ "inputs": [
+                { "from": { "id": contacts[0] }, "to": { "id": firms[0] } },
+                { "from": { "id": contacts[1] }, "to": { "id": firms[0] } },
+            ]}),
+        )
+        .await;
+    assert_eq!(associate.status, 200);
+    // A labeled link, stored from the company's side.
+    api.control(
+        "/_fake/associations",
+        json!({ "from_type": "companies", "from_id": firms[1], "to_type": "contacts", "to_id": contacts[0],
+                "type_id": 2, "inverse_type_id": 1, "label": "Primary" }),
+    )
+    .await;
+    let read = api
+        .post(
+            "/crm/v4/associations/contacts/companies/batch/read",
+            json!({ "inputs": [{ "id": contacts[0] }, { "id": contacts[1] }, { "id": contacts[2] }] }),
+        )
+        .await;
+    assert_eq!(read.status, 207, "{:?}", read.body);
+    let results = read.results();
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0]["from"]["id"], contacts[0]);
+    let to = results[0]["to"].as_array().expect("to");
+    assert_eq!(to.len(), 2);
+    let first: u64 = firms[0].parse().expect("id");
+    assert_eq!(to[0]["toObjectId"], first);
+    assert_eq!(
+        to[0]["associationTypes"],
+        json!([{ "category": "HUBSPOT_DEFINED", "typeId": 279, "label": null }])
+    );
+    assert_eq!(
+        to[1]["associationTypes"],
+        json!([{ "category": "HUBSPOT_DEFINED", "typeId": 1, "label": "Primary" }]),
+        "read from the contact's side, the inverse type"
+    );
+    assert_eq!(
+        read.body["errors"][0]["context"]["fromObjectId"],
+        json!([contacts[2]]),
+        "an id with nothing associated is an error, not an empty result"
+    );
+    let from_company = api
+        .post(
+            "/crm/v4/associations/companies/contacts/batch/read",
+            json!({ "inputs": [{ "id": firms[0] }] }),
+        )
+        .await;
+    assert_eq!(from_company.status, 200);
+    let to = from_company.results()[0]["to"]
+        .as_array()
+        .expect("to")
+        .clone();
+    assert_eq!(to.len(), 2);
+    assert_eq!(to[0]["associationTypes"][0]["typeId"], 280);
+
+    // Removing links: a whole pair through the API, one type through the control.
+    let archive = api
+        .post(
+            "/crm/v4/associations/companies/contacts/batch/archive",
+            json!({ "inputs": [{ "from": { "id": firms[0] }, "to": [{ "id": contacts[1] }] }] }),
+        )
+        .await;
+    assert_eq!(archive.status, 204);
+    api.control(
+        "/_fake/associations/remove",
+        json!({ "from_type": "contacts", "from_id": contacts[0], "to_type": "companies", "to_id": firms[1], "type_id": 1 }),
+    )
+    .await;
+    let read = api
+        .post(
+            "/crm/v4/associations/contacts/companies/batch/read",
+            json!({ "inputs": [{ "id": contacts[0] }, { "id": contacts[1] }] }),
+        )
+        .await;
+    assert_eq!(read.results().len(), 1);
+    let to = read.results()[0]["to"].as_array().expect("to").clone();
+    assert_eq!(to.len(), 1);
+    assert_eq!(to[0]["toObjectId"], first);
+    // None of this touched a record's modified time.
+    let after = fake.state();
+    for ty in ["contacts", "companies"] {
+        let times = |state: &fake_hubspot::FakeState| -> Vec<i64> {
+            state.objects_of(ty).iter().map(|o| o.updated_at).collect()
+        };
+        assert_eq!(times(&before), times(&after), "{ty}");
+    }
+    let listed = api
+        .get(&format!(
+            "/crm/v4/objects/contacts/{}/associations/companies",
+            contacts[0]
+        ))
+        .await;
+    assert_eq!(listed.results().len(), 1);
+}
