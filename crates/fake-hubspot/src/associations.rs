@@ -212,6 +212,49 @@ impl Associations {
         found
     }
 
+    /// Moves every link of `old` to `new` (a merge): links between the two are dropped, and a
+    /// link `new` already has is kept once.
+    pub(crate) fn repoint(&mut self, ty: &str, old: u64, new: u64) {
+        let old_side = (ty.to_string(), old);
+        let outgoing = self.from.remove(&old_side).unwrap_or_default();
+        for (to_type, to_id, type_id) in outgoing.keys() {
+            if let Some(back) = self.to.get_mut(&(to_type.clone(), *to_id)) {
+                back.remove(&(ty.to_string(), old, *type_id));
+            }
+        }
+        let incoming = self.to.remove(&old_side).unwrap_or_default();
+        let mut moved = Vec::new();
+        for (from_type, from_id, type_id) in incoming {
+            let side = (from_type.clone(), from_id);
+            if let Some(link) = self
+                .from
+                .get_mut(&side)
+                .and_then(|links| links.remove(&(ty.to_string(), old, type_id)))
+            {
+                moved.push((side, type_id, link));
+            }
+        }
+        for ((to_type, to_id, type_id), link) in outgoing {
+            if to_type == ty && (to_id == old || to_id == new) {
+                continue;
+            }
+            self.add(&association(
+                (ty.to_string(), new),
+                (to_type, to_id),
+                type_id,
+                link,
+            ));
+        }
+        for (side, type_id, link) in moved {
+            if side.0 == ty && (side.1 == old || side.1 == new) {
+                continue;
+            }
+            self.add(&association(side, (ty.to_string(), new), type_id, link));
+        }
+        self.from.retain(|_, links| !links.is_empty());
+        self.to.retain(|_, back| !back.is_empty());
+    }
+
     /// Every link, as created.
     pub(crate) fn all(&self) -> Vec<Association> {
         let mut all = Vec::new();
@@ -260,7 +303,7 @@ mod tests {
     }
 
     #[test]
-    fn links_read_from_both_sides() {
+    fn links_read_from_both_sides_and_follow_a_merge() {
         let mut all = Associations::default();
         assert!(all.add(&link(("contacts", 1), ("companies", 10), 279, 280)));
         assert!(!all.add(&link(("contacts", 1), ("companies", 10), 279, 280)));
@@ -269,10 +312,19 @@ mod tests {
         let ids: Vec<u64> = all.of(&company, "contacts").into_keys().collect();
         assert_eq!(ids, [1, 2]);
         assert_eq!(all.of(&company, "contacts")[&1][0].type_id, 280);
-        let contact = ("contacts".to_string(), 1);
+        // Contacts 1 and 2 merge into 3: one link to the company remains.
+        all.repoint("contacts", 1, 3);
+        all.repoint("contacts", 2, 3);
+        let linked = all.of(&company, "contacts");
+        assert_eq!(linked.keys().copied().collect::<Vec<_>>(), [3]);
+        assert_eq!(linked[&3].len(), 1);
+        let contact = ("contacts".to_string(), 3);
         assert_eq!(all.of(&contact, "companies")[&10][0].type_id, 279);
-        assert_eq!(all.remove_pair(&contact, &company), 1);
-        assert!(all.remove_type(&company, &("contacts".to_string(), 2), 280));
+        assert_eq!(
+            all.remove_pair(&contact, &company),
+            2,
+            "one stored from each side"
+        );
         assert!(all.all().is_empty());
     }
 }

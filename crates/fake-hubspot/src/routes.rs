@@ -55,6 +55,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             get(read_object).delete(archive_object),
         )
         .route(&format!("{objects}/batch/archive"), post(batch_archive))
+        .route(&format!("{objects}/merge"), post(merge_objects))
         .route(&format!("{objects}/batch/update"), post(batch_update))
         .route(&format!("{objects}/batch/upsert"), post(batch_upsert))
         .route(&format!("{objects}/batch/read"), post(batch_read))
@@ -115,6 +116,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/_fake/objects/{object_type}/restore",
             post(control_restore),
         )
+        .route("/_fake/objects/{object_type}/merge", post(control_merge))
         .route("/_fake/associations", post(control_associate))
         .route("/_fake/associations/remove", post(control_dissociate));
     api.merge(oauth)
@@ -729,6 +731,32 @@ async fn batch_archive(State(s): AppState, Path(ty): Path<String>, body: Bytes) 
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// Body of `POST /crm/v3/objects/{type}/merge`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MergeRequest {
+    primary_object_id: Value,
+    object_id_to_merge: Value,
+}
+
+fn merge(shared: &Shared, ty: &str, body: &Bytes) -> ApiResult {
+    let request: MergeRequest = serde_json::from_slice(body)
+        .map_err(|e| ApiError::validation(format!("Invalid merge request: {e}")))?;
+    let id = |v: &Value| scalar_text(v).unwrap_or_default();
+    let ty = canonical_type(ty);
+    let object = shared.lock().store.merge(
+        &ty,
+        &id(&request.primary_object_id),
+        &id(&request.object_id_to_merge),
+        Instant::now(),
+    )?;
+    Ok(Json(object_json(&ty, &object, None)).into_response())
+}
+
+async fn merge_objects(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
+    merge(&s, &ty, &body)
+}
+
 async fn search(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
     let request: SearchRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::validation(format!("Invalid search request: {e}")))?;
@@ -1181,6 +1209,10 @@ struct IdsRequest {
 
 fn ids_request(body: &Bytes) -> Result<IdsRequest, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::validation(format!("Invalid ids: {e}")))
+}
+
+async fn control_merge(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
+    merge(&s, &ty, &body)
 }
 
 async fn control_archive(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {

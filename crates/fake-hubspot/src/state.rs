@@ -130,7 +130,7 @@ pub(crate) fn endpoint_key(method: &Method, path: &str) -> String {
     match view.as_slice() {
         ["crm", "v3", "objects" | "properties", ty, rest @ ..] => {
             replace.push((3, canonical_type(ty)));
-            if view[2] == "objects" && rest.len() == 1 && rest[0] != "search" {
+            if view[2] == "objects" && rest.len() == 1 && !matches!(rest[0], "search" | "merge") {
                 replace.push((4, "{id}".into()));
             }
         }
@@ -316,6 +316,10 @@ mod tests {
         assert_eq!(
             key(Method::POST, "/crm/v3/objects/contacts/search"),
             "POST /crm/v3/objects/contacts/search"
+        );
+        assert_eq!(
+            key(Method::POST, "/crm/v3/objects/0-2/merge"),
+            "POST /crm/v3/objects/companies/merge"
         );
         assert_eq!(
             key(Method::GET, "/crm/v4/objects/contact/1/associations/0-2"),

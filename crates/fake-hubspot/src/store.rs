@@ -205,6 +205,8 @@ pub fn default_properties(ty: &str) -> Vec<PropertyDefinition> {
             v.push(P::datetime("last_seen", g));
             v.push(P::number("score", g));
             v.push(P::boolean("vip", g));
+            v.push(P::new("hs_calculated_merged_vids", "string", "text", g));
+            v.push(P::new("hs_merged_object_ids", "enumeration", "checkbox", g));
             v
         }
         "companies" => {
@@ -226,17 +228,25 @@ pub fn default_properties(ty: &str) -> Vec<PropertyDefinition> {
             v.push(P::new("phone", "string", "phonenumber", g));
             v.push(P::number("numberofemployees", g));
             v.push(P::enumeration("lifecyclestage", g, &LIFECYCLE_STAGES));
+            v.push(P::new("hs_merged_object_ids", "enumeration", "checkbox", g));
             v
         }
         "deals" => {
-            let mut v = text(&["dealname", "dealstage", "pipeline"], "dealinformation");
-            v.push(P::number("amount", "dealinformation"));
+            let g = "dealinformation";
+            let mut v = text(&["dealname", "dealstage", "pipeline"], g);
+            v.push(P::number("amount", g));
+            v.push(P::new("hs_merged_object_ids", "enumeration", "checkbox", g));
             v
         }
-        "tickets" => text(
-            &["subject", "content", "hs_pipeline", "hs_pipeline_stage"],
-            "ticketinformation",
-        ),
+        "tickets" => {
+            let g = "ticketinformation";
+            let mut v = text(
+                &["subject", "content", "hs_pipeline", "hs_pipeline_stage"],
+                g,
+            );
+            v.push(P::new("hs_merged_object_ids", "enumeration", "checkbox", g));
+            v
+        }
         _ => Vec::new(),
     }
 }
@@ -1083,6 +1093,112 @@ impl Store {
             .filter_map(|id| id.trim().parse::<u64>().ok())
             .filter(|rid| self.is_archived(ty, *rid))
             .collect()
+    }
+
+    /// Merges two live records the way HubSpot does today: a new record with a new id takes
+    /// the primary's values, filled in from the secondary's; both old ids resolve to it from
+    /// then on and leave search and lists. The new record lists every id merged into it in
+    /// `hs_merged_object_ids` (contacts also in `hs_calculated_merged_vids`, `id:epoch ms`),
+    /// keeps the older create date and takes the secondary's email as a secondary email.
+    /// Associations move to it. Returns the new record.
+    pub(crate) fn merge(
+        &mut self,
+        ty: &str,
+        primary: &str,
+        secondary: &str,
+        now: Instant,
+    ) -> Result<StoredObject, ApiError> {
+        let live = |id: &str| {
+            id.trim()
+                .parse::<u64>()
+                .ok()
+                .and_then(|rid| self.resolve(ty, rid, false))
+                .ok_or_else(|| not_found(id))
+        };
+        let (a, b) = (live(primary)?, live(secondary)?);
+        if a == b {
+            return Err(ApiError::validation(format!(
+                "Cannot merge {} {primary} with itself",
+                singular(ty).to_lowercase()
+            )));
+        }
+        let at = dates::now_ms();
+        let new_id = self.next_id;
+        self.next_id += 1;
+        let table = self.table_mut(ty);
+        let mut old = Vec::new();
+        for rid in [a, b] {
+            let Some(record) = table.records.get_mut(&rid) else {
+                return Err(not_found(&rid.to_string()));
+            };
+            let before = (record.object.updated_at, true);
+            record.object.merged_into = Some(new_id.to_string());
+            record.versions.clear();
+            old.push(record.object.clone());
+            table.reindex(rid, Some(before));
+        }
+        let (first, second) = (&old[0], &old[1]);
+        for (object, rid) in old.iter().zip([a, b]) {
+            for key in index_keys(ty, &table.defs, &object.properties, true) {
+                if table.index.get(&key) == Some(&rid) {
+                    table.index.remove(&key);
+                }
+            }
+        }
+        let mut properties = second.properties.clone();
+        properties.extend(first.properties.clone());
+        let list = |object: &StoredObject, name: &str| -> Vec<String> {
+            object
+                .properties
+                .get(name)
+                .map(|v| split_list(v).map(str::to_string).collect())
+                .unwrap_or_default()
+        };
+        let mut merged_ids: Vec<u64> = [first, second]
+            .iter()
+            .flat_map(|o| list(o, "hs_merged_object_ids"))
+            .filter_map(|id| id.parse().ok())
+            .chain([a, b])
+            .collect();
+        merged_ids.sort_unstable();
+        merged_ids.dedup();
+        let joined: Vec<String> = merged_ids.iter().map(u64::to_string).collect();
+        properties.insert("hs_merged_object_ids".into(), joined.join(";"));
+        if ty == "contacts" {
+            let mut vids: Vec<String> = [first, second]
+                .iter()
+                .flat_map(|o| list(o, "hs_calculated_merged_vids"))
+                .collect();
+            vids.extend([format!("{a}:{at}"), format!("{b}:{at}")]);
+            properties.insert("hs_calculated_merged_vids".into(), vids.join(";"));
+            let email = properties.get("email").cloned().unwrap_or_default();
+            let mut others: Vec<String> = [first, second]
+                .iter()
+                .flat_map(|o| {
+                    let mut emails = list(o, "hs_additional_emails");
+                    emails.extend(o.properties.get("email").cloned());
+                    emails
+                })
+                .filter(|e| !e.eq_ignore_ascii_case(&email))
+                .collect();
+            let mut seen = BTreeSet::new();
+            others.retain(|e| seen.insert(e.to_lowercase()));
+            if !others.is_empty() {
+                properties.insert("hs_additional_emails".into(), others.join(";"));
+            }
+        }
+        let object = StoredObject {
+            id: new_id.to_string(),
+            properties,
+            created_at: first.created_at.min(second.created_at),
+            updated_at: at,
+            ..StoredObject::default()
+        };
+        self.put(ty, object.clone(), Some(now));
+        for rid in [a, b] {
+            self.associations.repoint(ty, rid, new_id);
+        }
+        Ok(object)
     }
 
     /// Makes every write visible to search now, as if the lag had passed.

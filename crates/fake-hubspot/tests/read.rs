@@ -751,3 +751,145 @@ async fn associations_read_in_batches_with_types_and_labels_from_either_side() {
         .await;
     assert_eq!(listed.results().len(), 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Merges
+
+#[tokio::test]
+async fn a_merge_makes_a_new_record_that_both_old_ids_resolve_to() {
+    let config = roomy().with_property(
+        "companies",
+        fake_hubspot::PropertyDefinition::string("name", "companyinformation").unique(),
+    );
+    let (fake, api) = setup(config).await;
+    let ids = api
+        .contacts(&[
+            ("a@x.co", json!({ "firstname": "Ann" })),
+            (
+                "b@x.co",
+                json!({ "firstname": "Bea", "lastname": "Bee", "hs_additional_emails": "b2@x.co" }),
+            ),
+        ])
+        .await;
+    let firms = companies(&api, &["Acme", "Initech"]).await;
+    for (contact, firm) in ids.iter().zip(&firms) {
+        api.control(
+            "/_fake/associations",
+            json!({ "from_type": "contacts", "from_id": contact, "to_type": "companies", "to_id": firm }),
+        )
+        .await;
+    }
+    api.control(
+        "/_fake/objects/contacts/modify",
+        json!({ "ids": ids, "at_ms": LONG_AGO_MS, "indexed": true }),
+    )
+    .await;
+    let merged = api
+        .post(
+            "/crm/v3/objects/contacts/merge",
+            json!({ "primaryObjectId": ids[0], "objectIdToMerge": ids[1] }),
+        )
+        .await;
+    assert_eq!(merged.status, 200, "{:?}", merged.body);
+    let new_id = merged.body["id"].as_str().expect("id").to_string();
+    assert!(!ids.contains(&new_id), "a merge makes a new record");
+    let props = &merged.body["properties"];
+    assert_eq!(props["firstname"], "Ann", "the primary's values win");
+    assert_eq!(props["lastname"], "Bee", "the secondary fills the gaps");
+    assert_eq!(props["email"], "a@x.co");
+    assert_eq!(props["hs_additional_emails"], "b2@x.co;b@x.co");
+    let mut both: Vec<u64> = ids.iter().map(|i| i.parse().expect("id")).collect();
+    both.sort_unstable();
+    assert_eq!(
+        props["hs_merged_object_ids"],
+        format!("{};{}", both[0], both[1])
+    );
+    let vids = props["hs_calculated_merged_vids"].as_str().expect("vids");
+    let merged_vids: Vec<&str> = vids
+        .split(';')
+        .filter_map(|pair| pair.split(':').next())
+        .collect();
+    assert_eq!(merged_vids, [ids[0].as_str(), ids[1].as_str()]);
+
+    // Both old ids answer the new record; search and lists see only it.
+    for old in &ids {
+        let read = api.get(&format!("/crm/v3/objects/contacts/{old}")).await;
+        assert_eq!(read.status, 200);
+        assert_eq!(read.body["id"], new_id);
+    }
+    let batch = api
+        .post(
+            "/crm/v3/objects/contacts/batch/read",
+            json!({ "inputs": [{ "id": ids[1] }] }),
+        )
+        .await;
+    assert_eq!(batch.ids(), std::slice::from_ref(&new_id));
+    let changed = json!({ "filterGroups": one_group(json!([filter("lastmodifieddate", "GT", json!(LONG_AGO_MS))])) });
+    assert_eq!(
+        api.search("contacts", changed).await.ids(),
+        std::slice::from_ref(&new_id),
+        "the new record's modified time is after the cursor"
+    );
+    assert_eq!(api.search("contacts", json!({})).await.body["total"], 1);
+    let (live, _) = list_all(&api, "contacts", "limit=10").await;
+    assert_eq!(live, std::slice::from_ref(&new_id));
+    let archived = api.get("/crm/v3/objects/contacts?archived=true").await;
+    assert!(archived.results().is_empty(), "merged is not archived");
+    let state = fake.state();
+    for old in &ids {
+        let kept = state
+            .contacts()
+            .into_iter()
+            .find(|c| &c.id == old)
+            .expect("kept");
+        assert_eq!(kept.merged_into.as_deref(), Some(new_id.as_str()));
+    }
+
+    // The emails and the associations follow the new record.
+    let upsert = api
+        .post(
+            "/crm/v3/objects/contacts/batch/upsert",
+            json!({ "inputs": [{ "id": "B@x.co", "idProperty": "email", "properties": { "phone": "1" } }] }),
+        )
+        .await;
+    assert_eq!(upsert.ids(), std::slice::from_ref(&new_id));
+    let swap = api
+        .post(
+            "/crm/v3/objects/contacts/batch/update",
+            json!({ "inputs": [{ "id": new_id, "properties": { "email": "b@x.co" } }] }),
+        )
+        .await;
+    assert_eq!(
+        swap.status, 200,
+        "the merged emails are the new record's own: {:?}",
+        swap.body
+    );
+    let read = api
+        .post(
+            "/crm/v4/associations/contacts/companies/batch/read",
+            json!({ "inputs": [{ "id": new_id }] }),
+        )
+        .await;
+    let linked: Vec<String> = read.results()[0]["to"]
+        .as_array()
+        .expect("to")
+        .iter()
+        .map(|t| t["toObjectId"].to_string())
+        .collect();
+    assert_eq!(linked, firms);
+
+    let itself = api
+        .post(
+            "/crm/v3/objects/contacts/merge",
+            json!({ "primaryObjectId": new_id, "objectIdToMerge": ids[0] }),
+        )
+        .await;
+    assert_eq!(itself.status, 400, "an old id is the new record itself");
+    let missing = api
+        .post(
+            "/crm/v3/objects/contacts/merge",
+            json!({ "primaryObjectId": new_id, "objectIdToMerge": "999999" }),
+        )
+        .await;
+    assert_eq!(missing.status, 404);
+}
