@@ -80,6 +80,7 @@ pub fn all_scopes() -> BTreeSet<String> {
         }
     }
     scopes.insert("tickets".into());
+    scopes.insert("crm.objects.owners.read".into());
     scopes.insert("analytics.behavioral_events.send".into());
     scopes.insert("behavioral_events.event_definitions.read_write".into());
     scopes
@@ -106,6 +107,9 @@ pub(crate) fn required_scope(method: &Method, path: &str) -> Option<String> {
     match segments.as_slice() {
         ["crm", "v3", "objects", ty, ..] => Some(object_scope(ty, "objects", !reads)),
         ["crm", "v3", "properties", ty, ..] => Some(object_scope(ty, "schemas", !reads)),
+        ["crm", "v3", "schemas", ..] => Some("crm.schemas.custom.read".into()),
+        ["crm", "v3", "owners", ..] => Some("crm.objects.owners.read".into()),
+        ["crm", "v3", "pipelines", ty, ..] => Some(object_scope(ty, "objects", !reads)),
         ["crm", "v4", "objects", ty, ..] | ["crm", "v4", "associations", ty, ..] => {
             Some(object_scope(ty, "objects", !reads))
         }

@@ -29,6 +29,7 @@ mod errors;
 mod events;
 mod faults;
 mod limits;
+mod portal;
 mod routes;
 mod search;
 mod state;
@@ -51,6 +52,7 @@ pub use auth::{AccessToken, OAuthApp, all_scopes};
 pub use events::{MAX_EVENT_BATCH, MAX_EVENT_PROPERTIES, RecordedEvent};
 pub use faults::{FaultKind, FaultRule, Faults};
 pub use limits::RateLimits;
+pub use portal::{CustomObject, DEAL_STAGES, Owner, TICKET_STAGES};
 pub use search::{
     MAX_FILTER_GROUPS, MAX_FILTERS, MAX_FILTERS_PER_GROUP, MAX_SEARCH_LIMIT, MAX_SEARCH_RESULTS,
 };
@@ -95,6 +97,10 @@ pub struct FakeConfig {
     pub event_definitions: BTreeMap<String, BTreeSet<String>>,
     /// Property definitions added to the defaults at start and reset: (object type, definition).
     pub extra_properties: Vec<(String, PropertyDefinition)>,
+    /// Custom object types (`GET /crm/v3/schemas`); their records are under `p_{name}`.
+    pub custom_objects: Vec<CustomObject>,
+    /// Owners (`GET /crm/v3/owners`); default: one, the account's creator.
+    pub owners: Vec<Owner>,
     /// Most request-log entries kept (oldest are dropped first).
     pub request_log_cap: usize,
 }
@@ -112,6 +118,8 @@ impl Default for FakeConfig {
             search_lag: Duration::ZERO,
             event_definitions: BTreeMap::new(),
             extra_properties: Vec::new(),
+            custom_objects: Vec::new(),
+            owners: portal::default_owners(),
             request_log_cap: 100_000,
         }
     }
@@ -153,6 +161,18 @@ impl FakeConfig {
     pub fn with_property(mut self, object_type: &str, definition: PropertyDefinition) -> Self {
         self.extra_properties
             .push((canonical_type(object_type), definition));
+        self
+    }
+
+    /// Adds a custom object type.
+    pub fn with_custom_object(mut self, object: CustomObject) -> Self {
+        self.custom_objects.push(object);
+        self
+    }
+
+    /// Adds an owner.
+    pub fn with_owner(mut self, owner: Owner) -> Self {
+        self.owners.push(owner);
         self
     }
 
@@ -211,7 +231,8 @@ impl FakeHandle {
     }
 
     /// Changes the configuration of the running fake (tokens, scopes, limits, search lag, event
-    /// definitions, …). `port` and `extra_properties` take effect only at start and reset.
+    /// definitions, owners, …). `port`, `extra_properties` and `custom_objects` take effect
+    /// only at start and reset.
     pub fn update_config(&self, change: impl FnOnce(&mut FakeConfig)) {
         let mut inner = self.shared.lock();
         change(&mut inner.config);

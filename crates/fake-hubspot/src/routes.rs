@@ -32,11 +32,12 @@ use crate::errors::{ApiError, category};
 use crate::events::{self, MAX_EVENT_BATCH};
 use crate::faults::{ConnectionKiller, FaultKind, Faults};
 use crate::limits::{self, LimitClass};
+use crate::portal;
 use crate::search::{SearchRequest, modified_property};
 use crate::state::Shared;
 use crate::store::{
-    MAX_BATCH_INPUTS, PropertyDefinition, StoredObject, canonical_type, default_read_properties,
-    object_type_id, scalar_text,
+    MAX_BATCH_INPUTS, PropertyDefinition, StoredObject, default_read_properties, object_type_id,
+    scalar_text,
 };
 
 type AppState = State<Arc<Shared>>;
@@ -84,6 +85,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/crm/v4/associations/{from}/{to}/batch/archive",
             post(archive_associations_batch),
         )
+        .route("/crm/v3/schemas", get(list_schemas))
+        .route("/crm/v3/owners", get(list_owners))
+        .route("/crm/v3/pipelines/{object_type}", get(list_pipelines))
         .route("/events/v3/send/batch", post(send_events))
         .route(
             "/events/v3/event-definitions",
@@ -117,6 +121,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             post(control_restore),
         )
         .route("/_fake/objects/{object_type}/merge", post(control_merge))
+        .route(
+            "/_fake/properties/{object_type}",
+            post(control_create_property),
+        )
         .route("/_fake/associations", post(control_associate))
         .route("/_fake/associations/remove", post(control_dissociate));
     api.merge(oauth)
@@ -284,6 +292,12 @@ async fn gate(State(shared): AppState, req: Request, next: Next) -> Response {
 
 // ---------------------------------------------------------------------------------------------
 // Wire helpers
+
+/// The store's name for an object type named in a path: HubSpot's aliases (`contact`, `0-1`)
+/// and a custom object's type id or fully qualified name resolved.
+fn object_type(shared: &Shared, raw: &str) -> String {
+    shared.lock().store.type_of(raw)
+}
 
 fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
@@ -533,7 +547,7 @@ fn check_duplicates(ty: &str, inputs: &[WriteInput]) -> Result<(), ApiError> {
 fn batch_write(shared: &Shared, ty: &str, body: &Bytes, op: WriteOp) -> ApiResult {
     let body = parse_json(body)?;
     let raw_inputs = inputs_of(&body, MAX_BATCH_INPUTS)?;
-    let ty = canonical_type(ty);
+    let ty = object_type(shared, ty);
     let top_id_property = body.get("idProperty").and_then(Value::as_str);
     let inputs: Vec<WriteInput> = raw_inputs
         .iter()
@@ -614,7 +628,7 @@ fn string_list(value: Option<&Value>) -> Vec<String> {
 async fn batch_read(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
     let body = parse_json(&body)?;
     let inputs = inputs_of(&body, MAX_BATCH_INPUTS)?;
-    let ty = canonical_type(&ty);
+    let ty = object_type(&s, &ty);
     let id_property = body.get("idProperty").and_then(Value::as_str);
     let archived = body.get("archived").and_then(Value::as_bool) == Some(true);
     let select = read_selection(&ty, string_list(body.get("properties")));
@@ -657,7 +671,7 @@ async fn read_object(
     Path((ty, id)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult {
-    let ty = canonical_type(&ty);
+    let ty = object_type(&s, &ty);
     let requested = query_properties(&query);
     let id_property = query.get("idProperty").map(String::as_str);
     let archived = query_flag(&query, "archived");
@@ -678,7 +692,7 @@ async fn list_objects(
     Path(ty): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult {
-    let ty = canonical_type(&ty);
+    let ty = object_type(&s, &ty);
     let limit = query_limit(&query, "limit", 10, MAX_LIST_LIMIT)?;
     let after = match query.get("after").filter(|a| !a.is_empty()) {
         None => 0,
@@ -705,7 +719,7 @@ async fn list_objects(
 }
 
 async fn archive_object(State(s): AppState, Path((ty, id)): Path<(String, String)>) -> StatusCode {
-    let ty = canonical_type(&ty);
+    let ty = object_type(&s, &ty);
     let mut inner = s.lock();
     let store = &mut inner.store;
     // Deleting what is already gone (or never was) is not an error, as on HubSpot.
@@ -718,7 +732,7 @@ async fn archive_object(State(s): AppState, Path((ty, id)): Path<(String, String
 async fn batch_archive(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
     let body = parse_json(&body)?;
     let inputs = inputs_of(&body, MAX_BATCH_INPUTS)?;
-    let ty = canonical_type(&ty);
+    let ty = object_type(&s, &ty);
     let ids: Vec<String> = inputs.iter().filter_map(|i| text(i, "id")).collect();
     let mut inner = s.lock();
     let store = &mut inner.store;
@@ -743,7 +757,7 @@ fn merge(shared: &Shared, ty: &str, body: &Bytes) -> ApiResult {
     let request: MergeRequest = serde_json::from_slice(body)
         .map_err(|e| ApiError::validation(format!("Invalid merge request: {e}")))?;
     let id = |v: &Value| scalar_text(v).unwrap_or_default();
-    let ty = canonical_type(ty);
+    let ty = object_type(shared, ty);
     let object = shared.lock().store.merge(
         &ty,
         &id(&request.primary_object_id),
@@ -760,7 +774,7 @@ async fn merge_objects(State(s): AppState, Path(ty): Path<String>, body: Bytes) 
 async fn search(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
     let request: SearchRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::validation(format!("Invalid search request: {e}")))?;
-    let ty = canonical_type(&ty);
+    let ty = object_type(&s, &ty);
     let page = s.lock().store.search(&ty, &request, Instant::now())?;
     let select = read_selection(&ty, request.properties.clone());
     let results: Vec<Value> = page
@@ -779,15 +793,17 @@ async fn search(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiR
 // Properties
 
 async fn list_properties(State(s): AppState, Path(ty): Path<String>) -> Response {
-    let results = s.lock().store.properties(&canonical_type(&ty));
+    let ty = object_type(&s, &ty);
+    let results = s.lock().store.properties(&ty);
     Json(json!({ "results": results })).into_response()
 }
 
 async fn read_property(State(s): AppState, Path((ty, name)): Path<(String, String)>) -> ApiResult {
+    let ty = object_type(&s, &ty);
     let def = s
         .lock()
         .store
-        .property(&canonical_type(&ty), &name)
+        .property(&ty, &name)
         .ok_or_else(|| ApiError::not_found(format!("Property {name} does not exist")))?;
     Ok(Json(def).into_response())
 }
@@ -799,8 +815,62 @@ fn definition_from(value: Value) -> Result<PropertyDefinition, ApiError> {
 
 async fn create_property(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
     let def = definition_from(parse_json(&body)?)?;
-    let def = s.lock().store.create_property(&canonical_type(&ty), def)?;
+    let ty = object_type(&s, &ty);
+    let def = s.lock().store.create_property(&ty, def)?;
     Ok((StatusCode::CREATED, Json(def)).into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schemas, owners, pipelines
+
+async fn list_schemas(State(s): AppState) -> Response {
+    let inner = s.lock();
+    let portal = inner.config.portal_id;
+    let results: Vec<Value> = inner
+        .config
+        .custom_objects
+        .iter()
+        .enumerate()
+        .map(|(index, object)| {
+            let properties = inner.store.properties(&object.type_name());
+            portal::schema_json(portal, index, object, &properties)
+        })
+        .collect();
+    Json(json!({ "results": results })).into_response()
+}
+
+/// Most owners one page of `GET /crm/v3/owners` carries.
+const MAX_OWNERS_LIMIT: usize = 500;
+
+async fn list_owners(
+    State(s): AppState,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let limit = query_limit(&query, "limit", 100, MAX_OWNERS_LIMIT)?;
+    let after: u64 = query.get("after").and_then(|a| a.parse().ok()).unwrap_or(0);
+    let archived = query_flag(&query, "archived");
+    let email = query.get("email").map(|e| e.to_lowercase());
+    let inner = s.lock();
+    let mut owners: Vec<_> = inner
+        .config
+        .owners
+        .iter()
+        .filter(|o| o.archived == archived && o.id >= after)
+        .filter(|o| email.as_ref().is_none_or(|e| &o.email.to_lowercase() == e))
+        .collect();
+    owners.sort_by_key(|o| o.id);
+    let next = owners.get(limit).map(|o| o.id);
+    let results: Vec<Value> = owners.iter().take(limit).map(|o| o.json()).collect();
+    let mut body = json!({ "results": results });
+    if let Some(next) = next {
+        body["paging"] = json!({ "next": { "after": next.to_string(), "link": format!("/crm/v3/owners?after={next}") } });
+    }
+    Ok(Json(body).into_response())
+}
+
+async fn list_pipelines(State(s): AppState, Path(ty): Path<String>) -> Response {
+    let ty = object_type(&s, &ty);
+    Json(portal::pipelines_json(&ty)).into_response()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -841,7 +911,7 @@ async fn associate_batch(
 ) -> ApiResult {
     let body = parse_json(&body)?;
     let inputs = inputs_of(&body, MAX_BATCH_INPUTS)?;
-    let (from, to) = (canonical_type(&from), canonical_type(&to));
+    let (from, to) = (object_type(&s, &from), object_type(&s, &to));
     let (type_id, inverse_type_id) = default_type(&from, &to);
     let mut inner = s.lock();
     let mut results = Vec::new();
@@ -883,7 +953,7 @@ async fn read_associations_batch(
 ) -> ApiResult {
     let body = parse_json(&body)?;
     let inputs = inputs_of(&body, MAX_ASSOCIATION_READ_INPUTS)?;
-    let (from, to) = (canonical_type(&from), canonical_type(&to));
+    let (from, to) = (object_type(&s, &from), object_type(&s, &to));
     let inner = s.lock();
     let mut results = Vec::new();
     let mut missing = Vec::new();
@@ -969,7 +1039,7 @@ async fn archive_associations_batch(
 ) -> ApiResult {
     let body = parse_json(&body)?;
     let inputs = inputs_of(&body, MAX_ASSOCIATION_READ_INPUTS)?;
-    let (from, to) = (canonical_type(&from), canonical_type(&to));
+    let (from, to) = (object_type(&s, &from), object_type(&s, &to));
     let mut inner = s.lock();
     for input in inputs {
         let from_id = side_id(input, "from");
@@ -988,7 +1058,7 @@ async fn list_associations(
     State(s): AppState,
     Path((from, id, to)): Path<(String, String, String)>,
 ) -> ApiResult {
-    let (from, to) = (canonical_type(&from), canonical_type(&to));
+    let (from, to) = (object_type(&s, &from), object_type(&s, &to));
     let inner = s.lock();
     let rid = id
         .trim()
@@ -1182,7 +1252,7 @@ struct ModifyRequest {
 async fn control_modify(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
     let request: ModifyRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::validation(format!("Invalid modify request: {e}")))?;
-    let ty = canonical_type(&ty);
+    let ty = object_type(&s, &ty);
     let at_ms = request.at_ms.unwrap_or_else(dates::now_ms);
     let mut inner = s.lock();
     let store = &mut inner.store;
@@ -1211,13 +1281,21 @@ fn ids_request(body: &Bytes) -> Result<IdsRequest, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::validation(format!("Invalid ids: {e}")))
 }
 
+async fn control_create_property(
+    State(s): AppState,
+    Path(ty): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    create_property(State(s), Path(ty), body).await
+}
+
 async fn control_merge(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
     merge(&s, &ty, &body)
 }
 
 async fn control_archive(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
     let request = ids_request(&body)?;
-    let ty = canonical_type(&ty);
+    let ty = object_type(&s, &ty);
     let mut inner = s.lock();
     let store = &mut inner.store;
     let rids = store.select(&ty, Some(&request.ids), None)?;
@@ -1227,7 +1305,7 @@ async fn control_archive(State(s): AppState, Path(ty): Path<String>, body: Bytes
 
 async fn control_restore(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
     let request = ids_request(&body)?;
-    let ty = canonical_type(&ty);
+    let ty = object_type(&s, &ty);
     let mut inner = s.lock();
     let store = &mut inner.store;
     let rids = store.archived_ids(&ty, &request.ids);
@@ -1260,8 +1338,8 @@ async fn control_associate(State(s): AppState, body: Bytes) -> ApiResult {
     let request: LinkRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::validation(format!("Invalid association: {e}")))?;
     let (from, to) = (
-        canonical_type(&request.from_type),
-        canonical_type(&request.to_type),
+        object_type(&s, &request.from_type),
+        object_type(&s, &request.to_type),
     );
     let (default_id, default_inverse) = default_type(&from, &to);
     let link = Association {
@@ -1282,8 +1360,8 @@ async fn control_dissociate(State(s): AppState, body: Bytes) -> ApiResult {
     let request: LinkRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::validation(format!("Invalid association: {e}")))?;
     let (from, to) = (
-        canonical_type(&request.from_type),
-        canonical_type(&request.to_type),
+        object_type(&s, &request.from_type),
+        object_type(&s, &request.to_type),
     );
     let removed = s.lock().store.dissociate(
         (&from, &request.from_id),

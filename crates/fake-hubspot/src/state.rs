@@ -134,6 +134,7 @@ pub(crate) fn endpoint_key(method: &Method, path: &str) -> String {
                 replace.push((4, "{id}".into()));
             }
         }
+        ["crm", "v3", "pipelines", ty] => replace.push((3, canonical_type(ty))),
         ["crm", "v4", "objects", from, _, "associations", to] => {
             replace.push((3, canonical_type(from)));
             replace.push((4, "{id}".into()));
@@ -180,7 +181,7 @@ pub(crate) struct Inner {
 impl Inner {
     fn new(config: FakeConfig) -> Self {
         Self {
-            store: Store::new(&config.extra_properties, config.search_lag),
+            store: Store::new(&config),
             config,
             limiter: Limiter::default(),
             events: EventLog::default(),

@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::FakeConfig;
 use crate::associations::{Association, Associations, LinkType};
 use crate::dates;
 use crate::errors::ApiError;
+use crate::portal::custom_aliases;
 use crate::search::{SearchRequest, View};
 
 /// HubSpot's default lifecycle stages, in order: a move to an earlier one is ignored.
@@ -429,6 +431,8 @@ pub(crate) struct Store {
     tables: BTreeMap<String, Table>,
     next_id: u64,
     pub(crate) associations: Associations,
+    /// Custom object type ids and fully qualified names → the type's `p_{name}`.
+    aliases: HashMap<String, String>,
     /// How long a write stays invisible to search (HubSpot's indexing delay).
     pub(crate) search_lag: Duration,
 }
@@ -632,8 +636,10 @@ fn is_email_key(ty: &str, id_property: &str) -> bool {
 }
 
 impl Store {
-    /// A portal with the default properties plus `extra` (object type, definition) pairs.
-    pub(crate) fn new(extra: &[(String, PropertyDefinition)], search_lag: Duration) -> Self {
+    /// A portal as configured: the default properties, the custom object types (whose type
+    /// ids and fully qualified names become aliases of their `p_{name}`), then the extra
+    /// (object type, definition) pairs.
+    pub(crate) fn new(config: &FakeConfig) -> Self {
         let mut tables = BTreeMap::new();
         for ty in ["contacts", "companies", "deals", "tickets"] {
             let mut table = Table::default();
@@ -642,17 +648,37 @@ impl Store {
             }
             tables.insert(ty.to_string(), table);
         }
-        for (ty, def) in extra {
-            let table: &mut Table = tables.entry(canonical_type(ty)).or_default();
-            table.defs.insert(def.name.clone(), def.clone());
+        let mut aliases = HashMap::new();
+        for (index, object) in config.custom_objects.iter().enumerate() {
+            let table: &mut Table = tables.entry(object.type_name()).or_default();
+            for def in &object.properties {
+                table.defs.insert(def.name.clone(), def.clone());
+            }
+            let (type_id, qualified) = custom_aliases(config.portal_id, index, object);
+            aliases.insert(type_id, object.type_name());
+            aliases.insert(qualified, object.type_name());
         }
-        Self {
+        let mut store = Self {
             tables,
             // HubSpot ids are large numbers; starting high also makes "id 1" an obvious miss.
             next_id: 1001,
             associations: Associations::default(),
-            search_lag,
+            aliases,
+            search_lag: config.search_lag,
+        };
+        for (ty, def) in &config.extra_properties {
+            let ty = store.type_of(ty);
+            let table = store.table_mut(&ty);
+            table.defs.insert(def.name.clone(), def.clone());
         }
+        store
+    }
+
+    /// The store's name for an object type as a path names it: HubSpot's aliases for the
+    /// standard types, a custom object's type id or fully qualified name, else the name.
+    pub(crate) fn type_of(&self, raw: &str) -> String {
+        let name = canonical_type(raw);
+        self.aliases.get(&name).cloned().unwrap_or(name)
     }
 
     fn table_mut(&mut self, ty: &str) -> &mut Table {

@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use fake_hubspot::{DEFAULT_TOKEN, FakeConfig, FakeHandle, RateLimits};
+use fake_hubspot::{
+    CustomObject, DEFAULT_PORTAL_ID, DEFAULT_TOKEN, FakeConfig, FakeHandle, Owner,
+    PropertyDefinition, RateLimits,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -641,7 +644,7 @@ async fn companies(api: &Api, names: &[&str]) -> Vec<String> {
 async fn associations_read_in_batches_with_types_and_labels_from_either_side() {
     let config = roomy().with_property(
         "companies",
-        fake_hubspot::PropertyDefinition::string("name", "companyinformation").unique(),
+        PropertyDefinition::string("name", "companyinformation").unique(),
     );
     let (fake, api) = setup(config).await;
     let contacts = api
@@ -759,7 +762,7 @@ async fn associations_read_in_batches_with_types_and_labels_from_either_side() {
 async fn a_merge_makes_a_new_record_that_both_old_ids_resolve_to() {
     let config = roomy().with_property(
         "companies",
-        fake_hubspot::PropertyDefinition::string("name", "companyinformation").unique(),
+        PropertyDefinition::string("name", "companyinformation").unique(),
     );
     let (fake, api) = setup(config).await;
     let ids = api
@@ -892,4 +895,128 @@ async fn a_merge_makes_a_new_record_that_both_old_ids_resolve_to() {
         )
         .await;
     assert_eq!(missing.status, 404);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schemas, owners, pipelines
+
+#[tokio::test]
+async fn custom_objects_are_listed_by_schema_and_answer_to_every_alias() {
+    let cars = CustomObject::new(
+        "cars",
+        vec![
+            PropertyDefinition::string("vin", "carinformation").unique(),
+            PropertyDefinition::number("year", "carinformation"),
+        ],
+    );
+    let (fake, api) = setup(roomy().with_custom_object(cars)).await;
+    let schemas = api.get("/crm/v3/schemas").await;
+    assert_eq!(schemas.status, 200);
+    let schema = &schemas.results()[0];
+    assert_eq!(schema["name"], "cars");
+    assert_eq!(schema["objectTypeId"], "2-3000001");
+    let qualified = format!("p{DEFAULT_PORTAL_ID}_cars");
+    assert_eq!(schema["fullyQualifiedName"], qualified);
+    assert_eq!(schema["primaryDisplayProperty"], "vin");
+    let names = |schema: &Value| -> Vec<String> {
+        schema["properties"]
+            .as_array()
+            .expect("properties")
+            .iter()
+            .map(|p| p["name"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(names(schema), ["vin", "year"]);
+
+    let created = api
+        .post(
+            "/crm/v3/objects/2-3000001/batch/upsert",
+            json!({ "inputs": [{ "id": "V1", "idProperty": "vin", "properties": { "year": 1999 } }] }),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{:?}", created.body);
+    let id = created.ids()[0].clone();
+    for path in [qualified.as_str(), "p_cars", "2-3000001"] {
+        let read = api
+            .get(&format!("/crm/v3/objects/{path}/{id}?properties=year"))
+            .await;
+        assert_eq!(read.status, 200, "{path}");
+        assert_eq!(read.body["properties"]["year"], "1999");
+    }
+    assert_eq!(fake.state().objects_of("p_cars").len(), 1);
+
+    // A new property is a new column on the next sync.
+    let color = json!({ "name": "color", "label": "Color", "type": "string", "fieldType": "text", "groupName": "carinformation" });
+    api.control("/_fake/properties/p_cars", color).await;
+    let schemas = api.get("/crm/v3/schemas").await;
+    assert_eq!(names(&schemas.results()[0]), ["color", "vin", "year"]);
+    let properties = api.get("/crm/v3/properties/2-3000001").await;
+    assert_eq!(properties.results().len(), 3);
+    let requests = fake.state().total_requests;
+    api.control(
+        "/_fake/properties/contacts",
+        json!({ "name": "plan", "label": "Plan", "type": "string", "fieldType": "text", "groupName": "contactinformation" }),
+    )
+    .await;
+    assert_eq!(
+        fake.state().total_requests,
+        requests,
+        "controls are not counted"
+    );
+    assert_eq!(
+        api.get("/crm/v3/properties/contacts/plan").await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn owners_page_and_pipelines_list_their_stages() {
+    let config = roomy()
+        .with_owner(Owner::new(7_001, "Bo@example.com", "Bo", "Brown"))
+        .with_owner(Owner {
+            archived: true,
+            ..Owner::new(7_002, "gone@example.com", "Gus", "Gone")
+        });
+    let (_fake, api) = setup(config).await;
+    let first = api.get("/crm/v3/owners?limit=1").await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.results()[0]["email"], "admin@example.com");
+    assert_eq!(first.results()[0]["type"], "PERSON");
+    let after = first.body["paging"]["next"]["after"]
+        .as_str()
+        .expect("after");
+    let second = api
+        .get(&format!("/crm/v3/owners?limit=1&after={after}"))
+        .await;
+    assert_eq!(second.ids(), ["7001"]);
+    assert!(
+        second.body.get("paging").is_none(),
+        "archived owners are apart"
+    );
+    let archived = api.get("/crm/v3/owners?archived=true").await;
+    assert_eq!(archived.ids(), ["7002"]);
+    let by_email = api.get("/crm/v3/owners?email=bo@example.com").await;
+    assert_eq!(by_email.results()[0]["userId"], 1_007_001);
+    assert_eq!(api.get("/crm/v3/owners?limit=501").await.status, 400);
+
+    let deals = api.get("/crm/v3/pipelines/deals").await;
+    assert_eq!(deals.status, 200);
+    let pipeline = &deals.results()[0];
+    assert_eq!(pipeline["id"], "default");
+    let stages = pipeline["stages"].as_array().expect("stages");
+    assert_eq!(stages.len(), 7);
+    assert_eq!(stages[5]["id"], "closedwon");
+    assert_eq!(stages[5]["metadata"]["probability"], "1.0");
+    let tickets = api.get("/crm/v3/pipelines/0-5").await;
+    let stages = tickets.results()[0]["stages"]
+        .as_array()
+        .expect("stages")
+        .clone();
+    assert_eq!(stages[3]["metadata"]["ticketState"], "CLOSED");
+    assert!(
+        api.get("/crm/v3/pipelines/contacts")
+            .await
+            .results()
+            .is_empty()
+    );
 }
