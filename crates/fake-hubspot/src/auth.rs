@@ -81,6 +81,8 @@ pub fn all_scopes() -> BTreeSet<String> {
     }
     scopes.insert("tickets".into());
     scopes.insert("crm.objects.owners.read".into());
+    scopes.insert("crm.lists.read".into());
+    scopes.insert("crm.lists.write".into());
     scopes.insert("analytics.behavioral_events.send".into());
     scopes.insert("behavioral_events.event_definitions.read_write".into());
     scopes
@@ -108,6 +110,10 @@ pub(crate) fn required_scope(method: &Method, path: &str) -> Option<String> {
         ["crm", "v3", "objects", ty, ..] => Some(object_scope(ty, "objects", !reads)),
         ["crm", "v3", "properties", ty, ..] => Some(object_scope(ty, "schemas", !reads)),
         ["crm", "v3", "schemas", ..] => Some("crm.schemas.custom.read".into()),
+        ["crm", "v3", "lists", ..] => Some(format!(
+            "crm.lists.{}",
+            if reads { "read" } else { "write" }
+        )),
         ["crm", "v3", "owners", ..] => Some("crm.objects.owners.read".into()),
         ["crm", "v3", "pipelines", ty, ..] => Some(object_scope(ty, "objects", !reads)),
         ["crm", "v4", "objects", ty, ..] | ["crm", "v4", "associations", ty, ..] => {

@@ -29,6 +29,7 @@ mod errors;
 mod events;
 mod faults;
 mod limits;
+mod lists;
 mod portal;
 mod routes;
 mod search;
@@ -52,6 +53,7 @@ pub use auth::{AccessToken, OAuthApp, all_scopes};
 pub use events::{MAX_EVENT_BATCH, MAX_EVENT_PROPERTIES, RecordedEvent};
 pub use faults::{FaultKind, FaultRule, Faults};
 pub use limits::RateLimits;
+pub use lists::{ObjectList, PROCESSING_TYPES};
 pub use portal::{CustomObject, DEAL_STAGES, Owner, TICKET_STAGES};
 pub use search::{
     MAX_FILTER_GROUPS, MAX_FILTERS, MAX_FILTERS_PER_GROUP, MAX_SEARCH_LIMIT, MAX_SEARCH_RESULTS,

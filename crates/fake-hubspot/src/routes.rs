@@ -21,7 +21,7 @@ use axum::extract::{DefaultBodyLimit, Form, Path, Query, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -32,9 +32,10 @@ use crate::errors::{ApiError, category};
 use crate::events::{self, MAX_EVENT_BATCH};
 use crate::faults::{ConnectionKiller, FaultKind, Faults};
 use crate::limits::{self, LimitClass};
+use crate::lists::ObjectList;
 use crate::portal;
 use crate::search::{SearchRequest, modified_property};
-use crate::state::Shared;
+use crate::state::{Inner, Shared};
 use crate::store::{
     MAX_BATCH_INPUTS, PropertyDefinition, StoredObject, default_read_properties, object_type_id,
     scalar_text,
@@ -85,6 +86,17 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/crm/v4/associations/{from}/{to}/batch/archive",
             post(archive_associations_batch),
         )
+        .route("/crm/v3/lists/search", post(search_lists))
+        .route(
+            "/crm/v3/lists/{list_id}",
+            get(read_list).delete(delete_list),
+        )
+        .route("/crm/v3/lists/{list_id}/memberships", get(list_memberships))
+        .route("/crm/v3/lists/{list_id}/memberships/add", put(add_members))
+        .route(
+            "/crm/v3/lists/{list_id}/memberships/remove",
+            put(remove_members),
+        )
         .route("/crm/v3/schemas", get(list_schemas))
         .route("/crm/v3/owners", get(list_owners))
         .route("/crm/v3/pipelines/{object_type}", get(list_pipelines))
@@ -125,6 +137,13 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/_fake/properties/{object_type}",
             post(control_create_property),
         )
+        .route("/_fake/lists", post(control_create_list))
+        .route("/_fake/lists/{list_id}/add", post(control_add_members))
+        .route(
+            "/_fake/lists/{list_id}/remove",
+            post(control_remove_members),
+        )
+        .route("/_fake/lists/{list_id}/delete", post(control_delete_list))
         .route("/_fake/associations", post(control_associate))
         .route("/_fake/associations/remove", post(control_dissociate));
     api.merge(oauth)
@@ -758,12 +777,15 @@ fn merge(shared: &Shared, ty: &str, body: &Bytes) -> ApiResult {
         .map_err(|e| ApiError::validation(format!("Invalid merge request: {e}")))?;
     let id = |v: &Value| scalar_text(v).unwrap_or_default();
     let ty = object_type(shared, ty);
-    let object = shared.lock().store.merge(
+    let mut inner = shared.lock();
+    let (old, object) = inner.store.merge(
         &ty,
         &id(&request.primary_object_id),
         &id(&request.object_id_to_merge),
         Instant::now(),
     )?;
+    let new_id = object.id.parse().unwrap_or_default();
+    inner.lists.merged(&ty, &old, new_id);
     Ok(Json(object_json(&ty, &object, None)).into_response())
 }
 
@@ -818,6 +840,166 @@ async fn create_property(State(s): AppState, Path(ty): Path<String>, body: Bytes
     let ty = object_type(&s, &ty);
     let def = s.lock().store.create_property(&ty, def)?;
     Ok((StatusCode::CREATED, Json(def)).into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lists
+
+/// Body of `POST /crm/v3/lists/search`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct ListSearch {
+    query: Option<String>,
+    processing_types: Option<Vec<String>>,
+    list_ids: Option<Vec<Value>>,
+    object_type_id: Option<String>,
+    count: Option<usize>,
+    offset: Option<usize>,
+    additional_properties: Vec<String>,
+}
+
+/// Most lists one page of `POST /crm/v3/lists/search` carries.
+const MAX_LIST_SEARCH_COUNT: usize = 500;
+/// Most memberships one page of `GET /crm/v3/lists/{id}/memberships` carries.
+const MAX_MEMBERSHIPS_LIMIT: usize = 250;
+
+/// How many members of a list are live records.
+fn live_size(inner: &Inner, list: &ObjectList) -> usize {
+    list.members
+        .keys()
+        .filter(|rid| inner.store.is_live(&list.object_type, **rid))
+        .count()
+}
+
+async fn search_lists(State(s): AppState, body: Bytes) -> ApiResult {
+    let request: ListSearch = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::validation(format!("Invalid list search: {e}")))?;
+    let count = request.count.unwrap_or(20);
+    if count > MAX_LIST_SEARCH_COUNT {
+        return Err(ApiError::validation(format!(
+            "count must be at most {MAX_LIST_SEARCH_COUNT}"
+        )));
+    }
+    let offset = request.offset.unwrap_or(0);
+    let query = request.query.as_deref().map(str::to_lowercase);
+    let ids: Option<Vec<String>> = request
+        .list_ids
+        .map(|ids| ids.iter().filter_map(scalar_text).collect());
+    let inner = s.lock();
+    let object_type = request
+        .object_type_id
+        .as_deref()
+        .map(|t| inner.store.type_of(t));
+    let matching: Vec<&ObjectList> = inner
+        .lists
+        .live()
+        .filter(|l| {
+            query
+                .as_ref()
+                .is_none_or(|q| l.name.to_lowercase().contains(q))
+        })
+        .filter(|l| {
+            request
+                .processing_types
+                .as_ref()
+                .is_none_or(|t| t.contains(&l.processing_type))
+        })
+        .filter(|l| {
+            ids.as_ref()
+                .is_none_or(|ids| ids.contains(&l.id.to_string()))
+        })
+        .filter(|l| object_type.as_ref().is_none_or(|t| &l.object_type == t))
+        .collect();
+    let page: Vec<Value> = matching
+        .iter()
+        .skip(offset)
+        .take(count)
+        .map(|l| l.json(live_size(&inner, l), false, &request.additional_properties))
+        .collect();
+    let next = offset + page.len();
+    Ok(Json(json!({
+        "lists": page,
+        "hasMore": next < matching.len(),
+        "offset": next,
+        "total": matching.len(),
+    }))
+    .into_response())
+}
+
+async fn read_list(State(s): AppState, Path(id): Path<String>) -> ApiResult {
+    let inner = s.lock();
+    let list = inner.lists.get(&id)?;
+    Ok(Json(json!({ "list": list.json(live_size(&inner, list), true, &[]) })).into_response())
+}
+
+async fn delete_list(State(s): AppState, Path(id): Path<String>) -> ApiResult {
+    s.lock().lists.delete(&id, dates::now_ms())?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list_memberships(
+    State(s): AppState,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let limit = query_limit(&query, "limit", 100, MAX_MEMBERSHIPS_LIMIT)?;
+    let after: u64 = match query.get("after").filter(|a| !a.is_empty()) {
+        None => 0,
+        Some(a) => a
+            .parse()
+            .map_err(|_| ApiError::validation(format!("after must be a paging cursor, got {a}")))?,
+    };
+    let inner = s.lock();
+    let list = inner.lists.get(&id)?;
+    let mut live = list
+        .members
+        .range(after..)
+        .filter(|(rid, _)| inner.store.is_live(&list.object_type, **rid));
+    let results: Vec<Value> = live
+        .by_ref()
+        .take(limit)
+        .map(|(rid, at)| {
+            json!({ "recordId": rid.to_string(), "membershipTimestamp": dates::iso_from_ms(*at) })
+        })
+        .collect();
+    let mut body = json!({ "results": results, "total": live_size(&inner, list) });
+    if let Some((next, _)) = live.next() {
+        body["paging"] = json!({ "next": { "after": next.to_string() } });
+    }
+    Ok(Json(body).into_response())
+}
+
+/// A membership edit body: a JSON array of record ids.
+fn record_ids(body: &Bytes) -> Result<Vec<String>, ApiError> {
+    let value = parse_json(body)?;
+    value
+        .as_array()
+        .map(|ids| ids.iter().filter_map(scalar_text).collect())
+        .ok_or_else(|| ApiError::validation("The body must be an array of record ids"))
+}
+
+fn edit_members(shared: &Shared, id: &str, body: &Bytes, add: bool, api: bool) -> ApiResult {
+    let records = record_ids(body)?;
+    let mut guard = shared.lock();
+    let inner = &mut *guard;
+    let at = dates::now_ms();
+    let change = if add {
+        let store = &inner.store;
+        inner
+            .lists
+            .add(id, &records, |ty, rid| store.exists(ty, rid), at, api)?
+    } else {
+        inner.lists.remove(id, &records, at, api)?
+    };
+    Ok(Json(change.json()).into_response())
+}
+
+async fn add_members(State(s): AppState, Path(id): Path<String>, body: Bytes) -> ApiResult {
+    edit_members(&s, &id, &body, true, true)
+}
+
+async fn remove_members(State(s): AppState, Path(id): Path<String>, body: Bytes) -> ApiResult {
+    edit_members(&s, &id, &body, false, true)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1287,6 +1469,67 @@ async fn control_create_property(
     body: Bytes,
 ) -> ApiResult {
     create_property(State(s), Path(ty), body).await
+}
+
+/// Body of `POST /_fake/lists`.
+#[derive(Deserialize)]
+struct ListRequest {
+    name: String,
+    /// `MANUAL` (default), `SNAPSHOT` or `DYNAMIC`.
+    processing_type: Option<String>,
+    /// The members' object type (default contacts).
+    object_type: Option<String>,
+    /// Initial members.
+    #[serde(default)]
+    members: Vec<String>,
+}
+
+async fn control_create_list(State(s): AppState, body: Bytes) -> ApiResult {
+    let request: ListRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::validation(format!("Invalid list: {e}")))?;
+    let ty = object_type(&s, request.object_type.as_deref().unwrap_or("contacts"));
+    let at = dates::now_ms();
+    let mut guard = s.lock();
+    let inner = &mut *guard;
+    let kind = request.processing_type.as_deref().unwrap_or("MANUAL");
+    let id = inner
+        .lists
+        .create(&request.name, kind, &ty, at)?
+        .to_string();
+    let store = &inner.store;
+    let change = inner.lists.add(
+        &id,
+        &request.members,
+        |ty, rid| store.exists(ty, rid),
+        at,
+        false,
+    )?;
+    Ok(Json(json!({ "listId": id, "added": change.added.len() })).into_response())
+}
+
+/// Control edits may change any list, DYNAMIC ones included (HubSpot's own re-evaluation).
+async fn control_add_members(State(s): AppState, Path(id): Path<String>, body: Bytes) -> ApiResult {
+    edit_members(&s, &id, &ids_array(&body)?, true, false)
+}
+
+async fn control_remove_members(
+    State(s): AppState,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    edit_members(&s, &id, &ids_array(&body)?, false, false)
+}
+
+/// A control body `{"ids": [..]}` as the array body the list endpoints take.
+fn ids_array(body: &Bytes) -> Result<Bytes, ApiError> {
+    let request = ids_request(body)?;
+    let array = serde_json::to_vec(&request.ids)
+        .map_err(|e| ApiError::validation(format!("Invalid ids: {e}")))?;
+    Ok(Bytes::from(array))
+}
+
+async fn control_delete_list(State(s): AppState, Path(id): Path<String>) -> ApiResult {
+    delete_list(State(s), Path(id)).await
 }
 
 async fn control_merge(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {

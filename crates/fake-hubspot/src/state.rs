@@ -16,6 +16,7 @@ use crate::auth::AccessToken;
 use crate::events::{EventLog, RecordedEvent};
 use crate::faults::{FaultKind, Faults};
 use crate::limits::Limiter;
+use crate::lists::{Lists, ObjectList};
 use crate::store::{PropertyDefinition, Store, StoredObject, canonical_type};
 
 /// One request as the fake saw it.
@@ -46,6 +47,8 @@ pub struct FakeState {
     pub properties: BTreeMap<String, Vec<PropertyDefinition>>,
     /// Stored associations.
     pub associations: Vec<Association>,
+    /// Lists with their members, deleted ones included.
+    pub lists: Vec<ObjectList>,
     /// Recorded custom behavioral events, in arrival order (uuid duplicates excluded): what
     /// HubSpot would hold.
     pub events: Vec<RecordedEvent>,
@@ -135,6 +138,7 @@ pub(crate) fn endpoint_key(method: &Method, path: &str) -> String {
             }
         }
         ["crm", "v3", "pipelines", ty] => replace.push((3, canonical_type(ty))),
+        ["crm", "v3", "lists", id, ..] if *id != "search" => replace.push((3, "{listId}".into())),
         ["crm", "v4", "objects", from, _, "associations", to] => {
             replace.push((3, canonical_type(from)));
             replace.push((4, "{id}".into()));
@@ -170,6 +174,7 @@ pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) limiter: Limiter,
     pub(crate) events: EventLog,
+    pub(crate) lists: Lists,
     pub(crate) faults: Faults,
     /// Tokens issued by OAuth refresh; they survive resets so a running client keeps working.
     issued: Vec<AccessToken>,
@@ -185,6 +190,7 @@ impl Inner {
             config,
             limiter: Limiter::default(),
             events: EventLog::default(),
+            lists: Lists::default(),
             faults: Faults::default(),
             issued: Vec::new(),
             issued_count: 0,
@@ -268,6 +274,7 @@ impl Inner {
             objects: self.store.objects(),
             properties: self.store.all_properties(),
             associations: self.store.all_associations(),
+            lists: self.lists.all(),
             events: self.events.events.clone(),
             event_receipts: self.events.receipts.clone(),
             duplicate_events: self.events.duplicates,
@@ -317,6 +324,10 @@ mod tests {
         assert_eq!(
             key(Method::POST, "/crm/v3/objects/contacts/search"),
             "POST /crm/v3/objects/contacts/search"
+        );
+        assert_eq!(
+            key(Method::GET, "/crm/v3/lists/12/memberships"),
+            "GET /crm/v3/lists/{listId}/memberships"
         );
         assert_eq!(
             key(Method::POST, "/crm/v3/objects/0-2/merge"),

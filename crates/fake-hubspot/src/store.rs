@@ -706,6 +706,11 @@ impl Store {
         None
     }
 
+    /// Whether `rid` is itself a live record (not archived, not merged away).
+    pub(crate) fn is_live(&self, ty: &str, rid: u64) -> bool {
+        self.resolve(ty, rid, false) == Some(rid)
+    }
+
     /// Whether a live record answers to this id.
     pub(crate) fn exists(&self, ty: &str, id: &str) -> bool {
         id.trim()
@@ -1126,14 +1131,14 @@ impl Store {
     /// then on and leave search and lists. The new record lists every id merged into it in
     /// `hs_merged_object_ids` (contacts also in `hs_calculated_merged_vids`, `id:epoch ms`),
     /// keeps the older create date and takes the secondary's email as a secondary email.
-    /// Associations move to it. Returns the new record.
+    /// Associations move to it. Returns the two old ids and the new record.
     pub(crate) fn merge(
         &mut self,
         ty: &str,
         primary: &str,
         secondary: &str,
         now: Instant,
-    ) -> Result<StoredObject, ApiError> {
+    ) -> Result<([u64; 2], StoredObject), ApiError> {
         let live = |id: &str| {
             id.trim()
                 .parse::<u64>()
@@ -1224,7 +1229,7 @@ impl Store {
         for rid in [a, b] {
             self.associations.repoint(ty, rid, new_id);
         }
-        Ok(object)
+        Ok(([a, b], object))
     }
 
     /// Makes every write visible to search now, as if the lag had passed.

@@ -1020,3 +1020,207 @@ async fn owners_page_and_pipelines_list_their_stages() {
             .is_empty()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Lists
+
+#[tokio::test]
+async fn lists_search_in_pages_with_their_size_and_type() {
+    let (_fake, api) = setup(roomy()).await;
+    let people: Vec<(String, Value)> = (0..4).map(|i| (format!("m{i}@x.co"), json!({}))).collect();
+    let people: Vec<(&str, Value)> = people
+        .iter()
+        .map(|(e, p)| (e.as_str(), p.clone()))
+        .collect();
+    let ids = api.contacts(&people).await;
+    for (name, kind, members) in [
+        ("Newsletter", "MANUAL", &ids[..3]),
+        ("Webinar", "SNAPSHOT", &ids[..1]),
+        ("Active", "DYNAMIC", &ids[..]),
+    ] {
+        api.control(
+            "/_fake/lists",
+            json!({ "name": name, "processing_type": kind, "members": members }),
+        )
+        .await;
+    }
+    let first = api
+        .post(
+            "/crm/v3/lists/search",
+            json!({ "count": 2, "offset": 0, "additionalProperties": ["hs_lastmodifieddate"] }),
+        )
+        .await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    assert_eq!(first.body["total"], 3);
+    assert_eq!(first.body["hasMore"], true);
+    let lists = first.body["lists"].as_array().expect("lists");
+    assert_eq!(lists[0]["name"], "Newsletter");
+    assert_eq!(lists[0]["listId"], "1");
+    assert_eq!(lists[0]["processingType"], "MANUAL");
+    assert_eq!(lists[0]["objectTypeId"], "0-1");
+    assert_eq!(lists[0]["additionalProperties"]["hs_list_size"], "3");
+    assert!(lists[0]["additionalProperties"]["hs_lastmodifieddate"].is_string());
+    let rest = api
+        .post(
+            "/crm/v3/lists/search",
+            json!({ "count": 2, "offset": first.body["offset"] }),
+        )
+        .await;
+    assert_eq!(rest.body["hasMore"], false);
+    assert_eq!(rest.body["lists"][0]["processingType"], "DYNAMIC");
+    let dynamic = api
+        .post(
+            "/crm/v3/lists/search",
+            json!({ "processingTypes": ["DYNAMIC", "SNAPSHOT"], "query": "a" }),
+        )
+        .await;
+    let names: Vec<&str> = dynamic.body["lists"]
+        .as_array()
+        .expect("lists")
+        .iter()
+        .filter_map(|l| l["name"].as_str())
+        .collect();
+    assert_eq!(names, ["Webinar", "Active"]);
+    assert_eq!(
+        api.post("/crm/v3/lists/search", json!({ "count": 501 }))
+            .await
+            .status,
+        400
+    );
+    let one = api.get("/crm/v3/lists/3").await;
+    assert_eq!(one.body["list"]["size"], 4);
+}
+
+/// Every member of a list, read two at a time.
+async fn members(api: &Api, list: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = api
+            .get(&format!(
+                "/crm/v3/lists/{list}/memberships?limit=2&after={after}"
+            ))
+            .await;
+        assert_eq!(page.status, 200, "{:?}", page.body);
+        for r in page.results() {
+            assert!(r["membershipTimestamp"].is_string());
+            found.push(r["recordId"].as_str().unwrap_or_default().to_string());
+        }
+        match page.body["paging"]["next"]["after"].as_str() {
+            Some(next) => after = next.to_string(),
+            None => return found,
+        }
+    }
+}
+
+#[tokio::test]
+async fn memberships_page_by_record_and_follow_edits_archives_and_merges() {
+    let (_fake, api) = setup(roomy()).await;
+    let people: Vec<(String, Value)> = (0..4).map(|i| (format!("n{i}@x.co"), json!({}))).collect();
+    let people: Vec<(&str, Value)> = people
+        .iter()
+        .map(|(e, p)| (e.as_str(), p.clone()))
+        .collect();
+    let ids = api.contacts(&people).await;
+    let manual = api
+        .control(
+            "/_fake/lists",
+            json!({ "name": "Manual", "members": &ids[..3] }),
+        )
+        .await
+        .body["listId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert_eq!(members(&api, &manual).await, ids[..3]);
+
+    let path = format!("/crm/v3/lists/{manual}/memberships");
+    let removed = api
+        .send(
+            Method::PUT,
+            &format!("{path}/remove"),
+            Some(json!([ids[0], "424242"])),
+        )
+        .await;
+    assert_eq!(removed.status, 200);
+    assert_eq!(removed.body["recordIdsRemoved"], json!([ids[0]]));
+    assert_eq!(removed.body["recordIdsMissing"], json!(["424242"]));
+    let added = api
+        .send(
+            Method::PUT,
+            &format!("{path}/add"),
+            Some(json!([ids[3], ids[1], "424242"])),
+        )
+        .await;
+    assert_eq!(
+        added.body["recordsIdsAdded"],
+        json!([ids[3]]),
+        "members are ignored"
+    );
+    assert_eq!(added.body["recordIdsMissing"], json!(["424242"]));
+    assert_eq!(members(&api, &manual).await, ids[1..]);
+
+    // Archived members drop out until restored; merged members become the new record.
+    api.control(
+        "/_fake/objects/contacts/archive",
+        json!({ "ids": [ids[2]] }),
+    )
+    .await;
+    assert_eq!(
+        members(&api, &manual).await,
+        [ids[1].clone(), ids[3].clone()]
+    );
+    api.control(
+        "/_fake/objects/contacts/restore",
+        json!({ "ids": [ids[2]] }),
+    )
+    .await;
+    assert_eq!(members(&api, &manual).await, ids[1..]);
+    let merged = api
+        .post(
+            "/crm/v3/objects/contacts/merge",
+            json!({ "primaryObjectId": ids[1], "objectIdToMerge": ids[2] }),
+        )
+        .await;
+    let new_id = merged.body["id"].as_str().expect("id").to_string();
+    assert_eq!(members(&api, &manual).await, [ids[3].clone(), new_id]);
+
+    // DYNAMIC lists refuse API edits; HubSpot (the control) still changes them.
+    let dynamic = api
+        .control(
+            "/_fake/lists",
+            json!({ "name": "Dynamic", "processing_type": "DYNAMIC", "members": [ids[3]] }),
+        )
+        .await
+        .body["listId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let refused = api
+        .send(
+            Method::PUT,
+            &format!("/crm/v3/lists/{dynamic}/memberships/remove"),
+            Some(json!([ids[3]])),
+        )
+        .await;
+    assert_eq!(refused.status, 400);
+    api.control(
+        &format!("/_fake/lists/{dynamic}/remove"),
+        json!({ "ids": [ids[3]] }),
+    )
+    .await;
+    assert!(members(&api, &dynamic).await.is_empty());
+    let too_many = api.get(&format!("{path}?limit=251")).await;
+    assert_eq!(too_many.status, 400);
+
+    api.control(&format!("/_fake/lists/{dynamic}/delete"), json!({}))
+        .await;
+    assert_eq!(
+        api.get(&format!("/crm/v3/lists/{dynamic}/memberships"))
+            .await
+            .status,
+        404
+    );
+    let search = api.post("/crm/v3/lists/search", json!({})).await;
+    assert_eq!(search.body["total"], 1);
+}
