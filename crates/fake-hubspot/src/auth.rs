@@ -83,6 +83,8 @@ pub fn all_scopes() -> BTreeSet<String> {
     scopes.insert("crm.objects.owners.read".into());
     scopes.insert("crm.lists.read".into());
     scopes.insert("crm.lists.write".into());
+    scopes.insert("content".into());
+    scopes.insert("forms".into());
     scopes.insert("analytics.behavioral_events.send".into());
     scopes.insert("behavioral_events.event_definitions.read_write".into());
     scopes
@@ -110,6 +112,9 @@ pub(crate) fn required_scope(method: &Method, path: &str) -> Option<String> {
         ["crm", "v3", "objects", ty, ..] => Some(object_scope(ty, "objects", !reads)),
         ["crm", "v3", "properties", ty, ..] => Some(object_scope(ty, "schemas", !reads)),
         ["crm", "v3", "schemas", ..] => Some("crm.schemas.custom.read".into()),
+        ["email", "public", ..] => Some("content".into()),
+        ["marketing", "v3", "forms", ..] | ["form-integrations", ..] => Some("forms".into()),
+        ["contacts", "v1", ..] => Some(object_scope("contacts", "objects", !reads)),
         ["crm", "v3", "lists", ..] => Some(format!(
             "crm.lists.{}",
             if reads { "read" } else { "write" }

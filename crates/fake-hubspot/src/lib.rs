@@ -30,6 +30,7 @@ mod events;
 mod faults;
 mod limits;
 mod lists;
+mod marketing;
 mod portal;
 mod routes;
 mod search;
@@ -54,6 +55,9 @@ pub use events::{MAX_EVENT_BATCH, MAX_EVENT_PROPERTIES, RecordedEvent};
 pub use faults::{FaultKind, FaultRule, Faults};
 pub use limits::RateLimits;
 pub use lists::{ObjectList, PROCESSING_TYPES};
+pub use marketing::{
+    EmailCampaign, EmailEvent, Form, FormSubmission, SubscriptionChange, TimelineItem,
+};
 pub use portal::{CustomObject, DEAL_STAGES, Owner, TICKET_STAGES};
 pub use search::{
     MAX_FILTER_GROUPS, MAX_FILTERS, MAX_FILTERS_PER_GROUP, MAX_SEARCH_LIMIT, MAX_SEARCH_RESULTS,

@@ -17,7 +17,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::rejection::FormRejection;
-use axum::extract::{DefaultBodyLimit, Form, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Form, Path, Query, RawQuery, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -33,6 +33,7 @@ use crate::events::{self, MAX_EVENT_BATCH};
 use crate::faults::{ConnectionKiller, FaultKind, Faults};
 use crate::limits::{self, LimitClass};
 use crate::lists::ObjectList;
+use crate::marketing::{self, EventFilter};
 use crate::portal;
 use crate::search::{SearchRequest, modified_property};
 use crate::state::{Inner, Shared};
@@ -98,6 +99,20 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             put(remove_members),
         )
         .route("/crm/v3/schemas", get(list_schemas))
+        .route("/email/public/v1/events", get(email_events))
+        .route("/email/public/v1/campaigns/by-id", get(email_campaign_ids))
+        .route("/email/public/v1/campaigns/{id}", get(email_campaign))
+        .route(
+            "/email/public/v1/subscriptions/timeline",
+            get(subscription_timeline),
+        )
+        .route("/marketing/v3/forms", get(list_forms))
+        .route(
+            "/form-integrations/v1/submissions/forms/{form_id}",
+            get(form_submissions),
+        )
+        .route("/contacts/v1/contact/vids/batch", get(contacts_by_vid))
+        .route("/contacts/v1/contact/vids/batch/", get(contacts_by_vid))
         .route("/crm/v3/owners", get(list_owners))
         .route("/crm/v3/pipelines/{object_type}", get(list_pipelines))
         .route("/events/v3/send/batch", post(send_events))
@@ -136,6 +151,17 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/_fake/properties/{object_type}",
             post(control_create_property),
+        )
+        .route("/_fake/email/campaigns", post(control_add_campaign))
+        .route("/_fake/email/events", post(control_add_email_events))
+        .route(
+            "/_fake/email/subscriptions",
+            post(control_add_subscription_changes),
+        )
+        .route("/_fake/forms", post(control_add_form))
+        .route(
+            "/_fake/forms/{form_id}/submissions",
+            post(control_add_submission),
         )
         .route("/_fake/lists", post(control_create_list))
         .route("/_fake/lists/{list_id}/add", post(control_add_members))
@@ -1003,6 +1029,322 @@ async fn remove_members(State(s): AppState, Path(id): Path<String>, body: Bytes)
 }
 
 // ---------------------------------------------------------------------------------------------
+// Email, forms and v1 contacts
+
+/// An epoch-ms query parameter, if present; a 400 when it is not a number.
+fn query_ms(query: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiError> {
+    query
+        .get(name)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.trim()
+                .parse::<i64>()
+                .map_err(|_| ApiError::validation(format!("{name} must be epoch milliseconds")))
+        })
+        .transpose()
+}
+
+/// Most events one page of `GET /email/public/v1/events` carries.
+const MAX_EMAIL_EVENTS_LIMIT: usize = 1000;
+
+async fn email_events(
+    State(s): AppState,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let limit = query_limit(&query, "limit", 100, MAX_EMAIL_EVENTS_LIMIT)?;
+    let campaign_id = query
+        .get("campaignId")
+        .map(|c| {
+            c.parse::<u64>()
+                .map_err(|_| ApiError::validation("campaignId must be a number"))
+        })
+        .transpose()?;
+    let filter = EventFilter {
+        start: query_ms(&query, "startTimestamp")?,
+        end: query_ms(&query, "endTimestamp")?,
+        kind: query.get("eventType").cloned(),
+        recipient: query.get("recipient").cloned(),
+        campaign_id,
+    };
+    let offset = query.get("offset").filter(|o| !o.is_empty());
+    let inner = s.lock();
+    let portal = inner.config.portal_id;
+    let page = inner
+        .marketing
+        .events(&filter, offset.map(String::as_str), limit)?;
+    let events: Vec<Value> = page
+        .items
+        .iter()
+        .map(|e| inner.marketing.event_json(e, portal))
+        .collect();
+    Ok(
+        Json(json!({ "hasMore": page.has_more, "offset": page.offset, "events": events }))
+            .into_response(),
+    )
+}
+
+/// Most campaigns one page of `GET /email/public/v1/campaigns/by-id` carries.
+const MAX_CAMPAIGNS_LIMIT: usize = 1000;
+
+async fn email_campaign_ids(
+    State(s): AppState,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let limit = query_limit(&query, "limit", 250, MAX_CAMPAIGNS_LIMIT)?;
+    let offset = query
+        .get("offset")
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            o.parse::<u64>()
+                .map_err(|_| ApiError::validation(format!("Invalid offset {o}")))
+        })
+        .transpose()?;
+    let inner = s.lock();
+    let (page, has_more) = inner.marketing.campaign_page(offset, limit);
+    let campaigns: Vec<Value> = page
+        .iter()
+        .map(|c| json!({ "id": c.id, "appId": c.app_id, "appName": c.app_name, "lastUpdatedTime": c.last_updated_at }))
+        .collect();
+    let next = page.last().map(|c| c.id.to_string());
+    Ok(
+        Json(json!({ "campaigns": campaigns, "hasMore": has_more, "offset": next }))
+            .into_response(),
+    )
+}
+
+async fn email_campaign(State(s): AppState, Path(id): Path<String>) -> ApiResult {
+    let inner = s.lock();
+    id.parse::<u64>()
+        .ok()
+        .and_then(|id| inner.marketing.campaign_json(id))
+        .map(|c| Json(c).into_response())
+        .ok_or_else(|| ApiError::not_found(format!("No email campaign {id}")))
+}
+
+async fn subscription_timeline(
+    State(s): AppState,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let limit = query_limit(&query, "limit", 100, MAX_EMAIL_EVENTS_LIMIT)?;
+    let start = query_ms(&query, "startTimestamp")?;
+    let end = query_ms(&query, "endTimestamp")?;
+    let offset = query.get("offset").filter(|o| !o.is_empty());
+    let inner = s.lock();
+    let portal = inner.config.portal_id;
+    let page = inner
+        .marketing
+        .timeline(start, end, offset.map(String::as_str), limit)?;
+    let timeline: Vec<Value> = page
+        .items
+        .iter()
+        .map(|item| marketing::timeline_json(item, portal))
+        .collect();
+    Ok(
+        Json(json!({ "hasMore": page.has_more, "offset": page.offset, "timeline": timeline }))
+            .into_response(),
+    )
+}
+
+/// Most forms one page of `GET /marketing/v3/forms` carries.
+const MAX_FORMS_LIMIT: usize = 50;
+
+async fn list_forms(State(s): AppState, Query(query): Query<HashMap<String, String>>) -> ApiResult {
+    let limit = query_limit(&query, "limit", 20, MAX_FORMS_LIMIT)?;
+    let after = query.get("after").map(String::as_str).unwrap_or("");
+    let inner = s.lock();
+    let (page, next) = inner.marketing.form_page(after, limit);
+    let results: Vec<Value> = page.iter().map(|f| marketing::form_json(f)).collect();
+    let mut body = json!({ "results": results });
+    if let Some(next) = next {
+        body["paging"] = json!({ "next": { "after": next, "link": format!("/marketing/v3/forms?after={next}") } });
+    }
+    Ok(Json(body).into_response())
+}
+
+/// Most submissions one page of the v1 submissions endpoint carries.
+const MAX_SUBMISSIONS_LIMIT: usize = 50;
+
+async fn form_submissions(
+    State(s): AppState,
+    Path(form_id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let limit = query_limit(&query, "limit", 20, MAX_SUBMISSIONS_LIMIT)?;
+    let after = query.get("after").filter(|a| !a.is_empty());
+    let inner = s.lock();
+    let page = inner
+        .marketing
+        .submissions(&form_id, after.map(String::as_str), limit)?;
+    let results: Vec<Value> = page
+        .items
+        .iter()
+        .map(|x| marketing::submission_json(x))
+        .collect();
+    let mut body = json!({ "results": results });
+    if let (true, Some(next)) = (page.has_more, page.offset) {
+        let link = format!("/form-integrations/v1/submissions/forms/{form_id}?after={next}");
+        body["paging"] = json!({ "next": { "after": next, "link": link } });
+    }
+    Ok(Json(body).into_response())
+}
+
+/// Decodes `%XX` and `+` in one query-string component.
+fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = raw
+                    .get(i + 1..i + 3)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                if let Some(byte) = hex {
+                    out.push(byte);
+                    i += 2;
+                } else {
+                    out.push(b'%');
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Every `name=value` pair of a query string, repeated names kept (v1 repeats `vid`).
+fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    raw.unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+/// Most vids one v1 batch read takes.
+const MAX_VIDS: usize = 100;
+
+async fn contacts_by_vid(State(s): AppState, RawQuery(raw): RawQuery) -> ApiResult {
+    let pairs = query_pairs(raw.as_deref());
+    let vids: Vec<&str> = pairs
+        .iter()
+        .filter(|(k, _)| k == "vid")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    if vids.len() > MAX_VIDS {
+        return Err(ApiError::validation(format!(
+            "At most {MAX_VIDS} vids per request, got {}",
+            vids.len()
+        )));
+    }
+    let wanted: Vec<&str> = pairs
+        .iter()
+        .filter(|(k, _)| k == "property")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let inner = s.lock();
+    let mut body = Map::new();
+    for vid in vids {
+        let contact = vid
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .and_then(|rid| inner.store.live_record("contacts", rid));
+        if let Some(contact) = contact {
+            body.insert(
+                contact.id.clone(),
+                contact_v1_json(&inner, contact, &wanted),
+            );
+        }
+    }
+    Ok(Json(Value::Object(body)).into_response())
+}
+
+/// One contact's identity profile: its emails (primary, then secondary) and its lead guid.
+fn identity_profile(contact: &StoredObject) -> Value {
+    let at = contact.created_at;
+    let mut identities = Vec::new();
+    if let Some(email) = contact.properties.get("email") {
+        identities
+            .push(json!({ "type": "EMAIL", "value": email, "timestamp": at, "is-primary": true }));
+    }
+    for email in contact
+        .properties
+        .get("hs_additional_emails")
+        .into_iter()
+        .flat_map(|list| list.split(';'))
+        .filter(|e| !e.is_empty())
+    {
+        identities.push(
+            json!({ "type": "EMAIL", "value": email, "timestamp": at, "is-secondary": true }),
+        );
+    }
+    let rid: u64 = contact.id.parse().unwrap_or_default();
+    identities.push(json!({ "type": "LEAD_GUID", "value": marketing::guid(rid), "timestamp": at }));
+    json!({
+        "vid": rid,
+        "saved-at-timestamp": contact.updated_at,
+        "deleted-changed-timestamp": 0,
+        "identities": identities,
+    })
+}
+
+/// A contact in the v1 shape: `properties` as `{"value"}` (dates in epoch ms), the merged vids,
+/// and one identity profile for it and for each contact merged into it.
+fn contact_v1_json(inner: &Inner, contact: &StoredObject, wanted: &[&str]) -> Value {
+    let store = &inner.store;
+    let mut properties = Map::new();
+    let mut put = |name: &str, value: String| {
+        if wanted.is_empty() || wanted.contains(&name) {
+            properties.insert(name.to_string(), json!({ "value": value }));
+        }
+    };
+    for (name, value) in &contact.properties {
+        let kind = store.property("contacts", name).map(|d| d.kind);
+        let value = match kind.as_deref() {
+            Some("date" | "datetime") => {
+                dates::parse_iso(value).map_or(value.clone(), |ms| ms.to_string())
+            }
+            _ => value.clone(),
+        };
+        put(name, value);
+    }
+    put("createdate", contact.created_at.to_string());
+    put("lastmodifieddate", contact.updated_at.to_string());
+    let merged: Vec<u64> = contact
+        .properties
+        .get("hs_calculated_merged_vids")
+        .into_iter()
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.split(':').next()?.parse().ok())
+        .collect();
+    let mut profiles = vec![identity_profile(contact)];
+    profiles.extend(
+        merged
+            .iter()
+            .filter_map(|rid| store.record("contacts", *rid))
+            .map(identity_profile),
+    );
+    let rid: u64 = contact.id.parse().unwrap_or_default();
+    json!({
+        "vid": rid,
+        "canonical-vid": rid,
+        "merged-vids": merged,
+        "portal-id": inner.config.portal_id,
+        "is-contact": true,
+        "properties": properties,
+        "identity-profiles": profiles,
+        "form-submissions": [],
+        "list-memberships": [],
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
 // Schemas, owners, pipelines
 
 async fn list_schemas(State(s): AppState) -> Response {
@@ -1469,6 +1811,188 @@ async fn control_create_property(
     body: Bytes,
 ) -> ApiResult {
     create_property(State(s), Path(ty), body).await
+}
+
+fn control_body<T: serde::de::DeserializeOwned>(body: &Bytes, what: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::validation(format!("Invalid {what}: {e}")))
+}
+
+/// Body of `POST /_fake/email/campaigns`.
+#[derive(Deserialize)]
+struct CampaignRequest {
+    id: Option<u64>,
+    name: String,
+    #[serde(default)]
+    subject: String,
+    app_id: Option<u64>,
+    app_name: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+async fn control_add_campaign(State(s): AppState, body: Bytes) -> ApiResult {
+    let request: CampaignRequest = control_body(&body, "campaign")?;
+    let mut inner = s.lock();
+    let id = request
+        .id
+        .unwrap_or_else(|| inner.marketing.next_campaign_id());
+    inner.marketing.add_campaign(marketing::EmailCampaign {
+        id,
+        app_id: request.app_id.unwrap_or(113),
+        app_name: request.app_name.unwrap_or_else(|| "Batch".into()),
+        name: request.name,
+        subject: request.subject,
+        kind: request.kind.unwrap_or_else(|| "BATCH_EMAIL".into()),
+        content_id: id + 1_000_000,
+        last_updated_at: dates::now_ms(),
+    });
+    Ok(Json(json!({ "id": id })).into_response())
+}
+
+/// One event of `POST /_fake/email/events`.
+#[derive(Deserialize)]
+struct EventRequest {
+    id: Option<String>,
+    #[serde(rename = "type")]
+    kind: String,
+    recipient: String,
+    campaign_id: u64,
+    /// Default: now. An old time is a late event, one a look-back window must catch.
+    created_at: Option<i64>,
+    /// The id of the `SENT` event this one follows.
+    sent_by: Option<String>,
+    #[serde(default)]
+    fields: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct EventsRequest {
+    events: Vec<EventRequest>,
+}
+
+async fn control_add_email_events(State(s): AppState, body: Bytes) -> ApiResult {
+    let request: EventsRequest = control_body(&body, "email events")?;
+    let mut inner = s.lock();
+    let marketing = &mut inner.marketing;
+    let mut ids = Vec::new();
+    for event in request.events {
+        let id = event.id.unwrap_or_else(|| marketing.new_guid());
+        let sent_by = event
+            .sent_by
+            .map(|sent| (sent.clone(), marketing.event_time(&sent).unwrap_or(0)));
+        marketing.add_event(marketing::EmailEvent {
+            id: id.clone(),
+            kind: event.kind,
+            recipient: event.recipient.to_lowercase(),
+            created_at: event.created_at.unwrap_or_else(dates::now_ms),
+            campaign_id: event.campaign_id,
+            sent_by,
+            fields: event.fields,
+        })?;
+        ids.push(id);
+    }
+    Ok(Json(json!({ "ids": ids })).into_response())
+}
+
+/// One change of `POST /_fake/email/subscriptions`.
+#[derive(Deserialize)]
+struct ChangeRequest {
+    recipient: String,
+    /// Default: now.
+    timestamp: Option<i64>,
+    change: String,
+    change_type: String,
+    source: Option<String>,
+    subscription_id: Option<u64>,
+    caused_by_event_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChangesRequest {
+    changes: Vec<ChangeRequest>,
+}
+
+async fn control_add_subscription_changes(State(s): AppState, body: Bytes) -> ApiResult {
+    let request: ChangesRequest = control_body(&body, "subscription changes")?;
+    let mut inner = s.lock();
+    let marketing = &mut inner.marketing;
+    let count = request.changes.len();
+    for change in request.changes {
+        let timestamp = change.timestamp.unwrap_or_else(dates::now_ms);
+        let caused_by = change
+            .caused_by_event_id
+            .map(|id| (id.clone(), marketing.event_time(&id).unwrap_or(timestamp)));
+        marketing.add_timeline(marketing::TimelineItem {
+            recipient: change.recipient.to_lowercase(),
+            timestamp,
+            changes: vec![marketing::SubscriptionChange {
+                change: change.change,
+                change_type: change.change_type,
+                source: change.source.unwrap_or_else(|| "SOURCE_RECIPIENT".into()),
+                subscription_id: change.subscription_id,
+                caused_by,
+            }],
+        });
+    }
+    Ok(Json(json!({ "added": count })).into_response())
+}
+
+/// Body of `POST /_fake/forms`.
+#[derive(Deserialize)]
+struct FormRequest {
+    name: String,
+    #[serde(default)]
+    fields: Vec<String>,
+}
+
+async fn control_add_form(State(s): AppState, body: Bytes) -> ApiResult {
+    let request: FormRequest = control_body(&body, "form")?;
+    let mut inner = s.lock();
+    let id = inner.marketing.new_guid();
+    inner.marketing.add_form(marketing::Form {
+        id: id.clone(),
+        name: request.name,
+        fields: request.fields,
+        created_at: dates::now_ms(),
+    });
+    Ok(Json(json!({ "id": id })).into_response())
+}
+
+/// Body of `POST /_fake/forms/{id}/submissions`.
+#[derive(Deserialize)]
+struct SubmissionRequest {
+    #[serde(default)]
+    values: Map<String, Value>,
+    page_url: Option<String>,
+    /// Default: now.
+    submitted_at: Option<i64>,
+}
+
+async fn control_add_submission(
+    State(s): AppState,
+    Path(form_id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let request: SubmissionRequest = control_body(&body, "submission")?;
+    let mut inner = s.lock();
+    let conversion_id = inner.marketing.new_guid();
+    let values = request
+        .values
+        .iter()
+        .map(|(k, v)| (k.clone(), scalar_text(v).unwrap_or_default()))
+        .collect();
+    inner.marketing.add_submission(
+        &form_id,
+        marketing::FormSubmission {
+            conversion_id: conversion_id.clone(),
+            submitted_at: request.submitted_at.unwrap_or_else(dates::now_ms),
+            page_url: request
+                .page_url
+                .unwrap_or_else(|| "https://example.com/".into()),
+            values,
+        },
+    )?;
+    Ok(Json(json!({ "conversionId": conversion_id })).into_response())
 }
 
 /// Body of `POST /_fake/lists`.

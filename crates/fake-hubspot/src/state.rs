@@ -17,6 +17,7 @@ use crate::events::{EventLog, RecordedEvent};
 use crate::faults::{FaultKind, Faults};
 use crate::limits::Limiter;
 use crate::lists::{Lists, ObjectList};
+use crate::marketing::{EmailCampaign, EmailEvent, Form, FormSubmission, Marketing, TimelineItem};
 use crate::store::{PropertyDefinition, Store, StoredObject, canonical_type};
 
 /// One request as the fake saw it.
@@ -49,6 +50,16 @@ pub struct FakeState {
     pub associations: Vec<Association>,
     /// Lists with their members, deleted ones included.
     pub lists: Vec<ObjectList>,
+    /// Email campaigns.
+    pub email_campaigns: Vec<EmailCampaign>,
+    /// Email events, oldest first.
+    pub email_events: Vec<EmailEvent>,
+    /// The subscription timeline, oldest first.
+    pub subscription_timeline: Vec<TimelineItem>,
+    /// Forms.
+    pub forms: Vec<Form>,
+    /// Submissions by form id, oldest first.
+    pub form_submissions: BTreeMap<String, Vec<FormSubmission>>,
     /// Recorded custom behavioral events, in arrival order (uuid duplicates excluded): what
     /// HubSpot would hold.
     pub events: Vec<RecordedEvent>,
@@ -138,6 +149,12 @@ pub(crate) fn endpoint_key(method: &Method, path: &str) -> String {
             }
         }
         ["crm", "v3", "pipelines", ty] => replace.push((3, canonical_type(ty))),
+        ["email", "public", "v1", "campaigns", id] if *id != "by-id" => {
+            replace.push((4, "{campaignId}".into()));
+        }
+        ["form-integrations", "v1", "submissions", "forms", _] => {
+            replace.push((4, "{formGuid}".into()));
+        }
         ["crm", "v3", "lists", id, ..] if *id != "search" => replace.push((3, "{listId}".into())),
         ["crm", "v4", "objects", from, _, "associations", to] => {
             replace.push((3, canonical_type(from)));
@@ -175,6 +192,7 @@ pub(crate) struct Inner {
     pub(crate) limiter: Limiter,
     pub(crate) events: EventLog,
     pub(crate) lists: Lists,
+    pub(crate) marketing: Marketing,
     pub(crate) faults: Faults,
     /// Tokens issued by OAuth refresh; they survive resets so a running client keeps working.
     issued: Vec<AccessToken>,
@@ -191,6 +209,7 @@ impl Inner {
             limiter: Limiter::default(),
             events: EventLog::default(),
             lists: Lists::default(),
+            marketing: Marketing::default(),
             faults: Faults::default(),
             issued: Vec::new(),
             issued_count: 0,
@@ -275,6 +294,11 @@ impl Inner {
             properties: self.store.all_properties(),
             associations: self.store.all_associations(),
             lists: self.lists.all(),
+            email_campaigns: self.marketing.campaigns(),
+            email_events: self.marketing.all_events(),
+            subscription_timeline: self.marketing.all_timeline(),
+            forms: self.marketing.forms(),
+            form_submissions: self.marketing.all_submissions(),
             events: self.events.events.clone(),
             event_receipts: self.events.receipts.clone(),
             duplicate_events: self.events.duplicates,

@@ -706,6 +706,16 @@ impl Store {
         None
     }
 
+    /// A stored record as it is, archived or merged ones included.
+    pub(crate) fn record(&self, ty: &str, rid: u64) -> Option<&StoredObject> {
+        Some(&self.tables.get(ty)?.records.get(&rid)?.object)
+    }
+
+    /// The live record an id leads to (through merges).
+    pub(crate) fn live_record(&self, ty: &str, rid: u64) -> Option<&StoredObject> {
+        self.record(ty, self.resolve(ty, rid, false)?)
+    }
+
     /// Whether `rid` is itself a live record (not archived, not merged away).
     pub(crate) fn is_live(&self, ty: &str, rid: u64) -> bool {
         self.resolve(ty, rid, false) == Some(rid)

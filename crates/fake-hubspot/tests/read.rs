@@ -1224,3 +1224,384 @@ async fn memberships_page_by_record_and_follow_edits_archives_and_merges() {
     let search = api.post("/crm/v3/lists/search", json!({})).await;
     assert_eq!(search.body["total"], 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Email, forms, v1 contacts
+
+/// A campaign made through the control; its id.
+async fn campaign(api: &Api, name: &str) -> u64 {
+    let answer = api
+        .control(
+            "/_fake/email/campaigns",
+            json!({ "name": name, "subject": format!("About {name}") }),
+        )
+        .await;
+    answer.body["id"].as_u64().expect("campaign id")
+}
+
+#[tokio::test]
+async fn email_events_page_newest_first_within_the_window() {
+    let (_fake, api) = setup(roomy()).await;
+    let id = campaign(&api, "Launch").await;
+    let t = LONG_AGO_MS;
+    let sent = api
+        .control(
+            "/_fake/email/events",
+            json!({ "events": [{ "id": "sent-1", "type": "SENT", "recipient": "A@x.co", "campaign_id": id, "created_at": t }] }),
+        )
+        .await;
+    assert_eq!(sent.body["ids"], json!(["sent-1"]));
+    let later: Vec<Value> = (1..=4)
+        .map(|i| json!({ "id": format!("open-{i}"), "type": if i == 4 { "CLICK" } else { "OPEN" },
+                         "recipient": "a@x.co", "campaign_id": id, "created_at": t + i, "sent_by": "sent-1",
+                         "fields": { "url": "https://example.com/p" } }))
+        .collect();
+    api.control("/_fake/email/events", json!({ "events": later }))
+        .await;
+    let window = format!("startTimestamp={}&endTimestamp={}", t + 1, t + 4);
+    let first = api
+        .get(&format!("/email/public/v1/events?{window}&limit=2"))
+        .await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    let ids = |a: &Answer| -> Vec<String> {
+        a.body["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| e["id"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&first), ["open-4", "open-3"], "newest first");
+    assert_eq!(first.body["hasMore"], true);
+    let event = &first.body["events"][0];
+    assert_eq!(event["type"], "CLICK");
+    assert_eq!(event["created"], t + 4);
+    assert_eq!(event["recipient"], "a@x.co");
+    assert_eq!(event["emailCampaignId"], id);
+    assert_eq!(event["appId"], 113);
+    assert_eq!(event["sentBy"], json!({ "id": "sent-1", "created": t }));
+    assert_eq!(event["url"], "https://example.com/p");
+    // A late event behind the cursor is still read; the offset is a position, not a count.
+    api.control(
+        "/_fake/email/events",
+        json!({ "events": [{ "id": "late", "type": "OPEN", "recipient": "b@x.co", "campaign_id": id, "created_at": t + 2 }] }),
+    )
+    .await;
+    let offset = first.body["offset"].as_str().expect("offset");
+    let second = api
+        .get(&format!(
+            "/email/public/v1/events?{window}&limit=2&offset={offset}"
+        ))
+        .await;
+    assert_eq!(ids(&second), ["open-2", "late"]);
+    let third_offset = second.body["offset"].as_str().expect("offset");
+    let third = api
+        .get(&format!(
+            "/email/public/v1/events?{window}&limit=2&offset={third_offset}"
+        ))
+        .await;
+    assert_eq!(ids(&third), ["open-1"]);
+    assert_eq!(third.body["hasMore"], false);
+    let clicks = api
+        .get(&format!("/email/public/v1/events?{window}&eventType=CLICK"))
+        .await;
+    assert_eq!(ids(&clicks), ["open-4"]);
+    assert_eq!(
+        api.get("/email/public/v1/events?limit=1001").await.status,
+        400
+    );
+    assert_eq!(
+        api.get("/email/public/v1/events?offset=nonsense")
+            .await
+            .status,
+        400
+    );
+    let unknown = api
+        .post(
+            "/_fake/email/events",
+            json!({ "events": [{ "type": "SENT", "recipient": "a@x.co", "campaign_id": 1 }] }),
+        )
+        .await;
+    assert_eq!(unknown.status, 400, "events belong to a campaign");
+}
+
+#[tokio::test]
+async fn campaigns_page_by_id_and_count_their_events() {
+    let (_fake, api) = setup(roomy()).await;
+    let first = campaign(&api, "One").await;
+    let second = campaign(&api, "Two").await;
+    let events: Vec<Value> = ["SENT", "SENT", "DELIVERED", "OPEN"]
+        .iter()
+        .map(|kind| json!({ "type": kind, "recipient": "c@x.co", "campaign_id": second }))
+        .collect();
+    api.control("/_fake/email/events", json!({ "events": events }))
+        .await;
+    let page = api.get("/email/public/v1/campaigns/by-id?limit=1").await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.body["campaigns"][0]["id"], first);
+    assert_eq!(page.body["hasMore"], true);
+    let offset = page.body["offset"].as_str().expect("offset");
+    let next = api
+        .get(&format!(
+            "/email/public/v1/campaigns/by-id?limit=1&offset={offset}"
+        ))
+        .await;
+    assert_eq!(next.body["campaigns"][0]["id"], second);
+    assert_eq!(next.body["hasMore"], false);
+    let detail = api
+        .get(&format!("/email/public/v1/campaigns/{second}"))
+        .await;
+    assert_eq!(detail.body["name"], "Two");
+    assert_eq!(detail.body["subject"], "About Two");
+    assert_eq!(detail.body["type"], "BATCH_EMAIL");
+    assert_eq!(
+        detail.body["counters"],
+        json!({ "sent": 2, "delivered": 1, "open": 1 })
+    );
+    assert_eq!(api.get("/email/public/v1/campaigns/1").await.status, 404);
+}
+
+#[tokio::test]
+async fn the_subscription_timeline_groups_changes_newest_first() {
+    let (_fake, api) = setup(roomy()).await;
+    let id = campaign(&api, "News").await;
+    let t = LONG_AGO_MS;
+    api.control(
+        "/_fake/email/events",
+        json!({ "events": [{ "id": "bounce-1", "type": "BOUNCE", "recipient": "d@x.co", "campaign_id": id, "created_at": t }] }),
+    )
+    .await;
+    let changes = json!({ "changes": [
+        { "recipient": "d@x.co", "timestamp": t, "change": "BOUNCED", "change_type": "PORTAL_BOUNCE",
+          "source": "SOURCE_NON_DELIVERY_REPORT", "caused_by_event_id": "bounce-1" },
+        { "recipient": "e@x.co", "timestamp": t + 5, "change": "UNSUBSCRIBED", "change_type": "SUBSCRIPTION_STATUS", "subscription_id": 7 },
+        { "recipient": "e@x.co", "timestamp": t + 5, "change": "UNSUBSCRIBED", "change_type": "PORTAL_STATUS" },
+    ]});
+    api.control("/_fake/email/subscriptions", changes).await;
+    let page = api
+        .get(&format!(
+            "/email/public/v1/subscriptions/timeline?startTimestamp={t}&limit=1"
+        ))
+        .await;
+    assert_eq!(page.status, 200);
+    let item = &page.body["timeline"][0];
+    assert_eq!(item["recipient"], "e@x.co");
+    assert_eq!(item["timestamp"], t + 5);
+    assert_eq!(item["changes"].as_array().map(Vec::len), Some(2));
+    assert_eq!(item["changes"][0]["subscriptionId"], 7);
+    assert_eq!(page.body["hasMore"], true);
+    let offset = page.body["offset"].as_str().expect("offset");
+    let next = api
+        .get(&format!(
+            "/email/public/v1/subscriptions/timeline?startTimestamp={t}&offset={offset}"
+        ))
+        .await;
+    let change = &next.body["timeline"][0]["changes"][0];
+    assert_eq!(change["changeType"], "PORTAL_BOUNCE");
+    assert_eq!(
+        change["causedByEvent"],
+        json!({ "id": "bounce-1", "created": t })
+    );
+    assert_eq!(next.body["hasMore"], false);
+    let before = api
+        .get(&format!(
+            "/email/public/v1/subscriptions/timeline?endTimestamp={}",
+            t - 1
+        ))
+        .await;
+    assert_eq!(before.body["timeline"], json!([]));
+}
+
+#[tokio::test]
+async fn forms_and_their_submissions_page_newest_first() {
+    let (_fake, api) = setup(roomy()).await;
+    let mut forms = Vec::new();
+    for name in ["Signup", "Demo"] {
+        let answer = api
+            .control(
+                "/_fake/forms",
+                json!({ "name": name, "fields": ["email", "firstname"] }),
+            )
+            .await;
+        forms.push(answer.body["id"].as_str().expect("id").to_string());
+    }
+    let first = api.get("/marketing/v3/forms?limit=1").await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.results().len(), 1);
+    let fields = &first.results()[0]["fieldGroups"][0]["fields"];
+    assert_eq!(fields[0]["name"], "email");
+    let after = first.body["paging"]["next"]["after"]
+        .as_str()
+        .expect("after");
+    let second = api
+        .get(&format!("/marketing/v3/forms?limit=1&after={after}"))
+        .await;
+    let mut listed: Vec<String> = first.ids();
+    listed.extend(second.ids());
+    let mut expected = forms.clone();
+    expected.sort();
+    assert_eq!(listed, expected);
+    assert!(second.body.get("paging").is_none());
+
+    let form = &forms[0];
+    for (i, email) in ["f1@x.co", "f2@x.co", "f3@x.co"].iter().enumerate() {
+        api.control(
+            &format!("/_fake/forms/{form}/submissions"),
+            json!({ "values": { "email": email }, "submitted_at": LONG_AGO_MS + i as i64, "page_url": "https://example.com/signup" }),
+        )
+        .await;
+    }
+    let path = format!("/form-integrations/v1/submissions/forms/{form}");
+    let page = api.get(&format!("{path}?limit=2")).await;
+    assert_eq!(page.status, 200);
+    let emails = |a: &Answer| -> Vec<String> {
+        a.results()
+            .iter()
+            .map(|r| {
+                r["values"][0]["value"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(emails(&page), ["f3@x.co", "f2@x.co"]);
+    assert_eq!(page.results()[0]["submittedAt"], LONG_AGO_MS + 2);
+    assert_eq!(page.results()[0]["pageUrl"], "https://example.com/signup");
+    assert!(page.results()[0]["conversionId"].is_string());
+    let after = page.body["paging"]["next"]["after"]
+        .as_str()
+        .expect("after");
+    let rest = api.get(&format!("{path}?limit=2&after={after}")).await;
+    assert_eq!(emails(&rest), ["f1@x.co"]);
+    assert!(rest.body.get("paging").is_none());
+    assert_eq!(api.get(&format!("{path}?limit=51")).await.status, 400);
+    assert_eq!(
+        api.get("/form-integrations/v1/submissions/forms/nope")
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn v1_contacts_by_vid_carry_identity_profiles_and_merged_vids() {
+    let (_fake, api) = setup(roomy()).await;
+    let ids = api
+        .contacts(&[
+            ("p@x.co", json!({ "firstname": "Pat", "hs_additional_emails": "p2@x.co", "last_seen": "2024-05-01T10:00:00Z" })),
+            ("q@x.co", json!({ "firstname": "Quin" })),
+            ("r@x.co", json!({})),
+        ])
+        .await;
+    let merged = api
+        .post(
+            "/crm/v3/objects/contacts/merge",
+            json!({ "primaryObjectId": ids[0], "objectIdToMerge": ids[1] }),
+        )
+        .await;
+    let new_id = merged.body["id"].as_str().expect("id").to_string();
+    api.control(
+        "/_fake/objects/contacts/archive",
+        json!({ "ids": [ids[2]] }),
+    )
+    .await;
+    let answer = api
+        .get(&format!(
+            "/contacts/v1/contact/vids/batch/?vid={}&vid={}&vid=424242",
+            ids[1], ids[2]
+        ))
+        .await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let map = answer.body.as_object().expect("a map by vid");
+    assert_eq!(
+        map.keys().collect::<Vec<_>>(),
+        [&new_id],
+        "a merged vid answers its survivor, archived and unknown vids nothing"
+    );
+    let contact = &map[&new_id];
+    assert_eq!(contact["canonical-vid"].to_string(), new_id);
+    let merged_vids: Vec<String> = contact["merged-vids"]
+        .as_array()
+        .expect("merged")
+        .iter()
+        .map(Value::to_string)
+        .collect();
+    assert_eq!(merged_vids, [ids[0].clone(), ids[1].clone()]);
+    assert_eq!(contact["properties"]["firstname"]["value"], "Pat");
+    assert_eq!(
+        contact["properties"]["last_seen"]["value"], "1714557600000",
+        "v1 dates are epoch ms"
+    );
+    let profiles = contact["identity-profiles"].as_array().expect("profiles");
+    assert_eq!(profiles.len(), 3, "its own and one per merged contact");
+    let identities = profiles[0]["identities"].as_array().expect("identities");
+    assert_eq!(identities[0]["type"], "EMAIL");
+    assert_eq!(identities[0]["value"], "p@x.co");
+    assert_eq!(identities[0]["is-primary"], true);
+    let secondary: Vec<&str> = identities
+        .iter()
+        .filter(|i| i["is-secondary"] == true)
+        .filter_map(|i| i["value"].as_str())
+        .collect();
+    assert_eq!(secondary, ["p2@x.co", "q@x.co"]);
+    assert!(identities.iter().any(|i| i["type"] == "LEAD_GUID"));
+    assert_eq!(profiles[2]["identities"][0]["value"], "q@x.co");
+    let picked = api
+        .get(&format!(
+            "/contacts/v1/contact/vids/batch/?vid={new_id}&property=email"
+        ))
+        .await;
+    let properties = picked.body[&new_id]["properties"]
+        .as_object()
+        .expect("properties");
+    assert_eq!(properties.keys().collect::<Vec<_>>(), ["email"]);
+    let many: String = (0..101).map(|i| format!("vid={i}&")).collect();
+    assert_eq!(
+        api.get(&format!("/contacts/v1/contact/vids/batch/?{many}"))
+            .await
+            .status,
+        400
+    );
+}
+
+#[tokio::test]
+async fn read_endpoints_count_against_the_rolling_window_and_the_log() {
+    let limits = RateLimits {
+        max_per_interval: 4,
+        interval: Duration::from_secs(600),
+        daily_max: 1_000,
+        search_per_second: 100,
+    };
+    let (fake, api) = setup(FakeConfig::default().with_limits(limits)).await;
+    let id = campaign(&api, "Counted").await;
+    for path in [
+        "/email/public/v1/events".to_string(),
+        format!("/email/public/v1/campaigns/{id}"),
+        "/crm/v3/owners".to_string(),
+        "/crm/v3/objects/contacts".to_string(),
+    ] {
+        assert_eq!(api.get(&path).await.status, 200, "{path}");
+    }
+    let limited = api.post("/crm/v3/lists/search", json!({})).await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.body["policyName"], "TEN_SECONDLY_ROLLING");
+    // CRM search has its own per-second budget, apart from the window.
+    assert_eq!(
+        api.post("/crm/v3/objects/contacts/search", json!({}))
+            .await
+            .status,
+        200
+    );
+    let state = fake.state();
+    assert_eq!(
+        state.requests_with_status("GET /email/public/v1/campaigns/{campaignId}", 200),
+        1
+    );
+    assert_eq!(
+        state.requests_with_status("POST /crm/v3/lists/search", 429),
+        1
+    );
+    assert_eq!(state.total_requests, 6, "controls are not counted");
+    assert_eq!(state.request_log[0].path, "/email/public/v1/events");
+}
