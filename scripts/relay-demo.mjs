@@ -38,9 +38,11 @@ children.push(relay.child);
 const auth = basicAuth(KEY);
 const resp = await fetch(`${relay.url}/v1/batch`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: auth }, body: JSON.stringify({ batch: sample }) });
 const answer = await resp.json();
+// Every message ends delivered or dead-lettered; the metrics count both (once a second).
+const metric = (text, name) => Number(text.match(new RegExp(`^${name} (\\d+)`, 'm'))?.[1] ?? 0);
 for (let i = 0; i < 100; i++) {
-  const health = await (await fetch(`${relay.url}/health`)).json();
-  if (health.queue_depth === 0) break;
+  const metrics = await (await fetch(`${relay.url}/metrics`)).text();
+  if (metric(metrics, 'hubspot_delivered_total') + metric(metrics, 'hubspot_dead_total') >= sample.length) break;
   await new Promise((r) => setTimeout(r, 100));
 }
 const state = await (await fetch(`${fake.url}/_fake/state`)).json();

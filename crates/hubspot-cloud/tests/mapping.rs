@@ -78,6 +78,17 @@ fn identify_splits_name_as_the_browser_does() {
 }
 
 #[test]
+fn lifecycle_stage_is_lowercased_however_the_trait_is_spelled() {
+    for key in ["lifecyclestage", "lifecycleStage", "LifecycleStage"] {
+        let got =
+            check(json!({"type": "identify", "traits": {"email": "a@b.co", key: " Customer "}}));
+        assert_eq!(got[0]["properties"]["lifecyclestage"], "customer", "{key}");
+        let got = check(json!({"type": "group", "groupId": "g1", "traits": {key: "Customer"}}));
+        assert_eq!(got[0]["properties"]["lifecyclestage"], "customer", "{key}");
+    }
+}
+
+#[test]
 fn track_required_fields() {
     insta::assert_json_snapshot!(check(
         json!({"type": "track", "event": "Signed Up", "messageId": "m2", "properties": {"email": "a@b.co"}})
@@ -86,15 +97,33 @@ fn track_required_fields() {
 
 #[test]
 fn track_all_fields() {
-    let mut props: serde_json::Map<String, Value> =
-        (0..55).map(|i| (format!("p{i:02}"), json!(i))).collect();
-    props.insert("Item Name".into(), json!(" Tea "));
-    props.insert("cart".into(), json!({"total": 12.5, "items": ["x", "y"]}));
     insta::assert_json_snapshot!(check(json!({
         "type": "track", "event": "Plan Changed", "messageId": "m3", "timestamp": "2024-05-01T10:00:00.000Z",
-        "userId": "u1", "properties": props,
+        "userId": "u1",
+        "properties": {
+            "Item  Name": " Tea ", "Plan.Tier": "Pro", "UPPER Case": 1, "Sides. Item\t1": "rice",
+            "cart": {"total": 12.5, "items": ["x", {"sku": "y"}], "coupon": null},
+            "tags": ["a", " b ", 3, null], "when": "2024-05-01T10:00:00Z", "gift": false,
+            "nothing": null, "utk": "tok-1"
+        },
         "context": {"traits": {"email": "a@b.co", "plan": "pro"}}
     })));
+}
+
+#[test]
+fn track_keeps_the_first_50_properties() {
+    // The email is the event's contact, not a property: it does not count towards the 50.
+    let props: serde_json::Map<String, Value> = std::iter::once(("email".into(), json!("a@b.co")))
+        .chain((0..60).map(|i| (format!("p{i:02}"), json!(i))))
+        .collect();
+    let got = check(json!({"type": "track", "event": "X", "messageId": "m6", "properties": props}));
+    let kept: Vec<&String> = got[0]["event"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    let first_50: Vec<String> = (0..50).map(|i| format!("p{i:02}")).collect();
+    assert_eq!(kept, first_50.iter().collect::<Vec<_>>());
 }
 
 #[test]

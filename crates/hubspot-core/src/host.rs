@@ -57,10 +57,10 @@ fn std_number_to_string(n: f64) -> String {
         "NaN".to_owned()
     } else if n.is_infinite() {
         if n > 0.0 { "Infinity" } else { "-Infinity" }.to_owned()
-    } else if n.fract() == 0.0 && n.abs() < 1e21 {
-        // Exact for every integer a double can hold below 1e21 (JavaScript's switch to exponent form).
-        format!("{}", n as i128)
     } else {
+        // Shortest digits that read back as `n`, padded with zeros as JavaScript pads them (2^60
+        // is "1152921504606847000", not its exact "…846976"). Exponent forms still differ:
+        // JavaScript uses one below 1e-6 and from 1e21.
         format!("{n}")
     }
 }

@@ -375,14 +375,6 @@ impl Settings {
         let raw = RawSettings::from_value(value)?;
         Ok((raw.resolve()?, raw.unknown_keys))
     }
-
-    /// The explicit HubSpot name for a Segment event, if `eventNames` has one.
-    pub fn mapped_event_name(&self, event: &str) -> Option<&str> {
-        self.event_names
-            .iter()
-            .find(|(k, _)| k == event)
-            .map(|(_, v)| v.as_str())
-    }
 }
 
 #[cfg(test)]
@@ -490,8 +482,10 @@ mod tests {
             let (s, _) =
                 Settings::from_value(&obj(&[("portalId", "1".into()), ("eventNames", names)]))
                     .unwrap();
-            assert_eq!(s.mapped_event_name("Signed Up"), Some("pe1_signup"));
-            assert_eq!(s.mapped_event_name("Other"), None);
+            assert_eq!(
+                s.event_names,
+                [("Signed Up".to_owned(), "pe1_signup".to_owned())]
+            );
         }
     }
 

@@ -166,11 +166,16 @@ fn write_json_string(s: &str, out: &mut String) {
     out.push('"');
 }
 
+/// JavaScript's `Number.MAX_SAFE_INTEGER` (2^53 − 1). Whole numbers up to it are exact in a
+/// double, so they are written as integers (text and JSON, browser and server); beyond it a double
+/// may not be the integer that was sent: its text comes from the host (JavaScript's `String`), its
+/// JSON is a float.
+pub const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
 /// Formats a number as JavaScript's `String(n)` does: safe integers here, the rest by the host
 /// (see [`crate::host`]).
 pub fn format_number(n: f64) -> String {
-    const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
-    if n.fract() == 0.0 && n.abs() <= MAX_SAFE {
+    if n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER {
         // `-0` prints as `0`, as in JavaScript.
         (n as i64).to_string()
     } else {
@@ -296,7 +301,7 @@ impl serde::Serialize for Value {
             Value::Null => s.serialize_unit(),
             Value::Bool(b) => s.serialize_bool(*b),
             Value::Number(n) | Value::Date(n) => {
-                if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 {
+                if n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER {
                     s.serialize_i64(*n as i64)
                 } else if n.is_finite() {
                     s.serialize_f64(*n)
@@ -396,6 +401,7 @@ mod tests {
             (1.5, "1.5"),
             (0.1, "0.1"),
             (9007199254740993.0, "9007199254740992"),
+            (1_152_921_504_606_846_976.0, "1152921504606847000"),
             (f64::NAN, "NaN"),
             (f64::INFINITY, "Infinity"),
         ] {

@@ -1,11 +1,13 @@
 //! identify → contact upsert.
 
-use hubspot_core::mapping::{contact_names, find_email, flatten_properties};
+use hubspot_core::mapping::{
+    address_trait, company_trait, contact_names, find_email, flatten_properties, is_reserved_trait,
+};
 use hubspot_core::text::trim;
 use hubspot_core::{Event, Map as CoreMap, Value as CoreValue};
 use serde_json::{Map, Value};
 
-use super::{MappingConfig, Rejection, SERVER_RULES};
+use super::{MappingConfig, Rejection, SERVER_RULES, lowercase_lifecycle_stage};
 use crate::ops::{Operation, Upsert};
 
 /// Maps an identify (or `context.traits` of a track) to a contact upsert.
@@ -31,87 +33,38 @@ pub(crate) fn contact_upsert(
             .filter(|s| !s.is_empty())
             .ok_or(Rejection::NoEmail { call })?
     };
-    let skip: Vec<&str> = [
-        Some("firstName"),
-        Some("first_name"),
-        Some("lastName"),
-        Some("last_name"),
-        Some("company"),
-        Some("address"),
-        Some("lifecyclestage"),
-        Some("lifecycleStage"),
-        email_key,
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let mut properties = to_json_map(&flatten_properties(
+    let diags = &mut Vec::new();
+    let mut properties = flatten_properties(
         traits,
         &SERVER_RULES,
-        &skip,
-        &mut Vec::new(),
-    ));
+        |k| is_reserved_trait(k, email_key, true),
+        diags,
+    );
+    lowercase_lifecycle_stage(&mut properties);
     // Keyed by email, the upsert sets it on create; sending it too could replace the primary
     // address of a contact matched by a secondary one.
     if config.contact_id_property != "email" {
-        properties.insert("email".into(), email.into());
+        properties.insert("email", email.into());
     }
-    let text = |m: &CoreMap, keys: &[&str]| {
-        keys.iter()
-            .find_map(|k| m.get(k).and_then(CoreValue::to_js_string))
-            .map(|s| trim(&s).to_owned())
-            .filter(|s| !s.is_empty())
-    };
     let (first, last) = contact_names(traits);
     if let Some(v) = first {
-        properties.insert("firstname".into(), v.into());
+        properties.insert("firstname", v.into());
     }
     if let Some(v) = last {
-        properties.insert("lastname".into(), v.into());
+        properties.insert("lastname", v.into());
     }
-    if let Some(v) = text(traits, &["lifecyclestage", "lifecycleStage"]) {
-        properties.insert("lifecyclestage".into(), v.to_lowercase().into());
+    if let Some(company) = traits.get("company") {
+        company_trait(company).insert_into(&mut properties, "company", &SERVER_RULES, diags);
     }
-    match traits.get("company") {
-        Some(CoreValue::Object(c)) => {
-            if let Some(name) = text(c, &["name"]) {
-                properties.insert("company".into(), name.into());
-            }
-        }
-        Some(other) => {
-            if let Some(name) = other
-                .to_js_string()
-                .map(|s| trim(&s).to_owned())
-                .filter(|s| !s.is_empty())
-            {
-                properties.insert("company".into(), name.into());
-            }
-        }
-        None => {}
+    if let Some(address) = traits.get("address") {
+        address_trait(address).insert_into(&mut properties, "address", &SERVER_RULES, diags);
     }
-    address_fields(traits, &mut properties);
     Ok(Operation::UpsertContact(Upsert {
         object_type: "contacts".into(),
         id_property: config.contact_id_property.clone(),
         id,
-        properties,
+        properties: to_json_map(&properties),
     }))
-}
-
-/// `address` as HubSpot's fields (`street`→`address`, `postalCode`/`postal_code`→`zip`); a
-/// string address is kept. Shared with company mapping.
-pub(crate) fn address_fields(traits: &CoreMap, properties: &mut Map<String, Value>) {
-    match traits.get("address") {
-        Some(CoreValue::Object(a)) => {
-            for (to, v) in hubspot_core::mapping::address_fields(a) {
-                properties.insert(to.into(), v.into());
-            }
-        }
-        Some(CoreValue::String(s)) if !trim(s).is_empty() => {
-            properties.insert("address".into(), trim(s).into());
-        }
-        _ => {}
-    }
 }
 
 /// Core values as JSON (dates become epoch ms).

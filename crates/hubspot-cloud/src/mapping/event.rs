@@ -1,17 +1,16 @@
 //! track → custom behavioral event (plus a contact update from `context.traits`), or a
 //! configured object upsert; page → an optional custom behavioral event.
 
-use hubspot_core::mapping::{find_email, flatten_properties};
-use hubspot_core::text::{pe_event_name, trim};
+use hubspot_core::mapping::{
+    MAX_EVENT_PROPERTIES, custom_event_name, find_email, flatten_properties,
+};
+use hubspot_core::text::trim;
 use hubspot_core::{Event, Value as CoreValue};
 use uuid::Uuid;
 
 use super::contact::{contact_upsert, to_json_map};
 use super::{EVENT_RULES, MappingConfig, Rejection, SERVER_RULES};
 use crate::ops::{BehavioralEvent, Operation, Upsert};
-
-/// HubSpot accepts at most 50 properties on an event.
-pub const MAX_EVENT_PROPERTIES: usize = 50;
 
 /// Namespace for event uuids derived from Segment message ids (fixed forever: changing it would
 /// let a retried message count twice).
@@ -43,28 +42,19 @@ pub(crate) fn track(event: &Event, config: &MappingConfig) -> Result<Vec<Operati
             ops.push(op);
         }
     }
-    ops.push(Operation::SendEvent(behavioral_event(
-        event,
-        hubspot_name(name, config),
-        config,
-    )?));
+    let name = custom_event_name(
+        name,
+        &config.event_names,
+        &config.portal_id,
+        config.format_event_names,
+    );
+    ops.push(Operation::SendEvent(behavioral_event(event, name, config)?));
     Ok(ops)
 }
 
 pub(crate) fn page(event: &Event, config: &MappingConfig) -> Result<Operation, Rejection> {
     let name = config.page_event.clone().unwrap_or_default();
     behavioral_event(event, name, config).map(Operation::SendEvent)
-}
-
-fn hubspot_name(event: &str, config: &MappingConfig) -> String {
-    if let Some((_, v)) = config.event_names.iter().find(|(k, _)| k == event) {
-        return v.clone();
-    }
-    if config.format_event_names {
-        pe_event_name(&config.portal_id, event)
-    } else {
-        event.to_owned()
-    }
 }
 
 fn behavioral_event(
@@ -84,16 +74,14 @@ fn behavioral_event(
     if email.is_none() && utk.is_none() && object_id.is_none() {
         return Err(Rejection::NoIdentity(event_name));
     }
-    let mut properties = to_json_map(&flatten_properties(
+    let mut properties = flatten_properties(
         &event.properties,
         &EVENT_RULES,
-        &["email", "utk", "objectId"],
+        |k| ["email", "utk", "objectId"].contains(&k),
         &mut Vec::new(),
-    ));
-    // Keep the first 50 in key order (insertion order of the flattened map).
-    if properties.len() > MAX_EVENT_PROPERTIES {
-        properties = properties.into_iter().take(MAX_EVENT_PROPERTIES).collect();
-    }
+    );
+    properties.truncate(MAX_EVENT_PROPERTIES);
+    let properties = to_json_map(&properties);
     let message_id = event.message_id.clone().unwrap_or_else(|| {
         // No messageId: derive one from the content, so the same message retried is still one.
         format!(
@@ -127,7 +115,7 @@ fn object(event: &Event, mapping: &super::ObjectMapping) -> Result<Operation, Re
     let properties = to_json_map(&flatten_properties(
         &event.properties,
         &SERVER_RULES,
-        &["email"],
+        |k| k == "email",
         &mut Vec::new(),
     ));
     let associate_contact_email = mapping

@@ -1,11 +1,11 @@
 //! group → company upsert keyed by `segment_group_id`, with the contact association.
 
-use hubspot_core::mapping::{find_email, flatten_properties};
+use hubspot_core::mapping::{address_trait, find_email, flatten_properties};
 use hubspot_core::text::trim;
 use hubspot_core::{Event, Value as CoreValue};
 
-use super::contact::{address_fields, to_json_map};
-use super::{MappingConfig, Rejection, SERVER_RULES};
+use super::contact::to_json_map;
+use super::{MappingConfig, Rejection, SERVER_RULES, lowercase_lifecycle_stage};
 use crate::ops::{Operation, Upsert};
 
 /// The unique company property Segment's group calls are keyed by (created on demand).
@@ -21,26 +21,18 @@ pub(crate) fn group(event: &Event, _config: &MappingConfig) -> Result<Operation,
     let traits = &event.traits;
     let renamed = [("website", "domain"), ("employees", "numberofemployees")];
     let skip = ["address", "website", "employees", "email"];
-    let mut properties = to_json_map(&flatten_properties(
-        traits,
-        &SERVER_RULES,
-        &skip,
-        &mut Vec::new(),
-    ));
+    let diags = &mut Vec::new();
+    let mut properties = flatten_properties(traits, &SERVER_RULES, |k| skip.contains(&k), diags);
     for (from, to) in renamed {
         if let Some(v) = traits.get(from).and_then(CoreValue::to_js_string) {
-            properties.insert(to.into(), trim(&v).into());
+            properties.insert(to, trim(&v).into());
         }
     }
-    if let Some(stage) = properties
-        .get("lifecyclestage")
-        .and_then(|v| v.as_str())
-        .map(str::to_lowercase)
-    {
-        properties.insert("lifecyclestage".into(), stage.into());
+    lowercase_lifecycle_stage(&mut properties);
+    if let Some(address) = traits.get("address") {
+        address_trait(address).insert_into(&mut properties, "address", &SERVER_RULES, diags);
     }
-    address_fields(traits, &mut properties);
-    properties.insert(GROUP_ID_PROPERTY.into(), group_id.into());
+    properties.insert(GROUP_ID_PROPERTY, group_id.into());
     // Spec: the contact upserted for userId (the engine knows it from identifies), else
     // traits.email; context.traits.email as a last resort.
     let associate_contact_email = find_email(traits, None)
@@ -51,7 +43,7 @@ pub(crate) fn group(event: &Event, _config: &MappingConfig) -> Result<Operation,
             object_type: "companies".into(),
             id_property: GROUP_ID_PROPERTY.into(),
             id: group_id.to_owned(),
-            properties,
+            properties: to_json_map(&properties),
         },
         associate_contact_email,
     })

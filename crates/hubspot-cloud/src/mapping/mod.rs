@@ -1,6 +1,8 @@
 //! Segment message → HubSpot [`Operation`]s. Pure: no network, no clock. The rules HubSpot's
-//! browser and server paths share (key formatting, flattening, event names, email discovery)
-//! come from `hubspot-core`, so a trait becomes the same property either way.
+//! browser and server paths share (key formatting, flattening, email discovery, contact names,
+//! company and address, the traits identify maps itself, event names, the property cap, the
+//! largest safe integer) come from `hubspot-core`, so a trait becomes the same property either
+//! way; `tests/parity.rs` holds the two paths to that.
 
 mod contact;
 mod event;
@@ -9,7 +11,7 @@ mod identities;
 mod ordering;
 mod values;
 
-pub use event::{MAX_EVENT_PROPERTIES, event_uuid};
+pub use event::event_uuid;
 pub use group::GROUP_ID_PROPERTY;
 pub use identities::Identities;
 pub use ordering::ordering_key;
@@ -17,7 +19,7 @@ pub use values::{Dropped, PropertyDefinition, PropertyType, conform};
 
 use hubspot_core::mapping::{Arrays, Dates, FlattenRules, Objects};
 use hubspot_core::text::KeyStyle;
-use hubspot_core::{Event, EventType};
+use hubspot_core::{Event, EventType, Map as CoreMap, Value as CoreValue};
 
 use crate::ops::Operation;
 
@@ -151,3 +153,16 @@ pub(crate) const EVENT_RULES: FlattenRules = FlattenRules {
     keys: KeyStyle::Runs,
     ..SERVER_RULES
 };
+
+/// HubSpot's lifecycle stages are lowercase internal values (cloud spec, section 2): the
+/// flattened `lifecyclestage` property is lowercased, whichever way the trait was spelled
+/// (`lifecycleStage`, `LifecycleStage`, …), for contacts and companies alike.
+pub(crate) fn lowercase_lifecycle_stage(properties: &mut CoreMap) {
+    if let Some(stage) = properties
+        .get("lifecyclestage")
+        .and_then(CoreValue::as_str)
+        .map(str::to_lowercase)
+    {
+        properties.insert("lifecyclestage", stage.into());
+    }
+}

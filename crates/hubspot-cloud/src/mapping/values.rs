@@ -2,6 +2,7 @@
 //! input for one unknown property or one date that is not midnight UTC; conforming first turns
 //! that into a dropped property, reported, and the rest delivered.
 
+use hubspot_core::Value as CoreValue;
 use hubspot_core::date::parse_iso_date_ms;
 use serde_json::{Map, Value};
 
@@ -102,14 +103,8 @@ fn convert(value: &Value, kind: PropertyType) -> Result<Value, String> {
                 .parse::<f64>()
                 .ok()
                 .filter(|n| n.is_finite())
-                .map(|n| {
-                    // Integral values stay integers ("12", not "12.0").
-                    if n.fract() == 0.0 && n.abs() < 9.0e15 {
-                        Value::from(n as i64)
-                    } else {
-                        serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)
-                    }
-                })
+                // Written as every mapped number is: a safe integer as one ("12", not "12.0").
+                .and_then(|n| serde_json::to_value(CoreValue::Number(n)).ok())
                 .ok_or_else(|| format!("{value} is not a number")),
             Value::Bool(b) => Ok(Value::from(u8::from(*b))),
             _ => Err(format!("{value} is not a number")),
@@ -175,5 +170,21 @@ mod tests {
         );
         assert_eq!(dropped.len(), 2);
         assert!(dropped[0].reason.contains("not a date"));
+    }
+
+    #[test]
+    fn whole_numbers_are_integers_up_to_the_largest_safe_integer() {
+        let defs = [PropertyDefinition {
+            name: "n".into(),
+            kind: PropertyType::Number,
+        }];
+        for (text, want) in [
+            ("12", json!(12)),
+            ("9000000000000001", json!(9_000_000_000_000_001u64)),
+            ("9007199254740993", json!(9_007_199_254_740_992.0)),
+        ] {
+            let (out, _) = conform(json!({ "n": text }).as_object().unwrap(), &defs);
+            assert_eq!(out["n"], want, "{text}");
+        }
     }
 }

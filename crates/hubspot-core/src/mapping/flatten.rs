@@ -56,16 +56,16 @@ pub struct FlattenRules {
     pub drop_null: bool,
 }
 
-/// Flattens `props` (all keys but those in `skip`) into a new map.
+/// Flattens `props` (all keys but those `skip` picks) into a new map.
 pub fn flatten_properties(
     props: &Map,
     rules: &FlattenRules,
-    skip: &[&str],
+    skip: impl Fn(&str) -> bool,
     diags: &mut Vec<Diagnostic>,
 ) -> Map {
     let mut out = Map::with_capacity(props.len());
     for (key, value) in props.iter() {
-        if !skip.contains(&key) {
+        if !skip(key) {
             flatten_into(&mut out, key, value, rules, 0, diags);
         }
     }

@@ -1,6 +1,6 @@
 //! identify → `['identify', props]`.
 
-use super::flatten::{clean_value, flatten_into};
+use super::flatten::{FlattenRules, clean_value, flatten_into};
 use super::{Knobs, ReservedTraits};
 use crate::command::Command;
 use crate::diagnostic::Diagnostic;
@@ -46,13 +46,8 @@ pub fn map_identify(
         out.insert("id", id.into());
     }
 
-    let name_keys = ["firstName", "first_name", "lastName", "last_name"];
     for (key, value) in traits.iter() {
-        let special = Some(key) == email_key
-            || (knobs.name_fields && name_keys.contains(&key))
-            || key == "company"
-            || key == "address";
-        if !special {
+        if !is_reserved_trait(key, email_key, knobs.name_fields) {
             flatten_into(&mut out, key, value, rules, 0, diags);
         }
     }
@@ -69,6 +64,22 @@ pub fn map_identify(
     Some(Command::Identify(out))
 }
 
+/// The trait spellings of a first name, in order of preference.
+const FIRST_NAME_TRAITS: [&str; 2] = ["firstName", "first_name"];
+/// The trait spellings of a last name, in order of preference.
+const LAST_NAME_TRAITS: [&str; 2] = ["lastName", "last_name"];
+
+/// Whether identify maps the trait `key` itself rather than flattening it into a property of
+/// the same name: the key the email was found under, `company` and `address` (see
+/// [`company_trait`], [`address_trait`]) and, when `names` is on, the first and last name
+/// spellings [`contact_names`] reads. `name` is not one: it is sent as it is, and split too.
+pub fn is_reserved_trait(key: &str, email_key: Option<&str>, names: bool) -> bool {
+    Some(key) == email_key
+        || key == "company"
+        || key == "address"
+        || (names && (FIRST_NAME_TRAITS.contains(&key) || LAST_NAME_TRAITS.contains(&key)))
+}
+
 /// A contact's first and last name: `firstName`/`first_name` and `lastName`/`last_name`; when
 /// both are absent, `name` split at its first space. Trimmed; empty values are `None`. The
 /// browser and the server name contacts by this one rule.
@@ -79,8 +90,8 @@ pub fn contact_names(traits: &Map) -> (Option<String>, Option<String>) {
             .map(|s| trim(&s).to_owned())
             .filter(|s| !s.is_empty())
     };
-    let first = text(&["firstName", "first_name"]);
-    let last = text(&["lastName", "last_name"]);
+    let first = text(&FIRST_NAME_TRAITS);
+    let last = text(&LAST_NAME_TRAITS);
     if first.is_some() || last.is_some() {
         return (first, last);
     }
@@ -107,55 +118,97 @@ fn add_names(traits: &Map, out: &mut Map) {
     }
 }
 
-/// HubSpot's address properties from a Segment `address` object: `street`→`address`, `city`,
-/// `state`, `country`, `postalCode`|`postal_code`→`zip`, as trimmed text (numbers become
-/// strings; falsy and empty values are left out). The browser and the server map addresses by
-/// this one rule.
-pub fn address_fields(address: &Map) -> Vec<(&'static str, String)> {
-    let fields: [(&str, &[&str]); 5] = [
-        ("address", &["street"]),
-        ("city", &["city"]),
-        ("state", &["state"]),
-        ("country", &["country"]),
-        ("zip", &["postalCode", "postal_code"]),
-    ];
+/// What a `company` or `address` trait gives HubSpot. The browser and the server read both
+/// traits by [`company_trait`] and [`address_trait`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReservedTrait<'a> {
+    /// Properties read from an object, as trimmed text (numbers become strings; falsy and empty
+    /// values are left out). Empty when the object has none: its other fields are not HubSpot's.
+    Fields(Vec<(&'static str, String)>),
+    /// Not an object: the company's name or the address itself, kept under its own key and
+    /// cleaned like any other trait.
+    Kept(&'a Value),
+}
+
+impl ReservedTrait<'_> {
+    /// Adds the properties to `out`: a kept value under `key`, cleaned by `rules`.
+    pub fn insert_into(
+        self,
+        out: &mut Map,
+        key: &str,
+        rules: &FlattenRules,
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        match self {
+            ReservedTrait::Fields(fields) => {
+                for (to, text) in fields {
+                    out.insert(to, text.into());
+                }
+            }
+            ReservedTrait::Kept(value) => flatten_into(out, key, value, rules, 0, diags),
+        }
+    }
+}
+
+/// The `company` trait: an object gives its `name` as `company`; any other value (a string,
+/// usually) names the company itself.
+pub fn company_trait(company: &Value) -> ReservedTrait<'_> {
+    match company {
+        Value::Object(c) => ReservedTrait::Fields(text_fields(c, &[("company", &["name"])])),
+        other => ReservedTrait::Kept(other),
+    }
+}
+
+/// The `address` trait: an object gives HubSpot's address properties, `street`→`address`,
+/// `city`, `state`, `country`, `postalCode`|`postal_code`→`zip`; any other value (a string,
+/// usually) is the address itself.
+pub fn address_trait(address: &Value) -> ReservedTrait<'_> {
+    match address {
+        Value::Object(a) => ReservedTrait::Fields(text_fields(
+            a,
+            &[
+                ("address", &["street"]),
+                ("city", &["city"]),
+                ("state", &["state"]),
+                ("country", &["country"]),
+                ("zip", &["postalCode", "postal_code"]),
+            ],
+        )),
+        other => ReservedTrait::Kept(other),
+    }
+}
+
+/// Each HubSpot property `to` with the text of the first truthy field of `from`, when that text
+/// is not empty.
+fn text_fields(m: &Map, fields: &[(&'static str, &[&str])]) -> Vec<(&'static str, String)> {
     fields
-        .into_iter()
-        .filter_map(|(to, from)| {
-            let v = from
-                .iter()
-                .find_map(|k| address.get(k).filter(|v| v.is_truthy()))?;
-            let text = trim(&v.to_js_string()?).to_owned();
-            (!text.is_empty()).then_some((to, text))
-        })
+        .iter()
+        .filter_map(|&(to, from)| Some((to, text_of(m, from)?)))
         .collect()
+}
+
+/// The first truthy field of `keys` as trimmed text (numbers become strings), unless empty.
+fn text_of(m: &Map, keys: &[&str]) -> Option<String> {
+    let v = keys
+        .iter()
+        .find_map(|k| m.get(k).filter(|v| v.is_truthy()))?;
+    let text = trim(&v.to_js_string()?).to_owned();
+    (!text.is_empty()).then_some(text)
 }
 
 /// `company` and `address`, per profile.
 fn reserved_traits(traits: &Map, knobs: &Knobs, out: &mut Map, diags: &mut Vec<Diagnostic>) {
     let rules = &knobs.traits;
     let style = knobs.reserved_traits;
-    // A non-empty string from a field, as HubSpot wants it (numbers become strings).
-    let text = |m: &Map, keys: &[&str]| {
-        keys.iter()
-            .find_map(|k| m.get(k).filter(|v| v.is_truthy()))
-            .and_then(Value::to_js_string)
-            .map(|s| trim(&s).to_owned())
-            .filter(|s| !s.is_empty())
-    };
-
-    match (traits.get("company"), style) {
-        (Some(Value::Object(c)), _) => match text(c, &["name"]) {
-            Some(name) => out.insert("company", name.into()),
-            None if style == ReservedTraits::Classic => {
-                flatten_into(out, "company", &Value::Object(c.clone()), rules, 0, diags)
+    if let Some(company) = traits.get("company") {
+        match company_trait(company) {
+            // Classic keeps an object without a name nested.
+            ReservedTrait::Fields(f) if f.is_empty() && style == ReservedTraits::Classic => {
+                flatten_into(out, "company", company, rules, 0, diags)
             }
-            None => {}
-        },
-        (Some(other), ReservedTraits::Mapped | ReservedTraits::Classic) => {
-            flatten_into(out, "company", other, rules, 0, diags)
+            ReservedTrait::Kept(_) if style == ReservedTraits::FieldsOnly => {}
+            reserved => reserved.insert_into(out, "company", rules, diags),
         }
-        _ => {}
     }
 
     match traits.get("address") {
@@ -172,19 +225,15 @@ fn reserved_traits(traits: &Map, knobs: &Knobs, out: &mut Map, diags: &mut Vec<D
                     out.insert(to, clean_value(v, rules, 1));
                 }
             }
-            match text(a, &["street"]) {
+            match text_of(a, &["street"]) {
                 Some(s) => out.insert("address", s.into()),
                 None => out.insert("address", clean_value(&Value::Object(a.clone()), rules, 1)),
             }
         }
-        Some(Value::Object(a)) => {
-            for (to, v) in address_fields(a) {
-                out.insert(to, v.into());
-            }
-        }
-        Some(other) if style != ReservedTraits::FieldsOnly => {
-            flatten_into(out, "address", other, rules, 0, diags)
-        }
-        _ => {}
+        Some(address) => match address_trait(address) {
+            ReservedTrait::Kept(_) if style == ReservedTraits::FieldsOnly => {}
+            reserved => reserved.insert_into(out, "address", rules, diags),
+        },
+        None => {}
     }
 }

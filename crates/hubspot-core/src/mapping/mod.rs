@@ -10,9 +10,12 @@ mod track;
 pub use flatten::{
     Arrays, Dates, FlattenRules, Objects, clean_value, flatten_properties, render_list,
 };
-pub use identify::{address_fields, contact_names, find_email, map_identify};
+pub use identify::{
+    ReservedTrait, address_trait, company_trait, contact_names, find_email, is_reserved_trait,
+    map_identify,
+};
 pub use page::page_path;
-pub use track::{event_name, map_track};
+pub use track::{MAX_EVENT_PROPERTIES, custom_event_name, map_track};
 
 use crate::settings::Profile;
 use crate::text::KeyStyle;
@@ -36,7 +39,7 @@ pub struct Knobs {
     pub track: TrackStyle,
     /// Track properties: keys, nesting, dates, nulls.
     pub properties: FlattenRules,
-    /// Keep at most this many event properties (HubSpot's limit is 50).
+    /// Keep at most this many event properties (HubSpot's limit is [`MAX_EVENT_PROPERTIES`]).
     pub property_cap: Option<usize>,
     /// A track whose `context.traits` has an email pushes an identify first, if none was sent.
     pub identify_from_context_traits: bool,
@@ -119,7 +122,7 @@ impl Knobs {
                 name_fields: true,
                 track: TrackStyle::CustomBehavioralEvent,
                 properties: flattened(KeyStyle::Runs, Arrays::Join, Dates::EpochMs, true),
-                property_cap: Some(50),
+                property_cap: Some(MAX_EVENT_PROPERTIES),
                 identify_from_context_traits: true,
             },
             Profile::Classic => {

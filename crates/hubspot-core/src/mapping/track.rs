@@ -9,19 +9,24 @@ use crate::settings::Settings;
 use crate::text::{is_valid_internal_event_name, js_parse_float, pe_event_name, trim};
 use crate::value::Value;
 
-/// HubSpot's name for a Segment event: `eventNames[event]` if set; else `pe<portalId>_<name>`
-/// when `formatCustomBehavioralEventNames` is on (custom behavioral events only); else the
-/// trimmed event.
-pub fn event_name(event: &str, settings: &Settings, knobs: &Knobs) -> String {
+/// How many properties HubSpot accepts on one custom behavioral event; the rest are dropped,
+/// keeping the first in key order.
+pub const MAX_EVENT_PROPERTIES: usize = 50;
+
+/// HubSpot's name for a Segment event: the name `event_names` maps the trimmed event to; else,
+/// when `format` is on, `pe<portalId>_<event formatted>` (see [`pe_event_name`]); else the
+/// trimmed event. The browser and the server name events by this one rule.
+pub fn custom_event_name(
+    event: &str,
+    event_names: &[(String, String)],
+    portal_id: &str,
+    format: bool,
+) -> String {
     let event = trim(event);
-    if let Some(mapped) = settings.mapped_event_name(event) {
-        return mapped.to_owned();
-    }
-    match knobs.track {
-        TrackStyle::CustomBehavioralEvent if settings.format_event_names => {
-            pe_event_name(&settings.portal_id, event)
-        }
-        _ => event.to_owned(),
+    match event_names.iter().find(|(from, _)| from == event) {
+        Some((_, to)) => to.clone(),
+        None if format => pe_event_name(portal_id, event),
+        None => event.to_owned(),
     }
 }
 
@@ -36,8 +41,11 @@ pub fn map_track(
         diags.push(Diagnostic::TrackWithoutEvent);
         return None;
     };
-    let name = event_name(raw_name, settings, knobs);
-    let mut properties = flatten_properties(&event.properties, &knobs.properties, &[], diags);
+    // Classic's `trackEvent` takes the event as it is: only custom behavioral events are
+    // formatted.
+    let format = settings.format_event_names && knobs.track == TrackStyle::CustomBehavioralEvent;
+    let name = custom_event_name(raw_name, &settings.event_names, &settings.portal_id, format);
+    let mut properties = flatten_properties(&event.properties, &knobs.properties, |_| false, diags);
     match knobs.track {
         TrackStyle::CustomBehavioralEvent => {
             if !is_valid_internal_event_name(&name) {
@@ -102,7 +110,25 @@ fn is_order_completed(event: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_order_completed;
+    use super::{custom_event_name, is_order_completed};
+
+    #[test]
+    fn custom_event_names() {
+        let names = [("Signed Up".to_owned(), "signup".to_owned())];
+        let name = |event, format| custom_event_name(event, &names, "12", format);
+        assert_eq!(
+            name(" Signed Up ", true),
+            "signup",
+            "the map wins, on the trimmed event"
+        );
+        assert_eq!(
+            name("signed up", true),
+            "pe12_signed_up",
+            "the map is case-sensitive"
+        );
+        assert_eq!(name(" Plan. Changed ", true), "pe12_plan_changed");
+        assert_eq!(name(" Plan. Changed ", false), "Plan. Changed");
+    }
 
     #[test]
     fn order_completed_forms() {
