@@ -248,7 +248,7 @@ async fn sync(
         .sync(&mut conn, &options)
         .await;
         println!("portal {} -> {}", p.name, path.display());
-        println!("  table        inserted  updated  deleted");
+        println!("  table        inserted  updated  deleted restored");
         for t in &report.tables {
             match &t.error {
                 Some(e) => {
@@ -256,8 +256,8 @@ async fn sync(
                     println!("  {:<12} FAILED: {e}", t.collection);
                 }
                 None => println!(
-                    "  {:<12} {:>8} {:>8} {:>8}",
-                    t.collection, t.inserted, t.updated, t.deleted
+                    "  {:<12} {:>8} {:>8} {:>8} {:>8}",
+                    t.collection, t.inserted, t.updated, t.deleted, t.restored
                 ),
             }
         }

@@ -291,7 +291,8 @@ async fn archived_records_are_deleted_and_restored_ones_come_back() {
     )
     .await;
     env.fake.settle_search();
-    env.sync(&mut conn, &options()).await;
+    let report = env.sync(&mut conn, &options()).await;
+    assert_eq!(report.tables[0].restored, 1);
     assert_eq!(count(&conn, &deleted), 0);
     assert_eq!(
         count(&conn, "SELECT count(*) FROM contacts WHERE is_deleted = 0"),
@@ -369,6 +370,10 @@ async fn an_interrupted_initial_sync_resumes_and_ends_like_an_uninterrupted_one(
         rest.requests,
         full.requests
     );
+    // The next run re-reads the trailing window: rows rewritten, none reported changed.
+    let again = env.sync(&mut conn, &options()).await;
+    assert_eq!((again.tables[0].inserted, again.tables[0].updated), (0, 0));
+    assert_eq!(rows(&conn), rows(&whole));
     println!(
         "requests: initial sync of 1000 contacts {}, interrupted {} + resumed {}",
         full.requests, first.requests, rest.requests

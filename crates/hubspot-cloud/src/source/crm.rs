@@ -319,6 +319,7 @@ impl CrmStream<'_> {
             match store::upsert(&tx, self.object_type, columns, r, false, &now)? {
                 Written::Inserted => report.inserted += 1,
                 Written::Updated => report.updated += 1,
+                Written::Unchanged => {}
             }
             if let Some(merged) = r
                 .properties
@@ -390,7 +391,7 @@ impl CrmStream<'_> {
             // are restores.
             for r in records.iter().filter(|r| chunk.contains(&r.id)) {
                 store::upsert(&tx, self.object_type, columns, r, false, &now)?;
-                report.updated += 1;
+                report.restored += 1;
             }
             tx.commit()?;
         }

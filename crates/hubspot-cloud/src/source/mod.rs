@@ -61,10 +61,12 @@ pub struct TableReport {
     pub collection: String,
     /// New rows.
     pub inserted: u64,
-    /// Rows rewritten (changed, restored, or merged away).
+    /// Rows that changed (a newer version, or merged away).
     pub updated: u64,
     /// Rows newly marked `is_deleted`.
     pub deleted: u64,
+    /// Rows marked deleted that HubSpot no longer archives, back to `is_deleted = 0`.
+    pub restored: u64,
     /// The run reached the end of the collection (false: stopped by `max_pages`).
     pub complete: bool,
     /// Why the collection failed, if it did.

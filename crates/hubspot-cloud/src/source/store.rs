@@ -17,8 +17,11 @@ use crate::mapping::{PropertyDefinition, PropertyType};
 pub enum Written {
     /// A new row.
     Inserted,
-    /// An existing row.
+    /// An existing row that changed (a newer modified time, or deleted state).
     Updated,
+    /// An existing row re-read unchanged (the trailing window re-reads on purpose); it is
+    /// still rewritten, so columns added since are filled.
+    Unchanged,
 }
 
 /// A table's typed property columns, by property name.
@@ -111,7 +114,16 @@ pub fn upsert(
     deleted: bool,
     received_at: &str,
 ) -> rusqlite::Result<Written> {
-    let exists = exists(conn, table, &record.id)?;
+    let before: Option<(Option<String>, bool)> = conn
+        .query_row(
+            &format!(
+                "SELECT updated_at, is_deleted FROM {} WHERE id = ?1",
+                quote(table)
+            ),
+            [&record.id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
     let mut names = vec![
         "id".to_owned(),
         "created_at".into(),
@@ -153,10 +165,14 @@ pub fn upsert(
     );
     let refs: Vec<&dyn ToSql> = values.iter().map(|v| v.as_ref()).collect();
     conn.execute(&sql, refs.as_slice())?;
-    Ok(if exists {
-        Written::Updated
-    } else {
-        Written::Inserted
+    Ok(match before {
+        None => Written::Inserted,
+        Some((updated_at, was_deleted))
+            if updated_at == record.updated_at && was_deleted == deleted =>
+        {
+            Written::Unchanged
+        }
+        Some(_) => Written::Updated,
     })
 }
 
