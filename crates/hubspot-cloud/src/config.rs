@@ -645,6 +645,30 @@ mod tests {
     }
 
     #[test]
+    fn sync_defaults_and_one_file_per_portal_when_there_are_several() {
+        let p = write("[[portals]]\nname = \"a\"\nportal_id = \"1\"\n");
+        let c = Config::load(&p, |_| None).unwrap();
+        assert_eq!(c.sync.path, "hubspot.db");
+        assert_eq!(c.sync.lag_minutes, 60);
+        assert_eq!(c.sync.properties, PropertySelection::Default);
+        assert_eq!(c.sync.path_for("a", 1), PathBuf::from("hubspot.db"));
+        assert_eq!(c.sync.path_for("eu", 2), PathBuf::from("hubspot.eu.db"));
+        let p = write(
+            "[sync]\npath = \"/data/crm.sqlite\"\nproperties = \"all\"\nlag_minutes = 5\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
+        );
+        let c = Config::load(&p, |_| None).unwrap();
+        assert_eq!(c.sync.properties, PropertySelection::All);
+        assert_eq!(c.sync.lag_minutes, 5);
+        assert_eq!(
+            c.sync.path_for("us", 3),
+            PathBuf::from("/data/crm.us.sqlite")
+        );
+        let p =
+            write("[sync]\nproperties = \"some\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n");
+        assert!(Config::load(&p, |_| None).is_err());
+    }
+
+    #[test]
     fn the_postgres_url_from_the_environment_selects_the_postgres_queue() {
         let p = write(
             "[queue]\nkind = \"sqlite\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\naccess_token = \"t\"\n",
