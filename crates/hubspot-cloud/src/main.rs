@@ -289,7 +289,8 @@ fn sync_status(
                 Some(st) => (
                     format!(
                         "{}{}",
-                        hubspot_core::date::format_iso_ms(st.cursor_ms),
+                        // 0: the collection had no record yet.
+                        iso(Some(st.cursor_ms).filter(|ms| *ms > 0)),
                         if st.run_started_ms.is_some() {
                             " (run interrupted, resumes)"
                         } else {
