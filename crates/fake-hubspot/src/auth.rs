@@ -80,6 +80,11 @@ pub fn all_scopes() -> BTreeSet<String> {
         }
     }
     scopes.insert("tickets".into());
+    scopes.insert("crm.objects.owners.read".into());
+    scopes.insert("crm.lists.read".into());
+    scopes.insert("crm.lists.write".into());
+    scopes.insert("content".into());
+    scopes.insert("forms".into());
     scopes.insert("analytics.behavioral_events.send".into());
     scopes.insert("behavioral_events.event_definitions.read_write".into());
     scopes
@@ -106,8 +111,18 @@ pub(crate) fn required_scope(method: &Method, path: &str) -> Option<String> {
     match segments.as_slice() {
         ["crm", "v3", "objects", ty, ..] => Some(object_scope(ty, "objects", !reads)),
         ["crm", "v3", "properties", ty, ..] => Some(object_scope(ty, "schemas", !reads)),
+        ["crm", "v3", "schemas", ..] => Some("crm.schemas.custom.read".into()),
+        ["email", "public", ..] => Some("content".into()),
+        ["marketing", "v3", "forms", ..] | ["form-integrations", ..] => Some("forms".into()),
+        ["contacts", "v1", ..] => Some(object_scope("contacts", "objects", !reads)),
+        ["crm", "v3", "lists", ..] => Some(format!(
+            "crm.lists.{}",
+            if reads { "read" } else { "write" }
+        )),
+        ["crm", "v3", "owners", ..] => Some("crm.objects.owners.read".into()),
+        ["crm", "v3", "pipelines", ty, ..] => Some(object_scope(ty, "objects", !reads)),
         ["crm", "v4", "objects", ty, ..] | ["crm", "v4", "associations", ty, ..] => {
-            Some(object_scope(ty, "objects", *method != Method::GET))
+            Some(object_scope(ty, "objects", !reads))
         }
         ["events", "v3", "send", ..] => Some("analytics.behavioral_events.send".into()),
         ["events", "v3", "event-definitions", ..] => {
@@ -243,6 +258,10 @@ mod tests {
         assert_eq!(
             scope(&post, "/events/v3/send/batch"),
             "analytics.behavioral_events.send"
+        );
+        assert_eq!(
+            scope(&post, "/crm/v4/associations/contacts/companies/batch/read"),
+            "crm.objects.contacts.read"
         );
         assert!(all_scopes().contains("crm.objects.contacts.write"));
     }

@@ -19,15 +19,21 @@
 //! ```
 //!
 //! The same state and fault control is served over HTTP for other processes:
-//! `GET /_fake/state`, `GET|POST /_fake/faults`, `POST /_fake/reset`, `POST /_fake/tokens`.
+//! `GET /_fake/state`, `GET|POST /_fake/faults`, `POST /_fake/reset`, `POST /_fake/tokens` and
+//! the data controls the README lists.
 
+mod associations;
 mod auth;
 mod dates;
 mod errors;
 mod events;
 mod faults;
 mod limits;
+mod lists;
+mod marketing;
+mod portal;
 mod routes;
+mod search;
 mod state;
 mod store;
 
@@ -43,15 +49,23 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tower::Service;
 
+pub use associations::Association;
 pub use auth::{AccessToken, OAuthApp, all_scopes};
 pub use events::{MAX_EVENT_BATCH, MAX_EVENT_PROPERTIES, RecordedEvent};
 pub use faults::{FaultKind, FaultRule, Faults};
 pub use limits::RateLimits;
+pub use lists::{ObjectList, PROCESSING_TYPES};
+pub use marketing::{
+    EmailCampaign, EmailEvent, Form, FormSubmission, SubscriptionChange, TimelineItem,
+};
+pub use portal::{CustomObject, DEAL_STAGES, Owner, TICKET_STAGES};
+pub use search::{
+    MAX_FILTER_GROUPS, MAX_FILTERS, MAX_FILTERS_PER_GROUP, MAX_SEARCH_LIMIT, MAX_SEARCH_RESULTS,
+};
 pub use state::{FakeState, RequestLogEntry};
 pub use store::{
-    Association, LIFECYCLE_STAGES, MAX_BATCH_INPUTS, MAX_FILTER_GROUPS, MAX_FILTERS,
-    MAX_SEARCH_LIMIT, PropertyDefinition, PropertyOption, StoredObject, canonical_type,
-    default_properties,
+    LIFECYCLE_STAGES, MAX_BATCH_INPUTS, PropertyDefinition, PropertyOption, StoredObject,
+    canonical_type, default_properties,
 };
 
 use faults::ConnectionKiller;
@@ -89,6 +103,10 @@ pub struct FakeConfig {
     pub event_definitions: BTreeMap<String, BTreeSet<String>>,
     /// Property definitions added to the defaults at start and reset: (object type, definition).
     pub extra_properties: Vec<(String, PropertyDefinition)>,
+    /// Custom object types (`GET /crm/v3/schemas`); their records are under `p_{name}`.
+    pub custom_objects: Vec<CustomObject>,
+    /// Owners (`GET /crm/v3/owners`); default: one, the account's creator.
+    pub owners: Vec<Owner>,
     /// Most request-log entries kept (oldest are dropped first).
     pub request_log_cap: usize,
 }
@@ -106,6 +124,8 @@ impl Default for FakeConfig {
             search_lag: Duration::ZERO,
             event_definitions: BTreeMap::new(),
             extra_properties: Vec::new(),
+            custom_objects: Vec::new(),
+            owners: portal::default_owners(),
             request_log_cap: 100_000,
         }
     }
@@ -147,6 +167,18 @@ impl FakeConfig {
     pub fn with_property(mut self, object_type: &str, definition: PropertyDefinition) -> Self {
         self.extra_properties
             .push((canonical_type(object_type), definition));
+        self
+    }
+
+    /// Adds a custom object type.
+    pub fn with_custom_object(mut self, object: CustomObject) -> Self {
+        self.custom_objects.push(object);
+        self
+    }
+
+    /// Adds an owner.
+    pub fn with_owner(mut self, owner: Owner) -> Self {
+        self.owners.push(owner);
         self
     }
 
@@ -198,8 +230,15 @@ impl FakeHandle {
         self.shared.lock().reset();
     }
 
+    /// Makes every write so far visible to search, as if the search lag had passed: lets a test
+    /// move on without sleeping through the lag.
+    pub fn settle_search(&self) {
+        self.shared.lock().store.settle_search();
+    }
+
     /// Changes the configuration of the running fake (tokens, scopes, limits, search lag, event
-    /// definitions, …). `port` and `extra_properties` take effect only at start and reset.
+    /// definitions, owners, …). `port`, `extra_properties` and `custom_objects` take effect
+    /// only at start and reset.
     pub fn update_config(&self, change: impl FnOnce(&mut FakeConfig)) {
         let mut inner = self.shared.lock();
         change(&mut inner.config);

@@ -11,11 +11,14 @@ use axum::http::Method;
 use serde::{Deserialize, Serialize};
 
 use crate::FakeConfig;
+use crate::associations::Association;
 use crate::auth::AccessToken;
 use crate::events::{EventLog, RecordedEvent};
 use crate::faults::{FaultKind, Faults};
 use crate::limits::Limiter;
-use crate::store::{Association, PropertyDefinition, Store, StoredObject, canonical_type};
+use crate::lists::{Lists, ObjectList};
+use crate::marketing::{EmailCampaign, EmailEvent, Form, FormSubmission, Marketing, TimelineItem};
+use crate::store::{PropertyDefinition, Store, StoredObject, canonical_type};
 
 /// One request as the fake saw it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +48,18 @@ pub struct FakeState {
     pub properties: BTreeMap<String, Vec<PropertyDefinition>>,
     /// Stored associations.
     pub associations: Vec<Association>,
+    /// Lists with their members, deleted ones included.
+    pub lists: Vec<ObjectList>,
+    /// Email campaigns.
+    pub email_campaigns: Vec<EmailCampaign>,
+    /// Email events, oldest first.
+    pub email_events: Vec<EmailEvent>,
+    /// The subscription timeline, oldest first.
+    pub subscription_timeline: Vec<TimelineItem>,
+    /// Forms.
+    pub forms: Vec<Form>,
+    /// Submissions by form id, oldest first.
+    pub form_submissions: BTreeMap<String, Vec<FormSubmission>>,
     /// Recorded custom behavioral events, in arrival order (uuid duplicates excluded): what
     /// HubSpot would hold.
     pub events: Vec<RecordedEvent>,
@@ -129,10 +144,18 @@ pub(crate) fn endpoint_key(method: &Method, path: &str) -> String {
     match view.as_slice() {
         ["crm", "v3", "objects" | "properties", ty, rest @ ..] => {
             replace.push((3, canonical_type(ty)));
-            if view[2] == "objects" && rest.len() == 1 && rest[0] != "search" {
+            if view[2] == "objects" && rest.len() == 1 && !matches!(rest[0], "search" | "merge") {
                 replace.push((4, "{id}".into()));
             }
         }
+        ["crm", "v3", "pipelines", ty] => replace.push((3, canonical_type(ty))),
+        ["email", "public", "v1", "campaigns", id] if *id != "by-id" => {
+            replace.push((4, "{campaignId}".into()));
+        }
+        ["form-integrations", "v1", "submissions", "forms", _] => {
+            replace.push((4, "{formGuid}".into()));
+        }
+        ["crm", "v3", "lists", id, ..] if *id != "search" => replace.push((3, "{listId}".into())),
         ["crm", "v4", "objects", from, _, "associations", to] => {
             replace.push((3, canonical_type(from)));
             replace.push((4, "{id}".into()));
@@ -168,6 +191,8 @@ pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) limiter: Limiter,
     pub(crate) events: EventLog,
+    pub(crate) lists: Lists,
+    pub(crate) marketing: Marketing,
     pub(crate) faults: Faults,
     /// Tokens issued by OAuth refresh; they survive resets so a running client keeps working.
     issued: Vec<AccessToken>,
@@ -179,10 +204,12 @@ pub(crate) struct Inner {
 impl Inner {
     fn new(config: FakeConfig) -> Self {
         Self {
-            store: Store::new(&config.extra_properties, config.search_lag),
+            store: Store::new(&config),
             config,
             limiter: Limiter::default(),
             events: EventLog::default(),
+            lists: Lists::default(),
+            marketing: Marketing::default(),
             faults: Faults::default(),
             issued: Vec::new(),
             issued_count: 0,
@@ -265,7 +292,13 @@ impl Inner {
         FakeState {
             objects: self.store.objects(),
             properties: self.store.all_properties(),
-            associations: self.store.associations(),
+            associations: self.store.all_associations(),
+            lists: self.lists.all(),
+            email_campaigns: self.marketing.campaigns(),
+            email_events: self.marketing.all_events(),
+            subscription_timeline: self.marketing.all_timeline(),
+            forms: self.marketing.forms(),
+            form_submissions: self.marketing.all_submissions(),
             events: self.events.events.clone(),
             event_receipts: self.events.receipts.clone(),
             duplicate_events: self.events.duplicates,
@@ -315,6 +348,14 @@ mod tests {
         assert_eq!(
             key(Method::POST, "/crm/v3/objects/contacts/search"),
             "POST /crm/v3/objects/contacts/search"
+        );
+        assert_eq!(
+            key(Method::GET, "/crm/v3/lists/12/memberships"),
+            "GET /crm/v3/lists/{listId}/memberships"
+        );
+        assert_eq!(
+            key(Method::POST, "/crm/v3/objects/0-2/merge"),
+            "POST /crm/v3/objects/companies/merge"
         );
         assert_eq!(
             key(Method::GET, "/crm/v4/objects/contact/1/associations/0-2"),

@@ -11,8 +11,12 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::FakeConfig;
+use crate::associations::{Association, Associations, LinkType};
 use crate::dates;
 use crate::errors::ApiError;
+use crate::portal::custom_aliases;
+use crate::search::{SearchRequest, View};
 
 /// HubSpot's default lifecycle stages, in order: a move to an earlier one is ignored.
 pub const LIFECYCLE_STAGES: [&str; 8] = [
@@ -28,12 +32,6 @@ pub const LIFECYCLE_STAGES: [&str; 8] = [
 
 /// Most inputs one CRM batch request may carry.
 pub const MAX_BATCH_INPUTS: usize = 100;
-/// Most filter groups in one search.
-pub const MAX_FILTER_GROUPS: usize = 5;
-/// Most filters, over all groups, in one search.
-pub const MAX_FILTERS: usize = 25;
-/// Largest `limit` a search accepts.
-pub const MAX_SEARCH_LIMIT: u64 = 200;
 
 /// The fake's name for an object type: HubSpot's aliases (`contact`, `0-1`, …) map to the plural
 /// name; any other name (`p_cars`, `2-123`) is a custom object type, kept as given.
@@ -209,6 +207,8 @@ pub fn default_properties(ty: &str) -> Vec<PropertyDefinition> {
             v.push(P::datetime("last_seen", g));
             v.push(P::number("score", g));
             v.push(P::boolean("vip", g));
+            v.push(P::new("hs_calculated_merged_vids", "string", "text", g));
+            v.push(P::new("hs_merged_object_ids", "enumeration", "checkbox", g));
             v
         }
         "companies" => {
@@ -230,17 +230,25 @@ pub fn default_properties(ty: &str) -> Vec<PropertyDefinition> {
             v.push(P::new("phone", "string", "phonenumber", g));
             v.push(P::number("numberofemployees", g));
             v.push(P::enumeration("lifecyclestage", g, &LIFECYCLE_STAGES));
+            v.push(P::new("hs_merged_object_ids", "enumeration", "checkbox", g));
             v
         }
         "deals" => {
-            let mut v = text(&["dealname", "dealstage", "pipeline"], "dealinformation");
-            v.push(P::number("amount", "dealinformation"));
+            let g = "dealinformation";
+            let mut v = text(&["dealname", "dealstage", "pipeline"], g);
+            v.push(P::number("amount", g));
+            v.push(P::new("hs_merged_object_ids", "enumeration", "checkbox", g));
             v
         }
-        "tickets" => text(
-            &["subject", "content", "hs_pipeline", "hs_pipeline_stage"],
-            "ticketinformation",
-        ),
+        "tickets" => {
+            let g = "ticketinformation";
+            let mut v = text(
+                &["subject", "content", "hs_pipeline", "hs_pipeline_stage"],
+                g,
+            );
+            v.push(P::new("hs_merged_object_ids", "enumeration", "checkbox", g));
+            v
+        }
         _ => Vec::new(),
     }
 }
@@ -269,50 +277,105 @@ pub struct StoredObject {
     pub created_at: i64,
     /// Last write, epoch ms.
     pub updated_at: i64,
+    /// When the record was archived (epoch ms). Archived records are left out of search, lists
+    /// and reads unless archived ones are asked for; archiving does not move `updated_at`.
+    #[serde(default)]
+    pub archived_at: Option<i64>,
+    /// The id of the record this one was merged into; reads of this id answer that record.
+    #[serde(default)]
+    pub merged_into: Option<String>,
 }
 
-/// A stored association (v4 "default" type) between two records.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Association {
-    /// Object type of the `from` side (canonical name).
-    pub from_type: String,
-    /// Record id of the `from` side.
-    pub from_id: String,
-    /// Object type of the `to` side.
-    pub to_type: String,
-    /// Record id of the `to` side.
-    pub to_id: String,
+/// A record as written at one moment: what the search index may still show.
+#[derive(Debug, Clone)]
+struct Version {
+    properties: BTreeMap<String, String>,
+    updated_at: i64,
 }
 
 /// A record plus the versions search may still show (see [`Store::search`]).
 #[derive(Debug)]
 struct Record {
     object: StoredObject,
-    /// `(written at, properties)`, oldest first; trimmed to the newest version already visible
-    /// to search and those written after it.
-    versions: Vec<(Instant, BTreeMap<String, String>)>,
+    /// `(written at, version)`, oldest first, while some write is younger than the search lag:
+    /// the newest version already visible (`None`: indexed before the lag began to matter),
+    /// then the ones written after it. Empty when search shows `object` itself, which keeps a
+    /// settled portal at one copy of each record.
+    versions: Vec<(Option<Instant>, Version)>,
 }
 
 impl Record {
-    fn visible(&self, now: Instant, lag: Duration) -> Option<&BTreeMap<String, String>> {
+    fn new(object: StoredObject) -> Self {
+        Self {
+            object,
+            versions: Vec::new(),
+        }
+    }
+
+    fn rid(&self) -> u64 {
+        self.object.id.parse().unwrap_or_default()
+    }
+
+    /// Whether search, list and reads by id treat the record as current.
+    fn live(&self) -> bool {
+        self.object.archived_at.is_none() && self.object.merged_into.is_none()
+    }
+
+    /// The record as search sees it at `now`, or `None` while it is too new to be indexed.
+    fn visible(&self, now: Instant, lag: Duration) -> Option<View<'_>> {
+        let view = |properties, updated_at| View {
+            id: self.rid(),
+            properties,
+            created_at: self.object.created_at,
+            updated_at,
+        };
+        if self.versions.is_empty() {
+            return Some(view(&self.object.properties, self.object.updated_at));
+        }
         self.versions
             .iter()
             .rev()
-            .find(|(at, _)| now.saturating_duration_since(*at) >= lag)
-            .map(|(_, props)| props)
+            .find(|(at, _)| indexed(*at, now, lag))
+            .map(|(_, v)| view(&v.properties, v.updated_at))
     }
 
-    fn push_version(&mut self, now: Instant, lag: Duration) {
-        self.versions.push((now, self.object.properties.clone()));
+    /// What search shows before a write, to keep showing it while the write lags; `None` when
+    /// versions are already kept (or there is no lag).
+    fn snapshot(&self, lag: Duration) -> Option<Version> {
+        (self.versions.is_empty() && !lag.is_zero()).then(|| Version {
+            properties: self.object.properties.clone(),
+            updated_at: self.object.updated_at,
+        })
+    }
+
+    /// Remembers the current state as written at `now`, after `previous` (from
+    /// [`Record::snapshot`] before the write) if search showed the record until now.
+    fn push_version(&mut self, now: Instant, lag: Duration, previous: Option<Version>) {
+        if lag.is_zero() {
+            self.versions.clear();
+            return;
+        }
+        if let Some(previous) = previous {
+            self.versions.push((None, previous));
+        }
+        let version = Version {
+            properties: self.object.properties.clone(),
+            updated_at: self.object.updated_at,
+        };
+        self.versions.push((Some(now), version));
         if let Some(pos) = self
             .versions
             .iter()
-            .rposition(|(at, _)| now.saturating_duration_since(*at) >= lag)
+            .rposition(|(at, _)| indexed(*at, now, lag))
         {
             self.versions.drain(..pos);
         }
     }
+}
+
+/// Whether a version written at `at` (`None`: long ago) is in the search index at `now`.
+fn indexed(at: Option<Instant>, now: Instant, lag: Duration) -> bool {
+    at.is_none_or(|at| now.saturating_duration_since(at) >= lag)
 }
 
 #[derive(Debug, Default)]
@@ -322,6 +385,33 @@ struct Table {
     /// `(property, value)` → record, for contact emails (primary and `hs_additional_emails`)
     /// and `hasUniqueValue` properties: conflicts and upserts by unique property.
     index: HashMap<(String, String), u64>,
+    /// `(modified ms, id)` of every live record: lets a search bounded on the modified date
+    /// read only the records in its range.
+    by_modified: BTreeSet<(i64, u64)>,
+    /// Records with versions search may not show yet; search checks them one by one.
+    lagging: BTreeSet<u64>,
+}
+
+impl Table {
+    /// Moves a record in the modified-time index after its state changed from `before`
+    /// (`(modified ms, live)`).
+    fn reindex(&mut self, rid: u64, before: Option<(i64, bool)>) {
+        if let Some((at, true)) = before {
+            self.by_modified.remove(&(at, rid));
+        }
+        let Some(record) = self.records.get(&rid) else {
+            self.lagging.remove(&rid);
+            return;
+        };
+        if record.live() {
+            self.by_modified.insert((record.object.updated_at, rid));
+        }
+        if record.versions.is_empty() || !record.live() {
+            self.lagging.remove(&rid);
+        } else {
+            self.lagging.insert(rid);
+        }
+    }
 }
 
 /// A property failing validation, in the element shape of HubSpot's
@@ -340,44 +430,19 @@ struct PropertyError {
 pub(crate) struct Store {
     tables: BTreeMap<String, Table>,
     next_id: u64,
-    associations: BTreeSet<Association>,
+    pub(crate) associations: Associations,
+    /// Custom object type ids and fully qualified names → the type's `p_{name}`.
+    aliases: HashMap<String, String>,
     /// How long a write stays invisible to search (HubSpot's indexing delay).
     pub(crate) search_lag: Duration,
 }
 
 /// One page of search results.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct SearchPage {
     pub(crate) total: usize,
     pub(crate) results: Vec<StoredObject>,
     pub(crate) next_after: Option<String>,
-}
-
-/// Body of `POST /crm/v3/objects/{type}/search`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub(crate) struct SearchRequest {
-    filter_groups: Vec<FilterGroup>,
-    pub(crate) properties: Vec<String>,
-    limit: Option<Value>,
-    after: Option<Value>,
-    query: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct FilterGroup {
-    filters: Vec<Filter>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct Filter {
-    property_name: String,
-    operator: String,
-    value: Option<Value>,
-    values: Option<Vec<Value>>,
-    high_value: Option<Value>,
 }
 
 /// A JSON scalar as HubSpot's string form; `null` is the empty string (clears the property);
@@ -571,8 +636,10 @@ fn is_email_key(ty: &str, id_property: &str) -> bool {
 }
 
 impl Store {
-    /// A portal with the default properties plus `extra` (object type, definition) pairs.
-    pub(crate) fn new(extra: &[(String, PropertyDefinition)], search_lag: Duration) -> Self {
+    /// A portal as configured: the default properties, the custom object types (whose type
+    /// ids and fully qualified names become aliases of their `p_{name}`), then the extra
+    /// (object type, definition) pairs.
+    pub(crate) fn new(config: &FakeConfig) -> Self {
         let mut tables = BTreeMap::new();
         for ty in ["contacts", "companies", "deals", "tickets"] {
             let mut table = Table::default();
@@ -581,17 +648,37 @@ impl Store {
             }
             tables.insert(ty.to_string(), table);
         }
-        for (ty, def) in extra {
-            let table: &mut Table = tables.entry(canonical_type(ty)).or_default();
-            table.defs.insert(def.name.clone(), def.clone());
+        let mut aliases = HashMap::new();
+        for (index, object) in config.custom_objects.iter().enumerate() {
+            let table: &mut Table = tables.entry(object.type_name()).or_default();
+            for def in &object.properties {
+                table.defs.insert(def.name.clone(), def.clone());
+            }
+            let (type_id, qualified) = custom_aliases(config.portal_id, index, object);
+            aliases.insert(type_id, object.type_name());
+            aliases.insert(qualified, object.type_name());
         }
-        Self {
+        let mut store = Self {
             tables,
             // HubSpot ids are large numbers; starting high also makes "id 1" an obvious miss.
             next_id: 1001,
-            associations: BTreeSet::new(),
-            search_lag,
+            associations: Associations::default(),
+            aliases,
+            search_lag: config.search_lag,
+        };
+        for (ty, def) in &config.extra_properties {
+            let ty = store.type_of(ty);
+            let table = store.table_mut(&ty);
+            table.defs.insert(def.name.clone(), def.clone());
         }
+        store
+    }
+
+    /// The store's name for an object type as a path names it: HubSpot's aliases for the
+    /// standard types, a custom object's type id or fully qualified name, else the name.
+    pub(crate) fn type_of(&self, raw: &str) -> String {
+        let name = canonical_type(raw);
+        self.aliases.get(&name).cloned().unwrap_or(name)
     }
 
     fn table_mut(&mut self, ty: &str) -> &mut Table {
@@ -602,18 +689,54 @@ impl Store {
         self.tables.get(ty).map(|t| &t.defs)
     }
 
-    /// Whether a record exists.
+    /// The live record an id names: merged ids lead to the record they were merged into, as
+    /// HubSpot's reads do; archived records are found only with `archived`.
+    fn resolve(&self, ty: &str, rid: u64, archived: bool) -> Option<u64> {
+        let table = self.tables.get(ty)?;
+        let mut rid = rid;
+        // Each merge makes a new record, so the chain is finite; the bound guards a corrupt one.
+        for _ in 0..64 {
+            let record = table.records.get(&rid)?;
+            match &record.object.merged_into {
+                Some(next) => rid = next.parse().ok()?,
+                None if record.object.archived_at.is_some() && !archived => return None,
+                None => return Some(rid),
+            }
+        }
+        None
+    }
+
+    /// A stored record as it is, archived or merged ones included.
+    pub(crate) fn record(&self, ty: &str, rid: u64) -> Option<&StoredObject> {
+        Some(&self.tables.get(ty)?.records.get(&rid)?.object)
+    }
+
+    /// The live record an id leads to (through merges).
+    pub(crate) fn live_record(&self, ty: &str, rid: u64) -> Option<&StoredObject> {
+        self.record(ty, self.resolve(ty, rid, false)?)
+    }
+
+    /// Whether `rid` is itself a live record (not archived, not merged away).
+    pub(crate) fn is_live(&self, ty: &str, rid: u64) -> bool {
+        self.resolve(ty, rid, false) == Some(rid)
+    }
+
+    /// Whether a live record answers to this id.
     pub(crate) fn exists(&self, ty: &str, id: &str) -> bool {
-        let table = self.tables.get(ty);
-        let rid = id.trim().parse::<u64>().ok();
-        matches!((table, rid), (Some(t), Some(rid)) if t.records.contains_key(&rid))
+        id.trim()
+            .parse::<u64>()
+            .ok()
+            .and_then(|rid| self.resolve(ty, rid, false))
+            .is_some()
     }
 
     /// The contact owning this email, primary or secondary.
     pub(crate) fn contact_id_by_email(&self, email: &str) -> Option<String> {
         let table = self.tables.get("contacts")?;
         let key = ("email".to_string(), email.trim().to_lowercase());
-        table.index.get(&key).map(u64::to_string)
+        let rid = *table.index.get(&key)?;
+        self.resolve("contacts", rid, false)
+            .map(|rid| rid.to_string())
     }
 
     fn check_id_property(&self, ty: &str, prop: &str) -> Result<(), ApiError> {
@@ -632,12 +755,14 @@ impl Store {
     }
 
     /// Finds a record by id, or by the value of a unique property (`email` matches secondary
-    /// emails too).
+    /// emails too). Merged ids resolve to their survivor. An archived record is found by a
+    /// unique value (so an upsert can restore it), and by id only when `archived`.
     fn lookup(
         &self,
         ty: &str,
         id: &str,
         id_property: Option<&str>,
+        archived: bool,
     ) -> Result<Option<u64>, ApiError> {
         let prop = id_property.unwrap_or("hs_object_id");
         self.check_id_property(ty, prop)?;
@@ -646,14 +771,22 @@ impl Store {
         };
         if prop == "hs_object_id" {
             let rid = id.trim().parse::<u64>().ok();
-            return Ok(rid.filter(|rid| table.records.contains_key(rid)));
+            return Ok(rid.and_then(|rid| self.resolve(ty, rid, archived)));
         }
         let value = if is_email_key(ty, prop) {
             id.trim().to_lowercase()
         } else {
             id.to_string()
         };
-        Ok(table.index.get(&(prop.to_string(), value)).copied())
+        let rid = table.index.get(&(prop.to_string(), value)).copied();
+        Ok(rid.and_then(|rid| self.resolve(ty, rid, true)))
+    }
+
+    fn is_archived(&self, ty: &str, rid: u64) -> bool {
+        self.tables
+            .get(ty)
+            .and_then(|t| t.records.get(&rid))
+            .is_some_and(|r| r.object.archived_at.is_some())
     }
 
     /// The record a create (or a write to `exclude`) with these values would collide with.
@@ -696,7 +829,7 @@ impl Store {
         Ok(self.insert(ty, values, now))
     }
 
-    /// Updates the record found by id or by `id_property`.
+    /// Updates the live record found by id or by `id_property`.
     pub(crate) fn update(
         &mut self,
         ty: &str,
@@ -706,13 +839,15 @@ impl Store {
         now: Instant,
     ) -> Result<StoredObject, ApiError> {
         let rid = self
-            .lookup(ty, id, id_property)?
+            .lookup(ty, id, id_property, false)?
+            .filter(|rid| !self.is_archived(ty, *rid))
             .ok_or_else(|| not_found(id))?;
         self.update_record(ty, rid, props, now)
     }
 
     /// Updates the record matching `id` on `id_property`, or creates it with
-    /// `id_property = id`. Returns the record and whether it is new.
+    /// `id_property = id`. Returns the record and whether it is new. An archived record found
+    /// by its unique value is restored by the write, as re-creating it in HubSpot does.
     pub(crate) fn upsert(
         &mut self,
         ty: &str,
@@ -722,7 +857,7 @@ impl Store {
         now: Instant,
     ) -> Result<(StoredObject, bool), ApiError> {
         let prop = id_property.unwrap_or("hs_object_id");
-        if let Some(rid) = self.lookup(ty, id, Some(prop))? {
+        if let Some(rid) = self.lookup(ty, id, Some(prop), false)? {
             return Ok((self.update_record(ty, rid, props, now)?, false));
         }
         if prop == "hs_object_id" {
@@ -745,14 +880,18 @@ impl Store {
             return Err(err);
         }
         let lag = self.search_lag;
+        let table = self.table_mut(ty);
         let Table {
             defs,
             records,
             index,
-        } = self.table_mut(ty);
+            ..
+        } = &mut *table;
         let record = records
             .get_mut(&rid)
             .ok_or_else(|| not_found(&rid.to_string()))?;
+        let before = (record.object.updated_at, record.live());
+        let previous = record.live().then(|| record.snapshot(lag)).flatten();
         let old_keys = index_keys(ty, defs, &record.object.properties, true);
         let stored = &mut record.object.properties;
         for (name, value) in values {
@@ -772,8 +911,9 @@ impl Store {
             }
             stored.insert(name, value);
         }
+        record.object.archived_at = None;
         record.object.updated_at = dates::now_ms().max(record.object.created_at);
-        record.push_version(now, lag);
+        record.push_version(now, lag, previous);
         for key in old_keys {
             if index.get(&key) == Some(&rid) {
                 index.remove(&key);
@@ -782,135 +922,385 @@ impl Store {
         for key in index_keys(ty, defs, &record.object.properties, true) {
             index.entry(key).or_insert(rid);
         }
-        Ok(record.object.clone())
+        let object = record.object.clone();
+        table.reindex(rid, Some(before));
+        Ok(object)
     }
 
     fn insert(&mut self, ty: &str, values: BTreeMap<String, String>, now: Instant) -> StoredObject {
-        let rid = self.next_id;
-        self.next_id += 1;
-        let lag = self.search_lag;
-        let table = self.table_mut(ty);
         let created = dates::now_ms();
         let object = StoredObject {
-            id: rid.to_string(),
+            id: self.next_id.to_string(),
             properties: values.into_iter().filter(|(_, v)| !v.is_empty()).collect(),
             created_at: created,
             updated_at: created,
+            ..StoredObject::default()
         };
-        for key in index_keys(ty, &table.defs, &object.properties, true) {
-            table.index.entry(key).or_insert(rid);
-        }
-        let mut record = Record {
-            object: object.clone(),
-            versions: Vec::new(),
-        };
-        record.push_version(now, lag);
-        table.records.insert(rid, record);
+        self.next_id += 1;
+        self.put(ty, object.clone(), Some(now));
         object
     }
 
-    /// Reads a record by id or unique property; `Ok(None)` when absent.
+    /// Stores a record built elsewhere (insert, merge, the generator) under its id; `written`
+    /// is when, for the search lag (`None`: already indexed).
+    fn put(&mut self, ty: &str, object: StoredObject, written: Option<Instant>) {
+        let lag = self.search_lag;
+        let table = self.table_mut(ty);
+        let rid: u64 = object.id.parse().unwrap_or_default();
+        for key in index_keys(ty, &table.defs, &object.properties, true) {
+            table.index.entry(key).or_insert(rid);
+        }
+        let mut record = Record::new(object);
+        if let Some(at) = written {
+            record.push_version(at, lag, None);
+        }
+        table.records.insert(rid, record);
+        table.reindex(rid, None);
+    }
+
+    /// Reads a record by id or unique property; `Ok(None)` when absent (or archived, unless
+    /// `archived`).
     pub(crate) fn read(
         &self,
         ty: &str,
         id: &str,
         id_property: Option<&str>,
+        archived: bool,
     ) -> Result<Option<StoredObject>, ApiError> {
-        let rid = self.lookup(ty, id, id_property)?;
+        let rid = self
+            .lookup(ty, id, id_property, archived)?
+            .filter(|rid| archived || !self.is_archived(ty, *rid));
         let table = self.tables.get(ty);
         Ok(rid.and_then(|rid| Some(table?.records.get(&rid)?.object.clone())))
     }
 
+    /// Ids of a type's live records: `ids` if given (each must be live), else the first `count`
+    /// by id (all when `None`).
+    pub(crate) fn select(
+        &self,
+        ty: &str,
+        ids: Option<&[String]>,
+        count: Option<usize>,
+    ) -> Result<Vec<u64>, ApiError> {
+        let Some(table) = self.tables.get(ty) else {
+            return Ok(Vec::new());
+        };
+        match ids {
+            Some(ids) => ids
+                .iter()
+                .map(|id| {
+                    id.trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|rid| table.records.get(rid).is_some_and(Record::live))
+                        .ok_or_else(|| not_found(id))
+                })
+                .collect(),
+            None => Ok(table
+                .records
+                .values()
+                .filter(|r| r.live())
+                .take(count.unwrap_or(usize::MAX))
+                .map(Record::rid)
+                .collect()),
+        }
+    }
+
+    /// Writes `props` (validated, may be empty) to each record and sets its modified time to
+    /// `at_ms`: a bulk update landing on one millisecond, as HubSpot's own batch jobs do. With
+    /// `indexed` the write is already visible to search, else it lags like any write.
+    pub(crate) fn modify(
+        &mut self,
+        ty: &str,
+        rids: &[u64],
+        props: &Map<String, Value>,
+        at_ms: i64,
+        now: Instant,
+        indexed: bool,
+    ) -> Result<(), ApiError> {
+        let values = validate(&self.table_mut(ty).defs, props)?;
+        let lag = if indexed {
+            Duration::ZERO
+        } else {
+            self.search_lag
+        };
+        let table = self.table_mut(ty);
+        for &rid in rids {
+            let Some(record) = table.records.get_mut(&rid) else {
+                continue;
+            };
+            let before = (record.object.updated_at, record.live());
+            let previous = record.snapshot(lag);
+            for (name, value) in &values {
+                if value.is_empty() {
+                    record.object.properties.remove(name);
+                } else {
+                    record.object.properties.insert(name.clone(), value.clone());
+                }
+            }
+            record.object.updated_at = at_ms;
+            record.push_version(now, lag, previous);
+            table.reindex(rid, Some(before));
+        }
+        Ok(())
+    }
+
+    /// One page of a type's records in id order, from id `after` on: the live ones, or with
+    /// `archived` the archived ones (merged records are in neither). Returns the page and the
+    /// id the next page starts at.
+    pub(crate) fn list(
+        &self,
+        ty: &str,
+        after: u64,
+        limit: usize,
+        archived: bool,
+    ) -> (Vec<StoredObject>, Option<u64>) {
+        let Some(table) = self.tables.get(ty) else {
+            return (Vec::new(), None);
+        };
+        let mut page: Vec<StoredObject> = Vec::new();
+        for record in table.records.range(after..).map(|(_, r)| r) {
+            let wanted = if archived {
+                record.object.archived_at.is_some() && record.object.merged_into.is_none()
+            } else {
+                record.live()
+            };
+            if !wanted {
+                continue;
+            }
+            if page.len() == limit {
+                return (page, Some(record.rid()));
+            }
+            page.push(record.object.clone());
+        }
+        (page, None)
+    }
+
+    /// Archives live records (others are left alone, as HubSpot's idempotent delete does).
+    /// The modified time does not move: a cursor on it never sees an archive.
+    pub(crate) fn archive(&mut self, ty: &str, rids: &[u64], at_ms: i64) {
+        let Some(table) = self.tables.get_mut(ty) else {
+            return;
+        };
+        for &rid in rids {
+            let Some(record) = table.records.get_mut(&rid).filter(|r| r.live()) else {
+                continue;
+            };
+            let before = (record.object.updated_at, true);
+            record.object.archived_at = Some(at_ms);
+            record.versions.clear();
+            table.reindex(rid, Some(before));
+        }
+    }
+
+    /// Restores archived records, as HubSpot's recycle bin does. With `touch` the restore is a
+    /// write (a new modified time, lagging in search like any write); without, the record comes
+    /// back with the modified time it had, which only a client reconciling ids would notice.
+    pub(crate) fn restore(
+        &mut self,
+        ty: &str,
+        rids: &[u64],
+        touch: bool,
+        now: Instant,
+    ) -> Vec<u64> {
+        let lag = self.search_lag;
+        let Some(table) = self.tables.get_mut(ty) else {
+            return Vec::new();
+        };
+        let mut restored = Vec::new();
+        for &rid in rids {
+            let Some(record) = table
+                .records
+                .get_mut(&rid)
+                .filter(|r| r.object.archived_at.is_some() && r.object.merged_into.is_none())
+            else {
+                continue;
+            };
+            let before = (record.object.updated_at, false);
+            record.object.archived_at = None;
+            if touch {
+                record.object.updated_at = dates::now_ms().max(record.object.updated_at);
+                record.push_version(now, lag, None);
+            }
+            table.reindex(rid, Some(before));
+            restored.push(rid);
+        }
+        restored
+    }
+
+    /// Ids of a type's archived (not merged) records among `ids`.
+    pub(crate) fn archived_ids(&self, ty: &str, ids: &[String]) -> Vec<u64> {
+        ids.iter()
+            .filter_map(|id| id.trim().parse::<u64>().ok())
+            .filter(|rid| self.is_archived(ty, *rid))
+            .collect()
+    }
+
+    /// Merges two live records the way HubSpot does today: a new record with a new id takes
+    /// the primary's values, filled in from the secondary's; both old ids resolve to it from
+    /// then on and leave search and lists. The new record lists every id merged into it in
+    /// `hs_merged_object_ids` (contacts also in `hs_calculated_merged_vids`, `id:epoch ms`),
+    /// keeps the older create date and takes the secondary's email as a secondary email.
+    /// Associations move to it. Returns the two old ids and the new record.
+    pub(crate) fn merge(
+        &mut self,
+        ty: &str,
+        primary: &str,
+        secondary: &str,
+        now: Instant,
+    ) -> Result<([u64; 2], StoredObject), ApiError> {
+        let live = |id: &str| {
+            id.trim()
+                .parse::<u64>()
+                .ok()
+                .and_then(|rid| self.resolve(ty, rid, false))
+                .ok_or_else(|| not_found(id))
+        };
+        let (a, b) = (live(primary)?, live(secondary)?);
+        if a == b {
+            return Err(ApiError::validation(format!(
+                "Cannot merge {} {primary} with itself",
+                singular(ty).to_lowercase()
+            )));
+        }
+        let at = dates::now_ms();
+        let new_id = self.next_id;
+        self.next_id += 1;
+        let table = self.table_mut(ty);
+        let mut old = Vec::new();
+        for rid in [a, b] {
+            let Some(record) = table.records.get_mut(&rid) else {
+                return Err(not_found(&rid.to_string()));
+            };
+            let before = (record.object.updated_at, true);
+            record.object.merged_into = Some(new_id.to_string());
+            record.versions.clear();
+            old.push(record.object.clone());
+            table.reindex(rid, Some(before));
+        }
+        let (first, second) = (&old[0], &old[1]);
+        for (object, rid) in old.iter().zip([a, b]) {
+            for key in index_keys(ty, &table.defs, &object.properties, true) {
+                if table.index.get(&key) == Some(&rid) {
+                    table.index.remove(&key);
+                }
+            }
+        }
+        let mut properties = second.properties.clone();
+        properties.extend(first.properties.clone());
+        let list = |object: &StoredObject, name: &str| -> Vec<String> {
+            object
+                .properties
+                .get(name)
+                .map(|v| split_list(v).map(str::to_string).collect())
+                .unwrap_or_default()
+        };
+        let mut merged_ids: Vec<u64> = [first, second]
+            .iter()
+            .flat_map(|o| list(o, "hs_merged_object_ids"))
+            .filter_map(|id| id.parse().ok())
+            .chain([a, b])
+            .collect();
+        merged_ids.sort_unstable();
+        merged_ids.dedup();
+        let joined: Vec<String> = merged_ids.iter().map(u64::to_string).collect();
+        properties.insert("hs_merged_object_ids".into(), joined.join(";"));
+        if ty == "contacts" {
+            let mut vids: Vec<String> = [first, second]
+                .iter()
+                .flat_map(|o| list(o, "hs_calculated_merged_vids"))
+                .collect();
+            vids.extend([format!("{a}:{at}"), format!("{b}:{at}")]);
+            properties.insert("hs_calculated_merged_vids".into(), vids.join(";"));
+            let email = properties.get("email").cloned().unwrap_or_default();
+            let mut others: Vec<String> = [first, second]
+                .iter()
+                .flat_map(|o| {
+                    let mut emails = list(o, "hs_additional_emails");
+                    emails.extend(o.properties.get("email").cloned());
+                    emails
+                })
+                .filter(|e| !e.eq_ignore_ascii_case(&email))
+                .collect();
+            let mut seen = BTreeSet::new();
+            others.retain(|e| seen.insert(e.to_lowercase()));
+            if !others.is_empty() {
+                properties.insert("hs_additional_emails".into(), others.join(";"));
+            }
+        }
+        let object = StoredObject {
+            id: new_id.to_string(),
+            properties,
+            created_at: first.created_at.min(second.created_at),
+            updated_at: at,
+            ..StoredObject::default()
+        };
+        self.put(ty, object.clone(), Some(now));
+        for rid in [a, b] {
+            self.associations.repoint(ty, rid, new_id);
+        }
+        Ok(([a, b], object))
+    }
+
+    /// Makes every write visible to search now, as if the lag had passed.
+    pub(crate) fn settle_search(&mut self) {
+        for table in self.tables.values_mut() {
+            for rid in std::mem::take(&mut table.lagging) {
+                if let Some(record) = table.records.get_mut(&rid) {
+                    record.versions.clear();
+                }
+            }
+        }
+    }
+
     /// Runs a search over what the index shows at `now`: a record written less than
-    /// `search_lag` ago shows its previous version, or is absent if it is new.
+    /// `search_lag` ago shows its previous version (properties and modified time), or is
+    /// absent if it is new. Archived and merged records never match.
     pub(crate) fn search(
         &self,
         ty: &str,
         req: &SearchRequest,
         now: Instant,
     ) -> Result<SearchPage, ApiError> {
-        if req.filter_groups.len() > MAX_FILTER_GROUPS {
-            return Err(ApiError::validation(format!(
-                "Too many filter groups: {} > {MAX_FILTER_GROUPS}",
-                req.filter_groups.len()
-            )));
-        }
-        let filter_count: usize = req.filter_groups.iter().map(|g| g.filters.len()).sum();
-        if filter_count > MAX_FILTERS {
-            return Err(ApiError::validation(format!(
-                "Too many filters: {filter_count} > {MAX_FILTERS} across all filter groups"
-            )));
-        }
         let empty = BTreeMap::new();
-        let defs = self.defs(ty).unwrap_or(&empty);
-        for filter in req.filter_groups.iter().flat_map(|g| &g.filters) {
-            check_filter(defs, filter)?;
-        }
-        let limit = match &req.limit {
-            None => 10,
-            Some(v) => scalar_text(v)
-                .and_then(|s| s.parse::<u64>().ok())
-                .ok_or_else(|| ApiError::validation("limit must be a number"))?,
+        let query = req.compile(ty, self.defs(ty).unwrap_or(&empty))?;
+        let Some(table) = self.tables.get(ty) else {
+            return Ok(SearchPage::default());
         };
-        if limit > MAX_SEARCH_LIMIT {
-            return Err(ApiError::validation(format!(
-                "limit must be at most {MAX_SEARCH_LIMIT}"
-            )));
-        }
-        let offset = match &req.after {
-            None => 0,
-            Some(v) => scalar_text(v)
-                .and_then(|s| {
-                    if s.is_empty() {
-                        Some(0)
-                    } else {
-                        s.parse::<usize>().ok()
-                    }
-                })
-                .ok_or_else(|| ApiError::validation("after must be a paging cursor"))?,
-        };
-        let query = req
-            .query
-            .as_deref()
-            .map(str::to_lowercase)
-            .filter(|q| !q.is_empty());
         let lag = self.search_lag;
-        let mut hits: Vec<StoredObject> = Vec::new();
-        for record in self
-            .tables
-            .get(ty)
-            .map(|t| t.records.values())
-            .into_iter()
-            .flatten()
-        {
-            let Some(props) = record.visible(now, lag) else {
-                continue;
-            };
-            let view = StoredObject {
-                properties: props.clone(),
-                ..record.object.clone()
-            };
-            let group_match = req.filter_groups.is_empty()
-                || req
-                    .filter_groups
-                    .iter()
-                    .any(|g| g.filters.iter().all(|f| filter_matches(f, &view)));
-            let query_match = query.as_ref().is_none_or(|q| {
-                view.properties
-                    .values()
-                    .any(|v| v.to_lowercase().contains(q.as_str()))
-            });
-            if group_match && query_match {
-                hits.push(view);
+        let mut hits = Vec::new();
+        for rid in &table.lagging {
+            let view = table.records.get(rid).and_then(|r| r.visible(now, lag));
+            hits.extend(view.and_then(|v| query.hit(&v)));
+        }
+        let (low, high) = query.modified_range();
+        if low.unwrap_or(i64::MIN) <= high.unwrap_or(i64::MAX) {
+            let range = (low.unwrap_or(i64::MIN), 0)..=(high.unwrap_or(i64::MAX), u64::MAX);
+            for (_, rid) in table.by_modified.range(range) {
+                if table.lagging.contains(rid) {
+                    continue;
+                }
+                let view = table.records.get(rid).and_then(|r| r.visible(now, lag));
+                hits.extend(view.and_then(|v| query.hit(&v)));
             }
         }
+        query.order(&mut hits);
         let total = hits.len();
         let results: Vec<StoredObject> = hits
-            .into_iter()
-            .skip(offset)
-            .take(usize::try_from(limit).unwrap_or(0))
+            .iter()
+            .skip(query.offset)
+            .take(query.limit)
+            .filter_map(|hit| {
+                let record = table.records.get(&hit.id)?;
+                let view = record.visible(now, lag)?;
+                Some(StoredObject {
+                    properties: view.properties.clone(),
+                    updated_at: view.updated_at,
+                    ..record.object.clone()
+                })
+            })
             .collect();
-        let end = offset + results.len();
+        let end = query.offset + results.len();
         Ok(SearchPage {
             total,
             next_after: (end < total && !results.is_empty()).then(|| end.to_string()),
@@ -1005,43 +1395,63 @@ impl Store {
         Ok(def)
     }
 
-    /// Stores a default association; both records must exist. Returns whether it is new.
-    pub(crate) fn associate(
-        &mut self,
-        from_type: &str,
-        from_id: &str,
-        to_type: &str,
-        to_id: &str,
-    ) -> Result<bool, ApiError> {
-        for (ty, id) in [(from_type, from_id), (to_type, to_id)] {
-            if !self.exists(ty, id) {
-                return Err(ApiError::not_found(format!(
+    /// The live record id an id names (merged ids resolve), or HubSpot's 404 for one side of
+    /// an association.
+    fn association_side(&self, ty: &str, id: &str) -> Result<u64, ApiError> {
+        id.trim()
+            .parse::<u64>()
+            .ok()
+            .and_then(|rid| self.resolve(ty, rid, false))
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
                     "No {} with ID {id} exists",
                     singular(ty).to_lowercase()
                 ))
-                .with("context", json!({ "id": [id], "objectType": [ty] })));
-            }
-        }
-        Ok(self.associations.insert(Association {
-            from_type: from_type.into(),
-            from_id: from_id.trim().into(),
-            to_type: to_type.into(),
-            to_id: to_id.trim().into(),
+                .with("context", json!({ "id": [id], "objectType": [ty] }))
+            })
+    }
+
+    /// Stores an association (one type); both records must be live. Returns whether it is new.
+    /// Neither record's modified time moves.
+    pub(crate) fn associate(&mut self, link: &Association) -> Result<bool, ApiError> {
+        let from = self.association_side(&link.from_type, &link.from_id)?;
+        let to = self.association_side(&link.to_type, &link.to_id)?;
+        Ok(self.associations.add(&Association {
+            from_id: from.to_string(),
+            to_id: to.to_string(),
+            ..link.clone()
         }))
     }
 
-    /// Ids of `to_type` records associated with a record, in either stored direction.
-    pub(crate) fn associated(&self, from_type: &str, from_id: &str, to_type: &str) -> Vec<String> {
-        let mut ids: BTreeSet<String> = BTreeSet::new();
-        for a in &self.associations {
-            if a.from_type == from_type && a.from_id == from_id && a.to_type == to_type {
-                ids.insert(a.to_id.clone());
-            }
-            if a.to_type == from_type && a.to_id == from_id && a.from_type == to_type {
-                ids.insert(a.from_id.clone());
-            }
+    /// Removes every association between two records, or only `type_id` (read from the
+    /// `from` side). Returns how many links went; records that do not exist have none.
+    pub(crate) fn dissociate(
+        &mut self,
+        from: (&str, &str),
+        to: (&str, &str),
+        type_id: Option<u32>,
+    ) -> usize {
+        let side = |ty: &str, id: &str| (ty.to_string(), id.trim().parse::<u64>().unwrap_or(0));
+        let (a, b) = (side(from.0, from.1), side(to.0, to.1));
+        match type_id {
+            None => self.associations.remove_pair(&a, &b),
+            Some(t) => usize::from(self.associations.remove_type(&a, &b, t)),
         }
-        ids.into_iter().collect()
+    }
+
+    /// The live `to_type` records associated with a record, with the link types as read from
+    /// it; archived counterparts are left out (their links come back with them).
+    pub(crate) fn associated(
+        &self,
+        from_type: &str,
+        from_id: u64,
+        to_type: &str,
+    ) -> BTreeMap<u64, Vec<LinkType>> {
+        let mut found = self
+            .associations
+            .of(&(from_type.to_string(), from_id), to_type);
+        found.retain(|id, _| self.resolve(to_type, *id, false) == Some(*id));
+        found
     }
 
     /// Every record, by type then id.
@@ -1068,177 +1478,14 @@ impl Store {
     }
 
     /// Every association.
-    pub(crate) fn associations(&self) -> Vec<Association> {
-        self.associations.iter().cloned().collect()
-    }
-}
-
-const SYSTEM_PROPERTIES: [&str; 4] = [
-    "hs_object_id",
-    "createdate",
-    "lastmodifieddate",
-    "hs_lastmodifieddate",
-];
-
-fn check_filter(
-    defs: &BTreeMap<String, PropertyDefinition>,
-    filter: &Filter,
-) -> Result<(), ApiError> {
-    let name = filter.property_name.as_str();
-    if !defs.contains_key(name) && !SYSTEM_PROPERTIES.contains(&name) {
-        return Err(ApiError::validation(format!(
-            "There was a problem with the request: property \"{name}\" does not exist"
-        )));
-    }
-    let needs = match filter.operator.as_str() {
-        "HAS_PROPERTY" | "NOT_HAS_PROPERTY" => "",
-        "IN" | "NOT_IN" => "values",
-        "BETWEEN" => "value and highValue",
-        "EQ" | "NEQ" | "GT" | "GTE" | "LT" | "LTE" | "CONTAINS_TOKEN" | "NOT_CONTAINS_TOKEN" => {
-            "value"
-        }
-        other => {
-            return Err(ApiError::validation(format!(
-                "Unsupported filter operator {other}"
-            )));
-        }
-    };
-    let ok = match needs {
-        "values" => filter.values.is_some(),
-        "value" => filter.value.is_some(),
-        "value and highValue" => filter.value.is_some() && filter.high_value.is_some(),
-        _ => true,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::validation(format!(
-            "Filter {} on {name} needs {needs}",
-            filter.operator
-        )))
-    }
-}
-
-/// A value as a number for comparisons: plain numbers, and dates/datetimes as epoch ms.
-fn as_number(s: &str) -> Option<f64> {
-    let s = s.trim();
-    s.parse::<f64>()
-        .ok()
-        .filter(|n| n.is_finite())
-        // Epoch ms fit an f64 exactly.
-        .or_else(|| dates::parse_iso(s).map(|ms| ms as f64))
-}
-
-fn loosely_equal(stored: &str, wanted: &str) -> bool {
-    match (as_number(stored), as_number(wanted)) {
-        (Some(a), Some(b)) => a == b,
-        _ => stored.trim().eq_ignore_ascii_case(wanted.trim()),
-    }
-}
-
-fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    let mut rest = text;
-    for (i, part) in parts.iter().enumerate() {
-        if i == 0 {
-            let Some(r) = rest.strip_prefix(part) else {
-                return false;
-            };
-            rest = r;
-        } else if i == parts.len() - 1 {
-            return rest.ends_with(part);
-        } else {
-            match rest.find(part) {
-                Some(pos) => rest = &rest[pos + part.len()..],
-                None => return false,
-            }
-        }
-    }
-    rest.is_empty()
-}
-
-fn contains_token(stored: &str, wanted: &str) -> bool {
-    let stored = stored.to_lowercase();
-    let wanted = wanted.trim().to_lowercase();
-    let mut candidates = vec![stored.as_str()];
-    candidates.extend(stored.split(|c: char| c.is_whitespace() || c == ';' || c == ','));
-    candidates.into_iter().filter(|t| !t.is_empty()).any(|t| {
-        if wanted.contains('*') {
-            wildcard_match(&wanted, t)
-        } else {
-            t == wanted
-        }
-    })
-}
-
-fn filter_matches(filter: &Filter, object: &StoredObject) -> bool {
-    let stored: Option<String> = match filter.property_name.as_str() {
-        "hs_object_id" => Some(object.id.clone()),
-        "createdate" => Some(object.created_at.to_string()),
-        "lastmodifieddate" | "hs_lastmodifieddate" => Some(object.updated_at.to_string()),
-        name => object.properties.get(name).cloned(),
-    }
-    .filter(|v| !v.is_empty());
-    let wanted = filter
-        .value
-        .as_ref()
-        .and_then(scalar_text)
-        .unwrap_or_default();
-    let wanted_list: Vec<String> = filter
-        .values
-        .iter()
-        .flatten()
-        .filter_map(scalar_text)
-        .collect();
-    let compare = |f: fn(f64, f64) -> bool| -> bool {
-        let a = stored.as_deref().and_then(as_number);
-        matches!((a, as_number(&wanted)), (Some(a), Some(b)) if f(a, b))
-    };
-    match filter.operator.as_str() {
-        "HAS_PROPERTY" => stored.is_some(),
-        "NOT_HAS_PROPERTY" => stored.is_none(),
-        "EQ" => stored.as_deref().is_some_and(|s| loosely_equal(s, &wanted)),
-        "NEQ" => !stored.as_deref().is_some_and(|s| loosely_equal(s, &wanted)),
-        "IN" => stored
-            .as_deref()
-            .is_some_and(|s| wanted_list.iter().any(|w| loosely_equal(s, w))),
-        "NOT_IN" => !stored
-            .as_deref()
-            .is_some_and(|s| wanted_list.iter().any(|w| loosely_equal(s, w))),
-        "GT" => compare(|a, b| a > b),
-        "GTE" => compare(|a, b| a >= b),
-        "LT" => compare(|a, b| a < b),
-        "LTE" => compare(|a, b| a <= b),
-        "BETWEEN" => {
-            let high = filter
-                .high_value
-                .as_ref()
-                .and_then(scalar_text)
-                .unwrap_or_default();
-            let a = stored.as_deref().and_then(as_number);
-            matches!((a, as_number(&wanted), as_number(&high)), (Some(a), Some(lo), Some(hi)) if lo <= a && a <= hi)
-        }
-        "CONTAINS_TOKEN" => stored
-            .as_deref()
-            .is_some_and(|s| contains_token(s, &wanted)),
-        "NOT_CONTAINS_TOKEN" => !stored
-            .as_deref()
-            .is_some_and(|s| contains_token(s, &wanted)),
-        _ => false,
+    pub(crate) fn all_associations(&self) -> Vec<Association> {
+        self.associations.all()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wildcards_and_tokens() {
-        assert!(wildcard_match("*@example.com", "ann@example.com"));
-        assert!(!wildcard_match("*@example.com", "ann@example.org"));
-        assert!(contains_token("Big Red Car", "red"));
-        assert!(contains_token("a@b.co;c@d.co", "c@d.co"));
-    }
 
     #[test]
     fn dates_must_be_midnight() {

@@ -27,6 +27,76 @@ pub struct Config {
     /// Portals to deliver to (at least one).
     #[serde(default, rename = "portals")]
     pub portals: Vec<PortalConfig>,
+    /// The HubSpot Source: HubSpot's CRM into SQLite (`hubspot-cloud sync`).
+    #[serde(default)]
+    pub sync: SyncConfig,
+}
+
+/// `[sync]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// The SQLite file (default `hubspot.db`). With several portals each gets its own file,
+    /// the portal's name before the extension: `hubspot.eu.db`.
+    #[serde(default = "default_sync_path")]
+    pub path: String,
+    /// Search lags behind writes: each run re-reads records modified this long before the
+    /// previous run started (default 60).
+    #[serde(default = "default_lag_minutes")]
+    pub lag_minutes: u64,
+    /// Which properties to sync: `default` (a short list of each object's standard properties
+    /// that the portal defines, see `source::crm::DEFAULT_PROPERTIES`) or `all` (every property
+    /// the portal defines, new ones included on the next run).
+    #[serde(default)]
+    pub properties: PropertySelection,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            path: default_sync_path(),
+            lag_minutes: default_lag_minutes(),
+            properties: PropertySelection::default(),
+        }
+    }
+}
+
+impl SyncConfig {
+    /// The SQLite file of `portal` when the config has `portals` portals.
+    pub fn path_for(&self, portal: &str, portals: usize) -> std::path::PathBuf {
+        let path = std::path::PathBuf::from(&self.path);
+        if portals <= 1 {
+            return path;
+        }
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let name = match path.extension() {
+            Some(ext) => format!("{stem}.{portal}.{}", ext.to_string_lossy()),
+            None => format!("{stem}.{portal}"),
+        };
+        path.with_file_name(name)
+    }
+}
+
+/// `[sync] properties`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PropertySelection {
+    /// Each object's standard properties.
+    #[default]
+    Default,
+    /// Every property the portal defines.
+    All,
+}
+
+fn default_sync_path() -> String {
+    "hubspot.db".into()
+}
+
+fn default_lag_minutes() -> u64 {
+    60
 }
 
 /// `[server]`.
@@ -572,6 +642,30 @@ mod tests {
             "{debug}"
         );
         std::fs::remove_file(p).ok();
+    }
+
+    #[test]
+    fn sync_defaults_and_one_file_per_portal_when_there_are_several() {
+        let p = write("[[portals]]\nname = \"a\"\nportal_id = \"1\"\n");
+        let c = Config::load(&p, |_| None).unwrap();
+        assert_eq!(c.sync.path, "hubspot.db");
+        assert_eq!(c.sync.lag_minutes, 60);
+        assert_eq!(c.sync.properties, PropertySelection::Default);
+        assert_eq!(c.sync.path_for("a", 1), PathBuf::from("hubspot.db"));
+        assert_eq!(c.sync.path_for("eu", 2), PathBuf::from("hubspot.eu.db"));
+        let p = write(
+            "[sync]\npath = \"/data/crm.sqlite\"\nproperties = \"all\"\nlag_minutes = 5\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
+        );
+        let c = Config::load(&p, |_| None).unwrap();
+        assert_eq!(c.sync.properties, PropertySelection::All);
+        assert_eq!(c.sync.lag_minutes, 5);
+        assert_eq!(
+            c.sync.path_for("us", 3),
+            PathBuf::from("/data/crm.us.sqlite")
+        );
+        let p =
+            write("[sync]\nproperties = \"some\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n");
+        assert!(Config::load(&p, |_| None).is_err());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //!   lifecycle stages, associations).
 //! - [`clock`]: time as a dependency, so tests run on paused time.
 //! - [`queue`]: where messages wait (the [`queue::Queue`] trait and an in-memory queue).
+//! - [`source`]: the other direction: a portal's CRM objects into SQLite tables.
 //!
 //! `client` knows endpoints and auth; `delivery` knows batching, retries and limits but not
 //! payload shapes; `queue` knows persistence but not HubSpot.
@@ -22,4 +23,5 @@ pub mod mapping;
 pub mod ops;
 pub mod queue;
 pub mod relay;
+pub mod source;
 pub mod steps;

@@ -16,6 +16,7 @@ use hubspot_cloud::delivery::Report;
 use hubspot_cloud::mapping::{map_message, ordering_key};
 use hubspot_cloud::queue::Queue;
 use hubspot_cloud::relay::{self, Metrics, Relay};
+use hubspot_cloud::source;
 
 #[derive(Parser)]
 #[command(
@@ -61,6 +62,27 @@ enum Command {
     },
     /// Check the token, scopes, properties and event definitions against each portal (read-only).
     Check,
+    /// Sync each portal's CRM objects into its SQLite file (`[sync]`).
+    Sync {
+        /// `status`: per collection, the cursor, the last successful run and the row count.
+        #[command(subcommand)]
+        action: Option<SyncAction>,
+        /// Only this portal (default: every configured portal).
+        #[arg(long, global = true)]
+        portal: Option<String>,
+        /// Forget the cursors and read everything again.
+        #[arg(long)]
+        full_refresh: bool,
+        /// Comma-separated collections (default: contacts,companies,deals,tickets).
+        #[arg(long, value_delimiter = ',')]
+        collections: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SyncAction {
+    /// Per collection: the cursor, the last successful run, the row count.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -113,6 +135,22 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     let config = Arc::new(Config::load(&cli.config, |k| std::env::var(k).ok())?);
+    if let Command::Sync {
+        action,
+        portal,
+        full_refresh,
+        collections,
+    } = cli.command
+    {
+        let portals = sync_portals(&config, portal.as_deref())?;
+        return match action {
+            Some(SyncAction::Status) => sync_status(&config, &portals),
+            None => {
+                config.require_credentials()?;
+                sync(&config, &portals, full_refresh, collections).await
+            }
+        };
+    }
     if matches!(
         cli.command,
         Command::Serve | Command::Send { .. } | Command::Check
@@ -139,7 +177,134 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::DeadLetters { action } => dead_letters(queue, action).await,
         Command::Check => check(&config).await,
+        Command::Sync { .. } => unreachable!("handled before the queue opens"),
     }
+}
+
+/// The portals a sync command covers: the named one, or all.
+fn sync_portals<'a>(
+    config: &'a Config,
+    name: Option<&str>,
+) -> Result<Vec<&'a hubspot_cloud::config::PortalConfig>> {
+    Ok(match name {
+        Some(name) => vec![
+            config
+                .portals
+                .iter()
+                .find(|p| p.name == name)
+                .with_context(|| format!("no portal named '{name}'"))?,
+        ],
+        None => config.portals.iter().collect(),
+    })
+}
+
+async fn sync(
+    config: &Config,
+    portals: &[&hubspot_cloud::config::PortalConfig],
+    full_refresh: bool,
+    collections: Vec<String>,
+) -> Result<ExitCode> {
+    let collections = if collections.is_empty() {
+        source::COLLECTIONS
+            .iter()
+            .map(|c| (*c).to_owned())
+            .collect()
+    } else {
+        for c in &collections {
+            if !source::COLLECTIONS.contains(&c.as_str()) {
+                bail!(
+                    "unknown collection '{c}' (this version syncs {})",
+                    source::COLLECTIONS.join(", ")
+                );
+            }
+        }
+        collections
+    };
+    let options = source::SyncOptions {
+        collections,
+        full_refresh,
+        lag: Duration::from_secs(config.sync.lag_minutes * 60),
+        properties: config.sync.properties,
+        max_pages: None,
+    };
+    let mut failed = false;
+    for p in portals {
+        let path = config.sync.path_for(&p.name, config.portals.len());
+        let mut conn =
+            source::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let client = Arc::new(HubSpotClient::new(
+            &config.hubspot.base_url,
+            p.credentials(),
+            config.timeout(),
+        ));
+        let started = std::time::Instant::now();
+        let report = source::Source::new(
+            &p.name,
+            client,
+            Arc::new(SystemClock),
+            p.rate_max,
+            Duration::from_millis(p.rate_interval_ms),
+        )
+        .sync(&mut conn, &options)
+        .await;
+        println!("portal {} -> {}", p.name, path.display());
+        println!("  table        inserted  updated  deleted restored");
+        for t in &report.tables {
+            match &t.error {
+                Some(e) => {
+                    failed = true;
+                    println!("  {:<12} FAILED: {e}", t.collection);
+                }
+                None => println!(
+                    "  {:<12} {:>8} {:>8} {:>8} {:>8}",
+                    t.collection, t.inserted, t.updated, t.deleted, t.restored
+                ),
+            }
+        }
+        println!(
+            "  {} HubSpot requests in {:.1}s",
+            report.requests,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn sync_status(
+    config: &Config,
+    portals: &[&hubspot_cloud::config::PortalConfig],
+) -> Result<ExitCode> {
+    let iso = |ms: Option<i64>| ms.map_or("-".to_owned(), hubspot_core::date::format_iso_ms);
+    for p in portals {
+        let path = config.sync.path_for(&p.name, config.portals.len());
+        let conn = source::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        println!("portal {} ({})", p.name, path.display());
+        println!("  collection   rows      cursor                    last success");
+        for s in source::status(&conn, &p.name)? {
+            let (cursor, last) = match &s.state {
+                Some(st) => (
+                    format!(
+                        "{}{}",
+                        // 0: the collection had no record yet.
+                        iso(Some(st.cursor_ms).filter(|ms| *ms > 0)),
+                        if st.run_started_ms.is_some() {
+                            " (run interrupted, resumes)"
+                        } else {
+                            ""
+                        }
+                    ),
+                    iso(st.last_success_ms),
+                ),
+                None => ("never synced".to_owned(), "-".to_owned()),
+            };
+            println!("  {:<12} {:<9} {:<25} {last}", s.collection, s.rows, cursor);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(config: Arc<Config>, queue: Arc<dyn Queue>) -> Result<ExitCode> {

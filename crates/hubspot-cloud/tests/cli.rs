@@ -1,4 +1,4 @@
-//! The `hubspot-cloud` CLI as a user runs it: `send` (exit code and summary), `status`,
+//! The `hubspot-cloud` CLI as a user runs it: `send` (exit code and summary), `status`, `sync`,
 //! `dead-letters list|replay|drop`, `check`, against the fake HubSpot; secrets never printed.
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -261,4 +261,70 @@ fn queue_commands_need_no_hubspot_token() {
         );
     }
     std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_fills_the_tables_reports_status_and_fails_by_collection() {
+    use hubspot_cloud::client::{Credentials, HubSpotApi, HubSpotClient, UpsertInput};
+    let fake = fake_hubspot::start(FakeConfig::default()).await.unwrap();
+    let client = HubSpotClient::new(
+        &fake.base_url,
+        Credentials::PrivateApp {
+            token: DEFAULT_TOKEN.into(),
+        },
+        std::time::Duration::from_secs(5),
+    );
+    let inputs: Vec<UpsertInput> = (0..5)
+        .map(|k| UpsertInput {
+            id: format!("s{k}@example.com"),
+            properties: serde_json::Map::new(),
+        })
+        .collect();
+    client.upsert("contacts", "email", &inputs).await.unwrap();
+    fake.settle_search();
+    let (dir, config) = setup(&fake.base_url, "");
+    let db = dir.join("crm.db");
+    let mut toml = std::fs::read_to_string(&config).unwrap();
+    toml.push_str(&format!("[sync]\npath = \"{}\"\n", db.display()));
+    std::fs::write(&config, toml).unwrap();
+
+    let out = cli(&config, &["sync"], None);
+    assert!(out.status.success(), "{}", text(&out));
+    let summary = text(&out);
+    assert!(summary.contains("contacts"), "{summary}");
+    assert!(summary.contains("HubSpot requests"), "{summary}");
+    let rows: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 5);
+
+    let out = cli(&config, &["sync", "status"], None);
+    assert!(out.status.success(), "{}", text(&out));
+    let status = text(&out);
+    let line = status
+        .lines()
+        .find(|l| l.trim_start().starts_with("contacts"))
+        .unwrap();
+    assert!(line.split_whitespace().nth(1) == Some("5"), "{status}");
+
+    // One collection failing exits 1; the others are still synced.
+    fake.add_fault(
+        fake_hubspot::FaultRule::next(10, fake_hubspot::FaultKind::Status(400))
+            .on_path("/crm/v3/objects/deals/search"),
+    );
+    let out = cli(&config, &["sync", "--full-refresh"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let summary = text(&out);
+    let deals = summary
+        .lines()
+        .find(|l| l.trim_start().starts_with("deals"))
+        .unwrap();
+    assert!(deals.contains("FAILED"), "{summary}");
+    let contacts = summary
+        .lines()
+        .find(|l| l.trim_start().starts_with("contacts"))
+        .unwrap();
+    assert!(!contacts.contains("FAILED"), "{summary}");
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -40,7 +40,7 @@ impl HubSpotClient {
     }
 
     /// Sends one request; on a 401 with OAuth credentials, refreshes once and resends.
-    async fn call(
+    pub(super) async fn call(
         &self,
         method: Method,
         path: &str,

@@ -9,11 +9,13 @@ mod auth;
 pub mod error;
 mod http;
 mod memory;
+mod read;
 
 pub use auth::{Credentials, TokenSource};
 pub use error::{ApiError, ErrorKind, RatePolicy};
 pub use http::HubSpotClient;
 pub use memory::{MemoryHubSpot, Outage};
+pub use read::{ObjectPage, SourceRecord};
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};

@@ -1,0 +1,114 @@
+//! The read side the HubSpot Source uses: CRM search, the archived listing and batch read by
+//! record id. Inherent on [`HubSpotClient`] because delivery never reads this way; calls are
+//! still made through the portal's [`crate::delivery::Pacer`] by the caller.
+
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+
+use super::HubSpotClient;
+use super::error::ApiError;
+
+/// A CRM record as search, list and batch read return it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceRecord {
+    /// HubSpot's record id.
+    pub id: String,
+    /// `createdAt` (ISO-8601).
+    pub created_at: Option<String>,
+    /// `updatedAt` (ISO-8601): the modified time search filters on.
+    pub updated_at: Option<String>,
+    /// The properties returned (values as HubSpot's text).
+    pub properties: Map<String, Value>,
+}
+
+/// One page of records and the cursor of the next, if any.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObjectPage {
+    /// The records, in HubSpot's order.
+    pub records: Vec<SourceRecord>,
+    /// `paging.next.after`.
+    pub after: Option<String>,
+}
+
+impl HubSpotClient {
+    /// `POST /crm/v3/objects/{type}/search` with a body built by the caller.
+    pub async fn search_objects(
+        &self,
+        object_type: &str,
+        body: &Value,
+    ) -> Result<ObjectPage, ApiError> {
+        let (_, json) = self
+            .call(
+                Method::POST,
+                &format!("/crm/v3/objects/{object_type}/search"),
+                Some(body),
+            )
+            .await?;
+        Ok(page(&json))
+    }
+
+    /// `GET /crm/v3/objects/{type}?archived=true`: one page (100) of archived records.
+    pub async fn list_archived(
+        &self,
+        object_type: &str,
+        after: Option<&str>,
+    ) -> Result<ObjectPage, ApiError> {
+        let mut path = format!("/crm/v3/objects/{object_type}?archived=true&limit=100");
+        if let Some(a) = after {
+            path.push_str("&after=");
+            path.push_str(
+                &percent_encoding::utf8_percent_encode(a, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string(),
+            );
+        }
+        let (_, json) = self.call(Method::GET, &path, None).await?;
+        Ok(page(&json))
+    }
+
+    /// `POST /crm/v3/objects/{type}/batch/read` by record id (≤ 100): the live records found.
+    /// A merged id answers the record it was merged into, under that record's id.
+    pub async fn read_by_ids(
+        &self,
+        object_type: &str,
+        ids: &[String],
+        properties: &[String],
+    ) -> Result<Vec<SourceRecord>, ApiError> {
+        let inputs: Vec<Value> = ids.iter().map(|id| json!({ "id": id })).collect();
+        let (_, json) = self
+            .call(
+                Method::POST,
+                &format!("/crm/v3/objects/{object_type}/batch/read"),
+                Some(&json!({ "inputs": inputs, "properties": properties })),
+            )
+            .await?;
+        Ok(page(&json).records)
+    }
+}
+
+fn page(json: &Value) -> ObjectPage {
+    let records = json["results"]
+        .as_array()
+        .map(|rs| {
+            rs.iter()
+                .filter_map(|r| {
+                    Some(SourceRecord {
+                        id: match &r["id"] {
+                            Value::String(s) => s.clone(),
+                            Value::Number(n) => n.to_string(),
+                            _ => return None,
+                        },
+                        created_at: r["createdAt"].as_str().map(str::to_owned),
+                        updated_at: r["updatedAt"].as_str().map(str::to_owned),
+                        properties: r["properties"].as_object().cloned().unwrap_or_default(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let after = match &json["paging"]["next"]["after"] {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    ObjectPage { records, after }
+}

@@ -1,0 +1,412 @@
+//! One CRM object type streamed into its table. Search is the only way to read changes by
+//! modified time, and it answers at most 10,000 results per query, so the stream pages on a
+//! keyset (modified ms, `hs_object_id`):
+//!
+//! 1. `modified GT t`, sorted by modified, paged with `after` until the next page would cross
+//!    the cap; every page commits the cursor (its last modified ms, to be drained by id);
+//! 2. the last millisecond is drained with `modified EQ t AND hs_object_id GT id` sorted by id,
+//!    restarting that query from the last id before it reaches the cap, so any number of
+//!    records sharing one millisecond (bulk updates) is read once, without looping;
+//! 3. then `GT t` again, until a query ends before the cap.
+//!
+//! Each run starts `lag` before the previous run started, because search shows a write only
+//! some time after it happened; upserts make the overlap harmless. Archived records never show
+//! in search, so the archived listing is read every run, and rows marked deleted that it no
+//! longer lists are read by id and restored.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hubspot_core::date::{format_iso_ms, parse_iso_date_ms};
+use rusqlite::Connection;
+use serde_json::{Value, json};
+
+use super::state::{self, SyncState};
+use super::store::{self, Columns, Written};
+use super::{SyncError, SyncOptions, TableReport};
+use crate::client::{
+    ApiError, HubSpotApi, HubSpotClient, MAX_BATCH_INPUTS, ObjectPage, SourceRecord,
+};
+use crate::config::PropertySelection;
+use crate::delivery::Pacer;
+use crate::mapping::PropertyDefinition;
+
+/// Records per search page (HubSpot's most).
+const PAGE: u64 = 200;
+/// Most results one search query can page through.
+const SEARCH_CAP: u64 = 10_000;
+
+/// `properties = "default"`: these standard properties of each object, where the portal
+/// defines them (plus the modified time, create date and merge ids, always read).
+pub const DEFAULT_PROPERTIES: &[(&str, &[&str])] = &[
+    (
+        "contacts",
+        &[
+            "email",
+            "firstname",
+            "lastname",
+            "phone",
+            "company",
+            "jobtitle",
+            "lifecyclestage",
+            "hs_lead_status",
+            "hubspot_owner_id",
+        ],
+    ),
+    (
+        "companies",
+        &[
+            "name",
+            "domain",
+            "industry",
+            "phone",
+            "city",
+            "country",
+            "numberofemployees",
+            "annualrevenue",
+            "lifecyclestage",
+            "hubspot_owner_id",
+        ],
+    ),
+    (
+        "deals",
+        &[
+            "dealname",
+            "amount",
+            "dealstage",
+            "pipeline",
+            "closedate",
+            "hubspot_owner_id",
+        ],
+    ),
+    (
+        "tickets",
+        &[
+            "subject",
+            "content",
+            "hs_pipeline",
+            "hs_pipeline_stage",
+            "hs_ticket_priority",
+            "hubspot_owner_id",
+        ],
+    ),
+];
+
+/// The property search filters and sorts by modified time on: contacts have their own name.
+pub fn modified_property(object_type: &str) -> &'static str {
+    if object_type == "contacts" {
+        "lastmodifieddate"
+    } else {
+        "hs_lastmodifieddate"
+    }
+}
+
+/// Streams one object type of one portal into `conn`.
+pub(super) struct CrmStream<'a> {
+    pub portal: &'a str,
+    pub object_type: &'a str,
+    pub client: &'a HubSpotClient,
+    pub pacer: &'a Pacer,
+    pub requests: &'a AtomicU64,
+    pub options: &'a SyncOptions,
+}
+
+/// Where the keyset walk is.
+enum Step {
+    /// Drain `modified EQ ms AND hs_object_id GT id`.
+    Drain { ms: i64, id: u64 },
+    /// Page `modified GT ms`.
+    After { ms: i64 },
+}
+
+impl CrmStream<'_> {
+    /// One paced request, counted.
+    async fn paced<T, F, Fut>(&self, mut f: F) -> Result<T, SyncError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
+    {
+        self.pacer
+            .call(|| {
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                f()
+            })
+            .await
+            .map_err(SyncError::Call)
+    }
+
+    fn now_iso(&self) -> String {
+        format_iso_ms(self.pacer.now_ms() as i64)
+    }
+
+    /// Runs the collection: records changed since the cursor, then deletes and restores.
+    pub async fn run(&self, conn: &mut Connection) -> Result<TableReport, SyncError> {
+        let mut report = TableReport::new(self.object_type);
+        let definitions = self
+            .paced(|| self.client.properties(self.object_type))
+            .await?;
+        let selected = self.selected(&definitions);
+        let modified = modified_property(self.object_type);
+        let mut wanted: Vec<String> = selected.iter().map(|d| d.name.clone()).collect();
+        for always in [
+            modified,
+            "createdate",
+            "hs_object_id",
+            "hs_merged_object_ids",
+        ] {
+            if !wanted.iter().any(|w| w == always) {
+                wanted.push(always.to_owned());
+            }
+        }
+        let columns = store::ensure_table(conn, self.object_type, &selected)?;
+        let mut st = match state::load(conn, self.portal, self.object_type)? {
+            Some(s) if !self.options.full_refresh => s,
+            _ => SyncState::default(),
+        };
+        if st.run_started_ms.is_none() {
+            // A new run: re-read the search lag before the previous run's start.
+            let lag = self.options.lag.as_millis() as i64;
+            if let Some(prev) = st.last_run_started_ms {
+                st.cursor_ms = st.cursor_ms.min(prev - lag);
+            }
+            st.cursor_id = None;
+            st.run_started_ms = Some(self.pacer.now_ms() as i64);
+            state::save(conn, self.portal, self.object_type, &st)?;
+        }
+        let mut step = match st.cursor_id {
+            Some(id) => Step::Drain {
+                ms: st.cursor_ms,
+                id,
+            },
+            None => Step::After {
+                ms: st.cursor_ms - 1,
+            },
+        };
+        let mut pages = 0u64;
+        loop {
+            if self.options.max_pages.is_some_and(|max| pages >= max) {
+                return Ok(report);
+            }
+            pages += 1;
+            match step {
+                Step::Drain { ms, id } => {
+                    let body = json!({
+                        "filterGroups": [{ "filters": [
+                            { "propertyName": modified, "operator": "EQ", "value": ms.to_string() },
+                            { "propertyName": "hs_object_id", "operator": "GT", "value": id.to_string() },
+                        ]}],
+                        "sorts": [{ "propertyName": "hs_object_id", "direction": "ASCENDING" }],
+                        "properties": wanted,
+                        "limit": PAGE,
+                    });
+                    // Restarting from the last id each page keeps every query far from the cap.
+                    let page = self
+                        .paced(|| self.client.search_objects(self.object_type, &body))
+                        .await?;
+                    let last = page
+                        .records
+                        .iter()
+                        .filter_map(|r| r.id.parse::<u64>().ok())
+                        .max();
+                    st.cursor_ms = ms;
+                    st.cursor_id = Some(last.unwrap_or(id));
+                    self.commit(conn, &columns, &page.records, &st, &mut report)?;
+                    step = match (last, page.after) {
+                        (Some(last), Some(_)) => Step::Drain { ms, id: last },
+                        _ => Step::After { ms },
+                    };
+                }
+                Step::After { ms } => {
+                    let mut after: Option<String> = None;
+                    let mut next_step = None;
+                    loop {
+                        let mut body = json!({
+                            "filterGroups": [{ "filters": [
+                                { "propertyName": modified, "operator": "GT", "value": ms.to_string() },
+                            ]}],
+                            "sorts": [{ "propertyName": modified, "direction": "ASCENDING" }],
+                            "properties": wanted,
+                            "limit": PAGE,
+                        });
+                        if let Some(a) = &after {
+                            body["after"] = json!(a);
+                        }
+                        let page = self
+                            .paced(|| self.client.search_objects(self.object_type, &body))
+                            .await?;
+                        let last_ms = page
+                            .records
+                            .iter()
+                            .filter_map(|r| modified_ms(r, modified))
+                            .max();
+                        if let Some(last_ms) = last_ms {
+                            // Ties of the last millisecond may continue on later pages in any
+                            // order: a resume drains that millisecond by id.
+                            st.cursor_ms = last_ms;
+                            st.cursor_id = Some(0);
+                        }
+                        let ObjectPage {
+                            records,
+                            after: next,
+                        } = page;
+                        self.commit(conn, &columns, &records, &st, &mut report)?;
+                        match (next, last_ms) {
+                            (Some(n), Some(last_ms)) => {
+                                let offset = n.parse::<u64>().unwrap_or(SEARCH_CAP);
+                                if offset + PAGE > SEARCH_CAP {
+                                    next_step = Some(Step::Drain { ms: last_ms, id: 0 });
+                                    break;
+                                }
+                                after = Some(n);
+                                if self.options.max_pages.is_some_and(|max| pages >= max) {
+                                    return Ok(report);
+                                }
+                                pages += 1;
+                            }
+                            _ => break,
+                        }
+                    }
+                    match next_step {
+                        Some(s) => step = s,
+                        None => break,
+                    }
+                }
+            }
+        }
+        self.deletes(conn, &columns, &wanted, &mut report).await?;
+        st.last_run_started_ms = st.run_started_ms.take();
+        st.last_success_ms = Some(self.pacer.now_ms() as i64);
+        state::save(conn, self.portal, self.object_type, &st)?;
+        report.complete = true;
+        Ok(report)
+    }
+
+    /// The definitions to sync under `[sync] properties`.
+    fn selected(&self, definitions: &[PropertyDefinition]) -> Vec<PropertyDefinition> {
+        match self.options.properties {
+            PropertySelection::All => definitions.to_vec(),
+            PropertySelection::Default => {
+                let names = DEFAULT_PROPERTIES
+                    .iter()
+                    .find(|(t, _)| *t == self.object_type)
+                    .map_or(&[][..], |(_, n)| n);
+                let modified = modified_property(self.object_type);
+                definitions
+                    .iter()
+                    .filter(|d| {
+                        names.contains(&d.name.as_str())
+                            || d.name == modified
+                            || d.name == "createdate"
+                    })
+                    .cloned()
+                    .collect()
+            }
+        }
+    }
+
+    /// Writes a page of live records and the cursor covering it in one transaction.
+    fn commit(
+        &self,
+        conn: &mut Connection,
+        columns: &Columns,
+        records: &[SourceRecord],
+        st: &SyncState,
+        report: &mut TableReport,
+    ) -> Result<(), SyncError> {
+        let tx = conn.transaction()?;
+        let now = self.now_iso();
+        for r in records {
+            match store::upsert(&tx, self.object_type, columns, r, false, &now)? {
+                Written::Inserted => report.inserted += 1,
+                Written::Updated => report.updated += 1,
+                Written::Unchanged => {}
+            }
+            if let Some(merged) = r
+                .properties
+                .get("hs_merged_object_ids")
+                .and_then(Value::as_str)
+            {
+                for old in merged
+                    .split(';')
+                    .map(str::trim)
+                    .filter(|o| !o.is_empty() && *o != r.id)
+                {
+                    report.updated +=
+                        store::mark_merged(&tx, self.object_type, old, &r.id, &now)? as u64;
+                }
+            }
+        }
+        state::save(&tx, self.portal, self.object_type, st)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Marks archived records deleted and restores rows no longer archived.
+    async fn deletes(
+        &self,
+        conn: &mut Connection,
+        columns: &Columns,
+        wanted: &[String],
+        report: &mut TableReport,
+    ) -> Result<(), SyncError> {
+        // The archived ids of a portal are few next to its records; holding them is cheap.
+        let mut archived = HashSet::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .paced(|| {
+                    self.client
+                        .list_archived(self.object_type, after.as_deref())
+                })
+                .await?;
+            let tx = conn.transaction()?;
+            let now = self.now_iso();
+            for r in &page.records {
+                archived.insert(r.id.clone());
+                if store::exists(&tx, self.object_type, &r.id)? {
+                    report.deleted +=
+                        store::mark_deleted(&tx, self.object_type, &r.id, &now)? as u64;
+                } else {
+                    store::upsert(&tx, self.object_type, columns, r, true, &now)?;
+                    report.deleted += 1;
+                }
+            }
+            tx.commit()?;
+            match page.after {
+                Some(a) => after = Some(a),
+                None => break,
+            }
+        }
+        let restored: Vec<String> = store::deleted_ids(conn, self.object_type)?
+            .into_iter()
+            .filter(|id| !archived.contains(id))
+            .collect();
+        for chunk in restored.chunks(MAX_BATCH_INPUTS) {
+            let records = self
+                .paced(|| self.client.read_by_ids(self.object_type, chunk, wanted))
+                .await?;
+            let tx = conn.transaction()?;
+            let now = self.now_iso();
+            // A merged id answers its survivor under the survivor's id: only same-id answers
+            // are restores.
+            for r in records.iter().filter(|r| chunk.contains(&r.id)) {
+                store::upsert(&tx, self.object_type, columns, r, false, &now)?;
+                report.restored += 1;
+            }
+            tx.commit()?;
+        }
+        Ok(())
+    }
+}
+
+/// A record's modified time (epoch ms), from the modified property or `updatedAt`.
+fn modified_ms(r: &SourceRecord, modified: &str) -> Option<i64> {
+    let text = r
+        .properties
+        .get(modified)
+        .and_then(Value::as_str)
+        .or(r.updated_at.as_deref())?;
+    text.parse::<i64>()
+        .ok()
+        .or_else(|| parse_iso_date_ms(text).map(|ms| ms as i64))
+}

@@ -1,0 +1,248 @@
+//! The SQLite tables of CRM objects: `id` key, `created_at`, `updated_at`, `is_deleted`,
+//! `merged_into`, `properties` (JSON), `received_at`, and one typed `property_<name>` column per
+//! synced property (number → REAL, bool → INTEGER, date/datetime → ISO-8601 text, else TEXT).
+//! Columns are added when the portal defines a new property; none is ever dropped.
+
+use std::collections::BTreeMap;
+
+use hubspot_core::date::{format_iso_ms, parse_iso_date_ms};
+use rusqlite::{Connection, OptionalExtension, ToSql, params};
+use serde_json::Value;
+
+use crate::client::SourceRecord;
+use crate::mapping::{PropertyDefinition, PropertyType};
+
+/// What an upsert did to a row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Written {
+    /// A new row.
+    Inserted,
+    /// An existing row that changed (a newer modified time, or deleted state).
+    Updated,
+    /// An existing row re-read unchanged (the trailing window re-reads on purpose); it is
+    /// still rewritten, so columns added since are filled.
+    Unchanged,
+}
+
+/// A table's typed property columns, by property name.
+pub type Columns = BTreeMap<String, PropertyType>;
+
+/// Quotes an SQL identifier (property names come from the portal).
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn sql_type(kind: PropertyType) -> &'static str {
+    match kind {
+        PropertyType::Number => "REAL",
+        PropertyType::Bool => "INTEGER",
+        PropertyType::Date | PropertyType::DateTime | PropertyType::Text => "TEXT",
+    }
+}
+
+/// Creates `table` if needed and adds a column for each definition it lacks; answers the
+/// table's property columns.
+pub fn ensure_table(
+    conn: &Connection,
+    table: &str,
+    definitions: &[PropertyDefinition],
+) -> rusqlite::Result<Columns> {
+    conn.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {} (
+            id TEXT PRIMARY KEY,
+            created_at TEXT,
+            updated_at TEXT,
+            is_deleted INTEGER NOT NULL DEFAULT 0,
+            merged_into TEXT,
+            properties TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        )",
+        quote(table)
+    ))?;
+    let mut existing = std::collections::BTreeSet::new();
+    {
+        let mut stmt = conn.prepare(&format!("PRAGMA table_info({})", quote(table)))?;
+        let names = stmt.query_map([], |r| r.get::<_, String>(1))?;
+        for n in names {
+            existing.insert(n?);
+        }
+    }
+    let mut columns = Columns::new();
+    for d in definitions {
+        let column = format!("property_{}", d.name);
+        if !existing.contains(&column) {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {} ADD COLUMN {} {}",
+                quote(table),
+                quote(&column),
+                sql_type(d.kind)
+            ))?;
+        }
+        columns.insert(d.name.clone(), d.kind);
+    }
+    Ok(columns)
+}
+
+/// A property value as its column stores it.
+fn typed(kind: PropertyType, value: &Value) -> Option<Box<dyn ToSql>> {
+    let text = match value {
+        Value::Null => return None,
+        Value::String(s) if s.is_empty() => return None,
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    Some(match kind {
+        PropertyType::Number => Box::new(text.trim().parse::<f64>().ok()?),
+        PropertyType::Bool => Box::new(i64::from(text.eq_ignore_ascii_case("true"))),
+        // HubSpot answers dates as ISO text in v3 and epoch ms elsewhere; store ISO either way.
+        PropertyType::Date | PropertyType::DateTime => match text.trim().parse::<i64>() {
+            Ok(ms) => Box::new(format_iso_ms(ms)),
+            Err(_) => {
+                Box::new(parse_iso_date_ms(&text).map_or(text, |ms| format_iso_ms(ms as i64)))
+            }
+        },
+        PropertyType::Text => Box::new(text),
+    })
+}
+
+/// Writes `record` as a live (`deleted` false) or archived row.
+pub fn upsert(
+    conn: &Connection,
+    table: &str,
+    columns: &Columns,
+    record: &SourceRecord,
+    deleted: bool,
+    received_at: &str,
+) -> rusqlite::Result<Written> {
+    let before: Option<(Option<String>, bool)> = conn
+        .query_row(
+            &format!(
+                "SELECT updated_at, is_deleted FROM {} WHERE id = ?1",
+                quote(table)
+            ),
+            [&record.id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let mut names = vec![
+        "id".to_owned(),
+        "created_at".into(),
+        "updated_at".into(),
+        "is_deleted".into(),
+        "properties".into(),
+        "received_at".into(),
+    ];
+    let mut values: Vec<Box<dyn ToSql>> = vec![
+        Box::new(record.id.clone()),
+        Box::new(record.created_at.clone()),
+        Box::new(record.updated_at.clone()),
+        Box::new(i64::from(deleted)),
+        Box::new(Value::Object(record.properties.clone()).to_string()),
+        Box::new(received_at.to_owned()),
+    ];
+    for (name, kind) in columns {
+        names.push(format!("property_{name}"));
+        values.push(
+            record
+                .properties
+                .get(name)
+                .and_then(|v| typed(*kind, v))
+                .unwrap_or_else(|| Box::new(rusqlite::types::Null)),
+        );
+    }
+    let quoted: Vec<String> = names.iter().map(|n| quote(n)).collect();
+    let marks: Vec<String> = (1..=names.len()).map(|k| format!("?{k}")).collect();
+    let updates: Vec<String> = quoted[1..]
+        .iter()
+        .map(|n| format!("{n} = excluded.{n}"))
+        .collect();
+    let sql = format!(
+        "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (id) DO UPDATE SET {}",
+        quote(table),
+        quoted.join(", "),
+        marks.join(", "),
+        updates.join(", ")
+    );
+    let refs: Vec<&dyn ToSql> = values.iter().map(|v| v.as_ref()).collect();
+    conn.execute(&sql, refs.as_slice())?;
+    Ok(match before {
+        None => Written::Inserted,
+        Some((updated_at, was_deleted))
+            if updated_at == record.updated_at && was_deleted == deleted =>
+        {
+            Written::Unchanged
+        }
+        Some(_) => Written::Updated,
+    })
+}
+
+/// Whether `table` has a row for `id`.
+pub fn exists(conn: &Connection, table: &str, id: &str) -> rusqlite::Result<bool> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT 1 FROM {} WHERE id = ?1", quote(table)),
+            [id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// Marks archived ids `is_deleted`; answers how many rows changed.
+pub fn mark_deleted(
+    conn: &Connection,
+    table: &str,
+    id: &str,
+    received_at: &str,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        &format!(
+            "UPDATE {} SET is_deleted = 1, received_at = ?2 WHERE id = ?1 AND is_deleted = 0",
+            quote(table)
+        ),
+        params![id, received_at],
+    )
+}
+
+/// Points the rows of ids merged into `survivor` at it.
+pub fn mark_merged(
+    conn: &Connection,
+    table: &str,
+    old_id: &str,
+    survivor: &str,
+    received_at: &str,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        &format!(
+            "UPDATE {} SET merged_into = ?2, received_at = ?3
+             WHERE id = ?1 AND merged_into IS NOT ?2",
+            quote(table)
+        ),
+        params![old_id, survivor, received_at],
+    )
+}
+
+/// Ids of rows marked deleted (not merged away), to check whether they were restored.
+pub fn deleted_ids(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT id FROM {} WHERE is_deleted = 1 AND merged_into IS NULL ORDER BY id",
+        quote(table)
+    ))?;
+    let ids = stmt.query_map([], |r| r.get(0))?;
+    ids.collect()
+}
+
+/// Rows in `table` (0 when it does not exist yet).
+pub fn row_count(conn: &Connection, table: &str) -> rusqlite::Result<i64> {
+    let exists: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [table],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(0);
+    }
+    conn.query_row(&format!("SELECT count(*) FROM {}", quote(table)), [], |r| {
+        r.get(0)
+    })
+}
