@@ -28,6 +28,7 @@ mod dates;
 mod errors;
 mod events;
 mod faults;
+mod generate;
 mod limits;
 mod lists;
 mod marketing;
@@ -53,6 +54,7 @@ pub use associations::Association;
 pub use auth::{AccessToken, OAuthApp, all_scopes};
 pub use events::{MAX_EVENT_BATCH, MAX_EVENT_PROPERTIES, RecordedEvent};
 pub use faults::{FaultKind, FaultRule, Faults};
+pub use generate::{Generated, GeneratedPortal, PortalSizes};
 pub use limits::RateLimits;
 pub use lists::{ObjectList, PROCESSING_TYPES};
 pub use marketing::{
@@ -107,6 +109,8 @@ pub struct FakeConfig {
     pub custom_objects: Vec<CustomObject>,
     /// Owners (`GET /crm/v3/owners`); default: one, the account's creator.
     pub owners: Vec<Owner>,
+    /// A portal generated at start and on every reset.
+    pub generated: Option<GeneratedPortal>,
     /// Most request-log entries kept (oldest are dropped first).
     pub request_log_cap: usize,
 }
@@ -126,6 +130,7 @@ impl Default for FakeConfig {
             extra_properties: Vec::new(),
             custom_objects: Vec::new(),
             owners: portal::default_owners(),
+            generated: None,
             request_log_cap: 100_000,
         }
     }
@@ -174,6 +179,26 @@ impl FakeConfig {
     pub fn with_custom_object(mut self, object: CustomObject) -> Self {
         self.custom_objects.push(object);
         self
+    }
+
+    /// Generates a portal of these sizes at start and on every reset, deterministic by seed
+    /// (see [`GeneratedPortal`]).
+    pub fn with_generated_portal(mut self, seed: u64, sizes: PortalSizes) -> Self {
+        self.generated = Some(GeneratedPortal {
+            seed,
+            sizes,
+            anchor_ms: None,
+        });
+        self
+    }
+
+    /// Every owner: the configured ones, then the generated portal's.
+    pub fn all_owners(&self) -> Vec<Owner> {
+        let mut owners = self.owners.clone();
+        if let Some(spec) = &self.generated {
+            owners.extend(spec.owners());
+        }
+        owners
     }
 
     /// Adds an owner.
@@ -228,6 +253,12 @@ impl FakeHandle {
     /// configuration; tokens issued by OAuth refresh stay valid.
     pub fn reset(&self) {
         self.shared.lock().reset();
+    }
+
+    /// What the generated portal holds (counts, the bulk update's millisecond), if the
+    /// configuration asks for one.
+    pub fn generated(&self) -> Option<Generated> {
+        self.shared.lock().generated.clone()
     }
 
     /// Makes every write so far visible to search, as if the search lag had passed: lets a test
