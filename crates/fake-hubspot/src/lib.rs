@@ -2,9 +2,12 @@
 //!
 //! It implements the parts of HubSpot that a delivery pipeline meets — CRM objects (batch
 //! upsert/update/read, single read, search with index lag), properties, v4 associations (batch
-//! associate, list), custom behavioral events (batch send, definitions), OAuth refresh — with
-//! HubSpot's validation rules, error shapes and rate limits, plus fault injection and a state
-//! snapshot to assert on. The README lists the endpoints.
+//! associate, list), custom behavioral events (batch send, definitions), OAuth refresh — and the
+//! read side a Source meets: search with its 10,000-result cap, lists of live and archived
+//! records, merges, typed associations, v3 lists, schemas, owners, pipelines, the v1 email,
+//! form and identity endpoints, and generated portals of 100,000 records. All with HubSpot's
+//! validation rules, error shapes and rate limits, plus fault injection, controls that cause
+//! each kind of change, and a state snapshot to assert on. The README lists the endpoints.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {

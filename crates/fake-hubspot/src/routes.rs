@@ -139,6 +139,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/_fake/reset", post(control_reset))
         .route("/_fake/tokens", post(control_add_token))
         .route("/_fake/search/settle", post(control_settle_search))
+        .route("/_fake/objects/{object_type}/create", post(control_create))
         .route("/_fake/objects/{object_type}/modify", post(control_modify))
         .route(
             "/_fake/objects/{object_type}/archive",
@@ -1755,6 +1756,26 @@ async fn control_reset(State(s): AppState) -> StatusCode {
 async fn control_settle_search(State(s): AppState) -> StatusCode {
     s.lock().store.settle_search();
     StatusCode::NO_CONTENT
+}
+
+/// Body of `POST /_fake/objects/{type}/create`.
+#[derive(Deserialize)]
+struct CreateRequest {
+    #[serde(default)]
+    properties: Map<String, Value>,
+}
+
+/// Creates a record now, validated like an API write and lagging in search like one, without
+/// counting a request: the write that lands just before a sync.
+async fn control_create(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
+    let request: CreateRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::validation(format!("Invalid create request: {e}")))?;
+    let ty = object_type(&s, &ty);
+    let object = s
+        .lock()
+        .store
+        .create(&ty, &request.properties, Instant::now())?;
+    Ok((StatusCode::CREATED, Json(object_json(&ty, &object, None))).into_response())
 }
 
 /// Body of `POST /_fake/objects/{type}/modify`.

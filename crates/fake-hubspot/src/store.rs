@@ -820,7 +820,7 @@ impl Store {
     }
 
     /// Creates a record (the insert half of an upsert).
-    fn create(
+    pub(crate) fn create(
         &mut self,
         ty: &str,
         props: &Map<String, Value>,

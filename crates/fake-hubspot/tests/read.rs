@@ -27,6 +27,13 @@ impl Answer {
             .unwrap_or_else(|| panic!("no results in {}", self.body))
     }
 
+    /// The `total` of a search answer.
+    fn total(&self) -> u64 {
+        self.body["total"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no total in {}", self.body))
+    }
+
     /// The `id` of every result, in order.
     fn ids(&self) -> Vec<String> {
         self.results()
@@ -415,11 +422,27 @@ async fn search_shows_the_previous_version_with_its_modified_time_until_the_lag_
     );
     // Reads by id are not lagged.
     assert_eq!(fake.state().contacts()[0].properties["firstname"], "New");
+    // A record created just now through the control lags like any write, uncounted.
+    let requests = fake.state().total_requests;
+    let created = api
+        .control(
+            "/_fake/objects/contacts/create",
+            json!({ "properties": { "email": "now@x.co" } }),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    assert_eq!(fake.state().total_requests, requests);
+    let now =
+        json!({ "filterGroups": one_group(json!([filter("email", "EQ", json!("now@x.co"))])) });
+    assert_eq!(api.search("contacts", now.clone()).await.body["total"], 0);
     // Settling over HTTP, as another process would.
     api.control("/_fake/search/settle", json!({})).await;
     let settled = api.search("contacts", by_email).await;
     assert_eq!(settled.results()[0]["properties"]["firstname"], "New");
-    assert_eq!(api.search("contacts", since_old).await.ids(), [id]);
+    let since = api.search("contacts", since_old).await;
+    assert_eq!(since.total(), 2, "the write and the record created since");
+    assert!(since.ids().contains(&id));
+    assert_eq!(api.search("contacts", now).await.body["total"], 1);
 }
 
 // ---------------------------------------------------------------------------------------------
