@@ -118,7 +118,7 @@ async fn main() -> std::io::Result<()> {
     let config = Args::parse().into_config();
     let started = Instant::now();
     let fake = fake_hubspot::start(config).await?;
-    println!("fake HubSpot listening on {}", fake.base_url);
+    // The report comes before the listening line, so whoever waits for that line has it.
     if let Some(generated) = fake.generated() {
         let records: Vec<String> = generated
             .records
@@ -139,6 +139,7 @@ async fn main() -> std::io::Result<()> {
             started.elapsed().as_millis()
         );
     }
+    println!("fake HubSpot listening on {}", fake.base_url);
     tokio::signal::ctrl_c().await?;
     fake.shutdown().await;
     Ok(())

@@ -1805,7 +1805,7 @@ async fn the_generate_control_resets_to_a_generated_portal() {
 
 #[tokio::test]
 async fn the_binary_generates_a_portal_from_its_flags() {
-    use tokio::io::AsyncBufReadExt;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fake-hubspot"))
         .args([
             "--generate",
@@ -1828,20 +1828,21 @@ async fn the_binary_generates_a_portal_from_its_flags() {
         .strip_prefix("fake HubSpot listening on ")
         .unwrap_or_else(|| panic!("unexpected line {line:?}"))
         .to_string();
-    let mut stderr = tokio::io::BufReader::new(child.stderr.take().expect("stderr"));
-    let mut report = String::new();
-    stderr.read_line(&mut report).await.expect("report");
-    assert!(
-        report.starts_with("generated ")
-            && report.contains("40 contacts")
-            && report.contains("6 contacts share"),
-        "{report}"
-    );
     let api = Api {
         http: reqwest::Client::new(),
         base,
     };
     let page = api.get("/crm/v3/objects/contacts?limit=100").await;
     assert_eq!(page.results().len(), 40);
+    // The report is read after the process ends, so a missing line fails instead of hanging.
+    let mut stderr = child.stderr.take().expect("stderr");
     child.kill().await.expect("kill");
+    let mut report = String::new();
+    stderr.read_to_string(&mut report).await.expect("report");
+    assert!(
+        report.starts_with("generated ")
+            && report.contains("40 contacts")
+            && report.contains("6 contacts share"),
+        "{report}"
+    );
 }
