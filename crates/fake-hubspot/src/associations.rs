@@ -5,7 +5,7 @@
 //! Architecture invariant: this module stores links between (type, id) pairs and knows
 //! HubSpot's default type ids; whether the records exist or are live is the store's business.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -59,29 +59,58 @@ pub(crate) fn default_type(from: &str, to: &str) -> (u32, u32) {
     }
 }
 
-/// The category, label and inverse of a link, stored once under its `from` side.
+/// A link as stored under its `from` side. Type names and categories are interned (`u16`
+/// indexes into [`Associations::names`]): a portal of 100,000 contacts has hundreds of
+/// thousands of links, and strings per link would dwarf the records themselves.
 #[derive(Clone, Debug)]
-struct Link {
+struct Edge {
+    to_type: u16,
+    to_id: u64,
+    type_id: u32,
     inverse_type_id: u32,
-    category: String,
-    label: Option<String>,
+    category: u16,
+    label: Option<Box<str>>,
 }
 
 /// `(type, id)` of one side.
 type Side = (String, u64);
 
+/// `(interned type, id)` of one side.
+type Key = (u16, u64);
+
 /// Every link, indexed from both sides.
 #[derive(Debug, Default)]
 pub(crate) struct Associations {
-    /// `(from type, from id)` → `(to type, to id, type id)` → link.
-    from: BTreeMap<Side, BTreeMap<(String, u64, u32), Link>>,
-    /// `(to type, to id)` → `(from type, from id, type id)`: the same links, found from the
-    /// other side.
-    to: BTreeMap<Side, BTreeSet<(String, u64, u32)>>,
+    /// Interned type names and categories.
+    names: Vec<String>,
+    /// Links by the side they were created from.
+    from: HashMap<Key, Vec<Edge>>,
+    /// `(from type, from id, type id)` of the links pointing at a side: the same links, found
+    /// from the other side.
+    to: HashMap<Key, Vec<(u16, u64, u32)>>,
 }
 
 impl Associations {
-    /// Stores a link (one type); returns whether it is new.
+    fn name(&self, name: &str) -> Option<u16> {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .and_then(|i| u16::try_from(i).ok())
+    }
+
+    fn intern(&mut self, name: &str) -> u16 {
+        self.name(name).unwrap_or_else(|| {
+            self.names.push(name.to_string());
+            u16::try_from(self.names.len() - 1).unwrap_or(u16::MAX)
+        })
+    }
+
+    fn key(&self, side: &Side) -> Option<Key> {
+        Some((self.name(&side.0)?, side.1))
+    }
+
+    /// Stores a link (one type); returns whether it is new (an existing one takes the new
+    /// label and category).
     pub(crate) fn add(&mut self, association: &Association) -> bool {
         let (Ok(from_id), Ok(to_id)) = (
             association.from_id.trim().parse::<u64>(),
@@ -89,121 +118,119 @@ impl Associations {
         ) else {
             return false;
         };
-        let key = (association.to_type.clone(), to_id, association.type_id);
-        let links = self
-            .from
-            .entry((association.from_type.clone(), from_id))
-            .or_default();
-        let new = !links.contains_key(&key);
-        links.insert(
-            key,
-            Link {
-                inverse_type_id: association.inverse_type_id,
-                category: association.category.clone(),
-                label: association.label.clone(),
-            },
-        );
-        self.to
-            .entry((association.to_type.clone(), to_id))
-            .or_default()
-            .insert((association.from_type.clone(), from_id, association.type_id));
-        new
+        let from_type = self.intern(&association.from_type);
+        let to_type = self.intern(&association.to_type);
+        let category = self.intern(&association.category);
+        let edge = Edge {
+            to_type,
+            to_id,
+            type_id: association.type_id,
+            inverse_type_id: association.inverse_type_id,
+            category,
+            label: association.label.as_deref().map(Box::from),
+        };
+        let edges = self.from.entry((from_type, from_id)).or_default();
+        let existing = edges
+            .iter_mut()
+            .find(|e| e.to_type == to_type && e.to_id == to_id && e.type_id == association.type_id);
+        if let Some(existing) = existing {
+            *existing = edge;
+            return false;
+        }
+        edges.push(edge);
+        self.to.entry((to_type, to_id)).or_default().push((
+            from_type,
+            from_id,
+            association.type_id,
+        ));
+        true
     }
 
     /// Removes every link between two records, whichever side it was stored from; returns how
     /// many went.
     pub(crate) fn remove_pair(&mut self, a: &Side, b: &Side) -> usize {
-        self.remove_where(a, b, |_| true) + self.remove_where(b, a, |_| true)
+        match (self.key(a), self.key(b)) {
+            (Some(a), Some(b)) => {
+                self.remove_where(a, b, |_| true) + self.remove_where(b, a, |_| true)
+            }
+            _ => 0,
+        }
     }
 
-    /// Removes the links stored from `from` to `to` whose type id (read from `from`) passes
-    /// `remove`.
-    fn remove_where(&mut self, from: &Side, to: &Side, remove: impl Fn(u32) -> bool) -> usize {
-        let Some(links) = self.from.get_mut(from) else {
+    /// Removes the links stored from `from` to `to` whose edge `remove` picks.
+    fn remove_where(&mut self, from: Key, to: Key, remove: impl Fn(&Edge) -> bool) -> usize {
+        let Some(edges) = self.from.get_mut(&from) else {
             return 0;
         };
-        let doomed: Vec<(String, u64, u32)> = links
-            .keys()
-            .filter(|(ty, id, type_id)| ty == &to.0 && *id == to.1 && remove(*type_id))
-            .cloned()
-            .collect();
-        for key in &doomed {
-            links.remove(key);
-            if let Some(back) = self.to.get_mut(to) {
-                back.remove(&(from.0.clone(), from.1, key.2));
-                if back.is_empty() {
-                    self.to.remove(to);
-                }
+        let mut gone = Vec::new();
+        edges.retain(|e| {
+            let doomed = e.to_type == to.0 && e.to_id == to.1 && remove(e);
+            if doomed {
+                gone.push(e.type_id);
+            }
+            !doomed
+        });
+        if edges.is_empty() {
+            self.from.remove(&from);
+        }
+        if let Some(back) = self.to.get_mut(&to) {
+            back.retain(|(ty, id, t)| !(*ty == from.0 && *id == from.1 && gone.contains(t)));
+            if back.is_empty() {
+                self.to.remove(&to);
             }
         }
-        if links.is_empty() {
-            self.from.remove(from);
-        }
-        doomed.len()
+        gone.len()
     }
 
     /// Removes one type of link between two records, given as read from `a`; returns whether
     /// one went.
     pub(crate) fn remove_type(&mut self, a: &Side, b: &Side, type_id: u32) -> bool {
+        let (Some(a), Some(b)) = (self.key(a), self.key(b)) else {
+            return false;
+        };
         // Stored from `a` with this id, or stored from `b` with it as the inverse.
-        let from_a = self.remove_where(a, b, |t| t == type_id);
-        let inverse: Vec<u32> = self
-            .from
-            .get(b)
-            .map(|links| {
-                links
-                    .iter()
-                    .filter(|((ty, id, _), link)| {
-                        ty == &a.0 && *id == a.1 && link.inverse_type_id == type_id
-                    })
-                    .map(|((_, _, t), _)| *t)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let from_b = self.remove_where(b, a, |t| inverse.contains(&t));
+        let from_a = self.remove_where(a, b, |e| e.type_id == type_id);
+        let from_b = self.remove_where(b, a, |e| e.inverse_type_id == type_id);
         from_a + from_b > 0
+    }
+
+    fn link_type(&self, type_id: u32, edge: &Edge) -> LinkType {
+        LinkType {
+            type_id,
+            category: self.names[usize::from(edge.category)].clone(),
+            label: edge.label.as_deref().map(str::to_string),
+        }
     }
 
     /// The records of `to_type` linked to `side`, in id order, each with its link types as
     /// read from `side`.
     pub(crate) fn of(&self, side: &Side, to_type: &str) -> BTreeMap<u64, Vec<LinkType>> {
         let mut found: BTreeMap<u64, Vec<LinkType>> = BTreeMap::new();
+        let (Some(key), Some(other)) = (self.key(side), self.name(to_type)) else {
+            return found;
+        };
         let mut add = |id: u64, link: LinkType| {
             let types = found.entry(id).or_default();
             if !types.iter().any(|t| t.type_id == link.type_id) {
                 types.push(link);
             }
         };
-        if let Some(links) = self.from.get(side) {
-            for ((ty, id, type_id), link) in links {
-                if ty == to_type {
-                    add(
-                        *id,
-                        LinkType {
-                            type_id: *type_id,
-                            category: link.category.clone(),
-                            label: link.label.clone(),
-                        },
-                    );
-                }
+        for edge in self.from.get(&key).into_iter().flatten() {
+            if edge.to_type == other {
+                add(edge.to_id, self.link_type(edge.type_id, edge));
             }
         }
-        if let Some(back) = self.to.get(side) {
-            for (ty, id, type_id) in back.iter().filter(|(ty, _, _)| ty == to_type) {
-                let link = self
-                    .from
-                    .get(&(ty.clone(), *id))
-                    .and_then(|links| links.get(&(side.0.clone(), side.1, *type_id)));
-                if let Some(link) = link {
-                    add(
-                        *id,
-                        LinkType {
-                            type_id: link.inverse_type_id,
-                            category: link.category.clone(),
-                            label: link.label.clone(),
-                        },
-                    );
-                }
+        for (ty, id, type_id) in self.to.get(&key).into_iter().flatten() {
+            if *ty != other {
+                continue;
+            }
+            let edge = self.from.get(&(*ty, *id)).and_then(|edges| {
+                edges
+                    .iter()
+                    .find(|e| e.to_type == key.0 && e.to_id == key.1 && e.type_id == *type_id)
+            });
+            if let Some(edge) = edge {
+                add(*id, self.link_type(edge.inverse_type_id, edge));
             }
         }
         for types in found.values_mut() {
@@ -215,73 +242,78 @@ impl Associations {
     /// Moves every link of `old` to `new` (a merge): links between the two are dropped, and a
     /// link `new` already has is kept once.
     pub(crate) fn repoint(&mut self, ty: &str, old: u64, new: u64) {
-        let old_side = (ty.to_string(), old);
-        let outgoing = self.from.remove(&old_side).unwrap_or_default();
-        for (to_type, to_id, type_id) in outgoing.keys() {
-            if let Some(back) = self.to.get_mut(&(to_type.clone(), *to_id)) {
-                back.remove(&(ty.to_string(), old, *type_id));
+        let Some(t) = self.name(ty) else {
+            return;
+        };
+        let old_key = (t, old);
+        let outgoing = self.from.remove(&old_key).unwrap_or_default();
+        for edge in &outgoing {
+            if let Some(back) = self.to.get_mut(&(edge.to_type, edge.to_id)) {
+                back.retain(|(ft, fid, tid)| !(*ft == t && *fid == old && *tid == edge.type_id));
             }
         }
-        let incoming = self.to.remove(&old_side).unwrap_or_default();
+        let incoming = self.to.remove(&old_key).unwrap_or_default();
         let mut moved = Vec::new();
         for (from_type, from_id, type_id) in incoming {
-            let side = (from_type.clone(), from_id);
-            if let Some(link) = self
-                .from
-                .get_mut(&side)
-                .and_then(|links| links.remove(&(ty.to_string(), old, type_id)))
-            {
-                moved.push((side, type_id, link));
+            if let Some(edges) = self.from.get_mut(&(from_type, from_id)) {
+                if let Some(pos) = edges
+                    .iter()
+                    .position(|e| e.to_type == t && e.to_id == old && e.type_id == type_id)
+                {
+                    moved.push(((from_type, from_id), edges.remove(pos)));
+                }
             }
         }
-        for ((to_type, to_id, type_id), link) in outgoing {
-            if to_type == ty && (to_id == old || to_id == new) {
+        let link = |this: &Self, from: Key, edge: Edge| Association {
+            from_type: this.names[usize::from(from.0)].clone(),
+            from_id: from.1.to_string(),
+            to_type: this.names[usize::from(edge.to_type)].clone(),
+            to_id: edge.to_id.to_string(),
+            type_id: edge.type_id,
+            inverse_type_id: edge.inverse_type_id,
+            category: this.names[usize::from(edge.category)].clone(),
+            label: edge.label.map(String::from),
+        };
+        for edge in outgoing {
+            if edge.to_type == t && (edge.to_id == old || edge.to_id == new) {
                 continue;
             }
-            self.add(&association(
-                (ty.to_string(), new),
-                (to_type, to_id),
-                type_id,
-                link,
-            ));
+            let association = link(self, (t, new), edge);
+            self.add(&association);
         }
-        for (side, type_id, link) in moved {
-            if side.0 == ty && (side.1 == old || side.1 == new) {
+        for (from, mut edge) in moved {
+            if from.0 == t && (from.1 == old || from.1 == new) {
                 continue;
             }
-            self.add(&association(side, (ty.to_string(), new), type_id, link));
+            edge.to_id = new;
+            let association = link(self, from, edge);
+            self.add(&association);
         }
-        self.from.retain(|_, links| !links.is_empty());
+        self.from.retain(|_, edges| !edges.is_empty());
         self.to.retain(|_, back| !back.is_empty());
     }
 
-    /// Every link, as created.
+    /// Every link, as created, in a stable order.
     pub(crate) fn all(&self) -> Vec<Association> {
-        let mut all = Vec::new();
-        for ((from_type, from_id), links) in &self.from {
-            for ((to_type, to_id, type_id), link) in links {
-                all.push(association(
-                    (from_type.clone(), *from_id),
-                    (to_type.clone(), *to_id),
-                    *type_id,
-                    link.clone(),
-                ));
-            }
-        }
+        let name = |i: u16| self.names[usize::from(i)].clone();
+        let mut all: Vec<Association> = self
+            .from
+            .iter()
+            .flat_map(|((from_type, from_id), edges)| {
+                edges.iter().map(move |e| Association {
+                    from_type: name(*from_type),
+                    from_id: from_id.to_string(),
+                    to_type: name(e.to_type),
+                    to_id: e.to_id.to_string(),
+                    type_id: e.type_id,
+                    inverse_type_id: e.inverse_type_id,
+                    category: name(e.category),
+                    label: e.label.as_deref().map(str::to_string),
+                })
+            })
+            .collect();
+        all.sort();
         all
-    }
-}
-
-fn association(from: Side, to: Side, type_id: u32, link: Link) -> Association {
-    Association {
-        from_type: from.0,
-        from_id: from.1.to_string(),
-        to_type: to.0,
-        to_id: to.1.to_string(),
-        type_id,
-        inverse_type_id: link.inverse_type_id,
-        category: link.category,
-        label: link.label,
     }
 }
 

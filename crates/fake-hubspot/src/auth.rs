@@ -263,6 +263,32 @@ mod tests {
             scope(&post, "/crm/v4/associations/contacts/companies/batch/read"),
             "crm.objects.contacts.read"
         );
+        let get = Method::GET;
+        assert_eq!(scope(&post, "/crm/v3/lists/search"), "crm.lists.read");
+        assert_eq!(
+            scope(&Method::PUT, "/crm/v3/lists/3/memberships/add"),
+            "crm.lists.write"
+        );
+        assert_eq!(scope(&get, "/crm/v3/owners"), "crm.objects.owners.read");
+        assert_eq!(scope(&get, "/crm/v3/schemas"), "crm.schemas.custom.read");
+        assert_eq!(scope(&get, "/email/public/v1/events"), "content");
+        assert_eq!(scope(&get, "/marketing/v3/forms"), "forms");
+        assert_eq!(
+            scope(&get, "/contacts/v1/contact/vids/batch"),
+            "crm.objects.contacts.read"
+        );
+        assert_eq!(
+            scope(&post, "/crm/v3/objects/contacts/merge"),
+            "crm.objects.contacts.write"
+        );
+        for granted in [
+            "crm.lists.read",
+            "content",
+            "forms",
+            "crm.objects.owners.read",
+        ] {
+            assert!(all_scopes().contains(granted), "{granted}");
+        }
         assert!(all_scopes().contains("crm.objects.contacts.write"));
     }
 }

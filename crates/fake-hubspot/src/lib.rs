@@ -2,9 +2,12 @@
 //!
 //! It implements the parts of HubSpot that a delivery pipeline meets — CRM objects (batch
 //! upsert/update/read, single read, search with index lag), properties, v4 associations (batch
-//! associate, list), custom behavioral events (batch send, definitions), OAuth refresh — with
-//! HubSpot's validation rules, error shapes and rate limits, plus fault injection and a state
-//! snapshot to assert on. The README lists the endpoints.
+//! associate, list), custom behavioral events (batch send, definitions), OAuth refresh — and the
+//! read side a Source meets: search with its 10,000-result cap, lists of live and archived
+//! records, merges, typed associations, v3 lists, schemas, owners, pipelines, the v1 email,
+//! form and identity endpoints, and generated portals of 100,000 records. All with HubSpot's
+//! validation rules, error shapes and rate limits, plus fault injection, controls that cause
+//! each kind of change, and a state snapshot to assert on. The README lists the endpoints.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -28,6 +31,7 @@ mod dates;
 mod errors;
 mod events;
 mod faults;
+mod generate;
 mod limits;
 mod lists;
 mod marketing;
@@ -53,6 +57,7 @@ pub use associations::Association;
 pub use auth::{AccessToken, OAuthApp, all_scopes};
 pub use events::{MAX_EVENT_BATCH, MAX_EVENT_PROPERTIES, RecordedEvent};
 pub use faults::{FaultKind, FaultRule, Faults};
+pub use generate::{Generated, GeneratedPortal, PortalSizes};
 pub use limits::RateLimits;
 pub use lists::{ObjectList, PROCESSING_TYPES};
 pub use marketing::{
@@ -107,6 +112,8 @@ pub struct FakeConfig {
     pub custom_objects: Vec<CustomObject>,
     /// Owners (`GET /crm/v3/owners`); default: one, the account's creator.
     pub owners: Vec<Owner>,
+    /// A portal generated at start and on every reset.
+    pub generated: Option<GeneratedPortal>,
     /// Most request-log entries kept (oldest are dropped first).
     pub request_log_cap: usize,
 }
@@ -126,6 +133,7 @@ impl Default for FakeConfig {
             extra_properties: Vec::new(),
             custom_objects: Vec::new(),
             owners: portal::default_owners(),
+            generated: None,
             request_log_cap: 100_000,
         }
     }
@@ -174,6 +182,26 @@ impl FakeConfig {
     pub fn with_custom_object(mut self, object: CustomObject) -> Self {
         self.custom_objects.push(object);
         self
+    }
+
+    /// Generates a portal of these sizes at start and on every reset, deterministic by seed
+    /// (see [`GeneratedPortal`]).
+    pub fn with_generated_portal(mut self, seed: u64, sizes: PortalSizes) -> Self {
+        self.generated = Some(GeneratedPortal {
+            seed,
+            sizes,
+            anchor_ms: None,
+        });
+        self
+    }
+
+    /// Every owner: the configured ones, then the generated portal's.
+    pub fn all_owners(&self) -> Vec<Owner> {
+        let mut owners = self.owners.clone();
+        if let Some(spec) = &self.generated {
+            owners.extend(spec.owners());
+        }
+        owners
     }
 
     /// Adds an owner.
@@ -228,6 +256,12 @@ impl FakeHandle {
     /// configuration; tokens issued by OAuth refresh stay valid.
     pub fn reset(&self) {
         self.shared.lock().reset();
+    }
+
+    /// What the generated portal holds (counts, the bulk update's millisecond), if the
+    /// configuration asks for one.
+    pub fn generated(&self) -> Option<Generated> {
+        self.shared.lock().generated.clone()
     }
 
     /// Makes every write so far visible to search, as if the search lag had passed: lets a test

@@ -1,17 +1,18 @@
 //! `fake-hubspot`: runs the fake HubSpot API until killed.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use fake_hubspot::{
-    AccessToken, DEFAULT_PORTAL_ID, DEFAULT_TOKEN, FakeConfig, OAuthApp, RateLimits,
+    AccessToken, DEFAULT_PORTAL_ID, DEFAULT_TOKEN, FakeConfig, GeneratedPortal, OAuthApp,
+    PortalSizes, RateLimits,
 };
 
 /// A fake HubSpot REST API on 127.0.0.1 for tests and demos.
 ///
 /// Control it from other processes with `GET /_fake/state`, `POST /_fake/faults`,
-/// `POST /_fake/reset` and `POST /_fake/tokens`.
+/// `POST /_fake/reset`, `POST /_fake/tokens` and the data controls of the README.
 #[derive(Debug, Parser)]
 #[command(name = "fake-hubspot", version)]
 struct Args {
@@ -58,6 +59,17 @@ struct Args {
     /// Lifetime of access tokens issued by refresh, in seconds.
     #[arg(long, default_value_t = 1800)]
     token_lifetime_secs: u64,
+    /// Generate a portal at start and on every reset:
+    /// `contacts=100000,companies=20000,deals=5000,tickets=1000,lists=20,email_events=50000,
+    /// forms=3,submissions=2000,owners=10,bulk=10001` (every kind optional).
+    #[arg(long, value_name = "KIND=COUNT,...")]
+    generate: Option<PortalSizes>,
+    /// Seed of the generated portal: same seed and sizes, same portal.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Every generated time is before this (epoch ms); default: the start of the current UTC day.
+    #[arg(long)]
+    anchor_ms: Option<i64>,
 }
 
 impl Args {
@@ -80,6 +92,11 @@ impl Args {
                 search_per_second: self.search_per_sec,
             },
             search_lag: Duration::from_millis(self.search_lag_ms),
+            generated: self.generate.map(|sizes| GeneratedPortal {
+                seed: self.seed,
+                sizes,
+                anchor_ms: self.anchor_ms,
+            }),
             ..FakeConfig::default()
         };
         for spec in self.events {
@@ -99,7 +116,29 @@ impl Args {
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let config = Args::parse().into_config();
+    let started = Instant::now();
     let fake = fake_hubspot::start(config).await?;
+    // The report comes before the listening line, so whoever waits for that line has it.
+    if let Some(generated) = fake.generated() {
+        let records: Vec<String> = generated
+            .records
+            .iter()
+            .map(|(ty, n)| format!("{n} {ty}"))
+            .collect();
+        eprintln!(
+            "generated {}, {} associations, {} lists ({} memberships), {} email events, \
+             {} form submissions; {} contacts share modified ms {}; in {} ms",
+            records.join(", "),
+            generated.associations,
+            generated.lists,
+            generated.memberships,
+            generated.email_events,
+            generated.submissions,
+            generated.bulk_contacts,
+            generated.bulk_ms,
+            started.elapsed().as_millis()
+        );
+    }
     println!("fake HubSpot listening on {}", fake.base_url);
     tokio::signal::ctrl_c().await?;
     fake.shutdown().await;

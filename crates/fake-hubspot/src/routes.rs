@@ -31,6 +31,7 @@ use crate::dates;
 use crate::errors::{ApiError, category};
 use crate::events::{self, MAX_EVENT_BATCH};
 use crate::faults::{ConnectionKiller, FaultKind, Faults};
+use crate::generate::GeneratedPortal;
 use crate::limits::{self, LimitClass};
 use crate::lists::ObjectList;
 use crate::marketing::{self, EventFilter};
@@ -138,6 +139,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/_fake/reset", post(control_reset))
         .route("/_fake/tokens", post(control_add_token))
         .route("/_fake/search/settle", post(control_settle_search))
+        .route("/_fake/objects/{object_type}/create", post(control_create))
         .route("/_fake/objects/{object_type}/modify", post(control_modify))
         .route(
             "/_fake/objects/{object_type}/archive",
@@ -152,6 +154,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/_fake/properties/{object_type}",
             post(control_create_property),
         )
+        .route("/_fake/generate", post(control_generate))
         .route("/_fake/email/campaigns", post(control_add_campaign))
         .route("/_fake/email/events", post(control_add_email_events))
         .route(
@@ -1375,9 +1378,8 @@ async fn list_owners(
     let archived = query_flag(&query, "archived");
     let email = query.get("email").map(|e| e.to_lowercase());
     let inner = s.lock();
-    let mut owners: Vec<_> = inner
-        .config
-        .owners
+    let all = inner.config.all_owners();
+    let mut owners: Vec<_> = all
         .iter()
         .filter(|o| o.archived == archived && o.id >= after)
         .filter(|o| email.as_ref().is_none_or(|e| &o.email.to_lowercase() == e))
@@ -1756,6 +1758,26 @@ async fn control_settle_search(State(s): AppState) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+/// Body of `POST /_fake/objects/{type}/create`.
+#[derive(Deserialize)]
+struct CreateRequest {
+    #[serde(default)]
+    properties: Map<String, Value>,
+}
+
+/// Creates a record now, validated like an API write and lagging in search like one, without
+/// counting a request: the write that lands just before a sync.
+async fn control_create(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
+    let request: CreateRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::validation(format!("Invalid create request: {e}")))?;
+    let ty = object_type(&s, &ty);
+    let object = s
+        .lock()
+        .store
+        .create(&ty, &request.properties, Instant::now())?;
+    Ok((StatusCode::CREATED, Json(object_json(&ty, &object, None))).into_response())
+}
+
 /// Body of `POST /_fake/objects/{type}/modify`.
 #[derive(Deserialize)]
 struct ModifyRequest {
@@ -1815,6 +1837,18 @@ async fn control_create_property(
 
 fn control_body<T: serde::de::DeserializeOwned>(body: &Bytes, what: &str) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::validation(format!("Invalid {what}: {e}")))
+}
+
+/// Resets the fake to a freshly generated portal (kept for later resets) and answers what it
+/// holds and how long it took.
+async fn control_generate(State(s): AppState, body: Bytes) -> ApiResult {
+    let spec: GeneratedPortal = control_body(&body, "generated portal")?;
+    let started = Instant::now();
+    let mut inner = s.lock();
+    inner.config.generated = Some(spec);
+    inner.reset();
+    let elapsed = started.elapsed().as_millis();
+    Ok(Json(json!({ "generated": inner.generated, "elapsedMs": elapsed })).into_response())
 }
 
 /// Body of `POST /_fake/email/campaigns`.

@@ -102,6 +102,14 @@ impl View<'_> {
         }
     }
 
+    /// Whether the record has a value for the field (system fields always do).
+    fn has(&self, field: &Field) -> bool {
+        match field {
+            Field::Property(name) => self.properties.get(name).is_some_and(|v| !v.is_empty()),
+            _ => true,
+        }
+    }
+
     fn text(&self, field: &Field) -> Option<Cow<'_, str>> {
         match field {
             Field::Property(name) => self
@@ -470,11 +478,12 @@ impl Query {
         })
     }
 
-    /// Orders hits as the answer lists them: by the sort key (missing values last), then ties in
-    /// a fixed scrambled order.
-    pub(crate) fn order(&self, hits: &mut [Hit]) {
+    /// The hits of the requested page, in answer order: by the sort key (missing values last),
+    /// then ties in a fixed scrambled order. Only the hits up to the page's end are sorted, so
+    /// a page near the front of 100,000 matches costs a selection, not a full sort.
+    pub(crate) fn page<'h>(&self, hits: &'h mut [Hit]) -> &'h [Hit] {
         let ascending = self.sort.ascending;
-        hits.sort_unstable_by(|a, b| {
+        let order = |a: &Hit, b: &Hit| {
             let by_key = match (&a.key, &b.key) {
                 (SortKey::Missing, SortKey::Missing) => Ordering::Equal,
                 (SortKey::Missing, _) => return Ordering::Greater,
@@ -486,7 +495,14 @@ impl Query {
             };
             let by_key = if ascending { by_key } else { by_key.reverse() };
             by_key.then(a.tie.cmp(&b.tie)).then(a.id.cmp(&b.id))
-        });
+        };
+        let end = (self.offset + self.limit).min(hits.len());
+        if end < hits.len() && end > 0 {
+            hits.select_nth_unstable_by(end - 1, order);
+        }
+        let front = &mut hits[..end];
+        front.sort_unstable_by(order);
+        &front[self.offset.min(end)..]
     }
 }
 
@@ -507,13 +523,6 @@ pub(crate) fn as_number(s: &str) -> Option<f64> {
         .filter(|n| n.is_finite())
         // Epoch ms fit an f64 exactly.
         .or_else(|| dates::parse_iso(s).map(|ms| ms as f64))
-}
-
-fn loosely_equal(stored: &str, stored_number: Option<f64>, wanted: &Wanted) -> bool {
-    match (stored_number, wanted.number) {
-        (Some(a), Some(b)) => a == b,
-        _ => stored.trim().eq_ignore_ascii_case(wanted.text.trim()),
-    }
 }
 
 fn wildcard_match(pattern: &str, text: &str) -> bool {
@@ -552,17 +561,27 @@ fn contains_token(stored: &str, wanted: &str) -> bool {
 }
 
 fn matches(filter: &Compiled, view: &View<'_>) -> bool {
-    let stored = view.text(&filter.field);
-    let stored_number = view.number(&filter.field);
-    let equal = |w: &Wanted| {
-        stored
-            .as_deref()
-            .is_some_and(|s| loosely_equal(s, stored_number, w))
+    let field = &filter.field;
+    // Only what the operator needs is computed: this runs once per candidate record, and a
+    // search over a large portal has 100,000 of them.
+    let number = match filter.op {
+        Op::HasProperty | Op::NotHasProperty | Op::ContainsToken | Op::NotContainsToken => None,
+        _ => view.number(field),
     };
-    let compare = |w: &Wanted, f: fn(f64, f64) -> bool| matches!((stored_number, w.number), (Some(a), Some(b)) if f(a, b));
+    let equal = |w: &Wanted| match (number, w.number) {
+        (Some(a), Some(b)) => a == b,
+        _ => view
+            .text(field)
+            .is_some_and(|s| s.trim().eq_ignore_ascii_case(w.text.trim())),
+    };
+    let compare = |w: &Wanted, f: fn(f64, f64) -> bool| matches!((number, w.number), (Some(a), Some(b)) if f(a, b));
+    let token = || {
+        view.text(field)
+            .is_some_and(|s| contains_token(&s, &filter.value.text))
+    };
     match filter.op {
-        Op::HasProperty => stored.is_some(),
-        Op::NotHasProperty => stored.is_none(),
+        Op::HasProperty => view.has(field),
+        Op::NotHasProperty => !view.has(field),
         Op::Eq => equal(&filter.value),
         Op::Neq => !equal(&filter.value),
         Op::In => filter.values.iter().any(equal),
@@ -574,12 +593,8 @@ fn matches(filter: &Compiled, view: &View<'_>) -> bool {
         Op::Between => {
             compare(&filter.value, |a, lo| a >= lo) && compare(&filter.high, |a, hi| a <= hi)
         }
-        Op::ContainsToken => stored
-            .as_deref()
-            .is_some_and(|s| contains_token(s, &filter.value.text)),
-        Op::NotContainsToken => !stored
-            .as_deref()
-            .is_some_and(|s| contains_token(s, &filter.value.text)),
+        Op::ContainsToken => token(),
+        Op::NotContainsToken => !token(),
     }
 }
 

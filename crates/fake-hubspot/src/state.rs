@@ -15,6 +15,7 @@ use crate::associations::Association;
 use crate::auth::AccessToken;
 use crate::events::{EventLog, RecordedEvent};
 use crate::faults::{FaultKind, Faults};
+use crate::generate::{self, Generated};
 use crate::limits::Limiter;
 use crate::lists::{Lists, ObjectList};
 use crate::marketing::{EmailCampaign, EmailEvent, Form, FormSubmission, Marketing, TimelineItem};
@@ -193,6 +194,8 @@ pub(crate) struct Inner {
     pub(crate) events: EventLog,
     pub(crate) lists: Lists,
     pub(crate) marketing: Marketing,
+    /// What the configured generated portal holds.
+    pub(crate) generated: Option<Generated>,
     pub(crate) faults: Faults,
     /// Tokens issued by OAuth refresh; they survive resets so a running client keeps working.
     issued: Vec<AccessToken>,
@@ -203,13 +206,21 @@ pub(crate) struct Inner {
 
 impl Inner {
     fn new(config: FakeConfig) -> Self {
+        let mut store = Store::new(&config);
+        let mut lists = Lists::default();
+        let mut marketing = Marketing::default();
+        let generated = config
+            .generated
+            .as_ref()
+            .map(|spec| generate::generate(spec, &mut store, &mut lists, &mut marketing));
         Self {
-            store: Store::new(&config),
+            store,
             config,
             limiter: Limiter::default(),
             events: EventLog::default(),
-            lists: Lists::default(),
-            marketing: Marketing::default(),
+            lists,
+            marketing,
+            generated,
             faults: Faults::default(),
             issued: Vec::new(),
             issued_count: 0,

@@ -296,6 +296,9 @@ struct Version {
 /// A record plus the versions search may still show (see [`Store::search`]).
 #[derive(Debug)]
 struct Record {
+    /// `object.id` as a number, kept so hot paths (a search visits every candidate) need not
+    /// parse it.
+    rid: u64,
     object: StoredObject,
     /// `(written at, version)`, oldest first, while some write is younger than the search lag:
     /// the newest version already visible (`None`: indexed before the lag began to matter),
@@ -307,13 +310,14 @@ struct Record {
 impl Record {
     fn new(object: StoredObject) -> Self {
         Self {
+            rid: object.id.parse().unwrap_or_default(),
             object,
             versions: Vec::new(),
         }
     }
 
     fn rid(&self) -> u64 {
-        self.object.id.parse().unwrap_or_default()
+        self.rid
     }
 
     /// Whether search, list and reads by id treat the record as current.
@@ -816,7 +820,7 @@ impl Store {
     }
 
     /// Creates a record (the insert half of an upsert).
-    fn create(
+    pub(crate) fn create(
         &mut self,
         ty: &str,
         props: &Map<String, Value>,
@@ -939,6 +943,31 @@ impl Store {
         self.next_id += 1;
         self.put(ty, object.clone(), Some(now));
         object
+    }
+
+    /// Stores a generated record as already indexed, with the given times; returns its id. The
+    /// generator writes values in stored form, so there is no validation pass.
+    pub(crate) fn put_generated(
+        &mut self,
+        ty: &str,
+        properties: &[(&str, String)],
+        created_at: i64,
+        updated_at: i64,
+    ) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let object = StoredObject {
+            id: id.to_string(),
+            properties: properties
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), v.clone()))
+                .collect(),
+            created_at,
+            updated_at,
+            ..StoredObject::default()
+        };
+        self.put(ty, object, None);
+        id
     }
 
     /// Stores a record built elsewhere (insert, merge, the generator) under its id; `written`
@@ -1274,7 +1303,15 @@ impl Store {
             hits.extend(view.and_then(|v| query.hit(&v)));
         }
         let (low, high) = query.modified_range();
-        if low.unwrap_or(i64::MIN) <= high.unwrap_or(i64::MAX) {
+        if low.is_none() && high.is_none() {
+            // No bound on the modified time: walk the records, skipping the index lookups.
+            for record in table.records.values() {
+                if record.live() && !table.lagging.contains(&record.rid) {
+                    let view = record.visible(now, lag);
+                    hits.extend(view.and_then(|v| query.hit(&v)));
+                }
+            }
+        } else if low.unwrap_or(i64::MIN) <= high.unwrap_or(i64::MAX) {
             let range = (low.unwrap_or(i64::MIN), 0)..=(high.unwrap_or(i64::MAX), u64::MAX);
             for (_, rid) in table.by_modified.range(range) {
                 if table.lagging.contains(rid) {
@@ -1284,12 +1321,10 @@ impl Store {
                 hits.extend(view.and_then(|v| query.hit(&v)));
             }
         }
-        query.order(&mut hits);
         let total = hits.len();
-        let results: Vec<StoredObject> = hits
+        let results: Vec<StoredObject> = query
+            .page(&mut hits)
             .iter()
-            .skip(query.offset)
-            .take(query.limit)
             .filter_map(|hit| {
                 let record = table.records.get(&hit.id)?;
                 let view = record.visible(now, lag)?;

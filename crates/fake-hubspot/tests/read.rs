@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use fake_hubspot::{
-    CustomObject, DEFAULT_PORTAL_ID, DEFAULT_TOKEN, FakeConfig, FakeHandle, Owner,
-    PropertyDefinition, RateLimits,
+    CustomObject, DEFAULT_PORTAL_ID, DEFAULT_TOKEN, FakeConfig, FakeHandle, FakeState,
+    GeneratedPortal, Owner, PropertyDefinition, RateLimits,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -25,6 +25,13 @@ impl Answer {
             .as_array()
             .map(Vec::as_slice)
             .unwrap_or_else(|| panic!("no results in {}", self.body))
+    }
+
+    /// The `total` of a search answer.
+    fn total(&self) -> u64 {
+        self.body["total"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no total in {}", self.body))
     }
 
     /// The `id` of every result, in order.
@@ -415,11 +422,27 @@ async fn search_shows_the_previous_version_with_its_modified_time_until_the_lag_
     );
     // Reads by id are not lagged.
     assert_eq!(fake.state().contacts()[0].properties["firstname"], "New");
+    // A record created just now through the control lags like any write, uncounted.
+    let requests = fake.state().total_requests;
+    let created = api
+        .control(
+            "/_fake/objects/contacts/create",
+            json!({ "properties": { "email": "now@x.co" } }),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    assert_eq!(fake.state().total_requests, requests);
+    let now =
+        json!({ "filterGroups": one_group(json!([filter("email", "EQ", json!("now@x.co"))])) });
+    assert_eq!(api.search("contacts", now.clone()).await.body["total"], 0);
     // Settling over HTTP, as another process would.
     api.control("/_fake/search/settle", json!({})).await;
     let settled = api.search("contacts", by_email).await;
     assert_eq!(settled.results()[0]["properties"]["firstname"], "New");
-    assert_eq!(api.search("contacts", since_old).await.ids(), [id]);
+    let since = api.search("contacts", since_old).await;
+    assert_eq!(since.total(), 2, "the write and the record created since");
+    assert!(since.ids().contains(&id));
+    assert_eq!(api.search("contacts", now).await.body["total"], 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -741,7 +764,7 @@ async fn associations_read_in_batches_with_types_and_labels_from_either_side() {
     // None of this touched a record's modified time.
     let after = fake.state();
     for ty in ["contacts", "companies"] {
-        let times = |state: &fake_hubspot::FakeState| -> Vec<i64> {
+        let times = |state: &FakeState| -> Vec<i64> {
             state.objects_of(ty).iter().map(|o| o.updated_at).collect()
         };
         assert_eq!(times(&before), times(&after), "{ty}");
@@ -1604,4 +1627,222 @@ async fn read_endpoints_count_against_the_rolling_window_and_the_log() {
     );
     assert_eq!(state.total_requests, 6, "controls are not counted");
     assert_eq!(state.request_log[0].path, "/email/public/v1/events");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The generated portal
+
+/// 2026-01-01T00:00:00Z: a fixed anchor, so generated times do not depend on the day.
+const ANCHOR_MS: i64 = 1_767_225_600_000;
+
+fn generated(seed: u64, sizes: &str) -> FakeConfig {
+    FakeConfig {
+        generated: Some(GeneratedPortal {
+            seed,
+            sizes: sizes.parse().expect("sizes"),
+            anchor_ms: Some(ANCHOR_MS),
+        }),
+        ..roomy()
+    }
+}
+
+/// The data parts of a state (not the request counters).
+fn data(state: &FakeState) -> Value {
+    json!({
+        "objects": state.objects,
+        "associations": state.associations,
+        "lists": state.lists,
+        "campaigns": state.email_campaigns,
+        "events": state.email_events,
+        "timeline": state.subscription_timeline,
+        "forms": state.forms,
+        "submissions": state.form_submissions,
+    })
+}
+
+#[tokio::test]
+async fn a_generated_portal_is_a_function_of_its_seed() {
+    let sizes = "contacts=300,companies=30,deals=20,tickets=10,lists=3,email_events=400,forms=2,submissions=20,owners=2";
+    let (one, api) = setup(generated(7, sizes)).await;
+    let (two, _) = setup(generated(7, sizes)).await;
+    let (other, _) = setup(generated(8, sizes)).await;
+    let state = one.state();
+    assert_eq!(data(&state), data(&two.state()), "same seed, same portal");
+    assert_ne!(
+        data(&state),
+        data(&other.state()),
+        "another seed, another portal"
+    );
+
+    assert_eq!(state.contacts().len(), 300);
+    assert_eq!(state.companies().len(), 30);
+    assert_eq!(state.objects_of("deals").len(), 20);
+    assert_eq!(state.objects_of("tickets").len(), 10);
+    let summary = one.generated().expect("generated");
+    assert_eq!(
+        summary.bulk_contacts, 30,
+        "a tenth of the contacts, below 10,001"
+    );
+    let at_bulk = state
+        .contacts()
+        .iter()
+        .filter(|c| c.updated_at == summary.bulk_ms)
+        .count();
+    assert_eq!(at_bulk, 30);
+    assert!(
+        state
+            .contacts()
+            .iter()
+            .all(|c| c.created_at <= c.updated_at && c.updated_at < ANCHOR_MS)
+    );
+    let kinds: Vec<&str> = state
+        .lists
+        .iter()
+        .map(|l| l.processing_type.as_str())
+        .collect();
+    assert_eq!(kinds, ["MANUAL", "SNAPSHOT", "DYNAMIC"]);
+    assert!(state.lists.iter().all(|l| !l.members.is_empty()));
+    assert_eq!(state.email_events.len(), 400);
+    assert!(
+        !state.subscription_timeline.is_empty(),
+        "bounces and unsubscribes change subscriptions"
+    );
+    assert_eq!(
+        state.form_submissions.values().map(Vec::len).sum::<usize>(),
+        20
+    );
+    // Every contact belongs to a company, with the default and the primary link.
+    let primary = state
+        .associations
+        .iter()
+        .filter(|a| a.type_id == 1 && a.label.as_deref() == Some("Primary"))
+        .count();
+    assert_eq!(primary, 300);
+    // The data is served like any other.
+    let owners = api.get("/crm/v3/owners").await;
+    assert_eq!(
+        owners.results().len(),
+        3,
+        "the configured owner and two generated"
+    );
+    let events = api
+        .get(&format!(
+            "/email/public/v1/events?startTimestamp={}&limit=1000",
+            ANCHOR_MS - 60 * 86_400_000
+        ))
+        .await;
+    assert_eq!(events.body["events"].as_array().map(Vec::len), Some(400));
+    let search = api
+        .search(
+            "contacts",
+            json!({ "filterGroups": one_group(json!([filter("lastmodifieddate", "EQ", json!(summary.bulk_ms))])) }),
+        )
+        .await;
+    assert_eq!(search.body["total"], 30);
+}
+
+#[tokio::test]
+async fn more_than_10000_contacts_at_one_millisecond_drain_only_by_id() {
+    let (fake, api) = setup(generated(1, "contacts=10050")).await;
+    let summary = fake.generated().expect("generated");
+    assert_eq!(summary.bulk_contacts, 10_001);
+    let at_bulk = filter("lastmodifieddate", "EQ", json!(summary.bulk_ms));
+    // Paging one query by `after` stops at the cap.
+    let capped = api
+        .post(
+            "/crm/v3/objects/contacts/search",
+            json!({ "filterGroups": one_group(json!([at_bulk.clone()])), "limit": 200, "after": "10000" }),
+        )
+        .await;
+    assert_eq!(capped.status, 400);
+    // Restarting the query from the last id seen drains the millisecond, each record once.
+    let mut seen: Vec<u64> = Vec::new();
+    let mut last = 0_u64;
+    loop {
+        let page = api
+            .search(
+                "contacts",
+                json!({
+                    "filterGroups": one_group(json!([at_bulk.clone(), filter("hs_object_id", "GT", json!(last))])),
+                    "sorts": [{ "propertyName": "hs_object_id", "direction": "ASCENDING" }],
+                    "limit": 200,
+                }),
+            )
+            .await;
+        let ids: Vec<u64> = page
+            .ids()
+            .iter()
+            .map(|id| id.parse().expect("id"))
+            .collect();
+        let Some(&max) = ids.last() else { break };
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        seen.extend(ids);
+        last = max;
+    }
+    assert_eq!(seen.len(), 10_001);
+}
+
+#[tokio::test]
+async fn the_generate_control_resets_to_a_generated_portal() {
+    let (fake, api) = setup(roomy()).await;
+    api.contacts(&[("gone@x.co", json!({}))]).await;
+    let answer = api
+        .control(
+            "/_fake/generate",
+            json!({ "seed": 3, "sizes": { "contacts": 12, "companies": 2, "bulk": 5 }, "anchor_ms": ANCHOR_MS }),
+        )
+        .await;
+    assert_eq!(answer.body["generated"]["bulkContacts"], 5);
+    assert!(answer.body["elapsedMs"].is_u64());
+    assert_eq!(fake.state().contacts().len(), 12, "the old data is gone");
+    fake.reset();
+    assert_eq!(
+        fake.state().contacts().len(),
+        12,
+        "resets generate it again"
+    );
+}
+
+#[tokio::test]
+async fn the_binary_generates_a_portal_from_its_flags() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fake-hubspot"))
+        .args([
+            "--generate",
+            "contacts=40,companies=4,bulk=6",
+            "--seed",
+            "5",
+            "--anchor-ms",
+            &ANCHOR_MS.to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).await.expect("line");
+    let base = line
+        .trim()
+        .strip_prefix("fake HubSpot listening on ")
+        .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+        .to_string();
+    let api = Api {
+        http: reqwest::Client::new(),
+        base,
+    };
+    let page = api.get("/crm/v3/objects/contacts?limit=100").await;
+    assert_eq!(page.results().len(), 40);
+    // The report is read after the process ends, so a missing line fails instead of hanging.
+    let mut stderr = child.stderr.take().expect("stderr");
+    child.kill().await.expect("kill");
+    let mut report = String::new();
+    stderr.read_to_string(&mut report).await.expect("report");
+    assert!(
+        report.starts_with("generated ")
+            && report.contains("40 contacts")
+            && report.contains("6 contacts share"),
+        "{report}"
+    );
 }
