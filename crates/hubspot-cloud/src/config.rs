@@ -49,6 +49,14 @@ pub struct SyncConfig {
     /// the portal defines, new ones included on the next run).
     #[serde(default)]
     pub properties: PropertySelection,
+    /// How often every record's associations are read again, beside the changed records'
+    /// read each run: a link can change without moving either record's modified time. A
+    /// number of hours or a string `"24h"`, `"90m"`, `"2d"` (default `"24h"`).
+    #[serde(
+        default = "default_associations_full_every",
+        deserialize_with = "hours_or_duration"
+    )]
+    pub associations_full_every: Duration,
 }
 
 impl Default for SyncConfig {
@@ -57,6 +65,7 @@ impl Default for SyncConfig {
             path: default_sync_path(),
             lag_minutes: default_lag_minutes(),
             properties: PropertySelection::default(),
+            associations_full_every: default_associations_full_every(),
         }
     }
 }
@@ -89,6 +98,39 @@ pub enum PropertySelection {
     Default,
     /// Every property the portal defines.
     All,
+}
+
+fn default_associations_full_every() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+
+/// A number of hours, or text of a number and a unit (`s`, `m`, `h`, `d`).
+fn hours_or_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Hours(u64),
+        Text(String),
+    }
+    let text = match Raw::deserialize(d)? {
+        Raw::Hours(h) => return Ok(Duration::from_secs(h * 3600)),
+        Raw::Text(t) => t,
+    };
+    let t = text.trim();
+    let (number, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let seconds = match unit.trim() {
+        "s" => 1,
+        "m" => 60,
+        "h" | "" => 3600,
+        "d" => 86_400,
+        _ => 0,
+    };
+    match number.parse::<u64>() {
+        Ok(n) if seconds > 0 => Ok(Duration::from_secs(n * seconds)),
+        _ => Err(serde::de::Error::custom(format!(
+            "'{text}' is not a duration: write hours as a number, or \"24h\", \"90m\", \"2d\""
+        ))),
+    }
 }
 
 fn default_sync_path() -> String {
@@ -651,6 +693,10 @@ mod tests {
         assert_eq!(c.sync.path, "hubspot.db");
         assert_eq!(c.sync.lag_minutes, 60);
         assert_eq!(c.sync.properties, PropertySelection::Default);
+        assert_eq!(
+            c.sync.associations_full_every,
+            Duration::from_secs(24 * 3600)
+        );
         assert_eq!(c.sync.path_for("a", 1), PathBuf::from("hubspot.db"));
         assert_eq!(c.sync.path_for("eu", 2), PathBuf::from("hubspot.eu.db"));
         let p = write(
@@ -659,6 +705,21 @@ mod tests {
         let c = Config::load(&p, |_| None).unwrap();
         assert_eq!(c.sync.properties, PropertySelection::All);
         assert_eq!(c.sync.lag_minutes, 5);
+        for (every, secs) in [("12", 12 * 3600), ("\"90m\"", 5400), ("\"2d\"", 172_800)] {
+            let p = write(&format!(
+                "[sync]\nassociations_full_every = {every}\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n"
+            ));
+            let c = Config::load(&p, |_| None).unwrap();
+            assert_eq!(
+                c.sync.associations_full_every,
+                Duration::from_secs(secs),
+                "{every}"
+            );
+        }
+        let p = write(
+            "[sync]\nassociations_full_every = \"daily\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
+        );
+        assert!(Config::load(&p, |_| None).is_err());
         assert_eq!(
             c.sync.path_for("us", 3),
             PathBuf::from("/data/crm.us.sqlite")

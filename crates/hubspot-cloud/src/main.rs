@@ -226,6 +226,7 @@ async fn sync(
         lag: Duration::from_secs(config.sync.lag_minutes * 60),
         properties: config.sync.properties,
         max_pages: None,
+        associations_full_every: config.sync.associations_full_every,
     };
     let mut failed = false;
     for p in portals {
@@ -261,6 +262,18 @@ async fn sync(
                 ),
             }
         }
+        // Links are written by each object's run; the table gets one line.
+        let links = report.tables.iter().fold((0, 0, 0), |(i, u, d), t| {
+            (
+                i + t.associations.inserted,
+                u + t.associations.updated,
+                d + t.associations.deleted,
+            )
+        });
+        println!(
+            "  {:<12} {:>8} {:>8} {:>8} {:>8}",
+            "associations", links.0, links.1, links.2, "-"
+        );
         println!(
             "  {} HubSpot requests in {:.1}s",
             report.requests,

@@ -106,6 +106,7 @@ fn options() -> SyncOptions {
         lag: Duration::from_secs(3600),
         properties: PropertySelection::Default,
         max_pages: None,
+        associations_full_every: Duration::from_secs(24 * 3600),
     }
 }
 
@@ -377,5 +378,221 @@ async fn an_interrupted_initial_sync_resumes_and_ends_like_an_uninterrupted_one(
     println!(
         "requests: initial sync of 1000 contacts {}, interrupted {} + resumed {}",
         full.requests, first.requests, rest.requests
+    );
+}
+
+/// A fake whose companies have a unique `ext_key` to upsert them by.
+async fn env_with_companies() -> Env {
+    env(FakeConfig::default().with_property(
+        "companies",
+        Def::string("ext_key", "companyinformation").unique(),
+    ))
+    .await
+}
+
+impl Env {
+    /// Creates `n` companies and makes them searchable; answers their ids.
+    async fn companies(&self, n: usize) -> Vec<String> {
+        let inputs: Vec<UpsertInput> = (0..n)
+            .map(|k| UpsertInput {
+                id: format!("co{k}"),
+                properties: json!({ "name": format!("Company {k}") })
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            })
+            .collect();
+        let ids = self
+            .client
+            .upsert("companies", "ext_key", &inputs)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        self.fake.settle_search();
+        ids
+    }
+
+    /// Links a contact and a company without touching either record's modified time.
+    async fn link(&self, contact: &str, company: &str) {
+        self.control(
+            "associations",
+            json!({ "from_type": "contacts", "from_id": contact, "to_type": "companies", "to_id": company }),
+        )
+        .await;
+    }
+
+    /// Moves the last contact and company a second ahead, so the cursors sit on them: each run
+    /// re-reads its cursor's millisecond, which must not hold the records a test links.
+    async fn cursors_past(&self, contact: &str, company: &str) {
+        let later = SystemClock.now_ms() + 1_000;
+        for (ty, id) in [("contacts", contact), ("companies", company)] {
+            self.control(
+                &format!("objects/{ty}/modify"),
+                json!({ "ids": [id], "indexed": true, "at_ms": later }),
+            )
+            .await;
+        }
+    }
+
+    /// Removes every link between a contact and a company, neither record's modified time moving.
+    async fn unlink(&self, contact: &str, company: &str) {
+        self.control(
+            "associations/remove",
+            json!({ "from_type": "contacts", "from_id": contact, "to_type": "companies", "to_id": company }),
+        )
+        .await;
+    }
+}
+
+/// Contacts and companies, without a trailing window: a run re-reads only records modified
+/// since the previous run started, so unchanged records stay out of it.
+fn link_options(full_every: Duration) -> SyncOptions {
+    SyncOptions {
+        collections: vec!["contacts".into(), "companies".into()],
+        lag: Duration::ZERO,
+        associations_full_every: full_every,
+        ..options()
+    }
+}
+
+const DAILY: Duration = Duration::from_secs(24 * 3600);
+
+/// `(to_id, type_id, is_deleted)` of each `associations` row from `from_type` `from_id`.
+fn links_of(conn: &Connection, from_type: &str, from_id: &str) -> Vec<(String, i64, i64)> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT to_id, type_id, is_deleted FROM associations
+             WHERE from_type = ?1 AND from_id = ?2 ORDER BY to_id, type_id",
+        )
+        .unwrap();
+    stmt.query_map([from_type, from_id], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+fn links_total(report: &SyncReport) -> (u64, u64, u64) {
+    report.tables.iter().fold((0, 0, 0), |(i, u, d), t| {
+        (
+            i + t.associations.inserted,
+            u + t.associations.updated,
+            d + t.associations.deleted,
+        )
+    })
+}
+
+#[tokio::test]
+async fn a_link_between_unchanged_records_waits_for_the_full_pass() {
+    let env = env_with_companies().await;
+    let contacts = env.contacts(0, 3).await;
+    let companies = env.companies(3).await;
+    env.cursors_past(&contacts[2], &companies[2]).await;
+    env.link(&contacts[0], &companies[0]).await;
+    let mut conn = db();
+    // The first run is a full pass: every record's links, from both sides.
+    let first = env.sync(&mut conn, &link_options(DAILY)).await;
+    assert_eq!(
+        links_of(&conn, "contacts", &contacts[0]),
+        vec![(companies[0].clone(), 279, 0)]
+    );
+    assert_eq!(
+        links_of(&conn, "companies", &companies[0]),
+        vec![(contacts[0].clone(), 280, 0)]
+    );
+    assert_eq!(links_total(&first), (2, 0, 0));
+
+    env.link(&contacts[1], &companies[1]).await;
+    // Neither record changed and the full pass is a day away: this run reads no links.
+    let cheap = env.sync(&mut conn, &link_options(DAILY)).await;
+    assert_eq!(links_of(&conn, "contacts", &contacts[1]), vec![]);
+    assert_eq!(links_total(&cheap), (0, 0, 0));
+    // The full pass falls due (a day later, here a zero interval): the link shows up.
+    let full = env.sync(&mut conn, &link_options(Duration::ZERO)).await;
+    assert_eq!(
+        links_of(&conn, "contacts", &contacts[1]),
+        vec![(companies[1].clone(), 279, 0)]
+    );
+    assert_eq!(
+        links_of(&conn, "companies", &companies[1]),
+        vec![(contacts[1].clone(), 280, 0)]
+    );
+    assert_eq!(links_total(&full), (2, 0, 0));
+    println!(
+        "requests: first run (full pass) {}, run with nothing changed {}, full pass {}",
+        first.requests, cheap.requests, full.requests
+    );
+}
+
+#[tokio::test]
+async fn a_removed_link_is_marked_deleted() {
+    let env = env_with_companies().await;
+    let contacts = env.contacts(0, 1).await;
+    let companies = env.companies(2).await;
+    env.link(&contacts[0], &companies[0]).await;
+    env.link(&contacts[0], &companies[1]).await;
+    let mut conn = db();
+    env.sync(&mut conn, &link_options(DAILY)).await;
+    env.unlink(&contacts[0], &companies[1]).await;
+    let report = env.sync(&mut conn, &link_options(Duration::ZERO)).await;
+    assert_eq!(
+        links_of(&conn, "contacts", &contacts[0]),
+        vec![
+            (companies[0].clone(), 279, 0),
+            (companies[1].clone(), 279, 1)
+        ]
+    );
+    assert_eq!(
+        links_of(&conn, "companies", &companies[1]),
+        vec![(contacts[0].clone(), 280, 1)]
+    );
+    assert_eq!(links_total(&report), (0, 0, 2));
+    // A link added back is live again.
+    env.link(&contacts[0], &companies[1]).await;
+    let report = env.sync(&mut conn, &link_options(Duration::ZERO)).await;
+    assert_eq!(links_total(&report), (0, 2, 0));
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM associations WHERE is_deleted = 1"
+        ),
+        0
+    );
+}
+
+#[tokio::test]
+async fn the_links_of_a_record_changed_this_run_are_read_in_the_same_run() {
+    let env = env_with_companies().await;
+    let contacts = env.contacts(0, 3).await;
+    let companies = env.companies(3).await;
+    env.cursors_past(&contacts[2], &companies[2]).await;
+    env.link(&contacts[0], &companies[0]).await;
+    let mut conn = db();
+    env.sync(&mut conn, &link_options(DAILY)).await;
+    env.unlink(&contacts[0], &companies[0]).await;
+    env.link(&contacts[0], &companies[1]).await;
+    let later = SystemClock.now_ms() + 2_000;
+    env.control(
+        "objects/contacts/modify",
+        json!({ "ids": [contacts[0]], "indexed": true, "at_ms": later }),
+    )
+    .await;
+    // The full pass is not due: only the changed contact's links are read.
+    let report = env.sync(&mut conn, &link_options(DAILY)).await;
+    assert_eq!(report.tables[0].updated, 1);
+    assert_eq!(
+        links_of(&conn, "contacts", &contacts[0]),
+        vec![
+            (companies[0].clone(), 279, 1),
+            (companies[1].clone(), 279, 0)
+        ]
+    );
+    assert_eq!(links_total(&report), (1, 0, 1));
+    println!(
+        "requests: run with 1 contact changed, links read for its page: {}",
+        report.requests
     );
 }

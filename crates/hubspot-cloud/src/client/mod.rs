@@ -15,7 +15,7 @@ pub use auth::{Credentials, TokenSource};
 pub use error::{ApiError, ErrorKind, RatePolicy};
 pub use http::HubSpotClient;
 pub use memory::{MemoryHubSpot, Outage};
-pub use read::{ObjectPage, SourceRecord};
+pub use read::{AssociationLink, AssociationPage, ObjectPage, SourceRecord};
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};

@@ -21,6 +21,7 @@ use hubspot_core::date::{format_iso_ms, parse_iso_date_ms};
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
+use super::associations::ReadLinks;
 use super::state::{self, SyncState};
 use super::store::{self, Columns, Written};
 use super::{SyncError, SyncOptions, TableReport};
@@ -121,7 +122,7 @@ enum Step {
 
 impl CrmStream<'_> {
     /// One paced request, counted.
-    async fn paced<T, F, Fut>(&self, mut f: F) -> Result<T, SyncError>
+    pub(super) async fn paced<T, F, Fut>(&self, mut f: F) -> Result<T, SyncError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, ApiError>>,
@@ -135,7 +136,7 @@ impl CrmStream<'_> {
             .map_err(SyncError::Call)
     }
 
-    fn now_iso(&self) -> String {
+    pub(super) fn now_iso(&self) -> String {
         format_iso_ms(self.pacer.now_ms() as i64)
     }
 
@@ -159,6 +160,8 @@ impl CrmStream<'_> {
             }
         }
         let columns = store::ensure_table(conn, self.object_type, &selected)?;
+        store::ensure_associations(conn)?;
+        let full_links = self.full_pass_due(conn)?;
         let mut st = match state::load(conn, self.portal, self.object_type)? {
             Some(s) if !self.options.full_refresh => s,
             _ => SyncState::default(),
@@ -210,7 +213,8 @@ impl CrmStream<'_> {
                         .max();
                     st.cursor_ms = ms;
                     st.cursor_id = Some(last.unwrap_or(id));
-                    self.commit(conn, &columns, &page.records, &st, &mut report)?;
+                    let links = self.page_links(&page.records, full_links).await?;
+                    self.commit(conn, &columns, &page.records, &links, &st, &mut report)?;
                     step = match (last, page.after) {
                         (Some(last), Some(_)) => Step::Drain { ms, id: last },
                         _ => Step::After { ms },
@@ -249,7 +253,8 @@ impl CrmStream<'_> {
                             records,
                             after: next,
                         } = page;
-                        self.commit(conn, &columns, &records, &st, &mut report)?;
+                        let links = self.page_links(&records, full_links).await?;
+                        self.commit(conn, &columns, &records, &links, &st, &mut report)?;
                         match (next, last_ms) {
                             (Some(n), Some(last_ms)) => {
                                 let offset = n.parse::<u64>().unwrap_or(SEARCH_CAP);
@@ -274,6 +279,10 @@ impl CrmStream<'_> {
             }
         }
         self.deletes(conn, &columns, &wanted, &mut report).await?;
+        if full_links {
+            self.full_association_pass(conn, &mut report.associations)
+                .await?;
+        }
         st.last_run_started_ms = st.run_started_ms.take();
         st.last_success_ms = Some(self.pacer.now_ms() as i64);
         state::save(conn, self.portal, self.object_type, &st)?;
@@ -304,17 +313,34 @@ impl CrmStream<'_> {
         }
     }
 
-    /// Writes a page of live records and the cursor covering it in one transaction.
+    /// The links of a page's records, read before the page commits so they commit with it;
+    /// none while a full association pass is due (it reads them at the end of the run).
+    async fn page_links(
+        &self,
+        records: &[SourceRecord],
+        full_pass_due: bool,
+    ) -> Result<Vec<ReadLinks>, SyncError> {
+        if full_pass_due {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+        self.read_links(&ids).await
+    }
+
+    /// Writes a page of live records, their links and the cursor covering them in one
+    /// transaction.
     fn commit(
         &self,
         conn: &mut Connection,
         columns: &Columns,
         records: &[SourceRecord],
+        links: &[ReadLinks],
         st: &SyncState,
         report: &mut TableReport,
     ) -> Result<(), SyncError> {
         let tx = conn.transaction()?;
         let now = self.now_iso();
+        self.write_links(&tx, links, &now, &mut report.associations)?;
         for r in records {
             match store::upsert(&tx, self.object_type, columns, r, false, &now)? {
                 Written::Inserted => report.inserted += 1,

@@ -4,9 +4,12 @@
 //! - [`crm`]: one object type streamed by a keyset over search, plus deletes and restores.
 //! - [`store`]: the tables and their typed property columns.
 //! - [`state`]: the cursor, committed with the page it covers.
+//! - [`associations`]: links between those records, re-read with each changed page and in a
+//!   periodic full pass.
 //!
 //! Every HubSpot call goes through the portal's [`Pacer`], the limiter delivery uses.
 
+pub mod associations;
 pub mod crm;
 pub mod state;
 pub mod store;
@@ -52,6 +55,9 @@ pub struct SyncOptions {
     /// Stop each collection after this many search pages, leaving its cursor where the last
     /// committed page put it; the next run resumes there (bounds a run's requests).
     pub max_pages: Option<u64>,
+    /// How old the last full association pass of a type may get before a run reads every
+    /// record's links again (changed records' links are read every run).
+    pub associations_full_every: Duration,
 }
 
 /// One collection's outcome.
@@ -67,6 +73,8 @@ pub struct TableReport {
     pub deleted: u64,
     /// Rows marked deleted that HubSpot no longer archives, back to `is_deleted = 0`.
     pub restored: u64,
+    /// Rows of `associations` from this collection's records that the run changed.
+    pub associations: store::LinksWritten,
     /// The run reached the end of the collection (false: stopped by `max_pages`).
     pub complete: bool,
     /// Why the collection failed, if it did.
@@ -170,9 +178,10 @@ pub struct CollectionStatus {
     pub rows: i64,
 }
 
-/// The status of each collection of `portal` in `conn`.
+/// The status of each collection of `portal` in `conn`, then of `associations`, whose state
+/// is the oldest full association pass among the types that had one.
 pub fn status(conn: &Connection, portal: &str) -> rusqlite::Result<Vec<CollectionStatus>> {
-    COLLECTIONS
+    let mut lines = COLLECTIONS
         .iter()
         .map(|c| {
             Ok(CollectionStatus {
@@ -181,5 +190,19 @@ pub fn status(conn: &Connection, portal: &str) -> rusqlite::Result<Vec<Collectio
                 rows: store::row_count(conn, c)?,
             })
         })
-        .collect()
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut oldest: Option<state::SyncState> = None;
+    for c in COLLECTIONS {
+        if let Some(s) = state::load(conn, portal, &associations::state_key(c))? {
+            if oldest.is_none_or(|o| s.last_success_ms < o.last_success_ms) {
+                oldest = Some(s);
+            }
+        }
+    }
+    lines.push(CollectionStatus {
+        collection: "associations".to_owned(),
+        state: oldest,
+        rows: store::row_count(conn, "associations")?,
+    });
+    Ok(lines)
 }

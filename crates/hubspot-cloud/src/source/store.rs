@@ -9,7 +9,7 @@ use hubspot_core::date::{format_iso_ms, parse_iso_date_ms};
 use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use serde_json::Value;
 
-use crate::client::SourceRecord;
+use crate::client::{AssociationLink, SourceRecord};
 use crate::mapping::{PropertyDefinition, PropertyType};
 
 /// What an upsert did to a row.
@@ -245,4 +245,120 @@ pub fn row_count(conn: &Connection, table: &str) -> rusqlite::Result<i64> {
     conn.query_row(&format!("SELECT count(*) FROM {}", quote(table)), [], |r| {
         r.get(0)
     })
+}
+
+/// Creates `associations` if needed: one row per link type between two records, as read from
+/// the `from` record's side.
+pub fn ensure_associations(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS associations (
+            from_type TEXT NOT NULL,
+            from_id TEXT NOT NULL,
+            to_type TEXT NOT NULL,
+            to_id TEXT NOT NULL,
+            type_id INTEGER NOT NULL,
+            label TEXT,
+            is_deleted INTEGER NOT NULL DEFAULT 0,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (from_type, from_id, to_type, to_id, type_id)
+        )",
+    )
+}
+
+/// What replacing a set of records' associations changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinksWritten {
+    /// New rows.
+    pub inserted: u64,
+    /// Rows that came back (were `is_deleted`) or changed label.
+    pub updated: u64,
+    /// Rows newly marked `is_deleted`: no longer answered.
+    pub deleted: u64,
+}
+
+/// Makes the `from_type → to_type` rows of `from_ids` what `links` says: answered links live,
+/// every other row of those records `is_deleted`. `links` must be the complete answer for
+/// `from_ids` (every page), or links still in HubSpot would be marked deleted.
+pub fn replace_links(
+    conn: &Connection,
+    from_type: &str,
+    to_type: &str,
+    from_ids: &[String],
+    links: &[AssociationLink],
+    received_at: &str,
+) -> rusqlite::Result<LinksWritten> {
+    let mut written = LinksWritten::default();
+    let mut live = std::collections::HashSet::new();
+    for l in links {
+        live.insert((l.from_id.as_str(), l.to_id.as_str(), l.type_id));
+        let before: Option<(Option<String>, bool)> = conn
+            .query_row(
+                "SELECT label, is_deleted FROM associations WHERE from_type = ?1 AND from_id = ?2
+                 AND to_type = ?3 AND to_id = ?4 AND type_id = ?5",
+                params![from_type, l.from_id, to_type, l.to_id, l.type_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        match before {
+            None => written.inserted += 1,
+            Some((label, deleted)) if deleted || label != l.label => written.updated += 1,
+            Some(_) => {}
+        }
+        conn.execute(
+            "INSERT INTO associations (from_type, from_id, to_type, to_id, type_id, label,
+                is_deleted, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)
+             ON CONFLICT (from_type, from_id, to_type, to_id, type_id) DO UPDATE SET
+                label = excluded.label, is_deleted = 0, received_at = excluded.received_at",
+            params![
+                from_type,
+                l.from_id,
+                to_type,
+                l.to_id,
+                l.type_id,
+                l.label,
+                received_at
+            ],
+        )?;
+    }
+    let mut stmt = conn.prepare(
+        "SELECT to_id, type_id FROM associations
+         WHERE from_type = ?1 AND from_id = ?2 AND to_type = ?3 AND is_deleted = 0",
+    )?;
+    for from_id in from_ids {
+        let held: Vec<(String, i64)> = stmt
+            .query_map(params![from_type, from_id, to_type], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        for (to_id, type_id) in held {
+            if live.contains(&(from_id.as_str(), to_id.as_str(), type_id)) {
+                continue;
+            }
+            written.deleted += conn.execute(
+                "UPDATE associations SET is_deleted = 1, received_at = ?6
+                 WHERE from_type = ?1 AND from_id = ?2 AND to_type = ?3 AND to_id = ?4
+                 AND type_id = ?5",
+                params![from_type, from_id, to_type, to_id, type_id, received_at],
+            )? as u64;
+        }
+    }
+    Ok(written)
+}
+
+/// Up to `limit` ids of live rows of `table` after `after`, in id order: the full association
+/// pass walks a table this way instead of holding its ids.
+pub fn live_ids_after(
+    conn: &Connection,
+    table: &str,
+    after: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT id FROM {} WHERE is_deleted = 0 AND merged_into IS NULL AND id > ?1
+         ORDER BY id LIMIT ?2",
+        quote(table)
+    ))?;
+    let ids = stmt.query_map(params![after, limit as i64], |r| r.get(0))?;
+    ids.collect()
 }

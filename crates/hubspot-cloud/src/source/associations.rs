@@ -1,0 +1,143 @@
+//! The `associations` table: links between synced records, as v4 reads them from each
+//! record's side (a contact–company link is the row contacts→companies type 279 and the row
+//! companies→contacts type 280). Every object type reads its links to each other type of
+//! [`super::COLLECTIONS`], so the pairs are contacts↔companies, contacts↔deals,
+//! companies↔deals and tickets↔contacts/companies/deals.
+//!
+//! A link can be added or removed without moving either record's modified time, so two reads:
+//! - each search page's records have their links re-read before the page commits, and written
+//!   in the page's transaction (a crash leaves records, links and cursor in step);
+//! - a full pass over every live record of the table when the last one is older than
+//!   `[sync] associations_full_every` (daily by default), recorded in `_sync_state` as
+//!   `associations:{type}`. While a full pass is due (the initial sync) the per-page reads are
+//!   skipped: the pass at the end of the run covers those records.
+//!
+//! Reading a record's links replaces the rows `from` it: links no longer answered get
+//! `is_deleted = 1`. The other side's rows follow when that record is read (its own change or
+//! the full pass).
+
+use rusqlite::Connection;
+
+use super::crm::CrmStream;
+use super::state::{self, SyncState};
+use super::store::{self, LinksWritten};
+use super::{COLLECTIONS, SyncError};
+use crate::client::{AssociationLink, MAX_BATCH_INPUTS};
+
+/// The links of some records to one other type: the complete answer for `from_ids`.
+pub(super) struct ReadLinks {
+    to_type: &'static str,
+    from_ids: Vec<String>,
+    links: Vec<AssociationLink>,
+}
+
+/// The `_sync_state` collection recording `object_type`'s last full association pass.
+pub fn state_key(object_type: &str) -> String {
+    format!("associations:{object_type}")
+}
+
+impl CrmStream<'_> {
+    /// The types `object_type` reads its links to.
+    fn link_types(&self) -> impl Iterator<Item = &'static str> + '_ {
+        COLLECTIONS
+            .iter()
+            .copied()
+            .filter(move |t| *t != self.object_type)
+    }
+
+    /// Whether this run must read every record's links: never done, older than
+    /// `associations_full_every`, or a full refresh.
+    pub(super) fn full_pass_due(&self, conn: &Connection) -> Result<bool, SyncError> {
+        if self.options.full_refresh {
+            return Ok(true);
+        }
+        let last = state::load(conn, self.portal, &state_key(self.object_type))?
+            .and_then(|s| s.last_success_ms);
+        let every = self.options.associations_full_every.as_millis() as i64;
+        Ok(last.is_none_or(|ms| self.pacer.now_ms() as i64 - ms >= every))
+    }
+
+    /// Reads the links of `ids` (≤ 100 per call, following per-record paging) to each other
+    /// synced type.
+    pub(super) async fn read_links(&self, ids: &[String]) -> Result<Vec<ReadLinks>, SyncError> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(MAX_BATCH_INPUTS) {
+            for to_type in self.link_types() {
+                let mut links = Vec::new();
+                let mut inputs: Vec<(String, Option<String>)> =
+                    chunk.iter().map(|id| (id.clone(), None)).collect();
+                while !inputs.is_empty() {
+                    let page = self
+                        .paced(|| {
+                            self.client
+                                .read_associations(self.object_type, to_type, &inputs)
+                        })
+                        .await?;
+                    links.extend(page.links);
+                    inputs = page.more.into_iter().map(|(id, a)| (id, Some(a))).collect();
+                }
+                out.push(ReadLinks {
+                    to_type,
+                    from_ids: chunk.to_vec(),
+                    links,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes read links inside the caller's transaction.
+    pub(super) fn write_links(
+        &self,
+        conn: &Connection,
+        read: &[ReadLinks],
+        received_at: &str,
+        written: &mut LinksWritten,
+    ) -> Result<(), SyncError> {
+        for r in read {
+            let w = store::replace_links(
+                conn,
+                self.object_type,
+                r.to_type,
+                &r.from_ids,
+                &r.links,
+                received_at,
+            )?;
+            written.inserted += w.inserted;
+            written.updated += w.updated;
+            written.deleted += w.deleted;
+        }
+        Ok(())
+    }
+
+    /// Re-reads the links of every live record of the table, 100 records per transaction,
+    /// then records the pass. A pass cut short starts over on the next run.
+    pub(super) async fn full_association_pass(
+        &self,
+        conn: &mut Connection,
+        written: &mut LinksWritten,
+    ) -> Result<(), SyncError> {
+        let started = self.pacer.now_ms() as i64;
+        let mut after = String::new();
+        loop {
+            let ids = store::live_ids_after(conn, self.object_type, &after, MAX_BATCH_INPUTS)?;
+            let Some(last) = ids.last() else { break };
+            after = last.clone();
+            let read = self.read_links(&ids).await?;
+            let tx = conn.transaction()?;
+            self.write_links(&tx, &read, &self.now_iso(), written)?;
+            tx.commit()?;
+        }
+        state::save(
+            conn,
+            self.portal,
+            &state_key(self.object_type),
+            &SyncState {
+                last_run_started_ms: Some(started),
+                last_success_ms: Some(started),
+                ..SyncState::default()
+            },
+        )?;
+        Ok(())
+    }
+}
