@@ -21,7 +21,7 @@ use rusqlite::Connection;
 use crate::client::HubSpotClient;
 use crate::clock::Clock;
 use crate::config::PropertySelection;
-use crate::delivery::limiter::SlidingWindow;
+use crate::delivery::limiter::{SharedWindow, SlidingWindow};
 use crate::delivery::{BreakerConfig, CallError, Pacer};
 
 /// The collections this slice syncs.
@@ -99,7 +99,8 @@ pub struct Source {
 }
 
 impl Source {
-    /// Reads `portal` through `client`, at most `rate_max` requests per `rate_interval`.
+    /// Reads `portal` through `client` with a pacer of its own, at most `rate_max` requests per
+    /// `rate_interval` (`hubspot-cloud sync`, where nothing else calls the portal).
     pub fn new(
         portal: &str,
         client: Arc<HubSpotClient>,
@@ -107,18 +108,26 @@ impl Source {
         rate_max: usize,
         rate_interval: Duration,
     ) -> Source {
+        let window = SlidingWindow::new(rate_max, rate_interval, Duration::from_millis(100));
         let pacer = Pacer::new(
             portal,
             client.clone(),
             clock,
-            SlidingWindow::new(rate_max, rate_interval, Duration::from_millis(100)),
+            // No delivery shares this pacer, so the share never applies.
+            SharedWindow::new(window, 1.0),
             BreakerConfig::default(),
             Arc::new(AtomicU64::new(0)),
         );
+        Source::with_pacer(portal, client, &pacer)
+    }
+
+    /// Reads `portal` through `client`, its calls paced by `pacer` as sync's (in `serve`, the
+    /// delivery engine's pacer of the portal, so together they keep to its rate).
+    pub fn with_pacer(portal: &str, client: Arc<HubSpotClient>, pacer: &Pacer) -> Source {
         Source {
             portal: portal.to_owned(),
             client,
-            pacer,
+            pacer: pacer.for_sync(),
         }
     }
 
