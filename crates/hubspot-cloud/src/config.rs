@@ -49,6 +49,10 @@ pub struct SyncConfig {
     /// the portal defines, new ones included on the next run).
     #[serde(default)]
     pub properties: PropertySelection,
+    /// While a portal's delivery has work, the most of its rate window a sync in the same
+    /// process may take (0 to 1, default 0.5): delivery keeps the rest and never waits on it.
+    #[serde(default = "default_max_share")]
+    pub max_share: f64,
 }
 
 impl Default for SyncConfig {
@@ -57,6 +61,7 @@ impl Default for SyncConfig {
             path: default_sync_path(),
             lag_minutes: default_lag_minutes(),
             properties: PropertySelection::default(),
+            max_share: default_max_share(),
         }
     }
 }
@@ -97,6 +102,10 @@ fn default_sync_path() -> String {
 
 fn default_lag_minutes() -> u64 {
     60
+}
+
+fn default_max_share() -> f64 {
+    0.5
 }
 
 /// `[server]`.
@@ -481,6 +490,12 @@ impl Config {
                 "server.max_connections = 0 would serve no one; it must be at least 1".into(),
             ));
         }
+        if !(0.0..=1.0).contains(&self.sync.max_share) {
+            return Err(ConfigError(format!(
+                "sync.max_share = {} is not a share of the rate window; it must be from 0 to 1",
+                self.sync.max_share
+            )));
+        }
         if self.hubspot.timeout_secs == 0 {
             return Err(ConfigError(
                 "hubspot.timeout_secs = 0 would fail every HubSpot request; it must be at least 1"
@@ -651,14 +666,16 @@ mod tests {
         assert_eq!(c.sync.path, "hubspot.db");
         assert_eq!(c.sync.lag_minutes, 60);
         assert_eq!(c.sync.properties, PropertySelection::Default);
+        assert_eq!(c.sync.max_share, 0.5);
         assert_eq!(c.sync.path_for("a", 1), PathBuf::from("hubspot.db"));
         assert_eq!(c.sync.path_for("eu", 2), PathBuf::from("hubspot.eu.db"));
         let p = write(
-            "[sync]\npath = \"/data/crm.sqlite\"\nproperties = \"all\"\nlag_minutes = 5\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
+            "[sync]\npath = \"/data/crm.sqlite\"\nproperties = \"all\"\nlag_minutes = 5\nmax_share = 0.25\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
         );
         let c = Config::load(&p, |_| None).unwrap();
         assert_eq!(c.sync.properties, PropertySelection::All);
         assert_eq!(c.sync.lag_minutes, 5);
+        assert_eq!(c.sync.max_share, 0.25);
         assert_eq!(
             c.sync.path_for("us", 3),
             PathBuf::from("/data/crm.us.sqlite")
@@ -666,6 +683,9 @@ mod tests {
         let p =
             write("[sync]\nproperties = \"some\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n");
         assert!(Config::load(&p, |_| None).is_err());
+        let p = write("[sync]\nmax_share = 1.5\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n");
+        let e = Config::load(&p, |_| None).unwrap_err().to_string();
+        assert!(e.contains("sync.max_share = 1.5"), "{e}");
     }
 
     #[test]
