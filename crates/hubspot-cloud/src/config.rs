@@ -53,6 +53,13 @@ pub struct SyncConfig {
     /// process may take (0 to 1, default 0.5): delivery keeps the rest and never waits on it.
     #[serde(default = "default_max_share")]
     pub max_share: f64,
+    /// How often `serve` syncs every portal (default `3h`; `90m`, `1h30m`, `45s`). The first
+    /// run is one interval after start.
+    #[serde(default = "default_every", deserialize_with = "human_duration")]
+    pub every: Duration,
+    /// The config has a `[sync]` section: `serve` runs the schedule.
+    #[serde(skip)]
+    pub scheduled: bool,
 }
 
 impl Default for SyncConfig {
@@ -62,6 +69,8 @@ impl Default for SyncConfig {
             lag_minutes: default_lag_minutes(),
             properties: PropertySelection::default(),
             max_share: default_max_share(),
+            every: default_every(),
+            scheduled: false,
         }
     }
 }
@@ -106,6 +115,40 @@ fn default_lag_minutes() -> u64 {
 
 fn default_max_share() -> f64 {
     0.5
+}
+
+fn default_every() -> Duration {
+    Duration::from_secs(3 * 3600)
+}
+
+/// A duration as people write it: numbers each followed by `h`, `m` or `s` (`3h`, `1h30m`).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let (mut secs, mut digits, mut parts) = (0u64, String::new(), 0);
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return None,
+        };
+        let n: u64 = std::mem::take(&mut digits).parse().ok()?;
+        secs = secs.checked_add(n.checked_mul(unit)?)?;
+        parts += 1;
+    }
+    (digits.is_empty() && parts > 0 && secs > 0).then(|| Duration::from_secs(secs))
+}
+
+fn human_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "'{text}' is not a duration such as \"3h\", \"90m\" or \"1h30m\""
+        ))
+    })
 }
 
 /// `[server]`.
@@ -437,6 +480,8 @@ impl Config {
             .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
         let mut config: Config =
             toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        config.sync.scheduled =
+            toml::from_str::<toml::Table>(&text).is_ok_and(|t| t.contains_key("sync"));
         config.apply_env(env);
         config.validate()?;
         Ok(config)
@@ -660,6 +705,18 @@ mod tests {
     }
 
     #[test]
+    fn human_durations() {
+        let d = |s| parse_duration(s).map(|d| d.as_secs());
+        assert_eq!(d("3h"), Some(10_800));
+        assert_eq!(d("30m"), Some(1_800));
+        assert_eq!(d("1h30m"), Some(5_400));
+        assert_eq!(d("45s"), Some(45));
+        for bad in ["", "3", "h", "0m", "3d", "1.5h", "-1h"] {
+            assert_eq!(d(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn sync_defaults_and_one_file_per_portal_when_there_are_several() {
         let p = write("[[portals]]\nname = \"a\"\nportal_id = \"1\"\n");
         let c = Config::load(&p, |_| None).unwrap();
@@ -667,15 +724,18 @@ mod tests {
         assert_eq!(c.sync.lag_minutes, 60);
         assert_eq!(c.sync.properties, PropertySelection::Default);
         assert_eq!(c.sync.max_share, 0.5);
+        assert!(!c.sync.scheduled, "no [sync]: no schedule");
         assert_eq!(c.sync.path_for("a", 1), PathBuf::from("hubspot.db"));
         assert_eq!(c.sync.path_for("eu", 2), PathBuf::from("hubspot.eu.db"));
         let p = write(
-            "[sync]\npath = \"/data/crm.sqlite\"\nproperties = \"all\"\nlag_minutes = 5\nmax_share = 0.25\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
+            "[sync]\npath = \"/data/crm.sqlite\"\nproperties = \"all\"\nlag_minutes = 5\nmax_share = 0.25\nevery = \"1h30m\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
         );
         let c = Config::load(&p, |_| None).unwrap();
         assert_eq!(c.sync.properties, PropertySelection::All);
         assert_eq!(c.sync.lag_minutes, 5);
         assert_eq!(c.sync.max_share, 0.25);
+        assert!(c.sync.scheduled);
+        assert_eq!(c.sync.every, Duration::from_secs(5400));
         assert_eq!(
             c.sync.path_for("us", 3),
             PathBuf::from("/data/crm.us.sqlite")
@@ -686,6 +746,14 @@ mod tests {
         let p = write("[sync]\nmax_share = 1.5\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n");
         let e = Config::load(&p, |_| None).unwrap_err().to_string();
         assert!(e.contains("sync.max_share = 1.5"), "{e}");
+        let p =
+            write("[sync]\nevery = \"3 hours\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n");
+        let e = Config::load(&p, |_| None).unwrap_err().to_string();
+        assert!(e.contains("'3 hours' is not a duration"), "{e}");
+        let p = write("[sync]\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n");
+        let c = Config::load(&p, |_| None).unwrap();
+        assert!(c.sync.scheduled);
+        assert_eq!(c.sync.every, Duration::from_secs(3 * 3600));
     }
 
     #[test]
