@@ -4,10 +4,12 @@
 //! - [`crm`]: one object type streamed by a keyset over search, plus deletes and restores.
 //! - [`store`]: the tables and their typed property columns.
 //! - [`state`]: the cursor, committed with the page it covers.
+//! - [`schedule`]: `serve`'s periodic runs.
 //!
 //! Every HubSpot call goes through the portal's [`Pacer`], the limiter delivery uses.
 
 pub mod crm;
+pub mod schedule;
 pub mod state;
 pub mod store;
 
