@@ -73,6 +73,7 @@ pub fn portals(config: &Config) -> Vec<Portal> {
 pub fn engine(config: &Config, queue: Arc<dyn Queue>) -> Arc<Engine<dyn Queue>> {
     let mut engine = EngineConfig {
         batch_wait: Duration::from_millis(config.server.batch_wait_ms),
+        sync_share: config.sync.max_share,
         ..EngineConfig::default()
     };
     engine.retry.window = Duration::from_secs(config.hubspot.retry_window_hours * 3600);

@@ -54,9 +54,20 @@ pub struct SyncConfig {
     /// number of hours or a string `"24h"`, `"90m"`, `"2d"` (default `"24h"`).
     #[serde(
         default = "default_associations_full_every",
-        deserialize_with = "hours_or_duration"
+        deserialize_with = "human_duration"
     )]
     pub associations_full_every: Duration,
+    /// While a portal's delivery has work, the most of its rate window a sync in the same
+    /// process may take (0 to 1, default 0.5): delivery keeps the rest and never waits on it.
+    #[serde(default = "default_max_share")]
+    pub max_share: f64,
+    /// How often `serve` syncs every portal (default `3h`; `90m`, `1h30m`, `45s`). The first
+    /// run is one interval after start.
+    #[serde(default = "default_every", deserialize_with = "human_duration")]
+    pub every: Duration,
+    /// The config has a `[sync]` section: `serve` runs the schedule.
+    #[serde(skip)]
+    pub scheduled: bool,
 }
 
 impl Default for SyncConfig {
@@ -66,6 +77,9 @@ impl Default for SyncConfig {
             lag_minutes: default_lag_minutes(),
             properties: PropertySelection::default(),
             associations_full_every: default_associations_full_every(),
+            max_share: default_max_share(),
+            every: default_every(),
+            scheduled: false,
         }
     }
 }
@@ -105,7 +119,47 @@ fn default_associations_full_every() -> Duration {
 }
 
 /// A number of hours, or text of a number and a unit (`s`, `m`, `h`, `d`).
-fn hours_or_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+fn default_sync_path() -> String {
+    "hubspot.db".into()
+}
+
+fn default_lag_minutes() -> u64 {
+    60
+}
+
+fn default_max_share() -> f64 {
+    0.5
+}
+
+fn default_every() -> Duration {
+    Duration::from_secs(3 * 3600)
+}
+
+/// A duration as people write it: numbers each followed by `d`, `h`, `m` or `s` (`3h`,
+/// `1h30m`, `2d`); more than zero.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let (mut secs, mut digits, mut parts) = (0u64, String::new(), 0);
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            'd' => 86_400,
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return None,
+        };
+        let n: u64 = std::mem::take(&mut digits).parse().ok()?;
+        secs = secs.checked_add(n.checked_mul(unit)?)?;
+        parts += 1;
+    }
+    (digits.is_empty() && parts > 0 && secs > 0).then(|| Duration::from_secs(secs))
+}
+
+/// A `[sync]` interval: a number of hours, or text [`parse_duration`] reads.
+fn human_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
@@ -113,32 +167,15 @@ fn hours_or_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration,
         Text(String),
     }
     let text = match Raw::deserialize(d)? {
-        Raw::Hours(h) => return Ok(Duration::from_secs(h * 3600)),
+        Raw::Hours(h) if h > 0 => return Ok(Duration::from_secs(h * 3600)),
+        Raw::Hours(h) => h.to_string(),
         Raw::Text(t) => t,
     };
-    let t = text.trim();
-    let (number, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let seconds = match unit.trim() {
-        "s" => 1,
-        "m" => 60,
-        "h" | "" => 3600,
-        "d" => 86_400,
-        _ => 0,
-    };
-    match number.parse::<u64>() {
-        Ok(n) if seconds > 0 => Ok(Duration::from_secs(n * seconds)),
-        _ => Err(serde::de::Error::custom(format!(
-            "'{text}' is not a duration: write hours as a number, or \"24h\", \"90m\", \"2d\""
-        ))),
-    }
-}
-
-fn default_sync_path() -> String {
-    "hubspot.db".into()
-}
-
-fn default_lag_minutes() -> u64 {
-    60
+    parse_duration(&text).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "'{text}' is not a duration: write hours as a number, or \"3h\", \"90m\", \"1h30m\", \"2d\""
+        ))
+    })
 }
 
 /// `[server]`.
@@ -470,6 +507,8 @@ impl Config {
             .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
         let mut config: Config =
             toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        config.sync.scheduled =
+            toml::from_str::<toml::Table>(&text).is_ok_and(|t| t.contains_key("sync"));
         config.apply_env(env);
         config.validate()?;
         Ok(config)
@@ -522,6 +561,12 @@ impl Config {
             return Err(ConfigError(
                 "server.max_connections = 0 would serve no one; it must be at least 1".into(),
             ));
+        }
+        if !(0.0..=1.0).contains(&self.sync.max_share) {
+            return Err(ConfigError(format!(
+                "sync.max_share = {} is not a share of the rate window; it must be from 0 to 1",
+                self.sync.max_share
+            )));
         }
         if self.hubspot.timeout_secs == 0 {
             return Err(ConfigError(
@@ -687,6 +732,19 @@ mod tests {
     }
 
     #[test]
+    fn human_durations() {
+        let d = |s| parse_duration(s).map(|d| d.as_secs());
+        assert_eq!(d("3h"), Some(10_800));
+        assert_eq!(d("30m"), Some(1_800));
+        assert_eq!(d("1h30m"), Some(5_400));
+        assert_eq!(d("45s"), Some(45));
+        assert_eq!(d("2d"), Some(172_800));
+        for bad in ["", "3", "h", "0m", "1.5h", "-1h"] {
+            assert_eq!(d(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn sync_defaults_and_one_file_per_portal_when_there_are_several() {
         let p = write("[[portals]]\nname = \"a\"\nportal_id = \"1\"\n");
         let c = Config::load(&p, |_| None).unwrap();
@@ -697,10 +755,12 @@ mod tests {
             c.sync.associations_full_every,
             Duration::from_secs(24 * 3600)
         );
+        assert_eq!(c.sync.max_share, 0.5);
+        assert!(!c.sync.scheduled, "no [sync]: no schedule");
         assert_eq!(c.sync.path_for("a", 1), PathBuf::from("hubspot.db"));
         assert_eq!(c.sync.path_for("eu", 2), PathBuf::from("hubspot.eu.db"));
         let p = write(
-            "[sync]\npath = \"/data/crm.sqlite\"\nproperties = \"all\"\nlag_minutes = 5\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
+            "[sync]\npath = \"/data/crm.sqlite\"\nproperties = \"all\"\nlag_minutes = 5\nmax_share = 0.25\nevery = \"1h30m\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
         );
         let c = Config::load(&p, |_| None).unwrap();
         assert_eq!(c.sync.properties, PropertySelection::All);
@@ -720,6 +780,9 @@ mod tests {
             "[sync]\nassociations_full_every = \"daily\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
         );
         assert!(Config::load(&p, |_| None).is_err());
+        assert_eq!(c.sync.max_share, 0.25);
+        assert!(c.sync.scheduled);
+        assert_eq!(c.sync.every, Duration::from_secs(5400));
         assert_eq!(
             c.sync.path_for("us", 3),
             PathBuf::from("/data/crm.us.sqlite")
@@ -727,6 +790,17 @@ mod tests {
         let p =
             write("[sync]\nproperties = \"some\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n");
         assert!(Config::load(&p, |_| None).is_err());
+        let p = write("[sync]\nmax_share = 1.5\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n");
+        let e = Config::load(&p, |_| None).unwrap_err().to_string();
+        assert!(e.contains("sync.max_share = 1.5"), "{e}");
+        let p =
+            write("[sync]\nevery = \"3 hours\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n");
+        let e = Config::load(&p, |_| None).unwrap_err().to_string();
+        assert!(e.contains("'3 hours' is not a duration"), "{e}");
+        let p = write("[sync]\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n");
+        let c = Config::load(&p, |_| None).unwrap();
+        assert!(c.sync.scheduled);
+        assert_eq!(c.sync.every, Duration::from_secs(3 * 3600));
     }
 
     #[test]

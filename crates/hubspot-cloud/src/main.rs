@@ -220,14 +220,7 @@ async fn sync(
         }
         collections
     };
-    let options = source::SyncOptions {
-        collections,
-        full_refresh,
-        lag: Duration::from_secs(config.sync.lag_minutes * 60),
-        properties: config.sync.properties,
-        max_pages: None,
-        associations_full_every: config.sync.associations_full_every,
-    };
+    let options = source::SyncOptions::from_config(&config.sync, collections, full_refresh);
     let mut failed = false;
     for p in portals {
         let path = config.sync.path_for(&p.name, config.portals.len());
@@ -332,6 +325,27 @@ async fn serve(config: Arc<Config>, queue: Arc<dyn Queue>) -> Result<ExitCode> {
     let relay = Relay::new(config.clone(), queue.clone(), metrics.clone());
     let engine = app::engine(&config, queue.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut syncs = Vec::new();
+    if config.sync.scheduled {
+        for p in &config.portals {
+            let last = Arc::new(source::schedule::LastRun::default());
+            relay.watch_sync(&p.name, last.clone());
+            let pacer = engine.pacer(&p.name).context("a portal without a pacer")?;
+            let (config, portal, stop) = (config.clone(), p.clone(), stop_rx.clone());
+            // A sync holds its SQLite connection across awaits, so it runs on a thread of its
+            // own, driving the runtime from there.
+            let handle = tokio::runtime::Handle::current();
+            syncs.push(tokio::task::spawn_blocking(move || {
+                handle.block_on(source::schedule::every(
+                    &portal.name,
+                    config.sync.every,
+                    &last,
+                    || scheduled_sync(&config, &portal, &pacer),
+                    stop,
+                ))
+            }));
+        }
+    }
     let delivery = tokio::spawn(relay::deliver_forever(
         engine,
         queue,
@@ -361,7 +375,45 @@ async fn serve(config: Arc<Config>, queue: Arc<dyn Queue>) -> Result<ExitCode> {
     .await;
     let _ = stop_tx.send(true);
     let _ = delivery.await;
+    for s in syncs {
+        let _ = s.await;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One scheduled sync of `portal`, its calls through delivery's `pacer`: every collection,
+/// incrementally. Fails with the failed collections' errors in one line.
+async fn scheduled_sync(
+    config: &Config,
+    portal: &hubspot_cloud::config::PortalConfig,
+    pacer: &hubspot_cloud::delivery::Pacer,
+) -> std::result::Result<(), String> {
+    let path = config.sync.path_for(&portal.name, config.portals.len());
+    let mut conn = source::open(&path).map_err(|e| format!("opening {}: {e}", path.display()))?;
+    let client = Arc::new(HubSpotClient::new(
+        &config.hubspot.base_url,
+        portal.credentials(),
+        config.timeout(),
+    ));
+    let all = source::COLLECTIONS
+        .iter()
+        .map(|c| (*c).to_owned())
+        .collect();
+    let options = source::SyncOptions::from_config(&config.sync, all, false);
+    let report = source::Source::with_pacer(&portal.name, client, pacer)
+        .sync(&mut conn, &options)
+        .await;
+    let failed: Vec<String> = report
+        .tables
+        .iter()
+        .filter_map(|t| Some(format!("{}: {}", t.collection, t.error.as_ref()?)))
+        .collect();
+    if failed.is_empty() {
+        tracing::info!(portal = %portal.name, requests = report.requests, "scheduled sync done");
+        Ok(())
+    } else {
+        Err(failed.join("; "))
+    }
 }
 
 async fn send(

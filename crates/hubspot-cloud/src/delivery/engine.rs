@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use tokio::sync::watch;
 
 use super::breaker::BreakerConfig;
-use super::limiter::SlidingWindow;
+use super::limiter::{SharedWindow, SlidingWindow};
 use super::pacer::{CallError, Pacer};
 use super::policy::{Decision, Failure, RetryConfig, decide};
 use crate::client::{
@@ -63,6 +63,9 @@ pub struct EngineConfig {
     /// A portal whose delivery has made no progress (no round, no HubSpot answer) for this long
     /// is reported stuck.
     pub stuck_after: Duration,
+    /// While a portal's delivery has work, the share (0..=1) of its rate window a sync through
+    /// [`Engine::pacer`] may take (`[sync] max_share`).
+    pub sync_share: f64,
 }
 
 impl Default for EngineConfig {
@@ -75,6 +78,7 @@ impl Default for EngineConfig {
             rate_margin: Duration::from_millis(250),
             batch_wait: Duration::from_secs(1),
             stuck_after: Duration::from_secs(120),
+            sync_share: 0.5,
         }
     }
 }
@@ -210,7 +214,10 @@ impl<Q: Queue + ?Sized + 'static> Engine<Q> {
         let portals = portals
             .into_iter()
             .map(|p| {
-                let window = SlidingWindow::new(p.rate_max, p.rate_interval, config.rate_margin);
+                let window = SharedWindow::new(
+                    SlidingWindow::new(p.rate_max, p.rate_interval, config.rate_margin),
+                    config.sync_share,
+                );
                 Arc::new(PortalState {
                     pacer: Pacer::new(
                         &p.name,
@@ -240,6 +247,15 @@ impl<Q: Queue + ?Sized + 'static> Engine<Q> {
             reports: Mutex::default(),
             stats,
         }
+    }
+
+    /// The portal's pacer, for a sync to share (see [`Pacer::for_sync`]); `None` for a portal
+    /// the engine does not deliver to.
+    pub fn pacer(&self, portal: &str) -> Option<Pacer> {
+        self.portals
+            .iter()
+            .find(|p| p.name == portal)
+            .map(|p| p.pacer.clone())
     }
 
     /// Enqueues Segment messages for a portal (each with its ordering key).
@@ -428,6 +444,9 @@ impl<Q: Queue + ?Sized + 'static> Engine<Q> {
             .lease(&p.name, self.clock.now_ms(), self.config.lease_size)
             .await?;
         let leased = jobs.len();
+        // Due jobs mean delivery has work: a sync sharing the pacer keeps to its share until
+        // a round finds none.
+        p.pacer.set_delivery_busy(leased > 0);
         if leased == 0 {
             return Ok(0);
         }

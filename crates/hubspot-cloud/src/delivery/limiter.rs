@@ -48,6 +48,59 @@ impl SlidingWindow {
     }
 }
 
+/// Who makes a call, for [`SharedWindow`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sender {
+    /// The delivery engine (Segment messages into HubSpot).
+    Delivery,
+    /// The HubSpot Source (reads for a sync).
+    Sync,
+}
+
+/// A portal's window shared by delivery and sync. Every call counts in the portal's window, so
+/// together they never exceed its rate. While delivery has work, sync may also hold at most
+/// its share of that window (a second, smaller window over sync's own sends), leaving the rest
+/// to delivery; delivery never waits on that share, and an idle delivery leaves sync the whole
+/// window.
+#[derive(Clone, Debug)]
+pub struct SharedWindow {
+    all: SlidingWindow,
+    sync: SlidingWindow,
+}
+
+impl SharedWindow {
+    /// `all` for every call; sync limited to `sync_share` (0..=1) of its requests while
+    /// delivery is busy (at least one request, so a sync always progresses).
+    pub fn new(all: SlidingWindow, sync_share: f64) -> SharedWindow {
+        let share = (all.max as f64 * sync_share.clamp(0.0, 1.0)).floor() as usize;
+        let sync = SlidingWindow {
+            max: share.max(1),
+            interval_ms: all.interval_ms,
+            sent: VecDeque::new(),
+        };
+        SharedWindow { all, sync }
+    }
+
+    /// How long `sender` waits before its next call may go at `now_ms`, given whether delivery
+    /// has work.
+    pub fn wait(&mut self, now_ms: u64, sender: Sender, delivery_busy: bool) -> Duration {
+        let all = self.all.wait(now_ms);
+        let own = self.sync.wait(now_ms);
+        match sender {
+            Sender::Sync if delivery_busy => all.max(own),
+            _ => all,
+        }
+    }
+
+    /// Records a call of `sender` at `now_ms`.
+    pub fn record(&mut self, now_ms: u64, sender: Sender) {
+        self.all.record(now_ms);
+        if sender == Sender::Sync {
+            self.sync.record(now_ms);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +115,28 @@ mod tests {
         }
         assert_eq!(w.wait(500), Duration::from_millis(500));
         assert_eq!(w.wait(1000), Duration::ZERO);
+    }
+
+    #[test]
+    fn sync_keeps_to_its_share_only_while_delivery_is_busy() {
+        let all = SlidingWindow::new(4, Duration::from_millis(1000), Duration::ZERO);
+        let mut w = SharedWindow::new(all, 0.5);
+        for t in [0, 1] {
+            assert_eq!(w.wait(t, Sender::Sync, true), Duration::ZERO);
+            w.record(t, Sender::Sync);
+        }
+        // Busy delivery: sync has used its two, delivery still has two.
+        assert_eq!(w.wait(2, Sender::Sync, true), Duration::from_millis(998));
+        assert_eq!(w.wait(2, Sender::Delivery, true), Duration::ZERO);
+        // Idle delivery: sync may take the rest of the window, and no more.
+        assert_eq!(w.wait(2, Sender::Sync, false), Duration::ZERO);
+        w.record(2, Sender::Sync);
+        w.record(3, Sender::Delivery);
+        assert_eq!(w.wait(4, Sender::Sync, false), Duration::from_millis(996));
+        assert_eq!(
+            w.wait(4, Sender::Delivery, true),
+            Duration::from_millis(996)
+        );
     }
 
     proptest! {

@@ -1,14 +1,16 @@
 //! Every HubSpot call of a portal goes through its [`Pacer`]: the circuit breaker may hold it,
 //! the sliding window spaces it, and a ten-secondly or secondly 429 is waited out without
-//! counting as an attempt. Delivery and the steps around a write share it, so one portal's
-//! requests never exceed its rate, whatever makes them.
+//! counting as an attempt. Delivery, the steps around a write and the HubSpot Source share it
+//! (each holding a handle to the same state), so one portal's requests never exceed its rate,
+//! whatever makes them; while delivery has work, sync keeps to its share
+//! ([`SharedWindow`]).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use super::breaker::{Breaker, BreakerConfig};
-use super::limiter::SlidingWindow;
+use super::limiter::{Sender, SharedWindow};
 use crate::client::{ApiError, ErrorKind, HubSpotApi, RatePolicy};
 use crate::clock::Clock;
 
@@ -30,16 +32,25 @@ impl From<ApiError> for CallError {
     }
 }
 
-/// A portal's paced access to HubSpot.
+/// A portal's paced access to HubSpot: a handle to the portal's shared state, marked with who
+/// calls through it. Clones share the window and the breaker.
+#[derive(Clone)]
 pub struct Pacer {
+    state: Arc<State>,
+    sender: Sender,
+}
+
+struct State {
     portal: String,
     api: Arc<dyn HubSpotApi>,
     clock: Arc<dyn Clock>,
-    window: Mutex<SlidingWindow>,
+    window: Mutex<SharedWindow>,
     breaker: Mutex<Breaker>,
     rate_limited: Arc<AtomicU64>,
     /// When HubSpot last answered anything (epoch ms), for health.
     last_answer_ms: AtomicU64,
+    /// Delivery has work (its last round leased jobs): sync keeps to its share.
+    delivery_busy: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -48,44 +59,61 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Pacer {
     /// Paces `api` for `portal`: at most `window`'s requests per interval, `breaker` settings,
-    /// 429s counted in `rate_limited`.
+    /// 429s counted in `rate_limited`. The handle calls as delivery; see [`Pacer::for_sync`].
     pub fn new(
         portal: &str,
         api: Arc<dyn HubSpotApi>,
         clock: Arc<dyn Clock>,
-        window: SlidingWindow,
+        window: SharedWindow,
         breaker: BreakerConfig,
         rate_limited: Arc<AtomicU64>,
     ) -> Pacer {
         Pacer {
-            portal: portal.to_owned(),
-            api,
-            clock,
-            window: Mutex::new(window),
-            breaker: Mutex::new(Breaker::new(breaker)),
-            rate_limited,
-            last_answer_ms: AtomicU64::new(0),
+            state: Arc::new(State {
+                portal: portal.to_owned(),
+                api,
+                clock,
+                window: Mutex::new(window),
+                breaker: Mutex::new(Breaker::new(breaker)),
+                rate_limited,
+                last_answer_ms: AtomicU64::new(0),
+                delivery_busy: AtomicBool::new(false),
+            }),
+            sender: Sender::Delivery,
         }
+    }
+
+    /// A handle on the same window and breaker whose calls count as sync's.
+    pub fn for_sync(&self) -> Pacer {
+        Pacer {
+            state: self.state.clone(),
+            sender: Sender::Sync,
+        }
+    }
+
+    /// Says whether delivery has work, which limits sync to its share while it does.
+    pub fn set_delivery_busy(&self, busy: bool) {
+        self.state.delivery_busy.store(busy, Ordering::Relaxed);
     }
 
     /// The API, for building calls to pass to [`Pacer::call`].
     pub fn api(&self) -> &dyn HubSpotApi {
-        self.api.as_ref()
+        self.state.api.as_ref()
     }
 
     /// The portal's clock.
     pub fn now_ms(&self) -> u64 {
-        self.clock.now_ms()
+        self.state.clock.now_ms()
     }
 
     /// Since when HubSpot has been failing for this portal, while its breaker is open.
     pub fn failing_since(&self) -> Option<u64> {
-        lock(&self.breaker).open_since()
+        lock(&self.state.breaker).open_since()
     }
 
     /// When HubSpot last answered this portal (epoch ms; 0: never).
     pub fn last_answer_ms(&self) -> u64 {
-        self.last_answer_ms.load(Ordering::Relaxed)
+        self.state.last_answer_ms.load(Ordering::Relaxed)
     }
 
     /// Makes one call: held while the breaker is open, paced by the window, 429s (but DAILY)
@@ -96,13 +124,13 @@ impl Pacer {
         Fut: std::future::Future<Output = Result<T, ApiError>>,
     {
         loop {
-            lock(&self.breaker)
-                .allow(self.clock.now_ms())
+            lock(&self.state.breaker)
+                .allow(self.state.clock.now_ms())
                 .map_err(|until_ms| CallError::Held { until_ms })?;
             self.pace().await;
             let result = call().await;
-            let now = self.clock.now_ms();
-            self.last_answer_ms.store(now, Ordering::Relaxed);
+            let now = self.state.clock.now_ms();
+            self.state.last_answer_ms.store(now, Ordering::Relaxed);
             let e = match result {
                 Ok(v) => {
                     self.recovered();
@@ -113,17 +141,17 @@ impl Pacer {
             match e.kind {
                 ErrorKind::Throttled { policy, wait } if policy != RatePolicy::Daily => {
                     self.recovered();
-                    self.rate_limited.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(portal = %self.portal, ?wait, "429: waiting for the window");
+                    self.state.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(portal = %self.state.portal, ?wait, "429: waiting for the window");
                     tokio::time::sleep(wait).await;
                 }
                 ErrorKind::Transient => {
-                    let mut breaker = lock(&self.breaker);
+                    let mut breaker = lock(&self.state.breaker);
                     let was_open = breaker.open_since().is_some();
                     return Err(match breaker.failure(now) {
                         Some(until_ms) => {
                             if !was_open {
-                                tracing::warn!(portal = %self.portal, error = %e, "HubSpot is failing for this portal: holding its messages and probing until it answers");
+                                tracing::warn!(portal = %self.state.portal, error = %e, "HubSpot is failing for this portal: holding its messages and probing until it answers");
                             }
                             CallError::Held { until_ms }
                         }
@@ -140,10 +168,10 @@ impl Pacer {
 
     /// HubSpot answered: close the breaker, saying so if it was open.
     fn recovered(&self) {
-        let mut breaker = lock(&self.breaker);
+        let mut breaker = lock(&self.state.breaker);
         if let Some(since) = breaker.open_since() {
-            let secs = self.clock.now_ms().saturating_sub(since) / 1000;
-            tracing::warn!(portal = %self.portal, failing_for_s = secs, "HubSpot answers again: delivery resumes");
+            let secs = self.state.clock.now_ms().saturating_sub(since) / 1000;
+            tracing::warn!(portal = %self.state.portal, failing_for_s = secs, "HubSpot answers again: delivery resumes");
         }
         breaker.success();
     }
@@ -152,11 +180,12 @@ impl Pacer {
     async fn pace(&self) {
         loop {
             let wait = {
-                let mut w = lock(&self.window);
-                let now = self.clock.now_ms();
-                let wait = w.wait(now);
+                let mut w = lock(&self.state.window);
+                let now = self.state.clock.now_ms();
+                let busy = self.state.delivery_busy.load(Ordering::Relaxed);
+                let wait = w.wait(now, self.sender, busy);
                 if wait.is_zero() {
-                    w.record(now);
+                    w.record(now, self.sender);
                 }
                 wait
             };

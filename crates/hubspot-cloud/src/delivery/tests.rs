@@ -279,3 +279,81 @@ async fn health_names_what_keeps_a_portal_from_delivering() {
     stop_tx.send(true).unwrap();
     running.await.unwrap();
 }
+
+/// The most calls in any rolling `interval_ms` (what HubSpot's ten-secondly limit counts).
+fn busiest_window(calls: &[(u64, &'static str)], interval_ms: u64) -> usize {
+    (0..calls.len())
+        .map(|i| {
+            calls[i..]
+                .iter()
+                .take_while(|(t, _)| *t < calls[i].0 + interval_ms)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sync_sharing_the_pacer_keeps_the_rate_and_leaves_live_delivery_its_share() {
+    const RATE: usize = 10;
+    const WINDOW_MS: u64 = 10_000;
+    let clock = Arc::new(TokioClock::starting_at(T0));
+    let queue = Arc::new(MemoryQueue::with_clock(clock.clone()));
+    let hs = Arc::new(MemoryHubSpot::new(clock.clone()));
+    let portal = Portal {
+        name: "main".into(),
+        api: hs.clone(),
+        mapping: MappingConfig::new(PORTAL_ID),
+        rate_max: RATE,
+        rate_interval: Duration::from_millis(WINDOW_MS),
+    };
+    let engine = Arc::new(Engine::new(
+        queue.clone(),
+        vec![portal],
+        EngineConfig::default(),
+        clock.clone(),
+    ));
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(engine.clone().run(stop));
+    // A large sync: several readers calling as fast as the pacer lets them.
+    let sync_pacer = engine.pacer("main").unwrap().for_sync();
+    let mut readers = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let pacer = sync_pacer.clone();
+        readers.spawn(async move {
+            for _ in 0..100 {
+                let api = pacer.api();
+                pacer
+                    .call(|| api.read("contacts", "email", &[], &[]))
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+    // Live traffic meanwhile: one message every 15 s, each awaited.
+    for i in 0..10 {
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        let sent = clock.now_ms();
+        engine.enqueue("main", identifies(i + 1)).await.unwrap();
+        while hs.records("contacts").len() < i + 1 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let latency = clock.now_ms() - sent;
+        assert!(
+            latency <= 2 * WINDOW_MS + 2_000,
+            "message {i} took {latency} ms while the sync ran"
+        );
+    }
+    let reads = |calls: &[(u64, &str)]| calls.iter().filter(|(_, w)| *w == "read").count();
+    assert!(reads(&hs.calls()) < 400, "the sync ran throughout");
+    while readers.join_next().await.is_some() {}
+    let calls = hs.calls();
+    assert_eq!(reads(&calls), 400);
+    assert!(
+        busiest_window(&calls, WINDOW_MS) <= RATE,
+        "HubSpot would have answered 429: {} calls in one window",
+        busiest_window(&calls, WINDOW_MS)
+    );
+    stop_tx.send(true).unwrap();
+    running.await.unwrap();
+}

@@ -33,6 +33,7 @@ use crate::config::Config;
 use crate::delivery::{Engine, PortalHealth, Report};
 use crate::mapping::{map_message, ordering_key};
 use crate::queue::Queue;
+use crate::source::schedule::LastRun;
 
 /// Segment's limit for one message.
 pub const MAX_MESSAGE_BYTES: usize = 32 * 1024;
@@ -52,6 +53,8 @@ pub struct Relay {
     /// Each portal's delivery state and when the delivery loop last refreshed it (epoch ms);
     /// `None` while no delivery loop is attached (a relay that only ingests).
     delivery: std::sync::Mutex<Option<(u64, Vec<PortalHealth>)>>,
+    /// Each scheduled sync's last run, by portal (empty without `[sync]`).
+    syncs: std::sync::Mutex<Vec<(String, Arc<LastRun>)>>,
 }
 
 impl Relay {
@@ -63,7 +66,15 @@ impl Relay {
             metrics,
             depth: AtomicU64::new(0),
             delivery: std::sync::Mutex::default(),
+            syncs: std::sync::Mutex::default(),
         })
+    }
+
+    /// Reports `portal`'s scheduled sync in `/health` while its last run failed.
+    pub fn watch_sync(&self, portal: &str, last: Arc<LastRun>) {
+        if let Ok(mut syncs) = self.syncs.lock() {
+            syncs.push((portal.to_owned(), last));
+        }
     }
 }
 
@@ -417,6 +428,11 @@ async fn health(State(relay): State<Arc<Relay>>) -> Response {
         Some((_, portals)) => portals,
         None => Vec::new(),
     };
+    for (portal, last) in relay.syncs.lock().map(|s| s.clone()).unwrap_or_default() {
+        if let Some(e) = last.failure() {
+            problems.push(format!("portal '{portal}': the last sync failed: {e}"));
+        }
+    }
     let mut by_portal = serde_json::Map::new();
     for p in portals {
         if let Some(problem) = &p.problem {

@@ -6,11 +6,13 @@
 //! - [`state`]: the cursor, committed with the page it covers.
 //! - [`associations`]: links between those records, re-read with each changed page and in a
 //!   periodic full pass.
+//! - [`schedule`]: `serve`'s periodic runs.
 //!
 //! Every HubSpot call goes through the portal's [`Pacer`], the limiter delivery uses.
 
 pub mod associations;
 pub mod crm;
+pub mod schedule;
 pub mod state;
 pub mod store;
 
@@ -23,8 +25,8 @@ use rusqlite::Connection;
 
 use crate::client::HubSpotClient;
 use crate::clock::Clock;
-use crate::config::PropertySelection;
-use crate::delivery::limiter::SlidingWindow;
+use crate::config::{PropertySelection, SyncConfig};
+use crate::delivery::limiter::{SharedWindow, SlidingWindow};
 use crate::delivery::{BreakerConfig, CallError, Pacer};
 
 /// The collections this slice syncs.
@@ -58,6 +60,20 @@ pub struct SyncOptions {
     /// How old the last full association pass of a type may get before a run reads every
     /// record's links again (changed records' links are read every run).
     pub associations_full_every: Duration,
+}
+
+impl SyncOptions {
+    /// A run of `collections` as the `[sync]` configuration says.
+    pub fn from_config(config: &SyncConfig, collections: Vec<String>, full_refresh: bool) -> Self {
+        SyncOptions {
+            collections,
+            full_refresh,
+            lag: Duration::from_secs(config.lag_minutes * 60),
+            properties: config.properties,
+            max_pages: None,
+            associations_full_every: config.associations_full_every,
+        }
+    }
 }
 
 /// One collection's outcome.
@@ -107,7 +123,8 @@ pub struct Source {
 }
 
 impl Source {
-    /// Reads `portal` through `client`, at most `rate_max` requests per `rate_interval`.
+    /// Reads `portal` through `client` with a pacer of its own, at most `rate_max` requests per
+    /// `rate_interval` (`hubspot-cloud sync`, where nothing else calls the portal).
     pub fn new(
         portal: &str,
         client: Arc<HubSpotClient>,
@@ -115,18 +132,26 @@ impl Source {
         rate_max: usize,
         rate_interval: Duration,
     ) -> Source {
+        let window = SlidingWindow::new(rate_max, rate_interval, Duration::from_millis(100));
         let pacer = Pacer::new(
             portal,
             client.clone(),
             clock,
-            SlidingWindow::new(rate_max, rate_interval, Duration::from_millis(100)),
+            // No delivery shares this pacer, so the share never applies.
+            SharedWindow::new(window, 1.0),
             BreakerConfig::default(),
             Arc::new(AtomicU64::new(0)),
         );
+        Source::with_pacer(portal, client, &pacer)
+    }
+
+    /// Reads `portal` through `client`, its calls paced by `pacer` as sync's (in `serve`, the
+    /// delivery engine's pacer of the portal, so together they keep to its rate).
+    pub fn with_pacer(portal: &str, client: Arc<HubSpotClient>, pacer: &Pacer) -> Source {
         Source {
             portal: portal.to_owned(),
             client,
-            pacer,
+            pacer: pacer.for_sync(),
         }
     }
 
