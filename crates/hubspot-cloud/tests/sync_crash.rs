@@ -151,9 +151,11 @@ fn progress(db: &Path, query: &str) -> Option<i64> {
     conn.query_row(query, [], |r| r.get(0)).ok()
 }
 
-/// Starts a sync and kills it with SIGKILL once `query` reports at least `at` (or once the file
-/// exists, for `at == 0`); returns whether the kill interrupted the run (it had not exited).
-fn kill_at(config: &Path, db: &Path, query: &str, at: i64) -> bool {
+/// Starts a sync and kills it with SIGKILL `offset` after `query` reports at least `at` (or after
+/// the file exists, for `at == 0`); returns whether the kill interrupted the run (it had not
+/// exited). The offset is no wait for anything: it moves the kill off the instant right after a
+/// commit, to land in the middle of the next page's requests too.
+fn kill_at(config: &Path, db: &Path, query: &str, at: i64, offset: Duration) -> bool {
     let mut child = spawn_sync(config);
     let start = Instant::now();
     loop {
@@ -175,6 +177,7 @@ fn kill_at(config: &Path, db: &Path, query: &str, at: i64) -> bool {
         );
         std::thread::sleep(Duration::from_millis(2));
     }
+    std::thread::sleep(offset);
     child.kill().unwrap(); // SIGKILL on Unix
     let status = child.wait().unwrap();
     use std::os::unix::process::ExitStatusExt;
@@ -261,22 +264,31 @@ fn assert_same_tables(killed: &Path, reference: &Path, phase: &str) {
     let theirs = tables(reference);
     let names = |v: &[Table]| -> Vec<String> { v.iter().map(|(n, _, _)| n.clone()).collect() };
     assert_eq!(names(&mine), names(&theirs), "{phase}: different tables");
+    // Every differing table is named, not only the first.
+    let mut differences = Vec::new();
     for ((name, cols, rows), (_, ref_cols, ref_rows)) in mine.iter().zip(&theirs) {
-        assert_eq!(cols, ref_cols, "{phase}: {name} has different columns");
-        assert_eq!(
-            rows.len(),
-            ref_rows.len(),
-            "{phase}: {name} has {} rows, the reference {}",
-            rows.len(),
-            ref_rows.len()
-        );
-        if let Some(i) = (0..rows.len()).find(|&i| rows[i] != ref_rows[i]) {
-            panic!(
-                "{phase}: {name} differs from the reference at sorted row {i}:\n{:?}\nvs\n{:?}",
+        if cols != ref_cols {
+            differences.push(format!(
+                "{name} has columns {cols:?}, the reference {ref_cols:?}"
+            ));
+        } else if rows.len() != ref_rows.len() {
+            differences.push(format!(
+                "{name} has {} rows, the reference {}",
+                rows.len(),
+                ref_rows.len()
+            ));
+        } else if let Some(i) = (0..rows.len()).find(|&i| rows[i] != ref_rows[i]) {
+            differences.push(format!(
+                "{name} differs at sorted row {i}: {:?} vs {:?}",
                 rows[i], ref_rows[i]
-            );
+            ));
         }
     }
+    assert!(
+        differences.is_empty(),
+        "{phase}: not the reference's tables:\n{}",
+        differences.join("\n")
+    );
 }
 
 fn post(base_url: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
@@ -324,17 +336,15 @@ fn kill_9_at_any_moment_then_rerun_matches_an_uninterrupted_sync() {
     let rows_query = format!("SELECT {rows}");
     // Tables appear one by one: sum only what exists, so progress is visible from the start.
     let contacts_query = "SELECT count(*) FROM contacts";
-    for (query, at) in [
-        (contacts_query, 0),
-        (contacts_query, 150),
-        (contacts_query, 1_000),
-        (contacts_query, 2_600),
-        (contacts_query, 4_200),
-        (rows_query.as_str(), CONTACTS + 300),
-        (rows_query.as_str(), CONTACTS + COMPANIES + 150),
-    ] {
+    // Offsets after the progress is seen, cycled over the kills (milliseconds).
+    let offsets = [0u64, 3, 17, 7, 31, 12, 42, 1, 24];
+    let mut points: Vec<(&str, i64)> = (0..10).map(|k| (contacts_query, k * 450)).collect();
+    points.push((rows_query.as_str(), CONTACTS + 300));
+    points.push((rows_query.as_str(), CONTACTS + COMPANIES + 150));
+    for (query, at) in points {
+        let o = Duration::from_millis(offsets[kills % offsets.len()]);
         kills += 1;
-        mid_run += kill_at(&killed_config, &killed_db, query, at) as usize;
+        mid_run += kill_at(&killed_config, &killed_db, query, at, o) as usize;
     }
     sync_to_completion(&killed_config);
     assert_same_tables(&killed_db, &ref_db, "initial sync");
@@ -369,9 +379,10 @@ fn kill_9_at_any_moment_then_rerun_matches_an_uninterrupted_sync() {
     sync_to_completion(&ref_config);
     let changed = "SELECT (SELECT count(*) FROM contacts WHERE properties LIKE '%Changed%')
                  + (SELECT count(*) FROM companies WHERE properties LIKE '%Changed%')";
-    for at in [0, 100, 900, 2_000, 2_900, 3_300] {
+    for at in (0..16).map(|k| 1 + k * 220) {
+        let o = Duration::from_millis(offsets[kills % offsets.len()]);
         kills += 1;
-        mid_run += kill_at(&killed_config, &killed_db, changed, at.max(1)) as usize;
+        mid_run += kill_at(&killed_config, &killed_db, changed, at, o) as usize;
     }
     sync_to_completion(&killed_config);
     assert_same_tables(&killed_db, &ref_db, "incremental sync");
