@@ -1,0 +1,406 @@
+//! Crash safety of the HubSpot Source (source.md §3 item 7): `kill -9` of `hubspot-cloud sync` at
+//! any moment, then the next run, ends with the same tables as an uninterrupted run.
+//!
+//! The `fake-hubspot` binary serves a generated portal big enough for many search pages; one
+//! SQLite file is synced by runs that are killed with SIGKILL at increasing amounts of committed
+//! progress (polled read-only from the file), then rerun to completion; a reference file is synced
+//! by uninterrupted runs against the same fake state. This happens for an initial sync and again
+//! for an incremental one after records change through `/_fake/objects/{type}/modify`. Every table
+//! (all columns but `received_at`) must match the reference, no key may repeat, and some kills must
+//! have landed mid-run, so the test cannot pass without killing anything.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fake_hubspot::{DEFAULT_PORTAL_ID, DEFAULT_TOKEN};
+use rusqlite::{Connection, OpenFlags, types::Value};
+use serde_json::json;
+
+const CONTACTS: i64 = 5_000;
+const COMPANIES: i64 = 1_000;
+const DEALS: i64 = 300;
+const TICKETS: i64 = 200;
+const ENTITY_TABLES: [&str; 4] = ["contacts", "companies", "deals", "tickets"];
+
+/// The `fake-hubspot` binary, beside this crate's binary in the same target dir (built on demand).
+fn fake_binary() -> PathBuf {
+    let cloud = PathBuf::from(env!("CARGO_BIN_EXE_hubspot-cloud"));
+    let fake = cloud
+        .with_file_name("fake-hubspot")
+        .with_extension(std::env::consts::EXE_EXTENSION);
+    if !fake.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "fake-hubspot", "--bin", "fake-hubspot"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "building fake-hubspot failed");
+    }
+    assert!(
+        fake.exists(),
+        "no fake-hubspot binary at {}",
+        fake.display()
+    );
+    fake
+}
+
+/// A running fake binary, killed on drop.
+struct Fake {
+    child: Child,
+    base_url: String,
+    /// Kept open so a later line on stdout cannot fail the fake.
+    _stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_fake() -> Fake {
+    let mut child = Command::new(fake_binary())
+        .args([
+            "--port",
+            "0",
+            "--rate-max",
+            "1000000",
+            "--rate-interval-ms",
+            "1000",
+            "--daily-max",
+            "100000000",
+            "--search-per-sec",
+            "100000",
+            "--search-lag-ms",
+            "0",
+            "--generate",
+            &format!("contacts={CONTACTS},companies={COMPANIES},deals={DEALS},tickets={TICKETS}"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut line).unwrap();
+    let base_url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("fake-hubspot printed no address: {line:?}"))
+        .to_owned();
+    Fake {
+        child,
+        base_url,
+        _stdout: stdout,
+    }
+}
+
+/// A config syncing the fake's portal into `dir/crm.db`, without client-side pacing to speak of.
+fn config(dir: &Path, base_url: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("hubspot-cloud.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[queue]\npath = \"{}\"\n[hubspot]\nbase_url = \"{base_url}\"\n[[portals]]\nname = \"main\"\n\
+             portal_id = \"{DEFAULT_PORTAL_ID}\"\naccess_token = \"{DEFAULT_TOKEN}\"\n\
+             rate_max = 1000000\nrate_interval_ms = 1000\n[sync]\npath = \"{}\"\n",
+            dir.join("outbox.db").display(),
+            dir.join("crm.db").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn spawn_sync(config: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_hubspot-cloud"))
+        .args(["--config", config.to_str().unwrap(), "sync"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Runs `sync` to completion; it must succeed.
+fn sync_to_completion(config: &Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hubspot-cloud"))
+        .args(["--config", config.to_str().unwrap(), "sync"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sync failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Progress a run has committed, read without writing: `query` on a read-only connection, `None`
+/// while the file or its tables do not exist yet.
+fn progress(db: &Path, query: &str) -> Option<i64> {
+    if !db.exists() {
+        return None;
+    }
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    conn.busy_timeout(Duration::from_secs(1)).ok()?;
+    conn.query_row(query, [], |r| r.get(0)).ok()
+}
+
+/// Starts a sync and kills it with SIGKILL `offset` after `query` reports at least `at` (or after
+/// the file exists, for `at == 0`); returns whether the kill interrupted the run (it had not
+/// exited). The offset is no wait for anything: it moves the kill off the instant right after a
+/// commit, to land in the middle of the next page's requests too.
+fn kill_at(config: &Path, db: &Path, query: &str, at: i64, offset: Duration) -> bool {
+    let mut child = spawn_sync(config);
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "a sync failed on its own: {status}");
+            return false;
+        }
+        let reached = if at == 0 {
+            db.exists()
+        } else {
+            progress(db, query).is_some_and(|p| p >= at)
+        };
+        if reached {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "sync made no progress to {at}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(offset);
+    child.kill().unwrap(); // SIGKILL on Unix
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    status.signal() == Some(9)
+}
+
+/// Every user table's rows (all columns but `received_at`), sorted, keyed by table name.
+/// A table: its name, its compared columns and its sorted rows.
+type Table = (String, Vec<String>, Vec<Vec<Value>>);
+
+fn tables(db: &Path) -> Vec<Table> {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let names: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
+             AND name != '_sync_state' ORDER BY name",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    names
+        .into_iter()
+        .map(|t| {
+            let columns: Vec<String> = conn
+                .prepare(&format!("PRAGMA table_info(\"{t}\")"))
+                .unwrap()
+                .query_map([], |r| r.get::<_, String>(1))
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap()
+                .into_iter()
+                .filter(|c| c != "received_at")
+                .collect();
+            let list = columns
+                .iter()
+                .map(|c| format!("\"{c}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut stmt = conn
+                .prepare(&format!("SELECT {list} FROM \"{t}\" ORDER BY {list}"))
+                .unwrap();
+            let rows = stmt
+                .query_map([], |r| {
+                    (0..columns.len())
+                        .map(|i| r.get::<_, Value>(i))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            (t, columns, rows)
+        })
+        .collect()
+}
+
+fn count(conn: &Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// The killed file's tables equal the reference's; no key twice; no run left in progress.
+fn assert_same_tables(killed: &Path, reference: &Path, phase: &str) {
+    let conn = Connection::open_with_flags(killed, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    for t in ENTITY_TABLES {
+        let dups = count(
+            &conn,
+            &format!("SELECT count(*) FROM (SELECT id FROM {t} GROUP BY id HAVING count(*) > 1)"),
+        );
+        assert_eq!(dups, 0, "{phase}: duplicate ids in {t}");
+    }
+    let dups = count(
+        &conn,
+        "SELECT count(*) FROM (SELECT 1 FROM associations
+         GROUP BY from_type, from_id, to_type, to_id, type_id HAVING count(*) > 1)",
+    );
+    assert_eq!(dups, 0, "{phase}: duplicate association keys");
+    let in_progress = count(
+        &conn,
+        "SELECT count(*) FROM _sync_state WHERE run_started_ms IS NOT NULL",
+    );
+    assert_eq!(in_progress, 0, "{phase}: a run is still marked in progress");
+    let mine = tables(killed);
+    let theirs = tables(reference);
+    let names = |v: &[Table]| -> Vec<String> { v.iter().map(|(n, _, _)| n.clone()).collect() };
+    assert_eq!(names(&mine), names(&theirs), "{phase}: different tables");
+    // Every differing table is named, not only the first.
+    let mut differences = Vec::new();
+    for ((name, cols, rows), (_, ref_cols, ref_rows)) in mine.iter().zip(&theirs) {
+        if cols != ref_cols {
+            differences.push(format!(
+                "{name} has columns {cols:?}, the reference {ref_cols:?}"
+            ));
+        } else if rows.len() != ref_rows.len() {
+            differences.push(format!(
+                "{name} has {} rows, the reference {}",
+                rows.len(),
+                ref_rows.len()
+            ));
+        } else if let Some(i) = (0..rows.len()).find(|&i| rows[i] != ref_rows[i]) {
+            differences.push(format!(
+                "{name} differs at sorted row {i}: {:?} vs {:?}",
+                rows[i], ref_rows[i]
+            ));
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "{phase}: not the reference's tables:\n{}",
+        differences.join("\n")
+    );
+}
+
+fn post(base_url: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let r = reqwest::Client::new()
+            .post(format!("{base_url}{path}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        let text = r.text().await.unwrap();
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    })
+}
+
+#[test]
+fn kill_9_at_any_moment_then_rerun_matches_an_uninterrupted_sync() {
+    let started = Instant::now();
+    let fake = start_fake();
+    let root = std::env::temp_dir().join(format!(
+        "hubspot-sync-crash-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let killed_config = config(&root.join("killed"), &fake.base_url);
+    let killed_db = root.join("killed").join("crm.db");
+    let ref_config = config(&root.join("reference"), &fake.base_url);
+    let ref_db = root.join("reference").join("crm.db");
+    let mut mid_run = 0;
+    let mut kills = 0;
+
+    // Initial sync: kill at increasing numbers of committed rows, as soon as the file exists
+    // included; each run resumes from the cursor the last one committed.
+    sync_to_completion(&ref_config);
+    let rows = ENTITY_TABLES
+        .iter()
+        .map(|t| format!("(SELECT count(*) FROM {t})"))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let rows_query = format!("SELECT {rows}");
+    // Tables appear one by one: sum only what exists, so progress is visible from the start.
+    let contacts_query = "SELECT count(*) FROM contacts";
+    // Offsets after the progress is seen, cycled over the kills (milliseconds).
+    let offsets = [0u64, 3, 17, 7, 31, 12, 42, 1, 24];
+    let mut points: Vec<(&str, i64)> = (0..10).map(|k| (contacts_query, k * 450)).collect();
+    points.push((rows_query.as_str(), CONTACTS + 300));
+    points.push((rows_query.as_str(), CONTACTS + COMPANIES + 150));
+    for (query, at) in points {
+        let o = Duration::from_millis(offsets[kills % offsets.len()]);
+        kills += 1;
+        mid_run += kill_at(&killed_config, &killed_db, query, at, o) as usize;
+    }
+    sync_to_completion(&killed_config);
+    assert_same_tables(&killed_db, &ref_db, "initial sync");
+    let initial_mid_run = mid_run;
+
+    // Incremental sync: one bulk change of 3,000 contacts at a single millisecond (drained by
+    // id), then companies and other contacts at later milliseconds, all visible to search.
+    post(
+        &fake.base_url,
+        "/_fake/objects/contacts/modify",
+        json!({"count": 3000, "properties": {"lastname": "Changed"}, "indexed": true}),
+    );
+    post(
+        &fake.base_url,
+        "/_fake/objects/companies/modify",
+        json!({"count": 600, "properties": {"name": "Changed Co"}, "indexed": true}),
+    );
+    let late: Vec<String> = Connection::open_with_flags(&ref_db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap()
+        .prepare("SELECT id FROM contacts ORDER BY CAST(id AS INTEGER) DESC LIMIT 400")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    post(
+        &fake.base_url,
+        "/_fake/objects/contacts/modify",
+        json!({"ids": late, "properties": {"firstname": "Changed"}, "indexed": true}),
+    );
+    post(&fake.base_url, "/_fake/search/settle", json!({}));
+    sync_to_completion(&ref_config);
+    let changed = "SELECT (SELECT count(*) FROM contacts WHERE properties LIKE '%Changed%')
+                 + (SELECT count(*) FROM companies WHERE properties LIKE '%Changed%')";
+    for at in (0..16).map(|k| 1 + k * 220) {
+        let o = Duration::from_millis(offsets[kills % offsets.len()]);
+        kills += 1;
+        mid_run += kill_at(&killed_config, &killed_db, changed, at, o) as usize;
+    }
+    sync_to_completion(&killed_config);
+    assert_same_tables(&killed_db, &ref_db, "incremental sync");
+    let changed_rows = progress(&killed_db, changed).unwrap();
+    assert!(changed_rows >= 3_000, "the incremental changes were synced");
+
+    eprintln!(
+        "{mid_run} of {kills} kills landed mid-run ({initial_mid_run} in the initial sync); {:?}",
+        started.elapsed()
+    );
+    assert!(
+        initial_mid_run >= 3,
+        "only {initial_mid_run} kills interrupted the initial sync"
+    );
+    assert!(
+        mid_run - initial_mid_run >= 2,
+        "only {} kills interrupted the incremental sync",
+        mid_run - initial_mid_run
+    );
+    std::fs::remove_dir_all(root).ok();
+}
