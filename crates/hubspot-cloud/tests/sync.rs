@@ -716,3 +716,35 @@ async fn a_deleted_list_is_marked_with_its_memberships() {
     assert_eq!(lists.rows, 2);
     assert!(lists.state.unwrap().last_success_ms.is_some());
 }
+
+#[tokio::test]
+async fn owners_land_and_archived_ones_are_marked() {
+    let mut gone = fake_hubspot::Owner::new(5_002, "gone@example.com", "Gus", "Gone");
+    gone.archived = true;
+    let e = env(FakeConfig::default().with_owner(gone)).await;
+    let mut conn = db();
+    let report = e
+        .sync(
+            &mut conn,
+            &SyncOptions {
+                collections: vec!["owners".into()],
+                ..options()
+            },
+        )
+        .await;
+    assert_eq!(report.tables[0].inserted, 2);
+    // The live page, then the archived page.
+    assert_eq!(report.requests, 2);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM owners WHERE id = '5001' AND is_deleted = 0
+             AND email = 'admin@example.com'"
+        ),
+        1
+    );
+    assert_eq!(
+        count(&conn, "SELECT is_deleted FROM owners WHERE id = '5002'"),
+        1
+    );
+}

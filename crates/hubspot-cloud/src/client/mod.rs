@@ -16,7 +16,7 @@ pub use error::{ApiError, ErrorKind, RatePolicy};
 pub use http::HubSpotClient;
 pub use memory::{MemoryHubSpot, Outage};
 pub use read::{
-    AssociationLink, AssociationPage, ContactList, ListPage, MembershipPage, ObjectPage,
+    AssociationLink, AssociationPage, ContactList, CrmOwner, ListPage, MembershipPage, ObjectPage,
     SourceRecord,
 };
 

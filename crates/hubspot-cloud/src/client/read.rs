@@ -305,3 +305,63 @@ impl HubSpotClient {
         })
     }
 }
+
+/// An owner as `GET /crm/v3/owners` answers it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CrmOwner {
+    /// `id` (what `hubspot_owner_id` holds).
+    pub id: String,
+    /// `email`.
+    pub email: Option<String>,
+    /// `firstName`.
+    pub first_name: Option<String>,
+    /// `lastName`.
+    pub last_name: Option<String>,
+    /// `userId`.
+    pub user_id: Option<String>,
+    /// `createdAt` (ISO-8601).
+    pub created_at: Option<String>,
+    /// `updatedAt` (ISO-8601).
+    pub updated_at: Option<String>,
+    /// `archived`: the user behind the owner was deactivated.
+    pub archived: bool,
+}
+
+impl HubSpotClient {
+    /// `GET /crm/v3/owners` (live, or `archived` only), one page of 100 from `after`; answers
+    /// the owners and the next `after`, if any.
+    pub async fn list_owners(
+        &self,
+        archived: bool,
+        after: Option<&str>,
+    ) -> Result<(Vec<CrmOwner>, Option<String>), ApiError> {
+        let mut path = format!("/crm/v3/owners?limit=100&archived={archived}");
+        if let Some(a) = after {
+            path.push_str("&after=");
+            path.push_str(
+                &percent_encoding::utf8_percent_encode(a, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string(),
+            );
+        }
+        let (_, json) = self.call(Method::GET, &path, None).await?;
+        let text = |v: &Value| v.as_str().map(str::to_owned);
+        let owners = json["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|o| {
+                Some(CrmOwner {
+                    id: id_text(&o["id"])?,
+                    email: text(&o["email"]),
+                    first_name: text(&o["firstName"]),
+                    last_name: text(&o["lastName"]),
+                    user_id: id_text(&o["userId"]),
+                    created_at: text(&o["createdAt"]),
+                    updated_at: text(&o["updatedAt"]),
+                    archived: o["archived"].as_bool().unwrap_or(archived),
+                })
+            })
+            .collect();
+        Ok((owners, id_text(&json["paging"]["next"]["after"])))
+    }
+}

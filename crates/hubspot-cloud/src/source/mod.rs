@@ -7,6 +7,7 @@
 //! - [`associations`]: links between those records, re-read with each changed page and in a
 //!   periodic full pass.
 //! - [`lists`]: contact lists and their memberships, read whole every run.
+//! - [`owners`]: the owners records refer to, read whole every run.
 //! - [`schedule`]: `serve`'s periodic runs.
 //!
 //! Every HubSpot call goes through the portal's [`Pacer`], the limiter delivery uses.
@@ -14,6 +15,7 @@
 pub mod associations;
 pub mod crm;
 pub mod lists;
+pub mod owners;
 pub mod schedule;
 pub mod state;
 pub mod store;
@@ -175,7 +177,15 @@ impl Source {
         let requests = AtomicU64::new(0);
         let mut tables = Vec::new();
         for collection in &options.collections {
-            let run = if collection == lists::COLLECTION {
+            let run = if collection == owners::COLLECTION {
+                let stream = owners::OwnersStream {
+                    portal: &self.portal,
+                    client: &self.client,
+                    pacer: &self.pacer,
+                    requests: &requests,
+                };
+                stream.run(conn).await
+            } else if collection == lists::COLLECTION {
                 let stream = lists::ListsStream {
                     portal: &self.portal,
                     client: &self.client,

@@ -9,7 +9,7 @@ use hubspot_core::date::{format_iso_ms, parse_iso_date_ms};
 use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use serde_json::Value;
 
-use crate::client::{AssociationLink, ContactList, SourceRecord};
+use crate::client::{AssociationLink, ContactList, CrmOwner, SourceRecord};
 use crate::mapping::{PropertyDefinition, PropertyType};
 
 /// What an upsert did to a row.
@@ -509,4 +509,66 @@ pub fn replace_memberships(
         )? as u64;
     }
     Ok(written)
+}
+
+/// Creates `owners` if needed.
+pub fn ensure_owners(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS owners (
+            id TEXT PRIMARY KEY,
+            email TEXT,
+            first_name TEXT,
+            last_name TEXT,
+            user_id TEXT,
+            created_at TEXT,
+            updated_at TEXT,
+            is_deleted INTEGER NOT NULL DEFAULT 0,
+            received_at TEXT NOT NULL
+        )",
+    )
+}
+
+/// Writes `owner`, `is_deleted` when HubSpot answers it archived.
+pub fn upsert_owner(
+    conn: &Connection,
+    owner: &CrmOwner,
+    received_at: &str,
+) -> rusqlite::Result<Written> {
+    let before: Option<(Option<String>, bool)> = conn
+        .query_row(
+            "SELECT updated_at, is_deleted FROM owners WHERE id = ?1",
+            [&owner.id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    conn.execute(
+        "INSERT INTO owners (id, email, first_name, last_name, user_id, created_at, updated_at,
+            is_deleted, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (id) DO UPDATE SET email = excluded.email,
+            first_name = excluded.first_name, last_name = excluded.last_name,
+            user_id = excluded.user_id, created_at = excluded.created_at,
+            updated_at = excluded.updated_at, is_deleted = excluded.is_deleted,
+            received_at = excluded.received_at",
+        params![
+            owner.id,
+            owner.email,
+            owner.first_name,
+            owner.last_name,
+            owner.user_id,
+            owner.created_at,
+            owner.updated_at,
+            owner.archived,
+            received_at
+        ],
+    )?;
+    Ok(match before {
+        None => Written::Inserted,
+        Some((updated_at, deleted))
+            if updated_at == owner.updated_at && deleted == owner.archived =>
+        {
+            Written::Unchanged
+        }
+        Some(_) => Written::Updated,
+    })
 }
