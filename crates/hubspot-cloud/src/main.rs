@@ -73,7 +73,8 @@ enum Command {
         /// Forget the cursors and read everything again.
         #[arg(long)]
         full_refresh: bool,
-        /// Comma-separated collections (default: contacts,companies,deals,tickets,contact_lists).
+        /// Comma-separated collections (default: all of contacts,companies,deals,tickets,
+        /// contact_lists,owners,pipelines).
         #[arg(long, value_delimiter = ',')]
         collections: Vec<String>,
     },

@@ -748,3 +748,37 @@ async fn owners_land_and_archived_ones_are_marked() {
         1
     );
 }
+
+#[tokio::test]
+async fn deal_and_ticket_pipelines_and_their_stages_land() {
+    let e = env(FakeConfig::default()).await;
+    let mut conn = db();
+    let report = e
+        .sync(
+            &mut conn,
+            &SyncOptions {
+                collections: vec!["pipelines".into()],
+                ..options()
+            },
+        )
+        .await;
+    // 2 pipelines, 7 deal stages, 4 ticket stages; one request per type.
+    assert_eq!(report.tables[0].inserted, 13);
+    assert_eq!(report.requests, 2);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM pipeline_stages
+             WHERE pipeline_id = 'default' AND object_type = 'deals' AND is_deleted = 0"
+        ),
+        7
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM pipeline_stages s JOIN pipelines p ON p.id = s.pipeline_id
+             WHERE p.object_type = 'tickets' AND json_extract(s.metadata, '$.ticketState') IS NOT NULL"
+        ),
+        4
+    );
+}

@@ -365,3 +365,19 @@ impl HubSpotClient {
         Ok((owners, id_text(&json["paging"]["next"]["after"])))
     }
 }
+
+impl HubSpotClient {
+    /// `GET /crm/v3/pipelines/{type}`: every pipeline of the type with its stages, as HubSpot
+    /// answers them (`id`, `label`, `displayOrder`, `archived`, `createdAt`, `updatedAt`, and
+    /// each stage's `metadata`). Not paged.
+    pub async fn pipelines(&self, object_type: &str) -> Result<Vec<Value>, ApiError> {
+        let (_, json) = self
+            .call(
+                Method::GET,
+                &format!("/crm/v3/pipelines/{object_type}"),
+                None,
+            )
+            .await?;
+        Ok(json["results"].as_array().cloned().unwrap_or_default())
+    }
+}

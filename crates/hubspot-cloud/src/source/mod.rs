@@ -8,6 +8,7 @@
 //!   periodic full pass.
 //! - [`lists`]: contact lists and their memberships, read whole every run.
 //! - [`owners`]: the owners records refer to, read whole every run.
+//! - [`pipelines`]: deal and ticket pipelines and their stages, read whole every run.
 //! - [`schedule`]: `serve`'s periodic runs.
 //!
 //! Every HubSpot call goes through the portal's [`Pacer`], the limiter delivery uses.
@@ -16,6 +17,7 @@ pub mod associations;
 pub mod crm;
 pub mod lists;
 pub mod owners;
+pub mod pipelines;
 pub mod schedule;
 pub mod state;
 pub mod store;
@@ -177,7 +179,15 @@ impl Source {
         let requests = AtomicU64::new(0);
         let mut tables = Vec::new();
         for collection in &options.collections {
-            let run = if collection == owners::COLLECTION {
+            let run = if collection == pipelines::COLLECTION {
+                let stream = pipelines::PipelinesStream {
+                    portal: &self.portal,
+                    client: &self.client,
+                    pacer: &self.pacer,
+                    requests: &requests,
+                };
+                stream.run(conn).await
+            } else if collection == owners::COLLECTION {
                 let stream = owners::OwnersStream {
                     portal: &self.portal,
                     client: &self.client,

@@ -572,3 +572,96 @@ pub fn upsert_owner(
         Some(_) => Written::Updated,
     })
 }
+
+/// Creates `pipelines` and `pipeline_stages` if needed.
+pub fn ensure_pipelines(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS pipelines (
+            id TEXT PRIMARY KEY,
+            object_type TEXT NOT NULL,
+            label TEXT,
+            display_order INTEGER,
+            created_at TEXT,
+            updated_at TEXT,
+            is_deleted INTEGER NOT NULL DEFAULT 0,
+            received_at TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS pipeline_stages (
+            id TEXT PRIMARY KEY,
+            pipeline_id TEXT NOT NULL,
+            object_type TEXT NOT NULL,
+            label TEXT,
+            display_order INTEGER,
+            metadata TEXT,
+            created_at TEXT,
+            updated_at TEXT,
+            is_deleted INTEGER NOT NULL DEFAULT 0,
+            received_at TEXT NOT NULL
+        )",
+    )
+}
+
+/// Writes one pipeline of `object_type` as `GET /crm/v3/pipelines` answers it, and its stages;
+/// `archived` ones are `is_deleted`.
+pub fn upsert_pipeline(
+    conn: &Connection,
+    object_type: &str,
+    pipeline: &Value,
+    received_at: &str,
+) -> rusqlite::Result<()> {
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let Some(id) = text(&pipeline["id"]) else {
+        return Ok(());
+    };
+    conn.execute(
+        "INSERT INTO pipelines (id, object_type, label, display_order, created_at, updated_at,
+            is_deleted, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (id) DO UPDATE SET object_type = excluded.object_type,
+            label = excluded.label, display_order = excluded.display_order,
+            created_at = excluded.created_at, updated_at = excluded.updated_at,
+            is_deleted = excluded.is_deleted, received_at = excluded.received_at",
+        params![
+            id,
+            object_type,
+            text(&pipeline["label"]),
+            pipeline["displayOrder"].as_i64(),
+            text(&pipeline["createdAt"]),
+            text(&pipeline["updatedAt"]),
+            pipeline["archived"].as_bool().unwrap_or(false),
+            received_at
+        ],
+    )?;
+    for stage in pipeline["stages"].as_array().into_iter().flatten() {
+        let Some(stage_id) = text(&stage["id"]) else {
+            continue;
+        };
+        conn.execute(
+            "INSERT INTO pipeline_stages (id, pipeline_id, object_type, label, display_order,
+                metadata, created_at, updated_at, is_deleted, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (id) DO UPDATE SET pipeline_id = excluded.pipeline_id,
+                object_type = excluded.object_type, label = excluded.label,
+                display_order = excluded.display_order, metadata = excluded.metadata,
+                created_at = excluded.created_at, updated_at = excluded.updated_at,
+                is_deleted = excluded.is_deleted, received_at = excluded.received_at",
+            params![
+                stage_id,
+                id,
+                object_type,
+                text(&stage["label"]),
+                stage["displayOrder"].as_i64(),
+                stage["metadata"].to_string(),
+                text(&stage["createdAt"]),
+                text(&stage["updatedAt"]),
+                stage["archived"].as_bool().unwrap_or(false),
+                received_at
+            ],
+        )?;
+    }
+    Ok(())
+}
