@@ -73,7 +73,8 @@ enum Command {
         /// Forget the cursors and read everything again.
         #[arg(long)]
         full_refresh: bool,
-        /// Comma-separated collections (default: contacts,companies,deals,tickets).
+        /// Comma-separated collections (default: all of contacts,companies,deals,tickets,
+        /// contact_lists,owners,pipelines).
         #[arg(long, value_delimiter = ',')]
         collections: Vec<String>,
     },
@@ -267,6 +268,21 @@ async fn sync(
             "  {:<12} {:>8} {:>8} {:>8} {:>8}",
             "associations", links.0, links.1, links.2, "-"
         );
+        // Memberships are written by the lists' run, which fills `memberships`.
+        if let Some(m) = report
+            .tables
+            .iter()
+            .find(|t| t.collection == source::lists::COLLECTION && t.error.is_none())
+        {
+            println!(
+                "  {:<12} {:>8} {:>8} {:>8} {:>8}",
+                "contact_list_memberships",
+                m.memberships.inserted,
+                m.memberships.updated,
+                m.memberships.deleted,
+                "-"
+            );
+        }
         println!(
             "  {} HubSpot requests in {:.1}s",
             report.requests,

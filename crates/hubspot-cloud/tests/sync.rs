@@ -596,3 +596,189 @@ async fn the_links_of_a_record_changed_this_run_are_read_in_the_same_run() {
         report.requests
     );
 }
+
+fn lists_options() -> SyncOptions {
+    SyncOptions {
+        collections: vec!["contact_lists".into()],
+        ..options()
+    }
+}
+
+/// Creates a MANUAL contact list of `members`; answers its id.
+async fn list(e: &Env, name: &str, members: &[String]) -> String {
+    let created = e
+        .control("lists", json!({ "name": name, "members": members }))
+        .await;
+    created["listId"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn lists_and_memberships_land() {
+    let e = env(FakeConfig::default()).await;
+    let ids = e.contacts(0, 300).await;
+    let big = list(&e, "big", &ids).await;
+    let small = list(&e, "small", &ids[..2]).await;
+    let mut conn = db();
+    let report = e.sync(&mut conn, &lists_options()).await;
+    assert_eq!(report.tables[0].inserted, 2);
+    assert_eq!(report.tables[0].memberships.inserted, 302);
+    // One search page, two membership pages for 300 members (250 a page), one for 2.
+    assert_eq!(report.requests, 4);
+    let (name, kind, size): (String, String, i64) = conn
+        .query_row(
+            "SELECT name, processing_type, size FROM contact_lists WHERE id = ?1",
+            [&big],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((name.as_str(), kind.as_str(), size), ("big", "MANUAL", 300));
+    assert_eq!(
+        count(
+            &conn,
+            &format!(
+                "SELECT count(*) FROM contact_list_memberships
+                 WHERE list_id = '{small}' AND is_deleted = 0 AND added_at IS NOT NULL"
+            )
+        ),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_removed_membership_is_marked_deleted_and_comes_back_when_re_added() {
+    let e = env(FakeConfig::default()).await;
+    let ids = e.contacts(0, 3).await;
+    let l = list(&e, "l", &ids).await;
+    let mut conn = db();
+    e.sync(&mut conn, &lists_options()).await;
+    e.control(&format!("lists/{l}/remove"), json!({ "ids": [ids[1]] }))
+        .await;
+    let deleted = |conn: &Connection| {
+        count(
+            conn,
+            &format!(
+                "SELECT is_deleted FROM contact_list_memberships
+                 WHERE list_id = '{l}' AND contact_id = '{}'",
+                ids[1]
+            ),
+        )
+    };
+    let report = e.sync(&mut conn, &lists_options()).await;
+    assert_eq!(report.tables[0].memberships.deleted, 1);
+    assert_eq!(deleted(&conn), 1);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM contact_list_memberships WHERE is_deleted = 0"
+        ),
+        2
+    );
+    e.control(&format!("lists/{l}/add"), json!({ "ids": [ids[1]] }))
+        .await;
+    let report = e.sync(&mut conn, &lists_options()).await;
+    assert_eq!(report.tables[0].memberships.updated, 1);
+    assert_eq!(deleted(&conn), 0);
+}
+
+#[tokio::test]
+async fn a_deleted_list_is_marked_with_its_memberships() {
+    let e = env(FakeConfig::default()).await;
+    let ids = e.contacts(0, 2).await;
+    let kept = list(&e, "kept", &ids).await;
+    let gone = list(&e, "gone", &ids).await;
+    let mut conn = db();
+    e.sync(&mut conn, &lists_options()).await;
+    e.control(&format!("lists/{gone}/delete"), json!({})).await;
+    let report = e.sync(&mut conn, &lists_options()).await;
+    assert_eq!(report.tables[0].deleted, 1);
+    let deleted = |id: &str| {
+        count(
+            &conn,
+            &format!("SELECT is_deleted FROM contact_lists WHERE id = '{id}'"),
+        )
+    };
+    assert_eq!((deleted(&kept), deleted(&gone)), (0, 1));
+    assert_eq!(
+        count(
+            &conn,
+            &format!(
+                "SELECT count(*) FROM contact_list_memberships
+                 WHERE list_id = '{gone}' AND is_deleted = 1"
+            )
+        ),
+        2
+    );
+    let status = source::status(&conn, "main").unwrap();
+    let lists = status
+        .iter()
+        .find(|s| s.collection == "contact_lists")
+        .unwrap();
+    assert_eq!(lists.rows, 2);
+    assert!(lists.state.unwrap().last_success_ms.is_some());
+}
+
+#[tokio::test]
+async fn owners_land_and_archived_ones_are_marked() {
+    let mut gone = fake_hubspot::Owner::new(5_002, "gone@example.com", "Gus", "Gone");
+    gone.archived = true;
+    let e = env(FakeConfig::default().with_owner(gone)).await;
+    let mut conn = db();
+    let report = e
+        .sync(
+            &mut conn,
+            &SyncOptions {
+                collections: vec!["owners".into()],
+                ..options()
+            },
+        )
+        .await;
+    assert_eq!(report.tables[0].inserted, 2);
+    // The live page, then the archived page.
+    assert_eq!(report.requests, 2);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM owners WHERE id = '5001' AND is_deleted = 0
+             AND email = 'admin@example.com'"
+        ),
+        1
+    );
+    assert_eq!(
+        count(&conn, "SELECT is_deleted FROM owners WHERE id = '5002'"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn deal_and_ticket_pipelines_and_their_stages_land() {
+    let e = env(FakeConfig::default()).await;
+    let mut conn = db();
+    let report = e
+        .sync(
+            &mut conn,
+            &SyncOptions {
+                collections: vec!["pipelines".into()],
+                ..options()
+            },
+        )
+        .await;
+    // 2 pipelines, 7 deal stages, 4 ticket stages; one request per type.
+    assert_eq!(report.tables[0].inserted, 13);
+    assert_eq!(report.requests, 2);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM pipeline_stages
+             WHERE pipeline_id = 'default' AND object_type = 'deals' AND is_deleted = 0"
+        ),
+        7
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM pipeline_stages s JOIN pipelines p ON p.id = s.pipeline_id
+             WHERE p.object_type = 'tickets' AND json_extract(s.metadata, '$.ticketState') IS NOT NULL"
+        ),
+        4
+    );
+}

@@ -15,7 +15,10 @@ pub use auth::{Credentials, TokenSource};
 pub use error::{ApiError, ErrorKind, RatePolicy};
 pub use http::HubSpotClient;
 pub use memory::{MemoryHubSpot, Outage};
-pub use read::{AssociationLink, AssociationPage, ObjectPage, SourceRecord};
+pub use read::{
+    AssociationLink, AssociationPage, ContactList, CrmOwner, ListPage, MembershipPage, ObjectPage,
+    SourceRecord,
+};
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};

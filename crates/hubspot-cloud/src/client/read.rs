@@ -197,3 +197,187 @@ fn id_text(v: &Value) -> Option<String> {
         _ => None,
     }
 }
+
+/// A contact list as `POST /crm/v3/lists/search` answers it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContactList {
+    /// `listId`.
+    pub id: String,
+    /// `name`.
+    pub name: Option<String>,
+    /// `processingType`: MANUAL, SNAPSHOT or DYNAMIC.
+    pub processing_type: Option<String>,
+    /// Live members (`additionalProperties.hs_list_size`).
+    pub size: Option<i64>,
+    /// `createdAt` (ISO-8601).
+    pub created_at: Option<String>,
+    /// `updatedAt` (ISO-8601): moves with the definition, not with memberships.
+    pub updated_at: Option<String>,
+}
+
+/// One page of the lists search and the offset of the next, if any.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ListPage {
+    /// The lists, in `listId` order.
+    pub lists: Vec<ContactList>,
+    /// The `offset` to ask for next, when `hasMore`.
+    pub next_offset: Option<u64>,
+}
+
+/// One page of a list's memberships: `(contact id, added at)` and the next `after`, if any.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MembershipPage {
+    /// Members and when they joined (`membershipTimestamp`, ISO-8601).
+    pub members: Vec<(String, Option<String>)>,
+    /// `paging.next.after`.
+    pub after: Option<String>,
+}
+
+/// Lists per search page (HubSpot's most).
+const LIST_PAGE: u64 = 500;
+/// Memberships per page (HubSpot's most).
+const MEMBERSHIP_PAGE: u64 = 250;
+
+impl HubSpotClient {
+    /// `POST /crm/v3/lists/search` for contact lists (`objectTypeId` `0-1`), one page from
+    /// `offset`. Deleted lists are not answered.
+    pub async fn search_contact_lists(&self, offset: u64) -> Result<ListPage, ApiError> {
+        let body = json!({ "objectTypeId": "0-1", "count": LIST_PAGE, "offset": offset });
+        let (_, json) = self
+            .call(Method::POST, "/crm/v3/lists/search", Some(&body))
+            .await?;
+        let lists = json["lists"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| {
+                Some(ContactList {
+                    id: id_text(&l["listId"])?,
+                    name: l["name"].as_str().map(str::to_owned),
+                    processing_type: l["processingType"].as_str().map(str::to_owned),
+                    size: id_text(&l["additionalProperties"]["hs_list_size"])
+                        .and_then(|s| s.parse().ok()),
+                    created_at: l["createdAt"].as_str().map(str::to_owned),
+                    updated_at: l["updatedAt"].as_str().map(str::to_owned),
+                })
+            })
+            .collect();
+        let next_offset = if json["hasMore"].as_bool() == Some(true) {
+            json["offset"].as_u64()
+        } else {
+            None
+        };
+        Ok(ListPage { lists, next_offset })
+    }
+
+    /// `GET /crm/v3/lists/{listId}/memberships`, one page from `after`.
+    pub async fn list_memberships(
+        &self,
+        list_id: &str,
+        after: Option<&str>,
+    ) -> Result<MembershipPage, ApiError> {
+        let encode = |s: &str| {
+            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        let mut path = format!(
+            "/crm/v3/lists/{}/memberships?limit={MEMBERSHIP_PAGE}",
+            encode(list_id)
+        );
+        if let Some(a) = after {
+            path.push_str("&after=");
+            path.push_str(&encode(a));
+        }
+        let (_, json) = self.call(Method::GET, &path, None).await?;
+        let members = json["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| {
+                Some((
+                    id_text(&m["recordId"])?,
+                    m["membershipTimestamp"].as_str().map(str::to_owned),
+                ))
+            })
+            .collect();
+        Ok(MembershipPage {
+            members,
+            after: id_text(&json["paging"]["next"]["after"]),
+        })
+    }
+}
+
+/// An owner as `GET /crm/v3/owners` answers it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CrmOwner {
+    /// `id` (what `hubspot_owner_id` holds).
+    pub id: String,
+    /// `email`.
+    pub email: Option<String>,
+    /// `firstName`.
+    pub first_name: Option<String>,
+    /// `lastName`.
+    pub last_name: Option<String>,
+    /// `userId`.
+    pub user_id: Option<String>,
+    /// `createdAt` (ISO-8601).
+    pub created_at: Option<String>,
+    /// `updatedAt` (ISO-8601).
+    pub updated_at: Option<String>,
+    /// `archived`: the user behind the owner was deactivated.
+    pub archived: bool,
+}
+
+impl HubSpotClient {
+    /// `GET /crm/v3/owners` (live, or `archived` only), one page of 100 from `after`; answers
+    /// the owners and the next `after`, if any.
+    pub async fn list_owners(
+        &self,
+        archived: bool,
+        after: Option<&str>,
+    ) -> Result<(Vec<CrmOwner>, Option<String>), ApiError> {
+        let mut path = format!("/crm/v3/owners?limit=100&archived={archived}");
+        if let Some(a) = after {
+            path.push_str("&after=");
+            path.push_str(
+                &percent_encoding::utf8_percent_encode(a, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string(),
+            );
+        }
+        let (_, json) = self.call(Method::GET, &path, None).await?;
+        let text = |v: &Value| v.as_str().map(str::to_owned);
+        let owners = json["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|o| {
+                Some(CrmOwner {
+                    id: id_text(&o["id"])?,
+                    email: text(&o["email"]),
+                    first_name: text(&o["firstName"]),
+                    last_name: text(&o["lastName"]),
+                    user_id: id_text(&o["userId"]),
+                    created_at: text(&o["createdAt"]),
+                    updated_at: text(&o["updatedAt"]),
+                    archived: o["archived"].as_bool().unwrap_or(archived),
+                })
+            })
+            .collect();
+        Ok((owners, id_text(&json["paging"]["next"]["after"])))
+    }
+}
+
+impl HubSpotClient {
+    /// `GET /crm/v3/pipelines/{type}`: every pipeline of the type with its stages, as HubSpot
+    /// answers them (`id`, `label`, `displayOrder`, `archived`, `createdAt`, `updatedAt`, and
+    /// each stage's `metadata`). Not paged.
+    pub async fn pipelines(&self, object_type: &str) -> Result<Vec<Value>, ApiError> {
+        let (_, json) = self
+            .call(
+                Method::GET,
+                &format!("/crm/v3/pipelines/{object_type}"),
+                None,
+            )
+            .await?;
+        Ok(json["results"].as_array().cloned().unwrap_or_default())
+    }
+}

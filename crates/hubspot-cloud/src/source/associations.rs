@@ -1,7 +1,7 @@
 //! The `associations` table: links between synced records, as v4 reads them from each
 //! record's side (a contact–company link is the row contacts→companies type 279 and the row
 //! companies→contacts type 280). Every object type reads its links to each other type of
-//! [`super::COLLECTIONS`], so the pairs are contacts↔companies, contacts↔deals,
+//! [`super::CRM_OBJECTS`], so the pairs are contacts↔companies, contacts↔deals,
 //! companies↔deals and tickets↔contacts/companies/deals.
 //!
 //! A link can be added or removed without moving either record's modified time, so two reads:
@@ -21,7 +21,7 @@ use rusqlite::Connection;
 use super::crm::CrmStream;
 use super::state::{self, SyncState};
 use super::store::{self, LinksWritten};
-use super::{COLLECTIONS, SyncError};
+use super::{CRM_OBJECTS, SyncError};
 use crate::client::{AssociationLink, MAX_BATCH_INPUTS};
 
 /// The links of some records to one other type: the complete answer for `from_ids`.
@@ -39,7 +39,7 @@ pub fn state_key(object_type: &str) -> String {
 impl CrmStream<'_> {
     /// The types `object_type` reads its links to.
     fn link_types(&self) -> impl Iterator<Item = &'static str> + '_ {
-        COLLECTIONS
+        CRM_OBJECTS
             .iter()
             .copied()
             .filter(move |t| *t != self.object_type)

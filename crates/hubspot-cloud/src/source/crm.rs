@@ -15,7 +15,7 @@
 //! longer lists are read by id and restored.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use hubspot_core::date::{format_iso_ms, parse_iso_date_ms};
 use rusqlite::Connection;
@@ -122,18 +122,12 @@ enum Step {
 
 impl CrmStream<'_> {
     /// One paced request, counted.
-    pub(super) async fn paced<T, F, Fut>(&self, mut f: F) -> Result<T, SyncError>
+    pub(super) async fn paced<T, F, Fut>(&self, f: F) -> Result<T, SyncError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, ApiError>>,
     {
-        self.pacer
-            .call(|| {
-                self.requests.fetch_add(1, Ordering::Relaxed);
-                f()
-            })
-            .await
-            .map_err(SyncError::Call)
+        super::paced(self.pacer, self.requests, f).await
     }
 
     pub(super) fn now_iso(&self) -> String {

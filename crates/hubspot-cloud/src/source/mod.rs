@@ -6,12 +6,18 @@
 //! - [`state`]: the cursor, committed with the page it covers.
 //! - [`associations`]: links between those records, re-read with each changed page and in a
 //!   periodic full pass.
+//! - [`lists`]: contact lists and their memberships, read whole every run.
+//! - [`owners`]: the owners records refer to, read whole every run.
+//! - [`pipelines`]: deal and ticket pipelines and their stages, read whole every run.
 //! - [`schedule`]: `serve`'s periodic runs.
 //!
 //! Every HubSpot call goes through the portal's [`Pacer`], the limiter delivery uses.
 
 pub mod associations;
 pub mod crm;
+pub mod lists;
+pub mod owners;
+pub mod pipelines;
 pub mod schedule;
 pub mod state;
 pub mod store;
@@ -29,8 +35,18 @@ use crate::config::{PropertySelection, SyncConfig};
 use crate::delivery::limiter::{SharedWindow, SlidingWindow};
 use crate::delivery::{BreakerConfig, CallError, Pacer};
 
-/// The collections this slice syncs.
-pub const COLLECTIONS: &[&str] = &["contacts", "companies", "deals", "tickets"];
+/// The CRM object types synced (each streamed by [`crm`], linked by [`associations`]).
+pub const CRM_OBJECTS: &[&str] = &["contacts", "companies", "deals", "tickets"];
+
+/// Every collection the Source syncs, in the default order: the CRM objects, then
+/// [`lists::COLLECTION`] (whose memberships ride with it).
+pub const COLLECTIONS: &[&str] = &[
+    "contacts",
+    "companies",
+    "deals",
+    "tickets",
+    lists::COLLECTION,
+];
 
 /// Why a collection's run failed (what it committed before stays).
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +107,8 @@ pub struct TableReport {
     pub restored: u64,
     /// Rows of `associations` from this collection's records that the run changed.
     pub associations: store::LinksWritten,
+    /// Rows of `contact_list_memberships` the run changed (`contact_lists` only).
+    pub memberships: store::LinksWritten,
     /// The run reached the end of the collection (false: stopped by `max_pages`).
     pub complete: bool,
     /// Why the collection failed, if it did.
@@ -161,15 +179,42 @@ impl Source {
         let requests = AtomicU64::new(0);
         let mut tables = Vec::new();
         for collection in &options.collections {
-            let stream = crm::CrmStream {
-                portal: &self.portal,
-                object_type: collection,
-                client: &self.client,
-                pacer: &self.pacer,
-                requests: &requests,
-                options,
+            let run = if collection == pipelines::COLLECTION {
+                let stream = pipelines::PipelinesStream {
+                    portal: &self.portal,
+                    client: &self.client,
+                    pacer: &self.pacer,
+                    requests: &requests,
+                };
+                stream.run(conn).await
+            } else if collection == owners::COLLECTION {
+                let stream = owners::OwnersStream {
+                    portal: &self.portal,
+                    client: &self.client,
+                    pacer: &self.pacer,
+                    requests: &requests,
+                };
+                stream.run(conn).await
+            } else if collection == lists::COLLECTION {
+                let stream = lists::ListsStream {
+                    portal: &self.portal,
+                    client: &self.client,
+                    pacer: &self.pacer,
+                    requests: &requests,
+                };
+                stream.run(conn).await
+            } else {
+                let stream = crm::CrmStream {
+                    portal: &self.portal,
+                    object_type: collection,
+                    client: &self.client,
+                    pacer: &self.pacer,
+                    requests: &requests,
+                    options,
+                };
+                stream.run(conn).await
             };
-            tables.push(match stream.run(conn).await {
+            tables.push(match run {
                 Ok(report) => report,
                 Err(e) => TableReport {
                     error: Some(e.to_string()),
@@ -182,6 +227,25 @@ impl Source {
             requests: requests.load(Ordering::Relaxed),
         }
     }
+}
+
+/// One request through `pacer`, counted in `requests` (429s resent count again).
+pub(crate) async fn paced<T, F, Fut>(
+    pacer: &Pacer,
+    requests: &AtomicU64,
+    mut f: F,
+) -> Result<T, SyncError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, crate::client::ApiError>>,
+{
+    pacer
+        .call(|| {
+            requests.fetch_add(1, Ordering::Relaxed);
+            f()
+        })
+        .await
+        .map_err(SyncError::Call)
 }
 
 /// Opens (creating if needed) the SQLite file and its `_sync_state`.
@@ -203,7 +267,8 @@ pub struct CollectionStatus {
     pub rows: i64,
 }
 
-/// The status of each collection of `portal` in `conn`, then of `associations`, whose state
+/// The status of each collection of `portal` in `conn`, then of `contact_list_memberships` and
+/// `associations`, whose state
 /// is the oldest full association pass among the types that had one.
 pub fn status(conn: &Connection, portal: &str) -> rusqlite::Result<Vec<CollectionStatus>> {
     let mut lines = COLLECTIONS
@@ -216,8 +281,14 @@ pub fn status(conn: &Connection, portal: &str) -> rusqlite::Result<Vec<Collectio
             })
         })
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    // Memberships are written by the lists' run: its state is theirs.
+    lines.push(CollectionStatus {
+        collection: "contact_list_memberships".to_owned(),
+        state: state::load(conn, portal, lists::COLLECTION)?,
+        rows: store::row_count(conn, "contact_list_memberships")?,
+    });
     let mut oldest: Option<state::SyncState> = None;
-    for c in COLLECTIONS {
+    for c in CRM_OBJECTS {
         if let Some(s) = state::load(conn, portal, &associations::state_key(c))? {
             if oldest.is_none_or(|o| s.last_success_ms < o.last_success_ms) {
                 oldest = Some(s);

@@ -9,7 +9,7 @@ use hubspot_core::date::{format_iso_ms, parse_iso_date_ms};
 use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use serde_json::Value;
 
-use crate::client::{AssociationLink, SourceRecord};
+use crate::client::{AssociationLink, ContactList, CrmOwner, SourceRecord};
 use crate::mapping::{PropertyDefinition, PropertyType};
 
 /// What an upsert did to a row.
@@ -361,4 +361,307 @@ pub fn live_ids_after(
     ))?;
     let ids = stmt.query_map(params![after, limit as i64], |r| r.get(0))?;
     ids.collect()
+}
+
+/// Creates `contact_lists` and `contact_list_memberships` if needed.
+pub fn ensure_lists(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS contact_lists (
+            id TEXT PRIMARY KEY,
+            name TEXT,
+            processing_type TEXT,
+            size INTEGER,
+            created_at TEXT,
+            updated_at TEXT,
+            is_deleted INTEGER NOT NULL DEFAULT 0,
+            received_at TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS contact_list_memberships (
+            list_id TEXT NOT NULL,
+            contact_id TEXT NOT NULL,
+            added_at TEXT,
+            is_deleted INTEGER NOT NULL DEFAULT 0,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (list_id, contact_id)
+        )",
+    )
+}
+
+/// Writes `list` as a live row (a list answered again after being marked deleted comes back).
+pub fn upsert_list(
+    conn: &Connection,
+    list: &ContactList,
+    received_at: &str,
+) -> rusqlite::Result<Written> {
+    type Row = (
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+        bool,
+    );
+    let before: Option<Row> = conn
+        .query_row(
+            "SELECT name, processing_type, size, updated_at, is_deleted
+             FROM contact_lists WHERE id = ?1",
+            [&list.id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .optional()?;
+    conn.execute(
+        "INSERT INTO contact_lists (id, name, processing_type, size, created_at, updated_at,
+            is_deleted, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name,
+            processing_type = excluded.processing_type, size = excluded.size,
+            created_at = excluded.created_at, updated_at = excluded.updated_at, is_deleted = 0,
+            received_at = excluded.received_at",
+        params![
+            list.id,
+            list.name,
+            list.processing_type,
+            list.size,
+            list.created_at,
+            list.updated_at,
+            received_at
+        ],
+    )?;
+    let now = (
+        list.name.clone(),
+        list.processing_type.clone(),
+        list.size,
+        list.updated_at.clone(),
+        false,
+    );
+    Ok(match before {
+        None => Written::Inserted,
+        Some(b) if b == now => Written::Unchanged,
+        Some(_) => Written::Updated,
+    })
+}
+
+/// Ids of the live rows of `contact_lists`, to find the lists HubSpot no longer answers.
+pub fn live_list_ids(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT id FROM contact_lists WHERE is_deleted = 0 ORDER BY id")?;
+    let ids = stmt.query_map([], |r| r.get(0))?;
+    ids.collect()
+}
+
+/// Marks list `id` deleted; answers whether it was live.
+pub fn mark_list_deleted(conn: &Connection, id: &str, received_at: &str) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "UPDATE contact_lists SET is_deleted = 1, received_at = ?2 WHERE id = ?1 AND is_deleted = 0",
+        params![id, received_at],
+    )? > 0)
+}
+
+/// Makes list `list_id`'s membership rows what `members` (`(contact id, added at)`) says:
+/// answered members live, every other row of the list `is_deleted` (removed in HubSpot since).
+/// `members` must be the list's complete answer (every page), or members still in the list
+/// would be marked deleted.
+pub fn replace_memberships(
+    conn: &Connection,
+    list_id: &str,
+    members: &[(String, Option<String>)],
+    received_at: &str,
+) -> rusqlite::Result<LinksWritten> {
+    let mut written = LinksWritten::default();
+    let mut live = std::collections::HashSet::new();
+    for (contact_id, added_at) in members {
+        live.insert(contact_id.as_str());
+        let before: Option<(Option<String>, bool)> = conn
+            .query_row(
+                "SELECT added_at, is_deleted FROM contact_list_memberships
+                 WHERE list_id = ?1 AND contact_id = ?2",
+                params![list_id, contact_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        match before {
+            None => written.inserted += 1,
+            Some((at, deleted)) if deleted || at != *added_at => written.updated += 1,
+            Some(_) => {}
+        }
+        conn.execute(
+            "INSERT INTO contact_list_memberships (list_id, contact_id, added_at, is_deleted,
+                received_at)
+             VALUES (?1, ?2, ?3, 0, ?4)
+             ON CONFLICT (list_id, contact_id) DO UPDATE SET added_at = excluded.added_at,
+                is_deleted = 0, received_at = excluded.received_at",
+            params![list_id, contact_id, added_at, received_at],
+        )?;
+    }
+    let held: Vec<String> = conn
+        .prepare(
+            "SELECT contact_id FROM contact_list_memberships
+             WHERE list_id = ?1 AND is_deleted = 0",
+        )?
+        .query_map([list_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for contact_id in held {
+        if live.contains(contact_id.as_str()) {
+            continue;
+        }
+        written.deleted += conn.execute(
+            "UPDATE contact_list_memberships SET is_deleted = 1, received_at = ?3
+             WHERE list_id = ?1 AND contact_id = ?2",
+            params![list_id, contact_id, received_at],
+        )? as u64;
+    }
+    Ok(written)
+}
+
+/// Creates `owners` if needed.
+pub fn ensure_owners(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS owners (
+            id TEXT PRIMARY KEY,
+            email TEXT,
+            first_name TEXT,
+            last_name TEXT,
+            user_id TEXT,
+            created_at TEXT,
+            updated_at TEXT,
+            is_deleted INTEGER NOT NULL DEFAULT 0,
+            received_at TEXT NOT NULL
+        )",
+    )
+}
+
+/// Writes `owner`, `is_deleted` when HubSpot answers it archived.
+pub fn upsert_owner(
+    conn: &Connection,
+    owner: &CrmOwner,
+    received_at: &str,
+) -> rusqlite::Result<Written> {
+    let before: Option<(Option<String>, bool)> = conn
+        .query_row(
+            "SELECT updated_at, is_deleted FROM owners WHERE id = ?1",
+            [&owner.id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    conn.execute(
+        "INSERT INTO owners (id, email, first_name, last_name, user_id, created_at, updated_at,
+            is_deleted, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (id) DO UPDATE SET email = excluded.email,
+            first_name = excluded.first_name, last_name = excluded.last_name,
+            user_id = excluded.user_id, created_at = excluded.created_at,
+            updated_at = excluded.updated_at, is_deleted = excluded.is_deleted,
+            received_at = excluded.received_at",
+        params![
+            owner.id,
+            owner.email,
+            owner.first_name,
+            owner.last_name,
+            owner.user_id,
+            owner.created_at,
+            owner.updated_at,
+            owner.archived,
+            received_at
+        ],
+    )?;
+    Ok(match before {
+        None => Written::Inserted,
+        Some((updated_at, deleted))
+            if updated_at == owner.updated_at && deleted == owner.archived =>
+        {
+            Written::Unchanged
+        }
+        Some(_) => Written::Updated,
+    })
+}
+
+/// Creates `pipelines` and `pipeline_stages` if needed.
+pub fn ensure_pipelines(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS pipelines (
+            id TEXT PRIMARY KEY,
+            object_type TEXT NOT NULL,
+            label TEXT,
+            display_order INTEGER,
+            created_at TEXT,
+            updated_at TEXT,
+            is_deleted INTEGER NOT NULL DEFAULT 0,
+            received_at TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS pipeline_stages (
+            id TEXT PRIMARY KEY,
+            pipeline_id TEXT NOT NULL,
+            object_type TEXT NOT NULL,
+            label TEXT,
+            display_order INTEGER,
+            metadata TEXT,
+            created_at TEXT,
+            updated_at TEXT,
+            is_deleted INTEGER NOT NULL DEFAULT 0,
+            received_at TEXT NOT NULL
+        )",
+    )
+}
+
+/// Writes one pipeline of `object_type` as `GET /crm/v3/pipelines` answers it, and its stages;
+/// `archived` ones are `is_deleted`.
+pub fn upsert_pipeline(
+    conn: &Connection,
+    object_type: &str,
+    pipeline: &Value,
+    received_at: &str,
+) -> rusqlite::Result<()> {
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let Some(id) = text(&pipeline["id"]) else {
+        return Ok(());
+    };
+    conn.execute(
+        "INSERT INTO pipelines (id, object_type, label, display_order, created_at, updated_at,
+            is_deleted, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (id) DO UPDATE SET object_type = excluded.object_type,
+            label = excluded.label, display_order = excluded.display_order,
+            created_at = excluded.created_at, updated_at = excluded.updated_at,
+            is_deleted = excluded.is_deleted, received_at = excluded.received_at",
+        params![
+            id,
+            object_type,
+            text(&pipeline["label"]),
+            pipeline["displayOrder"].as_i64(),
+            text(&pipeline["createdAt"]),
+            text(&pipeline["updatedAt"]),
+            pipeline["archived"].as_bool().unwrap_or(false),
+            received_at
+        ],
+    )?;
+    for stage in pipeline["stages"].as_array().into_iter().flatten() {
+        let Some(stage_id) = text(&stage["id"]) else {
+            continue;
+        };
+        conn.execute(
+            "INSERT INTO pipeline_stages (id, pipeline_id, object_type, label, display_order,
+                metadata, created_at, updated_at, is_deleted, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (id) DO UPDATE SET pipeline_id = excluded.pipeline_id,
+                object_type = excluded.object_type, label = excluded.label,
+                display_order = excluded.display_order, metadata = excluded.metadata,
+                created_at = excluded.created_at, updated_at = excluded.updated_at,
+                is_deleted = excluded.is_deleted, received_at = excluded.received_at",
+            params![
+                stage_id,
+                id,
+                object_type,
+                text(&stage["label"]),
+                stage["displayOrder"].as_i64(),
+                stage["metadata"].to_string(),
+                text(&stage["createdAt"]),
+                text(&stage["updatedAt"]),
+                stage["archived"].as_bool().unwrap_or(false),
+                received_at
+            ],
+        )?;
+    }
+    Ok(())
 }
