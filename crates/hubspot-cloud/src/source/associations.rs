@@ -48,13 +48,13 @@ impl CrmStream<'_> {
     /// Whether this run must read every record's links: never done, older than
     /// `associations_full_every`, or a full refresh.
     pub(super) fn full_pass_due(&self, conn: &Connection) -> Result<bool, SyncError> {
-        if self.options.full_refresh {
+        if self.ctx.options.full_refresh {
             return Ok(true);
         }
-        let last = state::load(conn, self.portal, &state_key(self.object_type))?
+        let last = state::load(conn, self.ctx.portal, &state_key(self.object_type))?
             .and_then(|s| s.last_success_ms);
-        let every = self.options.associations_full_every.as_millis() as i64;
-        Ok(last.is_none_or(|ms| self.pacer.now_ms() as i64 - ms >= every))
+        let every = self.ctx.options.associations_full_every.as_millis() as i64;
+        Ok(last.is_none_or(|ms| self.ctx.now_ms() - ms >= every))
     }
 
     /// Reads the links of `ids` (≤ 100 per call, following per-record paging) to each other
@@ -68,8 +68,10 @@ impl CrmStream<'_> {
                     chunk.iter().map(|id| (id.clone(), None)).collect();
                 while !inputs.is_empty() {
                     let page = self
+                        .ctx
                         .paced(|| {
-                            self.client
+                            self.ctx
+                                .client
                                 .read_associations(self.object_type, to_type, &inputs)
                         })
                         .await?;
@@ -117,7 +119,7 @@ impl CrmStream<'_> {
         conn: &mut Connection,
         written: &mut LinksWritten,
     ) -> Result<(), SyncError> {
-        let started = self.pacer.now_ms() as i64;
+        let started = self.ctx.now_ms();
         let mut after = String::new();
         loop {
             let ids = store::live_ids_after(conn, self.object_type, &after, MAX_BATCH_INPUTS)?;
@@ -125,12 +127,12 @@ impl CrmStream<'_> {
             after = last.clone();
             let read = self.read_links(&ids).await?;
             let tx = conn.transaction()?;
-            self.write_links(&tx, &read, &self.now_iso(), written)?;
+            self.write_links(&tx, &read, &self.ctx.now_iso(), written)?;
             tx.commit()?;
         }
         state::save(
             conn,
-            self.portal,
+            self.ctx.portal,
             &state_key(self.object_type),
             &SyncState {
                 last_run_started_ms: Some(started),

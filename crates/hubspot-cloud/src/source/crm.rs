@@ -14,22 +14,17 @@
 //! in search, so the archived listing is read every run, and rows marked deleted that it no
 //! longer lists are read by id and restored.
 
-use std::collections::HashSet;
-use std::sync::atomic::AtomicU64;
-
-use hubspot_core::date::{format_iso_ms, parse_iso_date_ms};
+use hubspot_core::date::parse_iso_date_ms;
 use rusqlite::Connection;
 use serde_json::{Value, json};
+use std::collections::HashSet;
 
 use super::associations::ReadLinks;
 use super::state::{self, SyncState};
 use super::store::{self, Columns, Written};
-use super::{SyncError, SyncOptions, TableReport};
-use crate::client::{
-    ApiError, HubSpotApi, HubSpotClient, MAX_BATCH_INPUTS, ObjectPage, SourceRecord,
-};
+use super::{Ctx, SyncError, TableReport};
+use crate::client::{HubSpotApi, MAX_BATCH_INPUTS, ObjectPage, SourceRecord};
 use crate::config::PropertySelection;
-use crate::delivery::Pacer;
 use crate::mapping::PropertyDefinition;
 
 /// Records per search page (HubSpot's most).
@@ -104,12 +99,8 @@ pub fn modified_property(object_type: &str) -> &'static str {
 
 /// Streams one object type of one portal into `conn`.
 pub(super) struct CrmStream<'a> {
-    pub portal: &'a str,
+    pub ctx: &'a Ctx<'a>,
     pub object_type: &'a str,
-    pub client: &'a HubSpotClient,
-    pub pacer: &'a Pacer,
-    pub requests: &'a AtomicU64,
-    pub options: &'a SyncOptions,
 }
 
 /// Where the keyset walk is.
@@ -121,24 +112,12 @@ enum Step {
 }
 
 impl CrmStream<'_> {
-    /// One paced request, counted.
-    pub(super) async fn paced<T, F, Fut>(&self, f: F) -> Result<T, SyncError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, ApiError>>,
-    {
-        super::paced(self.pacer, self.requests, f).await
-    }
-
-    pub(super) fn now_iso(&self) -> String {
-        format_iso_ms(self.pacer.now_ms() as i64)
-    }
-
     /// Runs the collection: records changed since the cursor, then deletes and restores.
     pub async fn run(&self, conn: &mut Connection) -> Result<TableReport, SyncError> {
         let mut report = TableReport::new(self.object_type);
         let definitions = self
-            .paced(|| self.client.properties(self.object_type))
+            .ctx
+            .paced(|| self.ctx.client.properties(self.object_type))
             .await?;
         let selected = self.selected(&definitions);
         let modified = modified_property(self.object_type);
@@ -156,19 +135,19 @@ impl CrmStream<'_> {
         let columns = store::ensure_table(conn, self.object_type, &selected)?;
         store::ensure_associations(conn)?;
         let full_links = self.full_pass_due(conn)?;
-        let mut st = match state::load(conn, self.portal, self.object_type)? {
-            Some(s) if !self.options.full_refresh => s,
+        let mut st = match state::load(conn, self.ctx.portal, self.object_type)? {
+            Some(s) if !self.ctx.options.full_refresh => s,
             _ => SyncState::default(),
         };
         if st.run_started_ms.is_none() {
             // A new run: re-read the search lag before the previous run's start.
-            let lag = self.options.lag.as_millis() as i64;
+            let lag = self.ctx.options.lag.as_millis() as i64;
             if let Some(prev) = st.last_run_started_ms {
                 st.cursor_ms = st.cursor_ms.min(prev - lag);
             }
             st.cursor_id = None;
-            st.run_started_ms = Some(self.pacer.now_ms() as i64);
-            state::save(conn, self.portal, self.object_type, &st)?;
+            st.run_started_ms = Some(self.ctx.now_ms());
+            state::save(conn, self.ctx.portal, self.object_type, &st)?;
         }
         let mut step = match st.cursor_id {
             Some(id) => Step::Drain {
@@ -181,7 +160,7 @@ impl CrmStream<'_> {
         };
         let mut pages = 0u64;
         loop {
-            if self.options.max_pages.is_some_and(|max| pages >= max) {
+            if self.ctx.options.max_pages.is_some_and(|max| pages >= max) {
                 return Ok(report);
             }
             pages += 1;
@@ -198,7 +177,8 @@ impl CrmStream<'_> {
                     });
                     // Restarting from the last id each page keeps every query far from the cap.
                     let page = self
-                        .paced(|| self.client.search_objects(self.object_type, &body))
+                        .ctx
+                        .paced(|| self.ctx.client.search_objects(self.object_type, &body))
                         .await?;
                     let last = page
                         .records
@@ -230,7 +210,8 @@ impl CrmStream<'_> {
                             body["after"] = json!(a);
                         }
                         let page = self
-                            .paced(|| self.client.search_objects(self.object_type, &body))
+                            .ctx
+                            .paced(|| self.ctx.client.search_objects(self.object_type, &body))
                             .await?;
                         let last_ms = page
                             .records
@@ -257,7 +238,7 @@ impl CrmStream<'_> {
                                     break;
                                 }
                                 after = Some(n);
-                                if self.options.max_pages.is_some_and(|max| pages >= max) {
+                                if self.ctx.options.max_pages.is_some_and(|max| pages >= max) {
                                     return Ok(report);
                                 }
                                 pages += 1;
@@ -278,15 +259,15 @@ impl CrmStream<'_> {
                 .await?;
         }
         st.last_run_started_ms = st.run_started_ms.take();
-        st.last_success_ms = Some(self.pacer.now_ms() as i64);
-        state::save(conn, self.portal, self.object_type, &st)?;
+        st.last_success_ms = Some(self.ctx.now_ms());
+        state::save(conn, self.ctx.portal, self.object_type, &st)?;
         report.complete = true;
         Ok(report)
     }
 
     /// The definitions to sync under `[sync] properties`.
     fn selected(&self, definitions: &[PropertyDefinition]) -> Vec<PropertyDefinition> {
-        match self.options.properties {
+        match self.ctx.options.properties {
             PropertySelection::All => definitions.to_vec(),
             PropertySelection::Default => {
                 let names = DEFAULT_PROPERTIES
@@ -333,7 +314,7 @@ impl CrmStream<'_> {
         report: &mut TableReport,
     ) -> Result<(), SyncError> {
         let tx = conn.transaction()?;
-        let now = self.now_iso();
+        let now = self.ctx.now_iso();
         self.write_links(&tx, links, &now, &mut report.associations)?;
         for r in records {
             match store::upsert(&tx, self.object_type, columns, r, false, &now)? {
@@ -356,7 +337,7 @@ impl CrmStream<'_> {
                 }
             }
         }
-        state::save(&tx, self.portal, self.object_type, st)?;
+        state::save(&tx, self.ctx.portal, self.object_type, st)?;
         tx.commit()?;
         Ok(())
     }
@@ -374,13 +355,15 @@ impl CrmStream<'_> {
         let mut after: Option<String> = None;
         loop {
             let page = self
+                .ctx
                 .paced(|| {
-                    self.client
+                    self.ctx
+                        .client
                         .list_archived(self.object_type, after.as_deref())
                 })
                 .await?;
             let tx = conn.transaction()?;
-            let now = self.now_iso();
+            let now = self.ctx.now_iso();
             for r in &page.records {
                 archived.insert(r.id.clone());
                 if store::exists(&tx, self.object_type, &r.id)? {
@@ -403,10 +386,11 @@ impl CrmStream<'_> {
             .collect();
         for chunk in restored.chunks(MAX_BATCH_INPUTS) {
             let records = self
-                .paced(|| self.client.read_by_ids(self.object_type, chunk, wanted))
+                .ctx
+                .paced(|| self.ctx.client.read_by_ids(self.object_type, chunk, wanted))
                 .await?;
             let tx = conn.transaction()?;
-            let now = self.now_iso();
+            let now = self.ctx.now_iso();
             // A merged id answers its survivor under the survivor's id: only same-id answers
             // are restores.
             for r in records.iter().filter(|r| chunk.contains(&r.id)) {

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use hubspot_core::date::format_iso_ms;
 use rusqlite::Connection;
 
 use crate::client::HubSpotClient;
@@ -177,42 +178,27 @@ impl Source {
     /// the others still run.
     pub async fn sync(&self, conn: &mut Connection, options: &SyncOptions) -> SyncReport {
         let requests = AtomicU64::new(0);
+        let ctx = Ctx {
+            portal: &self.portal,
+            client: &self.client,
+            pacer: &self.pacer,
+            requests: &requests,
+            options,
+        };
         let mut tables = Vec::new();
         for collection in &options.collections {
-            let run = if collection == pipelines::COLLECTION {
-                let stream = pipelines::PipelinesStream {
-                    portal: &self.portal,
-                    client: &self.client,
-                    pacer: &self.pacer,
-                    requests: &requests,
-                };
-                stream.run(conn).await
-            } else if collection == owners::COLLECTION {
-                let stream = owners::OwnersStream {
-                    portal: &self.portal,
-                    client: &self.client,
-                    pacer: &self.pacer,
-                    requests: &requests,
-                };
-                stream.run(conn).await
-            } else if collection == lists::COLLECTION {
-                let stream = lists::ListsStream {
-                    portal: &self.portal,
-                    client: &self.client,
-                    pacer: &self.pacer,
-                    requests: &requests,
-                };
-                stream.run(conn).await
-            } else {
-                let stream = crm::CrmStream {
-                    portal: &self.portal,
-                    object_type: collection,
-                    client: &self.client,
-                    pacer: &self.pacer,
-                    requests: &requests,
-                    options,
-                };
-                stream.run(conn).await
+            let run = match collection.as_str() {
+                pipelines::COLLECTION => pipelines::run(&ctx, conn).await,
+                owners::COLLECTION => owners::run(&ctx, conn).await,
+                lists::COLLECTION => lists::run(&ctx, conn).await,
+                object_type => {
+                    crm::CrmStream {
+                        ctx: &ctx,
+                        object_type,
+                    }
+                    .run(conn)
+                    .await
+                }
             };
             tables.push(match run {
                 Ok(report) => report,
@@ -226,6 +212,62 @@ impl Source {
             tables,
             requests: requests.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// What every collection's run reads through: the portal, its client and pacer, the run's
+/// options, and the count of requests made.
+pub(super) struct Ctx<'a> {
+    /// The portal's name (the `_sync_state` key).
+    pub portal: &'a str,
+    /// Its client.
+    pub client: &'a HubSpotClient,
+    /// Sync's view of the portal's pacer.
+    pub pacer: &'a Pacer,
+    /// Requests made by the run (429s resent count again).
+    pub requests: &'a AtomicU64,
+    /// The run's options.
+    pub options: &'a SyncOptions,
+}
+
+impl Ctx<'_> {
+    /// One paced request, counted.
+    pub async fn paced<T, F, Fut>(&self, f: F) -> Result<T, SyncError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, crate::client::ApiError>>,
+    {
+        paced(self.pacer, self.requests, f).await
+    }
+
+    /// Now, epoch ms, on the pacer's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.pacer.now_ms() as i64
+    }
+
+    /// Now as `received_at` text.
+    pub fn now_iso(&self) -> String {
+        format_iso_ms(self.now_ms())
+    }
+
+    /// Records a complete run of a collection read whole every time (no cursor) that started
+    /// at `started_ms`.
+    pub fn save_whole_run(
+        &self,
+        conn: &Connection,
+        collection: &str,
+        started_ms: i64,
+    ) -> rusqlite::Result<()> {
+        state::save(
+            conn,
+            self.portal,
+            collection,
+            &state::SyncState {
+                last_run_started_ms: Some(started_ms),
+                last_success_ms: Some(started_ms),
+                ..state::SyncState::default()
+            },
+        )
     }
 }
 
