@@ -1132,6 +1132,9 @@ async fn subscription_timeline(
     let start = query_ms(&query, "startTimestamp")?;
     let end = query_ms(&query, "endTimestamp")?;
     let offset = query.get("offset").filter(|o| !o.is_empty());
+    let snapshots = query
+        .get("includeSnapshots")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let inner = s.lock();
     let portal = inner.config.portal_id;
     let page = inner
@@ -1140,7 +1143,14 @@ async fn subscription_timeline(
     let timeline: Vec<Value> = page
         .items
         .iter()
-        .map(|item| marketing::timeline_json(item, portal))
+        .map(|item| {
+            let snapshot = snapshots.then(|| {
+                inner
+                    .marketing
+                    .snapshot(&item.recipient, item.timestamp, portal)
+            });
+            marketing::timeline_json(item, portal, snapshot)
+        })
         .collect();
     Ok(
         Json(json!({ "hasMore": page.has_more, "offset": page.offset, "timeline": timeline }))
