@@ -1872,6 +1872,8 @@ struct CampaignRequest {
     app_name: Option<String>,
     #[serde(rename = "type")]
     kind: Option<String>,
+    /// `lastUpdatedTime` (default: now): an old one is a campaign sent long ago.
+    last_updated_at: Option<i64>,
 }
 
 async fn control_add_campaign(State(s): AppState, body: Bytes) -> ApiResult {
@@ -1888,7 +1890,7 @@ async fn control_add_campaign(State(s): AppState, body: Bytes) -> ApiResult {
         subject: request.subject,
         kind: request.kind.unwrap_or_else(|| "BATCH_EMAIL".into()),
         content_id: id + 1_000_000,
-        last_updated_at: dates::now_ms(),
+        last_updated_at: request.last_updated_at.unwrap_or_else(dates::now_ms),
     });
     Ok(Json(json!({ "id": id })).into_response())
 }

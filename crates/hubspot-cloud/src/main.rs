@@ -62,7 +62,7 @@ enum Command {
     },
     /// Check the token, scopes, properties and event definitions against each portal (read-only).
     Check,
-    /// Sync each portal's CRM objects into its SQLite file (`[sync]`).
+    /// Sync each portal's CRM and email data into its SQLite file (`[sync]`).
     Sync {
         /// `status`: per collection, the cursor, the last successful run and the row count.
         #[command(subcommand)]
@@ -74,7 +74,8 @@ enum Command {
         #[arg(long)]
         full_refresh: bool,
         /// Comma-separated collections (default: all of contacts,companies,deals,tickets,
-        /// contact_lists,owners,pipelines).
+        /// contact_lists,owners,pipelines,email_events,email_campaigns,email_subscriptions,
+        /// email_subscription_event_changes).
         #[arg(long, value_delimiter = ',')]
         collections: Vec<String>,
     },
