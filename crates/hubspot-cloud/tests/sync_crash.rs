@@ -27,6 +27,9 @@ const TICKETS: i64 = 200;
 const ENTITY_TABLES: [&str; 4] = ["contacts", "companies", "deals", "tickets"];
 /// Email events: three pages of 1,000, over the 60 days before today (campaigns: one per 500).
 const EMAIL_EVENTS: i64 = 3_000;
+/// 1 once a run of `email_events` committed a page with more to come.
+const EVENTS_CURSOR: &str = "SELECT count(*) FROM _sync_state
+    WHERE collection = 'email_events' AND cursor_id IS NOT NULL";
 
 /// The `fake-hubspot` binary, beside this crate's binary in the same target dir (built on demand).
 fn fake_binary() -> PathBuf {
@@ -349,7 +352,9 @@ fn kill_9_at_any_moment_then_rerun_matches_an_uninterrupted_sync() {
     let mut points: Vec<(&str, i64)> = (0..10).map(|k| (contacts_query, k * 450)).collect();
     points.push((rows_query.as_str(), CONTACTS + 300));
     points.push((rows_query.as_str(), CONTACTS + COMPANIES + 150));
-    // The email windows commit a page of 1,000 at a time.
+    // The email windows commit a page of 1,000 at a time; the first kill lands right after a
+    // page's cursor committed (with its rows, or they would be lost).
+    points.push((EVENTS_CURSOR, 1));
     let events_query = "SELECT count(*) FROM email_events";
     points.extend((1..=2).map(|k| (events_query, k * 1000)));
     for (query, at) in points {
@@ -419,7 +424,7 @@ fn kill_9_at_any_moment_then_rerun_matches_an_uninterrupted_sync() {
                  + (SELECT count(*) FROM companies WHERE properties LIKE '%Changed%')";
     let mut points: Vec<(&str, i64)> = (0..16).map(|k| (changed, 1 + k * 220)).collect();
     let new_events = "SELECT count(*) FROM email_events WHERE id LIKE 'crash-%'";
-    points.extend([(new_events, 1), (new_events, 1000)]);
+    points.extend([(EVENTS_CURSOR, 1), (new_events, 1), (new_events, 1000)]);
     for (query, at) in points {
         let o = Duration::from_millis(offsets[kills % offsets.len()]);
         kills += 1;
