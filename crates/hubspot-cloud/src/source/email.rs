@@ -9,9 +9,10 @@
 //! - `email_subscriptions` holds each email's newest timeline `snapshot` (HubSpot's own state
 //!   of the recipient with that item applied), so no folding of partial history is needed.
 //! - `email_campaigns` lists every campaign id and reads a campaign (with its counters) when it
-//!   is new, when its `lastUpdatedTime` moved or is within `email_history`, or when
-//!   `email_events` holds an event of it within `email_history`: counters keep moving while
-//!   recipients open and click. It runs after `email_events` by default, so that set is fresh.
+//!   is new, when its `lastUpdatedTime` moved, or when `email_events` got an event of it since
+//!   the previous campaigns run started: counters move with new events, so exactly the
+//!   campaigns that had some are re-read. It runs after `email_events` by default, so that set
+//!   is fresh; a first run (or `--full-refresh`) reads every campaign.
 //!
 //! Crash safety: a window's pages come newest first, so after a page every item newer than its
 //! oldest was read; each page commits with the window's remaining upper bound (that oldest
@@ -260,8 +261,12 @@ pub(super) async fn run_campaigns(
     db::ensure_email_campaigns(conn)?;
     db::ensure_email_events(conn)?;
     let started = ctx.now_ms();
-    let since_ms = started - ctx.options.email_history.as_millis() as i64;
-    let since = format_iso_ms(since_ms);
+    // Events written since the previous run started are what moved counters since.
+    let previous = match state::load(conn, ctx.portal, CAMPAIGNS)? {
+        Some(s) if !ctx.options.full_refresh => s.last_run_started_ms,
+        _ => None,
+    };
+    let since = format_iso_ms(previous.unwrap_or(i64::MIN / 2));
     let mut report = TableReport::new(CAMPAIGNS);
     let mut offset: Option<String> = None;
     loop {
@@ -272,9 +277,9 @@ pub(super) async fn run_campaigns(
             let due = match db::campaign_last_updated(conn, *id)? {
                 None => true,
                 Some(stored) => {
-                    stored != last_updated.map(format_iso_ms)
-                        || last_updated.is_some_and(|ms| ms >= since_ms)
-                        || db::campaign_has_events_since(conn, *id, &since)?
+                    previous.is_none()
+                        || stored != last_updated.map(format_iso_ms)
+                        || db::campaign_has_events_written_since(conn, *id, &since)?
                 }
             };
             if !due {

@@ -117,7 +117,8 @@ pub fn upsert_email_campaign(
     })
 }
 
-/// Creates `email_events` if needed, with the index that finds a campaign's recent events.
+/// Creates `email_events` if needed, with the index that finds a campaign's events written
+/// since a time.
 pub fn ensure_email_events(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS email_events (
@@ -132,20 +133,22 @@ pub fn ensure_email_events(conn: &Connection) -> rusqlite::Result<()> {
             fields TEXT NOT NULL,
             received_at TEXT NOT NULL
         );
-        CREATE INDEX IF NOT EXISTS email_events_campaign
-            ON email_events (email_campaign_id, created_at)",
+        CREATE INDEX IF NOT EXISTS email_events_campaign_received
+            ON email_events (email_campaign_id, received_at)",
     )
 }
 
-/// Whether `email_events` holds an event of campaign `id` created at or after `since` (ISO).
-pub fn campaign_has_events_since(
+/// Whether `email_events` got an event of campaign `id` (new or changed) at or after
+/// `since` (ISO `received_at`).
+pub fn campaign_has_events_written_since(
     conn: &Connection,
     id: i64,
     since: &str,
 ) -> rusqlite::Result<bool> {
     Ok(conn
         .query_row(
-            "SELECT 1 FROM email_events WHERE email_campaign_id = ?1 AND created_at >= ?2 LIMIT 1",
+            "SELECT 1 FROM email_events WHERE email_campaign_id = ?1 AND received_at >= ?2
+             LIMIT 1",
             params![id, since],
             |_| Ok(()),
         )

@@ -89,8 +89,7 @@ pub struct SyncOptions {
     /// How old the last full association pass of a type may get before a run reads every
     /// record's links again (changed records' links are read every run).
     pub associations_full_every: Duration,
-    /// How far back a first run reads `email_events` and `email_subscription_event_changes`;
-    /// also how recent a campaign's events must be for its counters to be re-read.
+    /// How far back a first run reads `email_events` and `email_subscription_event_changes`.
     pub email_history: Duration,
 }
 
