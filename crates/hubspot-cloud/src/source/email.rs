@@ -18,7 +18,7 @@
 //! oldest was read; each page commits with the window's remaining upper bound (that oldest
 //! time, inclusive, for ties continuing on the next page) and the query's next `offset`. A
 //! resumed run continues with that offset; HubSpot's offsets are short-lived, so when it is
-//! refused (400) the run starts a new query below the committed time instead. Campaigns commit
+//! refused the run starts a new query below the committed time instead. Campaigns commit
 //! one by one and need no cursor: whatever a killed run did not re-read is still due on the
 //! next.
 
@@ -31,7 +31,7 @@ use super::email_store as db;
 use super::state::{self, SyncState};
 use super::store::Written;
 use super::{Ctx, SyncError, TableReport};
-use crate::client::{ApiError, ErrorKind, V1Page};
+use crate::client::{ApiError, V1Page};
 use crate::delivery::CallError;
 
 /// `email_events`: every email event, keyed by `id`.
@@ -210,11 +210,10 @@ where
         }
         pages += 1;
         let page = match ctx.paced(|| read(start, query_end, offset.clone())).await {
-            // HubSpot's offsets are short-lived: an expired one starts a new query below the
-            // committed time.
-            Err(SyncError::Call(CallError::Api(e)))
-                if resuming && e.kind == ErrorKind::Validation =>
-            {
+            // HubSpot's offsets are short-lived and how it refuses an expired one is not
+            // documented: any refusal starts a new query below the committed time (a real
+            // outage fails that one too), so a bad offset can never wedge the collection.
+            Err(SyncError::Call(CallError::Api(_))) if resuming => {
                 resuming = false;
                 query_end = below_cursor(&st);
                 offset = None;
