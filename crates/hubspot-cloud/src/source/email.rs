@@ -2,7 +2,7 @@
 //! `hasMore`):
 //!
 //! - `email_events` and `email_subscription_event_changes` (and `email_subscriptions`) read a
-//!   time window of a newest-first listing ([`stream_window`]): the first run from
+//!   time window of a newest-first listing (`stream_window`): the first run from
 //!   `email_history` ago (the whole timeline for `email_subscriptions`) to its start, each
 //!   later one from `lag` before where the previous ended (HubSpot indexes events late too) to
 //!   its own start. Upserts by key make the overlap harmless.
