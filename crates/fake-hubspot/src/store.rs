@@ -732,7 +732,10 @@ impl Store {
         def: PropertyDefinition,
         limit: usize,
     ) -> Result<PropertyDefinition, ApiError> {
-        let known_group = self.tables.get(ty).is_some_and(|t| t.groups.contains(&def.group_name));
+        let known_group = self
+            .tables
+            .get(ty)
+            .is_some_and(|t| t.groups.contains(&def.group_name));
         if !def.group_name.trim().is_empty() && !known_group {
             return Err(ApiError::validation(format!(
                 "Property group {} does not exist.",

@@ -152,16 +152,29 @@ async fn enter_exit_and_enter_again_in_one_batch_keeps_the_latest() {
     .await;
     assert!(dead(&reports).is_empty(), "{:?}", dead(&reports));
     assert_eq!(reports.len(), 6);
-    assert_eq!(member_value(&s, "a@x.io", "high_value").as_deref(), Some("true"));
-    assert_eq!(member_value(&s, "b@x.io", "high_value").as_deref(), Some("false"));
-    assert_eq!(member_value(&s, "c@x.io", "churn_risk").as_deref(), Some("true"));
+    assert_eq!(
+        member_value(&s, "a@x.io", "high_value").as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        member_value(&s, "b@x.io", "high_value").as_deref(),
+        Some("false")
+    );
+    assert_eq!(
+        member_value(&s, "c@x.io", "churn_risk").as_deref(),
+        Some("true")
+    );
     let state = s.fake.state();
     let def = state.properties["contacts"]
         .iter()
         .find(|d| d.name == "high_value")
         .unwrap();
     assert_eq!(
-        (def.kind.as_str(), def.field_type.as_str(), def.group_name.as_str()),
+        (
+            def.kind.as_str(),
+            def.field_type.as_str(),
+            def.group_name.as_str()
+        ),
         ("bool", "booleancheckbox", "audiences")
     );
     let churn = state.properties["contacts"]
@@ -173,12 +186,18 @@ async fn enter_exit_and_enter_again_in_one_batch_keeps_the_latest() {
     assert_eq!(state.requests_to(UPSERT), 1);
     assert_eq!(state.requests_to(CREATE_PROPERTY), 2);
     assert_eq!(state.requests_to(LIMITS), 2);
-    assert_eq!(state.requests_to("POST /crm/v3/properties/contacts/groups"), 1);
+    assert_eq!(
+        state.requests_to("POST /crm/v3/properties/contacts/groups"),
+        1
+    );
 
     // A second run finds both properties cached: only the write.
     let before = state.total_requests;
     run(&s, vec![engage_track("a@x.io", "high_value", false)]).await;
-    assert_eq!(member_value(&s, "a@x.io", "high_value").as_deref(), Some("false"));
+    assert_eq!(
+        member_value(&s, "a@x.io", "high_value").as_deref(),
+        Some("false")
+    );
     assert_eq!(s.fake.state().total_requests, before + 1);
 }
 
@@ -213,7 +232,10 @@ async fn a_contact_hubspot_lacks_is_dead_lettered_when_contacts_are_not_created(
     );
     assert_eq!(reports.len(), 4);
     assert_eq!(member_value(&s, "a@x.io", "loyal").as_deref(), Some("true"));
-    assert_eq!(member_value(&s, "c@x.io", "loyal").as_deref(), Some("false"));
+    assert_eq!(
+        member_value(&s, "c@x.io", "loyal").as_deref(),
+        Some("false")
+    );
     let state = s.fake.state();
     assert_eq!(state.contacts().len(), 2, "no contact was created");
     assert_eq!(state.requests_to(UPSERT), 1, "only the setup's upsert");
@@ -226,8 +248,14 @@ async fn a_portal_out_of_custom_properties_is_a_clear_dead_letter() {
         custom_property_limit: 2,
         ..roomy()
     }
-    .with_property("contacts", PropertyDefinition::string("plan", "contactinformation"))
-    .with_property("contacts", PropertyDefinition::string("tier", "contactinformation"));
+    .with_property(
+        "contacts",
+        PropertyDefinition::string("plan", "contactinformation"),
+    )
+    .with_property(
+        "contacts",
+        PropertyDefinition::string("tier", "contactinformation"),
+    );
     let s = setup(fake, AudienceSettings::default()).await;
     let reports = run(
         &s,
@@ -245,7 +273,11 @@ async fn a_portal_out_of_custom_properties_is_a_clear_dead_letter() {
     );
     let state = s.fake.state();
     assert_eq!(state.requests_to(LIMITS), 1, "checked once per round");
-    assert_eq!(state.requests_to(CREATE_PROPERTY), 0, "nothing HubSpot would refuse");
+    assert_eq!(
+        state.requests_to(CREATE_PROPERTY),
+        0,
+        "nothing HubSpot would refuse"
+    );
     assert_eq!(state.requests_to(UPSERT), 0);
 }
 
@@ -267,9 +299,18 @@ async fn ten_thousand_membership_changes_cost_about_a_hundred_writes() {
     assert_eq!(reports.len(), 10_000);
     let state = s.fake.state();
     assert_eq!(state.contacts().len(), 7500);
-    assert_eq!(member_value(&s, "u1@x.io", "loyal").as_deref(), Some("false"));
-    assert_eq!(member_value(&s, "u4999@x.io", "loyal").as_deref(), Some("true"));
-    assert_eq!(member_value(&s, "w7@x.io", "churn").as_deref(), Some("true"));
+    assert_eq!(
+        member_value(&s, "u1@x.io", "loyal").as_deref(),
+        Some("false")
+    );
+    assert_eq!(
+        member_value(&s, "u4999@x.io", "loyal").as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        member_value(&s, "w7@x.io", "churn").as_deref(),
+        Some("true")
+    );
     let writes = state.requests_to(UPSERT);
     // The floor is 75 (7,500 contacts); contacts split across lease rounds cost a little more.
     assert!((75..=105).contains(&writes), "{writes} writes");
@@ -289,7 +330,11 @@ async fn list_mode_keeps_a_manual_list_per_audience() {
         ..AudienceSettings::default()
     };
     let s = setup(roomy(), settings).await;
-    create_contacts(&s, &[json!({"email": "a@x.io"}), json!({"email": "b@x.io"})]).await;
+    create_contacts(
+        &s,
+        &[json!({"email": "a@x.io"}), json!({"email": "b@x.io"})],
+    )
+    .await;
     let reports = run(
         &s,
         vec![
@@ -317,7 +362,9 @@ async fn list_mode_keeps_a_manual_list_per_audience() {
     want.sort_unstable();
     assert_eq!(members, want);
     assert!(
-        state.properties["contacts"].iter().all(|d| d.name != "loyal"),
+        state.properties["contacts"]
+            .iter()
+            .all(|d| d.name != "loyal"),
         "no property in list mode"
     );
 
@@ -328,7 +375,11 @@ async fn list_mode_keeps_a_manual_list_per_audience() {
     let state = s.fake.state();
     let list = state.lists.iter().find(|l| l.name == "loyal").unwrap();
     assert_eq!(list.members.keys().copied().collect::<Vec<_>>(), vec![new]);
-    assert_eq!(state.total_requests, before + 2, "one read, one add-and-remove");
+    assert_eq!(
+        state.total_requests,
+        before + 2,
+        "one read, one add-and-remove"
+    );
 }
 
 #[tokio::test]

@@ -392,7 +392,8 @@ impl HubSpotApi for HubSpotClient {
         // `query` matches substrings: page through the matches for the exact name.
         let mut offset = 0;
         loop {
-            let body = json!({ "query": name, "objectTypeId": "0-1", "count": 100, "offset": offset });
+            let body =
+                json!({ "query": name, "objectTypeId": "0-1", "count": 100, "offset": offset });
             let (_, json) = self
                 .call(Method::POST, "/crm/v3/lists/search", Some(&body))
                 .await?;
@@ -403,7 +404,9 @@ impl HubSpotApi for HubSpotClient {
             if json["hasMore"].as_bool() != Some(true) || lists.is_empty() {
                 return Ok(None);
             }
-            offset = json["offset"].as_u64().unwrap_or(offset + lists.len() as u64);
+            offset = json["offset"]
+                .as_u64()
+                .unwrap_or(offset + lists.len() as u64);
         }
     }
 

@@ -448,7 +448,8 @@ impl HubSpotApi for MemoryHubSpot {
         }
         s.next_id += 1;
         let id = s.next_id.to_string();
-        s.lists.insert(name.to_owned(), (id.clone(), Default::default()));
+        s.lists
+            .insert(name.to_owned(), (id.clone(), Default::default()));
         Ok(id)
     }
 

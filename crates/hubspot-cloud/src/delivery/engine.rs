@@ -20,12 +20,12 @@ use crate::client::{
     ApiError, ErrorKind, HubSpotApi, MAX_BATCH_EVENTS, MAX_BATCH_INPUTS, UpsertInput,
 };
 use crate::clock::Clock;
-use crate::mapping::{Dropped, Identities, MappingConfig, conform, map_message_for, ordering_key};
 use crate::mapping::AudienceMode;
+use crate::mapping::{Dropped, Identities, MappingConfig, conform, map_message_for, ordering_key};
 use crate::ops::{BehavioralEvent, Endpoint, Membership, Operation, Upsert};
 use crate::queue::{Job, JobId, Outcome, Queue, QueueError};
-use crate::steps::definitions::Definitions;
 use crate::steps::audiences::Audiences;
+use crate::steps::definitions::Definitions;
 use crate::steps::keys::Keys;
 use crate::steps::{Written, associations, conflicts, lifecycle};
 
@@ -779,7 +779,10 @@ impl<Q: Queue + ?Sized + 'static> Engine<Q> {
         let mut index: HashMap<String, usize> = HashMap::new();
         for (i, op) in ops {
             let Operation::SetMembership(Membership {
-                audience, id, member, ..
+                audience,
+                id,
+                member,
+                ..
             }) = op
             else {
                 continue;
@@ -827,7 +830,9 @@ impl<Q: Queue + ?Sized + 'static> Engine<Q> {
                             properties: c
                                 .changes
                                 .iter()
-                                .map(|(prop, member)| (prop.clone(), Value::from(member.to_string())))
+                                .map(|(prop, member)| {
+                                    (prop.clone(), Value::from(member.to_string()))
+                                })
                                 .collect(),
                         })
                         .collect();
@@ -853,7 +858,8 @@ impl<Q: Queue + ?Sized + 'static> Engine<Q> {
                             c.id
                         );
                         for &j in &c.jobs {
-                            work[j].failure = Some(Fail::Error(ErrorKind::NotFound, reason.clone()));
+                            work[j].failure =
+                                Some(Fail::Error(ErrorKind::NotFound, reason.clone()));
                         }
                     }
                     Err(e) => fail_all(c.jobs.iter().copied(), &e, work),
@@ -865,7 +871,12 @@ impl<Q: Queue + ?Sized + 'static> Engine<Q> {
     /// List mode for up to 100 contacts: their record ids by one batch read (those HubSpot
     /// lacks created first when allowed), then one `add-and-remove` per list. Per contact,
     /// its record id or why its memberships were not written.
-    async fn list_memberships(&self, p: &PortalState, id_property: &str, chunk: &[Contact]) -> Written {
+    async fn list_memberships(
+        &self,
+        p: &PortalState,
+        id_property: &str,
+        chunk: &[Contact],
+    ) -> Written {
         let api = p.pacer.api();
         let ids: Vec<String> = chunk.iter().map(|c| c.id.clone()).collect();
         let wanted = [id_property];
@@ -883,7 +894,9 @@ impl<Q: Queue + ?Sized + 'static> Engine<Q> {
                     r.properties
                         .get(id_property)
                         .and_then(Value::as_str)
-                        .is_some_and(|v| v == id || (id_property == "email" && v.eq_ignore_ascii_case(id)))
+                        .is_some_and(|v| {
+                            v == id || (id_property == "email" && v.eq_ignore_ascii_case(id))
+                        })
                 })
                 .map(|r| r.id.clone())
         };

@@ -106,7 +106,11 @@ fn membership_value(v: &CoreValue) -> Option<bool> {
 
 /// The contact's identity for memberships: its email (from `maps`, else an email `userId`), or
 /// the configured unique property's value (from `maps`, else the `userId`).
-fn identity(maps: &[&CoreMap], user_id: Option<&str>, settings: &AudienceSettings) -> Option<String> {
+fn identity(
+    maps: &[&CoreMap],
+    user_id: Option<&str>,
+    settings: &AudienceSettings,
+) -> Option<String> {
     if settings.identity == "email" {
         let none = CoreMap::default();
         return maps
@@ -162,7 +166,10 @@ pub(crate) fn identify(
 }
 
 /// An Engage `Audience Entered` / `Audience Exited` track. `None`: another event.
-pub(crate) fn track(event: &Event, config: &MappingConfig) -> Option<Result<Vec<Operation>, Rejection>> {
+pub(crate) fn track(
+    event: &Event,
+    config: &MappingConfig,
+) -> Option<Result<Vec<Operation>, Rejection>> {
     let name = trim(event.event.as_deref()?);
     let member = match name {
         ENTERED => true,
@@ -231,13 +238,18 @@ mod tests {
         let identify = json!({"type": "identify", "userId": "u1",
             "traits": {"email": "A@x.io", "high_value": true},
             "context": {"personas": {"computation_class": "audience", "computation_key": "high_value"}}});
-        assert_eq!(ops(identify, &config).unwrap(), vec![member("high_value", "A@x.io", true)]);
+        assert_eq!(
+            ops(identify, &config).unwrap(),
+            vec![member("high_value", "A@x.io", true)]
+        );
         let exited = json!({"type": "identify",
             "traits": {"email": "a@x.io", "high_value": false, "plan": "pro"},
             "context": {"personas": {"computation_class": "audience", "computation_key": "high_value"}}});
         let got = ops(exited, &config).unwrap();
         assert_eq!(got.len(), 2);
-        let Operation::UpsertContact(u) = &got[0] else { panic!("{got:?}") };
+        let Operation::UpsertContact(u) = &got[0] else {
+            panic!("{got:?}")
+        };
         assert!(!u.properties.contains_key("high_value"), "{u:?}");
         assert_eq!(got[1], member("high_value", "a@x.io", false));
     }
@@ -247,9 +259,16 @@ mod tests {
         let mut config = MappingConfig::new("1");
         let entered = json!({"type": "track", "event": "Audience Entered",
             "properties": {"audience_key": "vip"}, "context": {"traits": {"email": "b@x.io"}}});
-        assert_eq!(ops(entered, &config).unwrap(), vec![member("vip", "b@x.io", true)]);
-        let no_key = json!({"type": "track", "event": "Audience Exited", "properties": {"email": "b@x.io"}});
-        assert_eq!(ops(no_key, &config), Err(Rejection::NoAudienceKey("Audience Exited".into())));
+        assert_eq!(
+            ops(entered, &config).unwrap(),
+            vec![member("vip", "b@x.io", true)]
+        );
+        let no_key =
+            json!({"type": "track", "event": "Audience Exited", "properties": {"email": "b@x.io"}});
+        assert_eq!(
+            ops(no_key, &config),
+            Err(Rejection::NoAudienceKey("Audience Exited".into()))
+        );
         config.audiences.identity = "user_id".into();
         let by_user = json!({"type": "track", "event": "Audience Exited", "userId": "u9",
             "properties": {"audience_key": "vip"}});

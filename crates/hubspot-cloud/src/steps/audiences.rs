@@ -79,9 +79,7 @@ impl Audiences {
             return Ok(name.to_owned());
         }
         let api = pacer.api();
-        let limit = pacer
-            .call(|| api.property_limit(CONTACTS_TYPE_ID))
-            .await?;
+        let limit = pacer.call(|| api.property_limit(CONTACTS_TYPE_ID)).await?;
         if limit.usage >= limit.limit {
             let reason = format!(
                 "cannot create the contact property {name} for audience '{audience}': the portal has used all its custom contact properties ({} of {}); delete unused ones (Settings → Properties) or raise the limit, then replay these dead letters",
