@@ -23,7 +23,7 @@ pub struct BadLine {
 /// file order); bad ones are reported by line and the rest still load.
 pub fn parse(text: &str, identity: &str) -> (Vec<(usize, Value)>, Vec<BadLine>) {
     let ndjson = text.trim_start().starts_with('{');
-    let rows: Vec<(usize, Result<Map<String, Value>, String>)> = if ndjson {
+    let rows: Vec<Row> = if ndjson {
         text.lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
@@ -50,7 +50,10 @@ pub fn parse(text: &str, identity: &str) -> (Vec<(usize, Value)>, Vec<BadLine>) 
     (messages, bad)
 }
 
-fn csv_rows(text: &str) -> Vec<(usize, Result<Map<String, Value>, String>)> {
+/// A row of the file: its line number and its fields, or why it cannot be read.
+type Row = (usize, Result<Map<String, Value>, String>);
+
+fn csv_rows(text: &str) -> Vec<Row> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)

@@ -461,10 +461,11 @@ async fn scheduled_sync(
     }
 }
 
-fn pick_portal<'a>(
-    config: &'a Config,
+/// The named portal, or the first configured.
+fn pick_portal(
+    config: &Config,
     portal: Option<String>,
-) -> Result<&'a hubspot_cloud::config::PortalConfig> {
+) -> Result<&hubspot_cloud::config::PortalConfig> {
     Ok(match portal {
         Some(name) => config
             .portals

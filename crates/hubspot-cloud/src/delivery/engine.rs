@@ -205,6 +205,15 @@ struct Contact {
     jobs: Vec<usize>,
 }
 
+/// One list's `add-and-remove`: record ids in, record ids out, and the contacts (indexes in
+/// their chunk) it writes for.
+#[derive(Default)]
+struct ListChange {
+    add: Vec<String>,
+    remove: Vec<String>,
+    contacts: Vec<usize>,
+}
+
 /// One record's upsert, merged from the operations of one or more jobs.
 struct Merged {
     input: UpsertInput,
@@ -931,18 +940,24 @@ impl<Q: Queue + ?Sized + 'static> Engine<Q> {
                 }
             }
         }
-        let mut lists: BTreeMap<&str, (Vec<String>, Vec<String>, Vec<usize>)> = BTreeMap::new();
+        let mut lists: BTreeMap<&str, ListChange> = BTreeMap::new();
         for (k, (c, result)) in chunk.iter().zip(&written).enumerate() {
             let Ok(record) = result else { continue };
             for (list, member) in &c.changes {
-                let entry = lists.entry(list.as_str()).or_default();
-                if *member { &mut entry.0 } else { &mut entry.1 }.push(record.clone());
-                entry.2.push(k);
+                let change = lists.entry(list.as_str()).or_default();
+                if *member {
+                    &mut change.add
+                } else {
+                    &mut change.remove
+                }
+                .push(record.clone());
+                change.contacts.push(k);
             }
         }
-        for (list, (add, remove, members)) in lists {
-            if let Err(e) = p.pacer.call(|| api.update_list(list, &add, &remove)).await {
-                for k in members {
+        for (list, change) in lists {
+            let (add, remove) = (&change.add, &change.remove);
+            if let Err(e) = p.pacer.call(|| api.update_list(list, add, remove)).await {
+                for k in change.contacts {
                     written[k] = Err(e.clone());
                 }
             }
