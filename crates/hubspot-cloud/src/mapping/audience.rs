@@ -9,7 +9,7 @@
 
 use hubspot_core::mapping::find_email;
 use hubspot_core::text::trim;
-use hubspot_core::{Event, Map as CoreMap, Value as CoreValue};
+use hubspot_core::{Event, EventType, Map as CoreMap, Value as CoreValue};
 
 use super::contact::contact_upsert;
 use super::{MappingConfig, Rejection};
@@ -189,6 +189,15 @@ pub(crate) fn track(
             .ok_or_else(|| no_identity("track", settings))?;
         Ok(vec![membership(trim(&key), settings, id, member)])
     })())
+}
+
+/// Whether a message is an Engage audience membership (identify or track).
+pub(crate) fn is_membership(event: &Event) -> bool {
+    match event.kind {
+        EventType::Identify => engage_audience_key(event).is_some(),
+        EventType::Track => matches!(event.event.as_deref().map(trim), Some(ENTERED | EXITED)),
+        _ => false,
+    }
 }
 
 fn membership(key: &str, settings: &AudienceSettings, id: String, member: bool) -> Operation {
