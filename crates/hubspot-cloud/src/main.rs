@@ -659,6 +659,27 @@ async fn check(config: &Config) -> Result<ExitCode> {
                 Err(e) => report(false, format!("{}: {}: {e}", p.name, o.object_type)),
             }
         }
+        // Audiences: the identity property exists, and there is room for audience properties.
+        let identity = &p.audiences.identity;
+        if identity != "email" {
+            match client.properties("contacts").await {
+                Ok(defs) => report(
+                    defs.iter().any(|d| d.name == *identity),
+                    format!("{}: contacts have the audience identity {identity}", p.name),
+                ),
+                Err(e) => report(false, format!("{}: contacts: {e}", p.name)),
+            }
+        }
+        match client.property_limit("0-1").await {
+            Ok(l) => report(
+                l.usage < l.limit,
+                format!(
+                    "{}: {} of {} custom contact properties used (each audience in property mode needs one)",
+                    p.name, l.usage, l.limit
+                ),
+            ),
+            Err(e) => report(false, format!("{}: custom-property limits: {e}", p.name)),
+        }
         for name in p.event_names.values() {
             match client.event_definition(name).await {
                 Ok(Some(props)) => report(

@@ -133,6 +133,10 @@ async fn send_status_dead_letters_and_check() {
         t.contains("FAIL main: event pe123456_legacy has no definition"),
         "{t}"
     );
+    assert!(
+        t.contains("ok   main: 0 of 1000 custom contact properties used"),
+        "{t}"
+    );
     let writes = |s: &fake_hubspot::FakeState| -> u64 {
         s.requests
             .iter()
