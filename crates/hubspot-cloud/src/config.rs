@@ -938,12 +938,42 @@ mod tests {
                 "[hubspot]\ntimeout_secs = 0\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
                 "hubspot.timeout_secs = 0",
             ),
+            (
+                "[audiences]\nidentity = \"User Id\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
+                "audiences.identity = 'User Id' is not a HubSpot internal name",
+            ),
+            (
+                "[audiences]\nmode = \"segment\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
+                "unknown variant `segment`, expected `property` or `list`",
+            ),
         ] {
             let p = write(text);
             let e = Config::load(&p, |_| None).unwrap_err().to_string();
             assert!(e.contains(words), "{text:?}: {e}");
             std::fs::remove_file(p).ok();
         }
+    }
+
+    #[test]
+    fn audiences_reach_every_portal() {
+        let p = write(
+            "[audiences]\nmode = \"list\"\ncreate_contacts = false\nidentity = \"user_id\"\n\
+             [[portals]]\nname = \"a\"\nportal_id = \"1\"\n[[portals]]\nname = \"b\"\nportal_id = \"2\"\n",
+        );
+        let c = Config::load(&p, |_| None).unwrap();
+        for portal in &c.portals {
+            let a = portal.mapping().audiences;
+            assert_eq!(
+                (
+                    a.mode,
+                    a.create_contacts,
+                    a.identity.as_str(),
+                    a.group.as_str()
+                ),
+                (AudienceMode::List, false, "user_id", "audiences")
+            );
+        }
+        std::fs::remove_file(p).ok();
     }
 
     #[test]
