@@ -410,3 +410,42 @@ async fn memberships_by_a_unique_property_update_without_creating() {
     assert_eq!(member_value(&s, "a@x.io", "loyal").as_deref(), Some("true"));
     assert_eq!(s.fake.state().contacts().len(), 1);
 }
+
+#[tokio::test]
+async fn list_mode_finds_contacts_by_secondary_email_and_reports_missing_ones() {
+    let settings = AudienceSettings {
+        mode: AudienceMode::List,
+        create_contacts: false,
+        ..AudienceSettings::default()
+    };
+    let s = setup(roomy(), settings).await;
+    create_contacts(
+        &s,
+        &[json!({"email": "primary@x.io", "hs_additional_emails": "second@x.io"})],
+    )
+    .await;
+    let reports = run(
+        &s,
+        vec![
+            engage_track("Second@x.io", "loyal", true),
+            engage_track("ghost@x.io", "loyal", true),
+        ],
+    )
+    .await;
+    let dead = dead(&reports);
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(dead[0].contains("ghost@x.io"), "{dead:?}");
+    let state = s.fake.state();
+    let primary: u64 = state
+        .find("contacts", "email", "primary@x.io")
+        .unwrap()
+        .id
+        .parse()
+        .unwrap();
+    let list = state.lists.iter().find(|l| l.name == "loyal").unwrap();
+    assert_eq!(
+        list.members.keys().copied().collect::<Vec<_>>(),
+        vec![primary]
+    );
+    assert_eq!(state.contacts().len(), 1, "no contact was created");
+}

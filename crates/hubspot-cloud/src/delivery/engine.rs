@@ -29,6 +29,9 @@ use crate::steps::definitions::Definitions;
 use crate::steps::keys::Keys;
 use crate::steps::{Written, associations, conflicts, lifecycle};
 
+/// HubSpot's contact property of secondary emails (`;`-separated).
+const SECONDARY_EMAILS: &str = "hs_additional_emails";
+
 /// How often an idle portal looks for work when nothing is due sooner.
 const BLOCKED_POLL: Duration = Duration::from_millis(250);
 
@@ -888,7 +891,8 @@ impl<Q: Queue + ?Sized + 'static> Engine<Q> {
     ) -> Written {
         let api = p.pacer.api();
         let ids: Vec<String> = chunk.iter().map(|c| c.id.clone()).collect();
-        let wanted = [id_property];
+        // A contact read by a secondary email answers with its primary one: ask for both.
+        let wanted = [id_property, SECONDARY_EMAILS];
         let read = match p
             .pacer
             .call(|| api.read("contacts", id_property, &ids, &wanted))
@@ -900,12 +904,15 @@ impl<Q: Queue + ?Sized + 'static> Engine<Q> {
         let found = |id: &str| {
             read.iter()
                 .find(|r| {
-                    r.properties
-                        .get(id_property)
-                        .and_then(Value::as_str)
-                        .is_some_and(|v| {
-                            v == id || (id_property == "email" && v.eq_ignore_ascii_case(id))
-                        })
+                    let text = |name: &str| r.properties.get(name).and_then(Value::as_str);
+                    if id_property != "email" {
+                        return text(id_property) == Some(id);
+                    }
+                    let secondary = text(SECONDARY_EMAILS).unwrap_or_default().split(';');
+                    text("email")
+                        .into_iter()
+                        .chain(secondary)
+                        .any(|e| e.trim().eq_ignore_ascii_case(id))
                 })
                 .map(|r| r.id.clone())
         };
