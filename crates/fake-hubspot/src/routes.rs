@@ -73,6 +73,15 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             get(read_property),
         )
         .route(
+            "/crm/v3/properties/{object_type}/groups",
+            get(list_property_groups).post(create_property_group),
+        )
+        .route(
+            "/crm/v3/limits/custom-properties",
+            get(custom_property_limits),
+        )
+        .route("/crm/v3/lists", post(create_list))
+        .route(
             "/crm/v4/objects/{from}/{id}/associations/{to}",
             get(list_associations),
         )
@@ -98,6 +107,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/crm/v3/lists/{list_id}/memberships/remove",
             put(remove_members),
+        )
+        .route(
+            "/crm/v3/lists/{list_id}/memberships/add-and-remove",
+            put(add_and_remove_members),
         )
         .route("/crm/v3/schemas", get(list_schemas))
         .route("/email/public/v1/events", get(email_events))
@@ -867,8 +880,75 @@ fn definition_from(value: Value) -> Result<PropertyDefinition, ApiError> {
 async fn create_property(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
     let def = definition_from(parse_json(&body)?)?;
     let ty = object_type(&s, &ty);
-    let def = s.lock().store.create_property(&ty, def)?;
+    let mut inner = s.lock();
+    let limit = inner.config.custom_property_limit;
+    let def = inner.store.create_property_checked(&ty, def, limit)?;
     Ok((StatusCode::CREATED, Json(def)).into_response())
+}
+
+fn group_json(name: &str) -> Value {
+    json!({ "name": name, "label": name, "displayOrder": -1, "archived": false })
+}
+
+async fn list_property_groups(State(s): AppState, Path(ty): Path<String>) -> Response {
+    let ty = object_type(&s, &ty);
+    let groups: Vec<Value> = s
+        .lock()
+        .store
+        .property_groups(&ty)
+        .iter()
+        .map(|g| group_json(g))
+        .collect();
+    Json(json!({ "results": groups })).into_response()
+}
+
+async fn create_property_group(
+    State(s): AppState,
+    Path(ty): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let body = parse_json(&body)?;
+    let name = text(&body, "name").unwrap_or_default();
+    if name.is_empty() || text(&body, "label").is_none_or(|l| l.trim().is_empty()) {
+        return Err(ApiError::validation("Missing required fields: name, label"));
+    }
+    let ty = object_type(&s, &ty);
+    s.lock().store.create_property_group(&ty, &name)?;
+    let mut group = group_json(&name);
+    group["label"] = body["label"].clone();
+    Ok((StatusCode::CREATED, Json(group)).into_response())
+}
+
+/// `GET /crm/v3/limits/custom-properties`: per object type, the limit and how many custom
+/// properties it has; overall, their sums.
+async fn custom_property_limits(State(s): AppState) -> Response {
+    let inner = s.lock();
+    let limit = inner.config.custom_property_limit;
+    let by_type: Vec<Value> = inner
+        .store
+        .object_types()
+        .iter()
+        .map(|ty| {
+            let usage = inner.store.custom_property_count(ty);
+            json!({
+                "objectTypeId": crate::store::object_type_id(ty),
+                "singularLabel": ty.trim_end_matches('s'),
+                "pluralLabel": ty,
+                "limit": limit,
+                "usage": usage,
+                "percentage": usage as f64 * 100.0 / limit.max(1) as f64,
+            })
+        })
+        .collect();
+    let overall_limit = limit * by_type.len();
+    let overall_usage: u64 = by_type.iter().filter_map(|t| t["usage"].as_u64()).sum();
+    Json(json!({
+        "byObjectType": by_type,
+        "overallLimit": overall_limit,
+        "overallUsage": overall_usage,
+        "overallPercentage": overall_usage as f64 * 100.0 / overall_limit.max(1) as f64,
+    }))
+    .into_response()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1029,6 +1109,60 @@ async fn add_members(State(s): AppState, Path(id): Path<String>, body: Bytes) ->
 
 async fn remove_members(State(s): AppState, Path(id): Path<String>, body: Bytes) -> ApiResult {
     edit_members(&s, &id, &body, false, true)
+}
+
+/// `PUT /crm/v3/lists/{id}/memberships/add-and-remove`
+/// `{"recordIdsToAdd":[..],"recordIdsToRemove":[..]}`: removals first, then additions, one
+/// answer for both.
+async fn add_and_remove_members(
+    State(s): AppState,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let body = parse_json(&body)?;
+    let ids = |key: &str| -> Vec<String> {
+        body.get(key)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(scalar_text).collect())
+            .unwrap_or_default()
+    };
+    let (add, remove) = (ids("recordIdsToAdd"), ids("recordIdsToRemove"));
+    let mut guard = s.lock();
+    let inner = &mut *guard;
+    let at = dates::now_ms();
+    let mut change = inner.lists.remove(&id, &remove, at, true)?;
+    let store = &inner.store;
+    let added = inner
+        .lists
+        .add(&id, &add, |ty, rid| store.exists(ty, rid), at, true)?;
+    change.added = added.added;
+    change.missing.extend(added.missing);
+    Ok(Json(change.json()).into_response())
+}
+
+/// `POST /crm/v3/lists` `{"name","objectTypeId","processingType"}`: a new list (`DYNAMIC`
+/// ones would need filters, which the fake does not evaluate: refused).
+async fn create_list(State(s): AppState, body: Bytes) -> ApiResult {
+    let body = parse_json(&body)?;
+    let name = text(&body, "name").unwrap_or_default();
+    let kind = text(&body, "processingType").unwrap_or_default();
+    let type_id = text(&body, "objectTypeId").unwrap_or_default();
+    if name.trim().is_empty() || kind.is_empty() || type_id.is_empty() {
+        return Err(ApiError::validation(
+            "Missing required fields: name, objectTypeId, processingType",
+        ));
+    }
+    if kind == "DYNAMIC" {
+        return Err(ApiError::validation(
+            "The fake does not evaluate list filters: create MANUAL or SNAPSHOT lists",
+        ));
+    }
+    let ty = object_type(&s, &type_id);
+    let mut guard = s.lock();
+    let inner = &mut *guard;
+    let id = inner.lists.create(&name, &kind, &ty, dates::now_ms())?;
+    let list = inner.lists.get(&id.to_string())?;
+    Ok(Json(json!({ "list": list.json(0, true, &[]) })).into_response())
 }
 
 // ---------------------------------------------------------------------------------------------

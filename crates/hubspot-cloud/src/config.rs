@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::client::Credentials;
-use crate::mapping::{MappingConfig, ObjectMapping};
+use crate::mapping::{AudienceMode, AudienceSettings, MappingConfig, ObjectMapping};
 
 /// The whole file.
 #[derive(Clone, Debug, Deserialize)]
@@ -30,6 +30,51 @@ pub struct Config {
     /// The HubSpot Source: HubSpot's CRM into SQLite (`hubspot-cloud sync`).
     #[serde(default)]
     pub sync: SyncConfig,
+    /// How audience memberships are written, for every portal.
+    #[serde(default)]
+    pub audiences: AudiencesConfig,
+}
+
+/// `[audiences]`: how Engage's audience identifies and tracks and `hubspot-cloud audiences
+/// load` files are written to HubSpot.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AudiencesConfig {
+    /// `property` (default: a single-checkbox contact property per audience) or `list` (a
+    /// MANUAL contact list per audience).
+    #[serde(default)]
+    pub mode: AudienceMode,
+    /// Create contacts HubSpot does not have (default true). With `false` memberships only
+    /// update, and one for a contact HubSpot lacks is dead-lettered with that reason.
+    #[serde(default = "yes")]
+    pub create_contacts: bool,
+    /// The contact property members are identified by: `email` (default) or a unique
+    /// property such as `user_id` (its value from the traits, else the `userId`).
+    #[serde(default = "default_audience_identity")]
+    pub identity: String,
+    /// The contact property group audience properties are created in (default `audiences`).
+    #[serde(default = "default_audience_group")]
+    pub group: String,
+}
+
+impl Default for AudiencesConfig {
+    fn default() -> Self {
+        let d = AudienceSettings::default();
+        AudiencesConfig {
+            mode: d.mode,
+            create_contacts: d.create_contacts,
+            identity: d.identity,
+            group: d.group,
+        }
+    }
+}
+
+fn default_audience_identity() -> String {
+    AudienceSettings::default().identity
+}
+
+fn default_audience_group() -> String {
+    AudienceSettings::default().group
 }
 
 /// `[sync]`.
@@ -440,6 +485,9 @@ pub struct PortalConfig {
     /// Track events that upsert other objects.
     #[serde(default)]
     pub objects: Vec<ObjectConfig>,
+    /// `[audiences]`, copied into every portal at load.
+    #[serde(skip)]
+    pub audiences: AudienceSettings,
 }
 
 /// `[portals.oauth]`.
@@ -521,6 +569,16 @@ impl Config {
             toml::from_str::<toml::Table>(&text).is_ok_and(|t| t.contains_key("sync"));
         config.apply_env(env);
         config.validate()?;
+        let a = &config.audiences;
+        let audiences = AudienceSettings {
+            mode: a.mode,
+            create_contacts: a.create_contacts,
+            identity: a.identity.trim().to_owned(),
+            group: a.group.trim().to_owned(),
+        };
+        for p in &mut config.portals {
+            p.audiences = audiences.clone();
+        }
         Ok(config)
     }
 
@@ -621,6 +679,19 @@ impl Config {
                 }
             }
         }
+        let a = &self.audiences;
+        for (key, value) in [("identity", &a.identity), ("group", &a.group)] {
+            let ok = value.trim().starts_with(|c: char| c.is_ascii_lowercase())
+                && value
+                    .trim()
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !ok {
+                return Err(ConfigError(format!(
+                    "audiences.{key} = '{value}' is not a HubSpot internal name (lowercase letters, digits and _, starting with a letter)"
+                )));
+            }
+        }
         if self.queue.kind == QueueKind::Postgres && self.queue.url.is_none() {
             return Err(ConfigError(
                 "queue.kind = postgres needs queue.url (or HUBSPOT_CLOUD_PG_URL)".into(),
@@ -701,6 +772,7 @@ impl PortalConfig {
                 associate_contact: o.associate_contact,
             })
             .collect();
+        m.audiences = self.audiences.clone();
         m
     }
 }
@@ -878,12 +950,42 @@ mod tests {
                 "[hubspot]\ntimeout_secs = 0\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
                 "hubspot.timeout_secs = 0",
             ),
+            (
+                "[audiences]\nidentity = \"User Id\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
+                "audiences.identity = 'User Id' is not a HubSpot internal name",
+            ),
+            (
+                "[audiences]\nmode = \"segment\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
+                "unknown variant `segment`, expected `property` or `list`",
+            ),
         ] {
             let p = write(text);
             let e = Config::load(&p, |_| None).unwrap_err().to_string();
             assert!(e.contains(words), "{text:?}: {e}");
             std::fs::remove_file(p).ok();
         }
+    }
+
+    #[test]
+    fn audiences_reach_every_portal() {
+        let p = write(
+            "[audiences]\nmode = \"list\"\ncreate_contacts = false\nidentity = \"user_id\"\n\
+             [[portals]]\nname = \"a\"\nportal_id = \"1\"\n[[portals]]\nname = \"b\"\nportal_id = \"2\"\n",
+        );
+        let c = Config::load(&p, |_| None).unwrap();
+        for portal in &c.portals {
+            let a = portal.mapping().audiences;
+            assert_eq!(
+                (
+                    a.mode,
+                    a.create_contacts,
+                    a.identity.as_str(),
+                    a.group.as_str()
+                ),
+                (AudienceMode::List, false, "user_id", "audiences")
+            );
+        }
+        std::fs::remove_file(p).ok();
     }
 
     #[test]
