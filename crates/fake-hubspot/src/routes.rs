@@ -2014,7 +2014,12 @@ async fn control_add_schema(State(s): AppState, body: Bytes) -> ApiResult {
     }
     object.required_properties = request.required_properties;
     let mut inner = s.lock();
-    if inner.config.custom_objects.iter().any(|o| o.name == object.name) {
+    if inner
+        .config
+        .custom_objects
+        .iter()
+        .any(|o| o.name == object.name)
+    {
         return Err(ApiError::conflict(format!(
             "Object type {} already exists",
             object.name

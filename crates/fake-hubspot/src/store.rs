@@ -673,7 +673,12 @@ impl Store {
 
     /// Makes `object`, the portal's `index`-th custom object type, a table with its properties,
     /// reachable by its type id and fully qualified name.
-    pub(crate) fn add_custom_object(&mut self, portal_id: u64, index: usize, object: &CustomObject) {
+    pub(crate) fn add_custom_object(
+        &mut self,
+        portal_id: u64,
+        index: usize,
+        object: &CustomObject,
+    ) {
         let table = self.table_mut(&object.type_name());
         for def in &object.properties {
             table.defs.insert(def.name.clone(), def.clone());

@@ -74,7 +74,7 @@ enum Command {
         #[arg(long)]
         full_refresh: bool,
         /// Comma-separated collections (default: all of contacts,companies,deals,tickets,
-        /// contact_lists,owners,pipelines).
+        /// custom_objects,contact_lists,form_submissions); a custom object by its table name.
         #[arg(long, value_delimiter = ',')]
         collections: Vec<String>,
     },
@@ -205,20 +205,14 @@ async fn sync(
     full_refresh: bool,
     collections: Vec<String>,
 ) -> Result<ExitCode> {
+    // Names that are not built in may be custom objects: the portal's schemas tell, in the
+    // run (an unknown one fails that collection).
     let collections = if collections.is_empty() {
         source::COLLECTIONS
             .iter()
             .map(|c| (*c).to_owned())
             .collect()
     } else {
-        for c in &collections {
-            if !source::COLLECTIONS.contains(&c.as_str()) {
-                bail!(
-                    "unknown collection '{c}' (this version syncs {})",
-                    source::COLLECTIONS.join(", ")
-                );
-            }
-        }
         collections
     };
     let options = source::SyncOptions::from_config(&config.sync, collections, full_refresh);
@@ -245,6 +239,9 @@ async fn sync(
         println!("portal {} -> {}", p.name, path.display());
         println!("  table        inserted  updated  deleted restored");
         for t in &report.tables {
+            for w in &t.warnings {
+                eprintln!("warning: {w}");
+            }
             match &t.error {
                 Some(e) => {
                     failed = true;
@@ -280,6 +277,21 @@ async fn sync(
                 m.memberships.inserted,
                 m.memberships.updated,
                 m.memberships.deleted,
+                "-"
+            );
+        }
+        // Identities are written by the contacts' run.
+        if let Some(c) = report
+            .tables
+            .iter()
+            .find(|t| t.collection == "contacts" && t.error.is_none())
+        {
+            println!(
+                "  {:<12} {:>8} {:>8} {:>8} {:>8}",
+                "contact_identities",
+                c.identities.inserted,
+                c.identities.updated,
+                c.identities.deleted,
                 "-"
             );
         }
