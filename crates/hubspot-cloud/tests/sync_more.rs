@@ -607,3 +607,79 @@ async fn per_object_property_lists_make_exactly_those_columns() {
         all_companies + 1
     );
 }
+
+/// Requests to endpoints whose key contains `part`.
+fn requests_to(state: &fake_hubspot::FakeState, part: &str) -> u64 {
+    state
+        .requests
+        .iter()
+        .filter(|(k, _)| k.contains(part))
+        .map(|(_, by_status)| by_status.values().sum::<u64>())
+        .sum()
+}
+
+#[tokio::test]
+async fn identities_and_submissions_cost_one_request_per_hundred_contacts_and_per_fifty_submissions()
+ {
+    let sizes = fake_hubspot::PortalSizes {
+        contacts: 3_000,
+        forms: 4,
+        submissions: 2_000,
+        ..Default::default()
+    };
+    let env = env(FakeConfig::default().with_generated_portal(7, sizes)).await;
+    let mut conn = db();
+    let opts = SyncOptions {
+        lag: Duration::ZERO,
+        ..options(&["contacts", "form_submissions"])
+    };
+    let started = std::time::Instant::now();
+    let report = env.sync(&mut conn, &opts).await;
+    let state = env.fake.state();
+    let vids = requests_to(&state, "/contacts/v1/contact/vids/batch");
+    let pages = requests_to(&state, "/form-integrations/v1/submissions/forms/");
+    println!(
+        "initial: {} requests in {:.1}s, {vids} identity reads, {pages} submission pages",
+        report.requests,
+        started.elapsed().as_secs_f64()
+    );
+    // The full pass reads every contact's identities once, 100 a request.
+    assert_eq!(vids, 30);
+    // 500 submissions per form, 50 a page.
+    assert_eq!(pages, 4 * 10);
+    assert_eq!(count(&conn, "SELECT count(*) FROM form_submissions"), 2_000);
+    let known = count(
+        &conn,
+        "SELECT count(*) FROM form_submissions WHERE contact_id IS NOT NULL",
+    );
+    assert_eq!(
+        known, 2_000,
+        "every generated submitter is a synced contact"
+    );
+
+    // 1 % of contacts changed: their page's identities, and one page per unchanged form.
+    env.control(
+        "objects/contacts/modify",
+        json!({ "count": 30, "indexed": true, "at_ms": SystemClock.now_ms() + 1_000 }),
+    )
+    .await;
+    let second_run = hubspot_core::date::format_iso_ms(SystemClock.now_ms() as i64);
+    let report = env.sync(&mut conn, &opts).await;
+    let after = env.fake.state();
+    let reread = count(
+        &conn,
+        &format!("SELECT count(*) FROM contacts WHERE received_at >= '{second_run}'"),
+    );
+    let vids = requests_to(&after, "/contacts/v1/contact/vids/batch") - vids;
+    let pages = requests_to(&after, "/form-integrations/v1/submissions/forms/") - pages;
+    println!(
+        "incremental, 1 % changed: {} requests, {vids} identity reads, {pages} submission pages",
+        report.requests
+    );
+    // Only the contacts the search re-read (the 30 changed and the previous run's last
+    // millisecond, which the keyset re-reads at its boundary), 100 a request.
+    assert!((30..200).contains(&reread), "{reread}");
+    assert_eq!(vids as i64, (reread + 99) / 100);
+    assert_eq!(pages, 4);
+    assert_eq!(table(&report, "form_submissions").inserted, 0);
+}
