@@ -115,7 +115,8 @@ pub enum PropertySelection {
     Default,
     /// Every property the portal defines.
     All,
-    /// Per object type (`contacts`, `companies`, a custom object's schema `name`, …).
+    /// Per object type, by its table (`contacts`, `companies`, a custom object's, such as
+    /// `cars`).
     PerObject(BTreeMap<String, ObjectProperties>),
 }
 

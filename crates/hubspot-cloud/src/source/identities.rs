@@ -13,7 +13,8 @@
 //!   survivor: "every address of contact S" is the identities of the profiles whose
 //!   `canonical_contact_id` is S;
 //! - reading a profile replaces its identities: one HubSpot no longer answers gets
-//!   `is_deleted = 1` (and 0 again if it comes back).
+//!   `is_deleted = 1` (and 0 again if it comes back);
+//! - an archived contact answers nothing: its identities stay as last read, like its links.
 
 use rusqlite::Connection;
 

@@ -202,8 +202,21 @@ impl Source {
             options,
         };
         let mut tables = Vec::new();
-        // Read once per run, when a collection needs them.
-        let mut schemas: Option<Result<Vec<custom::CustomObject>, String>> = None;
+        // Read once per run, when a collection may be a custom object.
+        let builtin = |c: &str| {
+            CRM_OBJECTS.contains(&c)
+                || [
+                    pipelines::COLLECTION,
+                    owners::COLLECTION,
+                    lists::COLLECTION,
+                    forms::COLLECTION,
+                ]
+                .contains(&c)
+        };
+        let schemas = match options.collections.iter().all(|c| builtin(c)) {
+            true => Ok(Vec::new()),
+            false => custom::read(&ctx).await.map_err(|e| e.to_string()),
+        };
         for collection in &options.collections {
             let run = match collection.as_str() {
                 pipelines::COLLECTION => pipelines::run(&ctx, conn).await,
@@ -221,19 +234,15 @@ impl Source {
                     .await
                 }
                 name => {
-                    if schemas.is_none() {
-                        schemas = Some(custom::read(&ctx).await.map_err(|e| e.to_string()));
-                    }
-                    let objects = match schemas.as_ref() {
-                        Some(Ok(objects)) => objects,
-                        Some(Err(e)) => {
+                    let objects = match &schemas {
+                        Ok(objects) => objects,
+                        Err(e) => {
                             tables.push(TableReport {
                                 error: Some(format!("reading the custom object schemas: {e}")),
                                 ..TableReport::new(name)
                             });
                             continue;
                         }
-                        None => unreachable!("read just above"),
                     };
                     let wanted: Vec<&custom::CustomObject> = objects
                         .iter()
