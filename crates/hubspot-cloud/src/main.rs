@@ -431,6 +431,9 @@ async fn scheduled_sync(
     let report = source::Source::with_pacer(&portal.name, client, pacer)
         .sync(&mut conn, &options)
         .await;
+    for w in report.tables.iter().flat_map(|t| &t.warnings) {
+        tracing::warn!(portal = %portal.name, "{w}");
+    }
     let failed: Vec<String> = report
         .tables
         .iter()

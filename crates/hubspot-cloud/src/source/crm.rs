@@ -133,7 +133,6 @@ impl CrmStream<'_> {
                 self.object_type,
                 unknown.join(", ")
             );
-            tracing::warn!("{warning}");
             report.warnings.push(warning);
         }
         let modified = modified_property(self.object_type);

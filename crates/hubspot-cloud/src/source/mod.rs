@@ -124,7 +124,7 @@ pub struct TableReport {
     /// Rows of `contact_identities` the run changed (`contacts` only).
     pub identities: store::LinksWritten,
     /// Things the run skipped and a person should know (a listed property the portal does not
-    /// define), one line each.
+    /// define), one line each: `sync` prints them, `serve` logs them.
     pub warnings: Vec<String>,
     /// The run reached the end of the collection (false: stopped by `max_pages`).
     pub complete: bool,
