@@ -238,6 +238,9 @@ async fn sync(
         .await;
         println!("portal {} -> {}", p.name, path.display());
         println!("  table        inserted  updated  deleted restored");
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
         for t in &report.tables {
             for w in &t.warnings {
                 eprintln!("warning: {w}");
@@ -431,7 +434,11 @@ async fn scheduled_sync(
     let report = source::Source::with_pacer(&portal.name, client, pacer)
         .sync(&mut conn, &options)
         .await;
-    for w in report.tables.iter().flat_map(|t| &t.warnings) {
+    for w in report
+        .warnings
+        .iter()
+        .chain(report.tables.iter().flat_map(|t| &t.warnings))
+    {
         tracing::warn!(portal = %portal.name, "{w}");
     }
     let failed: Vec<String> = report

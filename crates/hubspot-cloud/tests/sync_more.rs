@@ -542,6 +542,7 @@ async fn per_object_property_lists_make_exactly_those_columns() {
             ObjectProperties::Named(vec!["firstname".into(), "plan".into(), "planet".into()]),
         ),
         ("companies".to_owned(), ObjectProperties::All),
+        ("contcts".to_owned(), ObjectProperties::All),
     ]);
     let opts = SyncOptions {
         properties: PropertySelection::PerObject(per),
@@ -558,6 +559,13 @@ async fn per_object_property_lists_make_exactly_those_columns() {
         ["sync.properties.contacts: planet not defined in the portal, skipped"]
     );
     assert!(table(&report, "companies").warnings.is_empty());
+    assert_eq!(
+        report.warnings,
+        [
+            "sync.properties.contcts: no such object in the portal (objects: contacts, companies, \
+          deals, tickets), ignored"
+        ]
+    );
     assert_eq!(
         count(
             &conn,

@@ -148,6 +148,9 @@ pub struct SyncReport {
     pub tables: Vec<TableReport>,
     /// HubSpot requests made (429s resent count again).
     pub requests: u64,
+    /// Things about the whole run a person should know (a `[sync] properties` entry naming no
+    /// object of the portal), one line each.
+    pub warnings: Vec<String>,
 }
 
 /// A portal's source: its client and the pacer all its calls go through.
@@ -213,10 +216,33 @@ impl Source {
                 ]
                 .contains(&c)
         };
-        let schemas = match options.collections.iter().all(|c| builtin(c)) {
+        let listed: Vec<&String> = match &options.properties {
+            PropertySelection::PerObject(per) => per.keys().collect(),
+            _ => Vec::new(),
+        };
+        let standard = |c: &str| CRM_OBJECTS.contains(&c);
+        let schemas = match options.collections.iter().all(|c| builtin(c))
+            && listed.iter().all(|o| standard(o))
+        {
             true => Ok(Vec::new()),
             false => custom::read(&ctx).await.map_err(|e| e.to_string()),
         };
+        let mut warnings = Vec::new();
+        if let Ok(objects) = &schemas {
+            for o in listed {
+                if !standard(o) && !objects.iter().any(|c| &c.table == o) {
+                    warnings.push(format!(
+                        "sync.properties.{o}: no such object in the portal (objects: {}), ignored",
+                        CRM_OBJECTS
+                            .iter()
+                            .copied()
+                            .chain(objects.iter().map(|c| c.table.as_str()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+            }
+        }
         for collection in &options.collections {
             let run = match collection.as_str() {
                 pipelines::COLLECTION => pipelines::run(&ctx, conn).await,
@@ -277,6 +303,7 @@ impl Source {
         SyncReport {
             tables,
             requests: requests.load(Ordering::Relaxed),
+            warnings,
         }
     }
 }
