@@ -430,6 +430,13 @@ async fn a_custom_object_is_synced_archived_restored_and_linked() {
 
     env.control("objects/p_cars/archive", json!({ "ids": [ids[1]] }))
         .await;
+    // Later writes move the cursor past the archived record's modified time, so only
+    // reconciling ids can bring it back.
+    env.control(
+        "objects/p_cars/modify",
+        json!({ "ids": [ids[0], ids[2]], "indexed": true, "at_ms": SystemClock.now_ms() + 1_000 }),
+    )
+    .await;
     let report = env.sync(&mut conn, &opts()).await;
     assert_eq!(table(&report, "cars").deleted, 1);
     let deleted = format!("SELECT is_deleted FROM cars WHERE id = '{}'", ids[1]);
@@ -447,7 +454,7 @@ async fn a_custom_object_is_synced_archived_restored_and_linked() {
     .await;
     env.control(
         "objects/p_cars/modify",
-        json!({ "ids": [ids[2]], "properties": { "model": "m2b" }, "indexed": true, "at_ms": SystemClock.now_ms() + 1_000 }),
+        json!({ "ids": [ids[2]], "properties": { "model": "m2b" }, "indexed": true, "at_ms": SystemClock.now_ms() + 2_000 }),
     )
     .await;
     let report = env.sync(&mut conn, &opts()).await;
