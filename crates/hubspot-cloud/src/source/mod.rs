@@ -13,6 +13,9 @@
 //! - [`forms`]: form submissions, newest first down to a cursor per form.
 //! - [`owners`]: the owners records refer to, read whole every run.
 //! - [`pipelines`]: deal and ticket pipelines and their stages, read whole every run.
+//! - [`email`]: email events and subscription changes over a look-back window, each email's
+//!   subscription state, and email campaigns with their counters ([`email_store`]: their
+//!   tables).
 //! - [`schedule`]: `serve`'s periodic runs.
 //!
 //! Every HubSpot call goes through the portal's [`Pacer`], the limiter delivery uses.
@@ -20,6 +23,8 @@
 pub mod associations;
 pub mod crm;
 pub mod custom;
+pub mod email;
+pub mod email_store;
 pub mod forms;
 pub mod identities;
 pub mod lists;
@@ -46,10 +51,11 @@ use crate::delivery::{BreakerConfig, CallError, Pacer};
 /// The CRM object types synced (each streamed by [`crm`], linked by [`associations`]).
 pub const CRM_OBJECTS: &[&str] = &["contacts", "companies", "deals", "tickets"];
 
-/// Every collection the Source syncs, in the default order: the CRM objects, then
-/// [`custom::COLLECTION`] (every custom object of the portal, each its own collection), then
-/// [`lists::COLLECTION`] (whose memberships ride with it) and [`forms::COLLECTION`] (after
-/// contacts, whose identities place a submission's email).
+/// Every collection the Source syncs, in the default order: the CRM objects,
+/// [`custom::COLLECTION`] (every custom object of the portal, each its own collection),
+/// [`lists::COLLECTION`] (whose memberships ride with it), [`forms::COLLECTION`] (after
+/// contacts, whose identities place a submission's email), owners, pipelines, then the email
+/// collections (events before campaigns, whose counters are re-read for recent events).
 pub const COLLECTIONS: &[&str] = &[
     "contacts",
     "companies",
@@ -58,6 +64,12 @@ pub const COLLECTIONS: &[&str] = &[
     custom::COLLECTION,
     lists::COLLECTION,
     forms::COLLECTION,
+    owners::COLLECTION,
+    pipelines::COLLECTION,
+    email::EVENTS,
+    email::CAMPAIGNS,
+    email::SUBSCRIPTIONS,
+    email::CHANGES,
 ];
 
 /// Why a collection's run failed (what it committed before stays).
@@ -88,6 +100,8 @@ pub struct SyncOptions {
     /// How old the last full association pass of a type may get before a run reads every
     /// record's links again (changed records' links are read every run).
     pub associations_full_every: Duration,
+    /// How far back a first run reads `email_events` and `email_subscription_event_changes`.
+    pub email_history: Duration,
 }
 
 impl SyncOptions {
@@ -100,6 +114,7 @@ impl SyncOptions {
             properties: config.properties.clone(),
             max_pages: None,
             associations_full_every: config.associations_full_every,
+            email_history: Duration::from_secs(config.email_history_days * 24 * 3600),
         }
     }
 }
@@ -206,16 +221,7 @@ impl Source {
         };
         let mut tables = Vec::new();
         // Read once per run, when a collection may be a custom object.
-        let builtin = |c: &str| {
-            CRM_OBJECTS.contains(&c)
-                || [
-                    pipelines::COLLECTION,
-                    owners::COLLECTION,
-                    lists::COLLECTION,
-                    forms::COLLECTION,
-                ]
-                .contains(&c)
-        };
+        let builtin = |c: &str| c != custom::COLLECTION && COLLECTIONS.contains(&c);
         let listed: Vec<&String> = match &options.properties {
             PropertySelection::PerObject(per) => per.keys().collect(),
             _ => Vec::new(),
@@ -249,6 +255,10 @@ impl Source {
                 owners::COLLECTION => owners::run(&ctx, conn).await,
                 lists::COLLECTION => lists::run(&ctx, conn).await,
                 forms::COLLECTION => forms::run(&ctx, conn).await,
+                email::EVENTS => email::run_events(&ctx, conn).await,
+                email::CAMPAIGNS => email::run_campaigns(&ctx, conn).await,
+                email::SUBSCRIPTIONS => email::run_subscriptions(&ctx, conn).await,
+                email::CHANGES => email::run_changes(&ctx, conn).await,
                 object_type if CRM_OBJECTS.contains(&object_type) => {
                     crm::CrmStream {
                         ctx: &ctx,
