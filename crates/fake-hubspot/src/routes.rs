@@ -174,6 +174,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/_fake/email/subscriptions",
             post(control_add_subscription_changes),
         )
+        .route("/_fake/schemas", post(control_add_schema))
         .route("/_fake/forms", post(control_add_form))
         .route(
             "/_fake/forms/{form_id}/submissions",
@@ -2136,6 +2137,46 @@ async fn control_add_form(State(s): AppState, body: Bytes) -> ApiResult {
         created_at: dates::now_ms(),
     });
     Ok(Json(json!({ "id": id })).into_response())
+}
+
+/// Body of `POST /_fake/schemas`: a custom object type created in the portal's settings.
+#[derive(Deserialize)]
+struct SchemaRequest {
+    name: String,
+    #[serde(default)]
+    properties: Vec<PropertyDefinition>,
+    /// Default: the first property.
+    primary_display_property: Option<String>,
+    #[serde(default)]
+    required_properties: Vec<String>,
+}
+
+/// Adds a custom object type, listed by `GET /crm/v3/schemas` from now on; answers its schema.
+async fn control_add_schema(State(s): AppState, body: Bytes) -> ApiResult {
+    let request: SchemaRequest = control_body(&body, "schema")?;
+    let mut object = portal::CustomObject::new(&request.name, request.properties);
+    if let Some(display) = request.primary_display_property {
+        object.primary_display_property = display;
+    }
+    object.required_properties = request.required_properties;
+    let mut inner = s.lock();
+    if inner
+        .config
+        .custom_objects
+        .iter()
+        .any(|o| o.name == object.name)
+    {
+        return Err(ApiError::conflict(format!(
+            "Object type {} already exists",
+            object.name
+        )));
+    }
+    let portal_id = inner.config.portal_id;
+    let index = inner.config.custom_objects.len();
+    inner.store.add_custom_object(portal_id, index, &object);
+    inner.config.custom_objects.push(object.clone());
+    let properties = inner.store.properties(&object.type_name());
+    Ok(Json(portal::schema_json(portal_id, index, &object, &properties)).into_response())
 }
 
 /// Body of `POST /_fake/forms/{id}/submissions`.

@@ -15,7 +15,7 @@ use crate::FakeConfig;
 use crate::associations::{Association, Associations, LinkType};
 use crate::dates;
 use crate::errors::ApiError;
-use crate::portal::custom_aliases;
+use crate::portal::{CustomObject, custom_aliases};
 use crate::search::{SearchRequest, View};
 
 /// HubSpot's default lifecycle stages, in order: a move to an earlier one is ignored.
@@ -654,24 +654,17 @@ impl Store {
             }
             tables.insert(ty.to_string(), table);
         }
-        let mut aliases = HashMap::new();
-        for (index, object) in config.custom_objects.iter().enumerate() {
-            let table: &mut Table = tables.entry(object.type_name()).or_default();
-            for def in &object.properties {
-                table.defs.insert(def.name.clone(), def.clone());
-            }
-            let (type_id, qualified) = custom_aliases(config.portal_id, index, object);
-            aliases.insert(type_id, object.type_name());
-            aliases.insert(qualified, object.type_name());
-        }
         let mut store = Self {
             tables,
             // HubSpot ids are large numbers; starting high also makes "id 1" an obvious miss.
             next_id: 1001,
             associations: Associations::default(),
-            aliases,
+            aliases: HashMap::new(),
             search_lag: config.search_lag,
         };
+        for (index, object) in config.custom_objects.iter().enumerate() {
+            store.add_custom_object(config.portal_id, index, object);
+        }
         for (ty, def) in &config.extra_properties {
             let ty = store.type_of(ty);
             let table = store.table_mut(&ty);
@@ -749,6 +742,23 @@ impl Store {
             )));
         }
         self.create_property(ty, def)
+    }
+
+    /// Makes `object`, the portal's `index`-th custom object type, a table with its properties,
+    /// reachable by its type id and fully qualified name.
+    pub(crate) fn add_custom_object(
+        &mut self,
+        portal_id: u64,
+        index: usize,
+        object: &CustomObject,
+    ) {
+        let table = self.table_mut(&object.type_name());
+        for def in &object.properties {
+            table.defs.insert(def.name.clone(), def.clone());
+        }
+        let (type_id, qualified) = custom_aliases(portal_id, index, object);
+        self.aliases.insert(type_id, object.type_name());
+        self.aliases.insert(qualified, object.type_name());
     }
 
     /// The store's name for an object type as a path names it: HubSpot's aliases for the

@@ -95,8 +95,10 @@ pub struct SyncConfig {
     #[serde(default = "default_email_history_days")]
     pub email_history_days: u64,
     /// Which properties to sync: `default` (a short list of each object's standard properties
-    /// that the portal defines, see `source::crm::DEFAULT_PROPERTIES`) or `all` (every property
-    /// the portal defines, new ones included on the next run).
+    /// that the portal defines, see `source::crm::DEFAULT_PROPERTIES`), `all` (every property
+    /// the portal defines, new ones included on the next run), or per object
+    /// `{ contacts = ["firstname", "plan"], companies = "all" }` (objects not named: `default`;
+    /// a listed name the portal does not define is skipped with one warning line).
     #[serde(default)]
     pub properties: PropertySelection,
     /// How often every record's associations are read again, beside the changed records'
@@ -154,15 +156,94 @@ impl SyncConfig {
     }
 }
 
-/// `[sync] properties`.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
+/// `[sync] properties`: one choice for every object, or a choice per object (objects not
+/// named take `default`).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(from = "RawSelection")]
 pub enum PropertySelection {
     /// Each object's standard properties.
     #[default]
     Default,
     /// Every property the portal defines.
     All,
+    /// Per object type, by its table (`contacts`, `companies`, a custom object's, such as
+    /// `cars`).
+    PerObject(BTreeMap<String, ObjectProperties>),
+}
+
+/// Which properties of one object type become columns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ObjectProperties {
+    /// The object's standard properties (a custom object's: its schema's required,
+    /// searchable and primary display properties).
+    #[default]
+    Default,
+    /// Every property the portal defines for it.
+    All,
+    /// These, where the portal defines them (plus the ones always read).
+    Named(Vec<String>),
+}
+
+impl PropertySelection {
+    /// The choice for `object_type`.
+    pub fn for_object(&self, object_type: &str) -> ObjectProperties {
+        match self {
+            PropertySelection::Default => ObjectProperties::Default,
+            PropertySelection::All => ObjectProperties::All,
+            PropertySelection::PerObject(per) => per.get(object_type).cloned().unwrap_or_default(),
+        }
+    }
+}
+
+/// `default` or `all`, as TOML spells them.
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum SelectionWord {
+    Default,
+    All,
+}
+
+/// `[sync] properties` as written.
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "\"default\", \"all\", or a table of object = \"default\" | \"all\" | [property names]"
+)]
+enum RawSelection {
+    Word(SelectionWord),
+    PerObject(BTreeMap<String, RawObject>),
+}
+
+/// One object's entry as written.
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "\"default\", \"all\" or a list of property names"
+)]
+enum RawObject {
+    Word(SelectionWord),
+    Named(Vec<String>),
+}
+
+impl From<RawSelection> for PropertySelection {
+    fn from(raw: RawSelection) -> Self {
+        match raw {
+            RawSelection::Word(SelectionWord::Default) => PropertySelection::Default,
+            RawSelection::Word(SelectionWord::All) => PropertySelection::All,
+            RawSelection::PerObject(per) => PropertySelection::PerObject(
+                per.into_iter()
+                    .map(|(object, raw)| {
+                        let choice = match raw {
+                            RawObject::Word(SelectionWord::Default) => ObjectProperties::Default,
+                            RawObject::Word(SelectionWord::All) => ObjectProperties::All,
+                            RawObject::Named(names) => ObjectProperties::Named(names),
+                        };
+                        (object, choice)
+                    })
+                    .collect(),
+            ),
+        }
+    }
 }
 
 fn default_associations_full_every() -> Duration {
@@ -873,6 +954,27 @@ mod tests {
         );
         let p =
             write("[sync]\nproperties = \"some\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n");
+        let e = Config::load(&p, |_| None).unwrap_err().to_string();
+        assert!(e.contains("\"default\", \"all\", or a table"), "{e}");
+        let p = write(
+            "[sync]\nproperties = { contacts = [\"firstname\", \"plan\"], companies = \"all\" }\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
+        );
+        let c = Config::load(&p, |_| None).unwrap();
+        assert_eq!(
+            c.sync.properties.for_object("contacts"),
+            ObjectProperties::Named(vec!["firstname".into(), "plan".into()])
+        );
+        assert_eq!(
+            c.sync.properties.for_object("companies"),
+            ObjectProperties::All
+        );
+        assert_eq!(
+            c.sync.properties.for_object("deals"),
+            ObjectProperties::Default
+        );
+        let p = write(
+            "[sync]\nproperties = { contacts = 3 }\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
+        );
         assert!(Config::load(&p, |_| None).is_err());
         let p = write("[sync]\nmax_share = 1.5\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n");
         let e = Config::load(&p, |_| None).unwrap_err().to_string();

@@ -24,6 +24,9 @@ const CONTACTS: i64 = 5_000;
 const COMPANIES: i64 = 1_000;
 const DEALS: i64 = 300;
 const TICKETS: i64 = 200;
+/// Forms and their submissions (500 each: 10 pages of 50, read newest first).
+const FORMS: i64 = 3;
+const SUBMISSIONS: i64 = 1_500;
 const ENTITY_TABLES: [&str; 4] = ["contacts", "companies", "deals", "tickets"];
 /// Email events: three pages of 1,000, over the 60 days before today (campaigns: one per 500).
 const EMAIL_EVENTS: i64 = 3_000;
@@ -85,7 +88,7 @@ fn start_fake() -> Fake {
             "--generate",
             &format!(
                 "contacts={CONTACTS},companies={COMPANIES},deals={DEALS},tickets={TICKETS},\
-                 email_events={EMAIL_EVENTS}"
+                 email_events={EMAIL_EVENTS},forms={FORMS},submissions={SUBMISSIONS}"
             ),
         ])
         .stdout(Stdio::piped())
@@ -352,6 +355,12 @@ fn kill_9_at_any_moment_then_rerun_matches_an_uninterrupted_sync() {
     let mut points: Vec<(&str, i64)> = (0..10).map(|k| (contacts_query, k * 450)).collect();
     points.push((rows_query.as_str(), CONTACTS + 300));
     points.push((rows_query.as_str(), CONTACTS + COMPANIES + 150));
+    // Inside each form's pages: its cursor commits only with its last page, so the next run
+    // reads the form again from its newest submission, rewriting the same rows.
+    let submissions_query = "SELECT count(*) FROM form_submissions";
+    for k in 0..FORMS {
+        points.push((submissions_query, k * (SUBMISSIONS / FORMS) + 180));
+    }
     // The email windows commit a page of 1,000 at a time; the first kill lands right after a
     // page's cursor committed (with its rows, or they would be lost).
     points.push((EVENTS_CURSOR, 1));

@@ -19,6 +19,7 @@ pub use read::{
     AssociationLink, AssociationPage, ContactList, CrmOwner, EmailCampaign, EmailEvent, ListPage,
     MembershipPage, ObjectPage, SourceRecord, SubscriptionChange, TimelineItem, V1Page,
 };
+pub use read::{FormSubmission, Identity, IdentityProfile, MAX_VIDS, MarketingForm, ObjectSchema};
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};

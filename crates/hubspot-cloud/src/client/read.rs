@@ -382,6 +382,229 @@ impl HubSpotClient {
     }
 }
 
+/// A custom object type as `GET /crm/v3/schemas` answers it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObjectSchema {
+    /// `name` (`cars`): the Source names the type's table after it.
+    pub name: String,
+    /// `objectTypeId` (`2-3000001`): what the Source puts in API paths.
+    pub object_type_id: String,
+    /// `primaryDisplayProperty`.
+    pub primary_display_property: Option<String>,
+    /// `requiredProperties`.
+    pub required_properties: Vec<String>,
+    /// `searchableProperties`.
+    pub searchable_properties: Vec<String>,
+}
+
+/// One profile of a contact's identities as the v1 contacts API answers it: the contact's own,
+/// or one of a contact merged into it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IdentityProfile {
+    /// The profile's `vid`: the contact it was made for.
+    pub vid: String,
+    /// The contact that answered it (`canonical-vid`): `vid` itself, or the record `vid` was
+    /// merged into.
+    pub canonical_vid: String,
+    /// `saved-at-timestamp` (epoch ms).
+    pub saved_at_ms: Option<i64>,
+    /// Its identities.
+    pub identities: Vec<Identity>,
+}
+
+/// One identity of a profile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Identity {
+    /// `type`: `EMAIL`, `LEAD_GUID`, …
+    pub kind: String,
+    /// `value`.
+    pub value: String,
+    /// `timestamp` (epoch ms).
+    pub timestamp_ms: Option<i64>,
+    /// `is-primary`.
+    pub is_primary: bool,
+    /// `is-secondary`.
+    pub is_secondary: bool,
+}
+
+/// A form as `GET /marketing/v3/forms` answers it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MarketingForm {
+    /// `id` (the form's guid).
+    pub id: String,
+    /// `name`.
+    pub name: Option<String>,
+}
+
+/// One submission of a form as the v1 form-integrations API answers it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FormSubmission {
+    /// `submittedAt` (epoch ms).
+    pub submitted_at_ms: i64,
+    /// `pageUrl`.
+    pub page_url: Option<String>,
+    /// `pageTitle`, when answered.
+    pub page_title: Option<String>,
+    /// `values` (`name`, `value`), in HubSpot's order; a multi-select repeats its name.
+    pub values: Vec<(String, String)>,
+}
+
+/// Most vids one `GET /contacts/v1/contact/vids/batch/` takes.
+pub const MAX_VIDS: usize = 100;
+/// Forms per page of `GET /marketing/v3/forms`.
+const FORM_PAGE: u64 = 50;
+/// Submissions per page (HubSpot's most).
+const SUBMISSION_PAGE: u64 = 50;
+
+/// A query-string component, percent-encoded.
+fn encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+impl HubSpotClient {
+    /// `GET /crm/v3/schemas`: the portal's custom object types (archived ones left out).
+    pub async fn schemas(&self) -> Result<Vec<ObjectSchema>, ApiError> {
+        let (_, json) = self.call(Method::GET, "/crm/v3/schemas", None).await?;
+        let names = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str().map(str::to_owned))
+                .collect()
+        };
+        Ok(json["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["archived"].as_bool() != Some(true))
+            .filter_map(|s| {
+                Some(ObjectSchema {
+                    name: s["name"].as_str()?.to_owned(),
+                    object_type_id: s["objectTypeId"].as_str()?.to_owned(),
+                    primary_display_property: s["primaryDisplayProperty"]
+                        .as_str()
+                        .map(str::to_owned),
+                    required_properties: names(&s["requiredProperties"]),
+                    searchable_properties: names(&s["searchableProperties"]),
+                })
+            })
+            .collect())
+    }
+
+    /// `GET /contacts/v1/contact/vids/batch/?vid=…` (≤ [`MAX_VIDS`], no properties asked):
+    /// every identity profile of each contact answered. A merged vid answers the contact it was
+    /// merged into; archived and unknown vids answer nothing.
+    pub async fn identity_profiles(
+        &self,
+        vids: &[String],
+    ) -> Result<Vec<IdentityProfile>, ApiError> {
+        let mut path = String::from("/contacts/v1/contact/vids/batch/?property=hs_object_id");
+        for vid in vids {
+            path.push_str("&vid=");
+            path.push_str(&encode(vid));
+        }
+        let (_, json) = self.call(Method::GET, &path, None).await?;
+        let mut out = Vec::new();
+        for (key, contact) in json.as_object().into_iter().flatten() {
+            let canonical = id_text(&contact["canonical-vid"]).unwrap_or_else(|| key.clone());
+            for p in contact["identity-profiles"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let Some(vid) = id_text(&p["vid"]) else {
+                    continue;
+                };
+                let identities = p["identities"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|i| {
+                        Some(Identity {
+                            kind: i["type"].as_str()?.to_owned(),
+                            value: id_text(&i["value"])?,
+                            timestamp_ms: i["timestamp"].as_i64(),
+                            is_primary: i["is-primary"].as_bool().unwrap_or(false),
+                            is_secondary: i["is-secondary"].as_bool().unwrap_or(false),
+                        })
+                    })
+                    .collect();
+                out.push(IdentityProfile {
+                    vid,
+                    canonical_vid: canonical.clone(),
+                    saved_at_ms: p["saved-at-timestamp"].as_i64(),
+                    identities,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// `GET /marketing/v3/forms`, one page from `after`: the forms and the next `after`.
+    pub async fn list_forms(
+        &self,
+        after: Option<&str>,
+    ) -> Result<(Vec<MarketingForm>, Option<String>), ApiError> {
+        let mut path = format!("/marketing/v3/forms?limit={FORM_PAGE}");
+        if let Some(a) = after {
+            path.push_str("&after=");
+            path.push_str(&encode(a));
+        }
+        let (_, json) = self.call(Method::GET, &path, None).await?;
+        let forms = json["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| {
+                Some(MarketingForm {
+                    id: id_text(&f["id"])?,
+                    name: f["name"].as_str().map(str::to_owned),
+                })
+            })
+            .collect();
+        Ok((forms, id_text(&json["paging"]["next"]["after"])))
+    }
+
+    /// `GET /form-integrations/v1/submissions/forms/{formGuid}`, one page from `after`, newest
+    /// first: the submissions and the next `after`.
+    pub async fn form_submissions(
+        &self,
+        form_id: &str,
+        after: Option<&str>,
+    ) -> Result<(Vec<FormSubmission>, Option<String>), ApiError> {
+        let mut path = format!(
+            "/form-integrations/v1/submissions/forms/{}?limit={SUBMISSION_PAGE}",
+            encode(form_id)
+        );
+        if let Some(a) = after {
+            path.push_str("&after=");
+            path.push_str(&encode(a));
+        }
+        let (_, json) = self.call(Method::GET, &path, None).await?;
+        let submissions = json["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| {
+                Some(FormSubmission {
+                    submitted_at_ms: s["submittedAt"].as_i64()?,
+                    page_url: s["pageUrl"].as_str().map(str::to_owned),
+                    page_title: s["pageTitle"].as_str().map(str::to_owned),
+                    values: s["values"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|v| {
+                            Some((v["name"].as_str()?.to_owned(), id_text(&v["value"])?))
+                        })
+                        .collect(),
+                })
+            })
+            .collect();
+        Ok((submissions, id_text(&json["paging"]["next"]["after"])))
+    }
+}
+
 /// One page of a v1 listing (`/email/public/v1/...`): the items, and the `offset` to ask for
 /// next while `hasMore`.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -1,12 +1,16 @@
-//! The HubSpot Source, first slice: a portal's CRM objects (`contacts`, `companies`, `deals`,
-//! `tickets`) into SQLite tables, incrementally, with no missed change and no duplicate row.
+//! The HubSpot Source: a portal's CRM objects (`contacts`, `companies`, `deals`, `tickets`, its
+//! custom objects) and what hangs off them into SQLite tables, incrementally, with no missed
+//! change and no duplicate row.
 //!
 //! - [`crm`]: one object type streamed by a keyset over search, plus deletes and restores.
+//! - [`custom`]: the portal's custom object types (`/crm/v3/schemas`), each a CRM collection.
 //! - [`store`]: the tables and their typed property columns.
 //! - [`state`]: the cursor, committed with the page it covers.
 //! - [`associations`]: links between those records, re-read with each changed page and in a
 //!   periodic full pass.
+//! - [`identities`]: contacts' identity profiles, read with their links.
 //! - [`lists`]: contact lists and their memberships, read whole every run.
+//! - [`forms`]: form submissions, newest first down to a cursor per form.
 //! - [`owners`]: the owners records refer to, read whole every run.
 //! - [`pipelines`]: deal and ticket pipelines and their stages, read whole every run.
 //! - [`email`]: email events and subscription changes over a look-back window, each email's
@@ -18,8 +22,11 @@
 
 pub mod associations;
 pub mod crm;
+pub mod custom;
 pub mod email;
 pub mod email_store;
+pub mod forms;
+pub mod identities;
 pub mod lists;
 pub mod owners;
 pub mod pipelines;
@@ -45,14 +52,18 @@ use crate::delivery::{BreakerConfig, CallError, Pacer};
 pub const CRM_OBJECTS: &[&str] = &["contacts", "companies", "deals", "tickets"];
 
 /// Every collection the Source syncs, in the default order: the CRM objects,
-/// [`lists::COLLECTION`] (whose memberships ride with it), owners, pipelines, then the email
+/// [`custom::COLLECTION`] (every custom object of the portal, each its own collection),
+/// [`lists::COLLECTION`] (whose memberships ride with it), [`forms::COLLECTION`] (after
+/// contacts, whose identities place a submission's email), owners, pipelines, then the email
 /// collections (events before campaigns, whose counters are re-read for recent events).
 pub const COLLECTIONS: &[&str] = &[
     "contacts",
     "companies",
     "deals",
     "tickets",
+    custom::COLLECTION,
     lists::COLLECTION,
+    forms::COLLECTION,
     owners::COLLECTION,
     pipelines::COLLECTION,
     email::EVENTS,
@@ -100,7 +111,7 @@ impl SyncOptions {
             collections,
             full_refresh,
             lag: Duration::from_secs(config.lag_minutes * 60),
-            properties: config.properties,
+            properties: config.properties.clone(),
             max_pages: None,
             associations_full_every: config.associations_full_every,
             email_history: Duration::from_secs(config.email_history_days * 24 * 3600),
@@ -125,6 +136,11 @@ pub struct TableReport {
     pub associations: store::LinksWritten,
     /// Rows of `contact_list_memberships` the run changed (`contact_lists` only).
     pub memberships: store::LinksWritten,
+    /// Rows of `contact_identities` the run changed (`contacts` only).
+    pub identities: store::LinksWritten,
+    /// Things the run skipped and a person should know (a listed property the portal does not
+    /// define), one line each: `sync` prints them, `serve` logs them.
+    pub warnings: Vec<String>,
     /// The run reached the end of the collection (false: stopped by `max_pages`).
     pub complete: bool,
     /// Why the collection failed, if it did.
@@ -147,6 +163,9 @@ pub struct SyncReport {
     pub tables: Vec<TableReport>,
     /// HubSpot requests made (429s resent count again).
     pub requests: u64,
+    /// Things about the whole run a person should know (a `[sync] properties` entry naming no
+    /// object of the portal), one line each.
+    pub warnings: Vec<String>,
 }
 
 /// A portal's source: its client and the pacer all its calls go through.
@@ -201,36 +220,112 @@ impl Source {
             options,
         };
         let mut tables = Vec::new();
+        // Read once per run, when a collection may be a custom object.
+        let builtin = |c: &str| c != custom::COLLECTION && COLLECTIONS.contains(&c);
+        let listed: Vec<&String> = match &options.properties {
+            PropertySelection::PerObject(per) => per.keys().collect(),
+            _ => Vec::new(),
+        };
+        let standard = |c: &str| CRM_OBJECTS.contains(&c);
+        let schemas = match options.collections.iter().all(|c| builtin(c))
+            && listed.iter().all(|o| standard(o))
+        {
+            true => Ok(Vec::new()),
+            false => custom::read(&ctx).await.map_err(|e| e.to_string()),
+        };
+        let mut warnings = Vec::new();
+        if let Ok(objects) = &schemas {
+            for o in listed {
+                if !standard(o) && !objects.iter().any(|c| &c.table == o) {
+                    warnings.push(format!(
+                        "sync.properties.{o}: no such object in the portal (objects: {}), ignored",
+                        CRM_OBJECTS
+                            .iter()
+                            .copied()
+                            .chain(objects.iter().map(|c| c.table.as_str()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+            }
+        }
         for collection in &options.collections {
             let run = match collection.as_str() {
                 pipelines::COLLECTION => pipelines::run(&ctx, conn).await,
                 owners::COLLECTION => owners::run(&ctx, conn).await,
                 lists::COLLECTION => lists::run(&ctx, conn).await,
+                forms::COLLECTION => forms::run(&ctx, conn).await,
                 email::EVENTS => email::run_events(&ctx, conn).await,
                 email::CAMPAIGNS => email::run_campaigns(&ctx, conn).await,
                 email::SUBSCRIPTIONS => email::run_subscriptions(&ctx, conn).await,
                 email::CHANGES => email::run_changes(&ctx, conn).await,
-                object_type => {
+                object_type if CRM_OBJECTS.contains(&object_type) => {
                     crm::CrmStream {
                         ctx: &ctx,
                         object_type,
+                        api_type: object_type,
+                        schema_defaults: None,
                     }
                     .run(conn)
                     .await
                 }
+                name => {
+                    let objects = match &schemas {
+                        Ok(objects) => objects,
+                        Err(e) => {
+                            tables.push(TableReport {
+                                error: Some(format!("reading the custom object schemas: {e}")),
+                                ..TableReport::new(name)
+                            });
+                            continue;
+                        }
+                    };
+                    let wanted: Vec<&custom::CustomObject> = objects
+                        .iter()
+                        .filter(|o| name == custom::COLLECTION || o.table == name)
+                        .collect();
+                    if wanted.is_empty() && name != custom::COLLECTION {
+                        tables.push(TableReport {
+                            error: Some(format!(
+                                "unknown collection '{name}': neither built in ({}) nor a custom \
+                                 object of the portal",
+                                COLLECTIONS.join(", ")
+                            )),
+                            ..TableReport::new(name)
+                        });
+                    }
+                    for object in wanted {
+                        let run = crm::CrmStream {
+                            ctx: &ctx,
+                            object_type: &object.table,
+                            api_type: &object.api_type,
+                            schema_defaults: Some(&object.defaults),
+                        }
+                        .run(conn)
+                        .await;
+                        tables.push(report_of(&object.table, run));
+                    }
+                    continue;
+                }
             };
-            tables.push(match run {
-                Ok(report) => report,
-                Err(e) => TableReport {
-                    error: Some(e.to_string()),
-                    ..TableReport::new(collection)
-                },
-            });
+            tables.push(report_of(collection, run));
         }
         SyncReport {
             tables,
             requests: requests.load(Ordering::Relaxed),
+            warnings,
         }
+    }
+}
+
+/// A collection's report, or its failure.
+fn report_of(collection: &str, run: Result<TableReport, SyncError>) -> TableReport {
+    match run {
+        Ok(report) => report,
+        Err(e) => TableReport {
+            error: Some(e.to_string()),
+            ..TableReport::new(collection)
+        },
     }
 }
 
@@ -328,26 +423,36 @@ pub struct CollectionStatus {
     pub rows: i64,
 }
 
-/// The status of each collection of `portal` in `conn`, then of `contact_list_memberships` and
-/// `associations`, whose state
-/// is the oldest full association pass among the types that had one.
+/// The status of each collection of `portal` in `conn` (each custom object synced so far in
+/// place of [`custom::COLLECTION`]), then of `contact_list_memberships`, the contacts'
+/// identities (their state is the contacts') and `associations`, whose state is the oldest
+/// full association pass among the types that had one.
 pub fn status(conn: &Connection, portal: &str) -> rusqlite::Result<Vec<CollectionStatus>> {
-    let mut lines = COLLECTIONS
-        .iter()
-        .map(|c| {
-            Ok(CollectionStatus {
-                collection: (*c).to_owned(),
-                state: state::load(conn, portal, c)?,
-                rows: store::row_count(conn, c)?,
-            })
+    let line = |collection: &str, state_of: &str| -> rusqlite::Result<CollectionStatus> {
+        Ok(CollectionStatus {
+            collection: collection.to_owned(),
+            state: state::load(conn, portal, state_of)?,
+            rows: store::row_count(conn, collection)?,
         })
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    };
+    let mut lines = Vec::new();
+    for c in COLLECTIONS {
+        if *c != custom::COLLECTION {
+            lines.push(line(c, c)?);
+            continue;
+        }
+        // Custom objects are known from the cursors their runs saved.
+        for synced in state::collections(conn, portal)? {
+            let builtin = COLLECTIONS.contains(&synced.as_str()) || synced.contains(':');
+            if !builtin {
+                lines.push(line(&synced, &synced)?);
+            }
+        }
+    }
     // Memberships are written by the lists' run: its state is theirs.
-    lines.push(CollectionStatus {
-        collection: "contact_list_memberships".to_owned(),
-        state: state::load(conn, portal, lists::COLLECTION)?,
-        rows: store::row_count(conn, "contact_list_memberships")?,
-    });
+    lines.push(line("contact_list_memberships", lists::COLLECTION)?);
+    lines.push(line("contact_identity_profiles", "contacts")?);
+    lines.push(line("contact_identities", "contacts")?);
     let mut oldest: Option<state::SyncState> = None;
     for c in CRM_OBJECTS {
         if let Some(s) = state::load(conn, portal, &associations::state_key(c))? {

@@ -96,3 +96,11 @@ pub fn reset(conn: &Connection, portal: &str, collection: &str) -> rusqlite::Res
     )?;
     Ok(())
 }
+
+/// Every collection of `portal` with a state, in name order.
+pub fn collections(conn: &Connection, portal: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare("SELECT collection FROM _sync_state WHERE portal = ?1 ORDER BY collection")?;
+    let names = stmt.query_map([portal], |r| r.get(0))?;
+    names.collect()
+}

@@ -9,7 +9,7 @@ use hubspot_core::date::{format_iso_ms, parse_iso_date_ms};
 use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use serde_json::Value;
 
-use crate::client::{AssociationLink, ContactList, CrmOwner, SourceRecord};
+use crate::client::{AssociationLink, ContactList, CrmOwner, IdentityProfile, SourceRecord};
 use crate::mapping::{PropertyDefinition, PropertyType};
 
 /// What an upsert did to a row.
@@ -664,4 +664,215 @@ pub fn upsert_pipeline(
         )?;
     }
     Ok(())
+}
+
+/// Creates `contact_identity_profiles` (one row per profile, keyed by the contact it was made
+/// for, pointing at the contact that holds it now) and `contact_identities` if needed.
+pub fn ensure_identities(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS contact_identity_profiles (
+            contact_id TEXT PRIMARY KEY,
+            canonical_contact_id TEXT NOT NULL,
+            saved_at TEXT,
+            received_at TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS contact_identities (
+            contact_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            value TEXT NOT NULL,
+            is_primary INTEGER NOT NULL,
+            is_secondary INTEGER NOT NULL,
+            timestamp TEXT,
+            is_deleted INTEGER NOT NULL DEFAULT 0,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (contact_id, type, value)
+        );
+        CREATE INDEX IF NOT EXISTS contact_identities_value
+            ON contact_identities (value COLLATE NOCASE)",
+    )
+}
+
+/// Makes `profile`'s rows what HubSpot answered: the profile row (re)pointed at the contact that
+/// holds it, its identities live, and every other identity of that profile `is_deleted`.
+/// `profile` must be the complete answer for its vid.
+pub fn replace_identities(
+    conn: &Connection,
+    profile: &IdentityProfile,
+    received_at: &str,
+) -> rusqlite::Result<LinksWritten> {
+    let mut written = LinksWritten::default();
+    conn.execute(
+        "INSERT INTO contact_identity_profiles (contact_id, canonical_contact_id, saved_at,
+            received_at)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (contact_id) DO UPDATE SET canonical_contact_id = excluded.canonical_contact_id,
+            saved_at = excluded.saved_at, received_at = excluded.received_at",
+        params![
+            profile.vid,
+            profile.canonical_vid,
+            profile.saved_at_ms.map(format_iso_ms),
+            received_at
+        ],
+    )?;
+    let mut live = std::collections::HashSet::new();
+    for i in &profile.identities {
+        live.insert((i.kind.as_str(), i.value.as_str()));
+        let timestamp = i.timestamp_ms.map(format_iso_ms);
+        let before: Option<(bool, bool, Option<String>, bool)> = conn
+            .query_row(
+                "SELECT is_primary, is_secondary, timestamp, is_deleted FROM contact_identities
+                 WHERE contact_id = ?1 AND type = ?2 AND value = ?3",
+                params![profile.vid, i.kind, i.value],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        match before {
+            None => written.inserted += 1,
+            Some(b) if b != (i.is_primary, i.is_secondary, timestamp.clone(), false) => {
+                written.updated += 1;
+            }
+            Some(_) => {}
+        }
+        conn.execute(
+            "INSERT INTO contact_identities (contact_id, type, value, is_primary, is_secondary,
+                timestamp, is_deleted, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)
+             ON CONFLICT (contact_id, type, value) DO UPDATE SET
+                is_primary = excluded.is_primary, is_secondary = excluded.is_secondary,
+                timestamp = excluded.timestamp, is_deleted = 0, received_at = excluded.received_at",
+            params![
+                profile.vid,
+                i.kind,
+                i.value,
+                i.is_primary,
+                i.is_secondary,
+                timestamp,
+                received_at
+            ],
+        )?;
+    }
+    let held: Vec<(String, String)> = conn
+        .prepare(
+            "SELECT type, value FROM contact_identities WHERE contact_id = ?1 AND is_deleted = 0",
+        )?
+        .query_map([&profile.vid], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (kind, value) in held {
+        if live.contains(&(kind.as_str(), value.as_str())) {
+            continue;
+        }
+        written.deleted += conn.execute(
+            "UPDATE contact_identities SET is_deleted = 1, received_at = ?4
+             WHERE contact_id = ?1 AND type = ?2 AND value = ?3",
+            params![profile.vid, kind, value, received_at],
+        )? as u64;
+    }
+    Ok(written)
+}
+
+/// The contact an email address belongs to now, by the synced identities (primary or
+/// secondary, case-insensitive; a merged-away contact's address answers its survivor).
+pub fn contact_for_email(conn: &Connection, email: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT p.canonical_contact_id FROM contact_identities i
+         JOIN contact_identity_profiles p ON p.contact_id = i.contact_id
+         WHERE i.value = ?1 COLLATE NOCASE AND i.type = 'EMAIL' AND i.is_deleted = 0
+         ORDER BY i.contact_id = p.canonical_contact_id DESC, i.is_primary DESC
+         LIMIT 1",
+        [email],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Creates `form_submissions` if needed, keyed `(form_id, submitted_at, submission_key)`.
+pub fn ensure_form_submissions(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS form_submissions (
+            form_id TEXT NOT NULL,
+            submitted_at TEXT NOT NULL,
+            submission_key TEXT NOT NULL,
+            form_name TEXT,
+            page_url TEXT,
+            page_title TEXT,
+            \"values\" TEXT NOT NULL,
+            contact_email TEXT,
+            contact_id TEXT,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (form_id, submitted_at, submission_key)
+        )",
+    )
+}
+
+/// One `form_submissions` row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubmissionRow {
+    /// The form's guid.
+    pub form_id: String,
+    /// ISO-8601.
+    pub submitted_at: String,
+    /// Stands for the submission's content (see `source::forms`).
+    pub submission_key: String,
+    /// The form's name when read.
+    pub form_name: Option<String>,
+    /// The page it was submitted on.
+    pub page_url: Option<String>,
+    /// That page's title, when HubSpot answers one.
+    pub page_title: Option<String>,
+    /// Field name → value (JSON object text).
+    pub values: String,
+    /// The `email` field's value.
+    pub contact_email: Option<String>,
+    /// The contact that email belongs to, when known.
+    pub contact_id: Option<String>,
+}
+
+/// Writes a submission. The key stands for its content, so an existing row only changes when
+/// the form was renamed or its contact became known.
+pub fn upsert_submission(
+    conn: &Connection,
+    row: &SubmissionRow,
+    received_at: &str,
+) -> rusqlite::Result<Written> {
+    let before: Option<(Option<String>, Option<String>)> = conn
+        .query_row(
+            "SELECT form_name, contact_id FROM form_submissions
+             WHERE form_id = ?1 AND submitted_at = ?2 AND submission_key = ?3",
+            params![row.form_id, row.submitted_at, row.submission_key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    // A contact found once stays: a later read that cannot place the email keeps it.
+    conn.execute(
+        "INSERT INTO form_submissions (form_id, submitted_at, submission_key, form_name,
+            page_url, page_title, \"values\", contact_email, contact_id, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (form_id, submitted_at, submission_key) DO UPDATE SET
+            form_name = excluded.form_name, page_url = excluded.page_url,
+            page_title = excluded.page_title, \"values\" = excluded.\"values\",
+            contact_email = excluded.contact_email,
+            contact_id = coalesce(excluded.contact_id, form_submissions.contact_id),
+            received_at = excluded.received_at",
+        params![
+            row.form_id,
+            row.submitted_at,
+            row.submission_key,
+            row.form_name,
+            row.page_url,
+            row.page_title,
+            row.values,
+            row.contact_email,
+            row.contact_id,
+            received_at
+        ],
+    )?;
+    Ok(match before {
+        None => Written::Inserted,
+        Some((name, contact))
+            if name == row.form_name && (row.contact_id.is_none() || contact == row.contact_id) =>
+        {
+            Written::Unchanged
+        }
+        Some(_) => Written::Updated,
+    })
 }
