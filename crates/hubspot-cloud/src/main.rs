@@ -222,6 +222,10 @@ async fn sync(
         collections
     };
     let options = source::SyncOptions::from_config(&config.sync, collections, full_refresh);
+    // With a PostgreSQL queue, relays may be calling the same portals: share their windows.
+    let budget = app::rate_budget(config)
+        .await
+        .context("opening the shared rate limiter")?;
     let mut failed = false;
     for p in portals {
         let path = config.sync.path_for(&p.name, config.portals.len());
@@ -237,8 +241,10 @@ async fn sync(
             &p.name,
             client,
             Arc::new(SystemClock),
+            &budget,
             p.rate_max,
             Duration::from_millis(p.rate_interval_ms),
+            config.sync.max_share,
         )
         .sync(&mut conn, &options)
         .await;
@@ -339,7 +345,10 @@ async fn serve(config: Arc<Config>, queue: Arc<dyn Queue>) -> Result<ExitCode> {
     }
     let metrics = Arc::new(Metrics::new());
     let relay = Relay::new(config.clone(), queue.clone(), metrics.clone());
-    let engine = app::engine(&config, queue.clone());
+    let budget = app::rate_budget(&config)
+        .await
+        .context("opening the shared rate limiter")?;
+    let engine = app::engine(&config, queue.clone(), budget);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut syncs = Vec::new();
     if config.sync.scheduled {
@@ -478,7 +487,10 @@ async fn send(
     }
     let (mut delivered, mut dead) = (0u64, Vec::new());
     if !no_deliver && total > 0 {
-        let engine = app::engine(config, queue.clone());
+        let budget = app::rate_budget(config)
+            .await
+            .context("opening the shared rate limiter")?;
+        let engine = app::engine(config, queue.clone(), budget);
         let bar = indicatif::ProgressBar::new(total).with_message("delivered");
         bar.set_style(
             indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} ({elapsed})")

@@ -33,8 +33,7 @@ use rusqlite::Connection;
 use crate::client::HubSpotClient;
 use crate::clock::Clock;
 use crate::config::{PropertySelection, SyncConfig};
-use crate::delivery::limiter::{SharedWindow, SlidingWindow};
-use crate::delivery::{BreakerConfig, CallError, Pacer};
+use crate::delivery::{BreakerConfig, CallError, Pacer, RateBudget};
 
 /// The CRM object types synced (each streamed by [`crm`], linked by [`associations`]).
 pub const CRM_OBJECTS: &[&str] = &["contacts", "companies", "deals", "tickets"];
@@ -143,21 +142,31 @@ pub struct Source {
 
 impl Source {
     /// Reads `portal` through `client` with a pacer of its own, at most `rate_max` requests per
-    /// `rate_interval` (`hubspot-cloud sync`, where nothing else calls the portal).
+    /// `rate_interval` (`hubspot-cloud sync`), its window kept in `budget`: this process's
+    /// alone, or shared in PostgreSQL with the relays delivering to the portal. No delivery
+    /// shares this process's pacer, so `sync_share` applies only through a shared budget,
+    /// while another process's delivery has taken permits in the window.
     pub fn new(
         portal: &str,
         client: Arc<HubSpotClient>,
         clock: Arc<dyn Clock>,
+        budget: &RateBudget,
         rate_max: usize,
         rate_interval: Duration,
+        sync_share: f64,
     ) -> Source {
-        let window = SlidingWindow::new(rate_max, rate_interval, Duration::from_millis(100));
+        let window = budget.window(
+            portal,
+            rate_max,
+            rate_interval,
+            Duration::from_millis(100),
+            sync_share,
+        );
         let pacer = Pacer::new(
             portal,
             client.clone(),
             clock,
-            // No delivery shares this pacer, so the share never applies.
-            SharedWindow::new(window, 1.0),
+            window,
             BreakerConfig::default(),
             Arc::new(AtomicU64::new(0)),
         );
