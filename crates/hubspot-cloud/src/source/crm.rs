@@ -339,6 +339,7 @@ impl CrmStream<'_> {
         }
         state::save(&tx, self.ctx.portal, self.object_type, st)?;
         tx.commit()?;
+        self.ctx.committed(records.len());
         Ok(())
     }
 
@@ -375,6 +376,7 @@ impl CrmStream<'_> {
                 }
             }
             tx.commit()?;
+            self.ctx.committed(page.records.len());
             match page.after {
                 Some(a) => after = Some(a),
                 None => break,
@@ -398,6 +400,7 @@ impl CrmStream<'_> {
                 report.restored += 1;
             }
             tx.commit()?;
+            self.ctx.committed(records.len());
         }
         Ok(())
     }

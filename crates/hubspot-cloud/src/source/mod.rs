@@ -133,11 +133,44 @@ pub struct SyncReport {
     pub requests: u64,
 }
 
+/// What a sync reports while it runs, to the callback given to [`Source::on_progress`] (the
+/// CLI draws it; the library itself prints nothing).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Progress<'a> {
+    /// A collection's run started.
+    Started {
+        /// The collection.
+        collection: &'a str,
+    },
+    /// A collection's run made a request or committed rows.
+    Advanced {
+        /// The collection.
+        collection: &'a str,
+        /// Rows committed so far (read and written, changed or not).
+        rows: u64,
+        /// HubSpot requests made so far (429s resent count again).
+        requests: u64,
+    },
+    /// A collection's run ended (its report says whether it failed).
+    Finished {
+        /// Its outcome.
+        report: &'a TableReport,
+        /// Rows committed.
+        rows: u64,
+        /// HubSpot requests made.
+        requests: u64,
+    },
+}
+
+/// A progress callback (see [`Progress`]).
+pub type OnProgress = dyn Fn(Progress<'_>) + Send + Sync;
+
 /// A portal's source: its client and the pacer all its calls go through.
 pub struct Source {
     portal: String,
     client: Arc<HubSpotClient>,
     pacer: Pacer,
+    progress: Option<Arc<OnProgress>>,
 }
 
 impl Source {
@@ -180,22 +213,36 @@ impl Source {
             portal: portal.to_owned(),
             client,
             pacer: pacer.for_sync(),
+            progress: None,
         }
+    }
+
+    /// Reports each collection's progress to `progress` as the sync runs.
+    pub fn on_progress(mut self, progress: impl Fn(Progress<'_>) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(progress));
+        self
     }
 
     /// Syncs each collection of `options` into `conn`; a failed collection is reported and
     /// the others still run.
     pub async fn sync(&self, conn: &mut Connection, options: &SyncOptions) -> SyncReport {
         let requests = AtomicU64::new(0);
-        let ctx = Ctx {
-            portal: &self.portal,
-            client: &self.client,
-            pacer: &self.pacer,
-            requests: &requests,
-            options,
-        };
+        let quiet = |_: Progress<'_>| {};
+        let progress: &OnProgress = self.progress.as_deref().unwrap_or(&quiet);
         let mut tables = Vec::new();
         for collection in &options.collections {
+            let ctx = Ctx {
+                portal: &self.portal,
+                client: &self.client,
+                pacer: &self.pacer,
+                requests: &requests,
+                options,
+                collection,
+                progress,
+                rows: AtomicU64::new(0),
+                collection_requests: AtomicU64::new(0),
+            };
+            progress(Progress::Started { collection });
             let run = match collection.as_str() {
                 pipelines::COLLECTION => pipelines::run(&ctx, conn).await,
                 owners::COLLECTION => owners::run(&ctx, conn).await,
@@ -209,13 +256,19 @@ impl Source {
                     .await
                 }
             };
-            tables.push(match run {
+            let report = match run {
                 Ok(report) => report,
                 Err(e) => TableReport {
                     error: Some(e.to_string()),
                     ..TableReport::new(collection)
                 },
+            };
+            progress(Progress::Finished {
+                report: &report,
+                rows: ctx.rows.load(Ordering::Relaxed),
+                requests: ctx.collection_requests.load(Ordering::Relaxed),
             });
+            tables.push(report);
         }
         SyncReport {
             tables,
@@ -237,16 +290,48 @@ pub(super) struct Ctx<'a> {
     pub requests: &'a AtomicU64,
     /// The run's options.
     pub options: &'a SyncOptions,
+    /// The collection being synced.
+    pub collection: &'a str,
+    /// Where its progress goes.
+    progress: &'a OnProgress,
+    /// Rows it committed so far.
+    rows: AtomicU64,
+    /// Requests it made so far.
+    collection_requests: AtomicU64,
 }
 
 impl Ctx<'_> {
-    /// One paced request, counted.
-    pub async fn paced<T, F, Fut>(&self, f: F) -> Result<T, SyncError>
+    /// One paced request, counted (429s resent count again) and reported.
+    pub async fn paced<T, F, Fut>(&self, mut f: F) -> Result<T, SyncError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, crate::client::ApiError>>,
     {
-        paced(self.pacer, self.requests, f).await
+        let result = self
+            .pacer
+            .call(|| {
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                self.collection_requests.fetch_add(1, Ordering::Relaxed);
+                f()
+            })
+            .await
+            .map_err(SyncError::Call);
+        self.advanced();
+        result
+    }
+
+    /// Reports `rows` more rows committed by the collection's run.
+    pub fn committed(&self, rows: usize) {
+        self.rows.fetch_add(rows as u64, Ordering::Relaxed);
+        self.advanced();
+    }
+
+    fn advanced(&self) {
+        (self.progress)(Progress::Advanced {
+            collection: self.collection,
+            rows: self.rows.load(Ordering::Relaxed),
+            requests: self.collection_requests.load(Ordering::Relaxed),
+        });
     }
 
     /// Now, epoch ms, on the pacer's clock.
@@ -278,25 +363,6 @@ impl Ctx<'_> {
             },
         )
     }
-}
-
-/// One request through `pacer`, counted in `requests` (429s resent count again).
-pub(crate) async fn paced<T, F, Fut>(
-    pacer: &Pacer,
-    requests: &AtomicU64,
-    mut f: F,
-) -> Result<T, SyncError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, crate::client::ApiError>>,
-{
-    pacer
-        .call(|| {
-            requests.fetch_add(1, Ordering::Relaxed);
-            f()
-        })
-        .await
-        .map_err(SyncError::Call)
 }
 
 /// Opens (creating if needed) the SQLite file and its `_sync_state`.
