@@ -1,5 +1,5 @@
 //! What the tests that run `hubspot-cloud serve` as a process share.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(clippy::unwrap_used)]
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
