@@ -1133,6 +1133,9 @@ async fn subscription_timeline(
     let start = query_ms(&query, "startTimestamp")?;
     let end = query_ms(&query, "endTimestamp")?;
     let offset = query.get("offset").filter(|o| !o.is_empty());
+    let snapshots = query
+        .get("includeSnapshots")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let inner = s.lock();
     let portal = inner.config.portal_id;
     let page = inner
@@ -1141,7 +1144,14 @@ async fn subscription_timeline(
     let timeline: Vec<Value> = page
         .items
         .iter()
-        .map(|item| marketing::timeline_json(item, portal))
+        .map(|item| {
+            let snapshot = snapshots.then(|| {
+                inner
+                    .marketing
+                    .snapshot(&item.recipient, item.timestamp, portal)
+            });
+            marketing::timeline_json(item, portal, snapshot)
+        })
         .collect();
     Ok(
         Json(json!({ "hasMore": page.has_more, "offset": page.offset, "timeline": timeline }))
@@ -1863,6 +1873,8 @@ struct CampaignRequest {
     app_name: Option<String>,
     #[serde(rename = "type")]
     kind: Option<String>,
+    /// `lastUpdatedTime` (default: now): an old one is a campaign sent long ago.
+    last_updated_at: Option<i64>,
 }
 
 async fn control_add_campaign(State(s): AppState, body: Bytes) -> ApiResult {
@@ -1879,7 +1891,7 @@ async fn control_add_campaign(State(s): AppState, body: Bytes) -> ApiResult {
         subject: request.subject,
         kind: request.kind.unwrap_or_else(|| "BATCH_EMAIL".into()),
         content_id: id + 1_000_000,
-        last_updated_at: dates::now_ms(),
+        last_updated_at: request.last_updated_at.unwrap_or_else(dates::now_ms),
     });
     Ok(Json(json!({ "id": id })).into_response())
 }

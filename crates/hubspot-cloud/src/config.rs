@@ -44,6 +44,11 @@ pub struct SyncConfig {
     /// previous run started (default 60).
     #[serde(default = "default_lag_minutes")]
     pub lag_minutes: u64,
+    /// How far back the first run (and `--full-refresh`) reads `email_events` and
+    /// `email_subscription_event_changes`, in days (default 30); later runs continue from the
+    /// previous one, `lag_minutes` before where it ended.
+    #[serde(default = "default_email_history_days")]
+    pub email_history_days: u64,
     /// Which properties to sync: `default` (a short list of each object's standard properties
     /// that the portal defines, see `source::crm::DEFAULT_PROPERTIES`) or `all` (every property
     /// the portal defines, new ones included on the next run).
@@ -75,6 +80,7 @@ impl Default for SyncConfig {
         SyncConfig {
             path: default_sync_path(),
             lag_minutes: default_lag_minutes(),
+            email_history_days: default_email_history_days(),
             properties: PropertySelection::default(),
             associations_full_every: default_associations_full_every(),
             max_share: default_max_share(),
@@ -125,6 +131,10 @@ fn default_sync_path() -> String {
 
 fn default_lag_minutes() -> u64 {
     60
+}
+
+fn default_email_history_days() -> u64 {
+    30
 }
 
 fn default_max_share() -> f64 {
@@ -750,6 +760,7 @@ mod tests {
         let c = Config::load(&p, |_| None).unwrap();
         assert_eq!(c.sync.path, "hubspot.db");
         assert_eq!(c.sync.lag_minutes, 60);
+        assert_eq!(c.sync.email_history_days, 30);
         assert_eq!(c.sync.properties, PropertySelection::Default);
         assert_eq!(
             c.sync.associations_full_every,
@@ -760,11 +771,12 @@ mod tests {
         assert_eq!(c.sync.path_for("a", 1), PathBuf::from("hubspot.db"));
         assert_eq!(c.sync.path_for("eu", 2), PathBuf::from("hubspot.eu.db"));
         let p = write(
-            "[sync]\npath = \"/data/crm.sqlite\"\nproperties = \"all\"\nlag_minutes = 5\nmax_share = 0.25\nevery = \"1h30m\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
+            "[sync]\npath = \"/data/crm.sqlite\"\nproperties = \"all\"\nlag_minutes = 5\nemail_history_days = 90\nmax_share = 0.25\nevery = \"1h30m\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
         );
         let c = Config::load(&p, |_| None).unwrap();
         assert_eq!(c.sync.properties, PropertySelection::All);
         assert_eq!(c.sync.lag_minutes, 5);
+        assert_eq!(c.sync.email_history_days, 90);
         for (every, secs) in [("12", 12 * 3600), ("\"90m\"", 5400), ("\"2d\"", 172_800)] {
             let p = write(&format!(
                 "[sync]\nassociations_full_every = {every}\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n"

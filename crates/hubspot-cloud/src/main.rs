@@ -62,7 +62,7 @@ enum Command {
     },
     /// Check the token, scopes, properties and event definitions against each portal (read-only).
     Check,
-    /// Sync each portal's CRM objects into its SQLite file (`[sync]`).
+    /// Sync each portal's CRM and email data into its SQLite file (`[sync]`).
     Sync {
         /// `status`: per collection, the cursor, the last successful run and the row count.
         #[command(subcommand)]
@@ -74,7 +74,8 @@ enum Command {
         #[arg(long)]
         full_refresh: bool,
         /// Comma-separated collections (default: all of contacts,companies,deals,tickets,
-        /// contact_lists,owners,pipelines).
+        /// contact_lists,owners,pipelines,email_events,email_campaigns,email_subscriptions,
+        /// email_subscription_event_changes).
         #[arg(long, value_delimiter = ',')]
         collections: Vec<String>,
     },
@@ -251,15 +252,16 @@ async fn sync(
         .sync(&mut conn, &options)
         .await;
         println!("portal {} -> {}", p.name, path.display());
-        println!("  table        inserted  updated  deleted restored");
+        // As wide as the longest table name, `email_subscription_event_changes`.
+        println!("  {:<32} inserted  updated  deleted restored", "table");
         for t in &report.tables {
             match &t.error {
                 Some(e) => {
                     failed = true;
-                    println!("  {:<12} FAILED: {e}", t.collection);
+                    println!("  {:<32} FAILED: {e}", t.collection);
                 }
                 None => println!(
-                    "  {:<12} {:>8} {:>8} {:>8} {:>8}",
+                    "  {:<32} {:>8} {:>8} {:>8} {:>8}",
                     t.collection, t.inserted, t.updated, t.deleted, t.restored
                 ),
             }
@@ -273,7 +275,7 @@ async fn sync(
             )
         });
         println!(
-            "  {:<12} {:>8} {:>8} {:>8} {:>8}",
+            "  {:<32} {:>8} {:>8} {:>8} {:>8}",
             "associations", links.0, links.1, links.2, "-"
         );
         // Memberships are written by the lists' run, which fills `memberships`.
@@ -283,7 +285,7 @@ async fn sync(
             .find(|t| t.collection == source::lists::COLLECTION && t.error.is_none())
         {
             println!(
-                "  {:<12} {:>8} {:>8} {:>8} {:>8}",
+                "  {:<32} {:>8} {:>8} {:>8} {:>8}",
                 "contact_list_memberships",
                 m.memberships.inserted,
                 m.memberships.updated,
@@ -391,7 +393,10 @@ fn sync_status(
         let path = config.sync.path_for(&p.name, config.portals.len());
         let conn = source::open(&path).with_context(|| format!("opening {}", path.display()))?;
         println!("portal {} ({})", p.name, path.display());
-        println!("  collection   rows      cursor                    last success");
+        println!(
+            "  {:<32} {:<9} {:<25} last success",
+            "collection", "rows", "cursor"
+        );
         for s in source::status(&conn, &p.name)? {
             let (cursor, last) = match &s.state {
                 Some(st) => (
@@ -409,7 +414,7 @@ fn sync_status(
                 ),
                 None => ("never synced".to_owned(), "-".to_owned()),
             };
-            println!("  {:<12} {:<9} {:<25} {last}", s.collection, s.rows, cursor);
+            println!("  {:<32} {:<9} {:<25} {last}", s.collection, s.rows, cursor);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -110,6 +110,7 @@ fn options() -> SyncOptions {
         properties: PropertySelection::Default,
         max_pages: None,
         associations_full_every: Duration::from_secs(24 * 3600),
+        email_history: Duration::from_secs(30 * 24 * 3600),
     }
 }
 

@@ -16,8 +16,8 @@ pub use error::{ApiError, ErrorKind, RatePolicy};
 pub use http::HubSpotClient;
 pub use memory::{MemoryHubSpot, Outage};
 pub use read::{
-    AssociationLink, AssociationPage, ContactList, CrmOwner, ListPage, MembershipPage, ObjectPage,
-    SourceRecord,
+    AssociationLink, AssociationPage, ContactList, CrmOwner, EmailCampaign, EmailEvent, ListPage,
+    MembershipPage, ObjectPage, SourceRecord, SubscriptionChange, TimelineItem, V1Page,
 };
 
 use async_trait::async_trait;

@@ -9,12 +9,17 @@
 //! - [`lists`]: contact lists and their memberships, read whole every run.
 //! - [`owners`]: the owners records refer to, read whole every run.
 //! - [`pipelines`]: deal and ticket pipelines and their stages, read whole every run.
+//! - [`email`]: email events and subscription changes over a look-back window, each email's
+//!   subscription state, and email campaigns with their counters ([`email_store`]: their
+//!   tables).
 //! - [`schedule`]: `serve`'s periodic runs.
 //!
 //! Every HubSpot call goes through the portal's [`Pacer`], the limiter delivery uses.
 
 pub mod associations;
 pub mod crm;
+pub mod email;
+pub mod email_store;
 pub mod lists;
 pub mod owners;
 pub mod pipelines;
@@ -38,14 +43,21 @@ use crate::delivery::{BreakerConfig, CallError, Pacer, RateBudget};
 /// The CRM object types synced (each streamed by [`crm`], linked by [`associations`]).
 pub const CRM_OBJECTS: &[&str] = &["contacts", "companies", "deals", "tickets"];
 
-/// Every collection the Source syncs, in the default order: the CRM objects, then
-/// [`lists::COLLECTION`] (whose memberships ride with it).
+/// Every collection the Source syncs, in the default order: the CRM objects,
+/// [`lists::COLLECTION`] (whose memberships ride with it), owners, pipelines, then the email
+/// collections (events before campaigns, whose counters are re-read for recent events).
 pub const COLLECTIONS: &[&str] = &[
     "contacts",
     "companies",
     "deals",
     "tickets",
     lists::COLLECTION,
+    owners::COLLECTION,
+    pipelines::COLLECTION,
+    email::EVENTS,
+    email::CAMPAIGNS,
+    email::SUBSCRIPTIONS,
+    email::CHANGES,
 ];
 
 /// Why a collection's run failed (what it committed before stays).
@@ -76,6 +88,8 @@ pub struct SyncOptions {
     /// How old the last full association pass of a type may get before a run reads every
     /// record's links again (changed records' links are read every run).
     pub associations_full_every: Duration,
+    /// How far back a first run reads `email_events` and `email_subscription_event_changes`.
+    pub email_history: Duration,
 }
 
 impl SyncOptions {
@@ -88,6 +102,7 @@ impl SyncOptions {
             properties: config.properties,
             max_pages: None,
             associations_full_every: config.associations_full_every,
+            email_history: Duration::from_secs(config.email_history_days * 24 * 3600),
         }
     }
 }
@@ -247,6 +262,10 @@ impl Source {
                 pipelines::COLLECTION => pipelines::run(&ctx, conn).await,
                 owners::COLLECTION => owners::run(&ctx, conn).await,
                 lists::COLLECTION => lists::run(&ctx, conn).await,
+                email::EVENTS => email::run_events(&ctx, conn).await,
+                email::CAMPAIGNS => email::run_campaigns(&ctx, conn).await,
+                email::SUBSCRIPTIONS => email::run_subscriptions(&ctx, conn).await,
+                email::CHANGES => email::run_changes(&ctx, conn).await,
                 object_type => {
                     crm::CrmStream {
                         ctx: &ctx,
