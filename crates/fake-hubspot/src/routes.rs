@@ -246,6 +246,7 @@ async fn drop_connection(killer: Option<ConnectionKiller>) -> Response {
 }
 
 async fn front(State(shared): AppState, req: Request, next: Next) -> Response {
+    let arrived_ms = shared.lock().elapsed_ms();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let (parts, body) = req.into_parts();
@@ -271,7 +272,7 @@ async fn front(State(shared): AppState, req: Request, next: Next) -> Response {
     let record = |status: u16| {
         shared
             .lock()
-            .record_request(&method, &path, status, batch, fault.clone());
+            .record_request(&method, &path, status, batch, fault.clone(), arrived_ms);
     };
     let response = match &fault {
         None => next.run(req).await,

@@ -35,8 +35,11 @@ pub struct RequestLogEntry {
     pub batch_size: Option<usize>,
     /// The injected fault, if one applied.
     pub fault: Option<FaultKind>,
-    /// Milliseconds since the fake started (or was last reset).
+    /// When it was answered: milliseconds since the fake started (or was last reset).
     pub at_ms: u64,
+    /// When it arrived, on the same clock (before its body was read and it was processed: what
+    /// a rate window counts).
+    pub arrived_ms: u64,
 }
 
 /// A snapshot of everything the fake knows; also served as JSON by `GET /_fake/state`.
@@ -268,7 +271,12 @@ impl Inner {
         self.stats.faults_injected += 1;
     }
 
-    /// Counts a finished request and appends it to the capped log.
+    /// Milliseconds since the fake started (or was last reset), the request log's clock.
+    pub(crate) fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Counts a finished request that arrived at `arrived_ms` and appends it to the capped log.
     pub(crate) fn record_request(
         &mut self,
         method: &Method,
@@ -276,7 +284,9 @@ impl Inner {
         status: u16,
         batch_size: Option<usize>,
         fault: Option<FaultKind>,
+        arrived_ms: u64,
     ) {
+        let at_ms = self.elapsed_ms();
         let stats = &mut self.stats;
         stats.total += 1;
         *stats
@@ -291,7 +301,8 @@ impl Inner {
             status,
             batch_size,
             fault,
-            at_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            at_ms,
+            arrived_ms,
         });
         while stats.log.len() > self.config.request_log_cap {
             stats.log.pop_front();

@@ -7,8 +7,9 @@ use std::time::Duration;
 use crate::client::HubSpotClient;
 use crate::clock::SystemClock;
 use crate::config::{Config, QueueKind};
-use crate::delivery::{Engine, EngineConfig, Portal};
-use crate::queue::postgres::{PgOptions, PgQueue};
+use crate::delivery::limiter_pg::PgLimiter;
+use crate::delivery::{Engine, EngineConfig, Portal, RateBudget};
+use crate::queue::postgres::{PgOptions, PgQueue, connection_pool};
 use crate::queue::sqlite::{SqliteOptions, SqliteQueue};
 use crate::queue::{DeadLetterLimits, MemoryQueue, Queue, QueueError};
 
@@ -69,11 +70,28 @@ pub fn portals(config: &Config) -> Vec<Portal> {
         .collect()
 }
 
-/// An engine delivering from `queue` to the config's portals.
-pub fn engine(config: &Config, queue: Arc<dyn Queue>) -> Arc<Engine<dyn Queue>> {
+/// Where the portals' rate windows live: shared in PostgreSQL when the queue is there (several
+/// processes may call the same portals), else in this process.
+pub async fn rate_budget(config: &Config) -> Result<RateBudget, QueueError> {
+    Ok(match (config.queue.kind, config.queue.url.as_deref()) {
+        (QueueKind::Postgres, Some(url)) => {
+            // Two connections: permits are one short statement each.
+            RateBudget::Shared(PgLimiter::new(connection_pool(url, 2)?).await?)
+        }
+        _ => RateBudget::Process,
+    })
+}
+
+/// An engine delivering from `queue` to the config's portals, their windows in `budget`.
+pub fn engine(
+    config: &Config,
+    queue: Arc<dyn Queue>,
+    budget: RateBudget,
+) -> Arc<Engine<dyn Queue>> {
     let mut engine = EngineConfig {
         batch_wait: Duration::from_millis(config.server.batch_wait_ms),
         sync_share: config.sync.max_share,
+        rate_budget: budget,
         ..EngineConfig::default()
     };
     engine.retry.window = Duration::from_secs(config.hubspot.retry_window_hours * 3600);

@@ -247,6 +247,10 @@ async fn sync(
         collections
     };
     let options = source::SyncOptions::from_config(&config.sync, collections, full_refresh);
+    // With a PostgreSQL queue, relays may be calling the same portals: share their windows.
+    let budget = app::rate_budget(config)
+        .await
+        .context("opening the shared rate limiter")?;
     let mut failed = false;
     for p in portals {
         let path = config.sync.path_for(&p.name, config.portals.len());
@@ -258,13 +262,17 @@ async fn sync(
             config.timeout(),
         ));
         let started = std::time::Instant::now();
+        let progress = SyncProgress::new(&p.name);
         let report = source::Source::new(
             &p.name,
             client,
             Arc::new(SystemClock),
+            &budget,
             p.rate_max,
             Duration::from_millis(p.rate_interval_ms),
+            config.sync.max_share,
         )
+        .on_progress(move |event| progress.show(event))
         .sync(&mut conn, &options)
         .await;
         println!("portal {} -> {}", p.name, path.display());
@@ -343,6 +351,84 @@ async fn sync(
     })
 }
 
+/// `sync`'s progress on stderr: a bar per collection (rows committed, requests, time) at a
+/// terminal; elsewhere (CI logs, files) one plain line per finished collection.
+struct SyncProgress {
+    portal: String,
+    /// The bars' group, at a terminal only.
+    bars: Option<indicatif::MultiProgress>,
+    /// The running collection's bar and start.
+    current: std::sync::Mutex<Option<(indicatif::ProgressBar, std::time::Instant)>>,
+}
+
+impl SyncProgress {
+    fn new(portal: &str) -> SyncProgress {
+        SyncProgress {
+            portal: portal.to_owned(),
+            bars: std::io::IsTerminal::is_terminal(&std::io::stderr())
+                .then(indicatif::MultiProgress::new),
+            current: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn show(&self, event: source::Progress<'_>) {
+        let mut current = self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match event {
+            source::Progress::Started { collection } => {
+                let bar = match &self.bars {
+                    Some(bars) => {
+                        let bar = bars.add(indicatif::ProgressBar::new_spinner());
+                        bar.set_style(
+                            indicatif::ProgressStyle::with_template(
+                                "{spinner} {prefix:<26} {pos:>9} rows  {msg} ({elapsed})",
+                            )
+                            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                        );
+                        bar.set_prefix(format!("{} {collection}", self.portal));
+                        bar.enable_steady_tick(Duration::from_millis(120));
+                        bar
+                    }
+                    None => indicatif::ProgressBar::hidden(),
+                };
+                *current = Some((bar, std::time::Instant::now()));
+            }
+            source::Progress::Advanced { rows, requests, .. } => {
+                if let Some((bar, _)) = current.as_ref() {
+                    bar.set_position(rows);
+                    bar.set_message(format!("{requests} requests"));
+                }
+            }
+            source::Progress::Finished {
+                report,
+                rows,
+                requests,
+            } => {
+                let Some((bar, started)) = current.take() else {
+                    return;
+                };
+                let outcome = match &report.error {
+                    Some(_) => "FAILED",
+                    None => "done",
+                };
+                if self.bars.is_some() {
+                    bar.set_position(rows);
+                    bar.finish_with_message(format!("{requests} requests, {outcome}"));
+                } else {
+                    eprintln!(
+                        "{} {}: {rows} rows, {requests} requests, {:.1}s, {outcome}",
+                        self.portal,
+                        report.collection,
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+            }
+        }
+    }
+}
+
 fn sync_status(
     config: &Config,
     portals: &[&hubspot_cloud::config::PortalConfig],
@@ -389,7 +475,10 @@ async fn serve(config: Arc<Config>, queue: Arc<dyn Queue>) -> Result<ExitCode> {
     }
     let metrics = Arc::new(Metrics::new());
     let relay = Relay::new(config.clone(), queue.clone(), metrics.clone());
-    let engine = app::engine(&config, queue.clone());
+    let budget = app::rate_budget(&config)
+        .await
+        .context("opening the shared rate limiter")?;
+    let engine = app::engine(&config, queue.clone(), budget);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut syncs = Vec::new();
     if config.sync.scheduled {
@@ -590,7 +679,10 @@ async fn deliver(
     }
     let (mut delivered, mut dead) = (0u64, Vec::new());
     if !no_deliver && total > 0 {
-        let engine = app::engine(config, queue.clone());
+        let budget = app::rate_budget(config)
+            .await
+            .context("opening the shared rate limiter")?;
+        let engine = app::engine(config, queue.clone(), budget);
         let bar = indicatif::ProgressBar::new(total).with_message("delivered");
         bar.set_style(
             indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} ({elapsed})")

@@ -342,6 +342,24 @@ async fn sync_fills_the_tables_reports_status_and_fails_by_collection() {
 
     let out = cli(&config, &["sync"], None);
     assert!(out.status.success(), "{}", text(&out));
+    // stderr is not a terminal: no bars, one plain line per finished collection there, and
+    // none in the summary on stdout.
+    let progress = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = progress.lines().collect();
+    assert_eq!(
+        lines.len(),
+        hubspot_cloud::source::COLLECTIONS.len(),
+        "{progress}"
+    );
+    assert!(
+        lines[0].starts_with("main contacts: 5 rows, ") && lines[0].ends_with(", done"),
+        "{progress}"
+    );
+    assert!(
+        !progress.contains('\u{1b}'),
+        "no terminal codes: {progress:?}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("rows, "));
     let summary = text(&out);
     assert!(summary.contains("contacts"), "{summary}");
     assert!(summary.contains("HubSpot requests"), "{summary}");

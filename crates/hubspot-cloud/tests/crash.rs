@@ -9,7 +9,7 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,39 +20,8 @@ use serde_json::{Value, json};
 
 const KEY: &str = "crash-key";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn_relay(config: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_hubspot-cloud"))
-        .args(["--config", config.to_str().unwrap(), "serve"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_healthy(http: &reqwest::Client, url: &str) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(20) {
-        if http
-            .get(format!("{url}/health"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("relay did not become healthy");
-}
+mod support;
+use support::{spawn_relay, wait_healthy};
 
 /// What was accepted: track message ids, and per email the highest accepted score.
 #[derive(Default)]
@@ -106,7 +75,7 @@ async fn crash_run(pg_url: Option<String>, relays: usize) {
     let mut configs = Vec::new();
     let mut urls = Vec::new();
     for n in 0..relays {
-        let port = free_port();
+        let port = support::free_port();
         let config = dir.join(format!("relay{n}.toml"));
         std::fs::write(
             &config,

@@ -69,7 +69,7 @@ async fn start_on(queue: Arc<dyn Queue>, server: &str, deliver: bool) -> Running
     let relay = Relay::new(config.clone(), queue.clone(), metrics.clone());
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     if deliver {
-        let engine = hubspot_cloud::app::engine(&config, queue.clone());
+        let engine = hubspot_cloud::app::engine(&config, queue.clone(), Default::default());
         tokio::spawn(relay::deliver_forever(
             engine,
             queue.clone(),

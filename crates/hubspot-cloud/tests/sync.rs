@@ -9,6 +9,7 @@ use fake_hubspot::{DEFAULT_TOKEN, FakeConfig, PropertyDefinition as Def, RateLim
 use hubspot_cloud::client::{Credentials, HubSpotApi, HubSpotClient, UpsertInput};
 use hubspot_cloud::clock::{Clock, SystemClock};
 use hubspot_cloud::config::PropertySelection;
+use hubspot_cloud::delivery::RateBudget;
 use hubspot_cloud::source::{self, Source, SyncOptions, SyncReport};
 use rusqlite::Connection;
 use serde_json::{Value, json};
@@ -87,8 +88,10 @@ impl Env {
             "main",
             self.client.clone(),
             Arc::new(SystemClock),
+            &RateBudget::Process,
             100_000,
             Duration::from_secs(10),
+            1.0,
         )
         .sync(conn, options)
         .await;
@@ -782,4 +785,74 @@ async fn deal_and_ticket_pipelines_and_their_stages_land() {
         ),
         4
     );
+}
+
+#[tokio::test]
+async fn progress_reports_each_collection_as_its_pages_commit() {
+    let env = env(FakeConfig::default()).await;
+    env.contacts(0, 450).await;
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let mut conn = db();
+    let options = SyncOptions {
+        collections: vec!["contacts".into(), "owners".into()],
+        ..options()
+    };
+    let report = Source::new(
+        "main",
+        env.client.clone(),
+        Arc::new(SystemClock),
+        &RateBudget::Process,
+        100_000,
+        Duration::from_secs(10),
+        1.0,
+    )
+    .on_progress(move |p| {
+        seen.lock().unwrap().push(match p {
+            source::Progress::Started { collection } => format!("start {collection}"),
+            source::Progress::Advanced {
+                collection,
+                rows,
+                requests,
+            } => format!("{collection} {rows} {requests}"),
+            source::Progress::Finished {
+                report,
+                rows,
+                requests,
+            } => format!("end {} {rows} {requests}", report.collection),
+        })
+    })
+    .sync(&mut conn, &options)
+    .await;
+    let events = events.lock().unwrap().clone();
+    let of = |c: &str| -> Vec<String> {
+        let start = events
+            .iter()
+            .position(|e| *e == format!("start {c}"))
+            .unwrap();
+        let end = events
+            .iter()
+            .position(|e| e.starts_with(&format!("end {c} ")))
+            .unwrap();
+        events[start..=end].to_vec()
+    };
+    let contacts = of("contacts");
+    // Rows climb page by page (search pages of 200), never down, before the run ends.
+    let rows: Vec<u64> = contacts[1..contacts.len() - 1]
+        .iter()
+        .map(|e| e.split(' ').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert!(rows.windows(2).all(|w| w[0] <= w[1]), "{contacts:?}");
+    for page in [200, 400, 450] {
+        assert!(rows.contains(&page), "{contacts:?}");
+    }
+    // The last report of each collection has its rows and its share of the run's requests.
+    let (c_end, o_end) = (
+        contacts.last().unwrap(),
+        of("owners").last().unwrap().clone(),
+    );
+    let requests = |e: &str| e.split(' ').nth(3).unwrap().parse::<u64>().unwrap();
+    assert!(c_end.starts_with("end contacts 450 "), "{c_end}");
+    assert_eq!(requests(c_end) + requests(&o_end), report.requests);
+    assert!(o_end.starts_with("end owners 1 "), "{o_end}");
 }

@@ -10,6 +10,7 @@ use fake_hubspot::{DEFAULT_TOKEN, FakeConfig, RateLimits};
 use hubspot_cloud::client::{Credentials, HubSpotClient};
 use hubspot_cloud::clock::{Clock, SystemClock};
 use hubspot_cloud::config::PropertySelection;
+use hubspot_cloud::delivery::RateBudget;
 use hubspot_cloud::source::{self, Source, SyncOptions, SyncReport, TableReport};
 use rusqlite::Connection;
 use serde_json::{Value, json};
@@ -101,8 +102,10 @@ impl Env {
             "main",
             self.client.clone(),
             Arc::new(SystemClock),
+            &RateBudget::Process,
             100_000,
             Duration::from_secs(10),
+            1.0,
         )
         .sync(conn, options)
         .await;

@@ -12,6 +12,7 @@ use fake_hubspot::{
 use hubspot_cloud::client::{Credentials, HubSpotApi, HubSpotClient};
 use hubspot_cloud::clock::{Clock, SystemClock};
 use hubspot_cloud::config::{ObjectProperties, PropertySelection};
+use hubspot_cloud::delivery::RateBudget;
 use hubspot_cloud::source::{self, Source, SyncOptions, SyncReport, TableReport};
 use rusqlite::Connection;
 use serde_json::{Value, json};
@@ -75,8 +76,10 @@ impl Env {
             "main",
             self.client.clone(),
             Arc::new(SystemClock),
+            &RateBudget::Process,
             100_000,
             Duration::from_secs(10),
+            1.0,
         )
         .sync(conn, options)
         .await;
@@ -521,8 +524,10 @@ async fn a_schema_added_between_runs_is_synced_on_the_next_and_never_takes_a_con
         "main",
         env.client.clone(),
         Arc::new(SystemClock),
+        &RateBudget::Process,
         100,
         Duration::from_secs(10),
+        1.0,
     )
     .sync(&mut conn, &options(&["planes"]))
     .await;

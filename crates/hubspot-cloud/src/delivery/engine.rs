@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use tokio::sync::watch;
 
 use super::breaker::BreakerConfig;
-use super::limiter::{SharedWindow, SlidingWindow};
+use super::budget::RateBudget;
 use super::pacer::{CallError, Pacer};
 use super::policy::{Decision, Failure, RetryConfig, decide};
 use crate::client::{
@@ -71,6 +71,9 @@ pub struct EngineConfig {
     /// While a portal's delivery has work, the share (0..=1) of its rate window a sync through
     /// [`Engine::pacer`] may take (`[sync] max_share`).
     pub sync_share: f64,
+    /// Where the portals' rate windows are kept: in this process, or in PostgreSQL when
+    /// several processes call the same portals.
+    pub rate_budget: RateBudget,
 }
 
 impl Default for EngineConfig {
@@ -84,6 +87,7 @@ impl Default for EngineConfig {
             batch_wait: Duration::from_secs(1),
             stuck_after: Duration::from_secs(120),
             sync_share: 0.5,
+            rate_budget: RateBudget::Process,
         }
     }
 }
@@ -238,8 +242,11 @@ impl<Q: Queue + ?Sized + 'static> Engine<Q> {
         let portals = portals
             .into_iter()
             .map(|p| {
-                let window = SharedWindow::new(
-                    SlidingWindow::new(p.rate_max, p.rate_interval, config.rate_margin),
+                let window = config.rate_budget.window(
+                    &p.name,
+                    p.rate_max,
+                    p.rate_interval,
+                    config.rate_margin,
                     config.sync_share,
                 );
                 Arc::new(PortalState {

@@ -48,6 +48,13 @@ impl SlidingWindow {
     }
 }
 
+/// The most of a window of `max` requests sync may take while delivery is busy: `share`
+/// (0..=1) of it, at least one so a sync always progresses. One rule for every window, in
+/// process or in PostgreSQL.
+pub fn sync_max(max: usize, share: f64) -> usize {
+    ((max as f64 * share.clamp(0.0, 1.0)).floor() as usize).max(1)
+}
+
 /// Who makes a call, for [`SharedWindow`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sender {
@@ -55,6 +62,16 @@ pub enum Sender {
     Delivery,
     /// The HubSpot Source (reads for a sync).
     Sync,
+}
+
+impl Sender {
+    /// The sender's name where windows are stored (PostgreSQL's `hubspot_rate_permits.sender`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sender::Delivery => "delivery",
+            Sender::Sync => "sync",
+        }
+    }
 }
 
 /// A portal's window shared by delivery and sync. Every call counts in the portal's window, so
@@ -72,9 +89,8 @@ impl SharedWindow {
     /// `all` for every call; sync limited to `sync_share` (0..=1) of its requests while
     /// delivery is busy (at least one request, so a sync always progresses).
     pub fn new(all: SlidingWindow, sync_share: f64) -> SharedWindow {
-        let share = (all.max as f64 * sync_share.clamp(0.0, 1.0)).floor() as usize;
         let sync = SlidingWindow {
-            max: share.max(1),
+            max: sync_max(all.max, sync_share),
             interval_ms: all.interval_ms,
             sent: VecDeque::new(),
         };

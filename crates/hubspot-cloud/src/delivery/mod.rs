@@ -4,12 +4,15 @@
 //! write live in `steps`.
 
 mod breaker;
+mod budget;
 mod engine;
 pub mod limiter;
+pub mod limiter_pg;
 mod pacer;
 pub mod policy;
 
 pub use breaker::{Breaker, BreakerConfig};
+pub use budget::{RateBudget, Window};
 pub use engine::{Engine, EngineConfig, EngineStats, Portal, PortalHealth, Report};
 pub use pacer::{CallError, Pacer};
 

@@ -1,5 +1,6 @@
 //! Every HubSpot call of a portal goes through its [`Pacer`]: the circuit breaker may hold it,
-//! the sliding window spaces it, and a ten-secondly or secondly 429 is waited out without
+//! the sliding window spaces it (in this process or, across processes, in PostgreSQL: a
+//! [`Window`]), and a ten-secondly or secondly 429 is waited out without
 //! counting as an attempt. Delivery, the steps around a write and the HubSpot Source share it
 //! (each holding a handle to the same state), so one portal's requests never exceed its rate,
 //! whatever makes them; while delivery has work, sync keeps to its share
@@ -10,7 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use super::breaker::{Breaker, BreakerConfig};
-use super::limiter::{Sender, SharedWindow};
+use super::budget::Window;
+use super::limiter::Sender;
 use crate::client::{ApiError, ErrorKind, HubSpotApi, RatePolicy};
 use crate::clock::Clock;
 
@@ -44,7 +46,7 @@ struct State {
     portal: String,
     api: Arc<dyn HubSpotApi>,
     clock: Arc<dyn Clock>,
-    window: Mutex<SharedWindow>,
+    window: Window,
     breaker: Mutex<Breaker>,
     rate_limited: Arc<AtomicU64>,
     /// When HubSpot last answered anything (epoch ms), for health.
@@ -64,7 +66,7 @@ impl Pacer {
         portal: &str,
         api: Arc<dyn HubSpotApi>,
         clock: Arc<dyn Clock>,
-        window: SharedWindow,
+        window: Window,
         breaker: BreakerConfig,
         rate_limited: Arc<AtomicU64>,
     ) -> Pacer {
@@ -73,7 +75,7 @@ impl Pacer {
                 portal: portal.to_owned(),
                 api,
                 clock,
-                window: Mutex::new(window),
+                window,
                 breaker: Mutex::new(Breaker::new(breaker)),
                 rate_limited,
                 last_answer_ms: AtomicU64::new(0),
@@ -176,19 +178,15 @@ impl Pacer {
         breaker.success();
     }
 
-    /// Waits for the rate window, then records the send.
+    /// Waits for the rate window to grant a permit.
     async fn pace(&self) {
         loop {
-            let wait = {
-                let mut w = lock(&self.state.window);
-                let now = self.state.clock.now_ms();
-                let busy = self.state.delivery_busy.load(Ordering::Relaxed);
-                let wait = w.wait(now, self.sender, busy);
-                if wait.is_zero() {
-                    w.record(now, self.sender);
-                }
-                wait
-            };
+            let busy = self.state.delivery_busy.load(Ordering::Relaxed);
+            let wait = self
+                .state
+                .window
+                .take(self.state.clock.now_ms(), self.sender, busy)
+                .await;
             if wait.is_zero() {
                 return;
             }

@@ -219,20 +219,8 @@ impl PgQueue {
     /// Connects to `url` (`postgres://user:password@host:port/db`, or `key=value` pairs) and
     /// creates the tables if they are missing. Error messages never contain the password.
     pub async fn connect(url: &str, options: PgOptions) -> Result<PgQueue, QueueError> {
-        let mut config: Config = url.parse().map_err(|e: tokio_postgres::Error| {
-            QueueError(format!(
-                "the PostgreSQL URL is not valid: {}",
-                error_chain(&e)
-            ))
-        })?;
-        if config.get_application_name().is_none() {
-            config.application_name("hubspot-cloud");
-        }
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(10));
-        }
         let queue = PgQueue {
-            pool: Pool::new(config)?,
+            pool: Pool::new(parse_url(url)?, POOL_SIZE)?,
             process_id: options.process_id,
             lease_ms: millis(options.lease),
             owner_ttl_ms: millis(options.owner_ttl),
@@ -903,8 +891,33 @@ struct Pool {
     target: String,
 }
 
+/// `url` (`postgres://user:password@host:port/db`, or `key=value` pairs) as a connection config,
+/// named `hubspot-cloud` for `pg_stat_activity`, with a 10 s connect timeout unless it says
+/// otherwise. The error never contains the password.
+fn parse_url(url: &str) -> Result<Config, QueueError> {
+    let mut config: Config = url.parse().map_err(|e: tokio_postgres::Error| {
+        QueueError(format!(
+            "the PostgreSQL URL is not valid: {}",
+            error_chain(&e)
+        ))
+    })?;
+    if config.get_application_name().is_none() {
+        config.application_name("hubspot-cloud");
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    Ok(config)
+}
+
+/// A pool of at most `max_size` connections to `url`, opened as the queue opens its own (for the
+/// other users of the same database, such as the shared rate limiter). Connects lazily.
+pub fn connection_pool(url: &str, max_size: usize) -> Result<deadpool_postgres::Pool, QueueError> {
+    Ok(Pool::new(parse_url(url)?, max_size)?.inner)
+}
+
 impl Pool {
-    fn new(config: Config) -> Result<Pool, QueueError> {
+    fn new(config: Config, max_size: usize) -> Result<Pool, QueueError> {
         let target = describe_target(&config);
         let manager = Manager::from_config(
             config,
@@ -915,7 +928,7 @@ impl Pool {
             },
         );
         let inner = deadpool_postgres::Pool::builder(manager)
-            .max_size(POOL_SIZE)
+            .max_size(max_size)
             .build()
             .map_err(|e| {
                 QueueError(format!(
@@ -1003,7 +1016,8 @@ fn pg(what: &'static str) -> impl Fn(tokio_postgres::Error) -> QueueError {
     move |e| QueueError(format!("PostgreSQL {what} failed: {}", error_chain(&e)))
 }
 
-fn error_chain(e: &tokio_postgres::Error) -> String {
+/// A driver error with its causes, `: `-separated (the server's message is in a cause).
+pub(crate) fn error_chain(e: &tokio_postgres::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -1027,7 +1041,7 @@ fn from_db(v: i64) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::{BTreeMap, BTreeSet};
     use std::sync::Arc;
 
@@ -1060,7 +1074,7 @@ mod tests {
 
     /// A URL whose connections use a schema of their own, created here: tests never share
     /// tables.
-    async fn fresh_schema() -> String {
+    pub(crate) async fn fresh_schema() -> String {
         let base = std::env::var("HUBSPOT_TEST_PG_URL").unwrap_or_else(|_| panic!("{NEEDS_PG}"));
         let schema = format!("hubspot_test_{:016x}", rand::random::<u64>());
         let (client, connection) =

@@ -375,6 +375,7 @@ impl CrmStream<'_> {
         }
         state::save(&tx, self.ctx.portal, self.object_type, st)?;
         tx.commit()?;
+        self.ctx.committed(records.len());
         Ok(())
     }
 
@@ -411,6 +412,7 @@ impl CrmStream<'_> {
                 }
             }
             tx.commit()?;
+            self.ctx.committed(page.records.len());
             match page.after {
                 Some(a) => after = Some(a),
                 None => break,
@@ -434,6 +436,7 @@ impl CrmStream<'_> {
                 report.restored += 1;
             }
             tx.commit()?;
+            self.ctx.committed(records.len());
         }
         Ok(())
     }

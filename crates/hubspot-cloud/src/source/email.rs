@@ -242,6 +242,7 @@ where
         let next = page.next_offset.as_deref().map(|o| (query_end, o));
         db::save_cursor_offset(&tx, ctx.portal, collection, next)?;
         tx.commit()?;
+        ctx.committed(page.items.len());
         match page.next_offset {
             Some(next) => offset = Some(next),
             None => break,
@@ -292,6 +293,7 @@ pub(super) async fn run_campaigns(
                     db::upsert_email_campaign(&tx, &campaign, &ctx.now_iso())?,
                 );
                 tx.commit()?;
+                ctx.committed(1);
             }
         }
         match page.next_offset {

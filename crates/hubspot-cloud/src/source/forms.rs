@@ -157,6 +157,7 @@ async fn sync_form(
             )?;
         }
         tx.commit()?;
+        ctx.committed(page.len());
         if done {
             return Ok(());
         }

@@ -86,5 +86,6 @@ async fn sync_list(
     report.memberships.updated += w.updated;
     report.memberships.deleted += w.deleted;
     tx.commit()?;
+    ctx.committed(1 + members.len());
     Ok(())
 }

@@ -45,8 +45,7 @@ use rusqlite::Connection;
 use crate::client::HubSpotClient;
 use crate::clock::Clock;
 use crate::config::{PropertySelection, SyncConfig};
-use crate::delivery::limiter::{SharedWindow, SlidingWindow};
-use crate::delivery::{BreakerConfig, CallError, Pacer};
+use crate::delivery::{BreakerConfig, CallError, Pacer, RateBudget};
 
 /// The CRM object types synced (each streamed by [`crm`], linked by [`associations`]).
 pub const CRM_OBJECTS: &[&str] = &["contacts", "companies", "deals", "tickets"];
@@ -168,30 +167,73 @@ pub struct SyncReport {
     pub warnings: Vec<String>,
 }
 
+/// What a sync reports while it runs, to the callback given to [`Source::on_progress`] (the
+/// CLI draws it; the library itself prints nothing).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Progress<'a> {
+    /// A collection's run started.
+    Started {
+        /// The collection.
+        collection: &'a str,
+    },
+    /// A collection's run made a request or committed rows.
+    Advanced {
+        /// The collection.
+        collection: &'a str,
+        /// Rows committed so far (read and written, changed or not).
+        rows: u64,
+        /// HubSpot requests made so far (429s resent count again).
+        requests: u64,
+    },
+    /// A collection's run ended (its report says whether it failed).
+    Finished {
+        /// Its outcome.
+        report: &'a TableReport,
+        /// Rows committed.
+        rows: u64,
+        /// HubSpot requests made.
+        requests: u64,
+    },
+}
+
+/// A progress callback (see [`Progress`]).
+pub type OnProgress = dyn Fn(Progress<'_>) + Send + Sync;
+
 /// A portal's source: its client and the pacer all its calls go through.
 pub struct Source {
     portal: String,
     client: Arc<HubSpotClient>,
     pacer: Pacer,
+    progress: Option<Arc<OnProgress>>,
 }
 
 impl Source {
     /// Reads `portal` through `client` with a pacer of its own, at most `rate_max` requests per
-    /// `rate_interval` (`hubspot-cloud sync`, where nothing else calls the portal).
+    /// `rate_interval` (`hubspot-cloud sync`), its window kept in `budget`: this process's
+    /// alone, or shared in PostgreSQL with the relays delivering to the portal. No delivery
+    /// shares this process's pacer, so `sync_share` applies only through a shared budget,
+    /// while another process's delivery has taken permits in the window.
     pub fn new(
         portal: &str,
         client: Arc<HubSpotClient>,
         clock: Arc<dyn Clock>,
+        budget: &RateBudget,
         rate_max: usize,
         rate_interval: Duration,
+        sync_share: f64,
     ) -> Source {
-        let window = SlidingWindow::new(rate_max, rate_interval, Duration::from_millis(100));
+        let window = budget.window(
+            portal,
+            rate_max,
+            rate_interval,
+            Duration::from_millis(100),
+            sync_share,
+        );
         let pacer = Pacer::new(
             portal,
             client.clone(),
             clock,
-            // No delivery shares this pacer, so the share never applies.
-            SharedWindow::new(window, 1.0),
+            window,
             BreakerConfig::default(),
             Arc::new(AtomicU64::new(0)),
         );
@@ -205,20 +247,22 @@ impl Source {
             portal: portal.to_owned(),
             client,
             pacer: pacer.for_sync(),
+            progress: None,
         }
+    }
+
+    /// Reports each collection's progress to `progress` as the sync runs.
+    pub fn on_progress(mut self, progress: impl Fn(Progress<'_>) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(progress));
+        self
     }
 
     /// Syncs each collection of `options` into `conn`; a failed collection is reported and
     /// the others still run.
     pub async fn sync(&self, conn: &mut Connection, options: &SyncOptions) -> SyncReport {
         let requests = AtomicU64::new(0);
-        let ctx = Ctx {
-            portal: &self.portal,
-            client: &self.client,
-            pacer: &self.pacer,
-            requests: &requests,
-            options,
-        };
+        let quiet = |_: Progress<'_>| {};
+        let progress: &OnProgress = self.progress.as_deref().unwrap_or(&quiet);
         let mut tables = Vec::new();
         // Read once per run, when a collection may be a custom object.
         let builtin = |c: &str| c != custom::COLLECTION && COLLECTIONS.contains(&c);
@@ -231,7 +275,9 @@ impl Source {
             && listed.iter().all(|o| standard(o))
         {
             true => Ok(Vec::new()),
-            false => custom::read(&ctx).await.map_err(|e| e.to_string()),
+            false => custom::read(&self.ctx(&requests, options, progress, custom::COLLECTION))
+                .await
+                .map_err(|e| e.to_string()),
         };
         let mut warnings = Vec::new();
         if let Ok(objects) = &schemas {
@@ -250,6 +296,47 @@ impl Source {
             }
         }
         for collection in &options.collections {
+            if !builtin(collection) {
+                let name = collection.as_str();
+                let objects = match &schemas {
+                    Ok(objects) => objects,
+                    Err(e) => {
+                        tables.push(TableReport {
+                            error: Some(format!("reading the custom object schemas: {e}")),
+                            ..TableReport::new(name)
+                        });
+                        continue;
+                    }
+                };
+                let wanted: Vec<&custom::CustomObject> = objects
+                    .iter()
+                    .filter(|o| name == custom::COLLECTION || o.table == name)
+                    .collect();
+                if wanted.is_empty() && name != custom::COLLECTION {
+                    tables.push(TableReport {
+                        error: Some(format!(
+                            "unknown collection '{name}': neither built in ({}) nor a custom \
+                         object of the portal",
+                            COLLECTIONS.join(", ")
+                        )),
+                        ..TableReport::new(name)
+                    });
+                }
+                for object in wanted {
+                    let ctx = self.ctx(&requests, options, progress, &object.table);
+                    let run = crm::CrmStream {
+                        ctx: &ctx,
+                        object_type: &object.table,
+                        api_type: &object.api_type,
+                        schema_defaults: Some(&object.defaults),
+                    }
+                    .run(conn)
+                    .await;
+                    tables.push(ctx.finish(run));
+                }
+                continue;
+            }
+            let ctx = self.ctx(&requests, options, progress, collection);
             let run = match collection.as_str() {
                 pipelines::COLLECTION => pipelines::run(&ctx, conn).await,
                 owners::COLLECTION => owners::run(&ctx, conn).await,
@@ -259,7 +346,8 @@ impl Source {
                 email::CAMPAIGNS => email::run_campaigns(&ctx, conn).await,
                 email::SUBSCRIPTIONS => email::run_subscriptions(&ctx, conn).await,
                 email::CHANGES => email::run_changes(&ctx, conn).await,
-                object_type if CRM_OBJECTS.contains(&object_type) => {
+                // What is left of the built-in collections: the standard CRM objects.
+                object_type => {
                     crm::CrmStream {
                         ctx: &ctx,
                         object_type,
@@ -269,46 +357,8 @@ impl Source {
                     .run(conn)
                     .await
                 }
-                name => {
-                    let objects = match &schemas {
-                        Ok(objects) => objects,
-                        Err(e) => {
-                            tables.push(TableReport {
-                                error: Some(format!("reading the custom object schemas: {e}")),
-                                ..TableReport::new(name)
-                            });
-                            continue;
-                        }
-                    };
-                    let wanted: Vec<&custom::CustomObject> = objects
-                        .iter()
-                        .filter(|o| name == custom::COLLECTION || o.table == name)
-                        .collect();
-                    if wanted.is_empty() && name != custom::COLLECTION {
-                        tables.push(TableReport {
-                            error: Some(format!(
-                                "unknown collection '{name}': neither built in ({}) nor a custom \
-                                 object of the portal",
-                                COLLECTIONS.join(", ")
-                            )),
-                            ..TableReport::new(name)
-                        });
-                    }
-                    for object in wanted {
-                        let run = crm::CrmStream {
-                            ctx: &ctx,
-                            object_type: &object.table,
-                            api_type: &object.api_type,
-                            schema_defaults: Some(&object.defaults),
-                        }
-                        .run(conn)
-                        .await;
-                        tables.push(report_of(&object.table, run));
-                    }
-                    continue;
-                }
             };
-            tables.push(report_of(collection, run));
+            tables.push(ctx.finish(run));
         }
         SyncReport {
             tables,
@@ -318,14 +368,27 @@ impl Source {
     }
 }
 
-/// A collection's report, or its failure.
-fn report_of(collection: &str, run: Result<TableReport, SyncError>) -> TableReport {
-    match run {
-        Ok(report) => report,
-        Err(e) => TableReport {
-            error: Some(e.to_string()),
-            ..TableReport::new(collection)
-        },
+impl Source {
+    /// The context of one collection's run, announced to `progress` as started.
+    fn ctx<'a>(
+        &'a self,
+        requests: &'a AtomicU64,
+        options: &'a SyncOptions,
+        progress: &'a OnProgress,
+        collection: &'a str,
+    ) -> Ctx<'a> {
+        progress(Progress::Started { collection });
+        Ctx {
+            portal: &self.portal,
+            client: &self.client,
+            pacer: &self.pacer,
+            requests,
+            options,
+            collection,
+            progress,
+            rows: AtomicU64::new(0),
+            collection_requests: AtomicU64::new(0),
+        }
     }
 }
 
@@ -342,16 +405,65 @@ pub(super) struct Ctx<'a> {
     pub requests: &'a AtomicU64,
     /// The run's options.
     pub options: &'a SyncOptions,
+    /// The collection being synced.
+    pub collection: &'a str,
+    /// Where its progress goes.
+    progress: &'a OnProgress,
+    /// Rows it committed so far.
+    rows: AtomicU64,
+    /// Requests it made so far.
+    collection_requests: AtomicU64,
 }
 
 impl Ctx<'_> {
-    /// One paced request, counted.
-    pub async fn paced<T, F, Fut>(&self, f: F) -> Result<T, SyncError>
+    /// One paced request, counted (429s resent count again) and reported.
+    pub async fn paced<T, F, Fut>(&self, mut f: F) -> Result<T, SyncError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, crate::client::ApiError>>,
     {
-        paced(self.pacer, self.requests, f).await
+        let result = self
+            .pacer
+            .call(|| {
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                self.collection_requests.fetch_add(1, Ordering::Relaxed);
+                f()
+            })
+            .await
+            .map_err(SyncError::Call);
+        self.advanced();
+        result
+    }
+
+    /// The collection's report (or its failure), announced to the progress callback as finished.
+    fn finish(&self, run: Result<TableReport, SyncError>) -> TableReport {
+        let report = match run {
+            Ok(report) => report,
+            Err(e) => TableReport {
+                error: Some(e.to_string()),
+                ..TableReport::new(self.collection)
+            },
+        };
+        (self.progress)(Progress::Finished {
+            report: &report,
+            rows: self.rows.load(Ordering::Relaxed),
+            requests: self.collection_requests.load(Ordering::Relaxed),
+        });
+        report
+    }
+
+    /// Reports `rows` more rows committed by the collection's run.
+    pub fn committed(&self, rows: usize) {
+        self.rows.fetch_add(rows as u64, Ordering::Relaxed);
+        self.advanced();
+    }
+
+    fn advanced(&self) {
+        (self.progress)(Progress::Advanced {
+            collection: self.collection,
+            rows: self.rows.load(Ordering::Relaxed),
+            requests: self.collection_requests.load(Ordering::Relaxed),
+        });
     }
 
     /// Now, epoch ms, on the pacer's clock.
@@ -383,25 +495,6 @@ impl Ctx<'_> {
             },
         )
     }
-}
-
-/// One request through `pacer`, counted in `requests` (429s resent count again).
-pub(crate) async fn paced<T, F, Fut>(
-    pacer: &Pacer,
-    requests: &AtomicU64,
-    mut f: F,
-) -> Result<T, SyncError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, crate::client::ApiError>>,
-{
-    pacer
-        .call(|| {
-            requests.fetch_add(1, Ordering::Relaxed);
-            f()
-        })
-        .await
-        .map_err(SyncError::Call)
 }
 
 /// Opens (creating if needed) the SQLite file and its `_sync_state`.

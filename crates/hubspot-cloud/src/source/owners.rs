@@ -34,6 +34,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, conn: &mut Connection) -> Result<TableRep
                 }
             }
             tx.commit()?;
+            ctx.committed(owners.len());
             match next {
                 Some(a) => after = Some(a),
                 None => break,

@@ -32,6 +32,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, conn: &mut Connection) -> Result<TableRep
             store::upsert_pipeline(&tx, object_type, p, &now)?;
         }
         tx.commit()?;
+        ctx.committed(pipelines.len());
     }
     report.inserted = (rows(conn)? - before) as u64;
     ctx.save_whole_run(conn, COLLECTION, started)?;
