@@ -40,13 +40,16 @@ use crate::delivery::{BreakerConfig, CallError, Pacer};
 pub const CRM_OBJECTS: &[&str] = &["contacts", "companies", "deals", "tickets"];
 
 /// Every collection the Source syncs, in the default order: the CRM objects, then
-/// [`lists::COLLECTION`] (whose memberships ride with it).
+/// [`lists::COLLECTION`] (whose memberships ride with it), then the lookups the others refer
+/// to, [`owners::COLLECTION`] and [`pipelines::COLLECTION`].
 pub const COLLECTIONS: &[&str] = &[
     "contacts",
     "companies",
     "deals",
     "tickets",
     lists::COLLECTION,
+    owners::COLLECTION,
+    pipelines::COLLECTION,
 ];
 
 /// Why a collection's run failed (what it committed before stays).
