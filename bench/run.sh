@@ -6,6 +6,11 @@
 #   3. browser    bench/browser/run.mjs   per-call cost, instantiation, register->loaded, heap,
 #                                         ours beside Segment's hubspot-web in headless Chromium
 #   4. cloud      bench/cloud.mjs         requests per 1,000, delivery rate, ingest, memory
+#   5. source     bench/source.mjs        hubspot-cloud sync of 100,000 contacts and 20,000
+#                                         companies at the free tier's limit: requests per
+#                                         10,000 records, records/s, peak RSS at two sizes;
+#                                         incremental (1 % changed) beside a full re-scan
+#                                         (SOURCE_BENCH_SIZE=small: a tenth, ~2 minutes)
 # Machine-readable results land in bench/results/. Nothing here is a pass/fail test: these
 # machines are shared and noisy, so every comparison is measured in the same run.
 set -euo pipefail
@@ -34,6 +39,9 @@ node bench/browser/run.mjs
 
 section "4. cloud: relay + fake HubSpot"
 node bench/cloud.mjs
+
+section "5. source: hubspot-cloud sync from the fake HubSpot"
+node bench/source.mjs
 
 section "done"
 echo "machine: $(nproc) cores, $(uname -m), $(chromium --version 2>/dev/null || true), node $(node --version)"
