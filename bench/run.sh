@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole benchmark suite, one command: bash bench/run.sh   (about 13 minutes)
+# The whole benchmark suite, one command: bash bench/run.sh   (about 23 minutes)
 # Builds what it measures (release), then prints every figure side by side:
 #   1. size       bench/size.mjs          what a page downloads, beside Segment's hubspot-web
 #   2. core       benches/mapping.rs      core mapping throughput per call type, natively (divan)
