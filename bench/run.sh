@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole benchmark suite, one command: bash bench/run.sh   (about 13 minutes)
+# The whole benchmark suite, one command: bash bench/run.sh   (about 23 minutes)
 # Builds what it measures (release), then prints every figure side by side:
 #   1. size       bench/size.mjs          what a page downloads, beside Segment's hubspot-web
 #   2. core       benches/mapping.rs      core mapping throughput per call type, natively (divan)
@@ -7,6 +7,11 @@
 #                                         ours beside Segment's hubspot-web in headless Chromium
 #   4. cloud      bench/cloud.mjs         requests per 1,000, audience writes per 10,000,
 #                                         delivery rate, ingest, memory
+#   5. source     bench/source.mjs        hubspot-cloud sync of 100,000 contacts and 20,000
+#                                         companies at the free tier's limit: requests per
+#                                         10,000 records, records/s, peak RSS at two sizes;
+#                                         incremental (1 % changed) beside a full re-scan
+#                                         (SOURCE_BENCH_SIZE=small: a tenth, ~2 minutes)
 # Machine-readable results land in bench/results/. Nothing here is a pass/fail test: these
 # machines are shared and noisy, so every comparison is measured in the same run.
 set -euo pipefail
@@ -35,6 +40,9 @@ node bench/browser/run.mjs
 
 section "4. cloud: relay + fake HubSpot"
 node bench/cloud.mjs
+
+section "5. source: hubspot-cloud sync from the fake HubSpot"
+node bench/source.mjs
 
 section "done"
 echo "machine: $(nproc) cores, $(uname -m), $(chromium --version 2>/dev/null || true), node $(node --version)"

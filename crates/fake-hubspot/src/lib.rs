@@ -67,7 +67,7 @@ pub use portal::{CustomObject, DEAL_STAGES, Owner, TICKET_STAGES};
 pub use search::{
     MAX_FILTER_GROUPS, MAX_FILTERS, MAX_FILTERS_PER_GROUP, MAX_SEARCH_LIMIT, MAX_SEARCH_RESULTS,
 };
-pub use state::{FakeState, RequestLogEntry};
+pub use state::{FakeState, FakeStats, RequestLogEntry};
 pub use store::{
     LIFECYCLE_STAGES, MAX_BATCH_INPUTS, PropertyDefinition, PropertyOption, StoredObject,
     canonical_type, default_properties,

@@ -145,6 +145,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let oauth = Router::new().route("/oauth/v1/token", post(oauth_token));
     let control = Router::new()
         .route("/_fake/state", get(control_state))
+        .route("/_fake/stats", get(control_stats))
         .route(
             "/_fake/faults",
             get(control_faults).post(control_set_faults),
@@ -1880,6 +1881,11 @@ async fn unknown_endpoint(method: Method, uri: axum::http::Uri) -> ApiError {
 async fn control_state(State(s): AppState) -> Response {
     let state = s.lock().snapshot();
     Json(state).into_response()
+}
+
+async fn control_stats(State(s): AppState) -> Response {
+    let stats = s.lock().stats();
+    Json(stats).into_response()
 }
 
 async fn control_faults(State(s): AppState) -> Response {

@@ -91,6 +91,21 @@ pub struct FakeState {
     pub request_log_dropped: u64,
 }
 
+/// The request counters alone, served by `GET /_fake/stats`: cheap to read at any portal size
+/// (`/_fake/state` serializes every record).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FakeStats {
+    /// As [`FakeState::requests`].
+    pub requests: BTreeMap<String, BTreeMap<u16, u64>>,
+    /// As [`FakeState::total_requests`].
+    pub total_requests: u64,
+    /// As [`FakeState::rate_limited`].
+    pub rate_limited: u64,
+    /// As [`FakeState::max_requests_in_window`].
+    pub max_requests_in_window: u64,
+}
+
 impl FakeState {
     /// The records of one object type (aliases like `contact` or `0-1` accepted).
     pub fn objects_of(&self, object_type: &str) -> Vec<&StoredObject> {
@@ -307,6 +322,15 @@ impl Inner {
         while stats.log.len() > self.config.request_log_cap {
             stats.log.pop_front();
             stats.log_dropped += 1;
+        }
+    }
+
+    pub(crate) fn stats(&self) -> FakeStats {
+        FakeStats {
+            requests: self.stats.requests.clone(),
+            total_requests: self.stats.total,
+            rate_limited: self.limiter.rate_limited,
+            max_requests_in_window: self.limiter.max_in_window,
         }
     }
 

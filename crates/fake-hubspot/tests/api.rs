@@ -1608,6 +1608,23 @@ async fn control_endpoints_drive_the_fake_from_outside() {
     assert_eq!(state, fake.state());
     assert_eq!(state.contacts().len(), 1);
     assert_eq!(state.total_requests, 3, "control requests are not counted");
+    let stats: fake_hubspot::FakeStats = http
+        .get(format!("{base}/_fake/stats"))
+        .send()
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("stats JSON");
+    assert_eq!(
+        stats,
+        fake_hubspot::FakeStats {
+            requests: state.requests.clone(),
+            total_requests: 3,
+            rate_limited: state.rate_limited,
+            max_requests_in_window: state.max_requests_in_window,
+        }
+    );
     let reset = http
         .post(format!("{base}/_fake/reset"))
         .send()

@@ -369,6 +369,17 @@ async fn sync_fills_the_tables_reports_status_and_fails_by_collection() {
         .query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))
         .unwrap();
     assert_eq!(rows, 5);
+    // The lookups come with every run: the default pipelines' stages (7 deal, 4 ticket) and
+    // the owner.
+    let lookups: (i64, i64) = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT (SELECT count(*) FROM pipeline_stages), (SELECT count(*) FROM owners)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(lookups, (11, 1), "{summary}");
 
     let out = cli(&config, &["sync", "status"], None);
     assert!(out.status.success(), "{}", text(&out));

@@ -601,6 +601,43 @@ async fn the_links_of_a_record_changed_this_run_are_read_in_the_same_run() {
     );
 }
 
+/// Links are read up to 1,000 records a request (HubSpot's cap for v4 batch read), in the full
+/// pass and for a changed page alike: a tenth of the requests chunks of 100 would make.
+#[tokio::test]
+async fn links_are_read_a_thousand_records_a_request() {
+    let sizes = fake_hubspot::PortalSizes {
+        contacts: 2_500,
+        companies: 500,
+        ..Default::default()
+    };
+    let env = env(FakeConfig::default().with_generated_portal(7, sizes)).await;
+    let pair = "POST /crm/v4/associations/contacts/companies/batch/read";
+    let mut conn = db();
+    env.sync(&mut conn, &link_options(DAILY)).await;
+    // The first run's full pass: 2,500 contacts in three requests, every link stored (the
+    // unlabeled and the Primary type of each contact's company).
+    assert_eq!(env.fake.state().requests_to(pair), 3);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM associations WHERE from_type = 'contacts' \
+             AND to_type = 'companies' AND is_deleted = 0"
+        ),
+        5_000
+    );
+    // 150 contacts changed: one search page, its links in one request per type.
+    let changed = env
+        .control(
+            "objects/contacts/modify",
+            json!({ "count": 150, "indexed": true, "at_ms": SystemClock.now_ms() + 1_000 }),
+        )
+        .await;
+    assert_eq!(changed["modified"], 150);
+    let report = env.sync(&mut conn, &link_options(DAILY)).await;
+    assert_eq!(report.tables[0].updated, 150);
+    assert_eq!(env.fake.state().requests_to(pair), 4);
+}
+
 fn lists_options() -> SyncOptions {
     SyncOptions {
         collections: vec!["contact_lists".into()],

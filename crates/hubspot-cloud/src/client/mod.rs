@@ -33,6 +33,11 @@ pub const DEFAULT_BASE_URL: &str = "https://api.hubapi.com";
 /// HubSpot's limit on inputs per CRM batch call (upsert, update, read, associate).
 pub const MAX_BATCH_INPUTS: usize = 100;
 
+/// HubSpot's limit on ids per v4 associations batch read (`/crm/v4/associations/{from}/{to}/
+/// batch/read`, since February 2025): ten times a CRM batch, so reading links in chunks of
+/// [`MAX_BATCH_INPUTS`] would cost ten times the requests.
+pub const MAX_ASSOCIATION_READ_INPUTS: usize = 1000;
+
 /// HubSpot's limit on events per `/events/v3/send/batch` call.
 pub const MAX_BATCH_EVENTS: usize = 500;
 

@@ -137,8 +137,8 @@ pub struct AssociationPage {
 }
 
 impl HubSpotClient {
-    /// `POST /crm/v4/associations/{from}/{to}/batch/read` for `inputs` (`(id, after)`, ≤ 100
-    /// by the caller's choice). Ids with no link answer a per-input error, not a failure: they
+    /// `POST /crm/v4/associations/{from}/{to}/batch/read` for `inputs` (`(id, after)`, ≤
+    /// [`super::MAX_ASSOCIATION_READ_INPUTS`]). Ids with no link answer a per-input error, not a failure: they
     /// are simply absent from the links.
     pub async fn read_associations(
         &self,

@@ -28,7 +28,7 @@ use super::crm::CrmStream;
 use super::state::{self, SyncState};
 use super::store::{self, LinksWritten};
 use super::{CRM_OBJECTS, SyncError, TableReport, identities};
-use crate::client::{AssociationLink, IdentityProfile, MAX_BATCH_INPUTS};
+use crate::client::{AssociationLink, IdentityProfile, MAX_ASSOCIATION_READ_INPUTS};
 
 /// The links of some records to one other type: the complete answer for `from_ids`.
 pub(super) struct ReadLinks {
@@ -99,11 +99,11 @@ impl CrmStream<'_> {
         Ok(last.is_none_or(|ms| self.ctx.now_ms() - ms >= every))
     }
 
-    /// Reads the links of `ids` (≤ 100 per call, following per-record paging) to each other
-    /// synced type.
+    /// Reads the links of `ids` (≤ 1,000 per call, HubSpot's cap, following per-record paging)
+    /// to each other synced type.
     async fn read_links(&self, ids: &[String]) -> Result<Vec<ReadLinks>, SyncError> {
         let mut out = Vec::new();
-        for chunk in ids.chunks(MAX_BATCH_INPUTS) {
+        for chunk in ids.chunks(MAX_ASSOCIATION_READ_INPUTS) {
             for to_type in self.link_types() {
                 let mut links = Vec::new();
                 let mut inputs: Vec<(String, Option<String>)> =
@@ -154,9 +154,9 @@ impl CrmStream<'_> {
         Ok(())
     }
 
-    /// Re-reads the links (and contacts' identities) of every live record of the table, 100
-    /// records per transaction, then records the pass. A pass cut short starts over on the
-    /// next run.
+    /// Re-reads the links (and contacts' identities) of every live record of the table, one
+    /// batch read's worth of records per transaction, then records the pass. A pass cut short
+    /// starts over on the next run.
     pub(super) async fn full_association_pass(
         &self,
         conn: &mut Connection,
@@ -165,7 +165,8 @@ impl CrmStream<'_> {
         let started = self.ctx.now_ms();
         let mut after = String::new();
         loop {
-            let ids = store::live_ids_after(conn, self.object_type, &after, MAX_BATCH_INPUTS)?;
+            let ids =
+                store::live_ids_after(conn, self.object_type, &after, MAX_ASSOCIATION_READ_INPUTS)?;
             let Some(last) = ids.last() else { break };
             after = last.clone();
             let read = self.read_related(&ids).await?;
