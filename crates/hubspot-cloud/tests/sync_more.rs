@@ -704,3 +704,44 @@ async fn identities_and_submissions_cost_one_request_per_hundred_contacts_and_pe
     assert_eq!(pages, 4);
     assert_eq!(table(&report, "form_submissions").inserted, 0);
 }
+
+#[tokio::test]
+async fn searches_keep_to_hubspots_search_limit_beside_the_portals_window() {
+    // The portal's window is wide open; only search's own 5 a second can be exceeded.
+    let sizes = fake_hubspot::PortalSizes {
+        contacts: 4_000,
+        ..Default::default()
+    };
+    let fake = fake_hubspot::start(
+        FakeConfig::default()
+            .with_generated_portal(11, sizes)
+            .with_limits(RateLimits {
+                max_per_interval: 100_000,
+                interval: Duration::from_secs(10),
+                daily_max: 10_000_000,
+                search_per_second: source::SEARCH_PER_SECOND as u32,
+            }),
+    )
+    .await
+    .unwrap();
+    let env = Env {
+        client: Arc::new(HubSpotClient::new(
+            &fake.base_url,
+            Credentials::PrivateApp {
+                token: DEFAULT_TOKEN.into(),
+            },
+            Duration::from_secs(30),
+        )),
+        fake,
+        http: reqwest::Client::new(),
+    };
+    let mut conn = db();
+    let report = env.sync(&mut conn, &options(&["contacts"])).await;
+    assert_eq!(report.tables[0].error, None);
+    assert_eq!(count(&conn, "SELECT count(*) FROM contacts"), 4_000);
+    let state = env.fake.state();
+    let searches = requests_to(&state, "/search");
+    // Enough searches back to back that, unpaced, several fall in one second.
+    assert!(searches >= 16, "{searches} searches");
+    assert_eq!(state.rate_limited, 0, "SECONDLY 429s: {:?}", state.requests);
+}

@@ -196,7 +196,7 @@ impl CrmStream<'_> {
                     // Restarting from the last id each page keeps every query far from the cap.
                     let page = self
                         .ctx
-                        .paced(|| self.ctx.client.search_objects(self.api_type, &body))
+                        .paced_search(|| self.ctx.client.search_objects(self.api_type, &body))
                         .await?;
                     let last = page
                         .records
@@ -229,7 +229,7 @@ impl CrmStream<'_> {
                         }
                         let page = self
                             .ctx
-                            .paced(|| self.ctx.client.search_objects(self.api_type, &body))
+                            .paced_search(|| self.ctx.client.search_objects(self.api_type, &body))
                             .await?;
                         let last_ms = page
                             .records

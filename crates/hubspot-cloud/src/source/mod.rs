@@ -35,8 +35,8 @@ pub mod state;
 pub mod store;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use hubspot_core::date::format_iso_ms;
@@ -45,6 +45,7 @@ use rusqlite::Connection;
 use crate::client::HubSpotClient;
 use crate::clock::Clock;
 use crate::config::{PropertySelection, SyncConfig};
+use crate::delivery::limiter::SlidingWindow;
 use crate::delivery::{BreakerConfig, CallError, Pacer, RateBudget};
 
 /// The CRM object types synced (each streamed by [`crm`], linked by [`associations`]).
@@ -205,7 +206,14 @@ pub struct Source {
     client: Arc<HubSpotClient>,
     pacer: Pacer,
     progress: Option<Arc<OnProgress>>,
+    /// CRM search's own limit, beside the portal's window (only sync searches).
+    search: Mutex<SlidingWindow>,
 }
+
+/// CRM search requests HubSpot allows a portal per second, apart from its rolling window: the
+/// portal's window does not cover it, and a search sent past it is a `SECONDLY` 429 that costs
+/// a request and a wait.
+pub const SEARCH_PER_SECOND: usize = 5;
 
 impl Source {
     /// Reads `portal` through `client` with a pacer of its own, at most `rate_max` requests per
@@ -248,6 +256,12 @@ impl Source {
             client,
             pacer: pacer.for_sync(),
             progress: None,
+            // The margin absorbs the jitter between our clock and HubSpot's, as the window's does.
+            search: Mutex::new(SlidingWindow::new(
+                SEARCH_PER_SECOND,
+                Duration::from_secs(1),
+                Duration::from_millis(100),
+            )),
         }
     }
 
@@ -382,6 +396,7 @@ impl Source {
             portal: &self.portal,
             client: &self.client,
             pacer: &self.pacer,
+            search: &self.search,
             requests,
             options,
             collection,
@@ -401,6 +416,8 @@ pub(super) struct Ctx<'a> {
     pub client: &'a HubSpotClient,
     /// Sync's view of the portal's pacer.
     pub pacer: &'a Pacer,
+    /// The portal's search limit (see [`Ctx::paced_search`]).
+    search: &'a Mutex<SlidingWindow>,
     /// Requests made by the run (429s resent count again).
     pub requests: &'a AtomicU64,
     /// The run's options.
@@ -450,6 +467,37 @@ impl Ctx<'_> {
             requests: self.collection_requests.load(Ordering::Relaxed),
         });
         report
+    }
+
+    /// One paced CRM search request, also kept under [`SEARCH_PER_SECOND`]: the search permit
+    /// is taken right before the request goes, after the portal's window granted its own.
+    pub async fn paced_search<T, F, Fut>(&self, mut f: F) -> Result<T, SyncError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, crate::client::ApiError>>,
+    {
+        self.paced(|| {
+            let call = f();
+            async move {
+                loop {
+                    let wait = {
+                        let mut search = self.search.lock().unwrap_or_else(PoisonError::into_inner);
+                        let now = self.pacer.now_ms();
+                        let wait = search.wait(now);
+                        if wait.is_zero() {
+                            search.record(now);
+                        }
+                        wait
+                    };
+                    if wait.is_zero() {
+                        break;
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+                call.await
+            }
+        })
+        .await
     }
 
     /// Reports `rows` more rows committed by the collection's run.
