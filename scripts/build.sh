@@ -20,7 +20,7 @@ wasm-bindgen --target web --omit-default-module-path --remove-name-section --rem
 # npm's binaryen: Debian's wasm-opt 108 silently breaks wasm-bindgen's externref table.
 node_modules/.bin/wasm-opt -Oz --enable-reference-types --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
   pkg/web/hubspot_wasm_bg.wasm -o pkg/web/hubspot_wasm_bg.wasm
-cp pkg/web/hubspot_wasm_bg.wasm pkg/inline/hubspot_wasm_bg.wasm
+node scripts/latin1.mjs pkg/web/hubspot_wasm_bg.wasm pkg/inline/wasm-latin1.js
 # The version as JavaScript: both entry points define it even when the wasm cannot start.
 echo "export const version = '$version';" > pkg/version.js
 
@@ -50,6 +50,9 @@ JSON
 
 # After the npm package exists: the e2e config bundles it like a site's bundler would.
 node_modules/.bin/webpack --config webpack.config.js ${WEBPACK_ARGS:-} --no-stats
+# The inlined wasm is one character per byte: a byte-order mark makes browsers read the file as
+# UTF-8 whatever charset the server or the page names.
+printf '\xef\xbb\xbf' | cat - dist/hubspot-wasm.js > dist/hubspot-wasm.js.tmp && mv dist/hubspot-wasm.js.tmp dist/hubspot-wasm.js
 cp js/testing/stand-in.js dist/hubspot-wasm-testing.js
 cp www/*.html dist/www/
 cp www/*.css dist/www/ 2>/dev/null || true
