@@ -6,6 +6,7 @@ use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::{Interval, Timeout};
 use hubspot_core::script::ScriptRole;
+use hubspot_core::text::quote;
 use hubspot_core::{
     Action, Consent, Diagnostic, Event, Input, Machine, Settings, Timer, Tracker, Value,
 };
@@ -100,9 +101,11 @@ impl Engine {
     /// Changes consent (`'granted' | 'pending' | 'denied'`).
     pub fn set_consent(self: &Rc<Self>, state: &str) -> Result<(), JsValue> {
         let consent = Consent::parse(state).ok_or_else(|| {
-            js_sys::Error::new(&format!(
-                "HubSpot: consent must be 'granted', 'pending' or 'denied', got {state:?}"
-            ))
+            // `quote`, not `{:?}`: Debug formatting would link core::fmt's escape tables.
+            js_sys::Error::new(
+                &("HubSpot: consent must be 'granted', 'pending' or 'denied', got ".to_owned()
+                    + &quote(state)),
+            )
         })?;
         self.handle(Input::SetConsent(consent));
         Ok(())

@@ -1,7 +1,9 @@
 //! Script tags: finding HubSpot already on the page, injecting ours, and their load events.
 
 use hubspot_core::Existing;
-use hubspot_core::script::{HUBSPOT_TAG_IDS, Script, is_hubspot_tracking_url};
+use hubspot_core::script::{
+    HUBSPOT_TAG_IDS, Script, is_hubspot_forms_url, is_hubspot_tracking_url,
+};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Document, HtmlScriptElement};
@@ -38,7 +40,7 @@ pub fn forms_present(document: &Document) -> bool {
     hbspt_forms
         || scripts(document)
             .iter()
-            .any(|s| s.src().contains("hsforms.net/forms/"))
+            .any(|s| is_hubspot_forms_url(&s.src()))
 }
 
 fn scripts(document: &Document) -> Vec<HtmlScriptElement> {
