@@ -313,23 +313,31 @@ fn event_names(v: &Value) -> Result<Vec<(String, String)>, SettingsError> {
             ),
         )),
     };
+    // Loops, not `collect::<Result<Vec<_>, _>>()`, whose adapter costs wasm bytes.
+    let mut names = Vec::new();
     match v {
-        Value::Object(m) => m.iter().map(|(k, v)| pair(k, v)).collect(),
-        Value::Array(items) => items
-            .iter()
-            .map(|item| {
+        Value::Object(m) => {
+            for (k, v) in m.iter() {
+                names.push(pair(k, v)?);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
                 let obj = item.as_object().unwrap_or(const { &Map::new() });
-                match (obj.get("key"), obj.get("value")) {
-                    (Some(Value::String(k)), Some(v)) => pair(k, v),
-                    _ => Err(err(NAME, "list items must be {key, value} strings")),
-                }
-            })
-            .collect(),
-        other => Err(err(
-            NAME,
-            format!("must be an object of names, got {}", describe(other)),
-        )),
+                names.push(match (obj.get("key"), obj.get("value")) {
+                    (Some(Value::String(k)), Some(v)) => pair(k, v)?,
+                    _ => return Err(err(NAME, "list items must be {key, value} strings")),
+                });
+            }
+        }
+        other => {
+            return Err(err(
+                NAME,
+                format!("must be an object of names, got {}", describe(other)),
+            ));
+        }
     }
+    Ok(names)
 }
 
 /// Complete, checked settings (defaults applied). See the README's settings table.
