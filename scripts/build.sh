@@ -18,7 +18,9 @@ version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir pkg/web "$wasm"
 wasm-bindgen --target web --omit-default-module-path --remove-name-section --remove-producers-section --out-dir pkg/inline "$wasm"
 # npm's binaryen: Debian's wasm-opt 108 silently breaks wasm-bindgen's externref table.
-node_modules/.bin/wasm-opt -Oz --enable-reference-types --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+# --zero-filled-memory: the module makes its own memory, which starts zeroed; --low-memory-unused:
+# rustc puts the stack and data above 1 MiB, so the first 1 KiB is never addressed.
+node_modules/.bin/wasm-opt -Oz --converge --zero-filled-memory --low-memory-unused --enable-reference-types --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
   pkg/web/hubspot_wasm_bg.wasm -o pkg/web/hubspot_wasm_bg.wasm
 node scripts/latin1.mjs pkg/web/hubspot_wasm_bg.wasm pkg/inline/wasm-latin1.js
 # The version as JavaScript: both entry points define it even when the wasm cannot start.
