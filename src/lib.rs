@@ -1,16 +1,15 @@
 //! hubspot-wasm: the browser shell around [`hubspot_core`].
 //!
 //! It converts JavaScript values once ([`convert`]), hands every call and page signal to the
-//! core's state machine ([`engine`]), and performs the effects it returns: pushes onto
-//! `window._hsq` ([`hsq`], the only writer), script tags ([`loader`]), timers and cookies. No
-//! HubSpot rule is decided here.
+//! core's state machine ([`engine`]), and performs the effects it returns through
+//! `js/shell.js` ([`page`]: `window._hsq`, script tags, timers, cookies, the console). No HubSpot
+//! rule is decided here.
 
 pub mod convert;
 pub mod engine;
 pub mod error;
 pub mod host;
-pub mod hsq;
-pub mod loader;
+pub mod page;
 pub mod plugin;
 
 pub use hubspot_core as core;

@@ -2,11 +2,12 @@
 
 use std::rc::Rc;
 
-use js_sys::{Function, Object, Promise, Reflect};
+use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::*;
 
 use crate::engine::Engine;
+use crate::page::segment_event;
 
 thread_local! {
     /// `"event"` as a JavaScript string, made once rather than on every call.
@@ -166,7 +167,7 @@ impl Client {
             (Some(name), None) => (None, Some(name), b),
             _ => (None, None, a),
         };
-        let ev = event("page", properties, "properties");
+        let ev = segment_event("page", properties, "properties");
         set(&ev, "name", name.map(JsValue::from));
         set(&ev, "category", category.map(JsValue::from));
         self.engine.call(&ev);
@@ -179,14 +180,14 @@ impl Client {
         } else {
             (None, a)
         };
-        let ev = event("identify", traits, "traits");
+        let ev = segment_event("identify", traits, "traits");
         set(&ev, "userId", user_id);
         self.engine.call(&ev);
     }
 
     /// `track(event, [properties])`.
     pub fn track(&self, name: JsValue, properties: JsValue) {
-        let ev = event("track", properties, "properties");
+        let ev = segment_event("track", properties, "properties");
         set(&ev, "event", Some(name));
         self.engine.call(&ev);
     }
@@ -216,28 +217,6 @@ impl Client {
     pub fn loaded(&self) -> Promise {
         self.engine.when_settled()
     }
-}
-
-/// A Segment event with `context.page` from the current location, as analytics.js builds it.
-fn event(kind: &str, payload: JsValue, payload_key: &str) -> JsValue {
-    let ev = Object::new();
-    set(&ev, "type", Some(kind.into()));
-    set(&ev, payload_key, Some(payload));
-    if let Some(window) = web_sys::window() {
-        let loc = window.location();
-        let page = Object::new();
-        set(&page, "path", loc.pathname().ok().map(JsValue::from));
-        set(&page, "search", loc.search().ok().map(JsValue::from));
-        set(&page, "url", loc.href().ok().map(JsValue::from));
-        if let Some(doc) = window.document() {
-            set(&page, "title", Some(doc.title().into()));
-            set(&page, "referrer", Some(doc.referrer().into()));
-        }
-        let context = Object::new();
-        set(&context, "page", Some(page.into()));
-        set(&ev, "context", Some(context.into()));
-    }
-    ev.into()
 }
 
 fn set(obj: &JsValue, key: &str, value: Option<JsValue>) {
