@@ -126,17 +126,3 @@ export function deleteCookie(name) {
 export function log(text) {
   console.log('[HubSpot]', text);
 }
-
-/** A Segment event with `context.page` from the current location, as analytics.js builds it. */
-export function segmentEvent(type, payload, payloadKey) {
-  const event = { type, [payloadKey]: payload };
-  if (typeof location !== 'undefined') {
-    const page = { path: location.pathname, search: location.search, url: location.href };
-    if (typeof document !== 'undefined') {
-      page.title = document.title;
-      page.referrer = document.referrer;
-    }
-    event.context = { page };
-  }
-  return event;
-}

@@ -13,28 +13,10 @@ pub mod page;
 pub mod plugin;
 
 pub use hubspot_core as core;
-pub use plugin::{Client, Destination, VERSION};
-
-use wasm_bindgen::prelude::*;
+pub use plugin::{Destination, VERSION};
 
 /// talc instead of the default dlmalloc: about half the allocator's bytes in the wasm, and faster
 /// for the many small strings an event carries (see bench/README.md).
 #[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
-
-/// An analytics-next destination plugin (same as `new Destination(settings)`).
-#[wasm_bindgen]
-pub fn destination(
-    #[wasm_bindgen(unchecked_param_type = "Settings")] settings: JsValue,
-) -> Result<Destination, JsValue> {
-    Destination::new(settings)
-}
-
-/// The standalone client (same as `new Client(settings)`); it starts loading HubSpot at once.
-#[wasm_bindgen(js_name = createClient)]
-pub fn create_client(
-    #[wasm_bindgen(unchecked_param_type = "Settings")] settings: JsValue,
-) -> Result<Client, JsValue> {
-    Client::new(settings)
-}

@@ -49,9 +49,6 @@ extern "C" {
     pub fn delete_cookie(name: &str);
     /// `console.log('[HubSpot]', text)`.
     pub fn log(text: &str);
-    /// A Segment event of this type with `context.page` from the current location.
-    #[wasm_bindgen(js_name = segmentEvent)]
-    pub fn segment_event(kind: &str, payload: JsValue, payload_key: &str) -> JsValue;
 }
 
 /// What of HubSpot the site already has (spec section 3.3): a patched `_hsq.push`, a tag with

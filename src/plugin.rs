@@ -1,4 +1,5 @@
-//! The two faces sites use: the analytics-next destination plugin and the standalone client.
+//! The analytics-next destination plugin: the module's one exported class. The standalone client
+//! (`js/client.js`) drives it too.
 
 use std::rc::Rc;
 
@@ -7,7 +8,6 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::*;
 
 use crate::engine::Engine;
-use crate::page::segment_event;
 
 thread_local! {
     /// `"event"` as a JavaScript string, made once rather than on every call.
@@ -139,88 +139,5 @@ fn on_reset(analytics: &JsValue, engine: &Rc<Engine>) {
     if on.call2(analytics, &"reset".into(), cb.as_ref()).is_ok() {
         // Lives as long as the page's analytics instance.
         cb.forget();
-    }
-}
-
-/// The standalone client for sites without Segment: Segment-spec `page`, `identify`, `track`.
-#[wasm_bindgen]
-pub struct Client {
-    engine: Rc<Engine>,
-}
-
-#[wasm_bindgen]
-impl Client {
-    /// Validates settings (throws an `Error` naming a bad setting) and starts loading HubSpot.
-    #[wasm_bindgen(constructor)]
-    pub fn new(
-        #[wasm_bindgen(unchecked_param_type = "Settings")] settings: JsValue,
-    ) -> Result<Client, JsValue> {
-        let engine = Engine::new(&settings)?;
-        engine.start();
-        Ok(Client { engine })
-    }
-
-    /// `page([category], [name], [properties])`.
-    pub fn page(&self, a: JsValue, b: JsValue, c: JsValue) {
-        let (category, name, properties) = match (a.as_string(), b.as_string()) {
-            (Some(cat), Some(name)) => (Some(cat), Some(name), c),
-            (Some(name), None) => (None, Some(name), b),
-            _ => (None, None, a),
-        };
-        let ev = segment_event("page", properties, "properties");
-        set(&ev, "name", name.map(JsValue::from));
-        set(&ev, "category", category.map(JsValue::from));
-        self.engine.call(&ev);
-    }
-
-    /// `identify([userId], [traits])`.
-    pub fn identify(&self, a: JsValue, b: JsValue) {
-        let (user_id, traits) = if a.is_string() || a.as_f64().is_some() {
-            (Some(a), b)
-        } else {
-            (None, a)
-        };
-        let ev = segment_event("identify", traits, "traits");
-        set(&ev, "userId", user_id);
-        self.engine.call(&ev);
-    }
-
-    /// `track(event, [properties])`.
-    pub fn track(&self, name: JsValue, properties: JsValue) {
-        let ev = segment_event("track", properties, "properties");
-        set(&ev, "event", Some(name));
-        self.engine.call(&ev);
-    }
-
-    /// Forgets the visitor (and deletes HubSpot's cookies unless `resetClearsVisitor: false`).
-    pub fn reset(&self) {
-        self.engine.reset();
-    }
-
-    /// Changes consent: `'granted' | 'pending' | 'denied'` (throws on anything else).
-    #[wasm_bindgen(js_name = setConsent)]
-    pub fn set_consent(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "Consent")] state: String,
-    ) -> Result<(), JsValue> {
-        self.engine.set_consent(&state)
-    }
-
-    /// True while an identify waits for a page view or event to carry it to HubSpot.
-    #[wasm_bindgen(js_name = pendingIdentity)]
-    pub fn pending_identity(&self) -> bool {
-        self.engine.pending_identity()
-    }
-
-    /// Resolves once HubSpot is ready, has failed or timed out, or consent keeps it from loading.
-    #[wasm_bindgen(getter, unchecked_return_type = "Promise<void>")]
-    pub fn loaded(&self) -> Promise {
-        self.engine.when_settled()
-    }
-}
-
-fn set(obj: &JsValue, key: &str, value: Option<JsValue>) {
-    if let Some(v) = value {
-        let _ = Reflect::set(obj, &key.into(), &v);
     }
 }
