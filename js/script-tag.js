@@ -1,8 +1,8 @@
 // Script-tag entry: defines window.HubSpotWasm and window.HubSpotWasmDestination.
 // The wasm is inlined (one character per byte, see scripts/latin1.mjs) so the API is ready
 // synchronously, with no second request and no path to work out from the script's URL.
-import { initSync, Destination } from '../pkg/inline/hubspot_wasm.js';
-import { clientClass } from './client.js';
+import { initSync, Instance } from '../pkg/inline/hubspot_wasm.js';
+import { classes } from './plugin.js';
 import wasmText from '../pkg/inline/wasm-latin1.js';
 import { version } from '../pkg/version.js';
 import { inert } from './inert.js';
@@ -18,7 +18,7 @@ function decodeLatin1(text) {
 (function install() {
   // Loaded twice on one page: keep the first copy, whose destinations may already be running.
   if (window.HubSpotWasm && typeof window.HubSpotWasm.destination === 'function') return;
-  const Client = clientClass(Destination);
+  const { Destination, Client } = classes(Instance, version);
   let m = {
     unavailable: null,
     destination: (settings) => new Destination(settings),

@@ -27,7 +27,7 @@ node scripts/latin1.mjs pkg/web/hubspot_wasm_bg.wasm pkg/inline/wasm-latin1.js
 echo "export const version = '$version';" > pkg/version.js
 
 mkdir -p dist/npm/testing dist/www
-cp pkg/web/hubspot_wasm.js pkg/web/hubspot_wasm_bg.wasm pkg/version.js js/inert.js js/client.js js/npm/index.js js/npm/index.d.ts dist/npm/
+cp pkg/web/hubspot_wasm.js pkg/web/hubspot_wasm_bg.wasm pkg/version.js js/inert.js js/plugin.js js/npm/index.js js/npm/index.d.ts dist/npm/
 # The Settings and Consent types the classes' signatures name: generated from the core's settings
 # table (hubspot_core::settings::typescript, kept current by its tests).
 cat pkg/web/hubspot_wasm.d.ts js/settings.d.ts > dist/npm/hubspot_wasm.d.ts

@@ -13,7 +13,7 @@ pub mod page;
 pub mod plugin;
 
 pub use hubspot_core as core;
-pub use plugin::{Destination, VERSION};
+pub use plugin::Instance;
 
 /// talc instead of the default dlmalloc: about half the allocator's bytes in the wasm, and faster
 /// for the many small strings an event carries (see bench/README.md).

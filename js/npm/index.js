@@ -1,8 +1,8 @@
 // npm entry (ESM, for bundlers and <script type="module">). The wasm is fetched beside this file
 // (new URL(..., import.meta.url), which webpack 5 turns into an asset) and instantiated before
 // any import of this module resolves, so `destination(settings)` is synchronous for callers.
-import init, { Destination as WasmDestination } from './hubspot_wasm.js';
-import { clientClass } from './client.js';
+import init, { Instance } from './hubspot_wasm.js';
+import { classes } from './plugin.js';
 import { version } from './version.js';
 import { inert } from './inert.js';
 
@@ -10,13 +10,13 @@ import { inert } from './inert.js';
 // every module that imports this one (the site's whole bundle): the exports turn inert instead.
 const m = await init().then(
   () => {
-    const WasmClient = clientClass(WasmDestination);
+    const { Destination, Client } = classes(Instance, version);
     return {
       unavailable: null,
-      destination: (settings) => new WasmDestination(settings),
-      createClient: (settings) => new WasmClient(settings),
-      Destination: WasmDestination,
-      Client: WasmClient,
+      destination: (settings) => new Destination(settings),
+      createClient: (settings) => new Client(settings),
+      Destination,
+      Client,
     };
   },
   (error) => inert(error, version),
