@@ -33,6 +33,12 @@ cp pkg/web/hubspot_wasm.js pkg/web/hubspot_wasm_bg.wasm pkg/version.js js/inert.
 cat pkg/web/hubspot_wasm.d.ts js/settings.d.ts > dist/npm/hubspot_wasm.d.ts
 # js/tape.js, which the glue imports from snippets/<crate-hash>/js/.
 cp -r pkg/web/snippets dist/npm/
+# What a page downloads, minified: a <script type="module"> page gets these files as they are,
+# and a bundler would minify them anyway. The readable sources are js/ and wasm-bindgen's output
+# in pkg/web; the declarations (.d.ts) document the API. testing/ stays readable (test code).
+for f in dist/npm/*.js $(find dist/npm/snippets -name '*.js'); do
+  node_modules/.bin/terser "$f" --module --compress --mangle --output "$f"
+done
 cp js/testing/index.js js/testing/index.d.ts js/testing/stand-in.js dist/npm/testing/
 cat > dist/npm/package.json <<JSON
 {
