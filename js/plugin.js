@@ -59,7 +59,11 @@ export function classes(Instance, version) {
 
     /** Starts loading HubSpot and listens for `analytics.reset()`; always resolves. */
     load(_ctx, analytics) {
-      if (analytics != null && typeof analytics.on === 'function') analytics.on('reset', () => this.#instance.reset());
+      try {
+        if (analytics != null && typeof analytics.on === 'function') analytics.on('reset', () => this.#instance.reset());
+      } catch {
+        // A host whose emitter throws still gets a destination that loads; only reset is lost.
+      }
       return this.#instance.load();
     }
 
