@@ -10,7 +10,6 @@ module.exports = [
     mode: 'production',
     entry: './js/script-tag.js',
     output: { path: dist, filename: 'hubspot-wasm.js', iife: true },
-    module: { rules: [{ test: /\.wasm$/, type: 'asset/inline' }] },
     performance: { hints: false },
   },
   {

@@ -18,16 +18,27 @@ version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir pkg/web "$wasm"
 wasm-bindgen --target web --omit-default-module-path --remove-name-section --remove-producers-section --out-dir pkg/inline "$wasm"
 # npm's binaryen: Debian's wasm-opt 108 silently breaks wasm-bindgen's externref table.
-node_modules/.bin/wasm-opt -Oz --enable-reference-types --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+# --zero-filled-memory: the module makes its own memory, which starts zeroed; --low-memory-unused:
+# rustc puts the stack and data above 1 MiB, so the first 1 KiB is never addressed.
+node_modules/.bin/wasm-opt -Oz --converge --zero-filled-memory --low-memory-unused --enable-reference-types --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
   pkg/web/hubspot_wasm_bg.wasm -o pkg/web/hubspot_wasm_bg.wasm
-cp pkg/web/hubspot_wasm_bg.wasm pkg/inline/hubspot_wasm_bg.wasm
+node scripts/latin1.mjs pkg/web/hubspot_wasm_bg.wasm pkg/inline/wasm-latin1.js
 # The version as JavaScript: both entry points define it even when the wasm cannot start.
 echo "export const version = '$version';" > pkg/version.js
 
 mkdir -p dist/npm/testing dist/www
-cp pkg/web/hubspot_wasm.js pkg/web/hubspot_wasm.d.ts pkg/web/hubspot_wasm_bg.wasm pkg/version.js js/inert.js js/npm/index.js js/npm/index.d.ts dist/npm/
+cp pkg/web/hubspot_wasm.js pkg/web/hubspot_wasm_bg.wasm pkg/version.js js/inert.js js/plugin.js js/npm/index.js js/npm/index.d.ts dist/npm/
+# The Settings and Consent types the classes' signatures name: generated from the core's settings
+# table (hubspot_core::settings::typescript, kept current by its tests).
+cat pkg/web/hubspot_wasm.d.ts js/settings.d.ts > dist/npm/hubspot_wasm.d.ts
 # js/tape.js, which the glue imports from snippets/<crate-hash>/js/.
 cp -r pkg/web/snippets dist/npm/
+# What a page downloads, minified: a <script type="module"> page gets these files as they are,
+# and a bundler would minify them anyway. The readable sources are js/ and wasm-bindgen's output
+# in pkg/web; the declarations (.d.ts) document the API. testing/ stays readable (test code).
+for f in dist/npm/*.js $(find dist/npm/snippets -name '*.js'); do
+  node_modules/.bin/terser "$f" --module --compress --mangle --output "$f"
+done
 cp js/testing/index.js js/testing/index.d.ts js/testing/stand-in.js dist/npm/testing/
 cat > dist/npm/package.json <<JSON
 {
@@ -50,6 +61,9 @@ JSON
 
 # After the npm package exists: the e2e config bundles it like a site's bundler would.
 node_modules/.bin/webpack --config webpack.config.js ${WEBPACK_ARGS:-} --no-stats
+# The inlined wasm is one character per byte: a byte-order mark makes browsers read the file as
+# UTF-8 whatever charset the server or the page names.
+printf '\xef\xbb\xbf' | cat - dist/hubspot-wasm.js > dist/hubspot-wasm.js.tmp && mv dist/hubspot-wasm.js.tmp dist/hubspot-wasm.js
 cp js/testing/stand-in.js dist/hubspot-wasm-testing.js
 cp www/*.html dist/www/
 cp www/*.css dist/www/ 2>/dev/null || true

@@ -26,7 +26,7 @@ export function artifacts(dist = 'dist') {
     .map((f) => `${dist}/npm/snippets/${f}`);
   return [
     ['script tag: dist/hubspot-wasm.js', [`${dist}/hubspot-wasm.js`]],
-    ['npm: *.js + snippets + .wasm', [`${dist}/npm/index.js`, `${dist}/npm/version.js`, `${dist}/npm/inert.js`, `${dist}/npm/hubspot_wasm.js`, ...snippets, `${dist}/npm/hubspot_wasm_bg.wasm`]],
+    ['npm: *.js + snippets + .wasm', [`${dist}/npm/index.js`, `${dist}/npm/version.js`, `${dist}/npm/inert.js`, `${dist}/npm/plugin.js`, `${dist}/npm/hubspot_wasm.js`, ...snippets, `${dist}/npm/hubspot_wasm_bg.wasm`]],
     ['npm: the .wasm alone', [`${dist}/npm/hubspot_wasm_bg.wasm`]],
   ];
 }

@@ -50,5 +50,11 @@ node --test js/testing/
 step "build: script-tag file, npm package, demo (sizes below)"
 ./scripts/build.sh
 
+step "size gate: bench/size-budget.json, and no core::fmt Debug machinery in the release wasm"
+node scripts/size-gate.mjs
+
+step "the npm package's .d.ts carries the settings types generated from the settings table"
+node scripts/check-dts.mjs
+
 step "end-to-end: analytics-next + both builds + the demo in headless Chromium"
 node tests/e2e/run.mjs

@@ -132,15 +132,22 @@ impl Reader<'_> {
     }
 }
 
-/// Converts a core value to a JavaScript value (plain objects and arrays; dates as `Date`;
-/// non-finite numbers as `null`, as JSON has them).
-pub fn to_js(v: &Value) -> JsValue {
+/// A core value as JSON text for `parse` (in `js/tape.js`, or `js/shell.js`'s `hsqPush`), and
+/// whether it holds dates (written as `{"\u0000date": ms}`, revived as `Date`s).
+pub fn to_json(v: &Value) -> (String, bool) {
     let text = v.to_json_with_dates(|ms, out| {
         out.push_str("{\"\\u0000date\":");
         out.push_str(&format_number(ms));
         out.push('}');
     });
-    parse(&text, has_date(v))
+    (text, has_date(v))
+}
+
+/// Converts a core value to a JavaScript value (plain objects and arrays; dates as `Date`;
+/// non-finite numbers as `null`, as JSON has them).
+pub fn to_js(v: &Value) -> JsValue {
+    let (text, dates) = to_json(v);
+    parse(&text, dates)
 }
 
 fn has_date(v: &Value) -> bool {

@@ -2,40 +2,50 @@
 //! Shared by the analytics-next plugin and the standalone client.
 
 use std::cell::{Cell, RefCell};
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
-use gloo_timers::callback::{Interval, Timeout};
 use hubspot_core::script::ScriptRole;
+use hubspot_core::text::quote;
 use hubspot_core::{
     Action, Consent, Diagnostic, Event, Input, Machine, Settings, Timer, Tracker, Value,
 };
 use js_sys::{Function, Promise};
+use wasm_bindgen::JsValue;
 use wasm_bindgen::closure::Closure;
-use wasm_bindgen::{JsCast, JsValue};
-use web_sys::Document;
 
-use crate::convert::{event_to_value, to_value};
+use crate::convert::{event_to_value, to_json, to_value};
 use crate::error::settings_error;
-use crate::{hsq, loader};
+use crate::page;
 
 /// Readiness poll period (spec section 3.5): timers, not a busy loop, which delays HubSpot.
 const POLL_MS: u32 = 100;
 
-/// A destination instance. Held in an `Rc`; callbacks hold a `Weak`.
+/// What `js/shell.js` reports through [`Engine`]'s signal function: `signal(code, arg)`.
+const TASK_ENDED: u32 = 0;
+const TRACKER_READY: u32 = 1;
+const TRACKING_SETTLED: u32 = 2;
+const FORMS_SETTLED: u32 = 3;
+const LOAD_TIMEOUT: u32 = 4;
+const IDENTIFY_FLUSH: u32 = 5;
+
+/// A destination instance. Held in an `Rc`; the signal function holds a `Weak`.
 pub struct Engine {
     machine: RefCell<Machine>,
-    document: Document,
     nonce: Option<String>,
     debug: bool,
-    poll: RefCell<Option<Interval>>,
-    /// At most one armed timer per kind. Re-arming replaces (so cancels) the previous one,
-    /// which the machine would ignore anyway, instead of leaking its closure: a page may
+    /// The one callback every timer, poll and script event of this instance calls: one closure
+    /// for all of them, not one per kind (each costs wasm bytes). Leaked on purpose (a few bytes
+    /// per instance): a timer or `load` event may fire after the instance is gone, and then it
+    /// must find a function that does nothing rather than one already freed.
+    signal: Function,
+    /// The readiness poll's id, while it runs.
+    poll: Cell<Option<f64>>,
+    /// At most one armed timer per kind ([`Timer::LoadTimeout`], [`Timer::IdentifyFlush`]).
+    /// Re-arming clears the previous one, which the machine would ignore anyway: a page may
     /// identify thousands of times.
-    timers: RefCell<Vec<(Timer, Timeout)>>,
+    timers: [Cell<Option<f64>>; 2],
     /// `resolve` functions of `load()` promises waiting for HubSpot to be ready or failed.
     waiters: RefCell<Vec<Function>>,
-    /// The task-boundary callback, made once (calls can number thousands).
-    end_task: RefCell<Option<Closure<dyn FnMut()>>>,
     task_scheduled: Cell<bool>,
 }
 
@@ -45,33 +55,28 @@ impl Engine {
         crate::host::install_page_text();
         let value = to_value(settings).unwrap_or(Value::Null);
         let (settings, unknown) = Settings::from_value(&value).map_err(|e| settings_error(&e))?;
-        let document = web_sys::window()
-            .and_then(|w| w.document())
-            .ok_or_else(|| {
-                JsValue::from_str("HubSpot: no document (not running in a browser page)")
-            })?;
-        let nonce = settings
-            .nonce
-            .clone()
-            .or_else(|| loader::page_nonce(&document));
-        let engine = Rc::new(Engine {
-            debug: settings.debug,
-            machine: RefCell::new(Machine::new(settings)),
-            document,
-            nonce,
-            poll: RefCell::new(None),
-            timers: RefCell::new(Vec::new()),
-            waiters: RefCell::new(Vec::new()),
-            end_task: RefCell::new(None),
-            task_scheduled: Cell::new(false),
-        });
-        let weak = Rc::downgrade(&engine);
-        *engine.end_task.borrow_mut() = Some(Closure::new(move || {
-            if let Some(e) = weak.upgrade() {
-                e.task_scheduled.set(false);
-                e.handle(Input::TaskBoundary);
+        let nonce = match settings.nonce.clone() {
+            Some(n) => Some(n),
+            None => page::page_nonce()?,
+        };
+        let engine = Rc::new_cyclic(|weak: &std::rc::Weak<Engine>| {
+            let weak = weak.clone();
+            let signal = Closure::<dyn FnMut(u32, u32)>::new(move |code, arg| {
+                if let Some(e) = weak.upgrade() {
+                    e.signal(code, arg);
+                }
+            });
+            Engine {
+                debug: settings.debug,
+                machine: RefCell::new(Machine::new(settings)),
+                nonce,
+                signal: signal.into_js_value().into(),
+                poll: Cell::new(None),
+                timers: [Cell::new(None), Cell::new(None)],
+                waiters: RefCell::new(Vec::new()),
+                task_scheduled: Cell::new(false),
             }
-        }));
+        });
         for key in unknown {
             engine.log(&Diagnostic::UnknownSetting(key));
         }
@@ -81,13 +86,11 @@ impl Engine {
     /// Looks at the page and starts (inject or adopt HubSpot's script, per consent).
     pub fn start(self: &Rc<Self>) {
         // Created before anything else so hand-written snippets and our pushes share it.
-        hsq::queue();
-        let portal = self.machine.borrow().settings().portal_id.clone();
-        let existing = loader::existing(&self.document, &portal);
-        let forms_present = loader::forms_present(&self.document);
+        page::hsq_queue();
+        let existing = page::existing(&self.machine.borrow().settings().portal_id);
         self.handle(Input::Start {
             existing,
-            forms_present,
+            forms_present: page::forms_present(),
         });
     }
 
@@ -100,9 +103,11 @@ impl Engine {
     /// Changes consent (`'granted' | 'pending' | 'denied'`).
     pub fn set_consent(self: &Rc<Self>, state: &str) -> Result<(), JsValue> {
         let consent = Consent::parse(state).ok_or_else(|| {
-            js_sys::Error::new(&format!(
-                "HubSpot: consent must be 'granted', 'pending' or 'denied', got {state:?}"
-            ))
+            // `quote`, not `{:?}`: Debug formatting would link core::fmt's escape tables.
+            js_sys::Error::new(
+                &("HubSpot: consent must be 'granted', 'pending' or 'denied', got ".to_owned()
+                    + &quote(state)),
+            )
         })?;
         self.handle(Input::SetConsent(consent));
         Ok(())
@@ -150,89 +155,109 @@ impl Engine {
             self.perform(action);
         }
         if self.settled() {
-            self.poll.borrow_mut().take();
+            if let Some(poll) = self.poll.take() {
+                page::clear_timer(poll);
+            }
             for resolve in self.waiters.borrow_mut().drain(..) {
                 let _ = resolve.call0(&JsValue::UNDEFINED);
             }
         }
     }
 
+    /// What `js/shell.js` reported, as the machine's input.
+    fn signal(self: &Rc<Self>, code: u32, arg: u32) {
+        let input = match code {
+            TASK_ENDED => {
+                self.task_scheduled.set(false);
+                Input::TaskBoundary
+            }
+            TRACKER_READY => {
+                self.poll.take();
+                Input::TrackerReady
+            }
+            TRACKING_SETTLED | FORMS_SETTLED => Input::ScriptSettled {
+                role: if code == TRACKING_SETTLED {
+                    ScriptRole::Tracking
+                } else {
+                    ScriptRole::Forms
+                },
+                ok: arg == 1,
+            },
+            LOAD_TIMEOUT => Input::Timer(Timer::LoadTimeout),
+            IDENTIFY_FLUSH => Input::Timer(Timer::IdentifyFlush),
+            _ => return,
+        };
+        self.handle(input);
+    }
+
     fn perform(self: &Rc<Self>, action: Action) {
-        let weak = Rc::downgrade(self);
         match action {
             Action::Push(cmd) => {
-                if let Err(e) = hsq::push(cmd) {
-                    // HubSpot's own code threw: report it, never rethrow into the page.
-                    web_sys::console::warn_2(&"[HubSpot] _hsq.push failed:".into(), &e);
-                }
+                let (json, dates) = to_json(&cmd.into_value());
+                page::hsq_push(&json, dates);
             }
             Action::Inject(script) => {
-                let role = script.role;
-                let settled =
-                    move |ok| with(&weak, |e| e.handle(Input::ScriptSettled { role, ok }));
-                if let Err(e) =
-                    loader::inject(&self.document, &script, self.nonce.as_deref(), settled)
-                {
-                    web_sys::console::warn_2(&"[HubSpot] could not add script:".into(), &e);
-                    if role == ScriptRole::Tracking {
-                        self.handle(Input::ScriptSettled { role, ok: false });
-                    }
+                let code = match script.role {
+                    ScriptRole::Tracking => TRACKING_SETTLED,
+                    ScriptRole::Forms => FORMS_SETTLED,
+                };
+                let added = page::inject(
+                    &script.url,
+                    script.id,
+                    self.nonce.as_deref(),
+                    &self.signal,
+                    code,
+                );
+                if !added && script.role == ScriptRole::Tracking {
+                    self.handle(Input::ScriptSettled {
+                        role: script.role,
+                        ok: false,
+                    });
                 }
             }
             Action::WatchReadiness => {
-                if hsq::is_patched() {
+                if page::is_patched() {
                     self.handle(Input::TrackerReady);
                     return;
                 }
-                let interval = Interval::new(POLL_MS, move || {
-                    if hsq::is_patched() {
-                        with(&weak, |e| e.handle(Input::TrackerReady));
-                    }
-                });
-                *self.poll.borrow_mut() = Some(interval);
+                let poll = page::watch_readiness(&self.signal, TRACKER_READY, POLL_MS);
+                if let Some(old) = self.poll.replace(Some(poll)) {
+                    page::clear_timer(old);
+                }
             }
             Action::ArmTimer { timer, after_ms } => {
-                let timeout =
-                    Timeout::new(after_ms.clamp(0.0, u32::MAX as f64) as u32, move || {
-                        with(&weak, |e| e.handle(Input::Timer(timer)));
-                    });
-                let mut timers = self.timers.borrow_mut();
-                // Dropping a Timeout clears it.
-                timers.retain(|(kind, _)| *kind != timer);
-                timers.push((timer, timeout));
+                let (slot, code) = match timer {
+                    Timer::LoadTimeout => (&self.timers[0], LOAD_TIMEOUT),
+                    Timer::IdentifyFlush => (&self.timers[1], IDENTIFY_FLUSH),
+                };
+                let id = page::arm_timer(&self.signal, code, after_ms.max(0.0));
+                if let Some(old) = slot.replace(Some(id)) {
+                    page::clear_timer(old);
+                }
             }
             Action::EndTaskSoon => {
-                if self.task_scheduled.replace(true) {
-                    return;
-                }
-                let scheduled =
-                    web_sys::window()
-                        .zip(self.end_task.borrow().as_ref())
-                        .map(|(w, cb)| {
-                            w.set_timeout_with_callback_and_timeout_and_arguments_0(
-                                cb.as_ref().unchecked_ref(),
-                                0,
-                            )
-                        });
-                if !matches!(scheduled, Some(Ok(_))) {
-                    self.task_scheduled.set(false);
-                    self.handle(Input::TaskBoundary);
+                if !self.task_scheduled.replace(true) {
+                    page::arm_timer(&self.signal, TASK_ENDED, 0.0);
                 }
             }
-            Action::DeleteCookies(names) => loader::delete_cookies(&self.document, names),
+            Action::DeleteCookies(names) => names.iter().for_each(|n| page::delete_cookie(n)),
             Action::Log(d) => self.log(&d),
         }
     }
 
     fn log(&self, d: &Diagnostic) {
         if self.debug {
-            web_sys::console::log_2(&"[HubSpot]".into(), &d.to_string().into());
+            page::log(&d.to_string());
         }
     }
 }
 
-fn with(weak: &Weak<Engine>, f: impl FnOnce(&Rc<Engine>)) {
-    if let Some(e) = weak.upgrade() {
-        f(&e);
+impl Drop for Engine {
+    /// Stops this instance's poll and timers: nothing would be left to hear them.
+    fn drop(&mut self) {
+        let ids = [&self.poll, &self.timers[0], &self.timers[1]];
+        ids.into_iter()
+            .filter_map(Cell::take)
+            .for_each(page::clear_timer);
     }
 }

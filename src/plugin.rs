@@ -1,57 +1,51 @@
-//! The two faces sites use: the analytics-next destination plugin and the standalone client.
+//! The module's one exported class, `Instance`: one destination instance's engine, driven by the
+//! analytics-next plugin and the standalone client of `js/plugin.js`. Those two are JavaScript
+//! (names, getters, argument shuffling, returning `ctx`): every export costs the wasm and its glue
+//! bytes, so the wasm exports only what needs the engine.
 
 use std::rc::Rc;
 
-use js_sys::{Function, Object, Promise, Reflect};
-use wasm_bindgen::closure::Closure;
+use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
 use crate::engine::Engine;
 
-thread_local! {
-    /// `"event"` as a JavaScript string, made once rather than on every call.
-    static EVENT: JsValue = JsValue::from_str("event");
-}
-
-/// The package version, shown as the plugin's `version`.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// An analytics-next destination plugin named `HubSpot` (so `integrations: {HubSpot: false}`
-/// turns it off). Event methods return the context and never throw.
+/// One destination instance (the engine behind a plugin or a client). Its methods never throw
+/// into the page, except on invalid settings or consent values.
 #[wasm_bindgen]
-pub struct Destination {
+pub struct Instance {
     engine: Rc<Engine>,
 }
 
 #[wasm_bindgen]
-impl Destination {
-    /// Validates settings (throws an `Error` naming a bad setting) and prepares the destination;
-    /// nothing is injected until analytics-next calls `load`.
+impl Instance {
+    /// Validates settings (throws an `Error` naming a bad setting); nothing is injected until
+    /// `load`.
     #[wasm_bindgen(constructor)]
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "Settings")] settings: JsValue,
-    ) -> Result<Destination, JsValue> {
-        Ok(Destination {
+    ) -> Result<Instance, JsValue> {
+        Ok(Instance {
             engine: Engine::new(&settings)?,
         })
     }
 
-    /// `'HubSpot'`: Segment's name for this destination.
-    #[wasm_bindgen(getter)]
-    pub fn name(&self) -> String {
-        "HubSpot".into()
+    /// Starts loading HubSpot. The promise always resolves: when HubSpot is ready, when it
+    /// failed or timed out, or at once without consent.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn load(&self) -> Promise {
+        self.engine.start();
+        self.engine.when_settled()
     }
 
-    /// `'destination'`.
-    #[wasm_bindgen(getter = type)]
-    pub fn plugin_type(&self) -> String {
-        "destination".into()
+    /// Hands a Segment event (page, identify, track, group, alias, screen) to the engine.
+    pub fn call(&self, event: JsValue) {
+        self.engine.call(&event);
     }
 
-    /// This package's version.
-    #[wasm_bindgen(getter)]
-    pub fn version(&self) -> String {
-        VERSION.into()
+    /// Forgets the visitor (`analytics.reset()`, `client.reset()`).
+    pub fn reset(&self) {
+        self.engine.reset();
     }
 
     /// True once HubSpot's tracker is ready.
@@ -60,45 +54,6 @@ impl Destination {
         self.engine.ready()
     }
 
-    /// Starts loading HubSpot and listens for `analytics.reset()`. The promise always resolves:
-    /// when HubSpot is ready, when it failed or timed out, or at once without consent.
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn load(&self, _ctx: JsValue, analytics: JsValue) -> Promise {
-        on_reset(&analytics, &self.engine);
-        self.engine.start();
-        self.engine.when_settled()
-    }
-
-    /// Forwards a page call; returns `ctx`.
-    pub fn page(&self, ctx: JsValue) -> JsValue {
-        self.forward(ctx)
-    }
-
-    /// Forwards an identify call; returns `ctx`.
-    pub fn identify(&self, ctx: JsValue) -> JsValue {
-        self.forward(ctx)
-    }
-
-    /// Forwards a track call; returns `ctx`.
-    pub fn track(&self, ctx: JsValue) -> JsValue {
-        self.forward(ctx)
-    }
-
-    /// HubSpot's tracking code has no group call: returns `ctx`.
-    pub fn group(&self, ctx: JsValue) -> JsValue {
-        self.forward(ctx)
-    }
-
-    /// HubSpot's tracking code has no alias call: returns `ctx`.
-    pub fn alias(&self, ctx: JsValue) -> JsValue {
-        self.forward(ctx)
-    }
-
-    /// HubSpot's tracking code has no screen call: returns `ctx`.
-    pub fn screen(&self, ctx: JsValue) -> JsValue {
-        self.forward(ctx)
-    }
-
     /// Changes consent: `'granted' | 'pending' | 'denied'` (throws on anything else).
     #[wasm_bindgen(js_name = setConsent)]
     pub fn set_consent(
@@ -112,136 +67,5 @@ impl Destination {
     #[wasm_bindgen(js_name = pendingIdentity)]
     pub fn pending_identity(&self) -> bool {
         self.engine.pending_identity()
-    }
-
-    fn forward(&self, ctx: JsValue) -> JsValue {
-        let event = EVENT
-            .with(|key| Reflect::get(&ctx, key))
-            .unwrap_or(JsValue::UNDEFINED);
-        self.engine.call(&event);
-        ctx
-    }
-}
-
-/// Calls `analytics.on('reset', …)` when the host has an event emitter.
-fn on_reset(analytics: &JsValue, engine: &Rc<Engine>) {
-    let Ok(on) = Reflect::get(analytics, &"on".into()).and_then(|f| f.dyn_into::<Function>())
-    else {
-        return;
-    };
-    let weak = Rc::downgrade(engine);
-    let cb = Closure::<dyn FnMut()>::new(move || {
-        if let Some(e) = weak.upgrade() {
-            e.reset();
-        }
-    });
-    if on.call2(analytics, &"reset".into(), cb.as_ref()).is_ok() {
-        // Lives as long as the page's analytics instance.
-        cb.forget();
-    }
-}
-
-/// The standalone client for sites without Segment: Segment-spec `page`, `identify`, `track`.
-#[wasm_bindgen]
-pub struct Client {
-    engine: Rc<Engine>,
-}
-
-#[wasm_bindgen]
-impl Client {
-    /// Validates settings (throws an `Error` naming a bad setting) and starts loading HubSpot.
-    #[wasm_bindgen(constructor)]
-    pub fn new(
-        #[wasm_bindgen(unchecked_param_type = "Settings")] settings: JsValue,
-    ) -> Result<Client, JsValue> {
-        let engine = Engine::new(&settings)?;
-        engine.start();
-        Ok(Client { engine })
-    }
-
-    /// `page([category], [name], [properties])`.
-    pub fn page(&self, a: JsValue, b: JsValue, c: JsValue) {
-        let (category, name, properties) = match (a.as_string(), b.as_string()) {
-            (Some(cat), Some(name)) => (Some(cat), Some(name), c),
-            (Some(name), None) => (None, Some(name), b),
-            _ => (None, None, a),
-        };
-        let ev = event("page", properties, "properties");
-        set(&ev, "name", name.map(JsValue::from));
-        set(&ev, "category", category.map(JsValue::from));
-        self.engine.call(&ev);
-    }
-
-    /// `identify([userId], [traits])`.
-    pub fn identify(&self, a: JsValue, b: JsValue) {
-        let (user_id, traits) = if a.is_string() || a.as_f64().is_some() {
-            (Some(a), b)
-        } else {
-            (None, a)
-        };
-        let ev = event("identify", traits, "traits");
-        set(&ev, "userId", user_id);
-        self.engine.call(&ev);
-    }
-
-    /// `track(event, [properties])`.
-    pub fn track(&self, name: JsValue, properties: JsValue) {
-        let ev = event("track", properties, "properties");
-        set(&ev, "event", Some(name));
-        self.engine.call(&ev);
-    }
-
-    /// Forgets the visitor (and deletes HubSpot's cookies unless `resetClearsVisitor: false`).
-    pub fn reset(&self) {
-        self.engine.reset();
-    }
-
-    /// Changes consent: `'granted' | 'pending' | 'denied'` (throws on anything else).
-    #[wasm_bindgen(js_name = setConsent)]
-    pub fn set_consent(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "Consent")] state: String,
-    ) -> Result<(), JsValue> {
-        self.engine.set_consent(&state)
-    }
-
-    /// True while an identify waits for a page view or event to carry it to HubSpot.
-    #[wasm_bindgen(js_name = pendingIdentity)]
-    pub fn pending_identity(&self) -> bool {
-        self.engine.pending_identity()
-    }
-
-    /// Resolves once HubSpot is ready, has failed or timed out, or consent keeps it from loading.
-    #[wasm_bindgen(getter, unchecked_return_type = "Promise<void>")]
-    pub fn loaded(&self) -> Promise {
-        self.engine.when_settled()
-    }
-}
-
-/// A Segment event with `context.page` from the current location, as analytics.js builds it.
-fn event(kind: &str, payload: JsValue, payload_key: &str) -> JsValue {
-    let ev = Object::new();
-    set(&ev, "type", Some(kind.into()));
-    set(&ev, payload_key, Some(payload));
-    if let Some(window) = web_sys::window() {
-        let loc = window.location();
-        let page = Object::new();
-        set(&page, "path", loc.pathname().ok().map(JsValue::from));
-        set(&page, "search", loc.search().ok().map(JsValue::from));
-        set(&page, "url", loc.href().ok().map(JsValue::from));
-        if let Some(doc) = window.document() {
-            set(&page, "title", Some(doc.title().into()));
-            set(&page, "referrer", Some(doc.referrer().into()));
-        }
-        let context = Object::new();
-        set(&context, "page", Some(page.into()));
-        set(&ev, "context", Some(context.into()));
-    }
-    ev.into()
-}
-
-fn set(obj: &JsValue, key: &str, value: Option<JsValue>) {
-    if let Some(v) = value {
-        let _ = Reflect::set(obj, &key.into(), &v);
     }
 }

@@ -4,8 +4,8 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use hubspot_core::Value;
+use hubspot_wasm::Instance;
 use hubspot_wasm::convert::{to_js, to_value};
-use hubspot_wasm::{Client, Destination, destination};
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -103,7 +103,7 @@ fn invalid_settings_throw_an_error_naming_the_setting() {
         ("{portalId: 1, consent: 'maybe'}", "consent"),
         ("'x'", "settings"),
     ] {
-        let err = Destination::new(js(settings)).err().unwrap();
+        let err = Instance::new(js(settings)).err().unwrap();
         let msg = Reflect::get(&err, &"message".into())
             .unwrap()
             .as_string()
@@ -118,11 +118,11 @@ async fn injects_one_async_tag_with_nonce_and_keeps_an_existing_queue() {
     clean();
     js("(() => { window._hsq = [['setPath', '/hand-installed']]; return 0 })()");
     let before = hsq();
-    let d = destination(js(
+    let d = Instance::new(js(
         "{portalId: '123', nonce: 'n0nce', trackingScriptUrl: 'data:text/javascript,0'}",
     ))
     .unwrap();
-    let _ = d.load(JsValue::UNDEFINED, JsValue::UNDEFINED);
+    let _ = d.load();
     let tag: web_sys::HtmlScriptElement = document()
         .get_element_by_id("hs-script-loader")
         .unwrap()
@@ -133,8 +133,8 @@ async fn injects_one_async_tag_with_nonce_and_keeps_an_existing_queue() {
     assert!(Object::is(&hsq(), &before), "_hsq is never replaced");
     assert!(hsq_json().contains("/hand-installed"));
     // A second destination on the same page sees the tag and adds none.
-    let d2 = destination(js("{portalId: '123'}")).unwrap();
-    let _ = d2.load(JsValue::UNDEFINED, JsValue::UNDEFINED);
+    let d2 = Instance::new(js("{portalId: '123'}")).unwrap();
+    let _ = d2.load();
     assert_eq!(
         js("document.querySelectorAll('script[id=hs-script-loader]').length").as_f64(),
         Some(1.0)
@@ -145,11 +145,11 @@ async fn injects_one_async_tag_with_nonce_and_keeps_an_existing_queue() {
 #[wasm_bindgen_test]
 async fn eu_and_forms_urls() {
     clean();
-    let d = destination(js(
+    let d = Instance::new(js(
         "{portalId: 42, enableEuropeanDataCenter: true, loadFormsSDK: true}",
     ))
     .unwrap();
-    let _ = d.load(JsValue::UNDEFINED, JsValue::UNDEFINED);
+    let _ = d.load();
     let srcs = js("Array.from(document.scripts).map(s => s.src).join(' ')")
         .as_string()
         .unwrap();
@@ -170,16 +170,16 @@ async fn eu_and_forms_urls() {
 #[wasm_bindgen_test]
 async fn becomes_ready_when_push_is_patched_and_flushes_in_order() {
     clean();
-    let d = destination(js(&format!(
+    let d = Instance::new(js(&format!(
         "{{portalId: '123', trackingScriptUrl: '{READY_SCRIPT}'}}"
     )))
     .unwrap();
-    let loaded = d.load(JsValue::UNDEFINED, JsValue::UNDEFINED);
-    d.identify(js(
-        "{event: {type: 'identify', userId: 'u1', traits: {email: 'a@b.co'}}}",
+    let loaded = d.load();
+    d.call(js(
+        "{type: 'identify', userId: 'u1', traits: {email: 'a@b.co'}}",
     ));
-    d.page(js(
-        "{event: {type: 'page', context: {page: {path: '/x', search: '?y'}}}}",
+    d.call(js(
+        "{type: 'page', context: {page: {path: '/x', search: '?y'}}}",
     ));
     assert!(
         hsq_json() == "[]",
@@ -192,9 +192,7 @@ async fn becomes_ready_when_push_is_patched_and_flushes_in_order() {
         hsq_json(),
         r#"[["identify",{"email":"a@b.co","id":"u1"}],["setPath","/x?y"]]"#
     );
-    let ctx = js("{event: {type: 'track', event: 'Clicked', properties: {}}}");
-    let returned = d.track(ctx.clone());
-    assert!(Object::is(&returned, &ctx), "event methods return ctx");
+    d.call(js("{type: 'track', event: 'Clicked', properties: {}}"));
     sleep(10).await;
     assert!(
         hsq_json().ends_with(
@@ -210,17 +208,15 @@ async fn becomes_ready_when_push_is_patched_and_flushes_in_order() {
 #[wasm_bindgen_test]
 async fn a_failing_script_settles_load_and_later_calls_are_harmless() {
     clean();
-    let d = destination(js(
+    let d = Instance::new(js(
         "{portalId: '123', trackingScriptUrl: '/definitely-missing-hubspot.js'}",
     ))
     .unwrap();
-    JsFuture::from(d.load(JsValue::UNDEFINED, JsValue::UNDEFINED))
-        .await
-        .unwrap();
+    JsFuture::from(d.load()).await.unwrap();
     assert!(!d.is_loaded());
-    d.track(js("{event: {type: 'track', event: 'x'}}"));
-    d.page(js("null"));
-    d.identify(js("{event: 'nonsense'}"));
+    d.call(js("{type: 'track', event: 'x'}"));
+    d.call(js("null"));
+    d.call(js("'nonsense'"));
     sleep(10).await;
     assert_eq!(hsq_json(), "[]");
     clean();
@@ -229,13 +225,11 @@ async fn a_failing_script_settles_load_and_later_calls_are_harmless() {
 #[wasm_bindgen_test]
 async fn a_script_that_never_becomes_ready_times_out() {
     clean();
-    let d = destination(js(
+    let d = Instance::new(js(
         "{portalId: '123', loadTimeoutMs: 300, trackingScriptUrl: 'data:text/javascript,0'}",
     ))
     .unwrap();
-    JsFuture::from(d.load(JsValue::UNDEFINED, JsValue::UNDEFINED))
-        .await
-        .unwrap();
+    JsFuture::from(d.load()).await.unwrap();
     assert!(!d.is_loaded());
     clean();
 }
@@ -243,13 +237,11 @@ async fn a_script_that_never_becomes_ready_times_out() {
 #[wasm_bindgen_test]
 async fn consent_pending_injects_nothing_and_resolves_load() {
     clean();
-    let d = destination(js(
+    let d = Instance::new(js(
         "{portalId: '123', consent: 'pending', trackingScriptUrl: 'data:text/javascript,0'}",
     ))
     .unwrap();
-    JsFuture::from(d.load(JsValue::UNDEFINED, JsValue::UNDEFINED))
-        .await
-        .unwrap();
+    JsFuture::from(d.load()).await.unwrap();
     assert!(document().get_element_by_id("hs-script-loader").is_none());
     d.set_consent("granted".into()).unwrap();
     assert!(document().get_element_by_id("hs-script-loader").is_some());
@@ -258,15 +250,19 @@ async fn consent_pending_injects_nothing_and_resolves_load() {
 }
 
 #[wasm_bindgen_test]
-async fn standalone_client_builds_segment_events() {
+async fn identify_and_track_after_load_reach_hsq() {
     clean();
-    let c = Client::new(js(&format!(
+    let d = Instance::new(js(&format!(
         "{{portalId: '9', trackingScriptUrl: '{READY_SCRIPT}'}}"
     )))
     .unwrap();
-    JsFuture::from(c.loaded()).await.unwrap();
-    c.identify("u9".into(), js("{email: 'c@d.co'}"));
-    c.track("Signed Up".into(), js("{plan: 'pro'}"));
+    JsFuture::from(d.load()).await.unwrap();
+    d.call(js(
+        "{type: 'identify', userId: 'u9', traits: {email: 'c@d.co'}}",
+    ));
+    d.call(js(
+        "{type: 'track', event: 'Signed Up', properties: {plan: 'pro'}}",
+    ));
     sleep(10).await;
     let pushed = hsq_json();
     assert!(
@@ -283,15 +279,14 @@ async fn standalone_client_builds_segment_events() {
 #[wasm_bindgen_test]
 async fn non_ascii_keys_and_fractions_use_the_pages_text_operations() {
     clean();
-    let c = Client::new(js(&format!(
+    let d = Instance::new(js(&format!(
         "{{portalId: 9, loadTimeoutMs: ' 1.5e3 ', trackingScriptUrl: '{READY_SCRIPT}'}}"
     )))
     .unwrap();
-    JsFuture::from(c.loaded()).await.unwrap();
-    c.track(
-        "Été Promo".into(),
-        js("{'Prix Été': 1.5, 'ΣΊΣΥΦΟΣ': 1, list: [0.1, 2, 1e21, -0]}"),
-    );
+    JsFuture::from(d.load()).await.unwrap();
+    d.call(js(
+        "{type: 'track', event: 'Été Promo', properties: {'Prix Été': 1.5, 'ΣΊΣΥΦΟΣ': 1, list: [0.1, 2, 1e21, -0]}}",
+    ));
     sleep(10).await;
     let pushed = hsq_json();
     // JavaScript's toLowerCase (final sigma included) and String(n), not Rust's tables.
@@ -335,19 +330,17 @@ fn the_tape_round_trips_text_in_any_script_and_keeps_proto_as_data() {
 #[wasm_bindgen_test]
 async fn an_event_with_throwing_getters_still_arrives_without_those_fields() {
     clean();
-    let d = destination(js(&format!(
+    let d = Instance::new(js(&format!(
         "{{portalId: '123', trackingScriptUrl: '{READY_SCRIPT}'}}"
     )))
     .unwrap();
-    JsFuture::from(d.load(JsValue::UNDEFINED, JsValue::UNDEFINED))
-        .await
-        .unwrap();
+    JsFuture::from(d.load()).await.unwrap();
     // A getter on the event itself and one inside context: only those fields are lost.
-    d.identify(js(
-        "{event: {type: 'identify', userId: 'a@b.co', get traits() { throw new Error('no') }, context: {get page() { throw new Error('no') }}}}",
+    d.call(js(
+        "{type: 'identify', userId: 'a@b.co', get traits() { throw new Error('no') }, context: {get page() { throw new Error('no') }}}",
     ));
-    d.track(js(
-        "{event: {type: 'track', event: 'Clicked', properties: {n: 1}, context: {get page() { throw new Error('no') }}}}",
+    d.call(js(
+        "{type: 'track', event: 'Clicked', properties: {n: 1}, context: {get page() { throw new Error('no') }}}",
     ));
     sleep(10).await;
     assert_eq!(
@@ -373,16 +366,15 @@ async fn re_arming_the_identify_flush_keeps_one_timer_and_flushes_once() {
         window.__restoreTimers = () => { window.setTimeout = set; window.clearTimeout = clear; };
         return 0;
     })()");
-    let c = Client::new(js(&format!(
+    let d = Instance::new(js(&format!(
         "{{portalId: '9', identifyFlushMs: 1500, trackingScriptUrl: '{READY_SCRIPT}'}}"
     )))
     .unwrap();
-    JsFuture::from(c.loaded()).await.unwrap();
+    JsFuture::from(d.load()).await.unwrap();
     for i in 0..20 {
-        c.identify(
-            format!("u{i}").into(),
-            js(&format!("{{email: 'u{i}@d.co'}}")),
-        );
+        d.call(js(&format!(
+            "{{type: 'identify', userId: 'u{i}', traits: {{email: 'u{i}@d.co'}}}}"
+        )));
         sleep(0).await;
     }
     let live = js("window.__flushTimers.size").as_f64();

@@ -1,14 +1,24 @@
 // npm entry (ESM, for bundlers and <script type="module">). The wasm is fetched beside this file
 // (new URL(..., import.meta.url), which webpack 5 turns into an asset) and instantiated before
 // any import of this module resolves, so `destination(settings)` is synchronous for callers.
-import init, * as wasm from './hubspot_wasm.js';
+import init, { Instance } from './hubspot_wasm.js';
+import { classes } from './plugin.js';
 import { version } from './version.js';
 import { inert } from './inert.js';
 
 // Under a CSP without 'wasm-unsafe-eval' init() rejects. A rejected top-level await would fail
 // every module that imports this one (the site's whole bundle): the exports turn inert instead.
 const m = await init().then(
-  () => ({ ...wasm, unavailable: null }),
+  () => {
+    const { Destination, Client } = classes(Instance, version);
+    return {
+      unavailable: null,
+      destination: (settings) => new Destination(settings),
+      createClient: (settings) => new Client(settings),
+      Destination,
+      Client,
+    };
+  },
   (error) => inert(error, version),
 );
 

@@ -28,14 +28,15 @@ pub fn parse_iso_date_ms(s: &str) -> Option<f64> {
                 while p.peek_digit() {
                     p.i += 1;
                 }
-                let frac = &s[start..p.i];
+                let frac = &p.b[start..p.i];
                 if frac.is_empty() {
                     return None;
                 }
                 // Milliseconds: the first three digits, zero-padded, the rest truncated (as
                 // analytics.js does).
                 millis = frac
-                    .bytes()
+                    .iter()
+                    .copied()
                     .chain(std::iter::repeat(b'0'))
                     .take(3)
                     .fold(0.0, |ms, d| ms * 10.0 + f64::from(d - b'0'));

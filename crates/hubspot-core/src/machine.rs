@@ -10,8 +10,6 @@
 //! nothing until the next page view or event; `setPath` sets the path of the next page view,
 //! the automatic one included.
 
-use std::collections::VecDeque;
-
 use crate::command::Command;
 use crate::diagnostic::Diagnostic;
 use crate::event::{Event, EventType};
@@ -139,7 +137,9 @@ pub struct Machine {
     /// Calls of the current task, reordered when it ends.
     task: Vec<Event>,
     /// Calls HubSpot cannot take yet (consent pending, or pages after the first before load).
-    held: VecDeque<Held>,
+    /// A `Vec`, not a `VecDeque`: the front is removed only when `maxQueue` overflows, and a
+    /// `VecDeque` costs ~0.7 KB of wasm.
+    held: Vec<Held>,
     /// Holding everything until load, to keep call order once one page had to wait.
     holding_until_ready: bool,
     queue_full_reported: bool,
@@ -169,7 +169,7 @@ impl Machine {
             tracker: Tracker::Idle,
             consent,
             task: Vec::new(),
-            held: VecDeque::new(),
+            held: Vec::new(),
             holding_until_ready: false,
             queue_full_reported: false,
             pages_before_load: 0,
@@ -404,7 +404,7 @@ impl Machine {
         self.identity_pushed_before_load = false;
         self.identify_sent = false;
         if !self.held.is_empty() {
-            self.held.push_back(Held::Reset);
+            self.held.push(Held::Reset);
         }
         if self.settings.reset_clears_visitor {
             out.act(Action::DeleteCookies(&VISITOR_COOKIES));
@@ -427,10 +427,11 @@ impl Machine {
         self.queue_full_reported = false;
         let held = std::mem::take(&mut self.held);
         // A reset marker drops the held identifies before it: that identity was reset.
-        let last_reset = held.iter().rposition(|h| *h == Held::Reset);
+        // `matches!`, not `==`: a derived `PartialEq` would link a deep comparison of events.
+        let last_reset = held.iter().rposition(|h| matches!(h, Held::Reset));
         for (i, item) in held.into_iter().enumerate() {
             let forgotten = matches!((&item, last_reset), (Held::Call(e), Some(r)) if i < r && e.kind == EventType::Identify);
-            if !forgotten && item != Held::Reset {
+            if !forgotten && !matches!(item, Held::Reset) {
                 self.dispatch(item, now_ms, out);
             }
         }
@@ -471,7 +472,7 @@ impl Machine {
             }
         }
         out.log(Diagnostic::Held(kind));
-        self.held.push_back(Held::Call(event));
+        self.held.push(Held::Call(event));
     }
 
     /// Maps a call and pushes its commands. `loaded`: HubSpot's tracker is ready.

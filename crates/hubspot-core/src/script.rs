@@ -96,11 +96,22 @@ pub fn is_hubspot_tracking_url(src: &str, portal_id: &str) -> bool {
     };
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
     let path = path.split(['?', '#']).next().unwrap_or("");
-    let hubspot_host = ["hs-scripts.com", "hs-analytics.net"]
-        .iter()
-        .any(|d| host == *d || host.ends_with(&format!(".{d}")));
-    let file = format!("{portal_id}.js");
-    hubspot_host && (path == file || path.ends_with(&format!("/{file}")))
+    // Suffix tests, not `format!` + `ends_with`: no formatting machinery in the wasm.
+    let hubspot_host = ["hs-scripts.com", "hs-analytics.net"].iter().any(|d| {
+        host.strip_suffix(d)
+            .is_some_and(|sub| sub.is_empty() || sub.ends_with('.'))
+    });
+    let dir = path
+        .strip_suffix(".js")
+        .and_then(|p| p.strip_suffix(portal_id));
+    hubspot_host && dir.is_some_and(|d| d.is_empty() || d.ends_with('/'))
+}
+
+/// Whether `src` is HubSpot's Forms SDK (a `hsforms.net/forms/` URL on any of its hosts).
+pub fn is_hubspot_forms_url(src: &str) -> bool {
+    // A byte-window search: `str::contains(&str)` links core::fmt's Debug machinery.
+    const NEEDLE: &[u8] = b"hsforms.net/forms/";
+    src.as_bytes().windows(NEEDLE.len()).any(|w| w == NEEDLE)
 }
 
 #[cfg(test)]
@@ -113,6 +124,16 @@ mod tests {
         assert_eq!(cache_buster(1.0), 300_000);
         assert_eq!(cache_buster(300_000.0), 300_000);
         assert_eq!(cache_buster(1_700_000_000_123.0), 1_700_000_100_000);
+    }
+
+    #[test]
+    fn recognises_the_forms_sdk() {
+        assert!(is_hubspot_forms_url(
+            "https://js-eu1.hsforms.net/forms/v2.js"
+        ));
+        assert!(is_hubspot_forms_url("//js.hsforms.net/forms/shell.js"));
+        assert!(!is_hubspot_forms_url("https://js.hsforms.net/v2.js"));
+        assert!(!is_hubspot_forms_url("hsforms"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! spelling the reference integrations use) and what the module runs with ([`Settings`], complete
 //! and checked), joined by one pure function, [`RawSettings::resolve`].
 
-use crate::text::{parse_number, quote};
+use crate::text::{parse_number, quote, trim};
 use crate::value::{Map, Value, format_number};
 use std::fmt;
 
@@ -28,77 +28,230 @@ pub enum Consent {
     Denied,
 }
 
+impl Profile {
+    /// In the order of [`PROFILE_WORDS`].
+    const ALL: [Profile; 3] = [Profile::Default, Profile::Classic, Profile::Actions];
+}
+
+/// `compat`'s words, the default first.
+const PROFILE_WORDS: &[&str] = &["default", "classic", "actions"];
+
 impl Consent {
+    /// In the order of [`CONSENT_WORDS`].
+    const ALL: [Consent; 3] = [Consent::Granted, Consent::Pending, Consent::Denied];
+
     /// Parses `'granted' | 'pending' | 'denied'` (any case).
     pub fn parse(s: &str) -> Option<Consent> {
-        match s.to_ascii_lowercase().as_str() {
-            "granted" => Some(Consent::Granted),
-            "pending" => Some(Consent::Pending),
-            "denied" => Some(Consent::Denied),
-            _ => None,
-        }
+        let lower = s.to_ascii_lowercase();
+        let i = CONSENT_WORDS.iter().position(|w| *w == lower)?;
+        Some(Consent::ALL[i])
     }
 }
 
-/// Settings as given: every field optional. Built from a JavaScript/JSON object by
-/// [`RawSettings::from_value`], which accepts every alias in [`SETTING_NAMES`].
+/// `consent`'s words, the default first.
+const CONSENT_WORDS: &[&str] = &["granted", "pending", "denied"];
+
+/// How a setting's value is read, with its default where the type has one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kind {
+    /// The Hub ID: digits, as a string or a number. Required.
+    PortalId,
+    /// `true`/`false` (or those words as strings).
+    Bool(bool),
+    /// A non-negative number (or a string of one); `None`: off unless given.
+    Number(Option<f64>),
+    /// A string; absent or blank means the behaviour the table's `default` describes.
+    Text,
+    /// One of these words, any case; the first is the default.
+    Choice(&'static [&'static str]),
+    /// `eventNames`: an object of names, or Segment's list of `{key, value}` pairs.
+    EventNames,
+}
+
+/// How one setting is spelled and read (its default and meaning are in [`SETTING_DOCS`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Setting {
+    /// Every spelling the reference integrations use; the first is canonical (used in errors).
+    pub names: &'static [&'static str],
+    /// How its value is read.
+    pub kind: Kind,
+}
+
+/// The one settings table: parsing reads [`SETTINGS`], the TypeScript declarations
+/// ([`typescript`]) and the README's table (checked by a test) follow it. The words are a second
+/// array, so the wasm carries only what parsing needs.
+macro_rules! settings_table {
+    ($({ names: $names:expr, kind: $kind:expr, default: $default:literal, doc: $doc:literal $(,)? }),* $(,)?) => {
+        /// Every setting, in the README's order.
+        pub const SETTINGS: &[Setting] = &[$(Setting { names: $names, kind: $kind }),*];
+        /// Each setting's default, as the README's table states it, and what it does (the
+        /// TypeScript doc comment), in the order of [`SETTINGS`].
+        pub const SETTING_DOCS: &[(&str, &str)] = &[$(($default, $doc)),*];
+    };
+}
+
+settings_table![
+    {
+        names: &["portalId", "portalID", "hubId", "hubID"],
+        kind: Kind::PortalId,
+        default: "required",
+        doc: "Hub ID: digits, as a string or a number.",
+    },
+    {
+        names: &["enableEuropeanDataCenter"],
+        kind: Kind::Bool(false),
+        default: "`false`",
+        doc: "EU hosts for tracking and forms.",
+    },
+    {
+        names: &["loadFormsSDK", "loadFormsSdk"],
+        kind: Kind::Bool(false),
+        default: "`false`",
+        doc: "Also load the Forms SDK.",
+    },
+    {
+        names: &["formatCustomBehavioralEventNames"],
+        kind: Kind::Bool(true),
+        default: "`true`",
+        doc: "Track names become pe<portalId>_<name>.",
+    },
+    {
+        names: &["eventNames"],
+        kind: Kind::EventNames,
+        default: "`{}`",
+        doc: "Segment event name → HubSpot internal event name; wins over formatting.",
+    },
+    {
+        names: &["flushIdentifyImmediately"],
+        kind: Kind::Bool(false),
+        default: "`false`",
+        doc: "Push trackPageView right after each identify (after load).",
+    },
+    {
+        names: &["identifyFlushMs"],
+        kind: Kind::Number(None),
+        default: "off",
+        doc: "Push trackPageView when an identify is still pending after this many ms.",
+    },
+    {
+        names: &["compat"],
+        kind: Kind::Choice(PROFILE_WORDS),
+        default: "`'default'`",
+        doc: "Reproduce a Segment integration's _hsq output.",
+    },
+    {
+        names: &["consent"],
+        kind: Kind::Choice(CONSENT_WORDS),
+        default: "`'granted'`",
+        doc: "Initial consent.",
+    },
+    {
+        names: &["nonce"],
+        kind: Kind::Text,
+        default: "the loading script's",
+        doc: "CSP nonce for injected scripts.",
+    },
+    {
+        names: &["loadTimeoutMs"],
+        kind: Kind::Number(Some(10_000.0)),
+        default: "`10000`",
+        doc: "Give up on HubSpot's script after this many ms.",
+    },
+    {
+        names: &["maxQueue"],
+        kind: Kind::Number(Some(1000.0)),
+        default: "`1000`",
+        doc: "Calls held before HubSpot can take them.",
+    },
+    {
+        names: &["resetClearsVisitor"],
+        kind: Kind::Bool(true),
+        default: "`true`",
+        doc: "reset() deletes HubSpot's visitor cookies.",
+    },
+    {
+        names: &["debug"],
+        kind: Kind::Bool(false),
+        default: "`false`",
+        doc: "Log each decision to the console.",
+    },
+    {
+        names: &["trackingScriptUrl"],
+        kind: Kind::Text,
+        default: "HubSpot's",
+        doc: "Load HubSpot's tracking code from this URL instead (a first-party proxy or a stand-in).",
+    },
+    {
+        names: &["formsScriptUrl"],
+        kind: Kind::Text,
+        default: "HubSpot's",
+        doc: "Load the Forms SDK from this URL instead.",
+    },
+];
+
+/// A setting's value as given, read by its [`Kind`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Given {
+    /// [`Kind::Bool`].
+    Bool(bool),
+    /// [`Kind::Number`].
+    Number(f64),
+    /// [`Kind::PortalId`] (numbers as their digits) and [`Kind::Text`].
+    Text(String),
+    /// [`Kind::Choice`]: the index of the word.
+    Choice(usize),
+    /// [`Kind::EventNames`].
+    EventNames(Vec<(String, String)>),
+}
+
+/// Settings as given: each setting of [`SETTINGS`] given or not. Built from a JavaScript/JSON
+/// object by [`RawSettings::from_value`], which accepts every spelling in the table.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RawSettings {
-    /// Hub ID (`portalId`, `hubId`, `hubID`, `portalID`): digits, as a string or a number.
-    pub portal_id: Option<String>,
-    /// Use HubSpot's EU hosts for tracking and forms.
-    pub enable_european_data_center: Option<bool>,
-    /// Also load the Forms SDK (`loadFormsSDK`, `loadFormsSdk`).
-    pub load_forms_sdk: Option<bool>,
-    /// Turn track names into `pe<portalId>_<name>`.
-    pub format_custom_behavioral_event_names: Option<bool>,
-    /// Segment event name → HubSpot internal event name.
-    pub event_names: Option<Vec<(String, String)>>,
-    /// Push a page view right after every transmitted identify.
-    pub flush_identify_immediately: Option<bool>,
-    /// Push a page view if an accepted identify is still pending after this many ms.
-    pub identify_flush_ms: Option<f64>,
-    /// `'default' | 'classic' | 'actions'`.
-    pub compat: Option<Profile>,
-    /// Initial consent state.
-    pub consent: Option<Consent>,
-    /// CSP nonce for injected scripts.
-    pub nonce: Option<String>,
-    /// How long to wait for HubSpot's script.
-    pub load_timeout_ms: Option<f64>,
-    /// Calls held before HubSpot can take them.
-    pub max_queue: Option<f64>,
-    /// Forget the visitor on `reset()`.
-    pub reset_clears_visitor: Option<bool>,
-    /// Log decisions to the console.
-    pub debug: Option<bool>,
-    /// Load HubSpot's tracking code from this URL instead (a first-party proxy, or a stand-in).
-    pub tracking_script_url: Option<String>,
-    /// Load the Forms SDK from this URL instead.
-    pub forms_script_url: Option<String>,
+    /// `(index into SETTINGS, value)`, in the order given; a later spelling of the same setting wins.
+    pub given: Vec<(usize, Given)>,
     /// Keys that matched no setting (ignored; reported once in debug mode).
     pub unknown_keys: Vec<String>,
 }
 
-/// Every setting with the spellings accepted for it (first = canonical, used in errors).
-pub const SETTING_NAMES: &[&[&str]] = &[
-    &["portalId", "portalID", "hubId", "hubID"],
-    &["enableEuropeanDataCenter"],
-    &["loadFormsSDK", "loadFormsSdk"],
-    &["formatCustomBehavioralEventNames"],
-    &["eventNames"],
-    &["flushIdentifyImmediately"],
-    &["identifyFlushMs"],
-    &["compat"],
-    &["consent"],
-    &["nonce"],
-    &["loadTimeoutMs"],
-    &["maxQueue"],
-    &["resetClearsVisitor"],
-    &["debug"],
-    &["trackingScriptUrl"],
-    &["formsScriptUrl"],
-];
+/// The TypeScript declarations of the settings (`Consent` and `Settings`), from [`SETTINGS`]:
+/// shipped in the npm package's `.d.ts` as `js/settings.d.ts` (a test keeps that file current).
+pub fn typescript() -> String {
+    let words = |words: &[&str]| {
+        let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+        quoted.join(" | ")
+    };
+    let mut out = format!(
+        "/** Consent state. */\nexport type Consent = {};\n\n\
+         /** Destination settings (every spelling Segment's integrations use is accepted). */\n\
+         export interface Settings {{\n",
+        words(CONSENT_WORDS)
+    );
+    for (setting, (default, doc)) in SETTINGS.iter().zip(SETTING_DOCS) {
+        let ts = match setting.kind {
+            Kind::PortalId => "string | number".to_owned(),
+            Kind::Bool(_) => "boolean".to_owned(),
+            Kind::Number(None) => "number | null".to_owned(),
+            Kind::Number(Some(_)) => "number".to_owned(),
+            Kind::Text => "string".to_owned(),
+            Kind::Choice(CONSENT_WORDS) => "Consent".to_owned(),
+            Kind::Choice(w) => words(w),
+            Kind::EventNames => {
+                "Record<string, string> | Array<{ key: string; value: string }>".to_owned()
+            }
+        };
+        let default = default.replace('`', "");
+        for (i, name) in setting.names.iter().enumerate() {
+            let doc = match (i, setting.kind) {
+                (0, Kind::PortalId) => format!("{doc} Required."),
+                (0, _) => format!("{doc} Default: {default}."),
+                _ => format!("Alias of {}.", setting.names[0]),
+            };
+            out += &format!("  /** {doc} */\n  {name}?: {ts};\n");
+        }
+    }
+    out + "}\n"
+}
 
 /// A setting that cannot be used, named as the site would look for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,105 +305,64 @@ impl RawSettings {
         };
         let mut raw = RawSettings::default();
         for (key, v) in obj.iter() {
-            let Some(names) = SETTING_NAMES.iter().find(|names| names.contains(&key)) else {
+            let Some(index) = SETTINGS.iter().position(|s| s.names.contains(&key)) else {
                 raw.unknown_keys.push(key.to_owned());
                 continue;
             };
-            if matches!(v, Value::Null) {
-                continue;
+            if !matches!(v, Value::Null) {
+                raw.given.push((index, read(&SETTINGS[index], v)?));
             }
-            raw.set(names[0], v)?;
         }
         Ok(raw)
     }
 
-    fn set(&mut self, name: &'static str, v: &Value) -> Result<(), SettingsError> {
-        let boolean = |v: &Value| match v {
-            Value::Bool(b) => Ok(*b),
-            Value::String(s) if s == "true" => Ok(true),
-            Value::String(s) if s == "false" => Ok(false),
-            other => Err(err(
-                name,
-                format!("must be true or false, got {}", describe(other)),
-            )),
-        };
-        let number = |v: &Value| match v {
-            Value::Number(n) if n.is_finite() && *n >= 0.0 => Ok(*n),
-            Value::String(s) if parse_number(s).is_some_and(|n| n.is_finite() && n >= 0.0) => {
-                Ok(parse_number(s).unwrap_or_default())
-            }
-            other => Err(err(
-                name,
-                format!("must be a non-negative number, got {}", describe(other)),
-            )),
-        };
-        let string = |v: &Value| match v {
-            Value::String(s) => Ok(s.clone()),
-            other => Err(err(
-                name,
-                format!("must be a string, got {}", describe(other)),
-            )),
-        };
-        match name {
-            "portalId" => {
-                self.portal_id = Some(match v {
-                    Value::Number(n) => format_number(*n),
-                    other => string(other)?,
-                })
-            }
-            "enableEuropeanDataCenter" => self.enable_european_data_center = Some(boolean(v)?),
-            "loadFormsSDK" => self.load_forms_sdk = Some(boolean(v)?),
-            "formatCustomBehavioralEventNames" => {
-                self.format_custom_behavioral_event_names = Some(boolean(v)?)
-            }
-            "eventNames" => self.event_names = Some(event_names(v)?),
-            "flushIdentifyImmediately" => self.flush_identify_immediately = Some(boolean(v)?),
-            "identifyFlushMs" => self.identify_flush_ms = Some(number(v)?),
-            "compat" => {
-                let s = string(v)?;
-                self.compat = Some(match s.to_ascii_lowercase().as_str() {
-                    "default" => Profile::Default,
-                    "classic" => Profile::Classic,
-                    "actions" => Profile::Actions,
-                    _ => {
-                        return Err(err(
-                            name,
-                            format!(
-                                "must be 'default', 'classic' or 'actions', got {}",
-                                quote(&s)
-                            ),
-                        ));
-                    }
-                })
-            }
-            "consent" => {
-                let s = string(v)?;
-                self.consent = Some(Consent::parse(&s).ok_or_else(|| {
-                    err(
-                        name,
-                        format!(
-                            "must be 'granted', 'pending' or 'denied', got {}",
-                            quote(&s)
-                        ),
-                    )
-                })?)
-            }
-            "nonce" => self.nonce = Some(string(v)?),
-            "loadTimeoutMs" => self.load_timeout_ms = Some(number(v)?),
-            "maxQueue" => self.max_queue = Some(number(v)?),
-            "resetClearsVisitor" => self.reset_clears_visitor = Some(boolean(v)?),
-            "debug" => self.debug = Some(boolean(v)?),
-            "trackingScriptUrl" => self.tracking_script_url = Some(string(v)?),
-            "formsScriptUrl" => self.forms_script_url = Some(string(v)?),
-            _ => unreachable!("every name in SETTING_NAMES is handled"),
+    /// The value given for the setting whose canonical name is `name`, if any.
+    fn get(&self, name: &str) -> Option<&Given> {
+        self.given
+            .iter()
+            .rev()
+            .find(|(i, _)| SETTINGS[*i].names[0] == name)
+            .map(|(_, g)| g)
+    }
+
+    /// A [`Kind::Bool`] setting, its default when not given.
+    fn flag(&self, name: &str) -> bool {
+        match (self.get(name), kind(name)) {
+            (Some(Given::Bool(b)), _) => *b,
+            (_, Kind::Bool(default)) => default,
+            _ => false,
         }
-        Ok(())
+    }
+
+    /// A [`Kind::Number`] setting, its default when not given.
+    fn number(&self, name: &str) -> Option<f64> {
+        match (self.get(name), kind(name)) {
+            (Some(Given::Number(n)), _) => Some(*n),
+            (_, Kind::Number(default)) => default,
+            _ => None,
+        }
+    }
+
+    /// A [`Kind::Text`] or [`Kind::PortalId`] setting, trimmed; `None` when absent or blank.
+    fn text(&self, name: &str) -> Option<&str> {
+        match self.get(name) {
+            Some(Given::Text(t)) => Some(trim(t)).filter(|t| !t.is_empty()),
+            _ => None,
+        }
+    }
+
+    /// A [`Kind::Choice`] setting: the index of its word (0, the default, when not given).
+    fn choice(&self, name: &str) -> usize {
+        match self.get(name) {
+            Some(Given::Choice(i)) => *i,
+            _ => 0,
+        }
     }
 
     /// Resolves into complete settings, or says which setting is wrong.
     pub fn resolve(&self) -> Result<Settings, SettingsError> {
-        let portal_id = match self.portal_id.as_deref().map(str::trim) {
-            None | Some("") => return Err(err("portalId", "is required (your HubSpot Hub ID)")),
+        let portal_id = match self.text("portalId") {
+            None => return Err(err("portalId", "is required (your HubSpot Hub ID)")),
             Some(p) if p.len() <= 20 && p.bytes().all(|b| b.is_ascii_digit()) => p.to_owned(),
             Some(p) => {
                 return Err(err(
@@ -259,43 +371,99 @@ impl RawSettings {
                 ));
             }
         };
-        let load_timeout_ms = self.load_timeout_ms.unwrap_or(10_000.0);
+        let load_timeout_ms = self.number("loadTimeoutMs").unwrap_or_default();
         if load_timeout_ms == 0.0 {
             return Err(err("loadTimeoutMs", "must be greater than 0"));
         }
-        let max_queue = self.max_queue.unwrap_or(1000.0);
+        let max_queue = self.number("maxQueue").unwrap_or_default();
         if max_queue.fract() != 0.0 {
             return Err(err("maxQueue", "must be a whole number"));
         }
-        let nonce = match self.nonce.as_deref().map(str::trim) {
-            Some("") | None => None,
-            Some(n) => Some(n.to_owned()),
+        let event_names = match self.get("eventNames") {
+            Some(Given::EventNames(names)) => names.clone(),
+            _ => Vec::new(),
         };
         Ok(Settings {
             portal_id,
-            european_data_center: self.enable_european_data_center.unwrap_or(false),
-            load_forms_sdk: self.load_forms_sdk.unwrap_or(false),
-            format_event_names: self.format_custom_behavioral_event_names.unwrap_or(true),
-            event_names: self.event_names.clone().unwrap_or_default(),
-            flush_identify_immediately: self.flush_identify_immediately.unwrap_or(false),
-            identify_flush_ms: self.identify_flush_ms,
-            profile: self.compat.unwrap_or(Profile::Default),
-            consent: self.consent.unwrap_or(Consent::Granted),
-            nonce,
+            european_data_center: self.flag("enableEuropeanDataCenter"),
+            load_forms_sdk: self.flag("loadFormsSDK"),
+            format_event_names: self.flag("formatCustomBehavioralEventNames"),
+            event_names,
+            flush_identify_immediately: self.flag("flushIdentifyImmediately"),
+            identify_flush_ms: self.number("identifyFlushMs"),
+            profile: Profile::ALL[self.choice("compat")],
+            consent: Consent::ALL[self.choice("consent")],
+            nonce: self.text("nonce").map(str::to_owned),
             load_timeout_ms,
             max_queue: max_queue as usize,
-            reset_clears_visitor: self.reset_clears_visitor.unwrap_or(true),
-            debug: self.debug.unwrap_or(false),
-            tracking_script_url: self
-                .tracking_script_url
-                .clone()
-                .filter(|u| !u.trim().is_empty()),
-            forms_script_url: self
-                .forms_script_url
-                .clone()
-                .filter(|u| !u.trim().is_empty()),
+            reset_clears_visitor: self.flag("resetClearsVisitor"),
+            debug: self.flag("debug"),
+            tracking_script_url: self.text("trackingScriptUrl").map(str::to_owned),
+            forms_script_url: self.text("formsScriptUrl").map(str::to_owned),
         })
     }
+}
+
+/// The kind of the setting whose canonical name is `name`.
+fn kind(name: &str) -> Kind {
+    SETTINGS
+        .iter()
+        .find(|s| s.names[0] == name)
+        .map_or(Kind::Text, |s| s.kind)
+}
+
+/// Reads one setting's value by its kind; the error names the setting.
+fn read(setting: &Setting, v: &Value) -> Result<Given, SettingsError> {
+    let name = setting.names[0];
+    let wrong = |expected: &str| err(name, format!("must be {expected}, got {}", describe(v)));
+    Ok(match (setting.kind, v) {
+        (Kind::PortalId, Value::Number(n)) => Given::Text(format_number(*n)),
+        (Kind::PortalId | Kind::Text, Value::String(s)) => Given::Text(s.clone()),
+        (Kind::PortalId | Kind::Text, _) => return Err(wrong("a string")),
+        (Kind::Bool(_), Value::Bool(b)) => Given::Bool(*b),
+        (Kind::Bool(_), Value::String(s)) if s == "true" || s == "false" => {
+            Given::Bool(s == "true")
+        }
+        (Kind::Bool(_), _) => return Err(wrong("true or false")),
+        (Kind::Number(_), _) => {
+            let n = match v {
+                Value::Number(n) => Some(*n),
+                Value::String(s) => parse_number(s),
+                _ => None,
+            };
+            match n {
+                Some(n) if n.is_finite() && n >= 0.0 => Given::Number(n),
+                _ => return Err(wrong("a non-negative number")),
+            }
+        }
+        (Kind::Choice(words), Value::String(s)) => {
+            let lower = s.to_ascii_lowercase();
+            match words.iter().position(|w| *w == lower) {
+                Some(i) => Given::Choice(i),
+                None => {
+                    let problem = format!("must be {}, got {}", one_of(words), quote(s));
+                    return Err(err(name, problem));
+                }
+            }
+        }
+        (Kind::Choice(words), _) => return Err(wrong(&one_of(words))),
+        (Kind::EventNames, _) => Given::EventNames(event_names(v)?),
+    })
+}
+
+/// `'a', 'b' or 'c'`.
+fn one_of(words: &[&str]) -> String {
+    let mut out = String::new();
+    for (i, w) in words.iter().enumerate() {
+        out.push_str(match i {
+            0 => "'",
+            _ if i + 1 == words.len() => " or '",
+            _ => ", '",
+        });
+        out.push_str(w);
+        out.push('\'');
+    }
+    out
 }
 
 /// `eventNames` as an object (`{"Signed Up": "pe123_signup"}`) or as Segment's list of
@@ -313,23 +481,31 @@ fn event_names(v: &Value) -> Result<Vec<(String, String)>, SettingsError> {
             ),
         )),
     };
+    // Loops, not `collect::<Result<Vec<_>, _>>()`, whose adapter costs wasm bytes.
+    let mut names = Vec::new();
     match v {
-        Value::Object(m) => m.iter().map(|(k, v)| pair(k, v)).collect(),
-        Value::Array(items) => items
-            .iter()
-            .map(|item| {
+        Value::Object(m) => {
+            for (k, v) in m.iter() {
+                names.push(pair(k, v)?);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
                 let obj = item.as_object().unwrap_or(const { &Map::new() });
-                match (obj.get("key"), obj.get("value")) {
-                    (Some(Value::String(k)), Some(v)) => pair(k, v),
-                    _ => Err(err(NAME, "list items must be {key, value} strings")),
-                }
-            })
-            .collect(),
-        other => Err(err(
-            NAME,
-            format!("must be an object of names, got {}", describe(other)),
-        )),
+                names.push(match (obj.get("key"), obj.get("value")) {
+                    (Some(Value::String(k)), Some(v)) => pair(k, v)?,
+                    _ => return Err(err(NAME, "list items must be {key, value} strings")),
+                });
+            }
+        }
+        other => {
+            return Err(err(
+                NAME,
+                format!("must be an object of names, got {}", describe(other)),
+            ));
+        }
     }
+    Ok(names)
 }
 
 /// Complete, checked settings (defaults applied). See the README's settings table.
@@ -487,6 +663,65 @@ mod tests {
                 [("Signed Up".to_owned(), "pe1_signup".to_owned())]
             );
         }
+    }
+
+    /// `js/settings.d.ts` is [`typescript`]'s output; `UPDATE_TS=1 cargo test` rewrites it.
+    #[test]
+    fn typescript_declarations_are_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../js/settings.d.ts");
+        let want = typescript();
+        if std::env::var_os("UPDATE_TS").is_some() {
+            std::fs::write(path, &want).unwrap();
+        }
+        let shipped = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            shipped == want,
+            "js/settings.d.ts is out of date: run UPDATE_TS=1 cargo test -p hubspot-core"
+        );
+    }
+
+    /// The README's settings table lists the same settings, spellings and defaults, in order.
+    #[test]
+    fn readme_table_agrees_with_the_settings() {
+        let readme = include_str!("../../../README.md");
+        let table = readme
+            .split("\n## Settings\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("README has a ## Settings section");
+        let rows: Vec<(Vec<&str>, &str)> = table
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .map(|l| {
+                let cells: Vec<&str> = l.split(" | ").collect();
+                // Backticked words of the first cell: the name, then its aliases.
+                let names = cells[0].split('`').skip(1).step_by(2).collect();
+                (names, cells[1])
+            })
+            .collect();
+        let ours: Vec<(Vec<&str>, &str)> = SETTINGS
+            .iter()
+            .zip(SETTING_DOCS)
+            .map(|(s, (default, _))| (s.names.to_vec(), *default))
+            .collect();
+        assert_eq!(rows, ours);
+    }
+
+    #[test]
+    fn table_defaults_are_the_resolved_defaults() {
+        let (s, _) = Settings::from_value(&obj(&[("portalId", "1".into())])).unwrap();
+        for (setting, (default, _)) in SETTINGS.iter().zip(SETTING_DOCS) {
+            let shown = match setting.kind {
+                Kind::Bool(b) => format!("`{b}`"),
+                Kind::Number(Some(n)) => format!("`{n}`"),
+                Kind::Number(None) => "off".into(),
+                Kind::Choice(words) => format!("`'{}'`", words[0]),
+                Kind::EventNames => "`{}`".into(),
+                Kind::PortalId | Kind::Text => continue,
+            };
+            assert_eq!(*default, shown, "{}", setting.names[0]);
+        }
+        assert_eq!((s.profile, s.consent), (Profile::Default, Consent::Granted));
     }
 
     #[test]

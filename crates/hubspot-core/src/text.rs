@@ -139,7 +139,8 @@ pub fn quote(s: &str) -> String {
 pub fn js_parse_float(s: &str) -> Option<f64> {
     let s = s.trim_start_matches(is_js_whitespace);
     let len = numeric_prefix_len(s);
-    (len > 0).then(|| (crate::host::host().parse_decimal)(&s[..len]))?
+    // `get`, not `[..]`: a slice that can panic links core::fmt's Debug machinery into the wasm.
+    (len > 0).then(|| (crate::host::host().parse_decimal)(s.get(..len)?))?
 }
 
 /// A whole string as a decimal number (white space around it allowed), as settings accept
@@ -157,7 +158,7 @@ fn numeric_prefix_len(s: &str) -> usize {
     if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
         i += 1;
     }
-    if s[i..].starts_with("Infinity") {
+    if b[i..].starts_with(b"Infinity") {
         return i + "Infinity".len();
     }
     let digits_start = i;

@@ -1,0 +1,163 @@
+// The two faces sites use, over the wasm's one exported class (`Instance`, src/plugin.rs): the
+// analytics-next destination plugin and the standalone client. JavaScript rather than more
+// exported Rust: every export costs the wasm and its glue bytes, and this is names, getters and
+// argument shuffling; every decision is the engine's.
+
+/** `ctx.event`, or undefined when `ctx` is not an object or its getter throws. */
+function eventOf(ctx) {
+  try {
+    return ctx == null ? undefined : ctx.event;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A Segment event with `context.page` from the current location, as analytics.js builds it. */
+function segmentEvent(type, payloadKey, payload) {
+  const event = { type, [payloadKey]: payload };
+  if (typeof location !== 'undefined') {
+    const page = { path: location.pathname, search: location.search, url: location.href };
+    if (typeof document !== 'undefined') {
+      page.title = document.title;
+      page.referrer = document.referrer;
+    }
+    event.context = { page };
+  }
+  return event;
+}
+
+/** The `Destination` and `Client` classes over a build's `Instance` class. */
+export function classes(Instance, version) {
+  /**
+   * An analytics-next destination plugin named 'HubSpot' (so `integrations: {HubSpot: false}`
+   * turns it off). Event methods return the context and never throw.
+   */
+  class Destination {
+    #instance;
+
+    /** Validates settings (throws an Error naming a bad setting); nothing loads before `load`. */
+    constructor(settings) {
+      this.#instance = new Instance(settings);
+    }
+
+    get name() {
+      return 'HubSpot';
+    }
+
+    get type() {
+      return 'destination';
+    }
+
+    get version() {
+      return version;
+    }
+
+    /** True once HubSpot's tracker is ready. */
+    isLoaded() {
+      return this.#instance.isLoaded();
+    }
+
+    /** Starts loading HubSpot and listens for `analytics.reset()`; always resolves. */
+    load(_ctx, analytics) {
+      try {
+        if (analytics != null && typeof analytics.on === 'function') analytics.on('reset', () => this.#instance.reset());
+      } catch {
+        // A host whose emitter throws still gets a destination that loads; only reset is lost.
+      }
+      return this.#instance.load();
+    }
+
+    page(ctx) {
+      return this.#call(ctx);
+    }
+
+    identify(ctx) {
+      return this.#call(ctx);
+    }
+
+    track(ctx) {
+      return this.#call(ctx);
+    }
+
+    group(ctx) {
+      return this.#call(ctx);
+    }
+
+    alias(ctx) {
+      return this.#call(ctx);
+    }
+
+    screen(ctx) {
+      return this.#call(ctx);
+    }
+
+    /** Changes consent: 'granted' | 'pending' | 'denied' (throws on anything else). */
+    setConsent(state) {
+      this.#instance.setConsent(state);
+    }
+
+    /** True while an identify waits for a page view or event to carry it to HubSpot. */
+    pendingIdentity() {
+      return this.#instance.pendingIdentity();
+    }
+
+    #call(ctx) {
+      this.#instance.call(eventOf(ctx));
+      return ctx;
+    }
+  }
+
+  /** The standalone client for sites without Segment: Segment-spec `page`, `identify`, `track`. */
+  class Client {
+    #instance;
+
+    /** Validates settings (throws an Error naming a bad setting) and starts loading HubSpot. */
+    constructor(settings) {
+      this.#instance = new Instance(settings);
+      /** Resolves once HubSpot is ready, has failed or timed out, or consent keeps it away. */
+      this.loaded = this.#instance.load();
+    }
+
+    /** `page([category], [name], [properties])`. */
+    page(a, b, c) {
+      const [category, name, properties] =
+        typeof a === 'string' && typeof b === 'string' ? [a, b, c] : typeof a === 'string' ? [undefined, a, b] : [undefined, undefined, a];
+      const event = segmentEvent('page', 'properties', properties);
+      if (name !== undefined) event.name = name;
+      if (category !== undefined) event.category = category;
+      this.#instance.call(event);
+    }
+
+    /** `identify([userId], [traits])`. */
+    identify(a, b) {
+      const withId = typeof a === 'string' || typeof a === 'number';
+      const event = segmentEvent('identify', 'traits', withId ? b : a);
+      if (withId) event.userId = a;
+      this.#instance.call(event);
+    }
+
+    /** `track(event, [properties])`. */
+    track(name, properties) {
+      const event = segmentEvent('track', 'properties', properties);
+      event.event = name;
+      this.#instance.call(event);
+    }
+
+    /** Forgets the visitor (and deletes HubSpot's cookies unless `resetClearsVisitor: false`). */
+    reset() {
+      this.#instance.reset();
+    }
+
+    /** Changes consent: 'granted' | 'pending' | 'denied' (throws on anything else). */
+    setConsent(state) {
+      this.#instance.setConsent(state);
+    }
+
+    /** True while an identify waits for a page view or event to carry it to HubSpot. */
+    pendingIdentity() {
+      return this.#instance.pendingIdentity();
+    }
+  }
+
+  return { Destination, Client };
+}

@@ -1,0 +1,128 @@
+// The browser effects of src/engine.rs: the page's DOM, window._hsq, timers, cookies and the
+// console. Nothing here decides anything about HubSpot (the core does, through the engine): these
+// functions report what the page has and do what they are told. JavaScript rather than web-sys
+// and gloo-timers calls from Rust: each import and closure type costs the wasm bytes.
+//
+// Callbacks: the engine hands over one `signal(code, arg)` function and the code to call it with.
+import { parse } from './tape.js';
+
+const isObject = (v) => v !== null && typeof v === 'object';
+
+/** window._hsq, created (as an array) if missing and never replaced. */
+export function hsqQueue() {
+  if (!isObject(window._hsq)) window._hsq = [];
+  return window._hsq;
+}
+
+/** True once HubSpot's tracking code has patched `_hsq.push` (its readiness signal). */
+export function isPatched() {
+  const hsq = window._hsq;
+  return isObject(hsq) && typeof hsq.push === 'function' && hsq.push !== Array.prototype.push;
+}
+
+/**
+ * Pushes a command (JSON that Rust wrote; `dates`: it holds tagged dates) through whatever `push`
+ * `_hsq` has now. An error inside HubSpot's code is reported, never thrown into the page.
+ */
+export function hsqPush(json, dates) {
+  try {
+    const hsq = hsqQueue();
+    hsq.push(parse(json, dates));
+  } catch (error) {
+    console.warn('[HubSpot] _hsq.push failed:', error);
+  }
+}
+
+/** Whether an element with this id is on the page. */
+export function hasElement(id) {
+  return document.getElementById(id) !== null;
+}
+
+/** The `src` of every script on the page, one per line (URLs hold no line breaks). */
+export function scriptSources() {
+  return Array.from(document.scripts, (s) => s.src).join('\n');
+}
+
+/** Whether the page has `window.hbspt.forms` (the Forms SDK ran). */
+export function hasFormsGlobal() {
+  return isObject(window.hbspt) && isObject(window.hbspt.forms);
+}
+
+/**
+ * A nonce for injected tags: that of the script running now (this module's, under a strict CSP),
+ * else of any script on the page; '' when none. Throws outside a page.
+ */
+export function pageNonce() {
+  if (typeof document === 'undefined') throw new Error('HubSpot: no document (not running in a browser page)');
+  const current = document.currentScript;
+  if (current && current.nonce) return current.nonce;
+  for (const s of document.scripts) if (s.nonce) return s.nonce;
+  return '';
+}
+
+/**
+ * Inserts a script tag (async, text/javascript, the nonce) before the first `<script>`, else
+ * into `<head>`, else the root element; `signal(code, 1)` on its `load`, `signal(code, 0)` on
+ * `error`, once. False (and a warning) when it could not be added.
+ */
+export function inject(url, id, nonce, signal, code) {
+  try {
+    const tag = document.createElement('script');
+    tag.type = 'text/javascript';
+    tag.async = true;
+    if (id) tag.id = id;
+    if (nonce) tag.nonce = nonce;
+    let settled = false;
+    const settle = (ok) => () => {
+      if (!settled) {
+        settled = true;
+        signal(code, ok);
+      }
+    };
+    tag.addEventListener('load', settle(1));
+    tag.addEventListener('error', settle(0));
+    tag.src = url;
+    const first = document.scripts[0];
+    if (first && first.parentNode) first.parentNode.insertBefore(tag, first);
+    else (document.head || document.documentElement).appendChild(tag);
+    return true;
+  } catch (error) {
+    console.warn('[HubSpot] could not add script:', error);
+    return false;
+  }
+}
+
+/** `signal(code, 0)` after `ms`; returns the timer's id for `clearTimer`. */
+export function armTimer(signal, code, ms) {
+  return setTimeout(() => signal(code, 0), ms);
+}
+
+/** `signal(code, 0)` once `_hsq.push` is patched, polled every `ms` with a timer (a busy loop
+ * delays HubSpot's script); returns the poll's id for `clearTimer`. */
+export function watchReadiness(signal, code, ms) {
+  const poll = setInterval(() => {
+    if (isPatched()) {
+      clearInterval(poll);
+      signal(code, 0);
+    }
+  }, ms);
+  return poll;
+}
+
+/** Cancels a timer or poll (browsers share one id space for both). */
+export function clearTimer(id) {
+  clearTimeout(id);
+}
+
+/** Deletes a cookie on this host and on every parent domain HubSpot may have set it on. */
+export function deleteCookie(name) {
+  const labels = location.hostname.split('.');
+  const domains = [''];
+  for (let i = 0; i < labels.length - 1; i++) domains.push(`; domain=.${labels.slice(i).join('.')}`);
+  for (const domain of domains) document.cookie = `${name}=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/${domain}`;
+}
+
+/** A debug line. */
+export function log(text) {
+  console.log('[HubSpot]', text);
+}

@@ -1,0 +1,81 @@
+//! The page, through `js/shell.js`: `window._hsq`, script tags, timers, cookies and the console.
+//! JavaScript performs and reports; what counts as HubSpot on the page is decided by the core
+//! (`hubspot_core::script`).
+
+use hubspot_core::Existing;
+use hubspot_core::script::{HUBSPOT_TAG_IDS, is_hubspot_forms_url, is_hubspot_tracking_url};
+use js_sys::Function;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(module = "/js/shell.js")]
+extern "C" {
+    /// `window._hsq`, created if missing and never replaced.
+    #[wasm_bindgen(js_name = hsqQueue)]
+    pub fn hsq_queue();
+    /// True once HubSpot's tracking code has patched `_hsq.push`.
+    #[wasm_bindgen(js_name = isPatched)]
+    pub fn is_patched() -> bool;
+    /// Pushes a command written as JSON (with tagged dates when `dates`); reports, never throws.
+    #[wasm_bindgen(js_name = hsqPush)]
+    pub fn hsq_push(json: &str, dates: bool);
+    #[wasm_bindgen(js_name = hasElement)]
+    fn has_element(id: &str) -> bool;
+    #[wasm_bindgen(js_name = scriptSources)]
+    fn script_sources() -> String;
+    #[wasm_bindgen(js_name = hasFormsGlobal)]
+    fn has_forms_global() -> bool;
+    #[wasm_bindgen(js_name = pageNonce, catch)]
+    fn page_nonce_or_empty() -> Result<String, JsValue>;
+    /// Inserts a script tag; `signal(code, 1 | 0)` on its `load` or `error`. False when it
+    /// could not be added (already reported).
+    pub fn inject(
+        url: &str,
+        id: Option<&str>,
+        nonce: Option<&str>,
+        signal: &Function,
+        code: u32,
+    ) -> bool;
+    /// `signal(code, 0)` after `ms`; the timer's id.
+    #[wasm_bindgen(js_name = armTimer)]
+    pub fn arm_timer(signal: &Function, code: u32, ms: f64) -> f64;
+    /// `signal(code, 0)` once `_hsq.push` is patched, polled every `ms`; the poll's id.
+    #[wasm_bindgen(js_name = watchReadiness)]
+    pub fn watch_readiness(signal: &Function, code: u32, ms: u32) -> f64;
+    /// Cancels a timer or poll.
+    #[wasm_bindgen(js_name = clearTimer)]
+    pub fn clear_timer(id: f64);
+    /// Deletes a cookie on this host and every parent domain.
+    #[wasm_bindgen(js_name = deleteCookie)]
+    pub fn delete_cookie(name: &str);
+    /// `console.log('[HubSpot]', text)`.
+    pub fn log(text: &str);
+}
+
+/// What of HubSpot the site already has (spec section 3.3): a patched `_hsq.push`, a tag with
+/// HubSpot's ids, or a script from HubSpot's hosts for this portal.
+pub fn existing(portal_id: &str) -> Existing {
+    if is_patched() {
+        return Existing::Ready;
+    }
+    let tagged = HUBSPOT_TAG_IDS.iter().any(|id| has_element(id));
+    if tagged
+        || script_sources()
+            .split('\n')
+            .any(|src| is_hubspot_tracking_url(src, portal_id))
+    {
+        Existing::Loading
+    } else {
+        Existing::None
+    }
+}
+
+/// True when the Forms SDK is already on the page.
+pub fn forms_present() -> bool {
+    has_forms_global() || script_sources().split('\n').any(is_hubspot_forms_url)
+}
+
+/// The nonce of a script already on the page (the one that loaded this module, under a strict
+/// CSP), if any. An error outside a browser page.
+pub fn page_nonce() -> Result<Option<String>, JsValue> {
+    page_nonce_or_empty().map(|n| Some(n).filter(|n| !n.is_empty()))
+}
