@@ -1,5 +1,9 @@
 //! The HubSpot Source's CRM slice against the fake over real HTTP: each case of source.md
 //! section 3 that this slice covers, with the fake's data controls causing the change.
+//!
+//! Every case runs against both destinations: `sqlite::…` always, `postgres::…` (ignored
+//! unless run with `--ignored`) against the server at `HUBSPOT_TEST_PG_URL`, each database in a
+//! schema of its own: `scripts/pg-test.sh cargo test -p hubspot-cloud --test sync -- --ignored`.
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -9,8 +13,10 @@ use fake_hubspot::{DEFAULT_TOKEN, FakeConfig, PropertyDefinition as Def, RateLim
 use hubspot_cloud::client::{Credentials, HubSpotApi, HubSpotClient, UpsertInput};
 use hubspot_cloud::clock::{Clock, SystemClock};
 use hubspot_cloud::config::PropertySelection;
+use hubspot_cloud::config::SyncTarget;
+use hubspot_cloud::source::db::{Db, Dialect};
 use hubspot_cloud::source::{self, Source, SyncOptions, SyncReport};
-use rusqlite::Connection;
+use hubspot_cloud::sql_params;
 use serde_json::{Value, json};
 
 struct Env {
@@ -82,7 +88,7 @@ impl Env {
         resp.json().await.unwrap_or(Value::Null)
     }
 
-    async fn sync(&self, conn: &mut Connection, options: &SyncOptions) -> SyncReport {
+    async fn sync(&self, conn: &mut Db, options: &SyncOptions) -> SyncReport {
         let report = Source::new(
             "main",
             self.client.clone(),
@@ -110,46 +116,75 @@ fn options() -> SyncOptions {
     }
 }
 
-fn db() -> Connection {
-    let path = std::env::temp_dir().join(format!("sync-{}.db", uuid::Uuid::new_v4()));
-    source::open(&path).unwrap()
+/// Where a case's tables go.
+#[derive(Clone, Copy, Debug)]
+enum Dest {
+    Sqlite,
+    Postgres,
 }
 
-fn count(conn: &Connection, sql: &str) -> i64 {
-    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+const NEEDS_PG: &str = "HUBSPOT_TEST_PG_URL is not set: the postgres cases need a PostgreSQL \
+    server; run them through scripts/pg-test.sh, which starts a private one: \
+    scripts/pg-test.sh cargo test -p hubspot-cloud --test sync -- --ignored";
+
+/// A fresh destination: a new SQLite file, or a new schema of the test server.
+async fn db(dest: Dest) -> Db {
+    let target = match dest {
+        Dest::Sqlite => SyncTarget::Sqlite(
+            std::env::temp_dir().join(format!("sync-{}.db", uuid::Uuid::new_v4())),
+        ),
+        Dest::Postgres => SyncTarget::Postgres {
+            url: std::env::var("HUBSPOT_TEST_PG_URL").unwrap_or_else(|_| panic!("{NEEDS_PG}")),
+            schema: format!("sync_test_{:016x}", rand::random::<u64>()),
+        },
+    };
+    source::open_for_sync(&target, "main").await.unwrap()
+}
+
+/// The first column of the first row, as a number (booleans 0/1).
+async fn count(conn: &Db, sql: &str) -> i64 {
+    conn.sql()
+        .query_opt(sql, &[])
+        .await
+        .unwrap()
+        .and_then(|r| r.int(0))
+        .unwrap()
+}
+
+/// `column`'s declared type, as the destination names it.
+async fn column_type(conn: &Db, table: &str, column: &str) -> String {
+    let sql = match conn.sql().dialect() {
+        Dialect::Sqlite => "SELECT type FROM pragma_table_info(?1) WHERE name = ?2",
+        Dialect::Postgres => {
+            "SELECT data_type::text FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name = ?1 AND column_name = ?2"
+        }
+    };
+    conn.sql()
+        .query_opt(sql, sql_params![table, column])
+        .await
+        .unwrap()
+        .and_then(|r| r.text(0))
+        .unwrap()
 }
 
 /// Every row but `received_at`, in id order, for comparing two databases.
-fn rows(conn: &Connection) -> Vec<String> {
-    let mut stmt = conn
-        .prepare(
+async fn rows(conn: &Db) -> Vec<String> {
+    conn.sql()
+        .query(
             "SELECT id, created_at, updated_at, is_deleted, merged_into, properties,
                     property_firstname, property_email
              FROM contacts ORDER BY id",
+            &[],
         )
-        .unwrap();
-    stmt.query_map([], |r| {
-        Ok(format!(
-            "{:?}",
-            (
-                r.get::<_, String>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, Option<String>>(6)?,
-                r.get::<_, Option<String>>(7)?,
-            )
-        ))
-    })
-    .unwrap()
-    .collect::<Result<_, _>>()
-    .unwrap()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| format!("{r:?}"))
+        .collect()
 }
 
-#[tokio::test]
-async fn tables_have_typed_columns_and_new_properties_add_columns() {
+async fn tables_have_typed_columns_and_new_properties_add_columns(dest: Dest) {
     let env = env(FakeConfig::default()
         .with_property("contacts", Def::datetime("signed_up", "contactinformation"))
         .with_property("contacts", Def::boolean("vip", "contactinformation")))
@@ -166,7 +201,7 @@ async fn tables_have_typed_columns_and_new_properties_add_columns() {
         .await
         .unwrap();
     env.fake.settle_search();
-    let mut conn = db();
+    let mut conn = db(dest).await;
     let mut opts = options();
     opts.properties = PropertySelection::All;
     let report = env.sync(&mut conn, &opts).await;
@@ -174,8 +209,8 @@ async fn tables_have_typed_columns_and_new_properties_add_columns() {
     assert_eq!(
         count(
             &conn,
-            "SELECT count(*) FROM contacts WHERE property_firstname = 'Ty' AND property_vip = 1 AND property_signed_up = '2023-11-14T22:13:20.000Z'"
-        ),
+            "SELECT count(*) FROM contacts WHERE property_firstname = 'Ty' AND property_vip AND property_signed_up = '2023-11-14T22:13:20.000Z'"
+        ).await,
         1
     );
     env.control(
@@ -193,21 +228,21 @@ async fn tables_have_typed_columns_and_new_properties_add_columns() {
         count(
             &conn,
             "SELECT count(*) FROM contacts WHERE property_seat_count = 42.5"
-        ),
+        )
+        .await,
         1
     );
-    let kind: String = conn
-        .query_row(
-            "SELECT type FROM pragma_table_info('contacts') WHERE name = 'property_seat_count'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(kind, "REAL");
+    let expected = match dest {
+        Dest::Sqlite => "REAL",
+        Dest::Postgres => "double precision",
+    };
+    assert_eq!(
+        column_type(&conn, "contacts", "property_seat_count").await,
+        expected
+    );
 }
 
-#[tokio::test]
-async fn more_than_ten_thousand_records_in_one_millisecond_are_read_once_each() {
+async fn more_than_ten_thousand_records_in_one_millisecond_are_read_once_each(dest: Dest) {
     let env = env(FakeConfig::default()).await;
     let n = 10_250;
     env.contacts(0, n).await;
@@ -215,9 +250,12 @@ async fn more_than_ten_thousand_records_in_one_millisecond_are_read_once_each() 
         .control("objects/contacts/modify", json!({ "indexed": true }))
         .await;
     assert_eq!(modified["modified"], json!(n));
-    let mut conn = db();
+    let mut conn = db(dest).await;
     let report = env.sync(&mut conn, &options()).await;
-    assert_eq!(count(&conn, "SELECT count(*) FROM contacts"), n as i64);
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM contacts").await,
+        n as i64
+    );
     assert_eq!(report.tables[0].inserted, n as u64);
     println!(
         "requests for {n} records in one millisecond: {}",
@@ -225,11 +263,10 @@ async fn more_than_ten_thousand_records_in_one_millisecond_are_read_once_each() 
     );
 }
 
-#[tokio::test]
-async fn a_record_inside_the_search_lag_is_picked_up_by_the_next_run() {
+async fn a_record_inside_the_search_lag_is_picked_up_by_the_next_run(dest: Dest) {
     let env = env(FakeConfig::default().with_search_lag(Duration::from_secs(3600))).await;
     let ids = env.contacts(0, 2).await;
-    let mut conn = db();
+    let mut conn = db(dest).await;
     env.sync(&mut conn, &options()).await;
     // Written just before the run, so search does not show it yet...
     let late = env
@@ -255,17 +292,16 @@ async fn a_record_inside_the_search_lag_is_picked_up_by_the_next_run() {
     .await;
     let has_late = format!("SELECT count(*) FROM contacts WHERE id = '{late}'");
     env.sync(&mut conn, &options()).await;
-    assert_eq!(count(&conn, &has_late), 0, "search lags");
+    assert_eq!(count(&conn, &has_late).await, 0, "search lags");
     env.fake.settle_search();
     env.sync(&mut conn, &options()).await;
-    assert_eq!(count(&conn, &has_late), 1);
+    assert_eq!(count(&conn, &has_late).await, 1);
 }
 
-#[tokio::test]
-async fn archived_records_are_deleted_and_restored_ones_come_back() {
+async fn archived_records_are_deleted_and_restored_ones_come_back(dest: Dest) {
     let env = env(FakeConfig::default()).await;
     let ids = env.contacts(0, 3).await;
-    let mut conn = db();
+    let mut conn = db(dest).await;
     // No trailing window, so the restored record's old modified time keeps it out of the
     // incremental search: only reconciling ids brings it back.
     let options = || SyncOptions {
@@ -285,7 +321,7 @@ async fn archived_records_are_deleted_and_restored_ones_come_back() {
     let report = env.sync(&mut conn, &options()).await;
     assert_eq!(report.tables[0].deleted, 1);
     let deleted = format!("SELECT is_deleted FROM contacts WHERE id = '{}'", ids[1]);
-    assert_eq!(count(&conn, &deleted), 1);
+    assert_eq!(count(&conn, &deleted).await, 1);
     env.control(
         "objects/contacts/restore",
         json!({ "ids": [ids[1]], "touch": false }),
@@ -294,18 +330,17 @@ async fn archived_records_are_deleted_and_restored_ones_come_back() {
     env.fake.settle_search();
     let report = env.sync(&mut conn, &options()).await;
     assert_eq!(report.tables[0].restored, 1);
-    assert_eq!(count(&conn, &deleted), 0);
+    assert_eq!(count(&conn, &deleted).await, 0);
     assert_eq!(
-        count(&conn, "SELECT count(*) FROM contacts WHERE is_deleted = 0"),
+        count(&conn, "SELECT count(*) FROM contacts WHERE NOT is_deleted").await,
         3
     );
 }
 
-#[tokio::test]
-async fn merged_records_point_at_the_new_record() {
+async fn merged_records_point_at_the_new_record(dest: Dest) {
     let env = env(FakeConfig::default()).await;
     let ids = env.contacts(0, 3).await;
-    let mut conn = db();
+    let mut conn = db(dest).await;
     env.sync(&mut conn, &options()).await;
     let merged = env
         .control(
@@ -317,13 +352,15 @@ async fn merged_records_point_at_the_new_record() {
     env.fake.settle_search();
     env.sync(&mut conn, &options()).await;
     for old in &ids[..2] {
-        let into: Option<String> = conn
-            .query_row(
+        let into = conn
+            .sql()
+            .query_opt(
                 "SELECT merged_into FROM contacts WHERE id = ?1",
-                [old],
-                |r| r.get(0),
+                sql_params![old],
             )
-            .unwrap();
+            .await
+            .unwrap()
+            .and_then(|r| r.text(0));
         assert_eq!(into.as_deref(), Some(survivor.as_str()), "{old}");
     }
     assert_eq!(
@@ -332,7 +369,8 @@ async fn merged_records_point_at_the_new_record() {
             &format!(
                 "SELECT count(*) FROM contacts WHERE id = '{survivor}' AND merged_into IS NULL"
             )
-        ),
+        )
+        .await,
         1
     );
     assert_eq!(
@@ -342,27 +380,27 @@ async fn merged_records_point_at_the_new_record() {
                 "SELECT count(*) FROM contacts WHERE id = '{}' AND merged_into IS NULL",
                 ids[2]
             )
-        ),
+        )
+        .await,
         1
     );
 }
 
-#[tokio::test]
-async fn an_interrupted_initial_sync_resumes_and_ends_like_an_uninterrupted_one() {
+async fn an_interrupted_initial_sync_resumes_and_ends_like_an_uninterrupted_one(dest: Dest) {
     let env = env(FakeConfig::default()).await;
     env.contacts(0, 1_000).await;
-    let mut whole = db();
+    let mut whole = db(dest).await;
     let full = env.sync(&mut whole, &options()).await;
 
-    let mut conn = db();
+    let mut conn = db(dest).await;
     let mut interrupted = options();
     interrupted.max_pages = Some(2);
     let first = env.sync(&mut conn, &interrupted).await;
     assert!(!first.tables[0].complete);
-    assert_eq!(count(&conn, "SELECT count(*) FROM contacts"), 400);
+    assert_eq!(count(&conn, "SELECT count(*) FROM contacts").await, 400);
     let rest = env.sync(&mut conn, &options()).await;
     assert!(rest.tables[0].complete);
-    assert_eq!(rows(&conn), rows(&whole));
+    assert_eq!(rows(&conn).await, rows(&whole).await);
     // Resumed, not started over: the second run read only what the first had not.
     assert_eq!(rest.tables[0].inserted, 600);
     assert!(
@@ -374,7 +412,7 @@ async fn an_interrupted_initial_sync_resumes_and_ends_like_an_uninterrupted_one(
     // The next run re-reads the trailing window: rows rewritten, none reported changed.
     let again = env.sync(&mut conn, &options()).await;
     assert_eq!((again.tables[0].inserted, again.tables[0].updated), (0, 0));
-    assert_eq!(rows(&conn), rows(&whole));
+    assert_eq!(rows(&conn).await, rows(&whole).await);
     println!(
         "requests: initial sync of 1000 contacts {}, interrupted {} + resumed {}",
         full.requests, first.requests, rest.requests
@@ -460,19 +498,18 @@ fn link_options(full_every: Duration) -> SyncOptions {
 const DAILY: Duration = Duration::from_secs(24 * 3600);
 
 /// `(to_id, type_id, is_deleted)` of each `associations` row from `from_type` `from_id`.
-fn links_of(conn: &Connection, from_type: &str, from_id: &str) -> Vec<(String, i64, i64)> {
-    let mut stmt = conn
-        .prepare(
+async fn links_of(conn: &Db, from_type: &str, from_id: &str) -> Vec<(String, i64, i64)> {
+    conn.sql()
+        .query(
             "SELECT to_id, type_id, is_deleted FROM associations
              WHERE from_type = ?1 AND from_id = ?2 ORDER BY to_id, type_id",
+            sql_params![from_type, from_id],
         )
-        .unwrap();
-    stmt.query_map([from_type, from_id], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-    })
-    .unwrap()
-    .collect::<Result<_, _>>()
-    .unwrap()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.text(0).unwrap(), r.int(1).unwrap(), r.int(2).unwrap()))
+        .collect()
 }
 
 fn links_total(report: &SyncReport) -> (u64, u64, u64) {
@@ -485,22 +522,21 @@ fn links_total(report: &SyncReport) -> (u64, u64, u64) {
     })
 }
 
-#[tokio::test]
-async fn a_link_between_unchanged_records_waits_for_the_full_pass() {
+async fn a_link_between_unchanged_records_waits_for_the_full_pass(dest: Dest) {
     let env = env_with_companies().await;
     let contacts = env.contacts(0, 3).await;
     let companies = env.companies(3).await;
     env.cursors_past(&contacts[2], &companies[2]).await;
     env.link(&contacts[0], &companies[0]).await;
-    let mut conn = db();
+    let mut conn = db(dest).await;
     // The first run is a full pass: every record's links, from both sides.
     let first = env.sync(&mut conn, &link_options(DAILY)).await;
     assert_eq!(
-        links_of(&conn, "contacts", &contacts[0]),
+        links_of(&conn, "contacts", &contacts[0]).await,
         vec![(companies[0].clone(), 279, 0)]
     );
     assert_eq!(
-        links_of(&conn, "companies", &companies[0]),
+        links_of(&conn, "companies", &companies[0]).await,
         vec![(contacts[0].clone(), 280, 0)]
     );
     assert_eq!(links_total(&first), (2, 0, 0));
@@ -508,16 +544,16 @@ async fn a_link_between_unchanged_records_waits_for_the_full_pass() {
     env.link(&contacts[1], &companies[1]).await;
     // Neither record changed and the full pass is a day away: this run reads no links.
     let cheap = env.sync(&mut conn, &link_options(DAILY)).await;
-    assert_eq!(links_of(&conn, "contacts", &contacts[1]), vec![]);
+    assert_eq!(links_of(&conn, "contacts", &contacts[1]).await, vec![]);
     assert_eq!(links_total(&cheap), (0, 0, 0));
     // The full pass falls due (a day later, here a zero interval): the link shows up.
     let full = env.sync(&mut conn, &link_options(Duration::ZERO)).await;
     assert_eq!(
-        links_of(&conn, "contacts", &contacts[1]),
+        links_of(&conn, "contacts", &contacts[1]).await,
         vec![(companies[1].clone(), 279, 0)]
     );
     assert_eq!(
-        links_of(&conn, "companies", &companies[1]),
+        links_of(&conn, "companies", &companies[1]).await,
         vec![(contacts[1].clone(), 280, 0)]
     );
     assert_eq!(links_total(&full), (2, 0, 0));
@@ -527,26 +563,25 @@ async fn a_link_between_unchanged_records_waits_for_the_full_pass() {
     );
 }
 
-#[tokio::test]
-async fn a_removed_link_is_marked_deleted() {
+async fn a_removed_link_is_marked_deleted(dest: Dest) {
     let env = env_with_companies().await;
     let contacts = env.contacts(0, 1).await;
     let companies = env.companies(2).await;
     env.link(&contacts[0], &companies[0]).await;
     env.link(&contacts[0], &companies[1]).await;
-    let mut conn = db();
+    let mut conn = db(dest).await;
     env.sync(&mut conn, &link_options(DAILY)).await;
     env.unlink(&contacts[0], &companies[1]).await;
     let report = env.sync(&mut conn, &link_options(Duration::ZERO)).await;
     assert_eq!(
-        links_of(&conn, "contacts", &contacts[0]),
+        links_of(&conn, "contacts", &contacts[0]).await,
         vec![
             (companies[0].clone(), 279, 0),
             (companies[1].clone(), 279, 1)
         ]
     );
     assert_eq!(
-        links_of(&conn, "companies", &companies[1]),
+        links_of(&conn, "companies", &companies[1]).await,
         vec![(contacts[0].clone(), 280, 1)]
     );
     assert_eq!(links_total(&report), (0, 0, 2));
@@ -555,22 +590,18 @@ async fn a_removed_link_is_marked_deleted() {
     let report = env.sync(&mut conn, &link_options(Duration::ZERO)).await;
     assert_eq!(links_total(&report), (0, 2, 0));
     assert_eq!(
-        count(
-            &conn,
-            "SELECT count(*) FROM associations WHERE is_deleted = 1"
-        ),
+        count(&conn, "SELECT count(*) FROM associations WHERE is_deleted").await,
         0
     );
 }
 
-#[tokio::test]
-async fn the_links_of_a_record_changed_this_run_are_read_in_the_same_run() {
+async fn the_links_of_a_record_changed_this_run_are_read_in_the_same_run(dest: Dest) {
     let env = env_with_companies().await;
     let contacts = env.contacts(0, 3).await;
     let companies = env.companies(3).await;
     env.cursors_past(&contacts[2], &companies[2]).await;
     env.link(&contacts[0], &companies[0]).await;
-    let mut conn = db();
+    let mut conn = db(dest).await;
     env.sync(&mut conn, &link_options(DAILY)).await;
     env.unlink(&contacts[0], &companies[0]).await;
     env.link(&contacts[0], &companies[1]).await;
@@ -584,7 +615,7 @@ async fn the_links_of_a_record_changed_this_run_are_read_in_the_same_run() {
     let report = env.sync(&mut conn, &link_options(DAILY)).await;
     assert_eq!(report.tables[0].updated, 1);
     assert_eq!(
-        links_of(&conn, "contacts", &contacts[0]),
+        links_of(&conn, "contacts", &contacts[0]).await,
         vec![
             (companies[0].clone(), 279, 1),
             (companies[1].clone(), 279, 0)
@@ -612,103 +643,104 @@ async fn list(e: &Env, name: &str, members: &[String]) -> String {
     created["listId"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test]
-async fn lists_and_memberships_land() {
+async fn lists_and_memberships_land(dest: Dest) {
     let e = env(FakeConfig::default()).await;
     let ids = e.contacts(0, 300).await;
     let big = list(&e, "big", &ids).await;
     let small = list(&e, "small", &ids[..2]).await;
-    let mut conn = db();
+    let mut conn = db(dest).await;
     let report = e.sync(&mut conn, &lists_options()).await;
     assert_eq!(report.tables[0].inserted, 2);
     assert_eq!(report.tables[0].memberships.inserted, 302);
     // One search page, two membership pages for 300 members (250 a page), one for 2.
     assert_eq!(report.requests, 4);
-    let (name, kind, size): (String, String, i64) = conn
-        .query_row(
+    let row = conn
+        .sql()
+        .query_opt(
             "SELECT name, processing_type, size FROM contact_lists WHERE id = ?1",
-            [&big],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            sql_params![&big],
         )
+        .await
+        .unwrap()
         .unwrap();
-    assert_eq!((name.as_str(), kind.as_str(), size), ("big", "MANUAL", 300));
+    assert_eq!(
+        (row.text(0), row.text(1), row.int(2)),
+        (Some("big".into()), Some("MANUAL".into()), Some(300))
+    );
     assert_eq!(
         count(
             &conn,
             &format!(
                 "SELECT count(*) FROM contact_list_memberships
-                 WHERE list_id = '{small}' AND is_deleted = 0 AND added_at IS NOT NULL"
+                 WHERE list_id = '{small}' AND NOT is_deleted AND added_at IS NOT NULL"
             )
-        ),
+        )
+        .await,
         2
     );
 }
 
-#[tokio::test]
-async fn a_removed_membership_is_marked_deleted_and_comes_back_when_re_added() {
+async fn a_removed_membership_is_marked_deleted_and_comes_back_when_re_added(dest: Dest) {
     let e = env(FakeConfig::default()).await;
     let ids = e.contacts(0, 3).await;
     let l = list(&e, "l", &ids).await;
-    let mut conn = db();
+    let mut conn = db(dest).await;
     e.sync(&mut conn, &lists_options()).await;
     e.control(&format!("lists/{l}/remove"), json!({ "ids": [ids[1]] }))
         .await;
-    let deleted = |conn: &Connection| {
-        count(
-            conn,
-            &format!(
-                "SELECT is_deleted FROM contact_list_memberships
-                 WHERE list_id = '{l}' AND contact_id = '{}'",
-                ids[1]
-            ),
-        )
-    };
+    let deleted = format!(
+        "SELECT is_deleted FROM contact_list_memberships
+         WHERE list_id = '{l}' AND contact_id = '{}'",
+        ids[1]
+    );
     let report = e.sync(&mut conn, &lists_options()).await;
     assert_eq!(report.tables[0].memberships.deleted, 1);
-    assert_eq!(deleted(&conn), 1);
+    assert_eq!(count(&conn, &deleted).await, 1);
     assert_eq!(
         count(
             &conn,
-            "SELECT count(*) FROM contact_list_memberships WHERE is_deleted = 0"
-        ),
+            "SELECT count(*) FROM contact_list_memberships WHERE NOT is_deleted"
+        )
+        .await,
         2
     );
     e.control(&format!("lists/{l}/add"), json!({ "ids": [ids[1]] }))
         .await;
     let report = e.sync(&mut conn, &lists_options()).await;
     assert_eq!(report.tables[0].memberships.updated, 1);
-    assert_eq!(deleted(&conn), 0);
+    assert_eq!(count(&conn, &deleted).await, 0);
 }
 
-#[tokio::test]
-async fn a_deleted_list_is_marked_with_its_memberships() {
+async fn a_deleted_list_is_marked_with_its_memberships(dest: Dest) {
     let e = env(FakeConfig::default()).await;
     let ids = e.contacts(0, 2).await;
     let kept = list(&e, "kept", &ids).await;
     let gone = list(&e, "gone", &ids).await;
-    let mut conn = db();
+    let mut conn = db(dest).await;
     e.sync(&mut conn, &lists_options()).await;
     e.control(&format!("lists/{gone}/delete"), json!({})).await;
     let report = e.sync(&mut conn, &lists_options()).await;
     assert_eq!(report.tables[0].deleted, 1);
-    let deleted = |id: &str| {
-        count(
-            &conn,
-            &format!("SELECT is_deleted FROM contact_lists WHERE id = '{id}'"),
-        )
-    };
-    assert_eq!((deleted(&kept), deleted(&gone)), (0, 1));
+    let deleted = |id: &str| format!("SELECT is_deleted FROM contact_lists WHERE id = '{id}'");
+    assert_eq!(
+        (
+            count(&conn, &deleted(&kept)).await,
+            count(&conn, &deleted(&gone)).await
+        ),
+        (0, 1)
+    );
     assert_eq!(
         count(
             &conn,
             &format!(
                 "SELECT count(*) FROM contact_list_memberships
-                 WHERE list_id = '{gone}' AND is_deleted = 1"
+                 WHERE list_id = '{gone}' AND is_deleted"
             )
-        ),
+        )
+        .await,
         2
     );
-    let status = source::status(&conn, "main").unwrap();
+    let status = source::status(conn.sql(), "main").await.unwrap();
     let lists = status
         .iter()
         .find(|s| s.collection == "contact_lists")
@@ -717,12 +749,11 @@ async fn a_deleted_list_is_marked_with_its_memberships() {
     assert!(lists.state.unwrap().last_success_ms.is_some());
 }
 
-#[tokio::test]
-async fn owners_land_and_archived_ones_are_marked() {
+async fn owners_land_and_archived_ones_are_marked(dest: Dest) {
     let mut gone = fake_hubspot::Owner::new(5_002, "gone@example.com", "Gus", "Gone");
     gone.archived = true;
     let e = env(FakeConfig::default().with_owner(gone)).await;
-    let mut conn = db();
+    let mut conn = db(dest).await;
     let report = e
         .sync(
             &mut conn,
@@ -738,21 +769,26 @@ async fn owners_land_and_archived_ones_are_marked() {
     assert_eq!(
         count(
             &conn,
-            "SELECT count(*) FROM owners WHERE id = '5001' AND is_deleted = 0
+            "SELECT count(*) FROM owners WHERE id = '5001' AND NOT is_deleted
              AND email = 'admin@example.com'"
-        ),
+        )
+        .await,
         1
     );
     assert_eq!(
-        count(&conn, "SELECT is_deleted FROM owners WHERE id = '5002'"),
+        count(&conn, "SELECT is_deleted FROM owners WHERE id = '5002'").await,
         1
     );
 }
 
-#[tokio::test]
-async fn deal_and_ticket_pipelines_and_their_stages_land() {
+async fn deal_and_ticket_pipelines_and_their_stages_land(dest: Dest) {
     let e = env(FakeConfig::default()).await;
-    let mut conn = db();
+    // Stage metadata is JSON: text in SQLite, jsonb in PostgreSQL.
+    let ticket_state = match dest {
+        Dest::Sqlite => "json_extract(s.metadata, '$.ticketState')",
+        Dest::Postgres => "s.metadata->>'ticketState'",
+    };
+    let mut conn = db(dest).await;
     let report = e
         .sync(
             &mut conn,
@@ -769,16 +805,60 @@ async fn deal_and_ticket_pipelines_and_their_stages_land() {
         count(
             &conn,
             "SELECT count(*) FROM pipeline_stages
-             WHERE pipeline_id = 'default' AND object_type = 'deals' AND is_deleted = 0"
-        ),
+             WHERE pipeline_id = 'default' AND object_type = 'deals' AND NOT is_deleted"
+        )
+        .await,
         7
     );
     assert_eq!(
         count(
             &conn,
-            "SELECT count(*) FROM pipeline_stages s JOIN pipelines p ON p.id = s.pipeline_id
-             WHERE p.object_type = 'tickets' AND json_extract(s.metadata, '$.ticketState') IS NOT NULL"
-        ),
+            &format!(
+                "SELECT count(*) FROM pipeline_stages s JOIN pipelines p ON p.id = s.pipeline_id
+                 WHERE p.object_type = 'tickets' AND {ticket_state} IS NOT NULL"
+            )
+        )
+        .await,
         4
     );
 }
+
+/// Each case against SQLite, and against PostgreSQL when asked (`--ignored`).
+macro_rules! destinations {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(super::Dest::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                #[ignore = "needs PostgreSQL: scripts/pg-test.sh cargo test -p hubspot-cloud --test sync -- --ignored"]
+                async fn $case() {
+                    super::$case(super::Dest::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+destinations!(
+    tables_have_typed_columns_and_new_properties_add_columns,
+    more_than_ten_thousand_records_in_one_millisecond_are_read_once_each,
+    a_record_inside_the_search_lag_is_picked_up_by_the_next_run,
+    archived_records_are_deleted_and_restored_ones_come_back,
+    merged_records_point_at_the_new_record,
+    an_interrupted_initial_sync_resumes_and_ends_like_an_uninterrupted_one,
+    a_link_between_unchanged_records_waits_for_the_full_pass,
+    a_removed_link_is_marked_deleted,
+    the_links_of_a_record_changed_this_run_are_read_in_the_same_run,
+    lists_and_memberships_land,
+    a_removed_membership_is_marked_deleted_and_comes_back_when_re_added,
+    a_deleted_list_is_marked_with_its_memberships,
+    owners_land_and_archived_ones_are_marked,
+    deal_and_ticket_pipelines_and_their_stages_land,
+);

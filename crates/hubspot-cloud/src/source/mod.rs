@@ -1,6 +1,8 @@
 //! The HubSpot Source, first slice: a portal's CRM objects (`contacts`, `companies`, `deals`,
-//! `tickets`) into SQLite tables, incrementally, with no missed change and no duplicate row.
+//! `tickets`) into SQLite or PostgreSQL tables, incrementally, with no missed change and no
+//! duplicate row.
 //!
+//! - [`db`]: the two destinations behind one SQL surface, so each table is written once.
 //! - [`crm`]: one object type streamed by a keyset over search, plus deletes and restores.
 //! - [`store`]: the tables and their typed property columns.
 //! - [`state`]: the cursor, committed with the page it covers.
@@ -15,6 +17,7 @@
 
 pub mod associations;
 pub mod crm;
+pub mod db;
 pub mod lists;
 pub mod owners;
 pub mod pipelines;
@@ -22,19 +25,17 @@ pub mod schedule;
 pub mod state;
 pub mod store;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use hubspot_core::date::format_iso_ms;
-use rusqlite::Connection;
-
 use crate::client::HubSpotClient;
 use crate::clock::Clock;
-use crate::config::{PropertySelection, SyncConfig};
+use crate::config::{PropertySelection, SyncConfig, SyncTarget};
 use crate::delivery::limiter::{SharedWindow, SlidingWindow};
 use crate::delivery::{BreakerConfig, CallError, Pacer};
+use db::{Db, DbError, Sql};
+use hubspot_core::date::format_iso_ms;
 
 /// The CRM object types synced (each streamed by [`crm`], linked by [`associations`]).
 pub const CRM_OBJECTS: &[&str] = &["contacts", "companies", "deals", "tickets"];
@@ -55,9 +56,9 @@ pub enum SyncError {
     /// A HubSpot call failed or the portal's breaker held it.
     #[error("HubSpot: {0:?}")]
     Call(CallError),
-    /// The SQLite file.
-    #[error("SQLite: {0}")]
-    Store(#[from] rusqlite::Error),
+    /// The destination (SQLite or PostgreSQL).
+    #[error("{0}")]
+    Store(#[from] DbError),
 }
 
 /// What one sync does.
@@ -174,9 +175,9 @@ impl Source {
         }
     }
 
-    /// Syncs each collection of `options` into `conn`; a failed collection is reported and
+    /// Syncs each collection of `options` into `db`; a failed collection is reported and
     /// the others still run.
-    pub async fn sync(&self, conn: &mut Connection, options: &SyncOptions) -> SyncReport {
+    pub async fn sync(&self, db: &mut Db, options: &SyncOptions) -> SyncReport {
         let requests = AtomicU64::new(0);
         let ctx = Ctx {
             portal: &self.portal,
@@ -188,15 +189,15 @@ impl Source {
         let mut tables = Vec::new();
         for collection in &options.collections {
             let run = match collection.as_str() {
-                pipelines::COLLECTION => pipelines::run(&ctx, conn).await,
-                owners::COLLECTION => owners::run(&ctx, conn).await,
-                lists::COLLECTION => lists::run(&ctx, conn).await,
+                pipelines::COLLECTION => pipelines::run(&ctx, db).await,
+                owners::COLLECTION => owners::run(&ctx, db).await,
+                lists::COLLECTION => lists::run(&ctx, db).await,
                 object_type => {
                     crm::CrmStream {
                         ctx: &ctx,
                         object_type,
                     }
-                    .run(conn)
+                    .run(db)
                     .await
                 }
             };
@@ -252,14 +253,14 @@ impl Ctx<'_> {
 
     /// Records a complete run of a collection read whole every time (no cursor) that started
     /// at `started_ms`.
-    pub fn save_whole_run(
+    pub async fn save_whole_run(
         &self,
-        conn: &Connection,
+        sql: Sql<'_>,
         collection: &str,
         started_ms: i64,
-    ) -> rusqlite::Result<()> {
+    ) -> Result<(), DbError> {
         state::save(
-            conn,
+            sql,
             self.portal,
             collection,
             &state::SyncState {
@@ -268,6 +269,7 @@ impl Ctx<'_> {
                 ..state::SyncState::default()
             },
         )
+        .await
     }
 }
 
@@ -290,12 +292,29 @@ where
         .map_err(SyncError::Call)
 }
 
-/// Opens (creating if needed) the SQLite file and its `_sync_state`.
-pub fn open(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    state::create(&conn)?;
-    Ok(conn)
+/// Opens (creating if needed) a destination and its `_sync_state`, for reading
+/// (`sync status`) or for a sync that holds no lock.
+pub async fn open(target: &SyncTarget) -> Result<Db, DbError> {
+    let db = connect(target).await?;
+    state::create(db.sql()).await?;
+    Ok(db)
+}
+
+/// Opens a destination to sync `portal` into: [`open`], holding the portal's sync lock
+/// ([`Db::lock_sync`]) before any table is created, so a second process fails at once with
+/// [`DbError::Busy`] instead of interleaving with the first.
+pub async fn open_for_sync(target: &SyncTarget, portal: &str) -> Result<Db, DbError> {
+    let db = connect(target).await?;
+    db.lock_sync(portal).await?;
+    state::create(db.sql()).await?;
+    Ok(db)
+}
+
+async fn connect(target: &SyncTarget) -> Result<Db, DbError> {
+    Ok(match target {
+        SyncTarget::Sqlite(path) => Db::sqlite(path)?,
+        SyncTarget::Postgres { url, schema } => Db::postgres(url, schema).await?,
+    })
 }
 
 /// One collection's line of `sync status`.
@@ -309,29 +328,27 @@ pub struct CollectionStatus {
     pub rows: i64,
 }
 
-/// The status of each collection of `portal` in `conn`, then of `contact_list_memberships` and
-/// `associations`, whose state
-/// is the oldest full association pass among the types that had one.
-pub fn status(conn: &Connection, portal: &str) -> rusqlite::Result<Vec<CollectionStatus>> {
-    let mut lines = COLLECTIONS
-        .iter()
-        .map(|c| {
-            Ok(CollectionStatus {
-                collection: (*c).to_owned(),
-                state: state::load(conn, portal, c)?,
-                rows: store::row_count(conn, c)?,
-            })
-        })
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+/// The status of each collection of `portal` in `sql`, then of `contact_list_memberships` and
+/// `associations`, whose state is the oldest full association pass among the types that had
+/// one.
+pub async fn status(sql: Sql<'_>, portal: &str) -> Result<Vec<CollectionStatus>, DbError> {
+    let mut lines = Vec::new();
+    for c in COLLECTIONS {
+        lines.push(CollectionStatus {
+            collection: (*c).to_owned(),
+            state: state::load(sql, portal, c).await?,
+            rows: store::row_count(sql, c).await?,
+        });
+    }
     // Memberships are written by the lists' run: its state is theirs.
     lines.push(CollectionStatus {
         collection: "contact_list_memberships".to_owned(),
-        state: state::load(conn, portal, lists::COLLECTION)?,
-        rows: store::row_count(conn, "contact_list_memberships")?,
+        state: state::load(sql, portal, lists::COLLECTION).await?,
+        rows: store::row_count(sql, "contact_list_memberships").await?,
     });
     let mut oldest: Option<state::SyncState> = None;
     for c in CRM_OBJECTS {
-        if let Some(s) = state::load(conn, portal, &associations::state_key(c))? {
+        if let Some(s) = state::load(sql, portal, &associations::state_key(c)).await? {
             if oldest.is_none_or(|o| s.last_success_ms < o.last_success_ms) {
                 oldest = Some(s);
             }
@@ -340,7 +357,7 @@ pub fn status(conn: &Connection, portal: &str) -> rusqlite::Result<Vec<Collectio
     lines.push(CollectionStatus {
         collection: "associations".to_owned(),
         state: oldest,
-        rows: store::row_count(conn, "associations")?,
+        rows: store::row_count(sql, "associations").await?,
     });
     Ok(lines)
 }
