@@ -862,3 +862,216 @@ destinations!(
     owners_land_and_archived_ones_are_marked,
     deal_and_ticket_pipelines_and_their_stages_land,
 );
+
+/// PostgreSQL only: the contract's column types, the sync lock, `sync status`.
+mod postgres_only {
+    use super::*;
+
+    /// Every `(table, column, type)` of the test schema, in order.
+    async fn column_types(conn: &Db) -> Vec<(String, String, String)> {
+        conn.sql()
+            .query(
+                "SELECT table_name::text, column_name::text, data_type::text
+                 FROM information_schema.columns WHERE table_schema = current_schema()
+                 ORDER BY table_name, ordinal_position",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.text(0).unwrap(), r.text(1).unwrap(), r.text(2).unwrap()))
+            .collect()
+    }
+
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL: scripts/pg-test.sh cargo test -p hubspot-cloud --test sync -- --ignored"]
+    async fn every_table_has_the_contracts_postgres_types() {
+        let e = env(FakeConfig::default()
+            .with_property("contacts", Def::datetime("signed_up", "contactinformation"))
+            .with_property("contacts", Def::boolean("vip", "contactinformation"))
+            .with_property("contacts", Def::number("seats", "contactinformation")))
+        .await;
+        let input = UpsertInput {
+            id: "typed@example.com".into(),
+            properties: json!({ "firstname": "Ty", "signed_up": "1700000000000", "vip": "true", "seats": "3.5" })
+                .as_object()
+                .unwrap()
+                .clone(),
+        };
+        let ids = e
+            .client
+            .upsert("contacts", "email", &[input])
+            .await
+            .unwrap();
+        e.fake.settle_search();
+        let id = ids[0].as_ref().unwrap().clone();
+        list(&e, "l", std::slice::from_ref(&id)).await;
+        let mut conn = db(Dest::Postgres).await;
+        let all = SyncOptions {
+            collections: source::COLLECTIONS
+                .iter()
+                .chain(&["owners", "pipelines"])
+                .map(|c| (*c).to_owned())
+                .collect(),
+            properties: PropertySelection::All,
+            ..options()
+        };
+        e.sync(&mut conn, &all).await;
+        let types = column_types(&conn).await;
+        let ty = |table: &str, column: &str| {
+            types
+                .iter()
+                .find(|(t, c, _)| t == table && c == column)
+                .map(|(_, _, ty)| ty.as_str())
+                .unwrap_or_else(|| panic!("no column {table}.{column}"))
+        };
+        // The contract's rules, for every column of every table.
+        for (table, column, kind) in &types {
+            let expected = if column.ends_with("_at") || column == "timestamp" {
+                "timestamp with time zone"
+            } else if column.starts_with("is_") {
+                "boolean"
+            } else if column == "properties" || column == "metadata" {
+                "jsonb"
+            } else if column.ends_with("_ms")
+                || column == "cursor_id"
+                || column == "size"
+                || column == "type_id"
+                || column == "display_order"
+            {
+                "bigint"
+            } else if column.starts_with("property_") {
+                continue;
+            } else {
+                "text"
+            };
+            assert_eq!(kind, expected, "{table}.{column}");
+        }
+        // Property columns typed from the portal's definitions.
+        assert_eq!(
+            ty("contacts", "property_signed_up"),
+            "timestamp with time zone"
+        );
+        assert_eq!(ty("contacts", "property_vip"), "boolean");
+        assert_eq!(ty("contacts", "property_seats"), "double precision");
+        assert_eq!(ty("contacts", "property_firstname"), "text");
+        for table in [
+            "contacts",
+            "associations",
+            "contact_lists",
+            "contact_list_memberships",
+            "owners",
+            "pipelines",
+            "pipeline_stages",
+            "_sync_state",
+        ] {
+            assert!(types.iter().any(|(t, _, _)| t == table), "no table {table}");
+        }
+        // Values as PostgreSQL types: comparable without casts.
+        assert_eq!(
+            count(
+                &conn,
+                &format!(
+                    "SELECT count(*) FROM contacts WHERE id = '{id}' AND property_vip
+                     AND property_seats = 3.5
+                     AND property_signed_up = TIMESTAMPTZ '2023-11-14 22:13:20Z'
+                     AND properties->>'firstname' = 'Ty'
+                     AND received_at > now() - INTERVAL '1 hour'
+                     AND NOT is_deleted"
+                )
+            )
+            .await,
+            1
+        );
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT count(*) FROM contact_list_memberships WHERE added_at IS NOT NULL"
+            )
+            .await,
+            1
+        );
+    }
+
+    /// A config syncing the fake's portal into `schema` of the test server.
+    fn pg_config(base_url: &str, schema: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("sync-pg-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = std::env::var("HUBSPOT_TEST_PG_URL").unwrap_or_else(|_| panic!("{NEEDS_PG}"));
+        let path = dir.join("hubspot-cloud.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[queue]\npath = \"{}\"\n[hubspot]\nbase_url = \"{base_url}\"\n[[portals]]\n\
+                 name = \"main\"\nportal_id = \"{}\"\naccess_token = \"{DEFAULT_TOKEN}\"\n\
+                 [sync]\nkind = \"postgres\"\nurl = \"{url}\"\nschema = \"{schema}\"\n",
+                dir.join("outbox.db").display(),
+                fake_hubspot::DEFAULT_PORTAL_ID,
+            ),
+        )
+        .unwrap();
+        path
+    }
+
+    async fn cli(config: &std::path::Path, args: &[&str]) -> std::process::Output {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_hubspot-cloud"))
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL: scripts/pg-test.sh cargo test -p hubspot-cloud --test sync -- --ignored"]
+    async fn a_second_sync_of_the_same_schema_and_portal_exits_1_while_the_first_runs() {
+        let e = env(FakeConfig::default()).await;
+        e.contacts(0, 2).await;
+        let schema = format!("sync_test_{:016x}", rand::random::<u64>());
+        let config = pg_config(&e.fake.base_url, &schema);
+        let target = SyncTarget::Postgres {
+            url: std::env::var("HUBSPOT_TEST_PG_URL").unwrap(),
+            schema: schema.clone(),
+        };
+        // Another process's sync of the portal: a session of its own holding the lock.
+        let first = source::open_for_sync(&target, "main").await.unwrap();
+        // Not a second one in this process either, while another portal of the schema may run.
+        assert!(matches!(
+            source::open_for_sync(&target, "main").await,
+            Err(source::db::DbError::Busy(_))
+        ));
+        drop(source::open_for_sync(&target, "other").await.unwrap());
+        let out = cli(&config, &["sync", "--collections", "contacts"]).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert!(
+            stderr.contains("another hubspot-cloud sync of portal 'main'")
+                && stderr.contains(&schema),
+            "{stderr}"
+        );
+        assert_eq!(count(&first, "SELECT count(*) FROM _sync_state").await, 0);
+        // The lock goes with the session: the next sync runs.
+        drop(first);
+        let out = cli(&config, &["sync", "--collections", "contacts"]).await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = cli(&config, &["sync", "status"]).await;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}");
+        assert!(
+            stdout.contains(&format!("PostgreSQL schema {schema}")),
+            "{stdout}"
+        );
+        let contacts = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with("contacts "))
+            .unwrap();
+        assert_eq!(contacts.split_whitespace().nth(1), Some("2"), "{stdout}");
+    }
+}
