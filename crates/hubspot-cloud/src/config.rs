@@ -896,6 +896,45 @@ mod tests {
     }
 
     #[test]
+    fn a_postgres_sync_target_is_a_schema_per_portal_and_needs_a_url() {
+        let p = write(
+            "[sync]\nkind = \"postgres\"\nurl = \"postgres://sync:pw@db/warehouse\"\n\
+             [[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
+        );
+        let c = Config::load(&p, |_| None).unwrap();
+        let target = c.sync.target_for("a", 1);
+        assert_eq!(
+            target,
+            SyncTarget::Postgres {
+                url: "postgres://sync:pw@db/warehouse".into(),
+                schema: "hubspot".into()
+            }
+        );
+        // Named without the URL, whose password would reach the terminal and logs.
+        assert_eq!(target.to_string(), "PostgreSQL schema hubspot");
+        assert_eq!(format!("{target:?}"), "PostgreSQL schema hubspot");
+        assert_eq!(c.sync.schema_for("eu", 2), "hubspot_eu");
+        let p =
+            write("[sync]\nkind = \"postgres\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n");
+        let e = Config::load(&p, |_| None).unwrap_err().to_string();
+        assert!(e.contains("sync.kind = postgres needs sync.url"), "{e}");
+        let env =
+            |k: &str| (k == "HUBSPOT_CLOUD_SYNC_PG_URL").then(|| "postgres://db/w".to_owned());
+        let c = Config::load(&p, env).unwrap();
+        assert!(matches!(
+            c.sync.target_for("a", 1),
+            SyncTarget::Postgres { .. }
+        ));
+        // Without `kind`, the SQLite file as before.
+        let p = write("[sync]\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n");
+        let c = Config::load(&p, |_| None).unwrap();
+        assert_eq!(
+            c.sync.target_for("a", 1),
+            SyncTarget::Sqlite(PathBuf::from("hubspot.db"))
+        );
+    }
+
+    #[test]
     fn the_postgres_url_from_the_environment_selects_the_postgres_queue() {
         let p = write(
             "[queue]\nkind = \"sqlite\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\naccess_token = \"t\"\n",

@@ -106,12 +106,15 @@ fn start_fake() -> Fake {
 /// or a PostgreSQL schema (a session of the test's, values as text).
 enum Store {
     Sqlite(PathBuf),
-    Postgres {
-        url: String,
-        schema: String,
-        rt: tokio::runtime::Runtime,
-        client: tokio_postgres::Client,
-    },
+    Postgres(Box<PgStore>),
+}
+
+/// A PostgreSQL side: its schema, and the test's session polling it.
+struct PgStore {
+    url: String,
+    schema: String,
+    rt: tokio::runtime::Runtime,
+    client: tokio_postgres::Client,
 }
 
 impl Store {
@@ -142,19 +145,20 @@ impl Store {
                 .unwrap();
             client
         });
-        Store::Postgres {
+        Store::Postgres(Box::new(PgStore {
             url,
             schema,
             rt,
             client,
-        }
+        }))
     }
 
     /// The config's `[sync]` section.
     fn section(&self) -> String {
         match self {
             Store::Sqlite(path) => format!("[sync]\npath = \"{}\"\n", path.display()),
-            Store::Postgres { url, schema, .. } => {
+            Store::Postgres(pg) => {
+                let (url, schema) = (&pg.url, &pg.schema);
                 format!("[sync]\nkind = \"postgres\"\nurl = \"{url}\"\nschema = \"{schema}\"\n")
             }
         }
@@ -164,7 +168,7 @@ impl Store {
     fn started(&self) -> bool {
         match self {
             Store::Sqlite(path) => path.exists(),
-            Store::Postgres { .. } => self.progress("SELECT count(*) FROM _sync_state").is_some(),
+            Store::Postgres(_) => self.progress("SELECT count(*) FROM _sync_state").is_some(),
         }
     }
 
@@ -201,8 +205,8 @@ impl Store {
                 .collect::<Result<Vec<_>, _>>()
                 .ok()
             }
-            Store::Postgres { rt, client, .. } => {
-                let messages = rt.block_on(client.simple_query(sql)).ok()?;
+            Store::Postgres(pg) => {
+                let messages = pg.rt.block_on(pg.client.simple_query(sql)).ok()?;
                 Some(
                     messages
                         .iter()
@@ -242,9 +246,10 @@ impl Store {
                  AND name != '_sync_state' ORDER BY name"
                     .to_owned()
             }
-            Store::Postgres { schema, .. } => format!(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = '{schema}'
-                 AND table_name != '_sync_state' ORDER BY table_name"
+            Store::Postgres(pg) => format!(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = '{}'
+                 AND table_name != '_sync_state' ORDER BY table_name",
+                pg.schema
             ),
         };
         self.rows(&sql)
@@ -257,9 +262,10 @@ impl Store {
     fn columns(&self, table: &str) -> Vec<String> {
         let sql = match self {
             Store::Sqlite(_) => format!("SELECT name FROM pragma_table_info('{table}')"),
-            Store::Postgres { schema, .. } => format!(
+            Store::Postgres(pg) => format!(
                 "SELECT column_name FROM information_schema.columns
-                 WHERE table_schema = '{schema}' AND table_name = '{table}' ORDER BY ordinal_position"
+                 WHERE table_schema = '{}' AND table_name = '{table}' ORDER BY ordinal_position",
+                pg.schema
             ),
         };
         self.rows(&sql)

@@ -601,8 +601,15 @@ impl Db {
             &[&format!("hubspot-cloud schema {schema}")],
         )
         .await?;
-        tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {quoted}"))
-            .await?;
+        // Only when missing: `CREATE SCHEMA IF NOT EXISTS` needs the database's CREATE
+        // privilege even when the schema exists, which a role given only its schema lacks.
+        let exists = tx
+            .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&schema])
+            .await?
+            .is_some();
+        if !exists {
+            tx.batch_execute(&format!("CREATE SCHEMA {quoted}")).await?;
+        }
         tx.commit().await?;
         client
             .batch_execute(&format!("SET search_path TO {quoted}"))
@@ -653,5 +660,70 @@ impl Db {
                 p.schema
             )))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn placeholders_become_postgres_numbered_ones() {
+        assert_eq!(
+            pg_sql("UPDATE t SET a = ?2 WHERE id = ?1 AND b = ?12"),
+            "UPDATE t SET a = $2 WHERE id = $1 AND b = $12"
+        );
+        assert!(matches!(pg_sql("SELECT 1"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn times_read_back_as_each_destination_stores_them() {
+        let ms = Some("1700000000000");
+        let iso = Some("2023-11-14T22:13:20Z");
+        assert_eq!(Dialect::Sqlite.stored_time(ms).as_deref(), ms);
+        assert_eq!(Dialect::Sqlite.stored_time(iso).as_deref(), iso);
+        for text in [ms, iso] {
+            assert_eq!(
+                Dialect::Postgres.stored_time(text).as_deref(),
+                Some("2023-11-14T22:13:20.000Z")
+            );
+        }
+        assert_eq!(Dialect::Postgres.stored_time(Some("soon")), None);
+    }
+
+    #[test]
+    fn sqlite_binds_params_as_it_always_stored_them() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let sql = Sql::Sqlite(&conn);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let got = rt
+            .block_on(sql.query_opt(
+                "SELECT ?1, typeof(?1), ?2, typeof(?2), ?3, ?4, typeof(?5)",
+                &[
+                    Param::from(true),
+                    Param::time(Some("1700000000000")),
+                    Param::Json(serde_json::json!({"a": 1})),
+                    Param::Float(Some(1.5)),
+                    Param::Bool(None),
+                ],
+            ))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            got.0,
+            vec![
+                Cell::Int(1),
+                Cell::Text("integer".into()),
+                // Time text is stored as given.
+                Cell::Text("1700000000000".into()),
+                Cell::Text("text".into()),
+                Cell::Text(r#"{"a":1}"#.into()),
+                Cell::Float(1.5),
+                Cell::Text("null".into()),
+            ]
+        );
     }
 }
