@@ -3,8 +3,8 @@
 // shared/spec/cloud-mode.md §6. Every figure is measured in this run.
 //
 //   cargo build --release -p hubspot-cloud -p fake-hubspot
-//   node bench/cloud.mjs [requests] [delivery] [ingest] [memory]     (from the repository root;
-//                                                                      default: all four, 6.5 min)
+//   node bench/cloud.mjs [requests] [audiences] [delivery] [ingest] [memory]
+//                                            (from the repository root; default: all five, 7 min)
 //   BENCH_SUSTAIN_SECONDS=20 node bench/cloud.mjs memory              (memory's load; default 300)
 //
 // - requests: HubSpot requests the fake received per 1,000 messages sent through /v1/batch as a
@@ -14,6 +14,12 @@
 //   goes below it); 10,000 tracks of one defined custom event (email in `properties`, so events
 //   only); 10,000 groups joining those contacts to 2,000 companies, every pair new. Beside them,
 //   §6's reference numbers; then what HubSpot holds, checked against what was sent.
+// - audiences: HubSpot requests per 10,000 audience membership changes sent through /v1/batch
+//   as Segment Engage sends them (half `Audience Entered`/`Audience Exited` tracks, half audience
+//   identifies; 10,000 contacts over two audiences, a third of them leaving again), property
+//   mode: the `batch/upsert` writes (floor 100: 100 contacts per write) and, apart, what each
+//   audience needs once per run (definitions read, custom-property limit read, property group,
+//   property create); then what HubSpot holds, checked against what was sent.
 // - delivery: one portal kept saturated (50,000 new contacts queued) under HubSpot's free limit,
 //   100 requests per 10 s, configured alike in the fake and the relay: requests/s the fake
 //   admitted over whole windows as a fraction of that limit, and 429s as a share of requests
@@ -34,7 +40,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { basicAuth, binary, startService, writeRelayConfig } from '../scripts/services.mjs';
 
-const PARTS = { requests: measureRequests, delivery: measureDelivery, ingest: measureIngest, memory: measureMemory };
+const PARTS = { requests: measureRequests, audiences: measureAudiences, delivery: measureDelivery, ingest: measureIngest, memory: measureMemory };
 const SUSTAIN_SECONDS = Number(process.env.BENCH_SUSTAIN_SECONDS ?? 300);
 const RESULTS = fileURLToPath(new URL('results/cloud.json', import.meta.url));
 const PORTAL = '123456';
@@ -192,6 +198,44 @@ async function measureRequests() {
   const dead = (await metrics(stack.relay)).hubspot_dead_total;
   result.held = { ...held, dead, expected };
   console.log(`  HubSpot holds ${Object.entries(held).map(([k, n]) => `${fmt(n)} ${k}`).join(', ')}; ${dead} dead-lettered${differing.length ? `; NOT AS SENT: ${differing.join(', ')}` : ' (as sent)'}`);
+  stack.stop();
+  return result;
+}
+
+async function measureAudiences() {
+  const count = 10_000;
+  const audiences = ['bench_loyal', 'bench_churn_risk'];
+  const [max, intervalMs] = [190, 10_000];
+  const stack = await startStack(max, intervalMs);
+  const audience = (n) => audiences[n % 2];
+  // Contact n joins its audience, except every third, whose message says it left.
+  const member = (n) => n % 3 !== 0;
+  const make = (n) => {
+    const email = `member${n}@example.com`;
+    if (n % 4 < 2) {
+      return { type: 'track', userId: `m${n}`, event: member(n) ? 'Audience Entered' : 'Audience Exited', properties: { audience_key: audience(n) }, context: { traits: { email } } };
+    }
+    return { type: 'identify', userId: `m${n}`, traits: { email, [audience(n)]: member(n) }, context: { personas: { computation_class: 'audience', computation_key: audience(n) } } };
+  };
+  console.log(`Audiences: HubSpot requests per ${fmt(count)} membership changes (Engage tracks and identifies, ${fmt(count)} contacts, ${audiences.length} audiences, property mode; limit ${max} per ${intervalMs / 1000} s)`);
+  const before = await fakeState(stack.fake);
+  await sendAll(stack.relay, count, make);
+  const m = await allDelivered(stack.relay, 120_000);
+  const after = await fakeState(stack.fake);
+  const byEndpoint = requestsBetween(before, after);
+  const writes = byEndpoint['POST /crm/v3/objects/contacts/batch/upsert'] ?? { count: 0 };
+  const requests = Object.values(byEndpoint).reduce((sum, e) => sum + e.count, 0);
+  const setup = Object.entries(byEndpoint).filter(([endpoint]) => !endpoint.endsWith('/batch/upsert'));
+  const contacts = Object.values(after.objects.contacts ?? {});
+  const wrong = contacts.filter((c) => {
+    const n = Number(/member(\d+)@/.exec(c.properties.email)?.[1]);
+    return c.properties[audience(n)] !== String(member(n));
+  }).length;
+  const result = { changes: count, contacts: count, audiences: audiences.length, writes: writes.count, meanInputs: writes.inputs, requests, byEndpoint, held: contacts.length, wrong, dead: m.hubspot_dead_total };
+  console.log(`  ${fmt(writes.count)} writes per ${fmt(count)} changes (batch/upsert, mean ${fmt(writes.inputs ?? 0, 1)} contacts each; floor ${Math.ceil(count / 100)}); ${requests} requests in all`);
+  console.log(`  setup, once per run (per audience; the group once per portal): ${setup.map(([endpoint, e]) => `${e.count} ${endpoint}`).join(', ')}`);
+  console.log('  references: Adobe and Segment need the property created by hand; the spec floor is ceil(N / 100) writes plus one property check per audience');
+  console.log(`  HubSpot holds ${fmt(contacts.length)} contacts, ${wrong ? `${wrong} NOT AS SENT` : 'each with its latest membership'}; ${m.hubspot_dead_total} dead-lettered`);
   stack.stop();
   return result;
 }

@@ -5,7 +5,8 @@
 #   2. core       benches/mapping.rs      core mapping throughput per call type, natively (divan)
 #   3. browser    bench/browser/run.mjs   per-call cost, instantiation, register->loaded, heap,
 #                                         ours beside Segment's hubspot-web in headless Chromium
-#   4. cloud      bench/cloud.mjs         requests per 1,000, delivery rate, ingest, memory
+#   4. cloud      bench/cloud.mjs         requests per 1,000, audience writes per 10,000,
+#                                         delivery rate, ingest, memory
 # Machine-readable results land in bench/results/. Nothing here is a pass/fail test: these
 # machines are shared and noisy, so every comparison is measured in the same run.
 set -euo pipefail

@@ -116,6 +116,9 @@ pub struct FakeConfig {
     pub generated: Option<GeneratedPortal>,
     /// Most request-log entries kept (oldest are dropped first).
     pub request_log_cap: usize,
+    /// Custom properties allowed per object type (HubSpot: 1,000 on most plans); creating one
+    /// more is a 400, and `GET /crm/v3/limits/custom-properties` reports it.
+    pub custom_property_limit: usize,
 }
 
 impl Default for FakeConfig {
@@ -135,6 +138,7 @@ impl Default for FakeConfig {
             owners: portal::default_owners(),
             generated: None,
             request_log_cap: 100_000,
+            custom_property_limit: 1000,
         }
     }
 }

@@ -37,6 +37,9 @@ struct Args {
     /// Milliseconds a write stays invisible to search.
     #[arg(long, default_value_t = 0)]
     search_lag_ms: u64,
+    /// Custom properties allowed per object type.
+    #[arg(long, default_value_t = 1000)]
+    custom_property_limit: usize,
     /// Portal (hub) id.
     #[arg(long, default_value_t = DEFAULT_PORTAL_ID)]
     portal_id: u64,
@@ -92,6 +95,7 @@ impl Args {
                 search_per_second: self.search_per_sec,
             },
             search_lag: Duration::from_millis(self.search_lag_ms),
+            custom_property_limit: self.custom_property_limit,
             generated: self.generate.map(|sizes| GeneratedPortal {
                 seed: self.seed,
                 sizes,

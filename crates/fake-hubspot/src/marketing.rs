@@ -361,6 +361,52 @@ impl Marketing {
         }
     }
 
+    /// `recipient`'s subscription state once every change up to `at` applied, in the shape of
+    /// `GET /email/public/v1/subscriptions/{email}` (a timeline item's `snapshot`): the last
+    /// `PORTAL_STATUS`, `PORTAL_BOUNCE` and `PORTAL_SPAM` change of each kind decides
+    /// `unsubscribeFromPortal`, `bounced` and `markedAsSpam`, the last `SUBSCRIPTION_STATUS`
+    /// change of each subscription its entry in `subscriptionStatuses`.
+    pub(crate) fn snapshot(&self, recipient: &str, at: i64, portal_id: u64) -> Value {
+        let (mut unsubscribed, mut bounced, mut spam) = (false, false, false);
+        let mut subscriptions: BTreeMap<u64, bool> = BTreeMap::new();
+        let upto = (
+            Bound::Unbounded,
+            Bound::Included((at, recipient.to_string())),
+        );
+        for item in self
+            .timeline
+            .range(upto)
+            .map(|(_, item)| item)
+            .filter(|item| item.recipient == recipient)
+        {
+            for c in &item.changes {
+                match (c.change_type.as_str(), c.subscription_id) {
+                    ("PORTAL_STATUS", _) => unsubscribed = c.change == "UNSUBSCRIBED",
+                    ("PORTAL_BOUNCE", _) => bounced = c.change == "BOUNCED",
+                    ("PORTAL_SPAM", _) => spam = c.change == "REPORTED_SPAM",
+                    ("SUBSCRIPTION_STATUS", Some(id)) => {
+                        subscriptions.insert(id, c.change == "SUBSCRIBED");
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let statuses: Vec<Value> = subscriptions
+            .iter()
+            .map(|(id, subscribed)| json!({ "id": id, "subscribed": subscribed }))
+            .collect();
+        json!({
+            "subscribed": !unsubscribed,
+            "unsubscribeFromPortal": unsubscribed,
+            "markedAsSpam": spam,
+            "bounced": bounced,
+            "status": if unsubscribed { "unsubscribed" } else { "subscribed" },
+            "email": recipient,
+            "portalId": portal_id,
+            "subscriptionStatuses": statuses,
+        })
+    }
+
     /// A page of the subscription timeline, newest first.
     pub(crate) fn timeline(
         &self,
@@ -473,8 +519,9 @@ fn mix(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A timeline item in `GET /email/public/v1/subscriptions/timeline`' shape.
-pub(crate) fn timeline_json(item: &TimelineItem, portal_id: u64) -> Value {
+/// A timeline item in `GET /email/public/v1/subscriptions/timeline`' shape, with its
+/// `snapshot` when the client asked for snapshots.
+pub(crate) fn timeline_json(item: &TimelineItem, portal_id: u64, snapshot: Option<Value>) -> Value {
     let changes: Vec<Value> = item
         .changes
         .iter()
@@ -484,24 +531,29 @@ pub(crate) fn timeline_json(item: &TimelineItem, portal_id: u64) -> Value {
                 "changeType": c.change_type,
                 "source": c.source,
                 "portalId": portal_id,
-                "timestamp": item.timestamp,
             });
             if let Some(id) = c.subscription_id {
                 change["subscriptionId"] = json!(id);
             }
-            if let Some((id, at)) = &c.caused_by {
-                change["causedByEvent"] = json!({ "id": id, "created": at });
+            // HubSpot gives a change its own `timestamp` only when no event caused it.
+            match &c.caused_by {
+                Some((id, at)) => change["causedByEvent"] = json!({ "id": id, "created": at }),
+                None => change["timestamp"] = json!(item.timestamp),
             }
             change
         })
         .collect();
-    json!({
+    let mut value = json!({
         "timestamp": item.timestamp,
         "portalId": portal_id,
         "recipient": item.recipient,
         "normalizedEmailId": guid(item.recipient.bytes().fold(0_u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))),
         "changes": changes,
-    })
+    });
+    if let Some(snapshot) = snapshot {
+        value["snapshot"] = snapshot;
+    }
+    value
 }
 
 /// A form in `GET /marketing/v3/forms`' shape.

@@ -73,6 +73,15 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             get(read_property),
         )
         .route(
+            "/crm/v3/properties/{object_type}/groups",
+            get(list_property_groups).post(create_property_group),
+        )
+        .route(
+            "/crm/v3/limits/custom-properties",
+            get(custom_property_limits),
+        )
+        .route("/crm/v3/lists", post(create_list))
+        .route(
             "/crm/v4/objects/{from}/{id}/associations/{to}",
             get(list_associations),
         )
@@ -98,6 +107,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/crm/v3/lists/{list_id}/memberships/remove",
             put(remove_members),
+        )
+        .route(
+            "/crm/v3/lists/{list_id}/memberships/add-and-remove",
+            put(add_and_remove_members),
         )
         .route("/crm/v3/schemas", get(list_schemas))
         .route("/email/public/v1/events", get(email_events))
@@ -161,6 +174,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/_fake/email/subscriptions",
             post(control_add_subscription_changes),
         )
+        .route("/_fake/schemas", post(control_add_schema))
         .route("/_fake/forms", post(control_add_form))
         .route(
             "/_fake/forms/{form_id}/submissions",
@@ -867,8 +881,75 @@ fn definition_from(value: Value) -> Result<PropertyDefinition, ApiError> {
 async fn create_property(State(s): AppState, Path(ty): Path<String>, body: Bytes) -> ApiResult {
     let def = definition_from(parse_json(&body)?)?;
     let ty = object_type(&s, &ty);
-    let def = s.lock().store.create_property(&ty, def)?;
+    let mut inner = s.lock();
+    let limit = inner.config.custom_property_limit;
+    let def = inner.store.create_property_checked(&ty, def, limit)?;
     Ok((StatusCode::CREATED, Json(def)).into_response())
+}
+
+fn group_json(name: &str) -> Value {
+    json!({ "name": name, "label": name, "displayOrder": -1, "archived": false })
+}
+
+async fn list_property_groups(State(s): AppState, Path(ty): Path<String>) -> Response {
+    let ty = object_type(&s, &ty);
+    let groups: Vec<Value> = s
+        .lock()
+        .store
+        .property_groups(&ty)
+        .iter()
+        .map(|g| group_json(g))
+        .collect();
+    Json(json!({ "results": groups })).into_response()
+}
+
+async fn create_property_group(
+    State(s): AppState,
+    Path(ty): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let body = parse_json(&body)?;
+    let name = text(&body, "name").unwrap_or_default();
+    if name.is_empty() || text(&body, "label").is_none_or(|l| l.trim().is_empty()) {
+        return Err(ApiError::validation("Missing required fields: name, label"));
+    }
+    let ty = object_type(&s, &ty);
+    s.lock().store.create_property_group(&ty, &name)?;
+    let mut group = group_json(&name);
+    group["label"] = body["label"].clone();
+    Ok((StatusCode::CREATED, Json(group)).into_response())
+}
+
+/// `GET /crm/v3/limits/custom-properties`: per object type, the limit and how many custom
+/// properties it has; overall, their sums.
+async fn custom_property_limits(State(s): AppState) -> Response {
+    let inner = s.lock();
+    let limit = inner.config.custom_property_limit;
+    let by_type: Vec<Value> = inner
+        .store
+        .object_types()
+        .iter()
+        .map(|ty| {
+            let usage = inner.store.custom_property_count(ty);
+            json!({
+                "objectTypeId": crate::store::object_type_id(ty),
+                "singularLabel": ty.trim_end_matches('s'),
+                "pluralLabel": ty,
+                "limit": limit,
+                "usage": usage,
+                "percentage": usage as f64 * 100.0 / limit.max(1) as f64,
+            })
+        })
+        .collect();
+    let overall_limit = limit * by_type.len();
+    let overall_usage: u64 = by_type.iter().filter_map(|t| t["usage"].as_u64()).sum();
+    Json(json!({
+        "byObjectType": by_type,
+        "overallLimit": overall_limit,
+        "overallUsage": overall_usage,
+        "overallPercentage": overall_usage as f64 * 100.0 / overall_limit.max(1) as f64,
+    }))
+    .into_response()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1031,6 +1112,60 @@ async fn remove_members(State(s): AppState, Path(id): Path<String>, body: Bytes)
     edit_members(&s, &id, &body, false, true)
 }
 
+/// `PUT /crm/v3/lists/{id}/memberships/add-and-remove`
+/// `{"recordIdsToAdd":[..],"recordIdsToRemove":[..]}`: removals first, then additions, one
+/// answer for both.
+async fn add_and_remove_members(
+    State(s): AppState,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let body = parse_json(&body)?;
+    let ids = |key: &str| -> Vec<String> {
+        body.get(key)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(scalar_text).collect())
+            .unwrap_or_default()
+    };
+    let (add, remove) = (ids("recordIdsToAdd"), ids("recordIdsToRemove"));
+    let mut guard = s.lock();
+    let inner = &mut *guard;
+    let at = dates::now_ms();
+    let mut change = inner.lists.remove(&id, &remove, at, true)?;
+    let store = &inner.store;
+    let added = inner
+        .lists
+        .add(&id, &add, |ty, rid| store.exists(ty, rid), at, true)?;
+    change.added = added.added;
+    change.missing.extend(added.missing);
+    Ok(Json(change.json()).into_response())
+}
+
+/// `POST /crm/v3/lists` `{"name","objectTypeId","processingType"}`: a new list (`DYNAMIC`
+/// ones would need filters, which the fake does not evaluate: refused).
+async fn create_list(State(s): AppState, body: Bytes) -> ApiResult {
+    let body = parse_json(&body)?;
+    let name = text(&body, "name").unwrap_or_default();
+    let kind = text(&body, "processingType").unwrap_or_default();
+    let type_id = text(&body, "objectTypeId").unwrap_or_default();
+    if name.trim().is_empty() || kind.is_empty() || type_id.is_empty() {
+        return Err(ApiError::validation(
+            "Missing required fields: name, objectTypeId, processingType",
+        ));
+    }
+    if kind == "DYNAMIC" {
+        return Err(ApiError::validation(
+            "The fake does not evaluate list filters: create MANUAL or SNAPSHOT lists",
+        ));
+    }
+    let ty = object_type(&s, &type_id);
+    let mut guard = s.lock();
+    let inner = &mut *guard;
+    let id = inner.lists.create(&name, &kind, &ty, dates::now_ms())?;
+    let list = inner.lists.get(&id.to_string())?;
+    Ok(Json(json!({ "list": list.json(0, true, &[]) })).into_response())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Email, forms and v1 contacts
 
@@ -1132,6 +1267,9 @@ async fn subscription_timeline(
     let start = query_ms(&query, "startTimestamp")?;
     let end = query_ms(&query, "endTimestamp")?;
     let offset = query.get("offset").filter(|o| !o.is_empty());
+    let snapshots = query
+        .get("includeSnapshots")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let inner = s.lock();
     let portal = inner.config.portal_id;
     let page = inner
@@ -1140,7 +1278,14 @@ async fn subscription_timeline(
     let timeline: Vec<Value> = page
         .items
         .iter()
-        .map(|item| marketing::timeline_json(item, portal))
+        .map(|item| {
+            let snapshot = snapshots.then(|| {
+                inner
+                    .marketing
+                    .snapshot(&item.recipient, item.timestamp, portal)
+            });
+            marketing::timeline_json(item, portal, snapshot)
+        })
         .collect();
     Ok(
         Json(json!({ "hasMore": page.has_more, "offset": page.offset, "timeline": timeline }))
@@ -1862,6 +2007,8 @@ struct CampaignRequest {
     app_name: Option<String>,
     #[serde(rename = "type")]
     kind: Option<String>,
+    /// `lastUpdatedTime` (default: now): an old one is a campaign sent long ago.
+    last_updated_at: Option<i64>,
 }
 
 async fn control_add_campaign(State(s): AppState, body: Bytes) -> ApiResult {
@@ -1878,7 +2025,7 @@ async fn control_add_campaign(State(s): AppState, body: Bytes) -> ApiResult {
         subject: request.subject,
         kind: request.kind.unwrap_or_else(|| "BATCH_EMAIL".into()),
         content_id: id + 1_000_000,
-        last_updated_at: dates::now_ms(),
+        last_updated_at: request.last_updated_at.unwrap_or_else(dates::now_ms),
     });
     Ok(Json(json!({ "id": id })).into_response())
 }
@@ -1990,6 +2137,46 @@ async fn control_add_form(State(s): AppState, body: Bytes) -> ApiResult {
         created_at: dates::now_ms(),
     });
     Ok(Json(json!({ "id": id })).into_response())
+}
+
+/// Body of `POST /_fake/schemas`: a custom object type created in the portal's settings.
+#[derive(Deserialize)]
+struct SchemaRequest {
+    name: String,
+    #[serde(default)]
+    properties: Vec<PropertyDefinition>,
+    /// Default: the first property.
+    primary_display_property: Option<String>,
+    #[serde(default)]
+    required_properties: Vec<String>,
+}
+
+/// Adds a custom object type, listed by `GET /crm/v3/schemas` from now on; answers its schema.
+async fn control_add_schema(State(s): AppState, body: Bytes) -> ApiResult {
+    let request: SchemaRequest = control_body(&body, "schema")?;
+    let mut object = portal::CustomObject::new(&request.name, request.properties);
+    if let Some(display) = request.primary_display_property {
+        object.primary_display_property = display;
+    }
+    object.required_properties = request.required_properties;
+    let mut inner = s.lock();
+    if inner
+        .config
+        .custom_objects
+        .iter()
+        .any(|o| o.name == object.name)
+    {
+        return Err(ApiError::conflict(format!(
+            "Object type {} already exists",
+            object.name
+        )));
+    }
+    let portal_id = inner.config.portal_id;
+    let index = inner.config.custom_objects.len();
+    inner.store.add_custom_object(portal_id, index, &object);
+    inner.config.custom_objects.push(object.clone());
+    let properties = inner.store.properties(&object.type_name());
+    Ok(Json(portal::schema_json(portal_id, index, &object, &properties)).into_response())
 }
 
 /// Body of `POST /_fake/forms/{id}/submissions`.

@@ -15,7 +15,7 @@ use crate::FakeConfig;
 use crate::associations::{Association, Associations, LinkType};
 use crate::dates;
 use crate::errors::ApiError;
-use crate::portal::custom_aliases;
+use crate::portal::{CustomObject, custom_aliases};
 use crate::search::{SearchRequest, View};
 
 /// HubSpot's default lifecycle stages, in order: a move to an earlier one is ignored.
@@ -385,6 +385,8 @@ fn indexed(at: Option<Instant>, now: Instant, lag: Duration) -> bool {
 #[derive(Debug, Default)]
 struct Table {
     defs: BTreeMap<String, PropertyDefinition>,
+    /// Property group names (`contactinformation`, …): a property must name one of them.
+    groups: BTreeSet<String>,
     records: BTreeMap<u64, Record>,
     /// `(property, value)` → record, for contact emails (primary and `hs_additional_emails`)
     /// and `hasUniqueValue` properties: conflicts and upserts by unique property.
@@ -652,30 +654,111 @@ impl Store {
             }
             tables.insert(ty.to_string(), table);
         }
-        let mut aliases = HashMap::new();
-        for (index, object) in config.custom_objects.iter().enumerate() {
-            let table: &mut Table = tables.entry(object.type_name()).or_default();
-            for def in &object.properties {
-                table.defs.insert(def.name.clone(), def.clone());
-            }
-            let (type_id, qualified) = custom_aliases(config.portal_id, index, object);
-            aliases.insert(type_id, object.type_name());
-            aliases.insert(qualified, object.type_name());
-        }
         let mut store = Self {
             tables,
             // HubSpot ids are large numbers; starting high also makes "id 1" an obvious miss.
             next_id: 1001,
             associations: Associations::default(),
-            aliases,
+            aliases: HashMap::new(),
             search_lag: config.search_lag,
         };
+        for (index, object) in config.custom_objects.iter().enumerate() {
+            store.add_custom_object(config.portal_id, index, object);
+        }
         for (ty, def) in &config.extra_properties {
             let ty = store.type_of(ty);
             let table = store.table_mut(&ty);
             table.defs.insert(def.name.clone(), def.clone());
         }
+        // The groups a portal starts with are the ones its properties are in.
+        for table in store.tables.values_mut() {
+            table.groups = table.defs.values().map(|d| d.group_name.clone()).collect();
+        }
         store
+    }
+
+    /// A type's property groups, in name order.
+    pub(crate) fn property_groups(&self, ty: &str) -> Vec<String> {
+        self.tables
+            .get(ty)
+            .map(|t| t.groups.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Creates a property group; 409 when the name is taken.
+    pub(crate) fn create_property_group(&mut self, ty: &str, name: &str) -> Result<(), ApiError> {
+        let name_ok = name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !name_ok {
+            return Err(ApiError::validation(format!(
+                "Property group name {name} is invalid: use lowercase letters, digits and underscores"
+            )));
+        }
+        if !self.table_mut(ty).groups.insert(name.to_string()) {
+            return Err(ApiError::conflict(format!(
+                "A property group named '{name}' already exists."
+            )));
+        }
+        Ok(())
+    }
+
+    /// Custom properties of a type: every definition that is not one of HubSpot's own.
+    pub(crate) fn custom_property_count(&self, ty: &str) -> usize {
+        let own: BTreeSet<String> = default_properties(ty).into_iter().map(|d| d.name).collect();
+        self.defs(ty)
+            .map(|d| d.keys().filter(|n| !own.contains(*n)).count())
+            .unwrap_or_default()
+    }
+
+    /// The object types that hold properties.
+    pub(crate) fn object_types(&self) -> Vec<String> {
+        self.tables.keys().cloned().collect()
+    }
+
+    /// Creates a property through the API: its group must exist and the type must be under
+    /// its custom-property `limit`, as HubSpot checks; then as [`Store::create_property`].
+    pub(crate) fn create_property_checked(
+        &mut self,
+        ty: &str,
+        def: PropertyDefinition,
+        limit: usize,
+    ) -> Result<PropertyDefinition, ApiError> {
+        let known_group = self
+            .tables
+            .get(ty)
+            .is_some_and(|t| t.groups.contains(&def.group_name));
+        if !def.group_name.trim().is_empty() && !known_group {
+            return Err(ApiError::validation(format!(
+                "Property group {} does not exist.",
+                def.group_name
+            )));
+        }
+        let exists = self.defs(ty).is_some_and(|d| d.contains_key(&def.name));
+        if !exists && self.custom_property_count(ty) >= limit {
+            return Err(ApiError::validation(format!(
+                "You have reached your limit of {limit} custom properties for {ty}."
+            )));
+        }
+        self.create_property(ty, def)
+    }
+
+    /// Makes `object`, the portal's `index`-th custom object type, a table with its properties,
+    /// reachable by its type id and fully qualified name.
+    pub(crate) fn add_custom_object(
+        &mut self,
+        portal_id: u64,
+        index: usize,
+        object: &CustomObject,
+    ) {
+        let table = self.table_mut(&object.type_name());
+        for def in &object.properties {
+            table.defs.insert(def.name.clone(), def.clone());
+        }
+        let (type_id, qualified) = custom_aliases(portal_id, index, object);
+        self.aliases.insert(type_id, object.type_name());
+        self.aliases.insert(qualified, object.type_name());
     }
 
     /// The store's name for an object type as a path names it: HubSpot's aliases for the
@@ -1426,6 +1509,7 @@ impl Store {
                 }
             }
         }
+        table.groups.insert(def.group_name.clone());
         table.defs.insert(def.name.clone(), def.clone());
         Ok(def)
     }

@@ -907,6 +907,123 @@ async fn properties_api_lists_creates_and_conflicts() {
     assert_eq!(value.property_errors()[0]["error"], "INVALID_OPTION");
 }
 
+#[tokio::test]
+async fn property_groups_and_the_custom_property_limit() {
+    let config = FakeConfig {
+        custom_property_limit: 2,
+        ..FakeConfig::default()
+    }
+    .with_property(
+        "contacts",
+        PropertyDefinition::string("plan", "contactinformation"),
+    );
+    let (_fake, api) = setup(config).await;
+    let usage = |answer: &Answer| {
+        answer.body["byObjectType"]
+            .as_array()
+            .expect("byObjectType")
+            .iter()
+            .find(|t| t["objectTypeId"] == "0-1")
+            .map(|t| (t["usage"].clone(), t["limit"].clone()))
+            .expect("contacts")
+    };
+    let limits = api.get("/crm/v3/limits/custom-properties").await;
+    assert_eq!(usage(&limits), (json!(1), json!(2)), "{:?}", limits.body);
+    let checkbox = |name: &str, group: &str| json!({ "name": name, "label": name, "type": "bool", "fieldType": "booleancheckbox", "groupName": group });
+    let no_group = api
+        .post(
+            "/crm/v3/properties/contacts",
+            checkbox("vip_2", "audiences"),
+        )
+        .await;
+    assert_eq!(no_group.status, 400, "{:?}", no_group.body);
+    let group = json!({ "name": "audiences", "label": "Audiences" });
+    assert_eq!(
+        api.post("/crm/v3/properties/contacts/groups", group.clone())
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        api.post("/crm/v3/properties/contacts/groups", group)
+            .await
+            .status,
+        409
+    );
+    assert!(
+        api.get("/crm/v3/properties/contacts/groups").await.body["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .any(|g| g["name"] == "audiences")
+    );
+    let made = api
+        .post(
+            "/crm/v3/properties/contacts",
+            checkbox("vip_2", "audiences"),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    assert_eq!(made.body["fieldType"], "booleancheckbox");
+    let full = api
+        .post(
+            "/crm/v3/properties/contacts",
+            checkbox("vip_3", "audiences"),
+        )
+        .await;
+    assert_eq!(full.status, 400);
+    assert!(
+        full.body["message"]
+            .as_str()
+            .expect("message")
+            .contains("limit of 2"),
+        "{:?}",
+        full.body
+    );
+    let limits = api.get("/crm/v3/limits/custom-properties").await;
+    assert_eq!(usage(&limits), (json!(2), json!(2)));
+    assert_eq!(limits.body["overallUsage"], 2);
+}
+
+#[tokio::test]
+async fn lists_are_created_and_edited_in_one_call() {
+    let (_fake, api) = setup(FakeConfig::default()).await;
+    let made = api
+        .post(
+            UPSERT,
+            json!({ "inputs": [upsert_input("a@x.co", json!({})), upsert_input("b@x.co", json!({}))] }),
+        )
+        .await;
+    let ids: Vec<String> = made.body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["id"].as_str().expect("id").to_owned())
+        .collect();
+    let list = json!({ "name": "vip", "objectTypeId": "0-1", "processingType": "MANUAL" });
+    let created = api.post("/crm/v3/lists", list.clone()).await;
+    assert_eq!(created.status, 200, "{:?}", created.body);
+    let id = created.body["list"]["listId"]
+        .as_str()
+        .expect("listId")
+        .to_owned();
+    assert_eq!(api.post("/crm/v3/lists", list).await.status, 409);
+    let path = format!("/crm/v3/lists/{id}/memberships/add-and-remove");
+    let edit = |add: Vec<&str>, remove: Vec<&str>| {
+        let body = json!({ "recordIdsToAdd": add, "recordIdsToRemove": remove });
+        api.send(Method::PUT, &path, Some(body))
+    };
+    let first = edit(vec![&ids[0], &ids[1], "999999"], vec![]).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.body["recordsIdsAdded"], json!([ids[0], ids[1]]));
+    assert_eq!(first.body["recordIdsMissing"], json!(["999999"]));
+    let second = edit(vec![], vec![&ids[0]]).await;
+    assert_eq!(second.body["recordIdsRemoved"], json!([ids[0]]));
+    let members = api.get(&format!("/crm/v3/lists/{id}/memberships")).await;
+    assert_eq!(members.body["total"], 1);
+    assert_eq!(members.body["results"][0]["recordId"], ids[1]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Associations
 

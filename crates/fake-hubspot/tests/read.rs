@@ -1425,6 +1425,9 @@ async fn the_subscription_timeline_groups_changes_newest_first() {
         change["causedByEvent"],
         json!({ "id": "bounce-1", "created": t })
     );
+    // HubSpot gives a change its own timestamp only when no event caused it.
+    assert_eq!(change.get("timestamp"), None);
+    assert_eq!(item["changes"][0]["timestamp"], t + 5);
     assert_eq!(next.body["hasMore"], false);
     let before = api
         .get(&format!(
@@ -1433,6 +1436,56 @@ async fn the_subscription_timeline_groups_changes_newest_first() {
         ))
         .await;
     assert_eq!(before.body["timeline"], json!([]));
+}
+
+#[tokio::test]
+async fn timeline_snapshots_hold_the_state_after_each_item() {
+    let (_fake, api) = setup(roomy()).await;
+    let t = LONG_AGO_MS;
+    let change = |at: i64, change: &str, change_type: &str| json!({ "recipient": "f@x.co", "timestamp": at, "change": change, "change_type": change_type });
+    let changes = json!({ "changes": [
+        change(t, "UNSUBSCRIBED", "PORTAL_STATUS"),
+        change(t + 1, "BOUNCED", "PORTAL_BOUNCE"),
+        change(t + 2, "SUBSCRIBED", "PORTAL_STATUS"),
+        { "recipient": "g@x.co", "timestamp": t + 3, "change": "UNSUBSCRIBED",
+          "change_type": "SUBSCRIPTION_STATUS", "subscription_id": 7 },
+    ]});
+    api.control("/_fake/email/subscriptions", changes).await;
+    let plain = api
+        .get(&format!(
+            "/email/public/v1/subscriptions/timeline?startTimestamp={t}"
+        ))
+        .await;
+    assert_eq!(plain.body["timeline"][0].get("snapshot"), None);
+    let page = api
+        .get(&format!(
+            "/email/public/v1/subscriptions/timeline?startTimestamp={t}&includeSnapshots=true"
+        ))
+        .await;
+    let snapshots: Vec<&Value> = page.body["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .map(|item| &item["snapshot"])
+        .collect();
+    // Newest first: g's own, then f resubscribed (still bounced), bounced, unsubscribed.
+    assert_eq!(snapshots[0]["email"], "g@x.co");
+    assert_eq!(snapshots[0]["subscribed"], true);
+    assert_eq!(
+        snapshots[0]["subscriptionStatuses"],
+        json!([{ "id": 7, "subscribed": false }])
+    );
+    let f = |i: usize| {
+        let s = snapshots[i];
+        (
+            s["status"].clone(),
+            s["unsubscribeFromPortal"].clone(),
+            s["bounced"].clone(),
+        )
+    };
+    assert_eq!(f(1), (json!("subscribed"), json!(false), json!(true)));
+    assert_eq!(f(2), (json!("unsubscribed"), json!(true), json!(true)));
+    assert_eq!(f(3), (json!("unsubscribed"), json!(true), json!(false)));
 }
 
 #[tokio::test]

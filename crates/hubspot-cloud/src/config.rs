@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::client::Credentials;
-use crate::mapping::{MappingConfig, ObjectMapping};
+use crate::mapping::{AudienceMode, AudienceSettings, MappingConfig, ObjectMapping};
 
 /// The whole file.
 #[derive(Clone, Debug, Deserialize)]
@@ -30,6 +30,51 @@ pub struct Config {
     /// The HubSpot Source: HubSpot's CRM into SQLite or PostgreSQL (`hubspot-cloud sync`).
     #[serde(default)]
     pub sync: SyncConfig,
+    /// How audience memberships are written, for every portal.
+    #[serde(default)]
+    pub audiences: AudiencesConfig,
+}
+
+/// `[audiences]`: how Engage's audience identifies and tracks and `hubspot-cloud audiences
+/// load` files are written to HubSpot.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AudiencesConfig {
+    /// `property` (default: a single-checkbox contact property per audience) or `list` (a
+    /// MANUAL contact list per audience).
+    #[serde(default)]
+    pub mode: AudienceMode,
+    /// Create contacts HubSpot does not have (default true). With `false` memberships only
+    /// update, and one for a contact HubSpot lacks is dead-lettered with that reason.
+    #[serde(default = "yes")]
+    pub create_contacts: bool,
+    /// The contact property members are identified by: `email` (default) or a unique
+    /// property such as `user_id` (its value from the traits, else the `userId`).
+    #[serde(default = "default_audience_identity")]
+    pub identity: String,
+    /// The contact property group audience properties are created in (default `audiences`).
+    #[serde(default = "default_audience_group")]
+    pub group: String,
+}
+
+impl Default for AudiencesConfig {
+    fn default() -> Self {
+        let d = AudienceSettings::default();
+        AudiencesConfig {
+            mode: d.mode,
+            create_contacts: d.create_contacts,
+            identity: d.identity,
+            group: d.group,
+        }
+    }
+}
+
+fn default_audience_identity() -> String {
+    AudienceSettings::default().identity
+}
+
+fn default_audience_group() -> String {
+    AudienceSettings::default().group
 }
 
 /// `[sync]`.
@@ -55,9 +100,16 @@ pub struct SyncConfig {
     /// previous run started (default 60).
     #[serde(default = "default_lag_minutes")]
     pub lag_minutes: u64,
+    /// How far back the first run (and `--full-refresh`) reads `email_events` and
+    /// `email_subscription_event_changes`, in days (default 30); later runs continue from the
+    /// previous one, `lag_minutes` before where it ended.
+    #[serde(default = "default_email_history_days")]
+    pub email_history_days: u64,
     /// Which properties to sync: `default` (a short list of each object's standard properties
-    /// that the portal defines, see `source::crm::DEFAULT_PROPERTIES`) or `all` (every property
-    /// the portal defines, new ones included on the next run).
+    /// that the portal defines, see `source::crm::DEFAULT_PROPERTIES`), `all` (every property
+    /// the portal defines, new ones included on the next run), or per object
+    /// `{ contacts = ["firstname", "plan"], companies = "all" }` (objects not named: `default`;
+    /// a listed name the portal does not define is skipped with one warning line).
     #[serde(default)]
     pub properties: PropertySelection,
     /// How often every record's associations are read again, beside the changed records'
@@ -89,6 +141,7 @@ impl Default for SyncConfig {
             schema: default_sync_schema(),
             path: default_sync_path(),
             lag_minutes: default_lag_minutes(),
+            email_history_days: default_email_history_days(),
             properties: PropertySelection::default(),
             associations_full_every: default_associations_full_every(),
             max_share: default_max_share(),
@@ -181,15 +234,94 @@ impl std::fmt::Debug for SyncTarget {
     }
 }
 
-/// `[sync] properties`.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
+/// `[sync] properties`: one choice for every object, or a choice per object (objects not
+/// named take `default`).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(from = "RawSelection")]
 pub enum PropertySelection {
     /// Each object's standard properties.
     #[default]
     Default,
     /// Every property the portal defines.
     All,
+    /// Per object type, by its table (`contacts`, `companies`, a custom object's, such as
+    /// `cars`).
+    PerObject(BTreeMap<String, ObjectProperties>),
+}
+
+/// Which properties of one object type become columns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ObjectProperties {
+    /// The object's standard properties (a custom object's: its schema's required,
+    /// searchable and primary display properties).
+    #[default]
+    Default,
+    /// Every property the portal defines for it.
+    All,
+    /// These, where the portal defines them (plus the ones always read).
+    Named(Vec<String>),
+}
+
+impl PropertySelection {
+    /// The choice for `object_type`.
+    pub fn for_object(&self, object_type: &str) -> ObjectProperties {
+        match self {
+            PropertySelection::Default => ObjectProperties::Default,
+            PropertySelection::All => ObjectProperties::All,
+            PropertySelection::PerObject(per) => per.get(object_type).cloned().unwrap_or_default(),
+        }
+    }
+}
+
+/// `default` or `all`, as TOML spells them.
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum SelectionWord {
+    Default,
+    All,
+}
+
+/// `[sync] properties` as written.
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "\"default\", \"all\", or a table of object = \"default\" | \"all\" | [property names]"
+)]
+enum RawSelection {
+    Word(SelectionWord),
+    PerObject(BTreeMap<String, RawObject>),
+}
+
+/// One object's entry as written.
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "\"default\", \"all\" or a list of property names"
+)]
+enum RawObject {
+    Word(SelectionWord),
+    Named(Vec<String>),
+}
+
+impl From<RawSelection> for PropertySelection {
+    fn from(raw: RawSelection) -> Self {
+        match raw {
+            RawSelection::Word(SelectionWord::Default) => PropertySelection::Default,
+            RawSelection::Word(SelectionWord::All) => PropertySelection::All,
+            RawSelection::PerObject(per) => PropertySelection::PerObject(
+                per.into_iter()
+                    .map(|(object, raw)| {
+                        let choice = match raw {
+                            RawObject::Word(SelectionWord::Default) => ObjectProperties::Default,
+                            RawObject::Word(SelectionWord::All) => ObjectProperties::All,
+                            RawObject::Named(names) => ObjectProperties::Named(names),
+                        };
+                        (object, choice)
+                    })
+                    .collect(),
+            ),
+        }
+    }
 }
 
 fn default_associations_full_every() -> Duration {
@@ -207,6 +339,10 @@ fn default_sync_path() -> String {
 
 fn default_lag_minutes() -> u64 {
     60
+}
+
+fn default_email_history_days() -> u64 {
+    30
 }
 
 fn default_max_share() -> f64 {
@@ -512,6 +648,9 @@ pub struct PortalConfig {
     /// Track events that upsert other objects.
     #[serde(default)]
     pub objects: Vec<ObjectConfig>,
+    /// `[audiences]`, copied into every portal at load.
+    #[serde(skip)]
+    pub audiences: AudienceSettings,
 }
 
 /// `[portals.oauth]`.
@@ -594,6 +733,16 @@ impl Config {
             toml::from_str::<toml::Table>(&text).is_ok_and(|t| t.contains_key("sync"));
         config.apply_env(env);
         config.validate()?;
+        let a = &config.audiences;
+        let audiences = AudienceSettings {
+            mode: a.mode,
+            create_contacts: a.create_contacts,
+            identity: a.identity.trim().to_owned(),
+            group: a.group.trim().to_owned(),
+        };
+        for p in &mut config.portals {
+            p.audiences = audiences.clone();
+        }
         Ok(config)
     }
 
@@ -703,6 +852,19 @@ impl Config {
                 "sync.kind = postgres needs sync.url (or HUBSPOT_CLOUD_SYNC_PG_URL)".into(),
             ));
         }
+        let a = &self.audiences;
+        for (key, value) in [("identity", &a.identity), ("group", &a.group)] {
+            let ok = value.trim().starts_with(|c: char| c.is_ascii_lowercase())
+                && value
+                    .trim()
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !ok {
+                return Err(ConfigError(format!(
+                    "audiences.{key} = '{value}' is not a HubSpot internal name (lowercase letters, digits and _, starting with a letter)"
+                )));
+            }
+        }
         if self.queue.kind == QueueKind::Postgres && self.queue.url.is_none() {
             return Err(ConfigError(
                 "queue.kind = postgres needs queue.url (or HUBSPOT_CLOUD_PG_URL)".into(),
@@ -783,6 +945,7 @@ impl PortalConfig {
                 associate_contact: o.associate_contact,
             })
             .collect();
+        m.audiences = self.audiences.clone();
         m
     }
 }
@@ -842,6 +1005,7 @@ mod tests {
         let c = Config::load(&p, |_| None).unwrap();
         assert_eq!(c.sync.path, "hubspot.db");
         assert_eq!(c.sync.lag_minutes, 60);
+        assert_eq!(c.sync.email_history_days, 30);
         assert_eq!(c.sync.properties, PropertySelection::Default);
         assert_eq!(
             c.sync.associations_full_every,
@@ -852,11 +1016,12 @@ mod tests {
         assert_eq!(c.sync.path_for("a", 1), PathBuf::from("hubspot.db"));
         assert_eq!(c.sync.path_for("eu", 2), PathBuf::from("hubspot.eu.db"));
         let p = write(
-            "[sync]\npath = \"/data/crm.sqlite\"\nproperties = \"all\"\nlag_minutes = 5\nmax_share = 0.25\nevery = \"1h30m\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
+            "[sync]\npath = \"/data/crm.sqlite\"\nproperties = \"all\"\nlag_minutes = 5\nemail_history_days = 90\nmax_share = 0.25\nevery = \"1h30m\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
         );
         let c = Config::load(&p, |_| None).unwrap();
         assert_eq!(c.sync.properties, PropertySelection::All);
         assert_eq!(c.sync.lag_minutes, 5);
+        assert_eq!(c.sync.email_history_days, 90);
         for (every, secs) in [("12", 12 * 3600), ("\"90m\"", 5400), ("\"2d\"", 172_800)] {
             let p = write(&format!(
                 "[sync]\nassociations_full_every = {every}\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n"
@@ -881,6 +1046,27 @@ mod tests {
         );
         let p =
             write("[sync]\nproperties = \"some\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n");
+        let e = Config::load(&p, |_| None).unwrap_err().to_string();
+        assert!(e.contains("\"default\", \"all\", or a table"), "{e}");
+        let p = write(
+            "[sync]\nproperties = { contacts = [\"firstname\", \"plan\"], companies = \"all\" }\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
+        );
+        let c = Config::load(&p, |_| None).unwrap();
+        assert_eq!(
+            c.sync.properties.for_object("contacts"),
+            ObjectProperties::Named(vec!["firstname".into(), "plan".into()])
+        );
+        assert_eq!(
+            c.sync.properties.for_object("companies"),
+            ObjectProperties::All
+        );
+        assert_eq!(
+            c.sync.properties.for_object("deals"),
+            ObjectProperties::Default
+        );
+        let p = write(
+            "[sync]\nproperties = { contacts = 3 }\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
+        );
         assert!(Config::load(&p, |_| None).is_err());
         let p = write("[sync]\nmax_share = 1.5\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n");
         let e = Config::load(&p, |_| None).unwrap_err().to_string();
@@ -997,12 +1183,42 @@ mod tests {
                 "[hubspot]\ntimeout_secs = 0\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
                 "hubspot.timeout_secs = 0",
             ),
+            (
+                "[audiences]\nidentity = \"User Id\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
+                "audiences.identity = 'User Id' is not a HubSpot internal name",
+            ),
+            (
+                "[audiences]\nmode = \"segment\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
+                "unknown variant `segment`, expected `property` or `list`",
+            ),
         ] {
             let p = write(text);
             let e = Config::load(&p, |_| None).unwrap_err().to_string();
             assert!(e.contains(words), "{text:?}: {e}");
             std::fs::remove_file(p).ok();
         }
+    }
+
+    #[test]
+    fn audiences_reach_every_portal() {
+        let p = write(
+            "[audiences]\nmode = \"list\"\ncreate_contacts = false\nidentity = \"user_id\"\n\
+             [[portals]]\nname = \"a\"\nportal_id = \"1\"\n[[portals]]\nname = \"b\"\nportal_id = \"2\"\n",
+        );
+        let c = Config::load(&p, |_| None).unwrap();
+        for portal in &c.portals {
+            let a = portal.mapping().audiences;
+            assert_eq!(
+                (
+                    a.mode,
+                    a.create_contacts,
+                    a.identity.as_str(),
+                    a.group.as_str()
+                ),
+                (AudienceMode::List, false, "user_id", "audiences")
+            );
+        }
+        std::fs::remove_file(p).ok();
     }
 
     #[test]

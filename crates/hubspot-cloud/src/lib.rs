@@ -15,6 +15,7 @@
 //! payload shapes; `queue` knows persistence but not HubSpot.
 
 pub mod app;
+pub mod audiences;
 pub mod client;
 pub mod clock;
 pub mod config;

@@ -53,6 +53,11 @@ enum Command {
         #[arg(long)]
         no_deliver: bool,
     },
+    /// Audience memberships (`[audiences]`).
+    Audiences {
+        #[command(subcommand)]
+        action: AudienceAction,
+    },
     /// Queue counts.
     Status,
     /// Messages that can never be delivered.
@@ -62,7 +67,8 @@ enum Command {
     },
     /// Check the token, scopes, properties and event definitions against each portal (read-only).
     Check,
-    /// Sync each portal's CRM objects into its SQLite file or PostgreSQL schema (`[sync]`).
+    /// Sync each portal's CRM and email data into its SQLite file or PostgreSQL schema
+    /// (`[sync]`).
     Sync {
         /// `status`: per collection, the cursor, the last successful run and the row count.
         #[command(subcommand)]
@@ -74,9 +80,27 @@ enum Command {
         #[arg(long)]
         full_refresh: bool,
         /// Comma-separated collections (default: all of contacts,companies,deals,tickets,
-        /// contact_lists,owners,pipelines).
+        /// custom_objects,contact_lists,form_submissions,owners,pipelines,email_events,
+        /// email_campaigns,email_subscriptions,email_subscription_event_changes); a custom object
+        /// by its table name.
         #[arg(long, value_delimiter = ',')]
         collections: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AudienceAction {
+    /// Queue and deliver a membership file: CSV (with a header) or NDJSON rows of `email` (or
+    /// the `[audiences] identity` column), `audience`, `status` (realized/exited, true/false).
+    Load {
+        /// The membership file.
+        file: String,
+        /// Portal to send to (default: the first configured).
+        #[arg(long)]
+        portal: Option<String>,
+        /// Only queue the memberships (a running `serve` delivers them).
+        #[arg(long)]
+        no_deliver: bool,
     },
 }
 
@@ -154,7 +178,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     }
     if matches!(
         cli.command,
-        Command::Serve | Command::Send { .. } | Command::Check
+        Command::Serve | Command::Send { .. } | Command::Audiences { .. } | Command::Check
     ) {
         config.require_credentials()?;
     }
@@ -168,6 +192,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             portal,
             no_deliver,
         } => send(&config, queue, &file, portal, no_deliver).await,
+        Command::Audiences {
+            action:
+                AudienceAction::Load {
+                    file,
+                    portal,
+                    no_deliver,
+                },
+        } => load_audiences(&config, queue, &file, portal, no_deliver).await,
         Command::Status => {
             let s = queue.status().await?;
             println!(
@@ -205,20 +237,14 @@ async fn sync(
     full_refresh: bool,
     collections: Vec<String>,
 ) -> Result<ExitCode> {
+    // Names that are not built in may be custom objects: the portal's schemas tell, in the
+    // run (an unknown one fails that collection).
     let collections = if collections.is_empty() {
         source::COLLECTIONS
             .iter()
             .map(|c| (*c).to_owned())
             .collect()
     } else {
-        for c in &collections {
-            if !source::COLLECTIONS.contains(&c.as_str()) {
-                bail!(
-                    "unknown collection '{c}' (this version syncs {})",
-                    source::COLLECTIONS.join(", ")
-                );
-            }
-        }
         collections
     };
     let options = source::SyncOptions::from_config(&config.sync, collections, full_refresh);
@@ -244,15 +270,22 @@ async fn sync(
         .sync(&mut db, &options)
         .await;
         println!("portal {} -> {target}", p.name);
-        println!("  table        inserted  updated  deleted restored");
+        // As wide as the longest table name, `email_subscription_event_changes`.
+        println!("  {:<32} inserted  updated  deleted restored", "table");
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
         for t in &report.tables {
+            for w in &t.warnings {
+                eprintln!("warning: {w}");
+            }
             match &t.error {
                 Some(e) => {
                     failed = true;
-                    println!("  {:<12} FAILED: {e}", t.collection);
+                    println!("  {:<32} FAILED: {e}", t.collection);
                 }
                 None => println!(
-                    "  {:<12} {:>8} {:>8} {:>8} {:>8}",
+                    "  {:<32} {:>8} {:>8} {:>8} {:>8}",
                     t.collection, t.inserted, t.updated, t.deleted, t.restored
                 ),
             }
@@ -266,7 +299,7 @@ async fn sync(
             )
         });
         println!(
-            "  {:<12} {:>8} {:>8} {:>8} {:>8}",
+            "  {:<32} {:>8} {:>8} {:>8} {:>8}",
             "associations", links.0, links.1, links.2, "-"
         );
         // Memberships are written by the lists' run, which fills `memberships`.
@@ -276,11 +309,26 @@ async fn sync(
             .find(|t| t.collection == source::lists::COLLECTION && t.error.is_none())
         {
             println!(
-                "  {:<12} {:>8} {:>8} {:>8} {:>8}",
+                "  {:<32} {:>8} {:>8} {:>8} {:>8}",
                 "contact_list_memberships",
                 m.memberships.inserted,
                 m.memberships.updated,
                 m.memberships.deleted,
+                "-"
+            );
+        }
+        // Identities are written by the contacts' run.
+        if let Some(c) = report
+            .tables
+            .iter()
+            .find(|t| t.collection == "contacts" && t.error.is_none())
+        {
+            println!(
+                "  {:<32} {:>8} {:>8} {:>8} {:>8}",
+                "contact_identities",
+                c.identities.inserted,
+                c.identities.updated,
+                c.identities.deleted,
                 "-"
             );
         }
@@ -308,7 +356,10 @@ async fn sync_status(
             .await
             .with_context(|| format!("opening {target}"))?;
         println!("portal {} ({target})", p.name);
-        println!("  collection   rows      cursor                    last success");
+        println!(
+            "  {:<32} {:<9} {:<25} last success",
+            "collection", "rows", "cursor"
+        );
         for s in source::status(db.sql(), &p.name).await? {
             let (cursor, last) = match &s.state {
                 Some(st) => (
@@ -326,7 +377,7 @@ async fn sync_status(
                 ),
                 None => ("never synced".to_owned(), "-".to_owned()),
             };
-            println!("  {:<12} {:<9} {:<25} {last}", s.collection, s.rows, cursor);
+            println!("  {:<32} {:<9} {:<25} {last}", s.collection, s.rows, cursor);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -425,6 +476,13 @@ async fn scheduled_sync(
     let report = source::Source::with_pacer(&portal.name, client, pacer)
         .sync(&mut db, &options)
         .await;
+    for w in report
+        .warnings
+        .iter()
+        .chain(report.tables.iter().flat_map(|t| &t.warnings))
+    {
+        tracing::warn!(portal = %portal.name, "{w}");
+    }
     let failed: Vec<String> = report
         .tables
         .iter()
@@ -438,6 +496,36 @@ async fn scheduled_sync(
     }
 }
 
+/// The named portal, or the first configured.
+fn pick_portal(
+    config: &Config,
+    portal: Option<String>,
+) -> Result<&hubspot_cloud::config::PortalConfig> {
+    Ok(match portal {
+        Some(name) => config
+            .portals
+            .iter()
+            .find(|p| p.name == name)
+            .with_context(|| format!("no portal named '{name}'"))?,
+        None => &config.portals[0],
+    })
+}
+
+/// Checks one message as the relay does and maps it; the queue item, or why it is refused.
+fn prepare_line(
+    message: std::result::Result<serde_json::Value, String>,
+    mapping: &hubspot_cloud::mapping::MappingConfig,
+) -> std::result::Result<(String, hubspot_core::Event), String> {
+    message
+        .and_then(|v| relay::prepare(v, SystemClock.now_ms()).map_err(|(_, e)| e))
+        .and_then(|ev| {
+            map_message(&ev, mapping)
+                .map(|_| ev)
+                .map_err(|r| r.to_string())
+        })
+        .map(|ev| (ordering_key(&ev), ev))
+}
+
 async fn send(
     config: &Config,
     queue: Arc<dyn Queue>,
@@ -445,14 +533,7 @@ async fn send(
     portal: Option<String>,
     no_deliver: bool,
 ) -> Result<ExitCode> {
-    let portal = match portal {
-        Some(name) => config
-            .portals
-            .iter()
-            .find(|p| p.name == name)
-            .with_context(|| format!("no portal named '{name}'"))?,
-        None => &config.portals[0],
-    };
+    let portal = pick_portal(config, portal)?;
     let input: Box<dyn Read> = if file == "-" {
         Box::new(std::io::stdin())
     } else {
@@ -465,19 +546,51 @@ async fn send(
         if line.trim().is_empty() {
             continue;
         }
-        let prepared = serde_json::from_str(&line)
-            .map_err(|e| format!("invalid JSON: {e}"))
-            .and_then(|v| relay::prepare(v, SystemClock.now_ms()).map_err(|(_, e)| e))
-            .and_then(|ev| {
-                map_message(&ev, &mapping)
-                    .map(|_| ev)
-                    .map_err(|r| r.to_string())
-            });
-        match prepared {
-            Ok(event) => items.push((ordering_key(&event), event)),
+        let message = serde_json::from_str(&line).map_err(|e| format!("invalid JSON: {e}"));
+        match prepare_line(message, &mapping) {
+            Ok(item) => items.push(item),
             Err(reason) => rejected.push(format!("line {}: {reason}", n + 1)),
         }
     }
+    deliver(config, queue, portal, items, rejected, no_deliver).await
+}
+
+/// `audiences load`: the file's rows become Engage's messages and go the way `send`'s do.
+async fn load_audiences(
+    config: &Config,
+    queue: Arc<dyn Queue>,
+    file: &str,
+    portal: Option<String>,
+    no_deliver: bool,
+) -> Result<ExitCode> {
+    let portal = pick_portal(config, portal)?;
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
+    let (messages, bad) = hubspot_cloud::audiences::parse(&text, &portal.audiences.identity);
+    let mapping = portal.mapping();
+    let mut rejected: Vec<String> = bad
+        .into_iter()
+        .map(|b| format!("line {}: {}", b.line, b.reason))
+        .collect();
+    let mut items = Vec::with_capacity(messages.len());
+    for (line, message) in messages {
+        match prepare_line(Ok(message), &mapping) {
+            Ok(item) => items.push(item),
+            Err(reason) => rejected.push(format!("line {line}: {reason}")),
+        }
+    }
+    deliver(config, queue, portal, items, rejected, no_deliver).await
+}
+
+/// Queues `items` for `portal`, then (unless `no_deliver`) delivers until they are settled,
+/// with a progress bar; prints the counts and the first rejections and dead letters.
+async fn deliver(
+    config: &Config,
+    queue: Arc<dyn Queue>,
+    portal: &hubspot_cloud::config::PortalConfig,
+    items: Vec<(String, hubspot_core::Event)>,
+    rejected: Vec<String>,
+    no_deliver: bool,
+) -> Result<ExitCode> {
     let total = items.len() as u64;
     for chunk in items.chunks(500) {
         queue.enqueue(&portal.name, chunk.to_vec()).await?;
@@ -580,6 +693,27 @@ async fn check(config: &Config) -> Result<ExitCode> {
                 ),
                 Err(e) => report(false, format!("{}: {}: {e}", p.name, o.object_type)),
             }
+        }
+        // Audiences: the identity property exists, and there is room for audience properties.
+        let identity = &p.audiences.identity;
+        if identity != "email" {
+            match client.properties("contacts").await {
+                Ok(defs) => report(
+                    defs.iter().any(|d| d.name == *identity),
+                    format!("{}: contacts have the audience identity {identity}", p.name),
+                ),
+                Err(e) => report(false, format!("{}: contacts: {e}", p.name)),
+            }
+        }
+        match client.property_limit("0-1").await {
+            Ok(l) => report(
+                l.usage < l.limit,
+                format!(
+                    "{}: {} of {} custom contact properties used (each audience in property mode needs one)",
+                    p.name, l.usage, l.limit
+                ),
+            ),
+            Err(e) => report(false, format!("{}: custom-property limits: {e}", p.name)),
         }
         for name in p.event_names.values() {
             match client.event_definition(name).await {

@@ -27,6 +27,8 @@ pub enum Operation {
         /// Associate it with this contact (by email), if the mapping asks for it.
         associate_contact_email: Option<String>,
     },
+    /// A contact entered or left an audience (Segment Engage, a membership file).
+    SetMembership(Membership),
 }
 
 impl Operation {
@@ -35,7 +37,10 @@ impl Operation {
     pub fn rank(&self) -> u8 {
         match self {
             Operation::UpsertContact(_) => 0,
-            Operation::UpsertCompany { .. } | Operation::UpsertObject { .. } => 1,
+            // After the contact upserts, so an identify's contact exists before its membership.
+            Operation::UpsertCompany { .. }
+            | Operation::UpsertObject { .. }
+            | Operation::SetMembership(_) => 1,
             Operation::SendEvent(_) => 2,
         }
     }
@@ -48,6 +53,9 @@ impl Operation {
                 id_property: u.id_property.clone(),
             },
             Operation::SendEvent(_) => Endpoint::EventsBatch,
+            Operation::SetMembership(m) => Endpoint::Memberships {
+                id_property: m.id_property.clone(),
+            },
             Operation::UpsertCompany { upsert, .. } | Operation::UpsertObject { upsert, .. } => {
                 Endpoint::BatchUpsert {
                     object_type: upsert.object_type.clone(),
@@ -70,6 +78,26 @@ pub enum Endpoint {
     },
     /// `POST /events/v3/send/batch` (≤ 500 inputs).
     EventsBatch,
+    /// Audience memberships of contacts identified by `id_property`: per 100 contacts one
+    /// `batch/upsert` or `batch/update` (property mode), or one batch read and one
+    /// `add-and-remove` per list (list mode).
+    Memberships {
+        /// The contact property the identities are values of (`email`, `user_id`, …).
+        id_property: String,
+    },
+}
+
+/// One contact's membership of one audience, as of one message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Membership {
+    /// The audience key as Engage or the file names it (`High Value Users`, `high_value`).
+    pub audience: String,
+    /// The contact property the contact is identified by (`email` or a unique property).
+    pub id_property: String,
+    /// Its value for this contact.
+    pub id: String,
+    /// In the audience (`true`) or out of it.
+    pub member: bool,
 }
 
 /// An upsert of one record.

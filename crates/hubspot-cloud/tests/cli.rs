@@ -133,6 +133,10 @@ async fn send_status_dead_letters_and_check() {
         t.contains("FAIL main: event pe123456_legacy has no definition"),
         "{t}"
     );
+    assert!(
+        t.contains("ok   main: 0 of 1000 custom contact properties used"),
+        "{t}"
+    );
     let writes = |s: &fake_hubspot::FakeState| -> u64 {
         s.requests
             .iter()
@@ -149,6 +153,54 @@ async fn send_status_dead_letters_and_check() {
     assert_eq!(writes(&fake.state()), written, "check is read-only");
 
     assert!(text(&cli(&config, &["dead-letters", "drop"], None)).contains("dropped 0"));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audiences_load_queues_a_file_and_reports_bad_lines() {
+    let fake = fake_hubspot::start(FakeConfig::default()).await.unwrap();
+    let (dir, config) = setup(
+        &fake.base_url,
+        "[audiences]\nmode = \"property\"\ncreate_contacts = false\n",
+    );
+    // `b` is in HubSpot, `ghost` is not (and may not be created).
+    let seed = r#"{"type":"identify","userId":"b","traits":{"email":"b@example.com"}}"#;
+    assert!(text(&cli(&config, &["send", "-"], Some(seed))).contains("delivered 1"));
+    let file = dir.join("members.csv");
+    std::fs::write(
+        &file,
+        "email,audience,status\nb@example.com,Big Spenders,realized\nb@example.com,Churn Risk,true\n\
+         x@example.com,Big Spenders,maybe\nghost@example.com,Big Spenders,realized\n\
+         b@example.com,Churn Risk,exited\n",
+    )
+    .unwrap();
+    let out = cli(
+        &config,
+        &["audiences", "load", file.to_str().unwrap()],
+        None,
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("queued 4, delivered 3, dead 1, rejected 1"),
+        "{t}"
+    );
+    assert!(t.contains("line 4: status 'maybe'"), "{t}");
+    assert!(
+        t.contains("no HubSpot contact with email ghost@example.com"),
+        "{t}"
+    );
+    let state = fake.state();
+    let b = state.find("contacts", "email", "b@example.com").unwrap();
+    assert_eq!(b.properties["big_spenders"], "true");
+    assert_eq!(b.properties["churn_risk"], "false", "the later row wins");
+    assert!(
+        state
+            .find("contacts", "email", "ghost@example.com")
+            .is_none()
+    );
+    let status = text(&cli(&config, &["status"], None));
+    assert!(status.contains("dead      1"), "{status}");
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -126,6 +126,7 @@ async fn every_call_the_engine_makes() {
         group: "contactinformation".into(),
         unique: false,
         hidden: false,
+        checkbox: false,
     };
     c.create_property("contacts", &tier).await.unwrap();
     c.create_property("contacts", &tier)

@@ -44,6 +44,9 @@ fn op_json(op: &Operation) -> Value {
         } => {
             json!({ "upsert": u.object_type, "idProperty": u.id_property, "id": u.id, "properties": u.properties, "associate": associate_contact_email })
         }
+        Operation::SetMembership(m) => {
+            json!({ "membership": m.audience, "idProperty": m.id_property, "id": m.id, "member": m.member })
+        }
     }
 }
 

@@ -948,3 +948,39 @@ async fn health_reports_a_store_that_cannot_write() {
     assert!(health["problems"].to_string().contains("full"), "{health}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test]
+async fn engage_audience_calls_become_memberships() {
+    let r = start(1000, true).await;
+    let engage = |email: &str, member: Value| {
+        json!({"userId": email, "traits": {"email": email, "big_spender": member},
+            "context": {"personas": {"computation_class": "audience", "computation_key": "big_spender"}}})
+    };
+    assert_eq!(
+        r.post("/v1/identify", &engage("a@example.com", json!(true)))
+            .await
+            .0,
+        200
+    );
+    let exited = json!({"userId": "b", "event": "Audience Exited",
+        "properties": {"audience_key": "big_spender"}, "context": {"traits": {"email": "b@example.com"}}});
+    assert_eq!(r.post("/v1/track", &exited).await.0, 200);
+    let (status, body) = r
+        .post("/v1/identify", &engage("c@example.com", json!("perhaps")))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        refusal_message(&body).contains("traits.big_spender must be true or false"),
+        "{body}"
+    );
+    r.until_delivered().await;
+    let state = r.fake.state();
+    let member = |email: &str| {
+        state.find("contacts", "email", email).unwrap().properties["big_spender"].clone()
+    };
+    assert_eq!(
+        (member("a@example.com"), member("b@example.com")),
+        ("true".into(), "false".into())
+    );
+    assert_eq!(state.contacts().len(), 2);
+}

@@ -19,6 +19,10 @@ use hubspot_cloud::source::{self, Source, SyncOptions, SyncReport};
 use hubspot_cloud::sql_params;
 use serde_json::{Value, json};
 
+#[macro_use]
+mod sync_support;
+use sync_support::{Dest, NEEDS_PG, count, db};
+
 struct Env {
     fake: fake_hubspot::FakeHandle,
     client: Arc<HubSpotClient>,
@@ -113,42 +117,8 @@ fn options() -> SyncOptions {
         properties: PropertySelection::Default,
         max_pages: None,
         associations_full_every: Duration::from_secs(24 * 3600),
+        email_history: Duration::from_secs(30 * 24 * 3600),
     }
-}
-
-/// Where a case's tables go.
-#[derive(Clone, Copy, Debug)]
-enum Dest {
-    Sqlite,
-    Postgres,
-}
-
-const NEEDS_PG: &str = "HUBSPOT_TEST_PG_URL is not set: the postgres cases need a PostgreSQL \
-    server; run them through scripts/pg-test.sh, which starts a private one: \
-    scripts/pg-test.sh cargo test -p hubspot-cloud --test sync -- --ignored";
-
-/// A fresh destination: a new SQLite file, or a new schema of the test server.
-async fn db(dest: Dest) -> Db {
-    let target = match dest {
-        Dest::Sqlite => SyncTarget::Sqlite(
-            std::env::temp_dir().join(format!("sync-{}.db", uuid::Uuid::new_v4())),
-        ),
-        Dest::Postgres => SyncTarget::Postgres {
-            url: std::env::var("HUBSPOT_TEST_PG_URL").unwrap_or_else(|_| panic!("{NEEDS_PG}")),
-            schema: format!("sync_test_{:016x}", rand::random::<u64>()),
-        },
-    };
-    source::open_for_sync(&target, "main").await.unwrap()
-}
-
-/// The first column of the first row, as a number (booleans 0/1).
-async fn count(conn: &Db, sql: &str) -> i64 {
-    conn.sql()
-        .query_opt(sql, &[])
-        .await
-        .unwrap()
-        .and_then(|r| r.int(0))
-        .unwrap()
 }
 
 /// `column`'s declared type, as the destination names it.
@@ -823,29 +793,6 @@ async fn deal_and_ticket_pipelines_and_their_stages_land(dest: Dest) {
     );
 }
 
-/// Each case against SQLite, and against PostgreSQL when asked (`--ignored`).
-macro_rules! destinations {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    super::$case(super::Dest::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                #[ignore = "needs PostgreSQL: scripts/pg-test.sh cargo test -p hubspot-cloud --test sync -- --ignored"]
-                async fn $case() {
-                    super::$case(super::Dest::Postgres).await
-                }
-            )*
-        }
-    };
-}
-
 destinations!(
     tables_have_typed_columns_and_new_properties_add_columns,
     more_than_ten_thousand_records_in_one_millisecond_are_read_once_each,
@@ -889,7 +836,11 @@ mod postgres_only {
         let e = env(FakeConfig::default()
             .with_property("contacts", Def::datetime("signed_up", "contactinformation"))
             .with_property("contacts", Def::boolean("vip", "contactinformation"))
-            .with_property("contacts", Def::number("seats", "contactinformation")))
+            .with_property("contacts", Def::number("seats", "contactinformation"))
+            .with_custom_object(fake_hubspot::CustomObject::new(
+                "cars",
+                vec![Def::number("price", "carinformation")],
+            )))
         .await;
         let input = UpsertInput {
             id: "typed@example.com".into(),
@@ -906,6 +857,47 @@ mod postgres_only {
         e.fake.settle_search();
         let id = ids[0].as_ref().unwrap().clone();
         list(&e, "l", std::slice::from_ref(&id)).await;
+        // A row in every other table: a custom object, a form submission, an email event of a
+        // campaign and a subscription change.
+        e.control(
+            "objects/p_cars/create",
+            json!({ "properties": { "price": "9.5" } }),
+        )
+        .await;
+        e.fake.settle_search();
+        let form = e
+            .control("forms", json!({ "name": "Demo", "fields": ["email"] }))
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let now = SystemClock.now_ms() as i64;
+        e.control(
+            &format!("forms/{form}/submissions"),
+            json!({ "values": { "email": "TYPED@example.com" }, "submitted_at": now - 60_000 }),
+        )
+        .await;
+        let campaign = e
+            .control(
+                "email/campaigns",
+                json!({ "name": "Launch", "subject": "Hi", "last_updated_at": now }),
+            )
+            .await["id"]
+            .as_i64()
+            .unwrap();
+        e.control(
+            "email/events",
+            json!({ "events": [{ "id": "ev-1", "type": "CLICK", "recipient": "typed@example.com",
+                    "campaign_id": campaign, "created_at": now - 60_000,
+                    "fields": { "url": "https://example.com/a" } }] }),
+        )
+        .await;
+        e.control(
+            "email/subscriptions",
+            json!({ "changes": [{ "recipient": "typed@example.com", "change": "UNSUBSCRIBED",
+                    "change_type": "PORTAL_STATUS", "timestamp": now - 60_000 }] }),
+        )
+        .await;
         let mut conn = db(Dest::Postgres).await;
         let all = SyncOptions {
             collections: source::COLLECTIONS
@@ -927,17 +919,44 @@ mod postgres_only {
         };
         // The contract's rules, for every column of every table.
         for (table, column, kind) in &types {
-            let expected = if column.ends_with("_at") || column == "timestamp" {
+            let c = column.as_str();
+            let expected = if c.ends_with("_at") || c == "timestamp" {
                 "timestamp with time zone"
-            } else if column.starts_with("is_") {
+            } else if c.starts_with("is_")
+                || [
+                    "subscribed",
+                    "bounced",
+                    "marked_as_spam",
+                    "unsubscribe_from_portal",
+                ]
+                .contains(&c)
+            {
                 "boolean"
-            } else if column == "properties" || column == "metadata" {
+            } else if [
+                "properties",
+                "metadata",
+                "values",
+                "fields",
+                "counters",
+                "subscription_statuses",
+            ]
+            .contains(&c)
+            {
                 "jsonb"
-            } else if column.ends_with("_ms")
-                || column == "cursor_id"
-                || column == "size"
-                || column == "type_id"
-                || column == "display_order"
+            } else if c.ends_with("_ms")
+                || [
+                    "cursor_id",
+                    "cursor_offset_end",
+                    "size",
+                    "type_id",
+                    "display_order",
+                    "email_campaign_id",
+                    "app_id",
+                    "content_id",
+                    "subscription_id",
+                ]
+                .contains(&c)
+                || (table == "email_campaigns" && c == "id")
             {
                 "bigint"
             } else if column.starts_with("property_") {
@@ -955,14 +974,23 @@ mod postgres_only {
         assert_eq!(ty("contacts", "property_vip"), "boolean");
         assert_eq!(ty("contacts", "property_seats"), "double precision");
         assert_eq!(ty("contacts", "property_firstname"), "text");
+        assert_eq!(ty("cars", "property_price"), "double precision");
         for table in [
             "contacts",
+            "cars",
             "associations",
             "contact_lists",
             "contact_list_memberships",
+            "contact_identity_profiles",
+            "contact_identities",
+            "form_submissions",
             "owners",
             "pipelines",
             "pipeline_stages",
+            "email_campaigns",
+            "email_events",
+            "email_subscriptions",
+            "email_subscription_event_changes",
             "_sync_state",
         ] {
             assert!(types.iter().any(|(t, _, _)| t == table), "no table {table}");
@@ -991,6 +1019,50 @@ mod postgres_only {
             .await,
             1
         );
+        // The new tables' values, typed; the submission's address found case-insensitively.
+        for (table, condition) in [
+            (
+                "contact_identities",
+                format!(
+                    "contact_id = '{id}' AND is_primary AND NOT is_secondary AND NOT is_deleted \
+                     AND value = 'typed@example.com'"
+                ),
+            ),
+            (
+                "contact_identity_profiles",
+                format!("canonical_contact_id = '{id}' AND received_at <= now()"),
+            ),
+            (
+                "form_submissions",
+                format!(
+                    "contact_id = '{id}' AND \"values\"->>'email' = 'TYPED@example.com' \
+                     AND submitted_at < now() - INTERVAL '59 seconds'"
+                ),
+            ),
+            ("cars", "property_price = 9.5 AND NOT is_deleted".to_owned()),
+            (
+                "email_events",
+                format!(
+                    "email_campaign_id = {campaign} AND fields->>'url' = 'https://example.com/a' \
+                     AND created_at < now()"
+                ),
+            ),
+            (
+                "email_campaigns",
+                format!("id = {campaign} AND (counters->>'click')::int = 1"),
+            ),
+            (
+                "email_subscriptions",
+                "NOT subscribed AND unsubscribe_from_portal AND updated_at < now()".to_owned(),
+            ),
+            (
+                "email_subscription_event_changes",
+                "change = 'UNSUBSCRIBED' AND timestamp < now()".to_owned(),
+            ),
+        ] {
+            let sql = format!("SELECT count(*) FROM {table} WHERE {condition}");
+            assert_eq!(count(&conn, &sql).await, 1, "{sql}");
+        }
     }
 
     /// A config syncing the fake's portal into `schema` of the test server.

@@ -5,7 +5,8 @@
 //! SQLite file is synced by runs that are killed with SIGKILL at increasing amounts of committed
 //! progress (polled read-only from the file), then rerun to completion; a reference file is synced
 //! by uninterrupted runs against the same fake state. This happens for an initial sync and again
-//! for an incremental one after records change through `/_fake/objects/{type}/modify`. Every table
+//! for an incremental one after records change through `/_fake/objects/{type}/modify` (and new
+//! email events and subscription changes arrive). Every table
 //! (all columns but `received_at`) must match the reference, no key may repeat, and some kills must
 //! have landed mid-run, so the test cannot pass without killing anything.
 //!
@@ -27,7 +28,15 @@ const CONTACTS: i64 = 5_000;
 const COMPANIES: i64 = 1_000;
 const DEALS: i64 = 300;
 const TICKETS: i64 = 200;
+/// Forms and their submissions (500 each: 10 pages of 50, read newest first).
+const FORMS: i64 = 3;
+const SUBMISSIONS: i64 = 1_500;
 const ENTITY_TABLES: [&str; 4] = ["contacts", "companies", "deals", "tickets"];
+/// Email events: three pages of 1,000, over the 60 days before today (campaigns: one per 500).
+const EMAIL_EVENTS: i64 = 3_000;
+/// 1 once a run of `email_events` committed a page with more to come.
+const EVENTS_CURSOR: &str = "SELECT count(*) FROM _sync_state
+    WHERE collection = 'email_events' AND cursor_id IS NOT NULL";
 
 /// The `fake-hubspot` binary, beside this crate's binary in the same target dir (built on demand).
 fn fake_binary() -> PathBuf {
@@ -81,7 +90,10 @@ fn start_fake() -> Fake {
             "--search-lag-ms",
             "0",
             "--generate",
-            &format!("contacts={CONTACTS},companies={COMPANIES},deals={DEALS},tickets={TICKETS}"),
+            &format!(
+                "contacts={CONTACTS},companies={COMPANIES},deals={DEALS},tickets={TICKETS},\
+                 email_events={EMAIL_EVENTS},forms={FORMS},submissions={SUBMISSIONS}"
+            ),
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -278,6 +290,7 @@ impl Store {
 /// A config syncing the fake's portal into `store`, without client-side pacing to speak of.
 /// No trailing window (the fake's search does not lag): a run re-reads nothing it need not, so
 /// a row a crash lost is not brought back by the next run's re-read and the test sees it.
+/// The email look-back covers every generated event, so runs minutes apart read the same ones.
 fn config(dir: &Path, base_url: &str, store: &Store) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join("hubspot-cloud.toml");
@@ -286,7 +299,8 @@ fn config(dir: &Path, base_url: &str, store: &Store) -> PathBuf {
         format!(
             "[queue]\npath = \"{}\"\n[hubspot]\nbase_url = \"{base_url}\"\n[[portals]]\nname = \"main\"\n\
              portal_id = \"{DEFAULT_PORTAL_ID}\"\naccess_token = \"{DEFAULT_TOKEN}\"\n\
-             rate_max = 1000000\nrate_interval_ms = 1000\n{}lag_minutes = 0\n",
+             rate_max = 1000000\nrate_interval_ms = 1000\n{}lag_minutes = 0\n\
+             email_history_days = 90\n",
             dir.join("outbox.db").display(),
             store.section()
         ),
@@ -423,6 +437,14 @@ fn assert_same_tables(killed: &Store, reference: &Store, phase: &str) {
     );
 }
 
+/// Now, epoch ms.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
 fn post(base_url: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -484,12 +506,26 @@ fn kill_9_case(postgres: bool) {
     let mut points: Vec<(&str, i64)> = (0..10).map(|k| (contacts_query, k * 450)).collect();
     points.push((rows_query.as_str(), CONTACTS + 300));
     points.push((rows_query.as_str(), CONTACTS + COMPANIES + 150));
+    // Inside each form's pages: its cursor commits only with its last page, so the next run
+    // reads the form again from its newest submission, rewriting the same rows.
+    let submissions_query = "SELECT count(*) FROM form_submissions";
+    for k in 0..FORMS {
+        points.push((submissions_query, k * (SUBMISSIONS / FORMS) + 180));
+    }
+    // The email windows commit a page of 1,000 at a time; the first kill lands right after a
+    // page's cursor committed (with its rows, or they would be lost).
+    points.push((EVENTS_CURSOR, 1));
+    let events_query = "SELECT count(*) FROM email_events";
+    points.extend((1..=2).map(|k| (events_query, k * 1000)));
     for (query, at) in points {
         let o = Duration::from_millis(offsets[kills % offsets.len()]);
         kills += 1;
         mid_run += kill_at(&killed_config, &killed_db, query, at, o) as usize;
     }
     sync_to_completion(&killed_config);
+    // Every email window so far ended before this: with no trailing window, the next ones read
+    // from here on.
+    let windows_ended = now_ms();
     assert_same_tables(&killed_db, &ref_db, "initial sync");
     let initial_mid_run = mid_run;
 
@@ -516,18 +552,54 @@ fn kill_9_case(postgres: bool) {
         json!({"ids": late, "properties": {"firstname": "Changed"}, "indexed": true}),
     );
     post(&fake.base_url, "/_fake/search/settle", json!({}));
+    // New email events (two pages) and subscription changes, read by the next window: after
+    // the last one's end, and in the past before the next one starts.
+    let now = windows_ended + 1;
+    let events: Vec<serde_json::Value> = (0..2000)
+        .map(|k| {
+            json!({"id": format!("crash-{k}"), "type": "OPEN", "recipient": format!("r{}@example.com", k % 50),
+                   "campaign_id": 70_000_001, "created_at": now + k / 4})
+        })
+        .collect();
+    post(
+        &fake.base_url,
+        "/_fake/email/events",
+        json!({ "events": events }),
+    );
+    let changes: Vec<serde_json::Value> = (0..50)
+        .map(|k| {
+            json!({"recipient": format!("r{k}@example.com"), "change": "UNSUBSCRIBED",
+                   "change_type": "PORTAL_STATUS", "timestamp": now + k})
+        })
+        .collect();
+    post(
+        &fake.base_url,
+        "/_fake/email/subscriptions",
+        json!({ "changes": changes }),
+    );
+    while now_ms() <= now + 500 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     sync_to_completion(&ref_config);
     let changed = "SELECT (SELECT count(*) FROM contacts WHERE CAST(properties AS TEXT) LIKE '%Changed%')
                  + (SELECT count(*) FROM companies WHERE CAST(properties AS TEXT) LIKE '%Changed%')";
-    for at in (0..16).map(|k| 1 + k * 220) {
+    let mut points: Vec<(&str, i64)> = (0..16).map(|k| (changed, 1 + k * 220)).collect();
+    let new_events = "SELECT count(*) FROM email_events WHERE id LIKE 'crash-%'";
+    points.extend([(EVENTS_CURSOR, 1), (new_events, 1), (new_events, 1000)]);
+    for (query, at) in points {
         let o = Duration::from_millis(offsets[kills % offsets.len()]);
         kills += 1;
-        mid_run += kill_at(&killed_config, &killed_db, changed, at, o) as usize;
+        mid_run += kill_at(&killed_config, &killed_db, query, at, o) as usize;
     }
     sync_to_completion(&killed_config);
     assert_same_tables(&killed_db, &ref_db, "incremental sync");
     let changed_rows = killed_db.count(changed);
     assert!(changed_rows >= 3_000, "the incremental changes were synced");
+    assert_eq!(killed_db.count(new_events), 2000);
+    assert_eq!(
+        killed_db.count("SELECT count(*) FROM email_events"),
+        EMAIL_EVENTS + 2000
+    );
 
     eprintln!(
         "{mid_run} of {kills} kills landed mid-run ({initial_mid_run} in the initial sync); {:?}",

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::error::{self, ApiError, ErrorKind};
 use super::{
-    Credentials, HubSpotApi, InputResults, NewProperty, Record, TokenSource, UpdateInput,
-    UpsertInput,
+    Credentials, HubSpotApi, InputResults, NewProperty, PropertyLimit, Record, TokenSource,
+    UpdateInput, UpsertInput,
 };
 use crate::mapping::{PropertyDefinition, PropertyType};
 use crate::ops::BehavioralEvent;
@@ -257,10 +257,18 @@ impl HubSpotApi for HubSpotClient {
         object_type: &str,
         property: &NewProperty,
     ) -> Result<(), ApiError> {
-        let definition = json!({
+        let mut definition = json!({
             "name": property.name, "label": property.label, "type": "string", "fieldType": "text",
             "groupName": property.group, "hasUniqueValue": property.unique, "hidden": property.hidden
         });
+        if property.checkbox {
+            definition["type"] = "bool".into();
+            definition["fieldType"] = "booleancheckbox".into();
+            definition["options"] = json!([
+                { "label": "Yes", "value": "true", "displayOrder": 0 },
+                { "label": "No", "value": "false", "displayOrder": 1 }
+            ]);
+        }
         match self
             .call(
                 Method::POST,
@@ -289,6 +297,145 @@ impl HubSpotApi for HubSpotClient {
             Method::POST,
             &format!("/crm/v4/associations/{from}/{to}/batch/associate/default"),
             Some(&json!({ "inputs": inputs })),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn update_by(
+        &self,
+        object_type: &str,
+        id_property: &str,
+        inputs: &[UpsertInput],
+    ) -> Result<InputResults, ApiError> {
+        let body: Vec<Value> = inputs
+            .iter()
+            .map(|i| json!({ "id": i.id, "idProperty": id_property, "properties": i.properties }))
+            .collect();
+        let (status, answer) = match self
+            .call(
+                Method::POST,
+                &format!("/crm/v3/objects/{object_type}/batch/update"),
+                Some(&json!({ "inputs": body })),
+            )
+            .await
+        {
+            Ok(answer) => answer,
+            // Every input missing: HubSpot answers the batch with the first one's 404.
+            Err(e) if e.kind == ErrorKind::NotFound => {
+                return Ok(inputs.iter().map(|_| Err(e.clone())).collect());
+            }
+            Err(e) => return Err(e),
+        };
+        let batch = Batch::parse(&answer);
+        Ok(inputs
+            .iter()
+            .map(|input| {
+                batch.result_for(
+                    status,
+                    &input.id,
+                    |r| {
+                        r["properties"][id_property]
+                            .as_str()
+                            .is_some_and(|v| v.eq_ignore_ascii_case(&input.id))
+                    },
+                    None,
+                )
+            })
+            .collect())
+    }
+
+    async fn property_limit(&self, object_type_id: &str) -> Result<PropertyLimit, ApiError> {
+        let (_, json) = self
+            .call(Method::GET, "/crm/v3/limits/custom-properties", None)
+            .await?;
+        let entry = json["byObjectType"]
+            .as_array()
+            .and_then(|types| {
+                types
+                    .iter()
+                    .find(|t| t["objectTypeId"].as_str() == Some(object_type_id))
+            })
+            .ok_or_else(|| ApiError {
+                kind: ErrorKind::Transient,
+                status: None,
+                message: format!("HubSpot's custom-property limits did not list {object_type_id}"),
+                category: None,
+            })?;
+        Ok(PropertyLimit {
+            usage: entry["usage"].as_u64().unwrap_or(0),
+            limit: entry["limit"].as_u64().unwrap_or(u64::MAX),
+        })
+    }
+
+    async fn create_property_group(
+        &self,
+        object_type: &str,
+        name: &str,
+        label: &str,
+    ) -> Result<(), ApiError> {
+        match self
+            .call(
+                Method::POST,
+                &format!("/crm/v3/properties/{object_type}/groups"),
+                Some(&json!({ "name": name, "label": label })),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.kind, ErrorKind::Conflict { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn find_list(&self, name: &str) -> Result<Option<String>, ApiError> {
+        // `query` matches substrings: page through the matches for the exact name.
+        let mut offset = 0;
+        loop {
+            let body =
+                json!({ "query": name, "objectTypeId": "0-1", "count": 100, "offset": offset });
+            let (_, json) = self
+                .call(Method::POST, "/crm/v3/lists/search", Some(&body))
+                .await?;
+            let lists = json["lists"].as_array().cloned().unwrap_or_default();
+            if let Some(list) = lists.iter().find(|l| l["name"].as_str() == Some(name)) {
+                return Ok(list["listId"].as_str().map(str::to_owned));
+            }
+            if json["hasMore"].as_bool() != Some(true) || lists.is_empty() {
+                return Ok(None);
+            }
+            offset = json["offset"]
+                .as_u64()
+                .unwrap_or(offset + lists.len() as u64);
+        }
+    }
+
+    async fn create_list(&self, name: &str) -> Result<String, ApiError> {
+        let body = json!({ "name": name, "objectTypeId": "0-1", "processingType": "MANUAL" });
+        let (_, json) = self
+            .call(Method::POST, "/crm/v3/lists", Some(&body))
+            .await?;
+        json["list"]["listId"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError {
+                kind: ErrorKind::Transient,
+                status: None,
+                message: format!("HubSpot created list {name} without answering its id"),
+                category: None,
+            })
+    }
+
+    async fn update_list(
+        &self,
+        list_id: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<(), ApiError> {
+        self.call(
+            Method::PUT,
+            &format!("/crm/v3/lists/{list_id}/memberships/add-and-remove"),
+            Some(&json!({ "recordIdsToAdd": add, "recordIdsToRemove": remove })),
         )
         .await
         .map(drop)

@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use super::error::{self, ApiError};
-use super::{HubSpotApi, InputResults, NewProperty, Record, UpdateInput, UpsertInput};
+use super::{
+    HubSpotApi, InputResults, NewProperty, PropertyLimit, Record, UpdateInput, UpsertInput,
+};
 use crate::clock::Clock;
 use crate::mapping::{PropertyDefinition, PropertyType};
 use crate::ops::BehavioralEvent;
@@ -43,6 +45,8 @@ struct State {
     calls: Vec<(u64, &'static str)>,
     outages: Vec<Outage>,
     next_id: u64,
+    /// Contact lists: name → (id, member record ids).
+    lists: BTreeMap<String, (String, std::collections::BTreeSet<String>)>,
 }
 
 /// An in-memory HubSpot portal.
@@ -151,6 +155,15 @@ impl MemoryHubSpot {
     /// Associations made: (from type, from id, to type, to id).
     pub fn associations(&self) -> Vec<(String, String, String, String)> {
         self.lock().associations.clone()
+    }
+
+    /// The members of the contact list named `name`.
+    pub fn list_members(&self, name: &str) -> Vec<String> {
+        self.lock()
+            .lists
+            .get(name)
+            .map(|(_, m)| m.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Every call so far, as (epoch ms, endpoint), failed ones included.
@@ -366,9 +379,94 @@ impl HubSpotApi for MemoryHubSpot {
         if !defs.iter().any(|d| d.name == property.name) {
             defs.push(PropertyDefinition {
                 name: property.name.clone(),
-                kind: PropertyType::Text,
+                kind: if property.checkbox {
+                    PropertyType::Bool
+                } else {
+                    PropertyType::Text
+                },
             });
         }
+        Ok(())
+    }
+
+    async fn update_by(
+        &self,
+        object_type: &str,
+        id_property: &str,
+        inputs: &[UpsertInput],
+    ) -> Result<InputResults, ApiError> {
+        let mut s = self.enter("update_by").await?;
+        s.check_properties(object_type, inputs.iter().map(|i| &i.properties))?;
+        Ok(inputs
+            .iter()
+            .map(|input| match s.find(object_type, id_property, &input.id) {
+                Some(r) => {
+                    r.properties
+                        .extend(input.properties.iter().map(|(k, v)| (k.clone(), text(v))));
+                    Ok(r.id.clone())
+                }
+                None => Err(error::classify(
+                    404,
+                    &json!({ "message": format!("Object {} not found", input.id) }).to_string(),
+                    None,
+                )),
+            })
+            .collect())
+    }
+
+    /// The in-memory portal has room for every property.
+    async fn property_limit(&self, _object_type_id: &str) -> Result<PropertyLimit, ApiError> {
+        drop(self.enter("property_limit").await?);
+        Ok(PropertyLimit {
+            usage: 0,
+            limit: 1000,
+        })
+    }
+
+    async fn create_property_group(
+        &self,
+        _object_type: &str,
+        _name: &str,
+        _label: &str,
+    ) -> Result<(), ApiError> {
+        self.enter("create_property_group").await.map(drop)
+    }
+
+    async fn find_list(&self, name: &str) -> Result<Option<String>, ApiError> {
+        let s = self.enter("find_list").await?;
+        Ok(s.lists.get(name).map(|(id, _)| id.clone()))
+    }
+
+    async fn create_list(&self, name: &str) -> Result<String, ApiError> {
+        let mut s = self.enter("create_list").await?;
+        if s.lists.contains_key(name) {
+            return Err(error::classify(
+                409,
+                &json!({ "message": format!("A list named {name} already exists"), "category": "CONFLICT" }).to_string(),
+                None,
+            ));
+        }
+        s.next_id += 1;
+        let id = s.next_id.to_string();
+        s.lists
+            .insert(name.to_owned(), (id.clone(), Default::default()));
+        Ok(id)
+    }
+
+    async fn update_list(
+        &self,
+        list_id: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<(), ApiError> {
+        let mut s = self.enter("update_list").await?;
+        let Some((_, members)) = s.lists.values_mut().find(|(id, _)| id == list_id) else {
+            return Err(error::classify(404, "", None));
+        };
+        for r in remove {
+            members.remove(r);
+        }
+        members.extend(add.iter().cloned());
         Ok(())
     }
 

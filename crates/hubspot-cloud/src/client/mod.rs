@@ -16,9 +16,10 @@ pub use error::{ApiError, ErrorKind, RatePolicy};
 pub use http::HubSpotClient;
 pub use memory::{MemoryHubSpot, Outage};
 pub use read::{
-    AssociationLink, AssociationPage, ContactList, CrmOwner, ListPage, MembershipPage, ObjectPage,
-    SourceRecord,
+    AssociationLink, AssociationPage, ContactList, CrmOwner, EmailCampaign, EmailEvent, ListPage,
+    MembershipPage, ObjectPage, SourceRecord, SubscriptionChange, TimelineItem, V1Page,
 };
+pub use read::{FormSubmission, Identity, IdentityProfile, MAX_VIDS, MarketingForm, ObjectSchema};
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
@@ -75,6 +76,18 @@ pub struct NewProperty {
     pub unique: bool,
     /// Hidden from HubSpot's UI.
     pub hidden: bool,
+    /// A single checkbox (`bool`, `booleancheckbox`, values `true`/`false`) instead of text.
+    pub checkbox: bool,
+}
+
+/// A portal's custom properties of one object type against its plan's limit
+/// (`GET /crm/v3/limits/custom-properties`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PropertyLimit {
+    /// Custom properties defined.
+    pub usage: u64,
+    /// Custom properties allowed.
+    pub limit: u64,
 }
 
 /// Per input of a batch write, in input order: the record id, or why that input failed.
@@ -125,5 +138,33 @@ pub trait HubSpotApi: Send + Sync {
         from: &str,
         to: &str,
         pairs: &[(String, String)],
+    ) -> Result<(), ApiError>;
+    /// `POST /crm/v3/objects/{type}/batch/update` by a unique property (`idProperty`): never
+    /// creates; an id no record has is that input's `NotFound`.
+    async fn update_by(
+        &self,
+        object_type: &str,
+        id_property: &str,
+        inputs: &[UpsertInput],
+    ) -> Result<InputResults, ApiError>;
+    /// `GET /crm/v3/limits/custom-properties`, the entry of `object_type_id` (`0-1`: contacts).
+    async fn property_limit(&self, object_type_id: &str) -> Result<PropertyLimit, ApiError>;
+    /// `POST /crm/v3/properties/{type}/groups`; one that exists already (409) is a success.
+    async fn create_property_group(
+        &self,
+        object_type: &str,
+        name: &str,
+        label: &str,
+    ) -> Result<(), ApiError>;
+    /// The id of the contact list named exactly `name` (`POST /crm/v3/lists/search`), if any.
+    async fn find_list(&self, name: &str) -> Result<Option<String>, ApiError>;
+    /// `POST /crm/v3/lists`: a MANUAL contact list; its id. A name in use is a `Conflict`.
+    async fn create_list(&self, name: &str) -> Result<String, ApiError>;
+    /// `PUT /crm/v3/lists/{id}/memberships/add-and-remove` with contact record ids.
+    async fn update_list(
+        &self,
+        list_id: &str,
+        add: &[String],
+        remove: &[String],
     ) -> Result<(), ApiError>;
 }

@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 
 use super::HubSpotClient;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorKind};
 
 /// A CRM record as search, list and batch read return it.
 #[derive(Clone, Debug, PartialEq)]
@@ -379,5 +379,514 @@ impl HubSpotClient {
             )
             .await?;
         Ok(json["results"].as_array().cloned().unwrap_or_default())
+    }
+}
+
+/// A custom object type as `GET /crm/v3/schemas` answers it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObjectSchema {
+    /// `name` (`cars`): the Source names the type's table after it.
+    pub name: String,
+    /// `objectTypeId` (`2-3000001`): what the Source puts in API paths.
+    pub object_type_id: String,
+    /// `primaryDisplayProperty`.
+    pub primary_display_property: Option<String>,
+    /// `requiredProperties`.
+    pub required_properties: Vec<String>,
+    /// `searchableProperties`.
+    pub searchable_properties: Vec<String>,
+}
+
+/// One profile of a contact's identities as the v1 contacts API answers it: the contact's own,
+/// or one of a contact merged into it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IdentityProfile {
+    /// The profile's `vid`: the contact it was made for.
+    pub vid: String,
+    /// The contact that answered it (`canonical-vid`): `vid` itself, or the record `vid` was
+    /// merged into.
+    pub canonical_vid: String,
+    /// `saved-at-timestamp` (epoch ms).
+    pub saved_at_ms: Option<i64>,
+    /// Its identities.
+    pub identities: Vec<Identity>,
+}
+
+/// One identity of a profile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Identity {
+    /// `type`: `EMAIL`, `LEAD_GUID`, …
+    pub kind: String,
+    /// `value`.
+    pub value: String,
+    /// `timestamp` (epoch ms).
+    pub timestamp_ms: Option<i64>,
+    /// `is-primary`.
+    pub is_primary: bool,
+    /// `is-secondary`.
+    pub is_secondary: bool,
+}
+
+/// A form as `GET /marketing/v3/forms` answers it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MarketingForm {
+    /// `id` (the form's guid).
+    pub id: String,
+    /// `name`.
+    pub name: Option<String>,
+}
+
+/// One submission of a form as the v1 form-integrations API answers it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FormSubmission {
+    /// `submittedAt` (epoch ms).
+    pub submitted_at_ms: i64,
+    /// `pageUrl`.
+    pub page_url: Option<String>,
+    /// `pageTitle`, when answered.
+    pub page_title: Option<String>,
+    /// `values` (`name`, `value`), in HubSpot's order; a multi-select repeats its name.
+    pub values: Vec<(String, String)>,
+}
+
+/// Most vids one `GET /contacts/v1/contact/vids/batch/` takes.
+pub const MAX_VIDS: usize = 100;
+/// Forms per page of `GET /marketing/v3/forms`.
+const FORM_PAGE: u64 = 50;
+/// Submissions per page (HubSpot's most).
+const SUBMISSION_PAGE: u64 = 50;
+
+/// A query-string component, percent-encoded.
+fn encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+impl HubSpotClient {
+    /// `GET /crm/v3/schemas`: the portal's custom object types (archived ones left out).
+    pub async fn schemas(&self) -> Result<Vec<ObjectSchema>, ApiError> {
+        let (_, json) = self.call(Method::GET, "/crm/v3/schemas", None).await?;
+        let names = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str().map(str::to_owned))
+                .collect()
+        };
+        Ok(json["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["archived"].as_bool() != Some(true))
+            .filter_map(|s| {
+                Some(ObjectSchema {
+                    name: s["name"].as_str()?.to_owned(),
+                    object_type_id: s["objectTypeId"].as_str()?.to_owned(),
+                    primary_display_property: s["primaryDisplayProperty"]
+                        .as_str()
+                        .map(str::to_owned),
+                    required_properties: names(&s["requiredProperties"]),
+                    searchable_properties: names(&s["searchableProperties"]),
+                })
+            })
+            .collect())
+    }
+
+    /// `GET /contacts/v1/contact/vids/batch/?vid=…` (≤ [`MAX_VIDS`], no properties asked):
+    /// every identity profile of each contact answered. A merged vid answers the contact it was
+    /// merged into; archived and unknown vids answer nothing.
+    pub async fn identity_profiles(
+        &self,
+        vids: &[String],
+    ) -> Result<Vec<IdentityProfile>, ApiError> {
+        let mut path = String::from("/contacts/v1/contact/vids/batch/?property=hs_object_id");
+        for vid in vids {
+            path.push_str("&vid=");
+            path.push_str(&encode(vid));
+        }
+        let (_, json) = self.call(Method::GET, &path, None).await?;
+        let mut out = Vec::new();
+        for (key, contact) in json.as_object().into_iter().flatten() {
+            let canonical = id_text(&contact["canonical-vid"]).unwrap_or_else(|| key.clone());
+            for p in contact["identity-profiles"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let Some(vid) = id_text(&p["vid"]) else {
+                    continue;
+                };
+                let identities = p["identities"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|i| {
+                        Some(Identity {
+                            kind: i["type"].as_str()?.to_owned(),
+                            value: id_text(&i["value"])?,
+                            timestamp_ms: i["timestamp"].as_i64(),
+                            is_primary: i["is-primary"].as_bool().unwrap_or(false),
+                            is_secondary: i["is-secondary"].as_bool().unwrap_or(false),
+                        })
+                    })
+                    .collect();
+                out.push(IdentityProfile {
+                    vid,
+                    canonical_vid: canonical.clone(),
+                    saved_at_ms: p["saved-at-timestamp"].as_i64(),
+                    identities,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// `GET /marketing/v3/forms`, one page from `after`: the forms and the next `after`.
+    pub async fn list_forms(
+        &self,
+        after: Option<&str>,
+    ) -> Result<(Vec<MarketingForm>, Option<String>), ApiError> {
+        let mut path = format!("/marketing/v3/forms?limit={FORM_PAGE}");
+        if let Some(a) = after {
+            path.push_str("&after=");
+            path.push_str(&encode(a));
+        }
+        let (_, json) = self.call(Method::GET, &path, None).await?;
+        let forms = json["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| {
+                Some(MarketingForm {
+                    id: id_text(&f["id"])?,
+                    name: f["name"].as_str().map(str::to_owned),
+                })
+            })
+            .collect();
+        Ok((forms, id_text(&json["paging"]["next"]["after"])))
+    }
+
+    /// `GET /form-integrations/v1/submissions/forms/{formGuid}`, one page from `after`, newest
+    /// first: the submissions and the next `after`.
+    pub async fn form_submissions(
+        &self,
+        form_id: &str,
+        after: Option<&str>,
+    ) -> Result<(Vec<FormSubmission>, Option<String>), ApiError> {
+        let mut path = format!(
+            "/form-integrations/v1/submissions/forms/{}?limit={SUBMISSION_PAGE}",
+            encode(form_id)
+        );
+        if let Some(a) = after {
+            path.push_str("&after=");
+            path.push_str(&encode(a));
+        }
+        let (_, json) = self.call(Method::GET, &path, None).await?;
+        let submissions = json["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| {
+                Some(FormSubmission {
+                    submitted_at_ms: s["submittedAt"].as_i64()?,
+                    page_url: s["pageUrl"].as_str().map(str::to_owned),
+                    page_title: s["pageTitle"].as_str().map(str::to_owned),
+                    values: s["values"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|v| {
+                            Some((v["name"].as_str()?.to_owned(), id_text(&v["value"])?))
+                        })
+                        .collect(),
+                })
+            })
+            .collect();
+        Ok((submissions, id_text(&json["paging"]["next"]["after"])))
+    }
+}
+
+/// One page of a v1 listing (`/email/public/v1/...`): the items, and the `offset` to ask for
+/// next while `hasMore`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct V1Page<T> {
+    /// The items, newest first for events and the timeline.
+    pub items: Vec<T>,
+    /// The opaque `offset` of the next page, when `hasMore`. Only good for the same query,
+    /// and short-lived: never a cursor to keep between runs.
+    pub next_offset: Option<String>,
+}
+
+/// An email event as `GET /email/public/v1/events` answers it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EmailEvent {
+    /// `id`.
+    pub id: String,
+    /// `type` (`SENT`, `DELIVERED`, `OPEN`, `CLICK`, `BOUNCE`, …).
+    pub kind: Option<String>,
+    /// `recipient`.
+    pub recipient: Option<String>,
+    /// `created`, epoch ms.
+    pub created_ms: i64,
+    /// `emailCampaignId`.
+    pub campaign_id: Option<i64>,
+    /// `appId`.
+    pub app_id: Option<i64>,
+    /// `appName`.
+    pub app_name: Option<String>,
+    /// `sentBy.id`: the `SENT` event this one follows.
+    pub sent_by_id: Option<String>,
+    /// Every other field: the type's own (`url` of a click, `category` of a bounce, `browser`
+    /// of an open, …) and `sentBy`, `obsoletedBy`, `causedBy` as answered.
+    pub fields: Map<String, Value>,
+}
+
+/// One change of the subscription timeline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubscriptionChange {
+    /// `changeType`: `SUBSCRIPTION_STATUS`, `PORTAL_STATUS`, `PORTAL_BOUNCE`, `PORTAL_SPAM`.
+    pub change_type: String,
+    /// `change`: `SUBSCRIBED`, `UNSUBSCRIBED`, `BOUNCED`, `UNBOUNCED`, `REPORTED_SPAM`, …
+    pub change: String,
+    /// `source`.
+    pub source: Option<String>,
+    /// `subscriptionId` of a `SUBSCRIPTION_STATUS` change.
+    pub subscription_id: Option<i64>,
+    /// `causedByEvent.id`.
+    pub caused_by_event_id: Option<String>,
+    /// When, epoch ms: the change's `timestamp`, else its cause's `created`, else its item's.
+    pub timestamp_ms: i64,
+}
+
+/// A timeline item: one recipient's changes at one moment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimelineItem {
+    /// `recipient`.
+    pub recipient: String,
+    /// `timestamp`, epoch ms.
+    pub timestamp_ms: i64,
+    /// `changes`.
+    pub changes: Vec<SubscriptionChange>,
+    /// `snapshot` (asked for with `includeSnapshots`): the recipient's state with this item
+    /// applied, as `GET /email/public/v1/subscriptions/{email}` would have answered then.
+    pub snapshot: Option<Value>,
+}
+
+/// An email campaign as `GET /email/public/v1/campaigns/{id}` answers it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EmailCampaign {
+    /// `id`.
+    pub id: i64,
+    /// `name`.
+    pub name: Option<String>,
+    /// `subject`.
+    pub subject: Option<String>,
+    /// `type`.
+    pub kind: Option<String>,
+    /// `appId`.
+    pub app_id: Option<i64>,
+    /// `appName`.
+    pub app_name: Option<String>,
+    /// `contentId`.
+    pub content_id: Option<i64>,
+    /// `counters`: event counts by type, as answered.
+    pub counters: Value,
+    /// `lastUpdatedTime`, epoch ms.
+    pub last_updated_ms: Option<i64>,
+}
+
+/// Events and timeline items per page (HubSpot's most).
+const V1_PAGE: u64 = 1000;
+
+/// Fields of an event that have their own column in `email_events` (or none: `portalId`).
+const EVENT_COLUMNS: &[&str] = &[
+    "id",
+    "type",
+    "recipient",
+    "created",
+    "emailCampaignId",
+    "appId",
+    "appName",
+    "portalId",
+];
+
+/// A number HubSpot answers as a number or as text.
+fn int(v: &Value) -> Option<i64> {
+    v.as_i64().or_else(|| v.as_str()?.parse().ok())
+}
+
+/// `startTimestamp`, `endTimestamp` and `offset` as a v1 query's tail.
+fn window_query(start_ms: i64, end_ms: i64, offset: Option<&str>) -> String {
+    let mut q = format!("startTimestamp={start_ms}&endTimestamp={end_ms}&limit={V1_PAGE}");
+    if let Some(o) = offset {
+        q.push_str("&offset=");
+        q.push_str(
+            &percent_encoding::utf8_percent_encode(o, percent_encoding::NON_ALPHANUMERIC)
+                .to_string(),
+        );
+    }
+    q
+}
+
+/// The next offset of a v1 answer, when `hasMore`.
+fn next_offset(json: &Value) -> Option<String> {
+    if json["hasMore"].as_bool() == Some(true) {
+        id_text(&json["offset"])
+    } else {
+        None
+    }
+}
+
+impl HubSpotClient {
+    /// `GET /email/public/v1/events` created within `[start_ms, end_ms]` (inclusive), newest
+    /// first, one page of 1,000 from `offset`.
+    pub async fn email_events(
+        &self,
+        start_ms: i64,
+        end_ms: i64,
+        offset: Option<&str>,
+    ) -> Result<V1Page<EmailEvent>, ApiError> {
+        let path = format!(
+            "/email/public/v1/events?{}",
+            window_query(start_ms, end_ms, offset)
+        );
+        let (_, json) = self.call(Method::GET, &path, None).await?;
+        let items = json["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                let fields = e
+                    .as_object()?
+                    .iter()
+                    .filter(|(k, _)| !EVENT_COLUMNS.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                Some(EmailEvent {
+                    id: id_text(&e["id"])?,
+                    kind: e["type"].as_str().map(str::to_owned),
+                    recipient: e["recipient"].as_str().map(str::to_owned),
+                    created_ms: int(&e["created"])?,
+                    campaign_id: int(&e["emailCampaignId"]),
+                    app_id: int(&e["appId"]),
+                    app_name: e["appName"].as_str().map(str::to_owned),
+                    sent_by_id: id_text(&e["sentBy"]["id"]),
+                    fields,
+                })
+            })
+            .collect();
+        Ok(V1Page {
+            items,
+            next_offset: next_offset(&json),
+        })
+    }
+
+    /// `GET /email/public/v1/subscriptions/timeline` items within `[start_ms, end_ms]`
+    /// (inclusive), newest first, one page of 1,000 from `offset`; with each item's `snapshot`
+    /// when `snapshots`.
+    pub async fn subscription_timeline(
+        &self,
+        start_ms: i64,
+        end_ms: i64,
+        offset: Option<&str>,
+        snapshots: bool,
+    ) -> Result<V1Page<TimelineItem>, ApiError> {
+        let mut path = format!(
+            "/email/public/v1/subscriptions/timeline?{}",
+            window_query(start_ms, end_ms, offset)
+        );
+        if snapshots {
+            path.push_str("&includeSnapshots=true");
+        }
+        let (_, json) = self.call(Method::GET, &path, None).await?;
+        let items = json["timeline"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|item| {
+                let timestamp_ms = int(&item["timestamp"])?;
+                let changes = item["changes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| {
+                        Some(SubscriptionChange {
+                            change_type: c["changeType"].as_str()?.to_owned(),
+                            change: c["change"].as_str()?.to_owned(),
+                            source: c["source"].as_str().map(str::to_owned),
+                            subscription_id: int(&c["subscriptionId"]),
+                            caused_by_event_id: id_text(&c["causedByEvent"]["id"]),
+                            timestamp_ms: int(&c["timestamp"])
+                                .or_else(|| int(&c["causedByEvent"]["created"]))
+                                .unwrap_or(timestamp_ms),
+                        })
+                    })
+                    .collect();
+                Some(TimelineItem {
+                    recipient: item["recipient"].as_str()?.to_owned(),
+                    timestamp_ms,
+                    changes,
+                    snapshot: item.get("snapshot").filter(|s| s.is_object()).cloned(),
+                })
+            })
+            .collect();
+        Ok(V1Page {
+            items,
+            next_offset: next_offset(&json),
+        })
+    }
+
+    /// `GET /email/public/v1/campaigns/by-id`: one page of 1,000 campaigns from `offset`, each
+    /// as `(id, lastUpdatedTime)`.
+    pub async fn email_campaign_ids(
+        &self,
+        offset: Option<&str>,
+    ) -> Result<V1Page<(i64, Option<i64>)>, ApiError> {
+        let mut path = format!("/email/public/v1/campaigns/by-id?limit={V1_PAGE}");
+        if let Some(o) = offset {
+            path.push_str("&offset=");
+            path.push_str(
+                &percent_encoding::utf8_percent_encode(o, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string(),
+            );
+        }
+        let (_, json) = self.call(Method::GET, &path, None).await?;
+        let items = json["campaigns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| Some((int(&c["id"])?, int(&c["lastUpdatedTime"]))))
+            .collect();
+        Ok(V1Page {
+            items,
+            next_offset: next_offset(&json),
+        })
+    }
+
+    /// `GET /email/public/v1/campaigns/{id}` with its counters; `None` when HubSpot no longer
+    /// has it (404).
+    pub async fn email_campaign(&self, id: i64) -> Result<Option<EmailCampaign>, ApiError> {
+        let c = match self
+            .call(
+                Method::GET,
+                &format!("/email/public/v1/campaigns/{id}"),
+                None,
+            )
+            .await
+        {
+            Ok((_, json)) => json,
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(Some(EmailCampaign {
+            id: int(&c["id"]).unwrap_or(id),
+            name: c["name"].as_str().map(str::to_owned),
+            subject: c["subject"].as_str().map(str::to_owned),
+            kind: c["type"].as_str().map(str::to_owned),
+            app_id: int(&c["appId"]),
+            app_name: c["appName"].as_str().map(str::to_owned),
+            content_id: int(&c["contentId"]),
+            counters: c["counters"].clone(),
+            last_updated_ms: int(&c["lastUpdatedTime"]),
+        }))
     }
 }

@@ -20,12 +20,17 @@ use crate::client::{
     ApiError, ErrorKind, HubSpotApi, MAX_BATCH_EVENTS, MAX_BATCH_INPUTS, UpsertInput,
 };
 use crate::clock::Clock;
+use crate::mapping::AudienceMode;
 use crate::mapping::{Dropped, Identities, MappingConfig, conform, map_message_for, ordering_key};
-use crate::ops::{BehavioralEvent, Endpoint, Operation, Upsert};
+use crate::ops::{BehavioralEvent, Endpoint, Membership, Operation, Upsert};
 use crate::queue::{Job, JobId, Outcome, Queue, QueueError};
+use crate::steps::audiences::Audiences;
 use crate::steps::definitions::Definitions;
 use crate::steps::keys::Keys;
 use crate::steps::{Written, associations, conflicts, lifecycle};
+
+/// HubSpot's contact property of secondary emails (`;`-separated).
+const SECONDARY_EMAILS: &str = "hs_additional_emails";
 
 /// How often an idle portal looks for work when nothing is due sooner.
 const BLOCKED_POLL: Duration = Duration::from_millis(250);
@@ -128,6 +133,7 @@ struct PortalState {
     pacer: Pacer,
     definitions: Definitions,
     keys: Keys,
+    audiences: Audiences,
     identities: Mutex<Identities>,
     /// A DAILY 429: held until then.
     paused_until_ms: Mutex<Option<u64>>,
@@ -193,6 +199,24 @@ fn fail_all(jobs: impl IntoIterator<Item = usize>, e: &CallError, work: &mut [Wo
     }
 }
 
+/// One contact's audience memberships, coalesced from the operations of one or more jobs.
+struct Contact {
+    /// Its identity's value.
+    id: String,
+    /// (property name or list id, member), the latest per target.
+    changes: Vec<(String, bool)>,
+    jobs: Vec<usize>,
+}
+
+/// One list's `add-and-remove`: record ids in, record ids out, and the contacts (indexes in
+/// their chunk) it writes for.
+#[derive(Default)]
+struct ListChange {
+    add: Vec<String>,
+    remove: Vec<String>,
+    contacts: Vec<usize>,
+}
+
 /// One record's upsert, merged from the operations of one or more jobs.
 struct Merged {
     input: UpsertInput,
@@ -231,6 +255,7 @@ impl<Q: Queue + ?Sized + 'static> Engine<Q> {
                     mapping: p.mapping,
                     definitions: Definitions::new(config.definitions_ttl),
                     keys: Keys::default(),
+                    audiences: Audiences::default(),
                     identities: Mutex::default(),
                     paused_until_ms: Mutex::default(),
                     stopped: Mutex::default(),
@@ -511,6 +536,9 @@ impl<Q: Queue + ?Sized + 'static> Engine<Q> {
         for ((_, endpoint), ops) in groups {
             match endpoint {
                 Endpoint::EventsBatch => self.send_events(p, ops, &mut work).await,
+                Endpoint::Memberships { id_property } => {
+                    self.memberships(p, &id_property, ops, &mut work).await
+                }
                 Endpoint::BatchUpsert {
                     object_type,
                     id_property,
@@ -636,7 +664,7 @@ impl<Q: Queue + ?Sized + 'static> Engine<Q> {
                     upsert,
                     associate_contact_email,
                 } => (upsert, associate_contact_email),
-                Operation::SendEvent(_) => continue,
+                Operation::SendEvent(_) | Operation::SetMembership(_) => continue,
             };
             let associate = associate.map(|e| (e, i));
             match index.get(&id.to_lowercase()) {
@@ -670,7 +698,7 @@ impl<Q: Queue + ?Sized + 'static> Engine<Q> {
         for chunk in merged.chunks(MAX_BATCH_INPUTS) {
             let inputs: Vec<UpsertInput> = chunk.iter().map(|m| m.input.clone()).collect();
             let mut written = self
-                .upsert_bisect(p, object_type, id_property, &inputs)
+                .write_bisect(p, object_type, id_property, true, &inputs)
                 .await;
             conflicts::resolve(&p.pacer, object_type, &inputs, &mut written).await;
             let mut ok: Vec<(String, &Map<String, Value>)> = Vec::new();
@@ -698,13 +726,14 @@ impl<Q: Queue + ?Sized + 'static> Engine<Q> {
         }
     }
 
-    /// Upserts up to 100 inputs; a 400 or 409 for several inputs is bisected, so one bad input
-    /// fails alone and its siblings land.
-    async fn upsert_bisect(
+    /// Upserts (`create`) or updates by `id_property` up to 100 inputs; a 400 or 409 for
+    /// several inputs is bisected, so one bad input fails alone and its siblings land.
+    async fn write_bisect(
         &self,
         p: &PortalState,
         object_type: &str,
         id_property: &str,
+        create: bool,
         inputs: &[UpsertInput],
     ) -> Written {
         let mut written: Written = vec![Err(CallError::Held { until_ms: 0 }); inputs.len()];
@@ -713,11 +742,16 @@ impl<Q: Queue + ?Sized + 'static> Engine<Q> {
         let api = p.pacer.api();
         while let Some(range) = pending.pop() {
             let part = &inputs[range.clone()];
-            match p
-                .pacer
-                .call(|| api.upsert(object_type, id_property, part))
-                .await
-            {
+            let result = if create {
+                p.pacer
+                    .call(|| api.upsert(object_type, id_property, part))
+                    .await
+            } else {
+                p.pacer
+                    .call(|| api.update_by(object_type, id_property, part))
+                    .await
+            };
+            match result {
                 Ok(results) => {
                     for (k, r) in range.zip(results) {
                         written[k] = r.map_err(CallError::Api);
@@ -735,6 +769,203 @@ impl<Q: Queue + ?Sized + 'static> Engine<Q> {
                     for k in range {
                         written[k] = Err(e.clone());
                     }
+                }
+            }
+        }
+        written
+    }
+
+    /// Audience memberships: each audience made ready once (its property or list), then the
+    /// changes coalesced per contact (the latest message wins per audience) and written 100
+    /// contacts per request.
+    async fn memberships(
+        &self,
+        p: &PortalState,
+        id_property: &str,
+        ops: Vec<(usize, Operation)>,
+        work: &mut [Work],
+    ) {
+        let settings = &p.mapping.audiences;
+        let mut targets: HashMap<String, Result<String, CallError>> = HashMap::new();
+        let mut contacts: Vec<Contact> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for (i, op) in ops {
+            let Operation::SetMembership(Membership {
+                audience,
+                id,
+                member,
+                ..
+            }) = op
+            else {
+                continue;
+            };
+            if !targets.contains_key(&audience) {
+                let target = p
+                    .audiences
+                    .ensure(&p.pacer, &p.definitions, settings, &audience)
+                    .await;
+                targets.insert(audience.clone(), target);
+            }
+            let target = match &targets[&audience] {
+                Ok(t) => t.clone(),
+                Err(e) => {
+                    fail_all([i], e, work);
+                    continue;
+                }
+            };
+            // Emails are matched case-insensitively by HubSpot, other unique values exactly.
+            let key = if id_property == "email" {
+                id.to_lowercase()
+            } else {
+                id.clone()
+            };
+            let at = *index.entry(key).or_insert_with(|| {
+                contacts.push(Contact {
+                    id,
+                    changes: Vec::new(),
+                    jobs: Vec::new(),
+                });
+                contacts.len() - 1
+            });
+            let c = &mut contacts[at];
+            c.changes.retain(|(t, _)| *t != target);
+            c.changes.push((target, member));
+            c.jobs.push(i);
+        }
+        for chunk in contacts.chunks(MAX_BATCH_INPUTS) {
+            let written = match settings.mode {
+                AudienceMode::Property => {
+                    let inputs: Vec<UpsertInput> = chunk
+                        .iter()
+                        .map(|c| UpsertInput {
+                            id: c.id.clone(),
+                            properties: c
+                                .changes
+                                .iter()
+                                .map(|(prop, member)| {
+                                    (prop.clone(), Value::from(member.to_string()))
+                                })
+                                .collect(),
+                        })
+                        .collect();
+                    let create = settings.create_contacts;
+                    let mut written = self
+                        .write_bisect(p, "contacts", id_property, create, &inputs)
+                        .await;
+                    if create {
+                        conflicts::resolve(&p.pacer, "contacts", &inputs, &mut written).await;
+                    }
+                    written
+                }
+                AudienceMode::List => self.list_memberships(p, id_property, chunk).await,
+            };
+            for (c, result) in chunk.iter().zip(written) {
+                match result {
+                    Ok(_) => {}
+                    Err(CallError::Api(e))
+                        if e.kind == ErrorKind::NotFound && !settings.create_contacts =>
+                    {
+                        let reason = format!(
+                            "no HubSpot contact with {id_property} {} and [audiences] create_contacts = false: its audience membership was not written",
+                            c.id
+                        );
+                        for &j in &c.jobs {
+                            work[j].failure =
+                                Some(Fail::Error(ErrorKind::NotFound, reason.clone()));
+                        }
+                    }
+                    Err(e) => fail_all(c.jobs.iter().copied(), &e, work),
+                }
+            }
+        }
+    }
+
+    /// List mode for up to 100 contacts: their record ids by one batch read (those HubSpot
+    /// lacks created first when allowed), then one `add-and-remove` per list. Per contact,
+    /// its record id or why its memberships were not written.
+    async fn list_memberships(
+        &self,
+        p: &PortalState,
+        id_property: &str,
+        chunk: &[Contact],
+    ) -> Written {
+        let api = p.pacer.api();
+        let ids: Vec<String> = chunk.iter().map(|c| c.id.clone()).collect();
+        // A contact read by a secondary email answers with its primary one: ask for both.
+        let wanted = [id_property, SECONDARY_EMAILS];
+        let read = match p
+            .pacer
+            .call(|| api.read("contacts", id_property, &ids, &wanted))
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return vec![Err(e); chunk.len()],
+        };
+        let found = |id: &str| {
+            read.iter()
+                .find(|r| {
+                    let text = |name: &str| r.properties.get(name).and_then(Value::as_str);
+                    if id_property != "email" {
+                        return text(id_property) == Some(id);
+                    }
+                    let secondary = text(SECONDARY_EMAILS).unwrap_or_default().split(';');
+                    text("email")
+                        .into_iter()
+                        .chain(secondary)
+                        .any(|e| e.trim().eq_ignore_ascii_case(id))
+                })
+                .map(|r| r.id.clone())
+        };
+        let mut written: Written = chunk
+            .iter()
+            .map(|c| {
+                found(&c.id).ok_or_else(|| {
+                    CallError::Api(ApiError {
+                        kind: ErrorKind::NotFound,
+                        status: Some(404),
+                        message: format!("no contact with {id_property} {}", c.id),
+                        category: None,
+                    })
+                })
+            })
+            .collect();
+        if p.mapping.audiences.create_contacts {
+            let absent: Vec<usize> = (0..chunk.len()).filter(|&k| written[k].is_err()).collect();
+            if !absent.is_empty() {
+                let inputs: Vec<UpsertInput> = absent
+                    .iter()
+                    .map(|&k| UpsertInput {
+                        id: chunk[k].id.clone(),
+                        properties: Map::new(),
+                    })
+                    .collect();
+                let created = self
+                    .write_bisect(p, "contacts", id_property, true, &inputs)
+                    .await;
+                for (k, result) in absent.into_iter().zip(created) {
+                    written[k] = result;
+                }
+            }
+        }
+        let mut lists: BTreeMap<&str, ListChange> = BTreeMap::new();
+        for (k, (c, result)) in chunk.iter().zip(&written).enumerate() {
+            let Ok(record) = result else { continue };
+            for (list, member) in &c.changes {
+                let change = lists.entry(list.as_str()).or_default();
+                if *member {
+                    &mut change.add
+                } else {
+                    &mut change.remove
+                }
+                .push(record.clone());
+                change.contacts.push(k);
+            }
+        }
+        for (list, change) in lists {
+            let (add, remove) = (&change.add, &change.remove);
+            if let Err(e) = p.pacer.call(|| api.update_list(list, add, remove)).await {
+                for k in change.contacts {
+                    written[k] = Err(e.clone());
                 }
             }
         }

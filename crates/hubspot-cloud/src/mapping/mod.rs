@@ -4,6 +4,7 @@
 //! largest safe integer) come from `hubspot-core`, so a trait becomes the same property either
 //! way; `tests/parity.rs` holds the two paths to that.
 
+mod audience;
 mod contact;
 mod event;
 mod group;
@@ -11,6 +12,7 @@ mod identities;
 mod ordering;
 mod values;
 
+pub use audience::{AudienceMode, AudienceSettings, ENTERED, EXITED, audience_property};
 pub use event::event_uuid;
 pub use group::GROUP_ID_PROPERTY;
 pub use identities::Identities;
@@ -38,6 +40,8 @@ pub struct MappingConfig {
     pub page_event: Option<String>,
     /// Track events that upsert other objects instead of sending an event.
     pub object_mappings: Vec<ObjectMapping>,
+    /// How audience memberships (Engage's identifies and tracks) are written.
+    pub audiences: AudienceSettings,
 }
 
 impl MappingConfig {
@@ -50,6 +54,7 @@ impl MappingConfig {
             contact_id_property: "email".into(),
             page_event: None,
             object_mappings: Vec::new(),
+            audiences: AudienceSettings::default(),
         }
     }
 }
@@ -96,6 +101,20 @@ pub enum Rejection {
         /// Missing property.
         id_property: String,
     },
+    /// An Engage audience identify without `traits.<computation_key>` true or false.
+    #[error("audience identify rejected: traits.{0} must be true or false")]
+    NoMembership(String),
+    /// An `Audience Entered` / `Audience Exited` track without `properties.audience_key`.
+    #[error("track '{0}' rejected: it has no properties.audience_key")]
+    NoAudienceKey(String),
+    /// A membership without the contact's identity.
+    #[error("audience {call} rejected: no {identity} to identify the HubSpot contact by")]
+    NoAudienceIdentity {
+        /// The call type.
+        call: &'static str,
+        /// The identity property (`[audiences] identity`).
+        identity: String,
+    },
     /// A call HubSpot has no use for with this configuration (page when off, screen, alias).
     #[error("{0} not sent: HubSpot has no operation for it in this configuration")]
     NotMapped(String),
@@ -104,8 +123,11 @@ pub enum Rejection {
 /// Maps one Segment message.
 pub fn map_message(event: &Event, config: &MappingConfig) -> Result<Vec<Operation>, Rejection> {
     match &event.kind {
-        EventType::Identify => contact::identify(event, config).map(|op| vec![op]),
-        EventType::Track => event::track(event, config),
+        EventType::Identify => audience::identify(event, config)
+            .unwrap_or_else(|| contact::identify(event, config).map(|op| vec![op])),
+        EventType::Track => {
+            audience::track(event, config).unwrap_or_else(|| event::track(event, config))
+        }
         EventType::Group => group::group(event, config).map(|op| vec![op]),
         EventType::Page if config.page_event.is_some() => {
             event::page(event, config).map(|op| vec![op])

@@ -4,12 +4,21 @@
 use hubspot_core::mapping::find_email;
 use hubspot_core::{Event, EventType};
 
+use super::audience::is_membership;
+
 /// The ordering key for a message: its contact's email when it has one (so a contact's
-/// identifies and events stay in order), else its group, else the message itself.
+/// identifies and events stay in order), else its group, else, for an audience membership, its
+/// `userId` (memberships by a unique property such as `user_id` must stay in order too: the
+/// latest wins), else the message itself.
 pub fn ordering_key(event: &Event) -> String {
     let email = find_email(&event.traits, event.user_id.as_deref())
         .or_else(|| find_email(&event.properties, None))
         .or_else(|| find_email(&event.context_traits, None));
+    if let (None, Some(user)) = (&email, &event.user_id) {
+        if is_membership(event) {
+            return format!("user:{user}");
+        }
+    }
     match (email, &event.group_id, &event.message_id) {
         (Some((e, _)), _, _) if event.kind != EventType::Group => {
             format!("contact:{}", e.to_lowercase())
@@ -60,6 +69,11 @@ mod tests {
                 "message:m1",
             ),
             (json!({"type": "page", "anonymousId": "an"}), "anonymous:an"),
+            (
+                json!({"type": "track", "event": "Audience Exited", "userId": "u7",
+                    "messageId": "m2", "properties": {"audience_key": "vip"}}),
+                "user:u7",
+            ),
         ];
         for (event, want) in rows {
             assert_eq!(key(event.clone()), want, "{event}");

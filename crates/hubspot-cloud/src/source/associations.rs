@@ -1,8 +1,11 @@
 //! The `associations` table: links between synced records, as v4 reads them from each
 //! record's side (a contact–company link is the row contacts→companies type 279 and the row
-//! companies→contacts type 280). Every object type reads its links to each other type of
-//! [`super::CRM_OBJECTS`], so the pairs are contacts↔companies, contacts↔deals,
-//! companies↔deals and tickets↔contacts/companies/deals.
+//! companies→contacts type 280). Every standard object type reads its links to each other type
+//! of [`super::CRM_OBJECTS`], so the pairs are contacts↔companies, contacts↔deals,
+//! companies↔deals and tickets↔contacts/companies/deals; a custom object reads its links to
+//! each standard type, stored from its side only (`from_type` its table): the standard types
+//! do not read theirs to custom objects, which would cost every standard page one more request
+//! per custom type.
 //!
 //! A link can be added or removed without moving either record's modified time, so two reads:
 //! - each search page's records have their links re-read before the page commits, and written
@@ -12,6 +15,9 @@
 //!   `associations:{type}`. While a full pass is due (the initial sync) the per-page reads are
 //!   skipped: the pass at the end of the run covers those records.
 //!
+//! Contacts' identity profiles ride with their links (see [`super::identities`]): read for
+//! each page, written in its transaction, and in the full pass.
+//!
 //! Reading a record's links replaces the rows `from` it: links no longer answered get
 //! `is_deleted = 1`. The other side's rows follow when that record is read (its own change or
 //! the full pass).
@@ -20,8 +26,8 @@ use super::crm::CrmStream;
 use super::db::{Db, Sql};
 use super::state::{self, SyncState};
 use super::store::{self, LinksWritten};
-use super::{CRM_OBJECTS, SyncError};
-use crate::client::{AssociationLink, MAX_BATCH_INPUTS};
+use super::{CRM_OBJECTS, SyncError, TableReport, identities};
+use crate::client::{AssociationLink, IdentityProfile, MAX_BATCH_INPUTS};
 
 /// The links of some records to one other type: the complete answer for `from_ids`.
 pub(super) struct ReadLinks {
@@ -30,18 +36,56 @@ pub(super) struct ReadLinks {
     links: Vec<AssociationLink>,
 }
 
+/// What is read about some records beside themselves: their links and, for contacts, their
+/// identity profiles.
+#[derive(Default)]
+pub(super) struct Related {
+    links: Vec<ReadLinks>,
+    identities: Vec<IdentityProfile>,
+}
+
 /// The `_sync_state` collection recording `object_type`'s last full association pass.
 pub fn state_key(object_type: &str) -> String {
     format!("associations:{object_type}")
 }
 
 impl CrmStream<'_> {
-    /// The types `object_type` reads its links to.
+    /// The types `object_type` reads its links to: the other standard types (all of them, for
+    /// a custom object).
     fn link_types(&self) -> impl Iterator<Item = &'static str> + '_ {
         CRM_OBJECTS
             .iter()
             .copied()
             .filter(move |t| *t != self.object_type)
+    }
+
+    /// Reads the links of `ids` and, for contacts, their identity profiles.
+    pub(super) async fn read_related(&self, ids: &[String]) -> Result<Related, SyncError> {
+        let links = self.read_links(ids).await?;
+        let identities = match self.object_type {
+            "contacts" => identities::read(self.ctx, ids).await?,
+            _ => Vec::new(),
+        };
+        Ok(Related { links, identities })
+    }
+
+    /// Writes what [`Self::read_related`] read inside the caller's transaction.
+    pub(super) async fn write_related(
+        &self,
+        sql: Sql<'_>,
+        related: &Related,
+        received_at: &str,
+        report: &mut TableReport,
+    ) -> Result<(), SyncError> {
+        self.write_links(sql, &related.links, received_at, &mut report.associations)
+            .await?;
+        identities::write(
+            sql,
+            &related.identities,
+            received_at,
+            &mut report.identities,
+        )
+        .await
     }
 
     /// Whether this run must read every record's links: never done, older than
@@ -59,7 +103,7 @@ impl CrmStream<'_> {
 
     /// Reads the links of `ids` (≤ 100 per call, following per-record paging) to each other
     /// synced type.
-    pub(super) async fn read_links(&self, ids: &[String]) -> Result<Vec<ReadLinks>, SyncError> {
+    async fn read_links(&self, ids: &[String]) -> Result<Vec<ReadLinks>, SyncError> {
         let mut out = Vec::new();
         for chunk in ids.chunks(MAX_BATCH_INPUTS) {
             for to_type in self.link_types() {
@@ -72,7 +116,7 @@ impl CrmStream<'_> {
                         .paced(|| {
                             self.ctx
                                 .client
-                                .read_associations(self.object_type, to_type, &inputs)
+                                .read_associations(self.api_type, to_type, &inputs)
                         })
                         .await?;
                     links.extend(page.links);
@@ -89,7 +133,7 @@ impl CrmStream<'_> {
     }
 
     /// Writes read links inside the caller's transaction.
-    pub(super) async fn write_links(
+    async fn write_links(
         &self,
         sql: Sql<'_>,
         read: &[ReadLinks],
@@ -113,12 +157,13 @@ impl CrmStream<'_> {
         Ok(())
     }
 
-    /// Re-reads the links of every live record of the table, 100 records per transaction,
-    /// then records the pass. A pass cut short starts over on the next run.
+    /// Re-reads the links (and contacts' identities) of every live record of the table, 100
+    /// records per transaction, then records the pass. A pass cut short starts over on the
+    /// next run.
     pub(super) async fn full_association_pass(
         &self,
         db: &mut Db,
-        written: &mut LinksWritten,
+        report: &mut TableReport,
     ) -> Result<(), SyncError> {
         let started = self.ctx.now_ms();
         let mut after = String::new();
@@ -127,9 +172,9 @@ impl CrmStream<'_> {
                 store::live_ids_after(db.sql(), self.object_type, &after, MAX_BATCH_INPUTS).await?;
             let Some(last) = ids.last() else { break };
             after = last.clone();
-            let read = self.read_links(&ids).await?;
+            let read = self.read_related(&ids).await?;
             let tx = db.transaction().await?;
-            self.write_links(tx.sql(), &read, &self.ctx.now_iso(), written)
+            self.write_related(tx.sql(), &read, &self.ctx.now_iso(), report)
                 .await?;
             tx.commit().await?;
         }

@@ -18,13 +18,13 @@ use hubspot_core::date::parse_iso_date_ms;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 
-use super::associations::ReadLinks;
+use super::associations::Related;
 use super::db::Db;
 use super::state::{self, SyncState};
 use super::store::{self, Columns, Written};
 use super::{Ctx, SyncError, TableReport};
 use crate::client::{HubSpotApi, MAX_BATCH_INPUTS, ObjectPage, SourceRecord};
-use crate::config::PropertySelection;
+use crate::config::ObjectProperties;
 use crate::mapping::PropertyDefinition;
 
 /// Records per search page (HubSpot's most).
@@ -100,7 +100,14 @@ pub fn modified_property(object_type: &str) -> &'static str {
 /// Streams one object type of one portal into its table.
 pub(super) struct CrmStream<'a> {
     pub ctx: &'a Ctx<'a>,
+    /// The type's table, collection and `_sync_state` name (`contacts`, a custom object's).
     pub object_type: &'a str,
+    /// What API paths name it by: the same for the standard objects, a custom object's
+    /// `objectTypeId`.
+    pub api_type: &'a str,
+    /// A custom object's default properties (from its schema); `None` for the standard
+    /// objects, whose defaults are [`DEFAULT_PROPERTIES`].
+    pub schema_defaults: Option<&'a [String]>,
 }
 
 /// Where the keyset walk is.
@@ -117,9 +124,17 @@ impl CrmStream<'_> {
         let mut report = TableReport::new(self.object_type);
         let definitions = self
             .ctx
-            .paced(|| self.ctx.client.properties(self.object_type))
+            .paced(|| self.ctx.client.properties(self.api_type))
             .await?;
-        let selected = self.selected(&definitions);
+        let (selected, unknown) = self.selected(&definitions);
+        if !unknown.is_empty() {
+            let warning = format!(
+                "sync.properties.{}: {} not defined in the portal, skipped",
+                self.object_type,
+                unknown.join(", ")
+            );
+            report.warnings.push(warning);
+        }
         let modified = modified_property(self.object_type);
         let mut wanted: Vec<String> = selected.iter().map(|d| d.name.clone()).collect();
         for always in [
@@ -134,6 +149,9 @@ impl CrmStream<'_> {
         }
         let columns = store::ensure_table(db.sql(), self.object_type, &selected).await?;
         store::ensure_associations(db.sql()).await?;
+        if self.object_type == "contacts" {
+            store::ensure_identities(db.sql()).await?;
+        }
         let full_links = self.full_pass_due(db).await?;
         let mut st = match state::load(db.sql(), self.ctx.portal, self.object_type).await? {
             Some(s) if !self.ctx.options.full_refresh => s,
@@ -178,7 +196,7 @@ impl CrmStream<'_> {
                     // Restarting from the last id each page keeps every query far from the cap.
                     let page = self
                         .ctx
-                        .paced(|| self.ctx.client.search_objects(self.object_type, &body))
+                        .paced(|| self.ctx.client.search_objects(self.api_type, &body))
                         .await?;
                     let last = page
                         .records
@@ -187,8 +205,8 @@ impl CrmStream<'_> {
                         .max();
                     st.cursor_ms = ms;
                     st.cursor_id = Some(last.unwrap_or(id));
-                    let links = self.page_links(&page.records, full_links).await?;
-                    self.commit(db, &columns, &page.records, &links, &st, &mut report)
+                    let related = self.page_related(&page.records, full_links).await?;
+                    self.commit(db, &columns, &page.records, &related, &st, &mut report)
                         .await?;
                     step = match (last, page.after) {
                         (Some(last), Some(_)) => Step::Drain { ms, id: last },
@@ -212,7 +230,7 @@ impl CrmStream<'_> {
                         }
                         let page = self
                             .ctx
-                            .paced(|| self.ctx.client.search_objects(self.object_type, &body))
+                            .paced(|| self.ctx.client.search_objects(self.api_type, &body))
                             .await?;
                         let last_ms = page
                             .records
@@ -229,8 +247,8 @@ impl CrmStream<'_> {
                             records,
                             after: next,
                         } = page;
-                        let links = self.page_links(&records, full_links).await?;
-                        self.commit(db, &columns, &records, &links, &st, &mut report)
+                        let related = self.page_related(&records, full_links).await?;
+                        self.commit(db, &columns, &records, &related, &st, &mut report)
                             .await?;
                         match (next, last_ms) {
                             (Some(n), Some(last_ms)) => {
@@ -257,8 +275,7 @@ impl CrmStream<'_> {
         }
         self.deletes(db, &columns, &wanted, &mut report).await?;
         if full_links {
-            self.full_association_pass(db, &mut report.associations)
-                .await?;
+            self.full_association_pass(db, &mut report).await?;
         }
         st.last_run_started_ms = st.run_started_ms.take();
         st.last_success_ms = Some(self.ctx.now_ms());
@@ -267,58 +284,76 @@ impl CrmStream<'_> {
         Ok(report)
     }
 
-    /// The definitions to sync under `[sync] properties`.
-    fn selected(&self, definitions: &[PropertyDefinition]) -> Vec<PropertyDefinition> {
-        match self.ctx.options.properties {
-            PropertySelection::All => definitions.to_vec(),
-            PropertySelection::Default => {
-                let names = DEFAULT_PROPERTIES
+    /// The definitions to sync under `[sync] properties`, and the listed names the portal
+    /// does not define.
+    fn selected(
+        &self,
+        definitions: &[PropertyDefinition],
+    ) -> (Vec<PropertyDefinition>, Vec<String>) {
+        let pick = |names: &[&str], with_times: bool| -> Vec<PropertyDefinition> {
+            let modified = modified_property(self.object_type);
+            definitions
+                .iter()
+                .filter(|d| {
+                    names.contains(&d.name.as_str())
+                        || (with_times && (d.name == modified || d.name == "createdate"))
+                })
+                .cloned()
+                .collect()
+        };
+        match self.ctx.options.properties.for_object(self.object_type) {
+            ObjectProperties::All => (definitions.to_vec(), Vec::new()),
+            ObjectProperties::Default => {
+                let names: Vec<&str> = match self.schema_defaults {
+                    Some(defaults) => defaults.iter().map(String::as_str).collect(),
+                    None => DEFAULT_PROPERTIES
+                        .iter()
+                        .find(|(t, _)| *t == self.object_type)
+                        .map_or(Vec::new(), |(_, n)| n.to_vec()),
+                };
+                (pick(&names, true), Vec::new())
+            }
+            ObjectProperties::Named(listed) => {
+                let names: Vec<&str> = listed.iter().map(String::as_str).collect();
+                let unknown = listed
                     .iter()
-                    .find(|(t, _)| *t == self.object_type)
-                    .map_or(&[][..], |(_, n)| n);
-                let modified = modified_property(self.object_type);
-                definitions
-                    .iter()
-                    .filter(|d| {
-                        names.contains(&d.name.as_str())
-                            || d.name == modified
-                            || d.name == "createdate"
-                    })
+                    .filter(|n| !definitions.iter().any(|d| &d.name == *n))
                     .cloned()
-                    .collect()
+                    .collect();
+                (pick(&names, false), unknown)
             }
         }
     }
 
-    /// The links of a page's records, read before the page commits so they commit with it;
-    /// none while a full association pass is due (it reads them at the end of the run).
-    async fn page_links(
+    /// What is read about a page's records before the page commits, so it commits with it
+    /// (their links; contacts' identities); nothing while a full association pass is due (it
+    /// reads them at the end of the run).
+    async fn page_related(
         &self,
         records: &[SourceRecord],
         full_pass_due: bool,
-    ) -> Result<Vec<ReadLinks>, SyncError> {
+    ) -> Result<Related, SyncError> {
         if full_pass_due {
-            return Ok(Vec::new());
+            return Ok(Related::default());
         }
         let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
-        self.read_links(&ids).await
+        self.read_related(&ids).await
     }
 
-    /// Writes a page of live records, their links and the cursor covering them in one
-    /// transaction.
+    /// Writes a page of live records, what was read about them and the cursor covering them in
+    /// one transaction.
     async fn commit(
         &self,
         db: &mut Db,
         columns: &Columns,
         records: &[SourceRecord],
-        links: &[ReadLinks],
+        related: &Related,
         st: &SyncState,
         report: &mut TableReport,
     ) -> Result<(), SyncError> {
         let tx = db.transaction().await?;
         let now = self.ctx.now_iso();
-        self.write_links(tx.sql(), links, &now, &mut report.associations)
-            .await?;
+        self.write_related(tx.sql(), related, &now, report).await?;
         for r in records {
             match store::upsert(tx.sql(), self.object_type, columns, r, false, &now).await? {
                 Written::Inserted => report.inserted += 1,
@@ -362,7 +397,7 @@ impl CrmStream<'_> {
                 .paced(|| {
                     self.ctx
                         .client
-                        .list_archived(self.object_type, after.as_deref())
+                        .list_archived(self.api_type, after.as_deref())
                 })
                 .await?;
             let tx = db.transaction().await?;
@@ -391,7 +426,7 @@ impl CrmStream<'_> {
         for chunk in restored.chunks(MAX_BATCH_INPUTS) {
             let records = self
                 .ctx
-                .paced(|| self.ctx.client.read_by_ids(self.object_type, chunk, wanted))
+                .paced(|| self.ctx.client.read_by_ids(self.api_type, chunk, wanted))
                 .await?;
             let tx = db.transaction().await?;
             let now = self.ctx.now_iso();

@@ -179,6 +179,12 @@ impl From<&str> for Param {
     }
 }
 
+impl From<String> for Param {
+    fn from(v: String) -> Param {
+        Param::Text(Some(v))
+    }
+}
+
 impl From<&String> for Param {
     fn from(v: &String) -> Param {
         Param::Text(Some(v.clone()))
@@ -334,6 +340,18 @@ impl Row {
     /// Column `i` as a boolean (NULL false).
     pub fn flag(&self, i: usize) -> bool {
         self.int(i).is_some_and(|v| v != 0)
+    }
+
+    /// Column `i` as a boolean, NULL kept apart (a flag HubSpot may not answer).
+    pub fn opt_flag(&self, i: usize) -> Option<bool> {
+        self.int(i).map(|v| v != 0)
+    }
+
+    /// Column `i` as JSON (text that is no JSON as a JSON string): compares a stored document
+    /// with a new one whatever the destination did to its text (`jsonb` reorders keys).
+    pub fn json(&self, i: usize) -> Option<serde_json::Value> {
+        self.text(i)
+            .map(|t| serde_json::from_str(&t).unwrap_or(serde_json::Value::String(t)))
     }
 }
 

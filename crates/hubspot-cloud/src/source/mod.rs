@@ -1,23 +1,34 @@
-//! The HubSpot Source, first slice: a portal's CRM objects (`contacts`, `companies`, `deals`,
-//! `tickets`) into SQLite or PostgreSQL tables, incrementally, with no missed change and no
-//! duplicate row.
+//! The HubSpot Source: a portal's CRM objects (`contacts`, `companies`, `deals`, `tickets`, its
+//! custom objects) and what hangs off them into SQLite or PostgreSQL tables, incrementally,
+//! with no missed change and no duplicate row.
 //!
 //! - [`db`]: the two destinations behind one SQL surface, so each table is written once.
 //! - [`crm`]: one object type streamed by a keyset over search, plus deletes and restores.
+//! - [`custom`]: the portal's custom object types (`/crm/v3/schemas`), each a CRM collection.
 //! - [`store`]: the tables and their typed property columns.
 //! - [`state`]: the cursor, committed with the page it covers.
 //! - [`associations`]: links between those records, re-read with each changed page and in a
 //!   periodic full pass.
+//! - [`identities`]: contacts' identity profiles, read with their links.
 //! - [`lists`]: contact lists and their memberships, read whole every run.
+//! - [`forms`]: form submissions, newest first down to a cursor per form.
 //! - [`owners`]: the owners records refer to, read whole every run.
 //! - [`pipelines`]: deal and ticket pipelines and their stages, read whole every run.
+//! - [`email`]: email events and subscription changes over a look-back window, each email's
+//!   subscription state, and email campaigns with their counters ([`email_store`]: their
+//!   tables).
 //! - [`schedule`]: `serve`'s periodic runs.
 //!
 //! Every HubSpot call goes through the portal's [`Pacer`], the limiter delivery uses.
 
 pub mod associations;
 pub mod crm;
+pub mod custom;
 pub mod db;
+pub mod email;
+pub mod email_store;
+pub mod forms;
+pub mod identities;
 pub mod lists;
 pub mod owners;
 pub mod pipelines;
@@ -40,14 +51,25 @@ use hubspot_core::date::format_iso_ms;
 /// The CRM object types synced (each streamed by [`crm`], linked by [`associations`]).
 pub const CRM_OBJECTS: &[&str] = &["contacts", "companies", "deals", "tickets"];
 
-/// Every collection the Source syncs, in the default order: the CRM objects, then
-/// [`lists::COLLECTION`] (whose memberships ride with it).
+/// Every collection the Source syncs, in the default order: the CRM objects,
+/// [`custom::COLLECTION`] (every custom object of the portal, each its own collection),
+/// [`lists::COLLECTION`] (whose memberships ride with it), [`forms::COLLECTION`] (after
+/// contacts, whose identities place a submission's email), owners, pipelines, then the email
+/// collections (events before campaigns, whose counters are re-read for recent events).
 pub const COLLECTIONS: &[&str] = &[
     "contacts",
     "companies",
     "deals",
     "tickets",
+    custom::COLLECTION,
     lists::COLLECTION,
+    forms::COLLECTION,
+    owners::COLLECTION,
+    pipelines::COLLECTION,
+    email::EVENTS,
+    email::CAMPAIGNS,
+    email::SUBSCRIPTIONS,
+    email::CHANGES,
 ];
 
 /// Why a collection's run failed (what it committed before stays).
@@ -78,6 +100,8 @@ pub struct SyncOptions {
     /// How old the last full association pass of a type may get before a run reads every
     /// record's links again (changed records' links are read every run).
     pub associations_full_every: Duration,
+    /// How far back a first run reads `email_events` and `email_subscription_event_changes`.
+    pub email_history: Duration,
 }
 
 impl SyncOptions {
@@ -87,9 +111,10 @@ impl SyncOptions {
             collections,
             full_refresh,
             lag: Duration::from_secs(config.lag_minutes * 60),
-            properties: config.properties,
+            properties: config.properties.clone(),
             max_pages: None,
             associations_full_every: config.associations_full_every,
+            email_history: Duration::from_secs(config.email_history_days * 24 * 3600),
         }
     }
 }
@@ -111,6 +136,11 @@ pub struct TableReport {
     pub associations: store::LinksWritten,
     /// Rows of `contact_list_memberships` the run changed (`contact_lists` only).
     pub memberships: store::LinksWritten,
+    /// Rows of `contact_identities` the run changed (`contacts` only).
+    pub identities: store::LinksWritten,
+    /// Things the run skipped and a person should know (a listed property the portal does not
+    /// define), one line each: `sync` prints them, `serve` logs them.
+    pub warnings: Vec<String>,
     /// The run reached the end of the collection (false: stopped by `max_pages`).
     pub complete: bool,
     /// Why the collection failed, if it did.
@@ -133,6 +163,9 @@ pub struct SyncReport {
     pub tables: Vec<TableReport>,
     /// HubSpot requests made (429s resent count again).
     pub requests: u64,
+    /// Things about the whole run a person should know (a `[sync] properties` entry naming no
+    /// object of the portal), one line each.
+    pub warnings: Vec<String>,
 }
 
 /// A portal's source: its client and the pacer all its calls go through.
@@ -187,32 +220,126 @@ impl Source {
             options,
         };
         let mut tables = Vec::new();
+        // Read once per run, when a collection may be a custom object.
+        let builtin = |c: &str| c != custom::COLLECTION && COLLECTIONS.contains(&c);
+        let listed: Vec<&String> = match &options.properties {
+            PropertySelection::PerObject(per) => per.keys().collect(),
+            _ => Vec::new(),
+        };
+        let standard = |c: &str| CRM_OBJECTS.contains(&c);
+        let schemas = match options.collections.iter().all(|c| builtin(c))
+            && listed.iter().all(|o| standard(o))
+        {
+            true => Ok(Vec::new()),
+            false => custom::read(&ctx).await.map_err(|e| e.to_string()),
+        };
+        let mut warnings = Vec::new();
+        if let Ok(objects) = &schemas {
+            for o in listed {
+                if !standard(o) && !objects.iter().any(|c| &c.table == o) {
+                    warnings.push(format!(
+                        "sync.properties.{o}: no such object in the portal (objects: {}), ignored",
+                        CRM_OBJECTS
+                            .iter()
+                            .copied()
+                            .chain(objects.iter().map(|c| c.table.as_str()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+            }
+        }
         for collection in &options.collections {
             let run = match collection.as_str() {
                 pipelines::COLLECTION => pipelines::run(&ctx, db).await,
                 owners::COLLECTION => owners::run(&ctx, db).await,
                 lists::COLLECTION => lists::run(&ctx, db).await,
-                object_type => {
+                forms::COLLECTION => forms::run(&ctx, db).await,
+                email::EVENTS => email::run_events(&ctx, db).await,
+                email::CAMPAIGNS => email::run_campaigns(&ctx, db).await,
+                email::SUBSCRIPTIONS => email::run_subscriptions(&ctx, db).await,
+                email::CHANGES => email::run_changes(&ctx, db).await,
+                object_type if CRM_OBJECTS.contains(&object_type) => {
                     crm::CrmStream {
                         ctx: &ctx,
                         object_type,
+                        api_type: object_type,
+                        schema_defaults: None,
                     }
                     .run(db)
                     .await
                 }
+                name => {
+                    let objects = match &schemas {
+                        Ok(objects) => objects,
+                        Err(e) => {
+                            tables.push(TableReport {
+                                error: Some(format!("reading the custom object schemas: {e}")),
+                                ..TableReport::new(name)
+                            });
+                            continue;
+                        }
+                    };
+                    let wanted: Vec<&custom::CustomObject> = objects
+                        .iter()
+                        .filter(|o| name == custom::COLLECTION || o.table == name)
+                        .collect();
+                    if wanted.is_empty() && name != custom::COLLECTION {
+                        tables.push(TableReport {
+                            error: Some(format!(
+                                "unknown collection '{name}': neither built in ({}) nor a custom \
+                                 object of the portal",
+                                COLLECTIONS.join(", ")
+                            )),
+                            ..TableReport::new(name)
+                        });
+                    }
+                    for object in wanted {
+                        let run = crm::CrmStream {
+                            ctx: &ctx,
+                            object_type: &object.table,
+                            api_type: &object.api_type,
+                            schema_defaults: Some(&object.defaults),
+                        }
+                        .run(db)
+                        .await;
+                        tables.push(report_of(&object.table, run));
+                    }
+                    continue;
+                }
             };
-            tables.push(match run {
-                Ok(report) => report,
-                Err(e) => TableReport {
-                    error: Some(e.to_string()),
-                    ..TableReport::new(collection)
-                },
-            });
+            tables.push(report_of(collection, run));
         }
         SyncReport {
             tables,
             requests: requests.load(Ordering::Relaxed),
+            warnings,
         }
+    }
+}
+
+/// `collection`'s line of [`status`], its state that of `state_of`.
+async fn status_line(
+    sql: Sql<'_>,
+    portal: &str,
+    collection: &str,
+    state_of: &str,
+) -> Result<CollectionStatus, DbError> {
+    Ok(CollectionStatus {
+        collection: collection.to_owned(),
+        state: state::load(sql, portal, state_of).await?,
+        rows: store::row_count(sql, collection).await?,
+    })
+}
+
+/// A collection's report, or its failure.
+fn report_of(collection: &str, run: Result<TableReport, SyncError>) -> TableReport {
+    match run {
+        Ok(report) => report,
+        Err(e) => TableReport {
+            error: Some(e.to_string()),
+            ..TableReport::new(collection)
+        },
     }
 }
 
@@ -328,24 +455,33 @@ pub struct CollectionStatus {
     pub rows: i64,
 }
 
-/// The status of each collection of `portal` in `sql`, then of `contact_list_memberships` and
-/// `associations`, whose state is the oldest full association pass among the types that had
-/// one.
+/// The status of each collection of `portal` in `sql` (each custom object synced so far in
+/// place of [`custom::COLLECTION`]), then of `contact_list_memberships`, the contacts'
+/// identities (their state is the contacts') and `associations`, whose state is the oldest
+/// full association pass among the types that had one.
 pub async fn status(sql: Sql<'_>, portal: &str) -> Result<Vec<CollectionStatus>, DbError> {
     let mut lines = Vec::new();
     for c in COLLECTIONS {
-        lines.push(CollectionStatus {
-            collection: (*c).to_owned(),
-            state: state::load(sql, portal, c).await?,
-            rows: store::row_count(sql, c).await?,
-        });
+        if *c != custom::COLLECTION {
+            lines.push(status_line(sql, portal, c, c).await?);
+            continue;
+        }
+        // Custom objects are known from the cursors their runs saved.
+        for synced in state::collections(sql, portal).await? {
+            let builtin = COLLECTIONS.contains(&synced.as_str()) || synced.contains(':');
+            if !builtin {
+                lines.push(status_line(sql, portal, &synced, &synced).await?);
+            }
+        }
     }
     // Memberships are written by the lists' run: its state is theirs.
-    lines.push(CollectionStatus {
-        collection: "contact_list_memberships".to_owned(),
-        state: state::load(sql, portal, lists::COLLECTION).await?,
-        rows: store::row_count(sql, "contact_list_memberships").await?,
-    });
+    for (table, state_of) in [
+        ("contact_list_memberships", lists::COLLECTION),
+        ("contact_identity_profiles", "contacts"),
+        ("contact_identities", "contacts"),
+    ] {
+        lines.push(status_line(sql, portal, table, state_of).await?);
+    }
     let mut oldest: Option<state::SyncState> = None;
     for c in CRM_OBJECTS {
         if let Some(s) = state::load(sql, portal, &associations::state_key(c)).await? {

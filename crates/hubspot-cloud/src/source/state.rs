@@ -90,3 +90,17 @@ pub async fn save(
     .await?;
     Ok(())
 }
+
+/// Every collection of `portal` with a state, in name order.
+pub async fn collections(sql: Sql<'_>, portal: &str) -> Result<Vec<String>, DbError> {
+    let rows = sql
+        .query(
+            "SELECT collection FROM _sync_state WHERE portal = ?1",
+            sql_params![portal],
+        )
+        .await?;
+    let mut names: Vec<String> = rows.iter().filter_map(|r| r.text(0)).collect();
+    // Sorted here: PostgreSQL's ORDER BY follows the database's collation, SQLite's the bytes.
+    names.sort();
+    Ok(names)
+}

@@ -12,7 +12,7 @@ use hubspot_core::date::format_iso_ms;
 use serde_json::Value;
 
 use super::db::{DbError, Dialect, Kind, Param, Sql, quote, time_ms};
-use crate::client::{AssociationLink, ContactList, CrmOwner, SourceRecord};
+use crate::client::{AssociationLink, ContactList, CrmOwner, IdentityProfile, SourceRecord};
 use crate::mapping::{PropertyDefinition, PropertyType};
 use crate::sql_params;
 
@@ -707,4 +707,243 @@ pub async fn upsert_pipeline(
         .await?;
     }
     Ok(())
+}
+
+/// Creates `contact_identity_profiles` (one row per profile, keyed by the contact it was made
+/// for, pointing at the contact that holds it now) and `contact_identities` if needed, with the
+/// index that finds an address case-insensitively (on `lower(value)`, which both destinations
+/// index; SQLite's `COLLATE NOCASE` is its own).
+pub async fn ensure_identities(sql: Sql<'_>) -> Result<(), DbError> {
+    let d = sql.dialect();
+    sql.batch(&format!(
+        "CREATE TABLE IF NOT EXISTS contact_identity_profiles (
+            contact_id TEXT PRIMARY KEY,
+            canonical_contact_id TEXT NOT NULL,
+            saved_at {time},
+            received_at {time} NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS contact_identities (
+            contact_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            value TEXT NOT NULL,
+            is_primary {bool} NOT NULL,
+            is_secondary {bool} NOT NULL,
+            timestamp {time},
+            is_deleted {deleted},
+            received_at {time} NOT NULL,
+            PRIMARY KEY (contact_id, type, value)
+        );
+        CREATE INDEX IF NOT EXISTS contact_identities_lower_value
+            ON contact_identities (lower(value))",
+        time = d.ty(Kind::Time),
+        bool = d.ty(Kind::Bool),
+        deleted = d.deleted_flag(),
+    ))
+    .await
+}
+
+/// Makes `profile`'s rows what HubSpot answered: the profile row (re)pointed at the contact that
+/// holds it, its identities live, and every other identity of that profile `is_deleted`.
+/// `profile` must be the complete answer for its vid.
+pub async fn replace_identities(
+    sql: Sql<'_>,
+    profile: &IdentityProfile,
+    received_at: &str,
+) -> Result<LinksWritten, DbError> {
+    let mut written = LinksWritten::default();
+    sql.execute(
+        "INSERT INTO contact_identity_profiles (contact_id, canonical_contact_id, saved_at,
+            received_at)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (contact_id) DO UPDATE SET canonical_contact_id = excluded.canonical_contact_id,
+            saved_at = excluded.saved_at, received_at = excluded.received_at",
+        sql_params![
+            &profile.vid,
+            &profile.canonical_vid,
+            Param::Time(profile.saved_at_ms.map(format_iso_ms)),
+            Param::time(Some(received_at))
+        ],
+    )
+    .await?;
+    let mut live = std::collections::HashSet::new();
+    for i in &profile.identities {
+        live.insert((i.kind.as_str(), i.value.as_str()));
+        // Both destinations read a time back as this text.
+        let timestamp = i.timestamp_ms.map(format_iso_ms);
+        let before = sql
+            .query_opt(
+                "SELECT is_primary, is_secondary, timestamp, is_deleted FROM contact_identities
+                 WHERE contact_id = ?1 AND type = ?2 AND value = ?3",
+                sql_params![&profile.vid, &i.kind, &i.value],
+            )
+            .await?
+            .map(|r| (r.flag(0), r.flag(1), r.text(2), r.flag(3)));
+        match before {
+            None => written.inserted += 1,
+            Some(b) if b != (i.is_primary, i.is_secondary, timestamp.clone(), false) => {
+                written.updated += 1;
+            }
+            Some(_) => {}
+        }
+        sql.execute(
+            "INSERT INTO contact_identities (contact_id, type, value, is_primary, is_secondary,
+                timestamp, is_deleted, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, FALSE, ?7)
+             ON CONFLICT (contact_id, type, value) DO UPDATE SET
+                is_primary = excluded.is_primary, is_secondary = excluded.is_secondary,
+                timestamp = excluded.timestamp, is_deleted = FALSE,
+                received_at = excluded.received_at",
+            sql_params![
+                &profile.vid,
+                &i.kind,
+                &i.value,
+                i.is_primary,
+                i.is_secondary,
+                Param::Time(timestamp),
+                Param::time(Some(received_at))
+            ],
+        )
+        .await?;
+    }
+    let held = sql
+        .query(
+            "SELECT type, value FROM contact_identities
+             WHERE contact_id = ?1 AND is_deleted = FALSE",
+            sql_params![&profile.vid],
+        )
+        .await?;
+    for row in held {
+        let (Some(kind), Some(value)) = (row.text(0), row.text(1)) else {
+            continue;
+        };
+        if live.contains(&(kind.as_str(), value.as_str())) {
+            continue;
+        }
+        written.deleted += sql
+            .execute(
+                "UPDATE contact_identities SET is_deleted = TRUE, received_at = ?4
+                 WHERE contact_id = ?1 AND type = ?2 AND value = ?3",
+                sql_params![&profile.vid, &kind, &value, Param::time(Some(received_at))],
+            )
+            .await?;
+    }
+    Ok(written)
+}
+
+/// The contact an email address belongs to now, by the synced identities (primary or
+/// secondary, case-insensitive; a merged-away contact's address answers its survivor).
+pub async fn contact_for_email(sql: Sql<'_>, email: &str) -> Result<Option<String>, DbError> {
+    Ok(sql
+        .query_opt(
+            "SELECT p.canonical_contact_id FROM contact_identities i
+             JOIN contact_identity_profiles p ON p.contact_id = i.contact_id
+             WHERE lower(i.value) = lower(?1) AND i.type = 'EMAIL' AND i.is_deleted = FALSE
+             ORDER BY i.contact_id = p.canonical_contact_id DESC, i.is_primary DESC
+             LIMIT 1",
+            sql_params![email],
+        )
+        .await?
+        .and_then(|r| r.text(0)))
+}
+
+/// Creates `form_submissions` if needed, keyed `(form_id, submitted_at, submission_key)`.
+pub async fn ensure_form_submissions(sql: Sql<'_>) -> Result<(), DbError> {
+    let d = sql.dialect();
+    // `values` is a keyword in both dialects: always quoted.
+    sql.batch(&format!(
+        "CREATE TABLE IF NOT EXISTS form_submissions (
+            form_id TEXT NOT NULL,
+            submitted_at {time} NOT NULL,
+            submission_key TEXT NOT NULL,
+            form_name TEXT,
+            page_url TEXT,
+            page_title TEXT,
+            \"values\" {json} NOT NULL,
+            contact_email TEXT,
+            contact_id TEXT,
+            received_at {time} NOT NULL,
+            PRIMARY KEY (form_id, submitted_at, submission_key)
+        )",
+        time = d.ty(Kind::Time),
+        json = d.ty(Kind::Json),
+    ))
+    .await
+}
+
+/// One `form_submissions` row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubmissionRow {
+    /// The form's guid.
+    pub form_id: String,
+    /// ISO-8601.
+    pub submitted_at: String,
+    /// Stands for the submission's content (see `source::forms`).
+    pub submission_key: String,
+    /// The form's name when read.
+    pub form_name: Option<String>,
+    /// The page it was submitted on.
+    pub page_url: Option<String>,
+    /// That page's title, when HubSpot answers one.
+    pub page_title: Option<String>,
+    /// Field name → value (a JSON object).
+    pub values: Value,
+    /// The `email` field's value.
+    pub contact_email: Option<String>,
+    /// The contact that email belongs to, when known.
+    pub contact_id: Option<String>,
+}
+
+/// Writes a submission. The key stands for its content, so an existing row only changes when
+/// the form was renamed or its contact became known.
+pub async fn upsert_submission(
+    sql: Sql<'_>,
+    row: &SubmissionRow,
+    received_at: &str,
+) -> Result<Written, DbError> {
+    let before = sql
+        .query_opt(
+            "SELECT form_name, contact_id FROM form_submissions
+             WHERE form_id = ?1 AND submitted_at = ?2 AND submission_key = ?3",
+            sql_params![
+                &row.form_id,
+                Param::time(Some(&row.submitted_at)),
+                &row.submission_key
+            ],
+        )
+        .await?
+        .map(|r| (r.text(0), r.text(1)));
+    // A contact found once stays: a later read that cannot place the email keeps it.
+    sql.execute(
+        "INSERT INTO form_submissions (form_id, submitted_at, submission_key, form_name,
+            page_url, page_title, \"values\", contact_email, contact_id, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (form_id, submitted_at, submission_key) DO UPDATE SET
+            form_name = excluded.form_name, page_url = excluded.page_url,
+            page_title = excluded.page_title, \"values\" = excluded.\"values\",
+            contact_email = excluded.contact_email,
+            contact_id = coalesce(excluded.contact_id, form_submissions.contact_id),
+            received_at = excluded.received_at",
+        sql_params![
+            &row.form_id,
+            Param::time(Some(&row.submitted_at)),
+            &row.submission_key,
+            &row.form_name,
+            &row.page_url,
+            &row.page_title,
+            Param::Json(row.values.clone()),
+            &row.contact_email,
+            &row.contact_id,
+            Param::time(Some(received_at))
+        ],
+    )
+    .await?;
+    Ok(match before {
+        None => Written::Inserted,
+        Some((name, contact))
+            if name == row.form_name && (row.contact_id.is_none() || contact == row.contact_id) =>
+        {
+            Written::Unchanged
+        }
+        Some(_) => Written::Updated,
+    })
 }

@@ -37,6 +37,7 @@ impl Keys {
             group: "companyinformation".into(),
             unique: true,
             hidden: true,
+            checkbox: false,
         };
         let api = pacer.api();
         pacer
