@@ -644,6 +644,36 @@ async fn subscription_state_follows_unsubscribe_then_resubscribe(dest: Dest) {
     );
 }
 
+/// A snapshot without `subscriptionStatuses` leaves the JSON column NULL (PostgreSQL binds that
+/// NULL as `jsonb`), and an older snapshot read later changes nothing.
+async fn a_snapshot_without_subscription_statuses_stores_null(dest: Dest) {
+    use source::email_store::{ensure_email_subscriptions, upsert_email_subscription};
+    use source::store::Written;
+    let conn = db(dest).await;
+    ensure_email_subscriptions(conn.sql()).await.unwrap();
+    let at = 1_700_000_000_000;
+    let received = "2026-01-01T00:00:00.000Z";
+    let snapshot = json!({ "status": "subscribed", "subscribed": true });
+    let write = async |snapshot: &Value, at: i64| {
+        upsert_email_subscription(conn.sql(), "Ada@Example.com", snapshot, at, received)
+            .await
+            .unwrap()
+    };
+    assert_eq!(write(&snapshot, at).await, Written::Inserted);
+    assert_eq!(write(&snapshot, at).await, Written::Unchanged);
+    let older = json!({ "status": "unsubscribed", "subscribed": false });
+    assert_eq!(write(&older, at - 1).await, Written::Unchanged);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM email_subscriptions WHERE email = 'ada@example.com'
+             AND subscription_statuses IS NULL AND bounced IS NULL AND subscribed"
+        )
+        .await,
+        1
+    );
+}
+
 destinations!(
     a_first_run_reads_exactly_the_look_back_window,
     the_next_run_reads_new_and_late_items_within_the_lag_and_a_rerun_writes_nothing,
@@ -652,4 +682,5 @@ destinations!(
     an_expired_offset_resumes_below_the_committed_time,
     campaigns_land_and_recent_ones_get_new_counters,
     subscription_state_follows_unsubscribe_then_resubscribe,
+    a_snapshot_without_subscription_statuses_stores_null,
 );

@@ -151,7 +151,7 @@ pub fn quote(name: &str) -> String {
 /// A value bound to a statement, with the kind of the column it goes to.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Param {
-    /// Text, or NULL.
+    /// Text, or NULL (of any column: a JSON column left empty too).
     Text(Option<String>),
     /// A whole number, or NULL.
     Int(Option<i64>),
@@ -259,9 +259,14 @@ fn system_time(ms: i64) -> SystemTime {
     }
 }
 
-/// `p` as tokio-postgres binds it.
-fn pg_value(p: &Param) -> Box<dyn PgToSql + Sync + Send> {
+/// `p` as tokio-postgres binds it to a parameter of type `ty`.
+fn pg_value(p: &Param, ty: &Type) -> Box<dyn PgToSql + Sync + Send> {
     match p {
+        // No document (`Param::Text(None)`): tokio-postgres checks a NULL's type too, so a NULL
+        // of the JSON column's own.
+        Param::Text(None) if *ty == Type::JSON || *ty == Type::JSONB => {
+            Box::new(None::<serde_json::Value>)
+        }
         Param::Text(v) => Box::new(v.clone()),
         Param::Int(v) => Box::new(*v),
         Param::Float(v) => Box::new(*v),
@@ -269,6 +274,19 @@ fn pg_value(p: &Param) -> Box<dyn PgToSql + Sync + Send> {
         Param::Time(v) => Box::new(v.as_deref().and_then(time_ms).map(system_time)),
         Param::Json(v) => Box::new(v.clone()),
     }
+}
+
+/// `params` bound to `stmt`'s parameters (a count that differs is left for tokio-postgres to
+/// refuse).
+fn pg_values(
+    stmt: &tokio_postgres::Statement,
+    params: &[Param],
+) -> Vec<Box<dyn PgToSql + Sync + Send>> {
+    params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| pg_value(p, stmt.params().get(i).unwrap_or(&Type::TEXT)))
+        .collect()
 }
 
 /// `?N` placeholders as PostgreSQL's `$N` (the Source's SQL has no `?` elsewhere).
@@ -517,7 +535,7 @@ fn quote_literal(text: &str) -> String {
 
 async fn pg_execute<C: GenericClient>(c: &C, sql: &str, params: &[Param]) -> Result<u64, DbError> {
     let stmt = c.prepare_cached(&pg_sql(sql)).await?;
-    let values: Vec<_> = params.iter().map(pg_value).collect();
+    let values = pg_values(&stmt, params);
     let refs: Vec<&(dyn PgToSql + Sync)> = values.iter().map(|v| v.as_ref() as _).collect();
     Ok(c.execute(&stmt, &refs).await?)
 }
@@ -528,7 +546,7 @@ async fn pg_query<C: GenericClient>(
     params: &[Param],
 ) -> Result<Vec<Row>, DbError> {
     let stmt = c.prepare_cached(&pg_sql(sql)).await?;
-    let values: Vec<_> = params.iter().map(pg_value).collect();
+    let values = pg_values(&stmt, params);
     let refs: Vec<&(dyn PgToSql + Sync)> = values.iter().map(|v| v.as_ref() as _).collect();
     c.query(&stmt, &refs).await?.iter().map(pg_row).collect()
 }
