@@ -184,6 +184,23 @@ impl Store {
         }
     }
 
+    /// Waits until a killed sync's session has ended. PostgreSQL ends it (and frees its sync
+    /// lock) when it notices the connection is gone, not at the kill: a run started before then
+    /// would find the lock held and exit 1, as designed. Runs here never overlap, so any
+    /// advisory lock is the killed one's.
+    fn wait_unlocked(&self) {
+        if let Store::Postgres(_) = self {
+            let start = Instant::now();
+            while self.count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") > 0 {
+                assert!(
+                    start.elapsed() < Duration::from_secs(30),
+                    "a killed sync's lock was never released"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+
     /// Rows of `sql`, each value as text (`None` for NULL); `None` if it fails (a table not
     /// created yet).
     fn try_rows(&self, sql: &str) -> Option<Vec<Vec<Option<String>>>> {
@@ -309,12 +326,18 @@ fn config(dir: &Path, base_url: &str, store: &Store) -> PathBuf {
     path
 }
 
+/// A sync run's output, kept until the next run: what a run that failed on its own said.
+fn output_of(config: &Path) -> PathBuf {
+    config.with_extension("out")
+}
+
 fn spawn_sync(config: &Path) -> Child {
+    let out = std::fs::File::create(output_of(config)).unwrap();
     Command::new(env!("CARGO_BIN_EXE_hubspot-cloud"))
         .args(["--config", config.to_str().unwrap(), "sync"])
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
         .spawn()
         .unwrap()
 }
@@ -342,7 +365,11 @@ fn kill_at(config: &Path, db: &Store, query: &str, at: i64, offset: Duration) ->
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "a sync failed on its own: {status}");
+            assert!(
+                status.success(),
+                "a sync failed on its own: {status}\n{}",
+                std::fs::read_to_string(output_of(config)).unwrap_or_default()
+            );
             return false;
         }
         let reached = if at == 0 {
@@ -362,6 +389,7 @@ fn kill_at(config: &Path, db: &Store, query: &str, at: i64, offset: Duration) ->
     std::thread::sleep(offset);
     child.kill().unwrap(); // SIGKILL on Unix
     let status = child.wait().unwrap();
+    db.wait_unlocked();
     use std::os::unix::process::ExitStatusExt;
     status.signal() == Some(9)
 }
