@@ -144,8 +144,11 @@ pub async fn ensure_email_events(sql: Sql<'_>) -> Result<(), DbError> {
     .await
 }
 
-/// Whether `email_events` got an event of campaign `id` (new or changed) at or after
-/// `since` (ISO `received_at`).
+/// Whether `email_events` got an event of campaign `id` (new or changed) after `since` (ISO
+/// `received_at`), the previous campaigns run's start. Strictly after: an event written in
+/// that same millisecond was written before it (a sync runs its collections one after the
+/// other, events first), so the campaigns that run read already counted it; re-reading them
+/// would cost a request per campaign for nothing.
 pub async fn campaign_has_events_written_since(
     sql: Sql<'_>,
     id: i64,
@@ -153,7 +156,7 @@ pub async fn campaign_has_events_written_since(
 ) -> Result<bool, DbError> {
     Ok(sql
         .query_opt(
-            "SELECT 1 FROM email_events WHERE email_campaign_id = ?1 AND received_at >= ?2
+            "SELECT 1 FROM email_events WHERE email_campaign_id = ?1 AND received_at > ?2
              LIMIT 1",
             sql_params![id, Param::time(Some(since))],
         )
