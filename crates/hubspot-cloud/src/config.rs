@@ -27,7 +27,7 @@ pub struct Config {
     /// Portals to deliver to (at least one).
     #[serde(default, rename = "portals")]
     pub portals: Vec<PortalConfig>,
-    /// The HubSpot Source: HubSpot's CRM into SQLite (`hubspot-cloud sync`).
+    /// The HubSpot Source: HubSpot's CRM into SQLite or PostgreSQL (`hubspot-cloud sync`).
     #[serde(default)]
     pub sync: SyncConfig,
     /// How audience memberships are written, for every portal.
@@ -81,6 +81,17 @@ fn default_audience_group() -> String {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SyncConfig {
+    /// Where the tables go: `sqlite` (default, the file at `path`) or `postgres` (schema
+    /// `schema` of the database at `url`).
+    #[serde(default)]
+    pub kind: SyncKind,
+    /// PostgreSQL URL, for `kind = "postgres"` (plain TCP).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// PostgreSQL schema (default `hubspot`), created if missing. With several portals each
+    /// gets its own, the portal's name after an underscore: `hubspot_eu`.
+    #[serde(default = "default_sync_schema")]
+    pub schema: String,
     /// The SQLite file (default `hubspot.db`). With several portals each gets its own file,
     /// the portal's name before the extension: `hubspot.eu.db`.
     #[serde(default = "default_sync_path")]
@@ -125,6 +136,9 @@ pub struct SyncConfig {
 impl Default for SyncConfig {
     fn default() -> Self {
         SyncConfig {
+            kind: SyncKind::default(),
+            url: None,
+            schema: default_sync_schema(),
             path: default_sync_path(),
             lag_minutes: default_lag_minutes(),
             email_history_days: default_email_history_days(),
@@ -153,6 +167,70 @@ impl SyncConfig {
             None => format!("{stem}.{portal}"),
         };
         path.with_file_name(name)
+    }
+
+    /// The PostgreSQL schema of `portal` when the config has `portals` portals, named like
+    /// [`SyncConfig::path_for`]'s files.
+    pub fn schema_for(&self, portal: &str, portals: usize) -> String {
+        if portals <= 1 {
+            self.schema.clone()
+        } else {
+            format!("{}_{portal}", self.schema)
+        }
+    }
+
+    /// Where `portal`'s tables go when the config has `portals` portals.
+    pub fn target_for(&self, portal: &str, portals: usize) -> SyncTarget {
+        match (self.kind, &self.url) {
+            (SyncKind::Postgres, Some(url)) => SyncTarget::Postgres {
+                url: url.clone(),
+                schema: self.schema_for(portal, portals),
+            },
+            // `validate` refuses postgres without a URL.
+            _ => SyncTarget::Sqlite(self.path_for(portal, portals)),
+        }
+    }
+}
+
+/// `[sync] kind`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncKind {
+    /// A SQLite file per portal (the default).
+    #[default]
+    Sqlite,
+    /// A schema per portal in a shared PostgreSQL database.
+    Postgres,
+}
+
+/// One portal's destination, resolved from `[sync]`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SyncTarget {
+    /// A SQLite file.
+    Sqlite(std::path::PathBuf),
+    /// A schema of a PostgreSQL database.
+    Postgres {
+        /// The database.
+        url: String,
+        /// The schema.
+        schema: String,
+    },
+}
+
+/// Names the destination without the URL (it may hold a password).
+impl std::fmt::Display for SyncTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SyncTarget::Sqlite(path) => write!(f, "{}", path.display()),
+            SyncTarget::Postgres { schema, .. } => write!(f, "PostgreSQL schema {schema}"),
+        }
+    }
+}
+
+/// Like `Display`: the URL may hold a password.
+impl std::fmt::Debug for SyncTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self}")
     }
 }
 
@@ -251,6 +329,10 @@ fn default_associations_full_every() -> Duration {
 }
 
 /// A number of hours, or text of a number and a unit (`s`, `m`, `h`, `d`).
+fn default_sync_schema() -> String {
+    "hubspot".into()
+}
+
 fn default_sync_path() -> String {
     "hubspot.db".into()
 }
@@ -640,7 +722,8 @@ impl Config {
     /// not touch the process environment): `HUBSPOT_ACCESS_TOKEN` (the only portal's, or any
     /// portal without one), `HUBSPOT_ACCESS_TOKEN_<NAME>` (per portal, NAME uppercased),
     /// `HUBSPOT_BASE_URL`, `HUBSPOT_CLOUD_LISTEN`, `HUBSPOT_CLOUD_QUEUE_PATH`,
-    /// `HUBSPOT_CLOUD_PG_URL` (also selects the postgres queue).
+    /// `HUBSPOT_CLOUD_PG_URL` (also selects the postgres queue), `HUBSPOT_CLOUD_SYNC_PG_URL`
+    /// (also selects the postgres sync destination).
     pub fn load(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
@@ -672,6 +755,10 @@ impl Config {
         }
         if let Some(v) = env("HUBSPOT_CLOUD_QUEUE_PATH") {
             self.queue.path = v.into();
+        }
+        if let Some(v) = env("HUBSPOT_CLOUD_SYNC_PG_URL") {
+            self.sync.kind = SyncKind::Postgres;
+            self.sync.url = Some(v);
         }
         if let Some(v) = env("HUBSPOT_CLOUD_PG_URL") {
             self.queue.kind = QueueKind::Postgres;
@@ -759,6 +846,11 @@ impl Config {
                     )));
                 }
             }
+        }
+        if self.sync.kind == SyncKind::Postgres && self.sync.url.is_none() {
+            return Err(ConfigError(
+                "sync.kind = postgres needs sync.url (or HUBSPOT_CLOUD_SYNC_PG_URL)".into(),
+            ));
         }
         let a = &self.audiences;
         for (key, value) in [("identity", &a.identity), ("group", &a.group)] {
@@ -987,6 +1079,45 @@ mod tests {
         let c = Config::load(&p, |_| None).unwrap();
         assert!(c.sync.scheduled);
         assert_eq!(c.sync.every, Duration::from_secs(3 * 3600));
+    }
+
+    #[test]
+    fn a_postgres_sync_target_is_a_schema_per_portal_and_needs_a_url() {
+        let p = write(
+            "[sync]\nkind = \"postgres\"\nurl = \"postgres://sync:pw@db/warehouse\"\n\
+             [[portals]]\nname = \"a\"\nportal_id = \"1\"\n",
+        );
+        let c = Config::load(&p, |_| None).unwrap();
+        let target = c.sync.target_for("a", 1);
+        assert_eq!(
+            target,
+            SyncTarget::Postgres {
+                url: "postgres://sync:pw@db/warehouse".into(),
+                schema: "hubspot".into()
+            }
+        );
+        // Named without the URL, whose password would reach the terminal and logs.
+        assert_eq!(target.to_string(), "PostgreSQL schema hubspot");
+        assert_eq!(format!("{target:?}"), "PostgreSQL schema hubspot");
+        assert_eq!(c.sync.schema_for("eu", 2), "hubspot_eu");
+        let p =
+            write("[sync]\nkind = \"postgres\"\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n");
+        let e = Config::load(&p, |_| None).unwrap_err().to_string();
+        assert!(e.contains("sync.kind = postgres needs sync.url"), "{e}");
+        let env =
+            |k: &str| (k == "HUBSPOT_CLOUD_SYNC_PG_URL").then(|| "postgres://db/w".to_owned());
+        let c = Config::load(&p, env).unwrap();
+        assert!(matches!(
+            c.sync.target_for("a", 1),
+            SyncTarget::Postgres { .. }
+        ));
+        // Without `kind`, the SQLite file as before.
+        let p = write("[sync]\n[[portals]]\nname = \"a\"\nportal_id = \"1\"\n");
+        let c = Config::load(&p, |_| None).unwrap();
+        assert_eq!(
+            c.sync.target_for("a", 1),
+            SyncTarget::Sqlite(PathBuf::from("hubspot.db"))
+        );
     }
 
     #[test]

@@ -67,7 +67,8 @@ enum Command {
     },
     /// Check the token, scopes, properties and event definitions against each portal (read-only).
     Check,
-    /// Sync each portal's CRM and email data into its SQLite file (`[sync]`).
+    /// Sync each portal's CRM and email data into its SQLite file or PostgreSQL schema
+    /// (`[sync]`).
     Sync {
         /// `status`: per collection, the cursor, the last successful run and the row count.
         #[command(subcommand)]
@@ -168,7 +169,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     {
         let portals = sync_portals(&config, portal.as_deref())?;
         return match action {
-            Some(SyncAction::Status) => sync_status(&config, &portals),
+            Some(SyncAction::Status) => sync_status(&config, &portals).await,
             None => {
                 config.require_credentials()?;
                 sync(&config, &portals, full_refresh, collections).await
@@ -253,9 +254,10 @@ async fn sync(
         .context("opening the shared rate limiter")?;
     let mut failed = false;
     for p in portals {
-        let path = config.sync.path_for(&p.name, config.portals.len());
-        let mut conn =
-            source::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let target = config.sync.target_for(&p.name, config.portals.len());
+        let mut db = source::open_for_sync(&target, &p.name)
+            .await
+            .with_context(|| format!("opening {target}"))?;
         let client = Arc::new(HubSpotClient::new(
             &config.hubspot.base_url,
             p.credentials(),
@@ -273,9 +275,9 @@ async fn sync(
             config.sync.max_share,
         )
         .on_progress(move |event| progress.show(event))
-        .sync(&mut conn, &options)
+        .sync(&mut db, &options)
         .await;
-        println!("portal {} -> {}", p.name, path.display());
+        println!("portal {} -> {target}", p.name);
         // As wide as the longest table name, `email_subscription_event_changes`.
         println!("  {:<32} inserted  updated  deleted restored", "table");
         for w in &report.warnings {
@@ -429,20 +431,22 @@ impl SyncProgress {
     }
 }
 
-fn sync_status(
+async fn sync_status(
     config: &Config,
     portals: &[&hubspot_cloud::config::PortalConfig],
 ) -> Result<ExitCode> {
     let iso = |ms: Option<i64>| ms.map_or("-".to_owned(), hubspot_core::date::format_iso_ms);
     for p in portals {
-        let path = config.sync.path_for(&p.name, config.portals.len());
-        let conn = source::open(&path).with_context(|| format!("opening {}", path.display()))?;
-        println!("portal {} ({})", p.name, path.display());
+        let target = config.sync.target_for(&p.name, config.portals.len());
+        let db = source::open(&target)
+            .await
+            .with_context(|| format!("opening {target}"))?;
+        println!("portal {} ({target})", p.name);
         println!(
             "  {:<32} {:<9} {:<25} last success",
             "collection", "rows", "cursor"
         );
-        for s in source::status(&conn, &p.name)? {
+        for s in source::status(db.sql(), &p.name).await? {
             let (cursor, last) = match &s.state {
                 Some(st) => (
                     format!(
@@ -487,8 +491,9 @@ async fn serve(config: Arc<Config>, queue: Arc<dyn Queue>) -> Result<ExitCode> {
             relay.watch_sync(&p.name, last.clone());
             let pacer = engine.pacer(&p.name).context("a portal without a pacer")?;
             let (config, portal, stop) = (config.clone(), p.clone(), stop_rx.clone());
-            // A sync holds its SQLite connection across awaits, so it runs on a thread of its
-            // own, driving the runtime from there.
+            // A sync holds its SQLite connection across awaits (the future is not `Send`) and
+            // SQLite calls block, so it runs on a thread of its own, driving the runtime from
+            // there; PostgreSQL's connection task runs on the runtime as usual.
             let handle = tokio::runtime::Handle::current();
             syncs.push(tokio::task::spawn_blocking(move || {
                 handle.block_on(source::schedule::every(
@@ -543,8 +548,10 @@ async fn scheduled_sync(
     portal: &hubspot_cloud::config::PortalConfig,
     pacer: &hubspot_cloud::delivery::Pacer,
 ) -> std::result::Result<(), String> {
-    let path = config.sync.path_for(&portal.name, config.portals.len());
-    let mut conn = source::open(&path).map_err(|e| format!("opening {}: {e}", path.display()))?;
+    let target = config.sync.target_for(&portal.name, config.portals.len());
+    let mut db = source::open_for_sync(&target, &portal.name)
+        .await
+        .map_err(|e| format!("opening {target}: {e}"))?;
     let client = Arc::new(HubSpotClient::new(
         &config.hubspot.base_url,
         portal.credentials(),
@@ -556,7 +563,7 @@ async fn scheduled_sync(
         .collect();
     let options = source::SyncOptions::from_config(&config.sync, all, false);
     let report = source::Source::with_pacer(&portal.name, client, pacer)
-        .sync(&mut conn, &options)
+        .sync(&mut db, &options)
         .await;
     for w in report
         .warnings

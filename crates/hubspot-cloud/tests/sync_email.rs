@@ -1,6 +1,10 @@
 //! The Source's email collections against the fake over real HTTP: the look-back window of a
 //! first run, the lag window of the next, ties across pages, a stopped run resuming from its
 //! cursor, campaign counters, and subscription state following the timeline.
+//!
+//! Every case runs against both destinations, as `tests/sync.rs`'s do: `sqlite::…` always,
+//! `postgres::…` when asked:
+//! `scripts/pg-test.sh cargo test -p hubspot-cloud --test sync_email -- --ignored`.
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -11,9 +15,14 @@ use hubspot_cloud::client::{Credentials, HubSpotClient};
 use hubspot_cloud::clock::{Clock, SystemClock};
 use hubspot_cloud::config::PropertySelection;
 use hubspot_cloud::delivery::RateBudget;
+use hubspot_cloud::source::db::Db;
 use hubspot_cloud::source::{self, Source, SyncOptions, SyncReport, TableReport};
-use rusqlite::Connection;
+use hubspot_cloud::sql_params;
 use serde_json::{Value, json};
+
+#[macro_use]
+mod sync_support;
+use sync_support::{Dest, count, db};
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 const HOUR_MS: i64 = 3600 * 1000;
@@ -97,7 +106,7 @@ impl Env {
         .await;
     }
 
-    async fn sync(&self, conn: &mut Connection, options: &SyncOptions) -> SyncReport {
+    async fn sync(&self, conn: &mut Db, options: &SyncOptions) -> SyncReport {
         let report = Source::new(
             "main",
             self.client.clone(),
@@ -128,22 +137,15 @@ fn options(collections: &[&str]) -> SyncOptions {
     }
 }
 
-fn db() -> Connection {
-    let path = std::env::temp_dir().join(format!("sync-email-{}.db", uuid::Uuid::new_v4()));
-    source::open(&path).unwrap()
-}
-
-fn ids(conn: &Connection, sql: &str) -> Vec<String> {
-    conn.prepare(sql)
+/// The first column of every row, as text.
+async fn ids(conn: &Db, sql: &str) -> Vec<String> {
+    conn.sql()
+        .query(sql, &[])
+        .await
         .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
-}
-
-fn count(conn: &Connection, sql: &str) -> i64 {
-    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+        .iter()
+        .map(|r| r.text(0).unwrap())
+        .collect()
 }
 
 fn table<'a>(report: &'a SyncReport, collection: &str) -> &'a TableReport {
@@ -161,7 +163,7 @@ fn written(report: &SyncReport, collection: &str) -> (u64, u64) {
 }
 
 /// Where the last finished run of `collection` ended (its start), epoch ms.
-fn window_end(conn: &Connection, collection: &str) -> i64 {
+async fn window_end(conn: &Db, collection: &str) -> i64 {
     count(
         conn,
         &format!(
@@ -169,6 +171,7 @@ fn window_end(conn: &Connection, collection: &str) -> i64 {
              AND run_started_ms IS NULL"
         ),
     )
+    .await
 }
 
 const WINDOWED: [&str; 3] = [
@@ -177,8 +180,7 @@ const WINDOWED: [&str; 3] = [
     "email_subscriptions",
 ];
 
-#[tokio::test]
-async fn a_first_run_reads_exactly_the_look_back_window() {
+async fn a_first_run_reads_exactly_the_look_back_window(dest: Dest) {
     let e = env().await;
     let now = SystemClock.now_ms() as i64;
     let c = e.campaign("Launch", now).await;
@@ -205,20 +207,31 @@ async fn a_first_run_reads_exactly_the_look_back_window() {
         now - 30 * DAY_MS + 60_000,
     )
     .await;
-    let mut conn = db();
+    let mut conn = db(dest).await;
     let report = e.sync(&mut conn, &options(&WINDOWED)).await;
 
     assert_eq!(
-        ids(&conn, "SELECT id FROM email_events ORDER BY created_at"),
+        ids(&conn, "SELECT id FROM email_events ORDER BY created_at").await,
         ["oldest-kept", "recent"]
     );
-    let click: (String, String, String, i64, String) = conn
-        .query_row(
+    let click = conn
+        .sql()
+        .query_opt(
             "SELECT type, recipient, created_at, email_campaign_id, fields FROM email_events
              WHERE id = 'recent'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            &[],
         )
+        .await
+        .unwrap()
+        .map(|r| {
+            (
+                r.text(0).unwrap(),
+                r.text(1).unwrap(),
+                r.text(2).unwrap(),
+                r.int(3).unwrap(),
+                r.text(4).unwrap(),
+            )
+        })
         .unwrap();
     assert_eq!(click.0, "CLICK");
     assert_eq!(click.1, "to@example.com");
@@ -237,15 +250,17 @@ async fn a_first_run_reads_exactly_the_look_back_window() {
         ids(
             &conn,
             "SELECT email FROM email_subscription_event_changes ORDER BY email"
-        ),
+        )
+        .await,
         ["new@example.com"]
     );
     // The state table reads the whole timeline: an old unsubscribe still counts.
     assert_eq!(
         ids(
             &conn,
-            "SELECT email || ':' || status || ':' || bounced FROM email_subscriptions ORDER BY email"
-        ),
+            "SELECT email || ':' || status || ':' || CAST(bounced AS INTEGER) FROM email_subscriptions
+             ORDER BY email"
+        ).await,
         [
             "new@example.com:subscribed:1",
             "old@example.com:unsubscribed:0"
@@ -260,12 +275,13 @@ async fn a_first_run_reads_exactly_the_look_back_window() {
         assert!(t.complete, "{}", t.collection);
     }
     for t in WINDOWED {
-        assert!(source::store::row_count(&conn, t).unwrap() > 0);
+        assert!(source::store::row_count(conn.sql(), t).await.unwrap() > 0);
     }
 }
 
-#[tokio::test]
-async fn the_next_run_reads_new_and_late_items_within_the_lag_and_a_rerun_writes_nothing() {
+async fn the_next_run_reads_new_and_late_items_within_the_lag_and_a_rerun_writes_nothing(
+    dest: Dest,
+) {
     let e = env().await;
     let now = SystemClock.now_ms() as i64;
     let c = e.campaign("Weekly", now).await;
@@ -278,9 +294,9 @@ async fn the_next_run_reads_new_and_late_items_within_the_lag_and_a_rerun_writes
         now - DAY_MS,
     )
     .await;
-    let mut conn = db();
+    let mut conn = db(dest).await;
     e.sync(&mut conn, &options(&WINDOWED)).await;
-    let end = window_end(&conn, "email_events");
+    let end = window_end(&conn, "email_events").await;
     assert!(end >= now, "the window ends at the run's start");
 
     // Written after the run: a new event, one HubSpot indexed late (created just before the
@@ -310,7 +326,7 @@ async fn the_next_run_reads_new_and_late_items_within_the_lag_and_a_rerun_writes
     .await;
     let report = e.sync(&mut conn, &options(&WINDOWED)).await;
     assert_eq!(
-        ids(&conn, "SELECT id FROM email_events ORDER BY id"),
+        ids(&conn, "SELECT id FROM email_events ORDER BY id").await,
         ["first", "late", "new"]
     );
     assert_eq!(written(&report, "email_events"), (2, 0));
@@ -321,7 +337,8 @@ async fn the_next_run_reads_new_and_late_items_within_the_lag_and_a_rerun_writes
         count(
             &conn,
             "SELECT count(*) FROM email_subscription_event_changes"
-        ),
+        )
+        .await,
         3
     );
 
@@ -329,11 +346,10 @@ async fn the_next_run_reads_new_and_late_items_within_the_lag_and_a_rerun_writes
     for t in WINDOWED {
         assert_eq!(written(&again, t), (0, 0), "{t}");
     }
-    assert_eq!(count(&conn, "SELECT count(*) FROM email_events"), 3);
+    assert_eq!(count(&conn, "SELECT count(*) FROM email_events").await, 3);
 }
 
-#[tokio::test]
-async fn events_sharing_one_millisecond_across_pages_are_read_once_each() {
+async fn events_sharing_one_millisecond_across_pages_are_read_once_each(dest: Dest) {
     let e = env().await;
     let now = SystemClock.now_ms() as i64;
     let c = e.campaign("Blast", now).await;
@@ -347,15 +363,18 @@ async fn events_sharing_one_millisecond_across_pages_are_read_once_each() {
     events.extend((0..10).map(|k| (format!("before-{k}"), "OPEN", t - 1)));
     e.events(c, &events).await;
 
-    let mut conn = db();
+    let mut conn = db(dest).await;
     let report = e.sync(&mut conn, &options(&["email_events"])).await;
-    assert_eq!(count(&conn, "SELECT count(*) FROM email_events"), 2520);
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM email_events").await,
+        2520
+    );
     assert_eq!(written(&report, "email_events"), (2520, 0));
     assert_eq!(report.requests, 3);
 
     // Stopped after each page, then resumed from the committed offset: the same rows, and
     // the runs move on through the tie instead of starting it over.
-    let mut stopped = db();
+    let mut stopped = db(dest).await;
     let one_page = SyncOptions {
         max_pages: Some(1),
         ..options(&["email_events"])
@@ -373,13 +392,12 @@ async fn events_sharing_one_millisecond_across_pages_are_read_once_each() {
         }
     }
     assert_eq!(
-        ids(&stopped, "SELECT id FROM email_events ORDER BY id"),
-        ids(&conn, "SELECT id FROM email_events ORDER BY id")
+        ids(&stopped, "SELECT id FROM email_events ORDER BY id").await,
+        ids(&conn, "SELECT id FROM email_events ORDER BY id").await
     );
 }
 
-#[tokio::test]
-async fn a_stopped_run_resumes_from_its_committed_cursor() {
+async fn a_stopped_run_resumes_from_its_committed_cursor(dest: Dest) {
     let e = env().await;
     let now = SystemClock.now_ms() as i64;
     let c = e.campaign("Series", now).await;
@@ -387,7 +405,7 @@ async fn a_stopped_run_resumes_from_its_committed_cursor() {
         .map(|k| (format!("ev-{k:04}"), "SENT", now - DAY_MS + k))
         .collect();
     e.events(c, &events).await;
-    let mut conn = db();
+    let mut conn = db(dest).await;
     let first = e
         .sync(
             &mut conn,
@@ -404,20 +422,23 @@ async fn a_stopped_run_resumes_from_its_committed_cursor() {
         count(
             &conn,
             "SELECT count(*) FROM email_events WHERE id >= 'ev-2000'"
-        ),
+        )
+        .await,
         1000
     );
 
     // The committed offset continues the query: two pages, not three from the start.
     let rest = e.sync(&mut conn, &options(&["email_events"])).await;
-    assert_eq!(count(&conn, "SELECT count(*) FROM email_events"), 3000);
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM email_events").await,
+        3000
+    );
     assert_eq!(written(&rest, "email_events"), (2000, 0));
     assert_eq!(rest.requests, 2);
     assert!(table(&rest, "email_events").complete);
 }
 
-#[tokio::test]
-async fn an_expired_offset_resumes_below_the_committed_time() {
+async fn an_expired_offset_resumes_below_the_committed_time(dest: Dest) {
     let e = env().await;
     let now = SystemClock.now_ms() as i64;
     let c = e.campaign("Series", now).await;
@@ -425,7 +446,7 @@ async fn an_expired_offset_resumes_below_the_committed_time() {
         .map(|k| (format!("ev-{k:04}"), "SENT", now - DAY_MS + k))
         .collect();
     e.events(c, &events).await;
-    let mut conn = db();
+    let mut conn = db(dest).await;
     e.sync(
         &mut conn,
         &SyncOptions {
@@ -440,15 +461,17 @@ async fn an_expired_offset_resumes_below_the_committed_time() {
             .on_path("/email/public/v1/events"),
     );
     let rest = e.sync(&mut conn, &options(&["email_events"])).await;
-    assert_eq!(count(&conn, "SELECT count(*) FROM email_events"), 3000);
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM email_events").await,
+        3000
+    );
     assert_eq!(written(&rest, "email_events"), (2000, 0));
     // The refused request, then a new query from the oldest event read (inclusive): 1,000 +
     // 1,000 + 1, not the three pages from the start again.
     assert_eq!(rest.requests, 1 + 3);
 }
 
-#[tokio::test]
-async fn campaigns_land_and_recent_ones_get_new_counters() {
+async fn campaigns_land_and_recent_ones_get_new_counters(dest: Dest) {
     let e = env().await;
     let now = SystemClock.now_ms() as i64;
     let recent = e.campaign("Recent", now).await;
@@ -467,26 +490,29 @@ async fn campaigns_land_and_recent_ones_get_new_counters() {
     e.events(old_busy, &[("b1".into(), "SENT", now - 80 * DAY_MS)])
         .await;
     let both = ["email_events", "email_campaigns"];
-    let mut conn = db();
+    let mut conn = db(dest).await;
     let report = e.sync(&mut conn, &options(&both)).await;
     assert_eq!(written(&report, "email_campaigns"), (3, 0));
-    let row: (String, String, String, i64, String, i64, String) = conn
-        .query_row(
+    let row = conn
+        .sql()
+        .query_opt(
             "SELECT name, subject, type, app_id, app_name, content_id, counters
              FROM email_campaigns WHERE id = ?1",
-            [recent],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                ))
-            },
+            sql_params![recent],
         )
+        .await
+        .unwrap()
+        .map(|r| {
+            (
+                r.text(0).unwrap(),
+                r.text(1).unwrap(),
+                r.text(2).unwrap(),
+                r.int(3).unwrap(),
+                r.text(4).unwrap(),
+                r.int(5).unwrap(),
+                r.text(6).unwrap(),
+            )
+        })
         .unwrap();
     assert_eq!(
         (
@@ -521,21 +547,17 @@ async fn campaigns_land_and_recent_ones_get_new_counters() {
     assert_eq!(written(&report, "email_campaigns"), (0, 2));
     // Events: one page; campaigns: the id list and the two due ones.
     assert_eq!(report.requests, 1 + 1 + 2);
-    let counters = |id: i64| -> Value {
-        serde_json::from_str(
-            &conn
-                .query_row(
-                    "SELECT counters FROM email_campaigns WHERE id = ?1",
-                    [id],
-                    |r| r.get::<_, String>(0),
-                )
-                .unwrap(),
+    let counters = async |id: i64| -> Value {
+        let text = ids(
+            &conn,
+            &format!("SELECT counters FROM email_campaigns WHERE id = {id}"),
         )
-        .unwrap()
+        .await;
+        serde_json::from_str(&text[0]).unwrap()
     };
-    assert_eq!(counters(recent), json!({ "sent": 2, "open": 1 }));
-    assert_eq!(counters(old_busy), json!({ "sent": 1, "open": 1 }));
-    assert_eq!(counters(old_quiet), json!({ "sent": 1 }));
+    assert_eq!(counters(recent).await, json!({ "sent": 2, "open": 1 }));
+    assert_eq!(counters(old_busy).await, json!({ "sent": 1, "open": 1 }));
+    assert_eq!(counters(old_quiet).await, json!({ "sent": 1 }));
 
     // No new event: only the id list (and the events page).
     let again = e.sync(&mut conn, &options(&both)).await;
@@ -543,18 +565,28 @@ async fn campaigns_land_and_recent_ones_get_new_counters() {
     assert_eq!(again.requests, 1 + 1);
 }
 
-#[tokio::test]
-async fn subscription_state_follows_unsubscribe_then_resubscribe() {
+async fn subscription_state_follows_unsubscribe_then_resubscribe(dest: Dest) {
     let e = env().await;
     let now = SystemClock.now_ms() as i64;
-    let state = |conn: &Connection| -> (String, i64, i64, i64, i64) {
-        conn.query_row(
-            "SELECT status, subscribed, unsubscribe_from_portal, bounced, marked_as_spam
-             FROM email_subscriptions WHERE email = 'ada@example.com'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-        )
-        .unwrap()
+    let state = async |conn: &Db| -> (String, i64, i64, i64, i64) {
+        conn.sql()
+            .query_opt(
+                "SELECT status, subscribed, unsubscribe_from_portal, bounced, marked_as_spam
+                 FROM email_subscriptions WHERE email = 'ada@example.com'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .map(|r| {
+                (
+                    r.text(0).unwrap(),
+                    r.int(1).unwrap(),
+                    r.int(2).unwrap(),
+                    r.int(3).unwrap(),
+                    r.int(4).unwrap(),
+                )
+            })
+            .unwrap()
     };
     let both = ["email_subscriptions", "email_subscription_event_changes"];
     // The address's case differs from HubSpot's lowercase answers: one row either way.
@@ -572,9 +604,9 @@ async fn subscription_state_follows_unsubscribe_then_resubscribe() {
         now - HOUR_MS,
     )
     .await;
-    let mut conn = db();
+    let mut conn = db(dest).await;
     e.sync(&mut conn, &options(&both)).await;
-    assert_eq!(state(&conn), ("unsubscribed".into(), 0, 1, 0, 1));
+    assert_eq!(state(&conn).await, ("unsubscribed".into(), 0, 1, 0, 1));
 
     e.change(
         "ada@example.com",
@@ -584,7 +616,7 @@ async fn subscription_state_follows_unsubscribe_then_resubscribe() {
     )
     .await;
     let report = e.sync(&mut conn, &options(&both)).await;
-    assert_eq!(state(&conn), ("subscribed".into(), 1, 0, 0, 1));
+    assert_eq!(state(&conn).await, ("subscribed".into(), 1, 0, 0, 1));
     assert_eq!(written(&report, "email_subscriptions"), (0, 1));
     assert_eq!(written(&report, "email_subscription_event_changes"), (1, 0));
     assert_eq!(
@@ -592,7 +624,8 @@ async fn subscription_state_follows_unsubscribe_then_resubscribe() {
             &conn,
             "SELECT change_type || ' ' || change FROM email_subscription_event_changes
              WHERE email = 'ada@example.com' ORDER BY timestamp"
-        ),
+        )
+        .await,
         [
             "PORTAL_STATUS UNSUBSCRIBED",
             "PORTAL_SPAM REPORTED_SPAM",
@@ -600,18 +633,57 @@ async fn subscription_state_follows_unsubscribe_then_resubscribe() {
         ]
     );
     // The key is the change's time, type, subscription, change and email.
-    let key: String = conn
-        .query_row(
-            "SELECT id FROM email_subscription_event_changes WHERE change = 'REPORTED_SPAM'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let key = ids(
+        &conn,
+        "SELECT id FROM email_subscription_event_changes WHERE change = 'REPORTED_SPAM'",
+    )
+    .await;
     assert_eq!(
-        key,
+        key[0],
         format!(
             "{}:PORTAL_SPAM::REPORTED_SPAM:ada@example.com",
             now - HOUR_MS
         )
     );
 }
+
+/// A snapshot without `subscriptionStatuses` leaves the JSON column NULL (PostgreSQL binds that
+/// NULL as `jsonb`), and an older snapshot read later changes nothing.
+async fn a_snapshot_without_subscription_statuses_stores_null(dest: Dest) {
+    use source::email_store::{ensure_email_subscriptions, upsert_email_subscription};
+    use source::store::Written;
+    let conn = db(dest).await;
+    ensure_email_subscriptions(conn.sql()).await.unwrap();
+    let at = 1_700_000_000_000;
+    let received = "2026-01-01T00:00:00.000Z";
+    let snapshot = json!({ "status": "subscribed", "subscribed": true });
+    let write = async |snapshot: &Value, at: i64| {
+        upsert_email_subscription(conn.sql(), "Ada@Example.com", snapshot, at, received)
+            .await
+            .unwrap()
+    };
+    assert_eq!(write(&snapshot, at).await, Written::Inserted);
+    assert_eq!(write(&snapshot, at).await, Written::Unchanged);
+    let older = json!({ "status": "unsubscribed", "subscribed": false });
+    assert_eq!(write(&older, at - 1).await, Written::Unchanged);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM email_subscriptions WHERE email = 'ada@example.com'
+             AND subscription_statuses IS NULL AND bounced IS NULL AND subscribed"
+        )
+        .await,
+        1
+    );
+}
+
+destinations!(
+    a_first_run_reads_exactly_the_look_back_window,
+    the_next_run_reads_new_and_late_items_within_the_lag_and_a_rerun_writes_nothing,
+    events_sharing_one_millisecond_across_pages_are_read_once_each,
+    a_stopped_run_resumes_from_its_committed_cursor,
+    an_expired_offset_resumes_below_the_committed_time,
+    campaigns_land_and_recent_ones_get_new_counters,
+    subscription_state_follows_unsubscribe_then_resubscribe,
+    a_snapshot_without_subscription_statuses_stores_null,
+);

@@ -1,5 +1,9 @@
 //! The HubSpot Source beyond CRM records, against the fake over real HTTP: contacts' identity
 //! profiles, form submissions, custom objects, and per-object property lists.
+//!
+//! Every case runs against both destinations, as `tests/sync.rs`'s do: `sqlite::…` always,
+//! `postgres::…` when asked:
+//! `scripts/pg-test.sh cargo test -p hubspot-cloud --test sync_more -- --ignored`.
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -13,9 +17,14 @@ use hubspot_cloud::client::{Credentials, HubSpotApi, HubSpotClient};
 use hubspot_cloud::clock::{Clock, SystemClock};
 use hubspot_cloud::config::{ObjectProperties, PropertySelection};
 use hubspot_cloud::delivery::RateBudget;
+use hubspot_cloud::source::db::Db;
 use hubspot_cloud::source::{self, Source, SyncOptions, SyncReport, TableReport};
-use rusqlite::Connection;
+use hubspot_cloud::sql_params;
 use serde_json::{Value, json};
+
+#[macro_use]
+mod sync_support;
+use sync_support::{Dest, count, db};
 
 struct Env {
     fake: fake_hubspot::FakeHandle,
@@ -71,7 +80,7 @@ impl Env {
         r["id"].as_str().unwrap().to_owned()
     }
 
-    async fn sync(&self, conn: &mut Connection, options: &SyncOptions) -> SyncReport {
+    async fn sync(&self, conn: &mut Db, options: &SyncOptions) -> SyncReport {
         let report = Source::new(
             "main",
             self.client.clone(),
@@ -102,15 +111,6 @@ fn options(collections: &[&str]) -> SyncOptions {
     }
 }
 
-fn db() -> Connection {
-    let path = std::env::temp_dir().join(format!("sync-more-{}.db", uuid::Uuid::new_v4()));
-    source::open(&path).unwrap()
-}
-
-fn count(conn: &Connection, sql: &str) -> i64 {
-    conn.query_row(sql, [], |r| r.get(0)).unwrap()
-}
-
 fn table<'a>(report: &'a SyncReport, collection: &str) -> &'a TableReport {
     report
         .tables
@@ -120,33 +120,41 @@ fn table<'a>(report: &'a SyncReport, collection: &str) -> &'a TableReport {
 }
 
 /// The `property_…` columns of `table`, sorted.
-fn property_columns(conn: &Connection, table: &str) -> Vec<String> {
-    let mut stmt = conn
-        .prepare(
-            "SELECT name FROM pragma_table_info(?1) WHERE name LIKE 'property\\_%' ESCAPE '\\'
-             ORDER BY name",
-        )
-        .unwrap();
-    stmt.query_map([table], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+async fn property_columns(conn: &Db, table: &str) -> Vec<String> {
+    let columns = conn.sql().columns(table).await.unwrap();
+    columns
+        .into_iter()
+        .filter(|c| c.starts_with("property_"))
+        .collect()
 }
 
 /// `(type, value, is_primary, is_secondary, is_deleted)` of each identity of profile `contact`.
-fn identities_of(conn: &Connection, contact: &str) -> Vec<(String, String, i64, i64, i64)> {
-    let mut stmt = conn
-        .prepare(
+async fn identities_of(conn: &Db, contact: &str) -> Vec<(String, String, i64, i64, i64)> {
+    let rows = conn
+        .sql()
+        .query(
             "SELECT type, value, is_primary, is_secondary, is_deleted FROM contact_identities
-             WHERE contact_id = ?1 AND type = 'EMAIL' ORDER BY value",
+             WHERE contact_id = ?1 AND type = 'EMAIL'",
+            sql_params![contact],
         )
+        .await
         .unwrap();
-    stmt.query_map([contact], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-    })
-    .unwrap()
-    .collect::<Result<_, _>>()
-    .unwrap()
+    let mut out: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.text(0).unwrap(),
+                r.text(1).unwrap(),
+                r.int(2).unwrap(),
+                r.int(3).unwrap(),
+                r.int(4).unwrap(),
+            )
+        })
+        .collect();
+    // By value in byte order on both destinations (PostgreSQL's ORDER BY follows its
+    // collation).
+    out.sort();
+    out
 }
 
 fn email(
@@ -158,8 +166,7 @@ fn email(
     ("EMAIL".into(), value.into(), primary, secondary, deleted)
 }
 
-#[tokio::test]
-async fn identities_follow_secondary_emails_merges_and_removals() {
+async fn identities_follow_secondary_emails_merges_and_removals(dest: Dest) {
     let env = env(FakeConfig::default()).await;
     let a = env
         .create(
@@ -170,11 +177,11 @@ async fn identities_follow_secondary_emails_merges_and_removals() {
     let b = env
         .create("contacts", json!({ "email": "b@example.com" }))
         .await;
-    let mut conn = db();
+    let mut conn = db(dest).await;
     // The initial run reads identities in its full pass.
     let report = env.sync(&mut conn, &options(&["contacts"])).await;
     assert_eq!(
-        identities_of(&conn, &a),
+        identities_of(&conn, &a).await,
         [
             email("a2@example.com", 0, 1, 0),
             email("a@example.com", 1, 0, 0)
@@ -186,7 +193,7 @@ async fn identities_follow_secondary_emails_merges_and_removals() {
             &format!(
                 "SELECT count(*) FROM contact_identities WHERE contact_id = '{a}' AND type = 'LEAD_GUID'"
             )
-        ),
+        ).await,
         1
     );
     assert_eq!(table(&report, "contacts").identities.inserted, 5);
@@ -202,7 +209,7 @@ async fn identities_follow_secondary_emails_merges_and_removals() {
     // Incremental: the survivor's page reads its identities before it commits.
     env.sync(&mut conn, &options(&["contacts"])).await;
     assert_eq!(
-        identities_of(&conn, &c),
+        identities_of(&conn, &c).await,
         [
             email("a2@example.com", 0, 1, 0),
             email("a@example.com", 1, 0, 0),
@@ -211,22 +218,28 @@ async fn identities_follow_secondary_emails_merges_and_removals() {
     );
     // The merged-away contacts keep their own profiles, now held by the survivor.
     for old in [&a, &b] {
-        let canonical: String = conn
-            .query_row(
+        let canonical = conn
+            .sql()
+            .query_opt(
                 "SELECT canonical_contact_id FROM contact_identity_profiles WHERE contact_id = ?1",
-                [old],
-                |r| r.get(0),
+                sql_params![old],
             )
+            .await
+            .unwrap()
+            .and_then(|r| r.text(0))
             .unwrap();
         assert_eq!(canonical, c, "{old}");
     }
-    assert_eq!(identities_of(&conn, &b), [email("b@example.com", 1, 0, 0)]);
+    assert_eq!(
+        identities_of(&conn, &b).await,
+        [email("b@example.com", 1, 0, 0)]
+    );
     let every_address_of_c = format!(
         "SELECT count(DISTINCT i.value) FROM contact_identities i
          JOIN contact_identity_profiles p ON p.contact_id = i.contact_id
-         WHERE p.canonical_contact_id = '{c}' AND i.type = 'EMAIL' AND i.is_deleted = 0"
+         WHERE p.canonical_contact_id = '{c}' AND i.type = 'EMAIL' AND NOT i.is_deleted"
     );
-    assert_eq!(count(&conn, &every_address_of_c), 3);
+    assert_eq!(count(&conn, &every_address_of_c).await, 3);
 
     // A secondary address removed in HubSpot is marked, not left behind.
     env.control(
@@ -237,7 +250,7 @@ async fn identities_follow_secondary_emails_merges_and_removals() {
     let report = env.sync(&mut conn, &options(&["contacts"])).await;
     assert_eq!(table(&report, "contacts").identities.deleted, 1);
     assert_eq!(
-        identities_of(&conn, &c),
+        identities_of(&conn, &c).await,
         [
             email("a2@example.com", 0, 1, 1),
             email("a@example.com", 1, 0, 0),
@@ -247,21 +260,28 @@ async fn identities_follow_secondary_emails_merges_and_removals() {
 }
 
 /// `(submitted_at, values, contact_id)` of every submission, in time then key order.
-fn submissions(conn: &Connection) -> Vec<(String, String, Option<String>)> {
-    let mut stmt = conn
-        .prepare(
-            "SELECT submitted_at, \"values\", contact_id FROM form_submissions
-             ORDER BY submitted_at, submission_key",
+async fn submissions(conn: &Db) -> Vec<(String, String, Option<String>)> {
+    let rows = conn
+        .sql()
+        .query(
+            "SELECT submitted_at, \"values\", contact_id, submission_key FROM form_submissions",
+            &[],
         )
+        .await
         .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+    let mut keyed: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            let row = (r.text(0).unwrap(), r.text(1).unwrap(), r.text(2));
+            (row.0.clone(), r.text(3).unwrap(), row)
+        })
+        .collect();
+    // Time, then key, in byte order on both destinations.
+    keyed.sort();
+    keyed.into_iter().map(|(_, _, row)| row).collect()
 }
 
-#[tokio::test]
-async fn form_submissions_initial_then_incremental_without_duplicates() {
+async fn form_submissions_initial_then_incremental_without_duplicates(dest: Dest) {
     let env = env(FakeConfig::default()).await;
     let known = env
         .create("contacts", json!({ "email": "known@example.com" }))
@@ -293,7 +313,7 @@ async fn form_submissions_initial_then_incremental_without_duplicates() {
         json!({ "values": { "email": "known@example.com", "note": "twin" }, "submitted_at": same_ms, "page_url": "https://example.com/b" }),
     )
     .await;
-    let mut conn = db();
+    let mut conn = db(dest).await;
     // No trailing window: an unchanged form then costs one page.
     let opts = SyncOptions {
         lag: Duration::ZERO,
@@ -301,7 +321,7 @@ async fn form_submissions_initial_then_incremental_without_duplicates() {
     };
     let report = env.sync(&mut conn, &opts).await;
     assert_eq!(table(&report, "form_submissions").inserted, 61);
-    let first = submissions(&conn);
+    let first = submissions(&conn).await;
     assert_eq!(first.len(), 61);
     let twins: Vec<_> = first.iter().filter(|s| s.0 == first[0].0).collect();
     assert_eq!(
@@ -315,7 +335,7 @@ async fn form_submissions_initial_then_incremental_without_duplicates() {
             &format!(
                 "SELECT count(*) FROM form_submissions WHERE contact_id = '{known}' AND form_name = 'Demo request'"
             )
-        ),
+        ).await,
         1
     );
 
@@ -323,7 +343,7 @@ async fn form_submissions_initial_then_incremental_without_duplicates() {
     let report = env.sync(&mut conn, &options(&["form_submissions"])).await;
     let t = table(&report, "form_submissions");
     assert_eq!((t.inserted, t.updated), (0, 0));
-    assert_eq!(submissions(&conn), first);
+    assert_eq!(submissions(&conn).await, first);
     let rerun = env
         .sync(
             &mut conn,
@@ -342,7 +362,10 @@ async fn form_submissions_initial_then_incremental_without_duplicates() {
     .await;
     let report = env.sync(&mut conn, &options(&["form_submissions"])).await;
     assert_eq!(table(&report, "form_submissions").inserted, 1);
-    assert_eq!(count(&conn, "SELECT count(*) FROM form_submissions"), 62);
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM form_submissions").await,
+        62
+    );
     let report = env
         .sync(
             &mut conn,
@@ -353,11 +376,15 @@ async fn form_submissions_initial_then_incremental_without_duplicates() {
         )
         .await;
     assert_eq!(table(&report, "form_submissions").inserted, 0);
-    assert_eq!(count(&conn, "SELECT count(*) FROM form_submissions"), 62);
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM form_submissions").await,
+        62
+    );
     let states = count(
         &conn,
         "SELECT count(*) FROM _sync_state WHERE collection LIKE 'form_submissions:%'",
-    );
+    )
+    .await;
     assert_eq!(states, 2, "one cursor per form");
 }
 
@@ -374,8 +401,7 @@ fn cars() -> CustomObject {
     cars
 }
 
-#[tokio::test]
-async fn a_custom_object_is_synced_archived_restored_and_linked() {
+async fn a_custom_object_is_synced_archived_restored_and_linked(dest: Dest) {
     let env = env(FakeConfig::default().with_custom_object(cars())).await;
     let contact = env
         .create("contacts", json!({ "email": "driver@example.com" }))
@@ -395,7 +421,7 @@ async fn a_custom_object_is_synced_archived_restored_and_linked() {
         json!({ "from_type": "p_cars", "from_id": ids[0], "to_type": "contacts", "to_id": contact }),
     )
     .await;
-    let mut conn = db();
+    let mut conn = db(dest).await;
     let opts = || SyncOptions {
         lag: Duration::ZERO,
         ..options(&["contacts", "custom_objects"])
@@ -406,11 +432,12 @@ async fn a_custom_object_is_synced_archived_restored_and_linked() {
         count(
             &conn,
             "SELECT count(*) FROM cars WHERE property_model = 'm1' AND property_vin = 'v1'"
-        ),
+        )
+        .await,
         1
     );
     // Default properties of a custom object: required, searchable and display ones.
-    let columns = property_columns(&conn, "cars");
+    let columns = property_columns(&conn, "cars").await;
     assert!(
         columns.contains(&"property_model".to_owned()),
         "{columns:?}"
@@ -425,10 +452,11 @@ async fn a_custom_object_is_synced_archived_restored_and_linked() {
             &conn,
             &format!(
                 "SELECT count(*) FROM associations WHERE from_type = 'cars' AND from_id = '{}'
-                 AND to_type = 'contacts' AND to_id = '{contact}' AND is_deleted = 0",
+                 AND to_type = 'contacts' AND to_id = '{contact}' AND NOT is_deleted",
                 ids[0]
             )
-        ),
+        )
+        .await,
         1
     );
 
@@ -444,7 +472,7 @@ async fn a_custom_object_is_synced_archived_restored_and_linked() {
     let report = env.sync(&mut conn, &opts()).await;
     assert_eq!(table(&report, "cars").deleted, 1);
     let deleted = format!("SELECT is_deleted FROM cars WHERE id = '{}'", ids[1]);
-    assert_eq!(count(&conn, &deleted), 1);
+    assert_eq!(count(&conn, &deleted).await, 1);
     env.control(
         "objects/p_cars/restore",
         json!({ "ids": [ids[1]], "touch": false }),
@@ -463,15 +491,16 @@ async fn a_custom_object_is_synced_archived_restored_and_linked() {
     .await;
     let report = env.sync(&mut conn, &opts()).await;
     assert_eq!(table(&report, "cars").restored, 1);
-    assert_eq!(count(&conn, &deleted), 0);
+    assert_eq!(count(&conn, &deleted).await, 0);
     assert_eq!(
         count(
             &conn,
-            "SELECT count(*) FROM associations WHERE from_type = 'cars' AND is_deleted = 0"
-        ),
+            "SELECT count(*) FROM associations WHERE from_type = 'cars' AND NOT is_deleted"
+        )
+        .await,
         2
     );
-    let status = source::status(&conn, "main").unwrap();
+    let status = source::status(conn.sql(), "main").await.unwrap();
     let cars = status.iter().find(|s| s.collection == "cars").unwrap();
     assert_eq!(cars.rows, 3);
     assert!(cars.state.is_some());
@@ -481,10 +510,11 @@ async fn a_custom_object_is_synced_archived_restored_and_linked() {
     assert_eq!(report.tables[0].collection, "cars");
 }
 
-#[tokio::test]
-async fn a_schema_added_between_runs_is_synced_on_the_next_and_never_takes_a_contract_table() {
+async fn a_schema_added_between_runs_is_synced_on_the_next_and_never_takes_a_contract_table(
+    dest: Dest,
+) {
     let env = env(FakeConfig::default()).await;
-    let mut conn = db();
+    let mut conn = db(dest).await;
     let report = env.sync(&mut conn, &options(&["custom_objects"])).await;
     assert!(report.tables.is_empty(), "{report:?}");
     for name in ["boats", "owners"] {
@@ -509,17 +539,12 @@ async fn a_schema_added_between_runs_is_synced_on_the_next_and_never_takes_a_con
         count(
             &conn,
             "SELECT count(*) FROM boats WHERE property_hull = 'wood'"
-        ),
+        )
+        .await,
         1
     );
-    assert_eq!(count(&conn, "SELECT count(*) FROM p_owners"), 1);
-    assert_eq!(
-        count(
-            &conn,
-            "SELECT count(*) FROM sqlite_master WHERE name = 'owners'"
-        ),
-        0
-    );
+    assert_eq!(count(&conn, "SELECT count(*) FROM p_owners").await, 1);
+    assert!(!conn.sql().table_exists("owners").await.unwrap());
     let unknown = Source::new(
         "main",
         env.client.clone(),
@@ -535,8 +560,7 @@ async fn a_schema_added_between_runs_is_synced_on_the_next_and_never_takes_a_con
     assert!(error.contains("unknown collection 'planes'"), "{error}");
 }
 
-#[tokio::test]
-async fn per_object_property_lists_make_exactly_those_columns() {
+async fn per_object_property_lists_make_exactly_those_columns(dest: Dest) {
     let env =
         env(FakeConfig::default()
             .with_property("contacts", Def::string("plan", "contactinformation")))
@@ -561,10 +585,10 @@ async fn per_object_property_lists_make_exactly_those_columns() {
         properties: PropertySelection::PerObject(per),
         ..options(&["contacts", "companies", "deals"])
     };
-    let mut conn = db();
+    let mut conn = db(dest).await;
     let report = env.sync(&mut conn, &opts).await;
     assert_eq!(
-        property_columns(&conn, "contacts"),
+        property_columns(&conn, "contacts").await,
         ["property_firstname", "property_plan"]
     );
     assert_eq!(
@@ -583,13 +607,17 @@ async fn per_object_property_lists_make_exactly_those_columns() {
         count(
             &conn,
             "SELECT count(*) FROM contacts WHERE property_plan = 'pro'"
-        ),
+        )
+        .await,
         1
     );
     let all_companies = env.client.properties("companies").await.unwrap().len();
-    assert_eq!(property_columns(&conn, "companies").len(), all_companies);
+    assert_eq!(
+        property_columns(&conn, "companies").await.len(),
+        all_companies
+    );
     // Not named: the default list.
-    let deal_columns = property_columns(&conn, "deals");
+    let deal_columns = property_columns(&conn, "deals").await;
     assert!(deal_columns.contains(&"property_dealname".to_owned()));
     let defaults = source::crm::DEFAULT_PROPERTIES
         .iter()
@@ -620,11 +648,12 @@ async fn per_object_property_lists_make_exactly_those_columns() {
         count(
             &conn,
             "SELECT count(*) FROM companies WHERE property_tier = 'gold'"
-        ),
+        )
+        .await,
         1
     );
     assert_eq!(
-        property_columns(&conn, "companies").len(),
+        property_columns(&conn, "companies").await.len(),
         all_companies + 1
     );
 }
@@ -639,9 +668,9 @@ fn requests_to(state: &fake_hubspot::FakeState, part: &str) -> u64 {
         .sum()
 }
 
-#[tokio::test]
-async fn identities_and_submissions_cost_one_request_per_hundred_contacts_and_per_fifty_submissions()
- {
+async fn identities_and_submissions_cost_one_request_per_hundred_contacts_and_per_fifty_submissions(
+    dest: Dest,
+) {
     let sizes = fake_hubspot::PortalSizes {
         contacts: 3_000,
         forms: 4,
@@ -649,7 +678,7 @@ async fn identities_and_submissions_cost_one_request_per_hundred_contacts_and_pe
         ..Default::default()
     };
     let env = env(FakeConfig::default().with_generated_portal(7, sizes)).await;
-    let mut conn = db();
+    let mut conn = db(dest).await;
     let opts = SyncOptions {
         lag: Duration::ZERO,
         ..options(&["contacts", "form_submissions"])
@@ -668,11 +697,15 @@ async fn identities_and_submissions_cost_one_request_per_hundred_contacts_and_pe
     assert_eq!(vids, 30);
     // 500 submissions per form, 50 a page.
     assert_eq!(pages, 4 * 10);
-    assert_eq!(count(&conn, "SELECT count(*) FROM form_submissions"), 2_000);
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM form_submissions").await,
+        2_000
+    );
     let known = count(
         &conn,
         "SELECT count(*) FROM form_submissions WHERE contact_id IS NOT NULL",
-    );
+    )
+    .await;
     assert_eq!(
         known, 2_000,
         "every generated submitter is a synced contact"
@@ -690,7 +723,8 @@ async fn identities_and_submissions_cost_one_request_per_hundred_contacts_and_pe
     let reread = count(
         &conn,
         &format!("SELECT count(*) FROM contacts WHERE received_at >= '{second_run}'"),
-    );
+    )
+    .await;
     let vids = requests_to(&after, "/contacts/v1/contact/vids/batch") - vids;
     let pages = requests_to(&after, "/form-integrations/v1/submissions/forms/") - pages;
     println!(
@@ -705,8 +739,7 @@ async fn identities_and_submissions_cost_one_request_per_hundred_contacts_and_pe
     assert_eq!(table(&report, "form_submissions").inserted, 0);
 }
 
-#[tokio::test]
-async fn searches_keep_to_hubspots_search_limit_beside_the_portals_window() {
+async fn searches_keep_to_hubspots_search_limit_beside_the_portals_window(dest: Dest) {
     // The portal's window is wide open; only search's own 5 a second can be exceeded.
     let sizes = fake_hubspot::PortalSizes {
         contacts: 4_000,
@@ -735,13 +768,23 @@ async fn searches_keep_to_hubspots_search_limit_beside_the_portals_window() {
         fake,
         http: reqwest::Client::new(),
     };
-    let mut conn = db();
+    let mut conn = db(dest).await;
     let report = env.sync(&mut conn, &options(&["contacts"])).await;
     assert_eq!(report.tables[0].error, None);
-    assert_eq!(count(&conn, "SELECT count(*) FROM contacts"), 4_000);
+    assert_eq!(count(&conn, "SELECT count(*) FROM contacts").await, 4_000);
     let state = env.fake.state();
     let searches = requests_to(&state, "/search");
     // Enough searches back to back that, unpaced, several fall in one second.
     assert!(searches >= 16, "{searches} searches");
     assert_eq!(state.rate_limited, 0, "SECONDLY 429s: {:?}", state.requests);
 }
+
+destinations!(
+    identities_follow_secondary_emails_merges_and_removals,
+    form_submissions_initial_then_incremental_without_duplicates,
+    a_custom_object_is_synced_archived_restored_and_linked,
+    a_schema_added_between_runs_is_synced_on_the_next_and_never_takes_a_contract_table,
+    per_object_property_lists_make_exactly_those_columns,
+    identities_and_submissions_cost_one_request_per_hundred_contacts_and_per_fifty_submissions,
+    searches_keep_to_hubspots_search_limit_beside_the_portals_window,
+);

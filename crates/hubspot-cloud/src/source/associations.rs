@@ -22,9 +22,8 @@
 //! `is_deleted = 1`. The other side's rows follow when that record is read (its own change or
 //! the full pass).
 
-use rusqlite::Connection;
-
 use super::crm::CrmStream;
+use super::db::{Db, Sql};
 use super::state::{self, SyncState};
 use super::store::{self, LinksWritten};
 use super::{CRM_OBJECTS, SyncError, TableReport, identities};
@@ -71,29 +70,32 @@ impl CrmStream<'_> {
     }
 
     /// Writes what [`Self::read_related`] read inside the caller's transaction.
-    pub(super) fn write_related(
+    pub(super) async fn write_related(
         &self,
-        conn: &Connection,
+        sql: Sql<'_>,
         related: &Related,
         received_at: &str,
         report: &mut TableReport,
     ) -> Result<(), SyncError> {
-        self.write_links(conn, &related.links, received_at, &mut report.associations)?;
+        self.write_links(sql, &related.links, received_at, &mut report.associations)
+            .await?;
         identities::write(
-            conn,
+            sql,
             &related.identities,
             received_at,
             &mut report.identities,
         )
+        .await
     }
 
     /// Whether this run must read every record's links: never done, older than
     /// `associations_full_every`, or a full refresh.
-    pub(super) fn full_pass_due(&self, conn: &Connection) -> Result<bool, SyncError> {
+    pub(super) async fn full_pass_due(&self, db: &Db) -> Result<bool, SyncError> {
         if self.ctx.options.full_refresh {
             return Ok(true);
         }
-        let last = state::load(conn, self.ctx.portal, &state_key(self.object_type))?
+        let last = state::load(db.sql(), self.ctx.portal, &state_key(self.object_type))
+            .await?
             .and_then(|s| s.last_success_ms);
         let every = self.ctx.options.associations_full_every.as_millis() as i64;
         Ok(last.is_none_or(|ms| self.ctx.now_ms() - ms >= every))
@@ -131,22 +133,23 @@ impl CrmStream<'_> {
     }
 
     /// Writes read links inside the caller's transaction.
-    fn write_links(
+    async fn write_links(
         &self,
-        conn: &Connection,
+        sql: Sql<'_>,
         read: &[ReadLinks],
         received_at: &str,
         written: &mut LinksWritten,
     ) -> Result<(), SyncError> {
         for r in read {
             let w = store::replace_links(
-                conn,
+                sql,
                 self.object_type,
                 r.to_type,
                 &r.from_ids,
                 &r.links,
                 received_at,
-            )?;
+            )
+            .await?;
             written.inserted += w.inserted;
             written.updated += w.updated;
             written.deleted += w.deleted;
@@ -159,23 +162,29 @@ impl CrmStream<'_> {
     /// starts over on the next run.
     pub(super) async fn full_association_pass(
         &self,
-        conn: &mut Connection,
+        db: &mut Db,
         report: &mut TableReport,
     ) -> Result<(), SyncError> {
         let started = self.ctx.now_ms();
         let mut after = String::new();
         loop {
-            let ids =
-                store::live_ids_after(conn, self.object_type, &after, MAX_ASSOCIATION_READ_INPUTS)?;
+            let ids = store::live_ids_after(
+                db.sql(),
+                self.object_type,
+                &after,
+                MAX_ASSOCIATION_READ_INPUTS,
+            )
+            .await?;
             let Some(last) = ids.last() else { break };
             after = last.clone();
             let read = self.read_related(&ids).await?;
-            let tx = conn.transaction()?;
-            self.write_related(&tx, &read, &self.ctx.now_iso(), report)?;
-            tx.commit()?;
+            let tx = db.transaction().await?;
+            self.write_related(tx.sql(), &read, &self.ctx.now_iso(), report)
+                .await?;
+            tx.commit().await?;
         }
         state::save(
-            conn,
+            db.sql(),
             self.ctx.portal,
             &state_key(self.object_type),
             &SyncState {
@@ -183,7 +192,8 @@ impl CrmStream<'_> {
                 last_success_ms: Some(started),
                 ..SyncState::default()
             },
-        )?;
+        )
+        .await?;
         Ok(())
     }
 }

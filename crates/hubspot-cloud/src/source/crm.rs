@@ -15,11 +15,11 @@
 //! longer lists are read by id and restored.
 
 use hubspot_core::date::parse_iso_date_ms;
-use rusqlite::Connection;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 
 use super::associations::Related;
+use super::db::Db;
 use super::state::{self, SyncState};
 use super::store::{self, Columns, Written};
 use super::{Ctx, SyncError, TableReport};
@@ -97,7 +97,7 @@ pub fn modified_property(object_type: &str) -> &'static str {
     }
 }
 
-/// Streams one object type of one portal into `conn`.
+/// Streams one object type of one portal into its table.
 pub(super) struct CrmStream<'a> {
     pub ctx: &'a Ctx<'a>,
     /// The type's table, collection and `_sync_state` name (`contacts`, a custom object's).
@@ -120,7 +120,7 @@ enum Step {
 
 impl CrmStream<'_> {
     /// Runs the collection: records changed since the cursor, then deletes and restores.
-    pub async fn run(&self, conn: &mut Connection) -> Result<TableReport, SyncError> {
+    pub async fn run(&self, db: &mut Db) -> Result<TableReport, SyncError> {
         let mut report = TableReport::new(self.object_type);
         let definitions = self
             .ctx
@@ -147,13 +147,13 @@ impl CrmStream<'_> {
                 wanted.push(always.to_owned());
             }
         }
-        let columns = store::ensure_table(conn, self.object_type, &selected)?;
-        store::ensure_associations(conn)?;
+        let columns = store::ensure_table(db.sql(), self.object_type, &selected).await?;
+        store::ensure_associations(db.sql()).await?;
         if self.object_type == "contacts" {
-            store::ensure_identities(conn)?;
+            store::ensure_identities(db.sql()).await?;
         }
-        let full_links = self.full_pass_due(conn)?;
-        let mut st = match state::load(conn, self.ctx.portal, self.object_type)? {
+        let full_links = self.full_pass_due(db).await?;
+        let mut st = match state::load(db.sql(), self.ctx.portal, self.object_type).await? {
             Some(s) if !self.ctx.options.full_refresh => s,
             _ => SyncState::default(),
         };
@@ -165,7 +165,7 @@ impl CrmStream<'_> {
             }
             st.cursor_id = None;
             st.run_started_ms = Some(self.ctx.now_ms());
-            state::save(conn, self.ctx.portal, self.object_type, &st)?;
+            state::save(db.sql(), self.ctx.portal, self.object_type, &st).await?;
         }
         let mut step = match st.cursor_id {
             Some(id) => Step::Drain {
@@ -206,7 +206,8 @@ impl CrmStream<'_> {
                     st.cursor_ms = ms;
                     st.cursor_id = Some(last.unwrap_or(id));
                     let related = self.page_related(&page.records, full_links).await?;
-                    self.commit(conn, &columns, &page.records, &related, &st, &mut report)?;
+                    self.commit(db, &columns, &page.records, &related, &st, &mut report)
+                        .await?;
                     step = match (last, page.after) {
                         (Some(last), Some(_)) => Step::Drain { ms, id: last },
                         _ => Step::After { ms },
@@ -247,7 +248,8 @@ impl CrmStream<'_> {
                             after: next,
                         } = page;
                         let related = self.page_related(&records, full_links).await?;
-                        self.commit(conn, &columns, &records, &related, &st, &mut report)?;
+                        self.commit(db, &columns, &records, &related, &st, &mut report)
+                            .await?;
                         match (next, last_ms) {
                             (Some(n), Some(last_ms)) => {
                                 let offset = n.parse::<u64>().unwrap_or(SEARCH_CAP);
@@ -271,13 +273,13 @@ impl CrmStream<'_> {
                 }
             }
         }
-        self.deletes(conn, &columns, &wanted, &mut report).await?;
+        self.deletes(db, &columns, &wanted, &mut report).await?;
         if full_links {
-            self.full_association_pass(conn, &mut report).await?;
+            self.full_association_pass(db, &mut report).await?;
         }
         st.last_run_started_ms = st.run_started_ms.take();
         st.last_success_ms = Some(self.ctx.now_ms());
-        state::save(conn, self.ctx.portal, self.object_type, &st)?;
+        state::save(db.sql(), self.ctx.portal, self.object_type, &st).await?;
         report.complete = true;
         Ok(report)
     }
@@ -340,20 +342,20 @@ impl CrmStream<'_> {
 
     /// Writes a page of live records, what was read about them and the cursor covering them in
     /// one transaction.
-    fn commit(
+    async fn commit(
         &self,
-        conn: &mut Connection,
+        db: &mut Db,
         columns: &Columns,
         records: &[SourceRecord],
         related: &Related,
         st: &SyncState,
         report: &mut TableReport,
     ) -> Result<(), SyncError> {
-        let tx = conn.transaction()?;
+        let tx = db.transaction().await?;
         let now = self.ctx.now_iso();
-        self.write_related(&tx, related, &now, report)?;
+        self.write_related(tx.sql(), related, &now, report).await?;
         for r in records {
-            match store::upsert(&tx, self.object_type, columns, r, false, &now)? {
+            match store::upsert(tx.sql(), self.object_type, columns, r, false, &now).await? {
                 Written::Inserted => report.inserted += 1,
                 Written::Updated => report.updated += 1,
                 Written::Unchanged => {}
@@ -369,12 +371,12 @@ impl CrmStream<'_> {
                     .filter(|o| !o.is_empty() && *o != r.id)
                 {
                     report.updated +=
-                        store::mark_merged(&tx, self.object_type, old, &r.id, &now)? as u64;
+                        store::mark_merged(tx.sql(), self.object_type, old, &r.id, &now).await?;
                 }
             }
         }
-        state::save(&tx, self.ctx.portal, self.object_type, st)?;
-        tx.commit()?;
+        state::save(tx.sql(), self.ctx.portal, self.object_type, st).await?;
+        tx.commit().await?;
         self.ctx.committed(records.len());
         Ok(())
     }
@@ -382,7 +384,7 @@ impl CrmStream<'_> {
     /// Marks archived records deleted and restores rows no longer archived.
     async fn deletes(
         &self,
-        conn: &mut Connection,
+        db: &mut Db,
         columns: &Columns,
         wanted: &[String],
         report: &mut TableReport,
@@ -399,26 +401,27 @@ impl CrmStream<'_> {
                         .list_archived(self.api_type, after.as_deref())
                 })
                 .await?;
-            let tx = conn.transaction()?;
+            let tx = db.transaction().await?;
             let now = self.ctx.now_iso();
             for r in &page.records {
                 archived.insert(r.id.clone());
-                if store::exists(&tx, self.object_type, &r.id)? {
+                if store::exists(tx.sql(), self.object_type, &r.id).await? {
                     report.deleted +=
-                        store::mark_deleted(&tx, self.object_type, &r.id, &now)? as u64;
+                        store::mark_deleted(tx.sql(), self.object_type, &r.id, &now).await?;
                 } else {
-                    store::upsert(&tx, self.object_type, columns, r, true, &now)?;
+                    store::upsert(tx.sql(), self.object_type, columns, r, true, &now).await?;
                     report.deleted += 1;
                 }
             }
-            tx.commit()?;
+            tx.commit().await?;
             self.ctx.committed(page.records.len());
             match page.after {
                 Some(a) => after = Some(a),
                 None => break,
             }
         }
-        let restored: Vec<String> = store::deleted_ids(conn, self.object_type)?
+        let restored: Vec<String> = store::deleted_ids(db.sql(), self.object_type)
+            .await?
             .into_iter()
             .filter(|id| !archived.contains(id))
             .collect();
@@ -427,15 +430,15 @@ impl CrmStream<'_> {
                 .ctx
                 .paced(|| self.ctx.client.read_by_ids(self.api_type, chunk, wanted))
                 .await?;
-            let tx = conn.transaction()?;
+            let tx = db.transaction().await?;
             let now = self.ctx.now_iso();
             // A merged id answers its survivor under the survivor's id: only same-id answers
             // are restores.
             for r in records.iter().filter(|r| chunk.contains(&r.id)) {
-                store::upsert(&tx, self.object_type, columns, r, false, &now)?;
+                store::upsert(tx.sql(), self.object_type, columns, r, false, &now).await?;
                 report.restored += 1;
             }
-            tx.commit()?;
+            tx.commit().await?;
             self.ctx.committed(records.len());
         }
         Ok(())

@@ -25,9 +25,9 @@
 use std::future::Future;
 
 use hubspot_core::date::format_iso_ms;
-use rusqlite::{Connection, Transaction};
 
-use super::email_store as db;
+use super::db::{Db, DbError, Sql};
+use super::email_store;
 use super::state::{self, SyncState};
 use super::store::Written;
 use super::{Ctx, SyncError, TableReport};
@@ -41,7 +41,7 @@ pub const CAMPAIGNS: &str = "email_campaigns";
 /// `email_subscriptions`: each email's current subscription state, keyed by `email`.
 pub const SUBSCRIPTIONS: &str = "email_subscriptions";
 /// `email_subscription_event_changes`: every subscription change, keyed by
-/// [`db::subscription_change_key`].
+/// [`email_store::subscription_change_key`].
 pub const CHANGES: &str = "email_subscription_event_changes";
 
 /// Counts one upsert's outcome in `report`.
@@ -54,24 +54,21 @@ fn count(report: &mut TableReport, written: Written) {
 }
 
 /// Syncs `email_events` over its window.
-pub(super) async fn run_events(
-    ctx: &Ctx<'_>,
-    conn: &mut Connection,
-) -> Result<TableReport, SyncError> {
-    db::ensure_email_events(conn)?;
+pub(super) async fn run_events(ctx: &Ctx<'_>, db: &mut Db) -> Result<TableReport, SyncError> {
+    email_store::ensure_email_events(db.sql()).await?;
     let history = ctx.options.email_history.as_millis() as i64;
     stream_window(
         ctx,
-        conn,
+        db,
         EVENTS,
         |now| now - history,
         |start, end, offset| async move {
             ctx.client.email_events(start, end, offset.as_deref()).await
         },
         |e| e.created_ms,
-        |tx, events, now, report| {
+        async |tx, events, now, report| {
             for e in events {
-                count(report, db::upsert_email_event(tx, e, now)?);
+                count(report, email_store::upsert_email_event(tx, e, now).await?);
             }
             Ok(())
         },
@@ -80,15 +77,12 @@ pub(super) async fn run_events(
 }
 
 /// Syncs `email_subscription_event_changes` over its window.
-pub(super) async fn run_changes(
-    ctx: &Ctx<'_>,
-    conn: &mut Connection,
-) -> Result<TableReport, SyncError> {
-    db::ensure_email_subscription_event_changes(conn)?;
+pub(super) async fn run_changes(ctx: &Ctx<'_>, db: &mut Db) -> Result<TableReport, SyncError> {
+    email_store::ensure_email_subscription_event_changes(db.sql()).await?;
     let history = ctx.options.email_history.as_millis() as i64;
     stream_window(
         ctx,
-        conn,
+        db,
         CHANGES,
         |now| now - history,
         |start, end, offset| async move {
@@ -97,12 +91,13 @@ pub(super) async fn run_changes(
                 .await
         },
         |item| item.timestamp_ms,
-        |tx, items, now, report| {
+        async |tx, items, now, report| {
             for item in items {
                 for c in &item.changes {
                     count(
                         report,
-                        db::upsert_subscription_change(tx, &item.recipient, c, now)?,
+                        email_store::upsert_subscription_change(tx, &item.recipient, c, now)
+                            .await?,
                     );
                 }
             }
@@ -116,12 +111,12 @@ pub(super) async fn run_changes(
 /// an unsubscribe of any age), then the changes since, each email taking its newest snapshot.
 pub(super) async fn run_subscriptions(
     ctx: &Ctx<'_>,
-    conn: &mut Connection,
+    db: &mut Db,
 ) -> Result<TableReport, SyncError> {
-    db::ensure_email_subscriptions(conn)?;
+    email_store::ensure_email_subscriptions(db.sql()).await?;
     stream_window(
         ctx,
-        conn,
+        db,
         SUBSCRIPTIONS,
         |_| 0,
         |start, end, offset| async move {
@@ -130,18 +125,19 @@ pub(super) async fn run_subscriptions(
                 .await
         },
         |item| item.timestamp_ms,
-        |tx, items, now, report| {
+        async |tx, items, now, report| {
             for item in items {
                 if let Some(snapshot) = &item.snapshot {
                     count(
                         report,
-                        db::upsert_email_subscription(
+                        email_store::upsert_email_subscription(
                             tx,
                             &item.recipient,
                             snapshot,
                             item.timestamp_ms,
                             now,
-                        )?,
+                        )
+                        .await?,
                     );
                 }
             }
@@ -158,7 +154,7 @@ pub(super) async fn run_subscriptions(
 /// offset; after a run, `cursor_ms` is where that window ended.
 async fn stream_window<T, R, Fut, W>(
     ctx: &Ctx<'_>,
-    conn: &mut Connection,
+    db: &mut Db,
     collection: &str,
     first_start: impl Fn(i64) -> i64,
     read: R,
@@ -168,16 +164,19 @@ async fn stream_window<T, R, Fut, W>(
 where
     R: Fn(i64, i64, Option<String>) -> Fut,
     Fut: Future<Output = Result<V1Page<T>, ApiError>>,
-    W: FnMut(&Transaction<'_>, &[T], &str, &mut TableReport) -> rusqlite::Result<()>,
+    W: AsyncFnMut(Sql<'_>, &[T], &str, &mut TableReport) -> Result<(), DbError>,
 {
-    db::ensure_cursor_offset(conn)?;
+    email_store::ensure_cursor_offset(db.sql()).await?;
     let mut report = TableReport::new(collection);
-    let mut st = match state::load(conn, ctx.portal, collection)? {
+    let mut st = match state::load(db.sql(), ctx.portal, collection).await? {
         Some(s) if !ctx.options.full_refresh => s,
         _ => SyncState::default(),
     };
     let (end, saved) = match st.run_started_ms {
-        Some(end) => (end, db::load_cursor_offset(conn, ctx.portal, collection)?),
+        Some(end) => (
+            end,
+            email_store::load_cursor_offset(db.sql(), ctx.portal, collection).await?,
+        ),
         None => {
             let now = ctx.now_ms();
             st.cursor_ms = match st.last_success_ms {
@@ -186,10 +185,10 @@ where
             };
             st.cursor_id = None;
             st.run_started_ms = Some(now);
-            let tx = conn.transaction()?;
-            state::save(&tx, ctx.portal, collection, &st)?;
-            db::save_cursor_offset(&tx, ctx.portal, collection, None)?;
-            tx.commit()?;
+            let tx = db.transaction().await?;
+            state::save(tx.sql(), ctx.portal, collection, &st).await?;
+            email_store::save_cursor_offset(tx.sql(), ctx.portal, collection, None).await?;
+            tx.commit().await?;
             (now, None)
         }
     };
@@ -222,8 +221,8 @@ where
             page => page?,
         };
         resuming = false;
-        let tx = conn.transaction()?;
-        write(&tx, &page.items, &ctx.now_iso(), &mut report)?;
+        let tx = db.transaction().await?;
+        write(tx.sql(), &page.items, &ctx.now_iso(), &mut report).await?;
         match &page.next_offset {
             Some(_) => {
                 // Items at the oldest time of the page may continue on the next one.
@@ -238,10 +237,10 @@ where
                 st.last_success_ms = Some(ctx.now_ms());
             }
         }
-        state::save(&tx, ctx.portal, collection, &st)?;
+        state::save(tx.sql(), ctx.portal, collection, &st).await?;
         let next = page.next_offset.as_deref().map(|o| (query_end, o));
-        db::save_cursor_offset(&tx, ctx.portal, collection, next)?;
-        tx.commit()?;
+        email_store::save_cursor_offset(tx.sql(), ctx.portal, collection, next).await?;
+        tx.commit().await?;
         ctx.committed(page.items.len());
         match page.next_offset {
             Some(next) => offset = Some(next),
@@ -254,15 +253,12 @@ where
 
 /// Syncs `email_campaigns`: every campaign id, then each due campaign read with its counters
 /// and committed on its own (see the module's doc for which are due).
-pub(super) async fn run_campaigns(
-    ctx: &Ctx<'_>,
-    conn: &mut Connection,
-) -> Result<TableReport, SyncError> {
-    db::ensure_email_campaigns(conn)?;
-    db::ensure_email_events(conn)?;
+pub(super) async fn run_campaigns(ctx: &Ctx<'_>, db: &mut Db) -> Result<TableReport, SyncError> {
+    email_store::ensure_email_campaigns(db.sql()).await?;
+    email_store::ensure_email_events(db.sql()).await?;
     let started = ctx.now_ms();
     // Events written since the previous run started are what moved counters since.
-    let previous = match state::load(conn, ctx.portal, CAMPAIGNS)? {
+    let previous = match state::load(db.sql(), ctx.portal, CAMPAIGNS).await? {
         Some(s) if !ctx.options.full_refresh => s.last_run_started_ms,
         _ => None,
     };
@@ -274,12 +270,13 @@ pub(super) async fn run_campaigns(
             .paced(|| ctx.client.email_campaign_ids(offset.as_deref()))
             .await?;
         for (id, last_updated) in &page.items {
-            let due = match db::campaign_last_updated(conn, *id)? {
+            let due = match email_store::campaign_last_updated(db.sql(), *id).await? {
                 None => true,
                 Some(stored) => {
                     previous.is_none()
                         || stored != last_updated.map(format_iso_ms)
-                        || db::campaign_has_events_written_since(conn, *id, &since)?
+                        || email_store::campaign_has_events_written_since(db.sql(), *id, &since)
+                            .await?
                 }
             };
             if !due {
@@ -287,12 +284,12 @@ pub(super) async fn run_campaigns(
             }
             // A campaign listed but gone by the time it is read is left as last read.
             if let Some(campaign) = ctx.paced(|| ctx.client.email_campaign(*id)).await? {
-                let tx = conn.transaction()?;
+                let tx = db.transaction().await?;
                 count(
                     &mut report,
-                    db::upsert_email_campaign(&tx, &campaign, &ctx.now_iso())?,
+                    email_store::upsert_email_campaign(tx.sql(), &campaign, &ctx.now_iso()).await?,
                 );
-                tx.commit()?;
+                tx.commit().await?;
                 ctx.committed(1);
             }
         }
@@ -301,7 +298,7 @@ pub(super) async fn run_campaigns(
             None => break,
         }
     }
-    ctx.save_whole_run(conn, CAMPAIGNS, started)?;
+    ctx.save_whole_run(db.sql(), CAMPAIGNS, started).await?;
     report.complete = true;
     Ok(report)
 }

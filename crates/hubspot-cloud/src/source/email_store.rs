@@ -1,95 +1,95 @@
-//! The SQLite tables of the email collections (see [`super::email`]): `email_campaigns`,
-//! `email_events`, `email_subscriptions` and `email_subscription_event_changes`. One small
-//! function per statement, each taking the caller's connection or transaction, so another
-//! destination can port them one by one. Timestamps are ISO-8601 UTC text.
+//! The tables of the email collections (see [`super::email`]): `email_campaigns`,
+//! `email_events`, `email_subscriptions` and `email_subscription_event_changes`, written once
+//! for both destinations over [`Sql`]. One small function per statement, each taking the
+//! caller's connection or transaction. Timestamps are [`Kind::Time`], counters and fields
+//! [`Kind::Json`], flags [`Kind::Bool`].
 
 use hubspot_core::date::format_iso_ms;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
+use super::db::{DbError, Kind, Param, Sql, time_ms};
 use super::store::Written;
 use crate::client::{EmailCampaign, EmailEvent, SubscriptionChange};
+use crate::sql_params;
 
 /// Creates `email_campaigns` if needed.
-pub fn ensure_email_campaigns(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(
+pub async fn ensure_email_campaigns(sql: Sql<'_>) -> Result<(), DbError> {
+    let d = sql.dialect();
+    sql.batch(&format!(
         "CREATE TABLE IF NOT EXISTS email_campaigns (
-            id INTEGER PRIMARY KEY,
+            id {int} PRIMARY KEY,
             name TEXT,
             subject TEXT,
             type TEXT,
-            app_id INTEGER,
+            app_id {int},
             app_name TEXT,
-            content_id INTEGER,
-            counters TEXT,
-            last_updated_at TEXT,
-            received_at TEXT NOT NULL
+            content_id {int},
+            counters {json},
+            last_updated_at {time},
+            received_at {time} NOT NULL
         )",
-    )
+        int = d.ty(Kind::Int),
+        json = d.ty(Kind::Json),
+        time = d.ty(Kind::Time),
+    ))
+    .await
 }
 
-/// The stored `last_updated_at` of campaign `id`: `None` when there is no row yet.
-pub fn campaign_last_updated(
-    conn: &Connection,
+/// The stored `last_updated_at` of campaign `id` (ISO-8601 with milliseconds): `None` when
+/// there is no row yet.
+pub async fn campaign_last_updated(
+    sql: Sql<'_>,
     id: i64,
-) -> rusqlite::Result<Option<Option<String>>> {
-    conn.query_row(
-        "SELECT last_updated_at FROM email_campaigns WHERE id = ?1",
-        [id],
-        |r| r.get(0),
-    )
-    .optional()
+) -> Result<Option<Option<String>>, DbError> {
+    Ok(sql
+        .query_opt(
+            "SELECT last_updated_at FROM email_campaigns WHERE id = ?1",
+            sql_params![id],
+        )
+        .await?
+        .map(|r| r.text(0)))
 }
 
 /// Writes `campaign` (its counters as JSON); answers what changed.
-pub fn upsert_email_campaign(
-    conn: &Connection,
+pub async fn upsert_email_campaign(
+    sql: Sql<'_>,
     c: &EmailCampaign,
     received_at: &str,
-) -> rusqlite::Result<Written> {
-    type Row = (
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<i64>,
-        Option<String>,
-        Option<i64>,
-        Option<String>,
-        Option<String>,
-    );
-    let row: Row = (
+) -> Result<Written, DbError> {
+    let last_updated = c.last_updated_ms.map(format_iso_ms);
+    let row = (
         c.name.clone(),
         c.subject.clone(),
         c.kind.clone(),
         c.app_id,
         c.app_name.clone(),
         c.content_id,
-        Some(c.counters.to_string()),
-        c.last_updated_ms.map(format_iso_ms),
+        Some(c.counters.clone()),
+        last_updated.clone(),
     );
-    let before: Option<Row> = conn
-        .query_row(
+    let before = sql
+        .query_opt(
             "SELECT name, subject, type, app_id, app_name, content_id, counters, last_updated_at
              FROM email_campaigns WHERE id = ?1",
-            [c.id],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
-            },
+            sql_params![c.id],
         )
-        .optional()?;
+        .await?
+        .map(|r| {
+            (
+                r.text(0),
+                r.text(1),
+                r.text(2),
+                r.int(3),
+                r.text(4),
+                r.int(5),
+                r.json(6),
+                r.text(7),
+            )
+        });
     if before.as_ref() == Some(&row) {
         return Ok(Written::Unchanged);
     }
-    conn.execute(
+    sql.execute(
         "INSERT INTO email_campaigns (id, name, subject, type, app_id, app_name, content_id,
             counters, last_updated_at, received_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
@@ -97,19 +97,20 @@ pub fn upsert_email_campaign(
             type = excluded.type, app_id = excluded.app_id, app_name = excluded.app_name,
             content_id = excluded.content_id, counters = excluded.counters,
             last_updated_at = excluded.last_updated_at, received_at = excluded.received_at",
-        params![
+        sql_params![
             c.id,
-            row.0,
-            row.1,
-            row.2,
-            row.3,
-            row.4,
-            row.5,
-            row.6,
-            row.7,
-            received_at
+            &c.name,
+            &c.subject,
+            &c.kind,
+            c.app_id,
+            &c.app_name,
+            c.content_id,
+            Param::Json(c.counters.clone()),
+            Param::Time(last_updated),
+            Param::time(Some(received_at))
         ],
-    )?;
+    )
+    .await?;
     Ok(if before.is_none() {
         Written::Inserted
     } else {
@@ -119,93 +120,92 @@ pub fn upsert_email_campaign(
 
 /// Creates `email_events` if needed, with the index that finds a campaign's events written
 /// since a time.
-pub fn ensure_email_events(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(
+pub async fn ensure_email_events(sql: Sql<'_>) -> Result<(), DbError> {
+    let d = sql.dialect();
+    sql.batch(&format!(
         "CREATE TABLE IF NOT EXISTS email_events (
             id TEXT PRIMARY KEY,
             type TEXT,
             recipient TEXT,
-            created_at TEXT NOT NULL,
-            email_campaign_id INTEGER,
-            app_id INTEGER,
+            created_at {time} NOT NULL,
+            email_campaign_id {int},
+            app_id {int},
             app_name TEXT,
             sent_by_id TEXT,
-            fields TEXT NOT NULL,
-            received_at TEXT NOT NULL
+            fields {json} NOT NULL,
+            received_at {time} NOT NULL
         );
         CREATE INDEX IF NOT EXISTS email_events_campaign_received
             ON email_events (email_campaign_id, received_at)",
-    )
+        int = d.ty(Kind::Int),
+        json = d.ty(Kind::Json),
+        time = d.ty(Kind::Time),
+    ))
+    .await
 }
 
-/// Whether `email_events` got an event of campaign `id` (new or changed) at or after
-/// `since` (ISO `received_at`).
-pub fn campaign_has_events_written_since(
-    conn: &Connection,
+/// Whether `email_events` got an event of campaign `id` (new or changed) after `since` (ISO
+/// `received_at`), the previous campaigns run's start. Strictly after: an event written in
+/// that same millisecond was written before it (a sync runs its collections one after the
+/// other, events first), so the campaigns that run read already counted it; re-reading them
+/// would cost a request per campaign for nothing.
+pub async fn campaign_has_events_written_since(
+    sql: Sql<'_>,
     id: i64,
     since: &str,
-) -> rusqlite::Result<bool> {
-    Ok(conn
-        .query_row(
-            "SELECT 1 FROM email_events WHERE email_campaign_id = ?1 AND received_at >= ?2
+) -> Result<bool, DbError> {
+    Ok(sql
+        .query_opt(
+            "SELECT 1 FROM email_events WHERE email_campaign_id = ?1 AND received_at > ?2
              LIMIT 1",
-            params![id, since],
-            |_| Ok(()),
+            sql_params![id, Param::time(Some(since))],
         )
-        .optional()?
+        .await?
         .is_some())
 }
 
 /// Writes `event`, the type's own fields as JSON; an event re-read unchanged is left as it was.
-pub fn upsert_email_event(
-    conn: &Connection,
+pub async fn upsert_email_event(
+    sql: Sql<'_>,
     e: &EmailEvent,
     received_at: &str,
-) -> rusqlite::Result<Written> {
-    type Row = (
-        Option<String>,
-        Option<String>,
-        String,
-        Option<i64>,
-        Option<i64>,
-        Option<String>,
-        Option<String>,
-        String,
-    );
-    let row: Row = (
+) -> Result<Written, DbError> {
+    let created_at = format_iso_ms(e.created_ms);
+    let fields = Value::Object(e.fields.clone());
+    let row = (
         e.kind.clone(),
         e.recipient.clone(),
-        format_iso_ms(e.created_ms),
+        Some(created_at.clone()),
         e.campaign_id,
         e.app_id,
         e.app_name.clone(),
         e.sent_by_id.clone(),
-        Value::Object(e.fields.clone()).to_string(),
+        Some(fields.clone()),
     );
-    let before: Option<Row> = conn
-        .query_row(
+    let before = sql
+        .query_opt(
             "SELECT type, recipient, created_at, email_campaign_id, app_id, app_name, sent_by_id,
                 fields
              FROM email_events WHERE id = ?1",
-            [&e.id],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
-            },
+            sql_params![&e.id],
         )
-        .optional()?;
+        .await?
+        .map(|r| {
+            (
+                r.text(0),
+                r.text(1),
+                r.text(2),
+                r.int(3),
+                r.int(4),
+                r.text(5),
+                r.text(6),
+                r.json(7),
+            )
+        });
     if before.as_ref() == Some(&row) {
         return Ok(Written::Unchanged);
     }
-    conn.execute(
+    sql.execute(
         "INSERT INTO email_events (id, type, recipient, created_at, email_campaign_id, app_id,
             app_name, sent_by_id, fields, received_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
@@ -214,19 +214,20 @@ pub fn upsert_email_event(
             app_id = excluded.app_id, app_name = excluded.app_name,
             sent_by_id = excluded.sent_by_id, fields = excluded.fields,
             received_at = excluded.received_at",
-        params![
-            e.id,
-            row.0,
-            row.1,
-            row.2,
-            row.3,
-            row.4,
-            row.5,
-            row.6,
-            row.7,
-            received_at
+        sql_params![
+            &e.id,
+            &e.kind,
+            &e.recipient,
+            Param::time(Some(&created_at)),
+            e.campaign_id,
+            e.app_id,
+            &e.app_name,
+            &e.sent_by_id,
+            Param::Json(fields),
+            Param::time(Some(received_at))
         ],
-    )?;
+    )
+    .await?;
     Ok(if before.is_none() {
         Written::Inserted
     } else {
@@ -235,75 +236,72 @@ pub fn upsert_email_event(
 }
 
 /// Creates `email_subscriptions` if needed.
-pub fn ensure_email_subscriptions(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(
+pub async fn ensure_email_subscriptions(sql: Sql<'_>) -> Result<(), DbError> {
+    let d = sql.dialect();
+    sql.batch(&format!(
         "CREATE TABLE IF NOT EXISTS email_subscriptions (
             email TEXT PRIMARY KEY,
             status TEXT,
-            subscribed INTEGER,
-            bounced INTEGER,
-            marked_as_spam INTEGER,
-            unsubscribe_from_portal INTEGER,
-            subscription_statuses TEXT,
-            updated_at TEXT NOT NULL,
-            received_at TEXT NOT NULL
+            subscribed {bool},
+            bounced {bool},
+            marked_as_spam {bool},
+            unsubscribe_from_portal {bool},
+            subscription_statuses {json},
+            updated_at {time} NOT NULL,
+            received_at {time} NOT NULL
         )",
-    )
+        bool = d.ty(Kind::Bool),
+        json = d.ty(Kind::Json),
+        time = d.ty(Kind::Time),
+    ))
+    .await
 }
 
 /// Writes `email`'s state from a timeline `snapshot` taken at `at_ms`, unless the row holds a
 /// later one: snapshots may be read in any order (newest first, re-read windows) and the
 /// latest wins. `email` is lowercased, HubSpot's addresses being case-insensitive.
-pub fn upsert_email_subscription(
-    conn: &Connection,
+pub async fn upsert_email_subscription(
+    sql: Sql<'_>,
     email: &str,
     snapshot: &Value,
     at_ms: i64,
     received_at: &str,
-) -> rusqlite::Result<Written> {
-    type Row = (
-        Option<String>,
-        Option<bool>,
-        Option<bool>,
-        Option<bool>,
-        Option<bool>,
-        Option<String>,
-        String,
-    );
+) -> Result<Written, DbError> {
     let email = email.to_lowercase();
-    let row: Row = (
+    let row = (
         snapshot["status"].as_str().map(str::to_owned),
         snapshot["subscribed"].as_bool(),
         snapshot["bounced"].as_bool(),
         snapshot["markedAsSpam"].as_bool(),
         snapshot["unsubscribeFromPortal"].as_bool(),
-        snapshot.get("subscriptionStatuses").map(Value::to_string),
-        format_iso_ms(at_ms),
+        snapshot.get("subscriptionStatuses").cloned(),
+        at_ms,
     );
-    let before: Option<Row> = conn
-        .query_row(
+    let before = sql
+        .query_opt(
             "SELECT status, subscribed, bounced, marked_as_spam, unsubscribe_from_portal,
                 subscription_statuses, updated_at
              FROM email_subscriptions WHERE email = ?1",
-            [&email],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                ))
-            },
+            sql_params![&email],
         )
-        .optional()?;
+        .await?
+        .map(|r| {
+            (
+                r.text(0),
+                r.opt_flag(1),
+                r.opt_flag(2),
+                r.opt_flag(3),
+                r.opt_flag(4),
+                r.json(5),
+                // Written as `format_iso_ms`, so both destinations read back its instant.
+                r.text(6).and_then(|t| time_ms(&t)).unwrap_or(i64::MIN),
+            )
+        });
     match &before {
         Some(b) if *b == row || b.6 > row.6 => return Ok(Written::Unchanged),
         _ => {}
     }
-    conn.execute(
+    sql.execute(
         "INSERT INTO email_subscriptions (email, status, subscribed, bounced, marked_as_spam,
             unsubscribe_from_portal, subscription_statuses, updated_at, received_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
@@ -313,18 +311,19 @@ pub fn upsert_email_subscription(
             unsubscribe_from_portal = excluded.unsubscribe_from_portal,
             subscription_statuses = excluded.subscription_statuses,
             updated_at = excluded.updated_at, received_at = excluded.received_at",
-        params![
-            email,
+        sql_params![
+            &email,
             row.0,
-            row.1,
-            row.2,
-            row.3,
-            row.4,
-            row.5,
-            row.6,
-            received_at
+            Param::Bool(row.1),
+            Param::Bool(row.2),
+            Param::Bool(row.3),
+            Param::Bool(row.4),
+            row.5.map_or(Param::Text(None), Param::Json),
+            Param::Time(Some(format_iso_ms(at_ms))),
+            Param::time(Some(received_at))
         ],
-    )?;
+    )
+    .await?;
     Ok(if before.is_none() {
         Written::Inserted
     } else {
@@ -333,20 +332,24 @@ pub fn upsert_email_subscription(
 }
 
 /// Creates `email_subscription_event_changes` if needed.
-pub fn ensure_email_subscription_event_changes(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(
+pub async fn ensure_email_subscription_event_changes(sql: Sql<'_>) -> Result<(), DbError> {
+    let d = sql.dialect();
+    sql.batch(&format!(
         "CREATE TABLE IF NOT EXISTS email_subscription_event_changes (
             id TEXT PRIMARY KEY,
             email TEXT NOT NULL,
-            timestamp TEXT NOT NULL,
+            timestamp {time} NOT NULL,
             change_type TEXT NOT NULL,
             change TEXT NOT NULL,
             source TEXT,
-            subscription_id INTEGER,
+            subscription_id {int},
             caused_by_event_id TEXT,
-            received_at TEXT NOT NULL
+            received_at {time} NOT NULL
         )",
-    )
+        int = d.ty(Kind::Int),
+        time = d.ty(Kind::Time),
+    ))
+    .await
 }
 
 /// A change's key: its time (epoch ms), type, subscription and change, then the lowercased
@@ -366,29 +369,31 @@ pub fn subscription_change_key(email: &str, c: &SubscriptionChange) -> String {
 
 /// Writes one change of `email`'s timeline; answers `Inserted` or `Unchanged` (a change is
 /// never edited; re-reading it only confirms it).
-pub fn upsert_subscription_change(
-    conn: &Connection,
+pub async fn upsert_subscription_change(
+    sql: Sql<'_>,
     email: &str,
     c: &SubscriptionChange,
     received_at: &str,
-) -> rusqlite::Result<Written> {
-    let inserted = conn.execute(
-        "INSERT INTO email_subscription_event_changes (id, email, timestamp, change_type, change,
-            source, subscription_id, caused_by_event_id, received_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-         ON CONFLICT (id) DO NOTHING",
-        params![
-            subscription_change_key(email, c),
-            email.to_lowercase(),
-            format_iso_ms(c.timestamp_ms),
-            c.change_type,
-            c.change,
-            c.source,
-            c.subscription_id,
-            c.caused_by_event_id,
-            received_at
-        ],
-    )?;
+) -> Result<Written, DbError> {
+    let inserted = sql
+        .execute(
+            "INSERT INTO email_subscription_event_changes (id, email, timestamp, change_type,
+                change, source, subscription_id, caused_by_event_id, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (id) DO NOTHING",
+            sql_params![
+                subscription_change_key(email, c),
+                email.to_lowercase(),
+                Param::Time(Some(format_iso_ms(c.timestamp_ms))),
+                &c.change_type,
+                &c.change,
+                &c.source,
+                c.subscription_id,
+                &c.caused_by_event_id,
+                Param::time(Some(received_at))
+            ],
+        )
+        .await?;
     Ok(if inserted > 0 {
         Written::Inserted
     } else {
@@ -400,54 +405,55 @@ pub fn upsert_subscription_change(
 /// window's query had reached and that query's end (epoch ms), committed with each page so a
 /// resumed run can continue inside a millisecond holding more than a page of items.
 /// [`super::state::save`] leaves them as they are.
-pub fn ensure_cursor_offset(conn: &Connection) -> rusqlite::Result<()> {
-    let columns: Vec<String> = conn
-        .prepare("PRAGMA table_info(_sync_state)")?
-        .query_map([], |r| r.get(1))?
-        .collect::<Result<_, _>>()?;
-    if !columns.iter().any(|c| c == "cursor_offset") {
-        conn.execute_batch(
-            "ALTER TABLE _sync_state ADD COLUMN cursor_offset TEXT;
-             ALTER TABLE _sync_state ADD COLUMN cursor_offset_end INTEGER;",
-        )?;
+pub async fn ensure_cursor_offset(sql: Sql<'_>) -> Result<(), DbError> {
+    let d = sql.dialect();
+    let columns = sql.columns("_sync_state").await?;
+    for (column, kind) in [
+        ("cursor_offset", Kind::Text),
+        ("cursor_offset_end", Kind::Int),
+    ] {
+        if !columns.contains(column) {
+            sql.batch(&d.add_column("_sync_state", column, kind))
+                .await?;
+        }
     }
     Ok(())
 }
 
 /// The committed `(query end, offset)` of `collection`'s window, if any.
-pub fn load_cursor_offset(
-    conn: &Connection,
+pub async fn load_cursor_offset(
+    sql: Sql<'_>,
     portal: &str,
     collection: &str,
-) -> rusqlite::Result<Option<(i64, String)>> {
-    Ok(conn
-        .query_row(
+) -> Result<Option<(i64, String)>, DbError> {
+    Ok(sql
+        .query_opt(
             "SELECT cursor_offset_end, cursor_offset FROM _sync_state
              WHERE portal = ?1 AND collection = ?2",
-            params![portal, collection],
-            |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<String>>(1)?)),
+            sql_params![portal, collection],
         )
-        .optional()?
-        .and_then(|(end, offset)| Some((end?, offset?))))
+        .await?
+        .and_then(|r| Some((r.int(0)?, r.text(1)?))))
 }
 
 /// Commits `collection`'s `(query end, offset)` (`None`: no query in progress). The state row
 /// must exist.
-pub fn save_cursor_offset(
-    conn: &Connection,
+pub async fn save_cursor_offset(
+    sql: Sql<'_>,
     portal: &str,
     collection: &str,
     offset: Option<(i64, &str)>,
-) -> rusqlite::Result<()> {
-    conn.execute(
+) -> Result<(), DbError> {
+    sql.execute(
         "UPDATE _sync_state SET cursor_offset_end = ?3, cursor_offset = ?4
          WHERE portal = ?1 AND collection = ?2",
-        params![
+        sql_params![
             portal,
             collection,
             offset.map(|(end, _)| end),
-            offset.map(|(_, o)| o)
+            offset.map(|(_, o)| o.to_owned())
         ],
-    )?;
+    )
+    .await?;
     Ok(())
 }

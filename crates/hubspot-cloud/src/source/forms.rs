@@ -25,9 +25,9 @@
 //! has that address when the submission is written: sync contacts first (the default order
 //! does). An id found once is kept.
 
-use rusqlite::Connection;
 use serde_json::{Map, Value, json};
 
+use super::db::Db;
 use super::state::{self, SyncState};
 use super::store::{self, SubmissionRow, Written};
 use super::{Ctx, SyncError, TableReport};
@@ -70,16 +70,16 @@ pub fn submission_row(form: &MarketingForm, s: &FormSubmission) -> SubmissionRow
         form_name: form.name.clone(),
         page_url: s.page_url.clone(),
         page_title: s.page_title.clone(),
-        values: Value::Object(values).to_string(),
+        values: Value::Object(values),
         contact_email,
         contact_id: None,
     }
 }
 
-/// Syncs every form's new submissions into `conn`.
-pub(super) async fn run(ctx: &Ctx<'_>, conn: &mut Connection) -> Result<TableReport, SyncError> {
-    store::ensure_form_submissions(conn)?;
-    store::ensure_identities(conn)?;
+/// Syncs every form's new submissions into `db`.
+pub(super) async fn run(ctx: &Ctx<'_>, db: &mut Db) -> Result<TableReport, SyncError> {
+    store::ensure_form_submissions(db.sql()).await?;
+    store::ensure_identities(db.sql()).await?;
     let started = ctx.now_ms();
     let mut report = TableReport::new(COLLECTION);
     let mut after: Option<String> = None;
@@ -88,14 +88,14 @@ pub(super) async fn run(ctx: &Ctx<'_>, conn: &mut Connection) -> Result<TableRep
             .paced(|| ctx.client.list_forms(after.as_deref()))
             .await?;
         for form in &forms {
-            sync_form(ctx, conn, form, &mut report).await?;
+            sync_form(ctx, db, form, &mut report).await?;
         }
         match next {
             Some(a) => after = Some(a),
             None => break,
         }
     }
-    ctx.save_whole_run(conn, COLLECTION, started)?;
+    ctx.save_whole_run(db.sql(), COLLECTION, started).await?;
     report.complete = true;
     Ok(report)
 }
@@ -104,14 +104,14 @@ pub(super) async fn run(ctx: &Ctx<'_>, conn: &mut Connection) -> Result<TableRep
 /// page, the cursor with the last one.
 async fn sync_form(
     ctx: &Ctx<'_>,
-    conn: &mut Connection,
+    db: &mut Db,
     form: &MarketingForm,
     report: &mut TableReport,
 ) -> Result<(), SyncError> {
     let key = state_key(&form.id);
     let prior = match ctx.options.full_refresh {
         true => None,
-        false => state::load(conn, ctx.portal, &key)?,
+        false => state::load(db.sql(), ctx.portal, &key).await?,
     };
     let lag = ctx.options.lag.as_millis() as i64;
     let stop_ms = prior.map(|s| s.cursor_ms - lag);
@@ -123,7 +123,7 @@ async fn sync_form(
             .paced(|| ctx.client.form_submissions(&form.id, after.as_deref()))
             .await?;
         let mut done = next.is_none();
-        let tx = conn.transaction()?;
+        let tx = db.transaction().await?;
         let now = ctx.now_iso();
         for s in &page {
             if stop_ms.is_some_and(|stop| s.submitted_at_ms < stop) {
@@ -134,9 +134,9 @@ async fn sync_form(
             newest = newest.max(s.submitted_at_ms);
             let mut row = submission_row(form, s);
             if let Some(email) = &row.contact_email {
-                row.contact_id = store::contact_for_email(&tx, email)?;
+                row.contact_id = store::contact_for_email(tx.sql(), email).await?;
             }
-            match store::upsert_submission(&tx, &row, &now)? {
+            match store::upsert_submission(tx.sql(), &row, &now).await? {
                 Written::Inserted => report.inserted += 1,
                 Written::Updated => report.updated += 1,
                 Written::Unchanged => {}
@@ -145,7 +145,7 @@ async fn sync_form(
         if done {
             let finished = ctx.now_ms();
             state::save(
-                &tx,
+                tx.sql(),
                 ctx.portal,
                 &key,
                 &SyncState {
@@ -154,9 +154,10 @@ async fn sync_form(
                     last_success_ms: Some(finished),
                     ..SyncState::default()
                 },
-            )?;
+            )
+            .await?;
         }
-        tx.commit()?;
+        tx.commit().await?;
         ctx.committed(page.len());
         if done {
             return Ok(());
@@ -205,7 +206,7 @@ mod tests {
             &form(),
             &submission(&[("Email", "a@x.com"), ("topics", "x"), ("topics", "y")]),
         );
-        assert_eq!(r.values, r#"{"Email":"a@x.com","topics":"x;y"}"#);
+        assert_eq!(r.values, json!({"Email": "a@x.com", "topics": "x;y"}));
         assert_eq!(r.contact_email.as_deref(), Some("a@x.com"));
     }
 }

@@ -16,8 +16,7 @@
 //!   `is_deleted = 1` (and 0 again if it comes back);
 //! - an archived contact answers nothing: its identities stay as last read, like its links.
 
-use rusqlite::Connection;
-
+use super::db::Sql;
 use super::store::{self, LinksWritten};
 use super::{Ctx, SyncError};
 use crate::client::{IdentityProfile, MAX_VIDS};
@@ -32,14 +31,14 @@ pub(super) async fn read(ctx: &Ctx<'_>, ids: &[String]) -> Result<Vec<IdentityPr
 }
 
 /// Writes read profiles inside the caller's transaction.
-pub(super) fn write(
-    conn: &Connection,
+pub(super) async fn write(
+    sql: Sql<'_>,
     profiles: &[IdentityProfile],
     received_at: &str,
     written: &mut LinksWritten,
 ) -> Result<(), SyncError> {
     for p in profiles {
-        let w = store::replace_identities(conn, p, received_at)?;
+        let w = store::replace_identities(sql, p, received_at).await?;
         written.inserted += w.inserted;
         written.updated += w.updated;
         written.deleted += w.deleted;

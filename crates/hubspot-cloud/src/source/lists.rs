@@ -12,8 +12,7 @@
 
 use std::collections::HashSet;
 
-use rusqlite::Connection;
-
+use super::db::Db;
 use super::store::{self, Written};
 use super::{Ctx, SyncError, TableReport};
 use crate::client::ContactList;
@@ -21,9 +20,9 @@ use crate::client::ContactList;
 /// The collection's name: its table, its `_sync_state` key and its `--collections` name.
 pub const COLLECTION: &str = "contact_lists";
 
-/// Syncs every contact list of the portal and its memberships into `conn`.
-pub(super) async fn run(ctx: &Ctx<'_>, conn: &mut Connection) -> Result<TableReport, SyncError> {
-    store::ensure_lists(conn)?;
+/// Syncs every contact list of the portal and its memberships into `db`.
+pub(super) async fn run(ctx: &Ctx<'_>, db: &mut Db) -> Result<TableReport, SyncError> {
+    store::ensure_lists(db.sql()).await?;
     let started = ctx.now_ms();
     let mut report = TableReport::new(COLLECTION);
     let mut answered = HashSet::new();
@@ -32,24 +31,24 @@ pub(super) async fn run(ctx: &Ctx<'_>, conn: &mut Connection) -> Result<TableRep
         let page = ctx.paced(|| ctx.client.search_contact_lists(from)).await?;
         for list in &page.lists {
             answered.insert(list.id.clone());
-            sync_list(ctx, conn, list, &mut report).await?;
+            sync_list(ctx, db, list, &mut report).await?;
         }
         offset = page.next_offset;
     }
-    let tx = conn.transaction()?;
+    let tx = db.transaction().await?;
     let now = ctx.now_iso();
-    for id in store::live_list_ids(&tx)? {
+    for id in store::live_list_ids(tx.sql()).await? {
         if answered.contains(&id) {
             continue;
         }
-        if store::mark_list_deleted(&tx, &id, &now)? {
+        if store::mark_list_deleted(tx.sql(), &id, &now).await? {
             report.deleted += 1;
         }
-        let gone = store::replace_memberships(&tx, &id, &[], &now)?;
+        let gone = store::replace_memberships(tx.sql(), &id, &[], &now).await?;
         report.memberships.deleted += gone.deleted;
     }
-    ctx.save_whole_run(&tx, COLLECTION, started)?;
-    tx.commit()?;
+    ctx.save_whole_run(tx.sql(), COLLECTION, started).await?;
+    tx.commit().await?;
     report.complete = true;
     Ok(report)
 }
@@ -58,7 +57,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, conn: &mut Connection) -> Result<TableRep
 /// memberships in one transaction.
 async fn sync_list(
     ctx: &Ctx<'_>,
-    conn: &mut Connection,
+    db: &mut Db,
     list: &ContactList,
     report: &mut TableReport,
 ) -> Result<(), SyncError> {
@@ -74,18 +73,18 @@ async fn sync_list(
             None => break,
         }
     }
-    let tx = conn.transaction()?;
+    let tx = db.transaction().await?;
     let now = ctx.now_iso();
-    match store::upsert_list(&tx, list, &now)? {
+    match store::upsert_list(tx.sql(), list, &now).await? {
         Written::Inserted => report.inserted += 1,
         Written::Updated => report.updated += 1,
         Written::Unchanged => {}
     }
-    let w = store::replace_memberships(&tx, &list.id, &members, &now)?;
+    let w = store::replace_memberships(tx.sql(), &list.id, &members, &now).await?;
     report.memberships.inserted += w.inserted;
     report.memberships.updated += w.updated;
     report.memberships.deleted += w.deleted;
-    tx.commit()?;
+    tx.commit().await?;
     ctx.committed(1 + members.len());
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! The HubSpot Source: a portal's CRM objects (`contacts`, `companies`, `deals`, `tickets`, its
-//! custom objects) and what hangs off them into SQLite tables, incrementally, with no missed
-//! change and no duplicate row.
+//! custom objects) and what hangs off them into SQLite or PostgreSQL tables, incrementally,
+//! with no missed change and no duplicate row.
 //!
+//! - [`db`]: the two destinations behind one SQL surface, so each table is written once.
 //! - [`crm`]: one object type streamed by a keyset over search, plus deletes and restores.
 //! - [`custom`]: the portal's custom object types (`/crm/v3/schemas`), each a CRM collection.
 //! - [`store`]: the tables and their typed property columns.
@@ -23,6 +24,7 @@
 pub mod associations;
 pub mod crm;
 pub mod custom;
+pub mod db;
 pub mod email;
 pub mod email_store;
 pub mod forms;
@@ -34,19 +36,17 @@ pub mod schedule;
 pub mod state;
 pub mod store;
 
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use hubspot_core::date::format_iso_ms;
-use rusqlite::Connection;
-
 use crate::client::HubSpotClient;
 use crate::clock::Clock;
-use crate::config::{PropertySelection, SyncConfig};
+use crate::config::{PropertySelection, SyncConfig, SyncTarget};
 use crate::delivery::limiter::SlidingWindow;
 use crate::delivery::{BreakerConfig, CallError, Pacer, RateBudget};
+use db::{Db, DbError, Sql};
+use hubspot_core::date::format_iso_ms;
 
 /// The CRM object types synced (each streamed by [`crm`], linked by [`associations`]).
 pub const CRM_OBJECTS: &[&str] = &["contacts", "companies", "deals", "tickets"];
@@ -78,9 +78,9 @@ pub enum SyncError {
     /// A HubSpot call failed or the portal's breaker held it.
     #[error("HubSpot: {0:?}")]
     Call(CallError),
-    /// The SQLite file.
-    #[error("SQLite: {0}")]
-    Store(#[from] rusqlite::Error),
+    /// The destination (SQLite or PostgreSQL).
+    #[error("{0}")]
+    Store(#[from] DbError),
 }
 
 /// What one sync does.
@@ -271,9 +271,9 @@ impl Source {
         self
     }
 
-    /// Syncs each collection of `options` into `conn`; a failed collection is reported and
+    /// Syncs each collection of `options` into `db`; a failed collection is reported and
     /// the others still run.
-    pub async fn sync(&self, conn: &mut Connection, options: &SyncOptions) -> SyncReport {
+    pub async fn sync(&self, db: &mut Db, options: &SyncOptions) -> SyncReport {
         let requests = AtomicU64::new(0);
         let quiet = |_: Progress<'_>| {};
         let progress: &OnProgress = self.progress.as_deref().unwrap_or(&quiet);
@@ -344,7 +344,7 @@ impl Source {
                         api_type: &object.api_type,
                         schema_defaults: Some(&object.defaults),
                     }
-                    .run(conn)
+                    .run(db)
                     .await;
                     tables.push(ctx.finish(run));
                 }
@@ -352,14 +352,14 @@ impl Source {
             }
             let ctx = self.ctx(&requests, options, progress, collection);
             let run = match collection.as_str() {
-                pipelines::COLLECTION => pipelines::run(&ctx, conn).await,
-                owners::COLLECTION => owners::run(&ctx, conn).await,
-                lists::COLLECTION => lists::run(&ctx, conn).await,
-                forms::COLLECTION => forms::run(&ctx, conn).await,
-                email::EVENTS => email::run_events(&ctx, conn).await,
-                email::CAMPAIGNS => email::run_campaigns(&ctx, conn).await,
-                email::SUBSCRIPTIONS => email::run_subscriptions(&ctx, conn).await,
-                email::CHANGES => email::run_changes(&ctx, conn).await,
+                pipelines::COLLECTION => pipelines::run(&ctx, db).await,
+                owners::COLLECTION => owners::run(&ctx, db).await,
+                lists::COLLECTION => lists::run(&ctx, db).await,
+                forms::COLLECTION => forms::run(&ctx, db).await,
+                email::EVENTS => email::run_events(&ctx, db).await,
+                email::CAMPAIGNS => email::run_campaigns(&ctx, db).await,
+                email::SUBSCRIPTIONS => email::run_subscriptions(&ctx, db).await,
+                email::CHANGES => email::run_changes(&ctx, db).await,
                 // What is left of the built-in collections: the standard CRM objects.
                 object_type => {
                     crm::CrmStream {
@@ -368,7 +368,7 @@ impl Source {
                         api_type: object_type,
                         schema_defaults: None,
                     }
-                    .run(conn)
+                    .run(db)
                     .await
                 }
             };
@@ -380,6 +380,20 @@ impl Source {
             warnings,
         }
     }
+}
+
+/// `collection`'s line of [`status`], its state that of `state_of`.
+async fn status_line(
+    sql: Sql<'_>,
+    portal: &str,
+    collection: &str,
+    state_of: &str,
+) -> Result<CollectionStatus, DbError> {
+    Ok(CollectionStatus {
+        collection: collection.to_owned(),
+        state: state::load(sql, portal, state_of).await?,
+        rows: store::row_count(sql, collection).await?,
+    })
 }
 
 impl Source {
@@ -526,14 +540,14 @@ impl Ctx<'_> {
 
     /// Records a complete run of a collection read whole every time (no cursor) that started
     /// at `started_ms`.
-    pub fn save_whole_run(
+    pub async fn save_whole_run(
         &self,
-        conn: &Connection,
+        sql: Sql<'_>,
         collection: &str,
         started_ms: i64,
-    ) -> rusqlite::Result<()> {
+    ) -> Result<(), DbError> {
         state::save(
-            conn,
+            sql,
             self.portal,
             collection,
             &state::SyncState {
@@ -542,15 +556,33 @@ impl Ctx<'_> {
                 ..state::SyncState::default()
             },
         )
+        .await
     }
 }
 
-/// Opens (creating if needed) the SQLite file and its `_sync_state`.
-pub fn open(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    state::create(&conn)?;
-    Ok(conn)
+/// Opens (creating if needed) a destination and its `_sync_state`, for reading
+/// (`sync status`) or for a sync that holds no lock.
+pub async fn open(target: &SyncTarget) -> Result<Db, DbError> {
+    let db = connect(target).await?;
+    state::create(db.sql()).await?;
+    Ok(db)
+}
+
+/// Opens a destination to sync `portal` into: [`open`], holding the portal's sync lock
+/// ([`Db::lock_sync`]) before any table is created, so a second process fails at once with
+/// [`DbError::Busy`] instead of interleaving with the first.
+pub async fn open_for_sync(target: &SyncTarget, portal: &str) -> Result<Db, DbError> {
+    let db = connect(target).await?;
+    db.lock_sync(portal).await?;
+    state::create(db.sql()).await?;
+    Ok(db)
+}
+
+async fn connect(target: &SyncTarget) -> Result<Db, DbError> {
+    Ok(match target {
+        SyncTarget::Sqlite(path) => Db::sqlite(path)?,
+        SyncTarget::Postgres { url, schema } => Db::postgres(url, schema).await?,
+    })
 }
 
 /// One collection's line of `sync status`.
@@ -564,39 +596,36 @@ pub struct CollectionStatus {
     pub rows: i64,
 }
 
-/// The status of each collection of `portal` in `conn` (each custom object synced so far in
+/// The status of each collection of `portal` in `sql` (each custom object synced so far in
 /// place of [`custom::COLLECTION`]), then of `contact_list_memberships`, the contacts'
 /// identities (their state is the contacts') and `associations`, whose state is the oldest
 /// full association pass among the types that had one.
-pub fn status(conn: &Connection, portal: &str) -> rusqlite::Result<Vec<CollectionStatus>> {
-    let line = |collection: &str, state_of: &str| -> rusqlite::Result<CollectionStatus> {
-        Ok(CollectionStatus {
-            collection: collection.to_owned(),
-            state: state::load(conn, portal, state_of)?,
-            rows: store::row_count(conn, collection)?,
-        })
-    };
+pub async fn status(sql: Sql<'_>, portal: &str) -> Result<Vec<CollectionStatus>, DbError> {
     let mut lines = Vec::new();
     for c in COLLECTIONS {
         if *c != custom::COLLECTION {
-            lines.push(line(c, c)?);
+            lines.push(status_line(sql, portal, c, c).await?);
             continue;
         }
         // Custom objects are known from the cursors their runs saved.
-        for synced in state::collections(conn, portal)? {
+        for synced in state::collections(sql, portal).await? {
             let builtin = COLLECTIONS.contains(&synced.as_str()) || synced.contains(':');
             if !builtin {
-                lines.push(line(&synced, &synced)?);
+                lines.push(status_line(sql, portal, &synced, &synced).await?);
             }
         }
     }
     // Memberships are written by the lists' run: its state is theirs.
-    lines.push(line("contact_list_memberships", lists::COLLECTION)?);
-    lines.push(line("contact_identity_profiles", "contacts")?);
-    lines.push(line("contact_identities", "contacts")?);
+    for (table, state_of) in [
+        ("contact_list_memberships", lists::COLLECTION),
+        ("contact_identity_profiles", "contacts"),
+        ("contact_identities", "contacts"),
+    ] {
+        lines.push(status_line(sql, portal, table, state_of).await?);
+    }
     let mut oldest: Option<state::SyncState> = None;
     for c in CRM_OBJECTS {
-        if let Some(s) = state::load(conn, portal, &associations::state_key(c))? {
+        if let Some(s) = state::load(sql, portal, &associations::state_key(c)).await? {
             if oldest.is_none_or(|o| s.last_success_ms < o.last_success_ms) {
                 oldest = Some(s);
             }
@@ -605,7 +634,7 @@ pub fn status(conn: &Connection, portal: &str) -> rusqlite::Result<Vec<Collectio
     lines.push(CollectionStatus {
         collection: "associations".to_owned(),
         state: oldest,
-        rows: store::row_count(conn, "associations")?,
+        rows: store::row_count(sql, "associations").await?,
     });
     Ok(lines)
 }

@@ -3,17 +3,16 @@
 //! archived ones (deactivated users), which are written `is_deleted = 1`. One transaction per
 //! page.
 
-use rusqlite::Connection;
-
+use super::db::Db;
 use super::store::{self, Written};
 use super::{Ctx, SyncError, TableReport};
 
 /// The collection's name: its table, its `_sync_state` key and its `--collections` name.
 pub const COLLECTION: &str = "owners";
 
-/// Syncs every owner of the portal, live and archived, into `conn`.
-pub(super) async fn run(ctx: &Ctx<'_>, conn: &mut Connection) -> Result<TableReport, SyncError> {
-    store::ensure_owners(conn)?;
+/// Syncs every owner of the portal, live and archived, into `db`.
+pub(super) async fn run(ctx: &Ctx<'_>, db: &mut Db) -> Result<TableReport, SyncError> {
+    store::ensure_owners(db.sql()).await?;
     let started = ctx.now_ms();
     let mut report = TableReport::new(COLLECTION);
     for archived in [false, true] {
@@ -22,10 +21,10 @@ pub(super) async fn run(ctx: &Ctx<'_>, conn: &mut Connection) -> Result<TableRep
             let (owners, next) = ctx
                 .paced(|| ctx.client.list_owners(archived, after.as_deref()))
                 .await?;
-            let tx = conn.transaction()?;
+            let tx = db.transaction().await?;
             let now = ctx.now_iso();
             for owner in &owners {
-                match store::upsert_owner(&tx, owner, &now)? {
+                match store::upsert_owner(tx.sql(), owner, &now).await? {
                     Written::Inserted => report.inserted += 1,
                     // An owner seen live before and answered archived now was deactivated.
                     Written::Updated if owner.archived => report.deleted += 1,
@@ -33,7 +32,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, conn: &mut Connection) -> Result<TableRep
                     Written::Unchanged => {}
                 }
             }
-            tx.commit()?;
+            tx.commit().await?;
             ctx.committed(owners.len());
             match next {
                 Some(a) => after = Some(a),
@@ -41,7 +40,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, conn: &mut Connection) -> Result<TableRep
             }
         }
     }
-    ctx.save_whole_run(conn, COLLECTION, started)?;
+    ctx.save_whole_run(db.sql(), COLLECTION, started).await?;
     report.complete = true;
     Ok(report)
 }

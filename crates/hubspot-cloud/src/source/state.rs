@@ -2,7 +2,8 @@
 //! the same transaction as the page of rows it covers, so a crash leaves rows and cursor in
 //! step and the next run resumes where the last committed page ended.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::db::{DbError, Kind, Sql};
+use crate::sql_params;
 
 /// Where a collection's stream stands.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -21,53 +22,54 @@ pub struct SyncState {
     pub last_success_ms: Option<i64>,
 }
 
-/// Creates `_sync_state` if needed.
-pub fn create(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(
+/// Creates `_sync_state` if needed (epoch-ms integers on both destinations).
+pub async fn create(sql: Sql<'_>) -> Result<(), DbError> {
+    let int = sql.dialect().ty(Kind::Int);
+    sql.batch(&format!(
         "CREATE TABLE IF NOT EXISTS _sync_state (
             portal TEXT NOT NULL,
             collection TEXT NOT NULL,
-            cursor_ms INTEGER NOT NULL,
-            cursor_id INTEGER,
-            run_started_ms INTEGER,
-            last_run_started_ms INTEGER,
-            last_success_ms INTEGER,
+            cursor_ms {int} NOT NULL,
+            cursor_id {int},
+            run_started_ms {int},
+            last_run_started_ms {int},
+            last_success_ms {int},
             PRIMARY KEY (portal, collection)
-        )",
-    )
+        )"
+    ))
+    .await
 }
 
 /// The state of `collection`, if it was ever synced.
-pub fn load(
-    conn: &Connection,
+pub async fn load(
+    sql: Sql<'_>,
     portal: &str,
     collection: &str,
-) -> rusqlite::Result<Option<SyncState>> {
-    conn.query_row(
-        "SELECT cursor_ms, cursor_id, run_started_ms, last_run_started_ms, last_success_ms
-         FROM _sync_state WHERE portal = ?1 AND collection = ?2",
-        params![portal, collection],
-        |r| {
-            Ok(SyncState {
-                cursor_ms: r.get(0)?,
-                cursor_id: r.get::<_, Option<i64>>(1)?.map(|v| v as u64),
-                run_started_ms: r.get(2)?,
-                last_run_started_ms: r.get(3)?,
-                last_success_ms: r.get(4)?,
-            })
-        },
-    )
-    .optional()
+) -> Result<Option<SyncState>, DbError> {
+    Ok(sql
+        .query_opt(
+            "SELECT cursor_ms, cursor_id, run_started_ms, last_run_started_ms, last_success_ms
+             FROM _sync_state WHERE portal = ?1 AND collection = ?2",
+            sql_params![portal, collection],
+        )
+        .await?
+        .map(|r| SyncState {
+            cursor_ms: r.int(0).unwrap_or_default(),
+            cursor_id: r.int(1).map(|v| v as u64),
+            run_started_ms: r.int(2),
+            last_run_started_ms: r.int(3),
+            last_success_ms: r.int(4),
+        }))
 }
 
 /// Writes the state of `collection` (inside the caller's transaction).
-pub fn save(
-    conn: &Connection,
+pub async fn save(
+    sql: Sql<'_>,
     portal: &str,
     collection: &str,
     s: &SyncState,
-) -> rusqlite::Result<()> {
-    conn.execute(
+) -> Result<(), DbError> {
+    sql.execute(
         "INSERT INTO _sync_state (portal, collection, cursor_ms, cursor_id, run_started_ms,
             last_run_started_ms, last_success_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -75,7 +77,7 @@ pub fn save(
             cursor_id = excluded.cursor_id, run_started_ms = excluded.run_started_ms,
             last_run_started_ms = excluded.last_run_started_ms,
             last_success_ms = excluded.last_success_ms",
-        params![
+        sql_params![
             portal,
             collection,
             s.cursor_ms,
@@ -84,23 +86,21 @@ pub fn save(
             s.last_run_started_ms,
             s.last_success_ms
         ],
-    )?;
-    Ok(())
-}
-
-/// Forgets `collection`'s cursor (`--full-refresh`): the next run reads everything again.
-pub fn reset(conn: &Connection, portal: &str, collection: &str) -> rusqlite::Result<()> {
-    conn.execute(
-        "DELETE FROM _sync_state WHERE portal = ?1 AND collection = ?2",
-        params![portal, collection],
-    )?;
+    )
+    .await?;
     Ok(())
 }
 
 /// Every collection of `portal` with a state, in name order.
-pub fn collections(conn: &Connection, portal: &str) -> rusqlite::Result<Vec<String>> {
-    let mut stmt =
-        conn.prepare("SELECT collection FROM _sync_state WHERE portal = ?1 ORDER BY collection")?;
-    let names = stmt.query_map([portal], |r| r.get(0))?;
-    names.collect()
+pub async fn collections(sql: Sql<'_>, portal: &str) -> Result<Vec<String>, DbError> {
+    let rows = sql
+        .query(
+            "SELECT collection FROM _sync_state WHERE portal = ?1",
+            sql_params![portal],
+        )
+        .await?;
+    let mut names: Vec<String> = rows.iter().filter_map(|r| r.text(0)).collect();
+    // Sorted here: PostgreSQL's ORDER BY follows the database's collation, SQLite's the bytes.
+    names.sort();
+    Ok(names)
 }
