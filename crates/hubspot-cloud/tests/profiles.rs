@@ -498,3 +498,119 @@ async fn the_relay_drops_an_export_of_the_portal_it_delivers_to_and_queues_anoth
         "another portal's relay queues them"
     );
 }
+
+/// `hubspot-cloud` run as a user runs it, its stdout, stderr and exit code.
+fn cli(config: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_hubspot-cloud"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("RUST_LOG", "error")
+        .env("HUBSPOT_CLOUD_PROFILES_WRITE_KEY", KEY)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_exports_what_sync_wrote_dry_run_first_and_fails_in_one_line() {
+    use fake_hubspot::{DEFAULT_PORTAL_ID, DEFAULT_TOKEN, FakeConfig};
+    use hubspot_cloud::client::{Credentials, HubSpotApi, HubSpotClient, UpsertInput};
+    let fake = fake_hubspot::start(FakeConfig::default()).await.unwrap();
+    let client = HubSpotClient::new(
+        &fake.base_url,
+        Credentials::PrivateApp {
+            token: DEFAULT_TOKEN.into(),
+        },
+        std::time::Duration::from_secs(5),
+    );
+    let inputs: Vec<UpsertInput> = (0..5)
+        .map(|k| UpsertInput {
+            id: format!("p{k}@example.com"),
+            properties: Map::new(),
+        })
+        .collect();
+    client.upsert("contacts", "email", &inputs).await.unwrap();
+    fake.settle_search();
+    let collector = Collector::start().await;
+    let dir = std::env::temp_dir().join(format!(
+        "profiles-cli-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("hubspot-cloud.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[queue]\npath = \"{}\"\n[hubspot]\nbase_url = \"{}\"\n[sync]\npath = \"{}\"\n\
+             [[portals]]\nname = \"main\"\nportal_id = \"{DEFAULT_PORTAL_ID}\"\naccess_token = \"{DEFAULT_TOKEN}\"\n\
+             [portals.profiles]\nendpoint = \"{}\"\nuser_id = \"email\"\ncompanies = false\n",
+            dir.join("outbox.db").display(),
+            fake.base_url,
+            dir.join("crm.db").display(),
+            collector.url,
+        ),
+    )
+    .unwrap();
+    let text = |o: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    let out = cli(&config, &["sync", "--collections", "contacts"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let out = cli(&config, &["profiles", "export", "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let printed: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(printed.len(), 5, "{}", text(&out));
+    assert!(printed.iter().all(|c| c["type"] == "identify"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sent 5"));
+    assert_eq!(collector.requests(), 0, "a dry run sends nothing");
+
+    let out = cli(&config, &["profiles", "export"]);
+    let summary = text(&out);
+    assert!(out.status.success(), "{summary}");
+    assert!(
+        summary.contains("sent 5, skipped without identity 0, unchanged 0, deleted 0"),
+        "{summary}"
+    );
+    assert_eq!(
+        collector.calls(),
+        printed,
+        "what the dry run printed is sent"
+    );
+    let out = cli(&config, &["profiles", "export"]);
+    assert!(text(&out).contains("sent 0, skipped without identity 0, unchanged 5"));
+
+    client
+        .upsert(
+            "contacts",
+            "email",
+            &[UpsertInput {
+                id: "p9@example.com".into(),
+                properties: Map::new(),
+            }],
+        )
+        .await
+        .unwrap();
+    fake.settle_search();
+    assert!(
+        cli(&config, &["sync", "--collections", "contacts"])
+            .status
+            .success()
+    );
+    collector.fail_first(&[401]);
+    let out = cli(&config, &["profiles", "export"]);
+    let failure = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{failure}");
+    assert_eq!(failure.trim().lines().count(), 1, "{failure}");
+    assert!(failure.contains("HTTP 401"), "{failure}");
+    assert!(!failure.contains(KEY), "the write key is never printed");
+    std::fs::remove_dir_all(dir).ok();
+}
