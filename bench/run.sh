@@ -6,6 +6,7 @@
 #   3. browser    bench/browser/run.mjs   per-call cost, instantiation, register->loaded, heap,
 #                                         ours beside Segment's hubspot-web in headless Chromium
 #   4. cloud      bench/cloud.mjs         requests per 1,000, delivery rate, ingest, memory
+#   5. profiles   bench/profiles.mjs      profiles out: profiles/s, requests per 1,000 profiles
 # Machine-readable results land in bench/results/. Nothing here is a pass/fail test: these
 # machines are shared and noisy, so every comparison is measured in the same run.
 set -euo pipefail
@@ -34,6 +35,9 @@ node bench/browser/run.mjs
 
 section "4. cloud: relay + fake HubSpot"
 node bench/cloud.mjs
+
+section "5. profiles out: sync from fake HubSpot, export to a local collector"
+node bench/profiles.mjs
 
 section "done"
 echo "machine: $(nproc) cores, $(uname -m), $(chromium --version 2>/dev/null || true), node $(node --version)"
