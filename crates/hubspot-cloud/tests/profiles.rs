@@ -511,8 +511,18 @@ fn cli(config: &std::path::Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cli_exports_what_sync_wrote_dry_run_first_and_fails_in_one_line() {
+/// A fake HubSpot holding `contacts` contacts and a config (in a fresh directory) syncing it
+/// into SQLite and exporting to `collector` with `user_id = "email"`, contacts only.
+async fn synced_portal(
+    collector: &Collector,
+    contacts: usize,
+    extra: &str,
+) -> (
+    fake_hubspot::FakeHandle,
+    hubspot_cloud::client::HubSpotClient,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
     use fake_hubspot::{DEFAULT_PORTAL_ID, DEFAULT_TOKEN, FakeConfig};
     use hubspot_cloud::client::{Credentials, HubSpotApi, HubSpotClient, UpsertInput};
     let fake = fake_hubspot::start(FakeConfig::default()).await.unwrap();
@@ -523,7 +533,7 @@ async fn the_cli_exports_what_sync_wrote_dry_run_first_and_fails_in_one_line() {
         },
         std::time::Duration::from_secs(5),
     );
-    let inputs: Vec<UpsertInput> = (0..5)
+    let inputs: Vec<UpsertInput> = (0..contacts)
         .map(|k| UpsertInput {
             id: format!("p{k}@example.com"),
             properties: Map::new(),
@@ -531,7 +541,6 @@ async fn the_cli_exports_what_sync_wrote_dry_run_first_and_fails_in_one_line() {
         .collect();
     client.upsert("contacts", "email", &inputs).await.unwrap();
     fake.settle_search();
-    let collector = Collector::start().await;
     let dir = std::env::temp_dir().join(format!(
         "profiles-cli-{}-{}",
         std::process::id(),
@@ -542,7 +551,7 @@ async fn the_cli_exports_what_sync_wrote_dry_run_first_and_fails_in_one_line() {
     std::fs::write(
         &config,
         format!(
-            "[queue]\npath = \"{}\"\n[hubspot]\nbase_url = \"{}\"\n[sync]\npath = \"{}\"\n\
+            "[server]\nlisten = \"127.0.0.1:0\"\n[queue]\npath = \"{}\"\n[hubspot]\nbase_url = \"{}\"\n[sync]\npath = \"{}\"\n{extra}\n\
              [[portals]]\nname = \"main\"\nportal_id = \"{DEFAULT_PORTAL_ID}\"\naccess_token = \"{DEFAULT_TOKEN}\"\n\
              [portals.profiles]\nendpoint = \"{}\"\nuser_id = \"email\"\ncompanies = false\n",
             dir.join("outbox.db").display(),
@@ -552,6 +561,14 @@ async fn the_cli_exports_what_sync_wrote_dry_run_first_and_fails_in_one_line() {
         ),
     )
     .unwrap();
+    (fake, client, dir, config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_exports_what_sync_wrote_dry_run_first_and_fails_in_one_line() {
+    use hubspot_cloud::client::{HubSpotApi, UpsertInput};
+    let collector = Collector::start().await;
+    let (fake, client, dir, config) = synced_portal(&collector, 5, "").await;
     let text = |o: &std::process::Output| {
         format!(
             "{}{}",
@@ -612,5 +629,34 @@ async fn the_cli_exports_what_sync_wrote_dry_run_first_and_fails_in_one_line() {
     assert_eq!(failure.trim().lines().count(), 1, "{failure}");
     assert!(failure.contains("HTTP 401"), "{failure}");
     assert!(!failure.contains(KEY), "the write key is never printed");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_exports_after_each_scheduled_sync() {
+    let collector = Collector::start().await;
+    let (_fake, _client, dir, config) = synced_portal(&collector, 4, "every = \"1s\"").await;
+    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_hubspot-cloud"))
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .env("RUST_LOG", "error")
+        .env("HUBSPOT_CLOUD_PROFILES_WRITE_KEY", KEY)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while collector.calls().len() < 4 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Two more scheduled runs: nothing changed, nothing sent again.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    assert_eq!(
+        collector.calls().len(),
+        4,
+        "sent once, by the first scheduled run"
+    );
     std::fs::remove_dir_all(dir).ok();
 }
