@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use base64::Engine as _;
 use hubspot_cloud::client::{AssociationLink, SourceRecord};
-use hubspot_cloud::config::Config;
+use hubspot_cloud::config::{Config, SyncTarget};
 use hubspot_cloud::profiles::{self, ExportSummary, Output, Profiles, Receiver};
 use hubspot_cloud::queue::{MemoryQueue, Queue};
 use hubspot_cloud::relay::{self, Metrics, Relay};
@@ -89,14 +89,37 @@ async fn collect(
     StatusCode::OK
 }
 
+/// Where a case's tables go: SQLite always; PostgreSQL in the `--ignored` cases, through
+/// `scripts/pg-test.sh cargo test -p hubspot-cloud --test profiles -- --ignored`.
+#[derive(Clone, Copy)]
+enum Dest {
+    Sqlite,
+    Postgres,
+}
+
 /// A SQLite destination as a sync leaves it, in a fresh temporary file.
 async fn destination() -> Db {
-    let path = std::env::temp_dir().join(format!(
-        "profiles-test-{}-{}.sqlite",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    let db = Db::sqlite(&path).unwrap();
+    destination_in(Dest::Sqlite).await
+}
+
+/// A fresh destination (a new SQLite file or PostgreSQL schema) as a sync leaves it.
+async fn destination_in(dest: Dest) -> Db {
+    let target = match dest {
+        Dest::Sqlite => SyncTarget::Sqlite(std::env::temp_dir().join(format!(
+            "profiles-test-{}-{}.sqlite",
+            std::process::id(),
+            rand::random::<u32>()
+        ))),
+        Dest::Postgres => SyncTarget::Postgres {
+            url: std::env::var("HUBSPOT_TEST_PG_URL").expect(
+                "HUBSPOT_TEST_PG_URL: run through scripts/pg-test.sh, which starts a PostgreSQL",
+            ),
+            schema: format!("profiles_test_{:016x}", rand::random::<u64>()),
+        },
+    };
+    let db = hubspot_cloud::source::open_for_sync(&target, "main")
+        .await
+        .unwrap();
     for table in ["contacts", "companies"] {
         store::ensure_table(db.sql(), table, &[]).await.unwrap();
     }
@@ -166,7 +189,12 @@ async fn export(db: &mut Db, p: &Profiles) -> ExportSummary {
 
 /// Two contacts (one at a company) and the company.
 async fn portal() -> Db {
-    let db = destination().await;
+    portal_in(Dest::Sqlite).await
+}
+
+/// [`portal`] in `dest`.
+async fn portal_in(dest: Dest) -> Db {
+    let db = destination_in(dest).await;
     put(
         &db,
         "contacts",
@@ -197,8 +225,24 @@ async fn portal() -> Db {
 
 #[tokio::test]
 async fn the_first_export_sends_every_record_once_and_a_rerun_sends_nothing() {
+    first_export_then_rerun(Dest::Sqlite).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/pg-test.sh cargo test -p hubspot-cloud --test profiles -- --ignored"]
+async fn postgres_the_first_export_sends_every_record_once_and_a_rerun_sends_nothing() {
+    first_export_then_rerun(Dest::Postgres).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/pg-test.sh cargo test -p hubspot-cloud --test profiles -- --ignored"]
+async fn postgres_deletions_are_ignored_or_sent_once_as_a_trait() {
+    deletions(Dest::Postgres).await;
+}
+
+async fn first_export_then_rerun(dest: Dest) {
     let collector = Collector::start().await;
-    let mut db = portal().await;
+    let mut db = portal_in(dest).await;
     let p = settings(&collector.url, Map::new());
     let first = export(&mut db, &p).await;
     assert_eq!(
@@ -225,7 +269,7 @@ async fn the_first_export_sends_every_record_once_and_a_rerun_sends_nothing() {
                    "context": context}),
             json!({"type": "identify", "userId": "bob@example.com",
                    "traits": {"email": "bob@example.com"}, "context": context}),
-            // The company's first associated contact (lowest id) is the group call's user.
+            // The company's first associated contact (by id) is the group call's user.
             json!({"type": "group", "userId": "ada@example.com", "groupId": "example.com",
                    "traits": {"name": "Example", "website": "example.com"}, "context": context}),
         ]
@@ -370,8 +414,12 @@ async fn wide_records_go_in_batches_under_500_kb_and_an_oversized_one_is_skipped
 
 #[tokio::test]
 async fn deletions_are_ignored_or_sent_once_as_a_trait() {
+    deletions(Dest::Sqlite).await;
+}
+
+async fn deletions(dest: Dest) {
     let collector = Collector::start().await;
-    let mut db = portal().await;
+    let mut db = portal_in(dest).await;
     let mut traced = Map::new();
     traced.insert("on_delete".into(), "trait".into());
     let p = settings(&collector.url, traced);

@@ -13,7 +13,7 @@
 //! (from the checksum) lets the receiver drop what it already has.
 //!
 //! A group call needs a user too (Segment's spec): it carries the identity of the company's
-//! first associated contact (lowest id) that has one; a company without such a contact is
+//! first associated contact (by id, as text) that has one; a company without such a contact is
 //! skipped and counted with the records without an identity.
 
 pub mod calls;
@@ -227,7 +227,7 @@ async fn records(sql: Sql<'_>, table: &str) -> Result<Vec<Record>, DbError> {
         .collect())
 }
 
-/// Each company's live associated contacts, lowest id first.
+/// Each company's live associated contacts, in id order (as text).
 async fn members(sql: Sql<'_>) -> Result<BTreeMap<String, Vec<String>>, DbError> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     if !sql.table_exists("associations").await? {

@@ -88,7 +88,7 @@ impl Receiver {
                     let text: String = text.chars().take(300).collect();
                     (Some(status), header, format!("HTTP {status} {text}"))
                 }
-                Err(e) => (None, None, e.to_string()),
+                Err(e) => (None, None, with_causes(&e)),
             };
             match retry_after(status, header, attempt, rand::random()) {
                 Some(wait) => {
@@ -106,6 +106,18 @@ impl Receiver {
             }
         }
     }
+}
+
+/// An error and its causes on one line (reqwest's own text omits why a connection failed).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 #[cfg(test)]
