@@ -10,7 +10,9 @@
 //! for it, as `_profiles_export (portal, kind, record_id, checksum, sent_at)` in the sync's own
 //! destination records (the first run sends everything). Each batch's rows are committed only
 //! after the receiver accepted it, so a failed run sends the rest again, and the `messageId`
-//! (from the checksum) lets the receiver drop what it already has.
+//! (from the checksum) lets the receiver drop what it already has. Every run reads every row
+//! and hashes its call (no cursor to keep in step with the sync's; 11,000 records take about
+//! 0.4 s, `bench/profiles.mjs`).
 //!
 //! A group call needs a user too (Segment's spec): it carries the identity of the company's
 //! first associated contact (by id, as text) that has one; a company without such a contact is
@@ -158,7 +160,7 @@ pub async fn export(
     match output {
         Output::DryRun(out) => {
             for c in batches.iter().flatten() {
-                // A closed stdout (a pager quit) ends the listing, not the export.
+                // A closed stdout (a pager quit) is no failure of the export.
                 let _ = writeln!(out, "{}", c.message);
                 summary.sent += 1;
             }
