@@ -12,6 +12,7 @@
 #                                         10,000 records, records/s, peak RSS at two sizes;
 #                                         incremental (1 % changed) beside a full re-scan
 #                                         (SOURCE_BENCH_SIZE=small: a tenth, ~2 minutes)
+#   6. profiles   bench/profiles.mjs      profiles out: profiles/s, requests per 1,000 profiles
 # Machine-readable results land in bench/results/. Nothing here is a pass/fail test: these
 # machines are shared and noisy, so every comparison is measured in the same run.
 set -euo pipefail
@@ -43,6 +44,9 @@ node bench/cloud.mjs
 
 section "5. source: hubspot-cloud sync from the fake HubSpot"
 node bench/source.mjs
+
+section "6. profiles out: sync from fake HubSpot, export to a local collector"
+node bench/profiles.mjs
 
 section "done"
 echo "machine: $(nproc) cores, $(uname -m), $(chromium --version 2>/dev/null || true), node $(node --version)"

@@ -32,7 +32,7 @@ step "native tests (core, server library, fake HubSpot, relay, SQLite crash test
 cargo test --workspace
 
 step "PostgreSQL queue, the shared rate limiter, two relays on one PostgreSQL, the Source into PostgreSQL (private server on 127.0.0.1)"
-scripts/pg-test.sh bash -c 'cargo test -p hubspot-cloud --lib -- --include-ignored queue::postgres delivery::limiter_pg && cargo test -p hubspot-cloud --test crash -- --include-ignored && cargo test -p hubspot-cloud --test sync --test sync_email --test sync_more --test sync_crash -- --ignored'
+scripts/pg-test.sh bash -c 'cargo test -p hubspot-cloud --lib -- --include-ignored queue::postgres delivery::limiter_pg && cargo test -p hubspot-cloud --test crash -- --include-ignored && cargo test -p hubspot-cloud --test sync --test sync_email --test sync_more --test sync_crash --test profiles -- --ignored'
 
 step "the relay driven by Segment's analytics-node client"
 cargo build -p hubspot-cloud -p fake-hubspot

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::client::Credentials;
 use crate::mapping::{AudienceMode, AudienceSettings, MappingConfig, ObjectMapping};
+use crate::profiles::ProfilesSettings;
 
 /// The whole file.
 #[derive(Clone, Debug, Deserialize)]
@@ -651,6 +652,9 @@ pub struct PortalConfig {
     /// `[audiences]`, copied into every portal at load.
     #[serde(skip)]
     pub audiences: AudienceSettings,
+    /// `[portals.profiles]`: export the synced contacts and companies as Segment calls.
+    #[serde(default)]
+    pub profiles: Option<ProfilesSettings>,
 }
 
 /// `[portals.oauth]`.
@@ -708,6 +712,7 @@ impl std::fmt::Debug for PortalConfig {
             .field("oauth", &self.oauth.as_ref().map(|_| "<redacted>"))
             .field("rate_max", &self.rate_max)
             .field("rate_interval_ms", &self.rate_interval_ms)
+            .field("profiles", &self.profiles)
             .finish_non_exhaustive()
     }
 }
@@ -723,7 +728,8 @@ impl Config {
     /// portal without one), `HUBSPOT_ACCESS_TOKEN_<NAME>` (per portal, NAME uppercased),
     /// `HUBSPOT_BASE_URL`, `HUBSPOT_CLOUD_LISTEN`, `HUBSPOT_CLOUD_QUEUE_PATH`,
     /// `HUBSPOT_CLOUD_PG_URL` (also selects the postgres queue), `HUBSPOT_CLOUD_SYNC_PG_URL`
-    /// (also selects the postgres sync destination).
+    /// (also selects the postgres sync destination), `HUBSPOT_CLOUD_PROFILES_WRITE_KEY[_<NAME>]`
+    /// (`[portals.profiles] write_key`, as for the access token).
     pub fn load(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
@@ -765,7 +771,23 @@ impl Config {
             self.queue.url = Some(v);
         }
         let shared = env("HUBSPOT_ACCESS_TOKEN");
+        let shared_key = env("HUBSPOT_CLOUD_PROFILES_WRITE_KEY");
         for p in &mut self.portals {
+            let own_key = env(&format!(
+                "HUBSPOT_CLOUD_PROFILES_WRITE_KEY_{}",
+                p.env_name()
+            ));
+            if let Some(profiles) = &mut p.profiles {
+                if let Some(k) = own_key.or_else(|| {
+                    profiles
+                        .write_key
+                        .is_none()
+                        .then(|| shared_key.clone())
+                        .flatten()
+                }) {
+                    profiles.write_key = Some(k);
+                }
+            }
             let own = env(&format!("HUBSPOT_ACCESS_TOKEN_{}", p.env_name()));
             if let Some(t) =
                 own.or_else(|| p.access_token.is_none().then(|| shared.clone()).flatten())
@@ -837,6 +859,11 @@ impl Config {
                     "portal '{}': rate_interval_ms = 0 is no rate window; give HubSpot's (10000)",
                     p.name
                 )));
+            }
+            if let Some(profiles) = &p.profiles {
+                profiles
+                    .resolve()
+                    .map_err(|e| ConfigError(format!("portal '{}': {e}", p.name)))?;
             }
             for k in &p.write_keys {
                 if !keys.insert(k) {

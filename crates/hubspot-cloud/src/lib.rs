@@ -10,6 +10,7 @@
 //! - [`clock`]: time as a dependency, so tests run on paused time.
 //! - [`queue`]: where messages wait (the [`queue::Queue`] trait and an in-memory queue).
 //! - [`source`]: the other direction: a portal's CRM objects into SQLite tables.
+//! - [`profiles`]: synced contacts and companies out as Segment identify and group calls.
 //!
 //! `client` knows endpoints and auth; `delivery` knows batching, retries and limits but not
 //! payload shapes; `queue` knows persistence but not HubSpot.
@@ -22,6 +23,7 @@ pub mod config;
 pub mod delivery;
 pub mod mapping;
 pub mod ops;
+pub mod profiles;
 pub mod queue;
 pub mod relay;
 pub mod source;

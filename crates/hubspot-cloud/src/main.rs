@@ -14,6 +14,7 @@ use hubspot_cloud::clock::{Clock, SystemClock};
 use hubspot_cloud::config::Config;
 use hubspot_cloud::delivery::Report;
 use hubspot_cloud::mapping::{map_message, ordering_key};
+use hubspot_cloud::profiles::{self, Receiver};
 use hubspot_cloud::queue::Queue;
 use hubspot_cloud::relay::{self, Metrics, Relay};
 use hubspot_cloud::source;
@@ -85,6 +86,25 @@ enum Command {
         /// by its table name.
         #[arg(long, value_delimiter = ',')]
         collections: Vec<String>,
+    },
+    /// Profiles out: synced HubSpot records as Segment calls (`[portals.profiles]`).
+    Profiles {
+        #[command(subcommand)]
+        action: ProfilesAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProfilesAction {
+    /// Send the synced contacts and companies that changed since the last export to
+    /// `[portals.profiles] endpoint` as Segment identify and group calls.
+    Export {
+        /// Print the calls as NDJSON instead; send and record nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only this portal (default: every portal with `[portals.profiles]`).
+        #[arg(long)]
+        portal: Option<String>,
     },
 }
 
@@ -176,6 +196,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
         };
     }
+    if let Command::Profiles {
+        action: ProfilesAction::Export { dry_run, portal },
+    } = cli.command
+    {
+        return profiles_export(&config, portal.as_deref(), dry_run).await;
+    }
     if matches!(
         cli.command,
         Command::Serve | Command::Send { .. } | Command::Audiences { .. } | Command::Check
@@ -210,7 +236,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::DeadLetters { action } => dead_letters(queue, action).await,
         Command::Check => check(&config).await,
-        Command::Sync { .. } => unreachable!("handled before the queue opens"),
+        Command::Sync { .. } | Command::Profiles { .. } => {
+            unreachable!("handled before the queue opens")
+        }
     }
 }
 
@@ -431,6 +459,66 @@ impl SyncProgress {
     }
 }
 
+/// `profiles export`: each portal with `[portals.profiles]` (or the named one), one summary
+/// line each; a dry run's calls go to stdout and its summary to stderr.
+async fn profiles_export(config: &Config, name: Option<&str>, dry_run: bool) -> Result<ExitCode> {
+    let portals: Vec<_> = sync_portals(config, name)?
+        .into_iter()
+        .filter(|p| p.profiles.is_some() || name.is_some())
+        .collect();
+    if portals.is_empty() {
+        bail!("no portal has [portals.profiles]: nothing to export");
+    }
+    for p in portals {
+        let target = config.sync.target_for(&p.name, config.portals.len());
+        let mut db = source::open_for_sync(&target, &p.name)
+            .await
+            .with_context(|| format!("opening {target}"))?;
+        let s = export_profiles(config, p, &mut db, dry_run).await?;
+        let line = format!(
+            "portal {}: sent {}, skipped without identity {}, unchanged {}, deleted {}, too large {} ({} requests)",
+            p.name,
+            s.sent,
+            s.skipped_no_identity,
+            s.unchanged,
+            s.deleted,
+            s.skipped_too_large,
+            s.requests
+        );
+        if dry_run {
+            eprintln!("{line} (dry run: nothing sent)");
+        } else {
+            println!("{line}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Exports `portal`'s profiles from `db`, its sync destination.
+async fn export_profiles(
+    config: &Config,
+    portal: &hubspot_cloud::config::PortalConfig,
+    db: &mut source::db::Db,
+    dry_run: bool,
+) -> Result<profiles::ExportSummary> {
+    let settings = portal
+        .profiles
+        .as_ref()
+        .with_context(|| format!("portal '{}' has no [portals.profiles]", portal.name))?
+        .resolve()
+        .map_err(|e| anyhow::anyhow!("portal '{}': {e}", portal.name))?;
+    let receiver = Receiver::new(&settings.batch_url, &settings.write_key, config.timeout());
+    let mut stdout = std::io::stdout();
+    let output = if dry_run {
+        profiles::Output::DryRun(&mut stdout)
+    } else {
+        profiles::Output::Send(&receiver)
+    };
+    profiles::export(db, &portal.portal_id, &settings, output)
+        .await
+        .with_context(|| format!("portal '{}': profiles export", portal.name))
+}
+
 async fn sync_status(
     config: &Config,
     portals: &[&hubspot_cloud::config::PortalConfig],
@@ -542,7 +630,8 @@ async fn serve(config: Arc<Config>, queue: Arc<dyn Queue>) -> Result<ExitCode> {
 }
 
 /// One scheduled sync of `portal`, its calls through delivery's `pacer`: every collection,
-/// incrementally. Fails with the failed collections' errors in one line.
+/// incrementally, then its profiles export when `[portals.profiles]` is set. Fails with the
+/// failed collections' errors (or the export's) in one line.
 async fn scheduled_sync(
     config: &Config,
     portal: &hubspot_cloud::config::PortalConfig,
@@ -577,12 +666,24 @@ async fn scheduled_sync(
         .iter()
         .filter_map(|t| Some(format!("{}: {}", t.collection, t.error.as_ref()?)))
         .collect();
-    if failed.is_empty() {
-        tracing::info!(portal = %portal.name, requests = report.requests, "scheduled sync done");
-        Ok(())
-    } else {
-        Err(failed.join("; "))
+    if !failed.is_empty() {
+        return Err(failed.join("; "));
     }
+    tracing::info!(portal = %portal.name, requests = report.requests, "scheduled sync done");
+    if portal.profiles.is_some() {
+        let s = export_profiles(config, portal, &mut db, false)
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        tracing::info!(
+            portal = %portal.name,
+            sent = s.sent,
+            skipped_no_identity = s.skipped_no_identity,
+            unchanged = s.unchanged,
+            deleted = s.deleted,
+            "profiles export done"
+        );
+    }
+    Ok(())
 }
 
 /// The named portal, or the first configured.

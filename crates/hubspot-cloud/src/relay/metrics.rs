@@ -14,6 +14,8 @@ pub struct Metrics {
     /// `too_large`, `timeout`, `unreadable_body`, `unsupported_encoding`, `not_found`,
     /// `method_not_allowed`, `backpressure`, `queue`).
     pub rejected: IntCounterVec,
+    /// Messages dropped at ingest because this portal's own profiles export sent them.
+    pub looped: IntCounter,
     /// Messages delivered to HubSpot.
     pub delivered: IntCounter,
     /// Messages scheduled for another attempt.
@@ -50,6 +52,10 @@ impl Metrics {
                 &["reason"],
             )
             .expect("static metric definition"),
+            looped: counter(
+                "hubspot_relay_looped_total",
+                "Messages dropped because this portal's own profiles export sent them",
+            ),
             delivered: counter("hubspot_delivered_total", "Messages delivered to HubSpot"),
             retried: counter(
                 "hubspot_retried_total",
@@ -77,6 +83,7 @@ impl Metrics {
         };
         for c in [
             &m.accepted,
+            &m.looped,
             &m.delivered,
             &m.dead,
             &m.retried,

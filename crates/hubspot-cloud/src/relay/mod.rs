@@ -32,6 +32,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::delivery::{Engine, PortalHealth, Report};
 use crate::mapping::{map_message, ordering_key};
+use crate::profiles::calls::exported_from;
 use crate::queue::Queue;
 use crate::source::schedule::LastRun;
 
@@ -55,6 +56,9 @@ pub struct Relay {
     delivery: std::sync::Mutex<Option<(u64, Vec<PortalHealth>)>>,
     /// Each scheduled sync's last run, by portal (empty without `[sync]`).
     syncs: std::sync::Mutex<Vec<(String, Arc<LastRun>)>>,
+    /// Messages dropped since the delivery loop's last summary because a profiles export of
+    /// the portal they would go to sent them (HubSpot already has them).
+    looped: AtomicU64,
 }
 
 impl Relay {
@@ -67,6 +71,7 @@ impl Relay {
             depth: AtomicU64::new(0),
             delivery: std::sync::Mutex::default(),
             syncs: std::sync::Mutex::default(),
+            looped: AtomicU64::new(0),
         })
     }
 
@@ -265,6 +270,18 @@ async fn store(
             }
         }
     };
+    // A profiles export of this very portal (`profiles::calls::context`) would write HubSpot's
+    // own records back to it, and the next sync would export them again: a loop.
+    let before = raw.len();
+    let raw: Vec<Value> = raw
+        .into_iter()
+        .filter(|m| exported_from(m) != Some(portal.portal_id.as_str()))
+        .collect();
+    let looped = (before - raw.len()) as u64;
+    if looped > 0 {
+        relay.metrics.looped.inc_by(looped);
+        relay.looped.fetch_add(looped, Ordering::Relaxed);
+    }
     let now = SystemClock.now_ms();
     let mapping = portal.mapping();
     let mut items = Vec::with_capacity(raw.len());
@@ -297,6 +314,9 @@ async fn store(
         ));
     }
     let count = items.len();
+    if count == 0 {
+        return Ok((0, rejected));
+    }
     relay
         .queue
         .enqueue(&portal.name, items)
@@ -495,6 +515,13 @@ pub async fn deliver_forever<Q: Queue + ?Sized + 'static>(
             metrics.dead_letters_pruned.set(status.dead_pruned as i64);
         }
         if let Some(relay) = &relay {
+            let looped = relay.looped.swap(0, Ordering::Relaxed);
+            if looped > 0 {
+                tracing::info!(
+                    count = looped,
+                    "messages from this portal's own profiles export were dropped (no loop back to HubSpot)"
+                );
+            }
             if let Ok(mut d) = relay.delivery.lock() {
                 *d = Some((SystemClock.now_ms(), engine.health()));
             }
