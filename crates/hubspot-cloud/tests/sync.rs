@@ -9,8 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fake_hubspot::{DEFAULT_TOKEN, FakeConfig, PropertyDefinition as Def, RateLimits};
-use hubspot_cloud::client::{Credentials, HubSpotApi, HubSpotClient, UpsertInput};
+use fake_hubspot::{DEFAULT_TOKEN, FakeConfig, PropertyDefinition as Def};
+use hubspot_cloud::client::{HubSpotApi, UpsertInput};
 use hubspot_cloud::clock::{Clock, SystemClock};
 use hubspot_cloud::config::PropertySelection;
 use hubspot_cloud::config::SyncTarget;
@@ -18,41 +18,11 @@ use hubspot_cloud::delivery::RateBudget;
 use hubspot_cloud::source::db::{Db, Dialect};
 use hubspot_cloud::source::{self, Source, SyncOptions, SyncReport};
 use hubspot_cloud::sql_params;
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[macro_use]
 mod sync_support;
-use sync_support::{Dest, NEEDS_PG, count, db};
-
-struct Env {
-    fake: fake_hubspot::FakeHandle,
-    client: Arc<HubSpotClient>,
-    http: reqwest::Client,
-}
-
-/// A fake with limits high enough that tests of thousands of records do not wait on them.
-async fn env(config: FakeConfig) -> Env {
-    let fake = fake_hubspot::start(config.with_limits(RateLimits {
-        max_per_interval: 100_000,
-        interval: Duration::from_secs(10),
-        daily_max: 10_000_000,
-        search_per_second: 100_000,
-    }))
-    .await
-    .unwrap();
-    let client = Arc::new(HubSpotClient::new(
-        &fake.base_url,
-        Credentials::PrivateApp {
-            token: DEFAULT_TOKEN.into(),
-        },
-        Duration::from_secs(30),
-    ));
-    Env {
-        fake,
-        client,
-        http: reqwest::Client::new(),
-    }
-}
+use sync_support::{Dest, Env, NEEDS_PG, count, db, env};
 
 impl Env {
     /// Creates `n` contacts (`c{k}@example.com`) and makes them searchable; answers their ids.
@@ -80,48 +50,11 @@ impl Env {
         self.fake.settle_search();
         ids
     }
-
-    async fn control(&self, path: &str, body: Value) -> Value {
-        let resp = self
-            .http
-            .post(format!("{}/_fake/{path}", self.fake.base_url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "{path}: {}", resp.status());
-        resp.json().await.unwrap_or(Value::Null)
-    }
-
-    async fn sync(&self, conn: &mut Db, options: &SyncOptions) -> SyncReport {
-        let report = Source::new(
-            "main",
-            self.client.clone(),
-            Arc::new(SystemClock),
-            &RateBudget::Process,
-            100_000,
-            Duration::from_secs(10),
-            1.0,
-        )
-        .sync(conn, options)
-        .await;
-        for t in &report.tables {
-            assert_eq!(t.error, None, "{}", t.collection);
-        }
-        report
-    }
 }
 
+/// A run of `contacts` with the defaults.
 fn options() -> SyncOptions {
-    SyncOptions {
-        collections: vec!["contacts".into()],
-        full_refresh: false,
-        lag: Duration::from_secs(3600),
-        properties: PropertySelection::Default,
-        max_pages: None,
-        associations_full_every: Duration::from_secs(24 * 3600),
-        email_history: Duration::from_secs(30 * 24 * 3600),
-    }
+    sync_support::options(&["contacts"])
 }
 
 /// `column`'s declared type, as the destination names it.

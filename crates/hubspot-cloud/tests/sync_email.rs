@@ -7,68 +7,21 @@
 //! `scripts/pg-test.sh cargo test -p hubspot-cloud --test sync_email -- --ignored`.
 #![allow(missing_docs, clippy::unwrap_used)]
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use fake_hubspot::{DEFAULT_TOKEN, FakeConfig, RateLimits};
-use hubspot_cloud::client::{Credentials, HubSpotClient};
+use fake_hubspot::FakeConfig;
 use hubspot_cloud::clock::{Clock, SystemClock};
-use hubspot_cloud::config::PropertySelection;
-use hubspot_cloud::delivery::RateBudget;
 use hubspot_cloud::source::db::Db;
-use hubspot_cloud::source::{self, Source, SyncOptions, SyncReport, TableReport};
+use hubspot_cloud::source::{self, SyncOptions, SyncReport, TableReport};
 use hubspot_cloud::sql_params;
 use serde_json::{Value, json};
 
 #[macro_use]
 mod sync_support;
-use sync_support::{Dest, count, db};
+use sync_support::{Dest, Env, count, db, env, options};
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 const HOUR_MS: i64 = 3600 * 1000;
 
-struct Env {
-    fake: fake_hubspot::FakeHandle,
-    client: Arc<HubSpotClient>,
-    http: reqwest::Client,
-}
-
-async fn env() -> Env {
-    let fake = fake_hubspot::start(FakeConfig::default().with_limits(RateLimits {
-        max_per_interval: 100_000,
-        interval: Duration::from_secs(10),
-        daily_max: 10_000_000,
-        search_per_second: 100_000,
-    }))
-    .await
-    .unwrap();
-    let client = Arc::new(HubSpotClient::new(
-        &fake.base_url,
-        Credentials::PrivateApp {
-            token: DEFAULT_TOKEN.into(),
-        },
-        Duration::from_secs(30),
-    ));
-    Env {
-        fake,
-        client,
-        http: reqwest::Client::new(),
-    }
-}
-
 impl Env {
-    async fn control(&self, path: &str, body: Value) -> Value {
-        let resp = self
-            .http
-            .post(format!("{}/_fake/{path}", self.fake.base_url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "{path}: {}", resp.status());
-        resp.json().await.unwrap_or(Value::Null)
-    }
-
     /// A campaign last updated at `last_updated_ms`; answers its id.
     async fn campaign(&self, name: &str, last_updated_ms: i64) -> i64 {
         self.control(
@@ -104,36 +57,6 @@ impl Env {
                                   "change_type": change_type, "timestamp": at }] }),
         )
         .await;
-    }
-
-    async fn sync(&self, conn: &mut Db, options: &SyncOptions) -> SyncReport {
-        let report = Source::new(
-            "main",
-            self.client.clone(),
-            Arc::new(SystemClock),
-            &RateBudget::Process,
-            100_000,
-            Duration::from_secs(10),
-            1.0,
-        )
-        .sync(conn, options)
-        .await;
-        for t in &report.tables {
-            assert_eq!(t.error, None, "{}", t.collection);
-        }
-        report
-    }
-}
-
-fn options(collections: &[&str]) -> SyncOptions {
-    SyncOptions {
-        collections: collections.iter().map(|c| (*c).to_owned()).collect(),
-        full_refresh: false,
-        lag: Duration::from_secs(3600),
-        properties: PropertySelection::Default,
-        max_pages: None,
-        associations_full_every: Duration::from_secs(24 * 3600),
-        email_history: Duration::from_secs(30 * 24 * 3600),
     }
 }
 
@@ -181,7 +104,7 @@ const WINDOWED: [&str; 3] = [
 ];
 
 async fn a_first_run_reads_exactly_the_look_back_window(dest: Dest) {
-    let e = env().await;
+    let e = env(FakeConfig::default()).await;
     let now = SystemClock.now_ms() as i64;
     let c = e.campaign("Launch", now).await;
     e.events(
@@ -282,7 +205,7 @@ async fn a_first_run_reads_exactly_the_look_back_window(dest: Dest) {
 async fn the_next_run_reads_new_and_late_items_within_the_lag_and_a_rerun_writes_nothing(
     dest: Dest,
 ) {
-    let e = env().await;
+    let e = env(FakeConfig::default()).await;
     let now = SystemClock.now_ms() as i64;
     let c = e.campaign("Weekly", now).await;
     e.events(c, &[("first".into(), "SENT", now - 2 * DAY_MS)])
@@ -350,7 +273,7 @@ async fn the_next_run_reads_new_and_late_items_within_the_lag_and_a_rerun_writes
 }
 
 async fn events_sharing_one_millisecond_across_pages_are_read_once_each(dest: Dest) {
-    let e = env().await;
+    let e = env(FakeConfig::default()).await;
     let now = SystemClock.now_ms() as i64;
     let c = e.campaign("Blast", now).await;
     let t = now - DAY_MS;
@@ -398,7 +321,7 @@ async fn events_sharing_one_millisecond_across_pages_are_read_once_each(dest: De
 }
 
 async fn a_stopped_run_resumes_from_its_committed_cursor(dest: Dest) {
-    let e = env().await;
+    let e = env(FakeConfig::default()).await;
     let now = SystemClock.now_ms() as i64;
     let c = e.campaign("Series", now).await;
     let events: Vec<(String, &str, i64)> = (0..3000)
@@ -439,7 +362,7 @@ async fn a_stopped_run_resumes_from_its_committed_cursor(dest: Dest) {
 }
 
 async fn an_expired_offset_resumes_below_the_committed_time(dest: Dest) {
-    let e = env().await;
+    let e = env(FakeConfig::default()).await;
     let now = SystemClock.now_ms() as i64;
     let c = e.campaign("Series", now).await;
     let events: Vec<(String, &str, i64)> = (0..3000)
@@ -472,7 +395,7 @@ async fn an_expired_offset_resumes_below_the_committed_time(dest: Dest) {
 }
 
 async fn campaigns_land_and_recent_ones_get_new_counters(dest: Dest) {
-    let e = env().await;
+    let e = env(FakeConfig::default()).await;
     let now = SystemClock.now_ms() as i64;
     let recent = e.campaign("Recent", now).await;
     let old_quiet = e.campaign("Old and quiet", now - 90 * DAY_MS).await;
@@ -566,7 +489,7 @@ async fn campaigns_land_and_recent_ones_get_new_counters(dest: Dest) {
 }
 
 async fn subscription_state_follows_unsubscribe_then_resubscribe(dest: Dest) {
-    let e = env().await;
+    let e = env(FakeConfig::default()).await;
     let now = SystemClock.now_ms() as i64;
     let state = async |conn: &Db| -> (String, i64, i64, i64, i64) {
         conn.sql()

@@ -10,10 +10,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fake_hubspot::{
-    CustomObject, DEFAULT_TOKEN, FakeConfig, PropertyDefinition as Def, RateLimits,
-};
-use hubspot_cloud::client::{Credentials, HubSpotApi, HubSpotClient};
+use fake_hubspot::{CustomObject, FakeConfig, PropertyDefinition as Def, RateLimits};
+use hubspot_cloud::client::HubSpotApi;
 use hubspot_cloud::clock::{Clock, SystemClock};
 use hubspot_cloud::config::{ObjectProperties, PropertySelection};
 use hubspot_cloud::delivery::RateBudget;
@@ -24,50 +22,9 @@ use serde_json::{Value, json};
 
 #[macro_use]
 mod sync_support;
-use sync_support::{Dest, count, db};
-
-struct Env {
-    fake: fake_hubspot::FakeHandle,
-    client: Arc<HubSpotClient>,
-    http: reqwest::Client,
-}
-
-async fn env(config: FakeConfig) -> Env {
-    let fake = fake_hubspot::start(config.with_limits(RateLimits {
-        max_per_interval: 100_000,
-        interval: Duration::from_secs(10),
-        daily_max: 10_000_000,
-        search_per_second: 100_000,
-    }))
-    .await
-    .unwrap();
-    let client = Arc::new(HubSpotClient::new(
-        &fake.base_url,
-        Credentials::PrivateApp {
-            token: DEFAULT_TOKEN.into(),
-        },
-        Duration::from_secs(30),
-    ));
-    Env {
-        fake,
-        client,
-        http: reqwest::Client::new(),
-    }
-}
+use sync_support::{Dest, Env, count, db, env, options};
 
 impl Env {
-    async fn control(&self, path: &str, body: Value) -> Value {
-        let resp = self
-            .http
-            .post(format!("{}/_fake/{path}", self.fake.base_url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "{path}: {}", resp.status());
-        resp.json().await.unwrap_or(Value::Null)
-    }
-
     /// Creates a record of `object_type` now, searchable at once; answers its id.
     async fn create(&self, object_type: &str, properties: Value) -> String {
         let r = self
@@ -78,36 +35,6 @@ impl Env {
             .await;
         self.fake.settle_search();
         r["id"].as_str().unwrap().to_owned()
-    }
-
-    async fn sync(&self, conn: &mut Db, options: &SyncOptions) -> SyncReport {
-        let report = Source::new(
-            "main",
-            self.client.clone(),
-            Arc::new(SystemClock),
-            &RateBudget::Process,
-            100_000,
-            Duration::from_secs(10),
-            1.0,
-        )
-        .sync(conn, options)
-        .await;
-        for t in &report.tables {
-            assert_eq!(t.error, None, "{}", t.collection);
-        }
-        report
-    }
-}
-
-fn options(collections: &[&str]) -> SyncOptions {
-    SyncOptions {
-        collections: collections.iter().map(|c| (*c).to_owned()).collect(),
-        full_refresh: false,
-        lag: Duration::from_secs(3600),
-        properties: PropertySelection::Default,
-        max_pages: None,
-        associations_full_every: Duration::from_secs(24 * 3600),
-        email_history: Duration::from_secs(30 * 24 * 3600),
     }
 }
 
@@ -758,13 +685,7 @@ async fn searches_keep_to_hubspots_search_limit_beside_the_portals_window(dest: 
     .await
     .unwrap();
     let env = Env {
-        client: Arc::new(HubSpotClient::new(
-            &fake.base_url,
-            Credentials::PrivateApp {
-                token: DEFAULT_TOKEN.into(),
-            },
-            Duration::from_secs(30),
-        )),
+        client: sync_support::client(&fake.base_url),
         fake,
         http: reqwest::Client::new(),
     };
