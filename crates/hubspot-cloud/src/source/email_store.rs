@@ -111,11 +111,8 @@ pub async fn upsert_email_campaign(
         ],
     )
     .await?;
-    Ok(if before.is_none() {
-        Written::Inserted
-    } else {
-        Written::Updated
-    })
+    // An unchanged row returned before the write.
+    Ok(Written::from_before(before, |_| false))
 }
 
 /// Creates `email_events` if needed, with the index that finds a campaign's events written
@@ -228,11 +225,8 @@ pub async fn upsert_email_event(
         ],
     )
     .await?;
-    Ok(if before.is_none() {
-        Written::Inserted
-    } else {
-        Written::Updated
-    })
+    // An unchanged row returned before the write.
+    Ok(Written::from_before(before, |_| false))
 }
 
 /// Creates `email_subscriptions` if needed.
@@ -324,11 +318,8 @@ pub async fn upsert_email_subscription(
         ],
     )
     .await?;
-    Ok(if before.is_none() {
-        Written::Inserted
-    } else {
-        Written::Updated
-    })
+    // An unchanged row returned before the write.
+    Ok(Written::from_before(before, |_| false))
 }
 
 /// Creates `email_subscription_event_changes` if needed.

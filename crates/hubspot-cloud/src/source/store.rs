@@ -28,6 +28,18 @@ pub enum Written {
     Unchanged,
 }
 
+impl Written {
+    /// What writing a row did, from the row it replaced (`None`: there was none) and whether
+    /// that row already held what was written.
+    pub fn from_before<T>(before: Option<T>, same: impl FnOnce(T) -> bool) -> Written {
+        match before.map(same) {
+            None => Written::Inserted,
+            Some(true) => Written::Unchanged,
+            Some(false) => Written::Updated,
+        }
+    }
+}
+
 /// A table's typed property columns, by property name.
 pub type Columns = BTreeMap<String, PropertyType>;
 
@@ -151,13 +163,9 @@ pub async fn upsert(
     );
     sql.execute(&statement, &values).await?;
     let now = sql.dialect().stored_time(record.updated_at.as_deref());
-    Ok(match before {
-        None => Written::Inserted,
-        Some((updated_at, was_deleted)) if updated_at == now && was_deleted == deleted => {
-            Written::Unchanged
-        }
-        Some(_) => Written::Updated,
-    })
+    Ok(Written::from_before(before, |(updated_at, was_deleted)| {
+        updated_at == now && was_deleted == deleted
+    }))
 }
 
 /// Whether `table` has a row for `id`.
@@ -446,11 +454,7 @@ pub async fn upsert_list(
         sql.dialect().stored_time(list.updated_at.as_deref()),
         false,
     );
-    Ok(match before {
-        None => Written::Inserted,
-        Some(b) if b == now => Written::Unchanged,
-        Some(_) => Written::Updated,
-    })
+    Ok(Written::from_before(before, |b| b == now))
 }
 
 /// Ids of the live rows of `contact_lists`, to find the lists HubSpot no longer answers.
@@ -599,13 +603,9 @@ pub async fn upsert_owner(
     )
     .await?;
     let updated_at = sql.dialect().stored_time(owner.updated_at.as_deref());
-    Ok(match before {
-        None => Written::Inserted,
-        Some((before_at, deleted)) if before_at == updated_at && deleted == owner.archived => {
-            Written::Unchanged
-        }
-        Some(_) => Written::Updated,
-    })
+    Ok(Written::from_before(before, |(before_at, deleted)| {
+        before_at == updated_at && deleted == owner.archived
+    }))
 }
 
 /// Creates `pipelines` and `pipeline_stages` if needed.
@@ -937,13 +937,7 @@ pub async fn upsert_submission(
         ],
     )
     .await?;
-    Ok(match before {
-        None => Written::Inserted,
-        Some((name, contact))
-            if name == row.form_name && (row.contact_id.is_none() || contact == row.contact_id) =>
-        {
-            Written::Unchanged
-        }
-        Some(_) => Written::Updated,
-    })
+    Ok(Written::from_before(before, |(name, contact)| {
+        name == row.form_name && (row.contact_id.is_none() || contact == row.contact_id)
+    }))
 }
