@@ -43,32 +43,44 @@ pub enum KeyStyle {
 pub fn format_key(key: &str, style: KeyStyle) -> String {
     match style {
         KeyStyle::Unchanged => key.to_owned(),
-        KeyStyle::PerChar => lowercase(
-            key.chars()
-                .map(|c| match c {
-                    ' ' | '.' | '\t' | '\r' | '\n' | '\u{0B}' | '\u{0C}' => '_',
-                    c => c,
-                })
-                .collect::<String>(),
-        ),
+        KeyStyle::PerChar => lowercase(underscore(key, false, |c| {
+            matches!(c, ' ' | '.' | '\t' | '\r' | '\n' | '\u{0B}' | '\u{0C}')
+        })),
         KeyStyle::Runs => lowercase(collapse_runs(key)),
     }
 }
 
 /// Replaces each run of white space or `.` with one `_`.
 fn collapse_runs(s: &str) -> String {
+    underscore(s, true, |c| c == '.' || is_js_whitespace(c))
+}
+
+/// Replaces each character `is_sep` picks (with `collapse`, each run of them) with one `_`. Text
+/// between them is copied a slice at a time, not a character at a time.
+fn underscore(s: &str, collapse: bool, is_sep: fn(char) -> bool) -> String {
     let mut out = String::with_capacity(s.len());
+    let mut kept_from = 0;
     let mut in_run = false;
-    for c in s.chars() {
-        if c == '.' || is_js_whitespace(c) {
-            if !in_run {
+    for (i, c) in s.char_indices() {
+        let sep = is_sep(c);
+        if sep {
+            if !(collapse && in_run) {
+                out.push_str(s.get(kept_from..i).unwrap_or_default());
                 out.push('_');
             }
-            in_run = true;
-        } else {
-            out.push(c);
-            in_run = false;
+            kept_from = i + c.len_utf8();
         }
+        in_run = sep;
+    }
+    out.push_str(s.get(kept_from..).unwrap_or_default());
+    out
+}
+
+/// `parts` joined, without a separator: one allocation, and none of `format!`'s machinery.
+pub fn concat(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        out.push_str(p);
     }
     out
 }
@@ -76,7 +88,7 @@ fn collapse_runs(s: &str) -> String {
 /// HubSpot's internal name for a custom behavioral event: `pe<portalId>_<event>` with the event
 /// lowercased and each run of white space or `.` replaced by `_`.
 pub fn pe_event_name(portal_id: &str, event: &str) -> String {
-    format!("pe{portal_id}_{}", lowercase(collapse_runs(event)))
+    concat(&["pe", portal_id, "_", &lowercase(collapse_runs(event))])
 }
 
 /// Whether HubSpot accepts `name` as an internal event name: at most 50 characters of

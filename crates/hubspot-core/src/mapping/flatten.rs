@@ -3,7 +3,7 @@
 
 use crate::date::parse_iso_date_ms;
 use crate::diagnostic::Diagnostic;
-use crate::text::{KeyStyle, format_key, trim};
+use crate::text::{KeyStyle, concat, format_key, trim};
 use crate::value::{Map, Value, format_number};
 
 /// Deepest nesting followed; deeper values are dropped with a diagnostic (hostile payloads must
@@ -88,7 +88,7 @@ pub(crate) fn flatten_into(
     match value {
         Value::Object(m) if rules.objects == Objects::Flatten => {
             for (k, v) in m.iter() {
-                flatten_into(out, &format!("{key}_{k}"), v, rules, depth + 1, diags);
+                flatten_into(out, &concat(&[key, "_", k]), v, rules, depth + 1, diags);
             }
         }
         Value::Array(items) if rules.arrays == Arrays::Index => {

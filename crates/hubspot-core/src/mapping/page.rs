@@ -2,6 +2,7 @@
 
 use super::{Knobs, PagePath};
 use crate::event::Event;
+use crate::text::concat;
 use crate::value::Value;
 
 /// The path for `setPath`, or `None` when the profile sends none or the event carries none
@@ -27,8 +28,8 @@ pub fn page_path(event: &Event, knobs: &Knobs) -> Option<String> {
                 .unwrap_or_default();
             Some(match search.as_str() {
                 "" | "?" => path,
-                s if s.starts_with('?') => format!("{path}{s}"),
-                s => format!("{path}?{s}"),
+                s if s.starts_with('?') => concat(&[&path, s]),
+                s => concat(&[&path, "?", s]),
             })
         }
     }

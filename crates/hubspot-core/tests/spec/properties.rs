@@ -134,3 +134,42 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// The core's JSON writer (run-copying escapes) against serde_json: any text as keys and
+    /// values, control characters and non-ASCII included (numbers are `format_number`'s tests').
+    #[test]
+    fn json_text_reads_back_as_serde_writes_it(
+        strings in prop::collection::vec(any::<String>(), 0..6),
+        items in prop::collection::vec(any::<String>(), 0..4),
+    ) {
+        let mut m: Map = strings.iter().map(|s| (s.as_str(), Value::from(s.as_str()))).collect();
+        m.insert("nested", Value::Array(items.into_iter().map(Value::from).collect()));
+        let v = Value::Object(m);
+        let back: serde_json::Value = serde_json::from_str(&v.to_json()).expect("valid JSON");
+        prop_assert_eq!(back, serde_json::to_value(&v).expect("serializable"));
+    }
+
+    /// Key formatting, byte by byte and a run at a time, against the rule written per character.
+    #[test]
+    fn keys_format_as_the_per_character_rule_says(key in "[ .\t\r\n\u{0B}\u{0C}\u{A0}\u{3000}aB_é-]{0,12}|\\PC{0,12}") {
+        use hubspot_core::text::{KeyStyle, format_key, is_js_whitespace};
+        let per_char: String = key
+            .chars()
+            .map(|c| if matches!(c, ' ' | '.' | '\t' | '\r' | '\n' | '\u{0B}' | '\u{0C}') { '_' } else { c })
+            .collect();
+        prop_assert_eq!(format_key(&key, KeyStyle::PerChar), per_char.to_lowercase());
+        let mut runs = String::new();
+        let mut after_sep = false;
+        for c in key.chars() {
+            let sep = c == '.' || is_js_whitespace(c);
+            if !(sep && after_sep) {
+                runs.push(if sep { '_' } else { c });
+            }
+            after_sep = sep;
+        }
+        prop_assert_eq!(format_key(&key, KeyStyle::Runs), runs.to_lowercase());
+    }
+}
