@@ -192,7 +192,7 @@ fn browser_identify(event: &Event) -> Props {
     let (settings, _) = configs(true);
     let knobs = Knobs::for_profile(settings.profile);
     assert_eq!(settings.profile, Profile::Default);
-    match map_identify(event, &event.traits, &knobs, &mut Vec::new()) {
+    match map_identify(event, event.traits.clone(), &knobs, &mut Vec::new()) {
         Some(Command::Identify(p)) => props(&p),
         other => panic!("browser identify: {other:?}"),
     }
@@ -212,7 +212,13 @@ fn server_identify(event: &Event) -> Props {
 fn browser_track(event: &Event, format: bool) -> (String, Props) {
     let (settings, _) = configs(format);
     let knobs = Knobs::for_profile(settings.profile);
-    match map_track(event, &settings, &knobs, &mut Vec::new()) {
+    match map_track(
+        event,
+        event.properties.clone(),
+        &settings,
+        &knobs,
+        &mut Vec::new(),
+    ) {
         Some(Command::TrackCustomBehavioralEvent { name, properties }) => {
             (name, props(&properties))
         }

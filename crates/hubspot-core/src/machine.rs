@@ -476,7 +476,7 @@ impl Machine {
     }
 
     /// Maps a call and pushes its commands. `loaded`: HubSpot's tracker is ready.
-    fn forward(&mut self, event: Event, loaded: bool, now_ms: f64, out: &mut Out) {
+    fn forward(&mut self, mut event: Event, loaded: bool, now_ms: f64, out: &mut Out) {
         let mut diags = Vec::new();
         match event.kind {
             EventType::Page => {
@@ -511,19 +511,24 @@ impl Machine {
                 }
             }
             EventType::Identify => {
-                if let Some(cmd) = map_identify(&event, &event.traits, &self.knobs, &mut diags) {
+                let traits = std::mem::take(&mut event.traits);
+                if let Some(cmd) = map_identify(&event, traits, &self.knobs, &mut diags) {
                     self.push_identify(cmd, loaded, now_ms, out);
                 }
             }
             EventType::Track => {
-                if let Some(cmd) = map_track(&event, &self.settings, &self.knobs, &mut diags) {
+                let properties = std::mem::take(&mut event.properties);
+                if let Some(cmd) =
+                    map_track(&event, properties, &self.settings, &self.knobs, &mut diags)
+                {
                     let from_context = self.knobs.identify_from_context_traits
                         && !self.identify_sent
                         && find_email(&event.context_traits, None).is_some();
                     if from_context {
                         let mut ignored = Vec::new();
+                        let traits = std::mem::take(&mut event.context_traits);
                         if let Some(identify) =
-                            map_identify(&event, &event.context_traits, &self.knobs, &mut ignored)
+                            map_identify(&event, traits, &self.knobs, &mut ignored)
                         {
                             self.push_identify(identify, loaded, now_ms, out);
                         }

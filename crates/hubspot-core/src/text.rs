@@ -40,19 +40,17 @@ pub enum KeyStyle {
 }
 
 /// Formats one property key in the given style.
-pub fn format_key(key: &str, style: KeyStyle) -> String {
-    match style {
-        KeyStyle::Unchanged => key.to_owned(),
-        KeyStyle::PerChar => lowercase(underscore(key, false, |c| {
-            matches!(c, ' ' | '.' | '\t' | '\r' | '\n' | '\u{0B}' | '\u{0C}')
-        })),
-        KeyStyle::Runs => lowercase(collapse_runs(key)),
+pub fn format_key(key: String, style: KeyStyle) -> String {
+    let is_sep: fn(char) -> bool = match style {
+        KeyStyle::Unchanged => return key,
+        KeyStyle::PerChar => |c| matches!(c, ' ' | '.' | '\t' | '\r' | '\n' | '\u{0B}' | '\u{0C}'),
+        KeyStyle::Runs => |c| c == '.' || is_js_whitespace(c),
+    };
+    // Most keys have nothing to replace: they are lowercased in place, not copied.
+    if !key.contains(is_sep) {
+        return lowercase(key);
     }
-}
-
-/// Replaces each run of white space or `.` with one `_`.
-fn collapse_runs(s: &str) -> String {
-    underscore(s, true, |c| c == '.' || is_js_whitespace(c))
+    lowercase(underscore(&key, style == KeyStyle::Runs, is_sep))
 }
 
 /// Replaces each character `is_sep` picks (with `collapse`, each run of them) with one `_`. Text
@@ -88,7 +86,12 @@ pub fn concat(parts: &[&str]) -> String {
 /// HubSpot's internal name for a custom behavioral event: `pe<portalId>_<event>` with the event
 /// lowercased and each run of white space or `.` replaced by `_`.
 pub fn pe_event_name(portal_id: &str, event: &str) -> String {
-    concat(&["pe", portal_id, "_", &lowercase(collapse_runs(event))])
+    concat(&[
+        "pe",
+        portal_id,
+        "_",
+        &format_key(event.to_owned(), KeyStyle::Runs),
+    ])
 }
 
 /// Whether HubSpot accepts `name` as an internal event name: at most 50 characters of
@@ -231,7 +234,11 @@ mod tests {
             ("KeepMe", KeyStyle::Unchanged, "KeepMe"),
         ];
         for (input, style, want) in cases {
-            assert_eq!(format_key(input, style), want, "{input:?} {style:?}");
+            assert_eq!(
+                format_key(input.to_owned(), style),
+                want,
+                "{input:?} {style:?}"
+            );
         }
     }
 

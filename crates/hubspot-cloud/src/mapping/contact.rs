@@ -35,7 +35,7 @@ pub(crate) fn contact_upsert(
     };
     let diags = &mut Vec::new();
     let mut properties = flatten_properties(
-        traits,
+        traits.clone(),
         &SERVER_RULES,
         |k| is_reserved_trait(k, email_key, true),
         diags,

@@ -75,7 +75,7 @@ fn behavioral_event(
         return Err(Rejection::NoIdentity(event_name));
     }
     let mut properties = flatten_properties(
-        &event.properties,
+        event.properties.clone(),
         &EVENT_RULES,
         |k| ["email", "utk", "objectId"].contains(&k),
         &mut Vec::new(),
@@ -113,7 +113,7 @@ fn object(event: &Event, mapping: &super::ObjectMapping) -> Result<Operation, Re
             id_property: mapping.id_property.clone(),
         })?;
     let properties = to_json_map(&flatten_properties(
-        &event.properties,
+        event.properties.clone(),
         &SERVER_RULES,
         |k| k == "email",
         &mut Vec::new(),

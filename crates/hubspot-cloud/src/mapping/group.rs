@@ -22,7 +22,8 @@ pub(crate) fn group(event: &Event, _config: &MappingConfig) -> Result<Operation,
     let renamed = [("website", "domain"), ("employees", "numberofemployees")];
     let skip = ["address", "website", "employees", "email"];
     let diags = &mut Vec::new();
-    let mut properties = flatten_properties(traits, &SERVER_RULES, |k| skip.contains(&k), diags);
+    let mut properties =
+        flatten_properties(traits.clone(), &SERVER_RULES, |k| skip.contains(&k), diags);
     for (from, to) in renamed {
         if let Some(v) = traits.get(from).and_then(CoreValue::to_js_string) {
             properties.insert(to, trim(&v).into());

@@ -56,16 +56,18 @@ pub struct FlattenRules {
     pub drop_null: bool,
 }
 
-/// Flattens `props` (all keys but those `skip` picks) into a new map.
+/// Flattens `props` (all keys but those `skip` picks) into a new map. Consumes `props`: its
+/// strings and keys become the output's where the rules leave them as they are, so a payload's
+/// text is not copied (allocations are most of a browser call's cost).
 pub fn flatten_properties(
-    props: &Map,
+    props: Map,
     rules: &FlattenRules,
     skip: impl Fn(&str) -> bool,
     diags: &mut Vec<Diagnostic>,
 ) -> Map {
     let mut out = Map::with_capacity(props.len());
-    for (key, value) in props.iter() {
-        if !skip(key) {
+    for (key, value) in props {
+        if !skip(&key) {
             flatten_into(&mut out, key, value, rules, 0, diags);
         }
     }
@@ -75,25 +77,33 @@ pub fn flatten_properties(
 /// Adds `value` under `key` (a raw, unformatted key path) to `out`.
 pub(crate) fn flatten_into(
     out: &mut Map,
-    key: &str,
-    value: &Value,
+    key: String,
+    value: Value,
     rules: &FlattenRules,
     depth: usize,
     diags: &mut Vec<Diagnostic>,
 ) {
     if depth > MAX_DEPTH {
-        diags.push(Diagnostic::TooDeep(key.to_owned()));
+        diags.push(Diagnostic::TooDeep(key));
         return;
     }
     match value {
         Value::Object(m) if rules.objects == Objects::Flatten => {
-            for (k, v) in m.iter() {
-                flatten_into(out, &concat(&[key, "_", k]), v, rules, depth + 1, diags);
+            for (k, v) in m {
+                flatten_into(out, concat(&[&key, "_", &k]), v, rules, depth + 1, diags);
             }
         }
         Value::Array(items) if rules.arrays == Arrays::Index => {
-            for (i, v) in items.iter().enumerate() {
-                flatten_into(out, &format!("{key}_{i}"), v, rules, depth + 1, diags);
+            for (i, v) in items.into_iter().enumerate() {
+                let index = format_number(i as f64);
+                flatten_into(
+                    out,
+                    concat(&[&key, "_", &index]),
+                    v,
+                    rules,
+                    depth + 1,
+                    diags,
+                );
             }
         }
         Value::Array(items) if rules.arrays == Arrays::Join => {
@@ -103,32 +113,19 @@ pub(crate) fn flatten_into(
             );
         }
         Value::Object(_) if rules.objects == Objects::Json => {
-            out.insert(
-                format_key(key, rules.keys),
-                clean_value(value, rules, depth).to_json().into(),
-            );
+            let json = clean_value(value, rules, depth).to_json();
+            out.insert(format_key(key, rules.keys), json.into());
         }
         Value::Null if rules.drop_null => {}
         other => {
-            if let Some(v) = clean_bounded(other, rules, depth, key, diags) {
+            if depth + nesting(&other) > MAX_DEPTH {
+                diags.push(Diagnostic::TooDeep(key));
+            } else {
+                let v = clean_value(other, rules, depth);
                 out.insert(format_key(key, rules.keys), v);
             }
         }
     }
-}
-
-fn clean_bounded(
-    v: &Value,
-    rules: &FlattenRules,
-    depth: usize,
-    key: &str,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<Value> {
-    if depth + nesting(v) > MAX_DEPTH {
-        diags.push(Diagnostic::TooDeep(key.to_owned()));
-        return None;
-    }
-    Some(clean_value(v, rules, depth))
 }
 
 fn nesting(v: &Value) -> usize {
@@ -140,41 +137,46 @@ fn nesting(v: &Value) -> usize {
 }
 
 /// A value with strings trimmed and dates converted, all the way down (keys of nested objects
-/// are left as they are).
-pub(crate) fn clean_value(v: &Value, rules: &FlattenRules, depth: usize) -> Value {
+/// are left as they are). Strings that need no trimming are moved, not copied.
+pub(crate) fn clean_value(v: Value, rules: &FlattenRules, depth: usize) -> Value {
     match v {
         Value::String(s) => {
-            let s = trim(s);
-            match rules.dates {
-                Dates::EpochMs => match parse_iso_date_ms(s) {
-                    Some(ms) => Value::Number(ms),
-                    None => Value::String(s.to_owned()),
-                },
-                Dates::Keep => Value::String(s.to_owned()),
+            let trimmed = trim(&s);
+            if let (Dates::EpochMs, Some(ms)) = (rules.dates, parse_iso_date_ms(trimmed)) {
+                Value::Number(ms)
+            } else if trimmed.len() == s.len() {
+                Value::String(s)
+            } else {
+                Value::String(trimmed.to_owned())
             }
         }
-        Value::Date(ms) if rules.dates == Dates::EpochMs => Value::Number(*ms),
-        Value::Array(items) if depth < MAX_DEPTH => Value::Array(
-            items
-                .iter()
-                .filter(|v| !(rules.drop_null && matches!(v, Value::Null)))
-                .map(|v| clean_value(v, rules, depth + 1))
-                .collect(),
-        ),
-        Value::Object(m) if depth < MAX_DEPTH => Value::Object(
-            m.iter()
-                .filter(|(_, v)| !(rules.drop_null && matches!(v, Value::Null)))
-                .map(|(k, v)| (k, clean_value(v, rules, depth + 1)))
-                .collect(),
-        ),
+        Value::Date(ms) if rules.dates == Dates::EpochMs => Value::Number(ms),
+        Value::Array(items) if depth < MAX_DEPTH => {
+            let mut out = Vec::with_capacity(items.len());
+            for v in items {
+                if !(rules.drop_null && matches!(v, Value::Null)) {
+                    out.push(clean_value(v, rules, depth + 1));
+                }
+            }
+            Value::Array(out)
+        }
+        Value::Object(m) if depth < MAX_DEPTH => {
+            let mut out = Map::with_capacity(m.len());
+            for (k, v) in m {
+                if !(rules.drop_null && matches!(v, Value::Null)) {
+                    out.insert(k, clean_value(v, rules, depth + 1));
+                }
+            }
+            Value::Object(out)
+        }
         Value::Array(_) | Value::Object(_) => Value::Null,
-        other => other.clone(),
+        other => other,
     }
 }
 
 /// An array as HubSpot's multi-select text: elements `;`-joined, nulls skipped, nested values as
 /// JSON.
-pub(crate) fn render_list(items: &[Value], rules: &FlattenRules) -> String {
+pub(crate) fn render_list(items: Vec<Value>, rules: &FlattenRules) -> String {
     let mut out = String::new();
     for item in items {
         let text = match clean_value(item, rules, MAX_DEPTH - 1) {

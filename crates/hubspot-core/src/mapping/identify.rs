@@ -22,18 +22,20 @@ pub fn find_email<'a>(traits: &'a Map, user_id: Option<&str>) -> Option<(String,
     })
 }
 
-/// Maps an identify. `None` (with a diagnostic) when there is no email: HubSpot identifies
-/// visitors by email and ignores an identify without one.
+/// Maps an identify of `traits` (the event's own, or its `context.traits`). `None` (with a
+/// diagnostic) when there is no email: HubSpot identifies visitors by email and ignores an
+/// identify without one. Consumes `traits` (see [`super::flatten_properties`]).
 pub fn map_identify(
     event: &Event,
-    traits: &Map,
+    traits: Map,
     knobs: &Knobs,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Command> {
-    let Some((email, email_key)) = find_email(traits, event.user_id.as_deref()) else {
+    let Some((email, email_key)) = find_email(&traits, event.user_id.as_deref()) else {
         diags.push(Diagnostic::IdentifyWithoutEmail);
         return None;
     };
+    let email_key = email_key.map(str::to_owned);
     let rules = &knobs.traits;
     let mut out = Map::with_capacity(traits.len() + 2);
     out.insert("email", email.as_str().into());
@@ -46,18 +48,26 @@ pub fn map_identify(
         out.insert("id", id.into());
     }
 
+    // Names, company and address are read before the traits are consumed and added after them,
+    // in the order (and with the diagnostics' order) of adding them straight to `out`.
     let names = knobs.names != Names::AsSent;
-    for (key, value) in traits.iter() {
+    let mut later = Map::new();
+    if names {
+        add_names(&traits, &mut later);
+    }
+    let mut later_diags = Vec::new();
+    reserved_traits(&traits, knobs, &mut later, &mut later_diags);
+    for (key, value) in traits {
         let kept_name =
-            knobs.names == Names::MappedKeepingSnakeCase && SNAKE_CASE_NAMES.contains(&key);
-        if kept_name || !is_reserved_trait(key, email_key, names) {
+            knobs.names == Names::MappedKeepingSnakeCase && SNAKE_CASE_NAMES.contains(&&*key);
+        if kept_name || !is_reserved_trait(&key, email_key.as_deref(), names) {
             flatten_into(&mut out, key, value, rules, 0, diags);
         }
     }
-    if names {
-        add_names(traits, &mut out);
+    for (key, value) in later {
+        out.insert(key, value);
     }
-    reserved_traits(traits, knobs, &mut out, diags);
+    diags.append(&mut later_diags);
     // Keys the mapping sets itself: a trait formatting to one of them does not override it
     // (setting them again keeps their place at the front).
     out.insert("email", email.into());
@@ -150,7 +160,9 @@ impl ReservedTrait<'_> {
                     out.insert(to, text.into());
                 }
             }
-            ReservedTrait::Kept(value) => flatten_into(out, key, value, rules, 0, diags),
+            ReservedTrait::Kept(value) => {
+                flatten_into(out, key.to_owned(), value.clone(), rules, 0, diags)
+            }
         }
     }
 }
@@ -209,7 +221,7 @@ fn reserved_traits(traits: &Map, knobs: &Knobs, out: &mut Map, diags: &mut Vec<D
         match company_trait(company) {
             // Classic keeps an object without a name nested.
             ReservedTrait::Fields(f) if f.is_empty() && style == ReservedTraits::Classic => {
-                flatten_into(out, "company", company, rules, 0, diags)
+                flatten_into(out, "company".into(), company.clone(), rules, 0, diags)
             }
             ReservedTrait::Kept(_) if style == ReservedTraits::FieldsOnly => {}
             reserved => reserved.insert_into(out, "company", rules, diags),
@@ -219,7 +231,7 @@ fn reserved_traits(traits: &Map, knobs: &Knobs, out: &mut Map, diags: &mut Vec<D
     match traits.get("address") {
         // Classic maps no address fields: the trait goes as it came, an object nested.
         Some(address) if style == ReservedTraits::Classic => {
-            flatten_into(out, "address", address, rules, 0, diags)
+            flatten_into(out, "address".into(), address.clone(), rules, 0, diags)
         }
         Some(address) => match address_trait(address) {
             ReservedTrait::Kept(_) if style == ReservedTraits::FieldsOnly => {}

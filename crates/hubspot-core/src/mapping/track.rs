@@ -7,7 +7,7 @@ use crate::diagnostic::Diagnostic;
 use crate::event::Event;
 use crate::settings::Settings;
 use crate::text::{is_valid_internal_event_name, js_parse_float, pe_event_name, trim};
-use crate::value::Value;
+use crate::value::{Map, Value};
 
 /// How many properties HubSpot accepts on one custom behavioral event; the rest are dropped,
 /// keeping the first in key order.
@@ -30,9 +30,11 @@ pub fn custom_event_name(
     }
 }
 
-/// Maps a track. `None` (with a diagnostic) when the event has no name.
+/// Maps a track of `properties` (the event's). `None` (with a diagnostic) when the event has no
+/// name. Consumes `properties` (see [`flatten_properties`]).
 pub fn map_track(
     event: &Event,
+    properties: Map,
     settings: &Settings,
     knobs: &Knobs,
     diags: &mut Vec<Diagnostic>,
@@ -45,7 +47,7 @@ pub fn map_track(
     // formatted.
     let format = settings.format_event_names && knobs.track == TrackStyle::CustomBehavioralEvent;
     let name = custom_event_name(raw_name, &settings.event_names, &settings.portal_id, format);
-    let mut properties = flatten_properties(&event.properties, &knobs.properties, |_| false, diags);
+    let mut properties = flatten_properties(properties, &knobs.properties, |_| false, diags);
     match knobs.track {
         TrackStyle::CustomBehavioralEvent => {
             if !is_valid_internal_event_name(&name) {
@@ -79,7 +81,7 @@ pub fn map_track(
 /// Classic's revenue: `revenue` (or `total` for "Order Completed" when revenue is falsy) as a
 /// number; a string loses its `$` signs and is read by `parseFloat` (so `"$1,000"` is 1). Falsy,
 /// unparsable or non-numeric values give `None` and stay where they are.
-fn classic_revenue(props: &crate::value::Map, event: &str) -> Option<f64> {
+fn classic_revenue(props: &Map, event: &str) -> Option<f64> {
     let mut revenue = props.get("revenue").filter(|v| v.is_truthy());
     if revenue.is_none() && is_order_completed(event) {
         revenue = props.get("total");

@@ -33,7 +33,7 @@ fn identify_pushes_with_date(key: &str, ms: f64) -> Vec<Json> {
     let mut e = event(identify(None, json!({"email": "name@example.com"})));
     e.traits.insert(key, Value::Date(ms));
     vec![json_of(
-        &map_identify(&e, &e.traits, &knobs(&s), &mut vec![]).unwrap(),
+        &map_identify(&e, e.traits.clone(), &knobs(&s), &mut vec![]).unwrap(),
     )]
 }
 
@@ -228,7 +228,7 @@ fn c19_track_converts_dates_to_milliseconds() {
     let mut e = event(track("event", json!({})));
     e.properties
         .insert("date", Value::Date(1_600_000_000_000.0));
-    let cmd = map_track(&e, &s, &knobs(&s), &mut vec![]).unwrap();
+    let cmd = map_track(&e, e.properties.clone(), &s, &knobs(&s), &mut vec![]).unwrap();
     assert_eq!(
         json_of(&cmd),
         json!(["trackEvent", "event", {"date": 1_600_000_000_000u64, "id": "event"}])

@@ -11,13 +11,14 @@ const PORTAL: &str = "1234";
 fn identify_cmd(user_id: Option<&str>, traits: Json) -> Option<Json> {
     let s = settings(json!({"portalId": PORTAL}));
     let e = event(identify(user_id, traits));
-    map_identify(&e, &e.traits, &knobs(&s), &mut vec![]).map(|c| json_of(&c)[1].clone())
+    map_identify(&e, e.traits.clone(), &knobs(&s), &mut vec![]).map(|c| json_of(&c)[1].clone())
 }
 
 fn track_cmd(settings_json: Json, call: Json) -> (Option<Json>, Vec<Diagnostic>) {
     let s = settings(settings_json);
     let mut diags = vec![];
-    let cmd = map_track(&event(call), &s, &knobs(&s), &mut diags).map(|c| json_of(&c));
+    let e = event(call);
+    let cmd = map_track(&e, e.properties.clone(), &s, &knobs(&s), &mut diags).map(|c| json_of(&c));
     (cmd, diags)
 }
 
@@ -78,7 +79,7 @@ fn email_rule_with_user_id() {
 fn numeric_user_id_becomes_a_string_id() {
     let s = settings(json!({"portalId": PORTAL}));
     let e = event(json!({"type": "identify", "userId": 42, "traits": {"email": "a@b.co"}}));
-    let cmd = map_identify(&e, &e.traits, &knobs(&s), &mut vec![]).unwrap();
+    let cmd = map_identify(&e, e.traits.clone(), &knobs(&s), &mut vec![]).unwrap();
     assert_eq!(json_of(&cmd)[1], json!({"email": "a@b.co", "id": "42"}));
 }
 
@@ -197,7 +198,7 @@ fn dates_iso_strings_and_look_alikes() {
     let mut e = event(identify(None, json!({"email": "a@b.co"})));
     e.traits
         .insert("Signed Up", Value::Date(1_600_000_000_000.0));
-    let cmd = map_identify(&e, &e.traits, &knobs(&s), &mut vec![]).unwrap();
+    let cmd = map_identify(&e, e.traits.clone(), &knobs(&s), &mut vec![]).unwrap();
     assert_eq!(
         json_of(&cmd)[1],
         json!({"email": "a@b.co", "signed_up": 1_600_000_000_000u64})
@@ -391,6 +392,6 @@ fn mapping_never_mutates_the_event() {
     ));
     let before = e.clone();
     let s = settings(json!({"portalId": PORTAL}));
-    let _ = map_identify(&e, &e.traits, &knobs(&s), &mut vec![]);
+    let _ = map_identify(&e, e.traits.clone(), &knobs(&s), &mut vec![]);
     assert_eq!(e, before);
 }

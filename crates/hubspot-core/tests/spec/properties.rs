@@ -94,8 +94,8 @@ proptest! {
             s.profile = profile;
             let knobs = Knobs::for_profile(profile);
             let mut diags = vec![];
-            let identify = map_identify(&event, &event.traits, &knobs, &mut diags);
-            let track = map_track(&event, &s, &knobs, &mut diags);
+            let identify = map_identify(&event, event.traits.clone(), &knobs, &mut diags);
+            let track = map_track(&event, event.properties.clone(), &s, &knobs, &mut diags);
             prop_assert_eq!(&event, &before);
             if profile == Profile::Default {
                 for cmd in identify.iter().chain(track.iter()) {
@@ -160,7 +160,7 @@ proptest! {
             .chars()
             .map(|c| if matches!(c, ' ' | '.' | '\t' | '\r' | '\n' | '\u{0B}' | '\u{0C}') { '_' } else { c })
             .collect();
-        prop_assert_eq!(format_key(&key, KeyStyle::PerChar), per_char.to_lowercase());
+        prop_assert_eq!(format_key(key.clone(), KeyStyle::PerChar), per_char.to_lowercase());
         let mut runs = String::new();
         let mut after_sep = false;
         for c in key.chars() {
@@ -170,6 +170,6 @@ proptest! {
             }
             after_sep = sep;
         }
-        prop_assert_eq!(format_key(&key, KeyStyle::Runs), runs.to_lowercase());
+        prop_assert_eq!(format_key(key.clone(), KeyStyle::Runs), runs.to_lowercase());
     }
 }
