@@ -16,32 +16,50 @@
 
 const MAX_DEPTH = 24;
 
-let lastOps = [];
+const NONE = new Float64Array(0);
+// The ops are written into one typed array kept between calls: no array or boxed number per op
+// for the garbage collector, and the glue copies it into the wasm's memory in one `set`.
+let scratch = new Float64Array(512);
+let busy = false;
+let lastOps = NONE;
 
 /** Encodes `value`; returns the text and keeps the ops for `takeOps`. Empty ops: nothing to send. */
 export function encode(value) {
-  const ops = [];
+  // A getter that calls back into the module during a walk gets a buffer of its own.
+  const own = !busy;
+  busy = true;
+  let ops = own ? scratch : new Float64Array(64);
+  let n = 0;
+  const op = (x) => {
+    if (n === ops.length) {
+      const bigger = new Float64Array(n * 2);
+      bigger.set(ops);
+      ops = bigger;
+    }
+    ops[n++] = x;
+  };
   const parts = [];
   const path = [];
   const str = (s) => {
-    ops.push(s.length);
+    op(s.length);
     parts.push(s);
   };
   // Appends `v`; false (and nothing appended) for what JSON would drop.
   const walk = (v) => {
     switch (typeof v) {
       case 'string':
-        ops.push(5);
+        op(5);
         str(v);
         return true;
       case 'number':
-        ops.push(3, v);
+        op(3);
+        op(v);
         return true;
       case 'boolean':
-        ops.push(v ? 1 : 2);
+        op(v ? 1 : 2);
         return true;
       case 'bigint':
-        ops.push(5);
+        op(5);
         str(v.toString());
         return true;
       case 'object':
@@ -50,19 +68,22 @@ export function encode(value) {
         return false;
     }
     if (v === null) {
-      ops.push(0);
+      op(0);
       return true;
     }
     if (path.length >= MAX_DEPTH || path.includes(v)) return false;
     if (v instanceof Date) {
       const ms = v.getTime();
-      if (ms === ms) ops.push(4, ms);
-      else ops.push(0);
+      if (ms === ms) {
+        op(4);
+        op(ms);
+      } else op(0);
       return true;
     }
     path.push(v);
     if (Array.isArray(v)) {
-      ops.push(6, v.length);
+      op(6);
+      op(v.length);
       for (let i = 0; i < v.length; i++) {
         let item;
         try {
@@ -70,11 +91,12 @@ export function encode(value) {
         } catch {
           item = undefined;
         }
-        if (!walk(item)) ops.push(0);
+        if (!walk(item)) op(0);
       }
     } else {
-      ops.push(7, 0);
-      const countAt = ops.length - 1;
+      op(7);
+      op(0);
+      const countAt = n - 1;
       let count = 0;
       for (const key of Object.keys(v)) {
         let item;
@@ -83,12 +105,12 @@ export function encode(value) {
         } catch {
           continue;
         }
-        const mark = ops.length;
+        const mark = n;
         const partsMark = parts.length;
         str(key);
         if (walk(item)) count++;
         else {
-          ops.length = mark;
+          n = mark;
           parts.length = partsMark;
         }
       }
@@ -97,7 +119,16 @@ export function encode(value) {
     path.pop();
     return true;
   };
-  lastOps = walk(value) ? ops : [];
+  let ok = false;
+  try {
+    ok = walk(value);
+  } finally {
+    if (own) {
+      busy = false;
+      scratch = ops;
+    }
+  }
+  lastOps = ok ? ops.subarray(0, n) : NONE;
   return parts.join('');
 }
 
@@ -134,7 +165,7 @@ export function encodeEvent(event) {
 /** The ops of the last `encode`. */
 export function takeOps() {
   const ops = lastOps;
-  lastOps = [];
+  lastOps = NONE;
   return ops;
 }
 

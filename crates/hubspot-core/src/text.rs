@@ -46,8 +46,15 @@ pub fn format_key(key: String, style: KeyStyle) -> String {
         KeyStyle::PerChar => |c| matches!(c, ' ' | '.' | '\t' | '\r' | '\n' | '\u{0B}' | '\u{0C}'),
         KeyStyle::Runs => |c| c == '.' || is_js_whitespace(c),
     };
-    // Most keys have nothing to replace: they are lowercased in place, not copied.
-    if !key.contains(is_sep) {
+    // Most keys have nothing to replace: they are lowercased in place, not copied. For ASCII
+    // keys both styles replace the same bytes (space, `.`, tab through CR), found without decoding.
+    let replaces = if key.is_ascii() {
+        key.bytes()
+            .any(|b| matches!(b, b' ' | b'.' | b'\t'..=b'\r'))
+    } else {
+        key.contains(is_sep)
+    };
+    if !replaces {
         return lowercase(key);
     }
     lowercase(underscore(&key, style == KeyStyle::Runs, is_sep))

@@ -106,7 +106,8 @@ impl Value {
     /// JavaScript can make `Date`s again). Non-finite numbers become `null`, as in
     /// `JSON.stringify`.
     pub fn to_json_with_dates(&self, date: fn(f64, &mut String)) -> String {
-        let mut out = String::new();
+        // Room for a typical command, so the text is not regrown from a few bytes.
+        let mut out = String::with_capacity(256);
         write_json(self, &mut out, date);
         out
     }
@@ -116,38 +117,36 @@ fn write_json(v: &Value, out: &mut String, date: fn(f64, &mut String)) {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) if n.is_finite() => out.push_str(&format_number(*n)),
+        Value::Number(n) if n.is_finite() => write_number(*n, out),
         Value::Date(ms) if ms.is_finite() => date(*ms, out),
         Value::Number(_) | Value::Date(_) => out.push_str("null"),
         Value::String(s) => write_json_string(s, out),
         Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
+            let mut open = "[";
+            for item in items {
+                out.push_str(open);
+                open = ",";
                 write_json(item, out, date);
             }
-            out.push(']');
+            out.push_str(if items.is_empty() { "[]" } else { "]" });
         }
         Value::Object(m) => {
-            out.push('{');
-            for (i, (k, v)) in m.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
+            let mut open = "{";
+            for (k, v) in m.iter() {
+                out.push_str(open);
+                open = ",";
                 write_json_string(k, out);
-                out.push(':');
+                out.push_str(":");
                 write_json(v, out, date);
             }
-            out.push('}');
+            out.push_str(if m.is_empty() { "{}" } else { "}" });
         }
     }
 }
 
 fn write_json_string(s: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push('"');
+    out.push_str("\"");
     // Runs of bytes that need no escape are copied whole: the bytes escaped are all ASCII, so a
     // run never splits a UTF-8 sequence (`get`, not indexing: no panic path in the wasm).
     let mut run = 0;
@@ -172,7 +171,7 @@ fn write_json_string(s: &str, out: &mut String) {
         }
     }
     out.push_str(s.get(run..).unwrap_or_default());
-    out.push('"');
+    out.push_str("\"");
 }
 
 /// JavaScript's `Number.MAX_SAFE_INTEGER` (2^53 − 1). Whole numbers up to it are exact in a
@@ -184,11 +183,36 @@ pub const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 /// Formats a number as JavaScript's `String(n)` does: safe integers here, the rest by the host
 /// (see [`crate::host`]).
 pub fn format_number(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER {
+    let mut out = String::new();
+    write_number(n, &mut out);
+    out
+}
+
+/// [`format_number`], appended to `out`. Integers are written digit by digit: no allocation, and
+/// none of `core::fmt`'s machinery on the path every number of a payload takes.
+fn write_number(n: f64, out: &mut String) {
+    // `n as i64` is exact for safe integers; a fraction, NaN or infinity does not read back.
+    if (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&n) && (n as i64) as f64 == n {
+        let int = n as i64;
         // `-0` prints as `0`, as in JavaScript.
-        (n as i64).to_string()
+        if int < 0 {
+            out.push('-');
+        }
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut rest = int.unsigned_abs();
+        while at > 0 {
+            at -= 1;
+            digits[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        let text = digits.get(at..).unwrap_or_default();
+        out.push_str(core::str::from_utf8(text).unwrap_or_default());
     } else {
-        (crate::host::host().number_to_string)(n)
+        out.push_str(&(crate::host::host().number_to_string)(n));
     }
 }
 
@@ -407,7 +431,12 @@ mod tests {
             (0.0, "0"),
             (-0.0, "0"),
             (94103.0, "94103"),
+            (-42.0, "-42"),
+            (10.0, "10"),
+            (9007199254740991.0, "9007199254740991"),
+            (-9007199254740991.0, "-9007199254740991"),
             (1.5, "1.5"),
+            (-2.5, "-2.5"),
             (0.1, "0.1"),
             (9007199254740993.0, "9007199254740992"),
             (1_152_921_504_606_846_976.0, "1152921504606847000"),

@@ -152,6 +152,13 @@ proptest! {
         prop_assert_eq!(back, serde_json::to_value(&v).expect("serializable"));
     }
 
+    /// Safe integers are written digit by digit in the core, as Rust's (and JavaScript's) own
+    /// formatting writes them.
+    #[test]
+    fn safe_integers_format_as_decimal(n in -9_007_199_254_740_991i64..=9_007_199_254_740_991) {
+        prop_assert_eq!(hubspot_core::value::format_number(n as f64), n.to_string());
+    }
+
     /// Key formatting, byte by byte and a run at a time, against the rule written per character.
     #[test]
     fn keys_format_as_the_per_character_rule_says(key in "[ .\t\r\n\u{0B}\u{0C}\u{A0}\u{3000}aB_é-]{0,12}|\\PC{0,12}") {
