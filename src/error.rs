@@ -1,5 +1,6 @@
 //! Errors → JavaScript `Error`s, once, at the boundary.
 
+use alloc::string::ToString;
 use hubspot_core::SettingsError;
 use wasm_bindgen::JsValue;
 

@@ -1,7 +1,9 @@
 //! What the core decided and why, for debug logging. Each is a value, so tests can assert on
 //! decisions and the browser shell prints them only when `debug` is on.
 
-use std::fmt;
+use crate::prelude::*;
+
+use core::fmt;
 
 /// One decision or warning.
 #[derive(Clone, Debug, PartialEq)]

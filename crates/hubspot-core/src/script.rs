@@ -1,5 +1,7 @@
 //! Which HubSpot scripts to load, from where, and how to recognise HubSpot already on a page.
 
+use crate::prelude::*;
+
 use crate::mapping::{Knobs, ScriptStyle};
 use crate::settings::Settings;
 
@@ -29,7 +31,11 @@ pub const HUBSPOT_TAG_IDS: [&str; 2] = ["hs-script-loader", "hs-analytics"];
 
 /// Classic's cache buster: the epoch ms rounded up to the next multiple of five minutes.
 pub fn cache_buster(now_ms: f64) -> u64 {
-    ((now_ms / 300_000.0).ceil() * 300_000.0) as u64
+    // Ceiling from `trunc` (std's `f64::ceil` is not in `core`): up one when a fraction was cut.
+    let q = now_ms / 300_000.0;
+    let t = crate::value::trunc(q);
+    let up = if t < q { t + 1.0 } else { t };
+    (up * 300_000.0) as u64
 }
 
 /// The tracking script for these settings (`now_ms` only matters to classic's cache buster).
@@ -124,6 +130,19 @@ mod tests {
         assert_eq!(cache_buster(1.0), 300_000);
         assert_eq!(cache_buster(300_000.0), 300_000);
         assert_eq!(cache_buster(1_700_000_000_123.0), 1_700_000_100_000);
+        // The std-free ceiling agrees with std's on every edge, clamps included.
+        for now in [
+            -1.0,
+            -300_001.0,
+            0.5,
+            299_999.9,
+            1e300,
+            f64::INFINITY,
+            f64::NAN,
+        ] {
+            let std = ((now / 300_000.0).ceil() * 300_000.0) as u64;
+            assert_eq!(cache_buster(now), std, "{now}");
+        }
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! spelling the reference integrations use) and what the module runs with ([`Settings`], complete
 //! and checked), joined by one pure function, [`RawSettings::resolve`].
 
+use crate::prelude::*;
+
 use crate::text::{parse_number, quote, trim};
 use crate::value::{Map, Value, format_number};
-use std::fmt;
+use core::fmt;
 
 /// Which integration's `_hsq` output to reproduce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -268,7 +270,7 @@ impl fmt::Display for SettingsError {
     }
 }
 
-impl std::error::Error for SettingsError {}
+impl core::error::Error for SettingsError {}
 
 fn err(setting: &'static str, problem: impl Into<String>) -> SettingsError {
     SettingsError {
@@ -376,7 +378,7 @@ impl RawSettings {
             return Err(err("loadTimeoutMs", "must be greater than 0"));
         }
         let max_queue = self.number("maxQueue").unwrap_or_default();
-        if max_queue.fract() != 0.0 {
+        if !crate::value::is_whole(max_queue) {
             return Err(err("maxQueue", "must be a whole number"));
         }
         let event_names = match self.get("eventNames") {

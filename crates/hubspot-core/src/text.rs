@@ -2,6 +2,8 @@
 //! detection. The browser and the server use the same functions, so a trait named the same way
 //! becomes the same HubSpot property on both paths.
 
+use crate::prelude::*;
+
 /// JavaScript's `\s` class: what `String.prototype.trim` and `/\s/` treat as white space.
 pub fn is_js_whitespace(c: char) -> bool {
     matches!(

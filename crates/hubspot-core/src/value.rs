@@ -4,7 +4,9 @@
 //! core has its own small value type. Objects keep insertion order (JavaScript's order for string
 //! keys), because "the first 50 properties" and "later duplicates win" depend on it.
 
-use std::fmt;
+use crate::prelude::*;
+
+use core::fmt;
 
 /// One JavaScript value, as far as analytics payloads go.
 #[derive(Clone, Debug, PartialEq)]
@@ -172,10 +174,32 @@ fn write_json_string(s: &str, out: &mut String) {
 /// JSON is a float.
 pub const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
+/// Whether `n` is an integer no larger in magnitude than [`MAX_SAFE_INTEGER`].
+fn is_safe_integer(n: f64) -> bool {
+    n.abs() <= MAX_SAFE_INTEGER && trunc(n) == n
+}
+
+/// `n` rounded toward zero, as std's `f64::trunc` (which `core` lacks on stable) except that a
+/// result of zero is always `+0`, which compares equal to `-0`.
+pub(crate) fn trunc(n: f64) -> f64 {
+    // From 2^52 on every double is an integer (and infinities and NaN stay as they are); below it
+    // the conversion to i64 is exact after dropping the fraction.
+    if n.abs() < 4_503_599_627_370_496.0 {
+        n as i64 as f64
+    } else {
+        n
+    }
+}
+
+/// Whether `n` is finite and has no fraction (std's `n.fract() == 0.0`).
+pub(crate) fn is_whole(n: f64) -> bool {
+    n.is_finite() && trunc(n) == n
+}
+
 /// Formats a number as JavaScript's `String(n)` does: safe integers here, the rest by the host
 /// (see [`crate::host`]).
 pub fn format_number(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER {
+    if is_safe_integer(n) {
         // `-0` prints as `0`, as in JavaScript.
         (n as i64).to_string()
     } else {
@@ -277,7 +301,7 @@ impl Map {
 
 impl IntoIterator for Map {
     type Item = (String, Value);
-    type IntoIter = std::iter::Map<std::vec::IntoIter<Slot>, fn(Slot) -> (String, Value)>;
+    type IntoIter = core::iter::Map<alloc::vec::IntoIter<Slot>, fn(Slot) -> (String, Value)>;
     fn into_iter(self) -> Self::IntoIter {
         self.entries.into_iter().map(|(_, k, v)| (k, v))
     }
@@ -301,7 +325,7 @@ impl serde::Serialize for Value {
             Value::Null => s.serialize_unit(),
             Value::Bool(b) => s.serialize_bool(*b),
             Value::Number(n) | Value::Date(n) => {
-                if n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER {
+                if is_safe_integer(*n) {
                     s.serialize_i64(*n as i64)
                 } else if n.is_finite() {
                     s.serialize_f64(*n)
@@ -391,6 +415,48 @@ impl<'de> serde::de::Visitor<'de> for ValueVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Doubles around every boundary the std-free `trunc` has: zero, fractions, 2^52, 2^53,
+    /// the i64 range, infinities and NaN.
+    const EDGES: [f64; 20] = [
+        0.0,
+        -0.0,
+        0.5,
+        -0.5,
+        1.0,
+        -1.5,
+        2.999_999,
+        1e-300,
+        4_503_599_627_370_495.5,
+        -4_503_599_627_370_495.5,
+        4_503_599_627_370_496.0,
+        9_007_199_254_740_993.0,
+        1e19,
+        -1e19,
+        1e300,
+        f64::MAX,
+        f64::MIN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+    ];
+
+    #[test]
+    fn trunc_and_is_whole_match_std() {
+        for n in EDGES {
+            let (ours, std) = (trunc(n), n.trunc());
+            assert!(
+                ours == std || ours.is_nan() && std.is_nan(),
+                "{n}: {ours} vs {std}"
+            );
+            assert_eq!(is_whole(n), n.fract() == 0.0, "{n}");
+            assert_eq!(
+                is_safe_integer(n),
+                n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER,
+                "{n}"
+            );
+        }
+    }
 
     #[test]
     fn numbers_format_like_javascript() {

@@ -1,6 +1,8 @@
 //! Nested values → the flat, formatted properties HubSpot stores. Shared by identify and track
 //! here and by the server crate's mapping.
 
+use crate::prelude::*;
+
 use crate::date::parse_iso_date_ms;
 use crate::diagnostic::Diagnostic;
 use crate::text::{KeyStyle, format_key, trim};
