@@ -3,7 +3,7 @@
 
 use alloc::borrow::ToOwned;
 use alloc::rc::Rc;
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 
@@ -250,7 +250,7 @@ impl Engine {
 
     fn log(&self, d: &Diagnostic) {
         if self.debug {
-            page::log(&d.to_string());
+            page::log(&d.message());
         }
     }
 }

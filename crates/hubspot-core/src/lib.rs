@@ -33,7 +33,7 @@ pub mod value;
 /// What std's prelude would bring into every module: the `alloc` types the core uses.
 mod prelude {
     pub(crate) use alloc::borrow::ToOwned;
-    pub(crate) use alloc::string::{String, ToString};
+    pub(crate) use alloc::string::String;
     pub(crate) use alloc::vec::Vec;
     pub(crate) use alloc::{format, vec};
 }

@@ -50,7 +50,11 @@ pub fn tracking_script(settings: &Settings, knobs: &Knobs, now_ms: f64) -> Scrip
                 "js.hs-analytics.net"
             };
             (
-                format!("https://{host}/analytics/{}/{id}.js", cache_buster(now_ms)),
+                {
+                    let mut url = ["https://", host, "/analytics/"].concat();
+                    crate::text::push_decimal(&mut url, cache_buster(now_ms), 1);
+                    url + "/" + id + ".js"
+                },
                 "hs-analytics",
             )
         }
@@ -60,7 +64,10 @@ pub fn tracking_script(settings: &Settings, knobs: &Knobs, now_ms: f64) -> Scrip
             } else {
                 "js.hs-scripts.com"
             };
-            (format!("https://{host}/{id}.js"), "hs-script-loader")
+            (
+                ["https://", host, "/", id, ".js"].concat(),
+                "hs-script-loader",
+            )
         }
     };
     Script {

@@ -61,7 +61,7 @@ impl Value {
         match self {
             Value::String(s) => Some(s.clone()),
             Value::Number(n) => Some(format_number(*n)),
-            Value::Bool(b) => Some(b.to_string()),
+            Value::Bool(b) => Some(bool_text(*b).to_owned()),
             Value::Null | Value::Date(_) | Value::Array(_) | Value::Object(_) => None,
         }
     }
@@ -174,6 +174,11 @@ fn write_json_string(s: &str, out: &mut String) {
 /// JSON is a float.
 pub const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
+/// `String(b)` for a boolean (`b.to_string()` would link `core::fmt`).
+pub(crate) fn bool_text(b: bool) -> &'static str {
+    if b { "true" } else { "false" }
+}
+
 /// Whether `n` is an integer no larger in magnitude than [`MAX_SAFE_INTEGER`].
 fn is_safe_integer(n: f64) -> bool {
     n.abs() <= MAX_SAFE_INTEGER && trunc(n) == n
@@ -201,7 +206,12 @@ pub(crate) fn is_whole(n: f64) -> bool {
 pub fn format_number(n: f64) -> String {
     if is_safe_integer(n) {
         // `-0` prints as `0`, as in JavaScript.
-        (n as i64).to_string()
+        let mut out = String::new();
+        if n < 0.0 {
+            out.push('-');
+        }
+        crate::text::push_decimal(&mut out, n.abs() as u64, 1);
+        out
     } else {
         (crate::host::host().number_to_string)(n)
     }

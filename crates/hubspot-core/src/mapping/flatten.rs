@@ -5,8 +5,8 @@ use crate::prelude::*;
 
 use crate::date::parse_iso_date_ms;
 use crate::diagnostic::Diagnostic;
-use crate::text::{KeyStyle, format_key, trim};
-use crate::value::{Map, Value, format_number};
+use crate::text::{KeyStyle, format_key, push_decimal, trim};
+use crate::value::{Map, Value, bool_text, format_number};
 
 /// Deepest nesting followed; deeper values are dropped with a diagnostic (hostile payloads must
 /// not exhaust the stack).
@@ -90,12 +90,14 @@ pub(crate) fn flatten_into(
     match value {
         Value::Object(m) if rules.objects == Objects::Flatten => {
             for (k, v) in m.iter() {
-                flatten_into(out, &format!("{key}_{k}"), v, rules, depth + 1, diags);
+                flatten_into(out, &[key, "_", k].concat(), v, rules, depth + 1, diags);
             }
         }
         Value::Array(items) if rules.arrays == Arrays::Index => {
             for (i, v) in items.iter().enumerate() {
-                flatten_into(out, &format!("{key}_{i}"), v, rules, depth + 1, diags);
+                let mut sub = [key, "_"].concat();
+                push_decimal(&mut sub, i as u64, 1);
+                flatten_into(out, &sub, v, rules, depth + 1, diags);
             }
         }
         Value::Array(items) if rules.arrays == Arrays::Join => {
@@ -183,7 +185,7 @@ pub(crate) fn render_list(items: &[Value], rules: &FlattenRules) -> String {
             Value::Null => continue,
             Value::String(s) => s,
             Value::Number(n) | Value::Date(n) => format_number(n),
-            Value::Bool(b) => b.to_string(),
+            Value::Bool(b) => bool_text(b).to_owned(),
             nested @ (Value::Array(_) | Value::Object(_)) => nested.to_json(),
         };
         if !out.is_empty() {

@@ -29,8 +29,8 @@ pub fn page_path(event: &Event, knobs: &Knobs) -> Option<String> {
                 .unwrap_or_default();
             Some(match search.as_str() {
                 "" | "?" => path,
-                s if s.starts_with('?') => format!("{path}{s}"),
-                s => format!("{path}?{s}"),
+                s if s.starts_with('?') => path + s,
+                s => [&path, "?", s].concat(),
             })
         }
     }
