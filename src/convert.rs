@@ -7,6 +7,9 @@
 //! all text and a list of numbers, so a call costs two boundary crossings instead of several per
 //! property.
 
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+use alloc::vec::Vec;
 use hubspot_core::value::format_number;
 use hubspot_core::{Map, Value};
 use wasm_bindgen::prelude::*;

@@ -1,8 +1,11 @@
 //! One destination instance: the core's [`Machine`] plus the browser effects it asks for.
 //! Shared by the analytics-next plugin and the standalone client.
 
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use alloc::borrow::ToOwned;
+use alloc::rc::Rc;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::{Cell, RefCell};
 
 use hubspot_core::script::ScriptRole;
 use hubspot_core::text::quote;
@@ -59,7 +62,7 @@ impl Engine {
             Some(n) => Some(n),
             None => page::page_nonce()?,
         };
-        let engine = Rc::new_cyclic(|weak: &std::rc::Weak<Engine>| {
+        let engine = Rc::new_cyclic(|weak: &alloc::rc::Weak<Engine>| {
             let weak = weak.clone();
             let signal = Closure::<dyn FnMut(u32, u32)>::new(move |code, arg| {
                 if let Some(e) = weak.upgrade() {
@@ -247,7 +250,7 @@ impl Engine {
 
     fn log(&self, d: &Diagnostic) {
         if self.debug {
-            page::log(&d.to_string());
+            page::log(&d.message());
         }
     }
 }

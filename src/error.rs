@@ -5,7 +5,7 @@ use wasm_bindgen::JsValue;
 
 /// A JavaScript `Error` whose message names the setting.
 pub fn settings_error(e: &SettingsError) -> JsValue {
-    let err = js_sys::Error::new(&e.to_string());
+    let err = js_sys::Error::new(&e.message());
     err.set_name("HubSpotSettingsError");
     err.into()
 }

@@ -4,6 +4,13 @@
 //! core's state machine ([`engine`]), and performs the effects it returns through
 //! `js/shell.js` ([`page`]: `window._hsq`, script tags, timers, cookies, the console). No HubSpot
 //! rule is decided here.
+//!
+//! In wasm the crate is `no_std`: std's panic machinery (payload boxing, the hook, message
+//! formatting) would be linked for panics that only ever abort (`panic = "abort"`).
+
+#![cfg_attr(target_family = "wasm", no_std)]
+
+extern crate alloc;
 
 pub mod convert;
 pub mod engine;
@@ -20,3 +27,10 @@ pub use plugin::Instance;
 #[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
+/// Every panic aborts: a trap the page sees as a `RuntimeError`, with no message to format.
+#[cfg(all(target_family = "wasm", not(feature = "std")))]
+#[panic_handler]
+fn panic(_: &::core::panic::PanicInfo) -> ! {
+    ::core::arch::wasm32::unreachable()
+}

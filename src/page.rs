@@ -2,6 +2,7 @@
 //! JavaScript performs and reports; what counts as HubSpot on the page is decided by the core
 //! (`hubspot_core::script`).
 
+use alloc::string::String;
 use hubspot_core::Existing;
 use hubspot_core::script::{HUBSPOT_TAG_IDS, is_hubspot_forms_url, is_hubspot_tracking_url};
 use js_sys::Function;

@@ -3,7 +3,8 @@
 //! (names, getters, argument shuffling, returning `ctx`): every export costs the wasm and its glue
 //! bytes, so the wasm exports only what needs the engine.
 
-use std::rc::Rc;
+use alloc::rc::Rc;
+use alloc::string::String;
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;

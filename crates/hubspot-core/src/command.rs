@@ -1,5 +1,7 @@
 //! The commands HubSpot's tracking code takes through `window._hsq`, named after its methods.
 
+use crate::prelude::*;
+
 use crate::value::{Map, Value};
 
 /// One `_hsq.push([...])` argument.

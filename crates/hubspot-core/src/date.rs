@@ -5,6 +5,8 @@
 //! offset), so `"2020"` and `"123456"` stay strings. Out-of-range fields (`2020-13-45`) also stay
 //! strings. A time without an offset is read as UTC.
 
+use crate::prelude::*;
+
 /// Parses a strict ISO-8601 date or date-time into epoch milliseconds.
 pub fn parse_iso_date_ms(s: &str) -> Option<f64> {
     let mut p = Cursor {
@@ -37,7 +39,7 @@ pub fn parse_iso_date_ms(s: &str) -> Option<f64> {
                 millis = frac
                     .iter()
                     .copied()
-                    .chain(std::iter::repeat(b'0'))
+                    .chain(core::iter::repeat(b'0'))
                     .take(3)
                     .fold(0.0, |ms, d| ms * 10.0 + f64::from(d - b'0'));
             }

@@ -1,7 +1,11 @@
 //! What the core decided and why, for debug logging. Each is a value, so tests can assert on
 //! decisions and the browser shell prints them only when `debug` is on.
 
-use std::fmt;
+use crate::prelude::*;
+
+use core::fmt;
+
+use crate::text::{concat, push_decimal, quote};
 
 /// One decision or warning.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,51 +48,127 @@ pub enum Diagnostic {
     IdentifyFlushed,
 }
 
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Diagnostic {
+    /// The decision in words, as [`Display`](fmt::Display) writes it. Built without `core::fmt`,
+    /// which the browser wasm does not link (see `crate::text::push_decimal`).
+    pub fn message(&self) -> String {
+        let count = |n: usize| {
+            let mut out = String::new();
+            push_decimal(&mut out, n as u64, 1);
+            out
+        };
         match self {
-            Diagnostic::UnknownSetting(k) => write!(f, "unknown setting `{k}` ignored"),
+            Diagnostic::UnknownSetting(k) => concat(&["unknown setting `", k, "` ignored"]),
             Diagnostic::IdentifyWithoutEmail => {
-                f.write_str("identify dropped: no email in traits or userId (HubSpot needs one)")
+                "identify dropped: no email in traits or userId (HubSpot needs one)".into()
             }
-            Diagnostic::TrackWithoutEvent => f.write_str("track dropped: no event name"),
-            Diagnostic::NotForwarded(kind) => {
-                write!(
-                    f,
-                    "{kind} not forwarded: HubSpot's tracking code has no such call"
-                )
-            }
-            Diagnostic::InvalidEventName(n) => write!(
-                f,
-                "event name {} is not a HubSpot internal name ([a-z0-9_-], at most 50); sent as is",
-                crate::text::quote(n)
-            ),
-            Diagnostic::PropertiesCapped { dropped } => write!(
-                f,
-                "HubSpot takes at most 50 event properties: {dropped} dropped (the last in key order)"
-            ),
-            Diagnostic::TooDeep(k) => write!(f, "value under `{k}` nested too deeply: dropped"),
-            Diagnostic::Held(kind) => write!(f, "{kind} held until HubSpot can take it"),
-            Diagnostic::QueueFull { max } => {
-                write!(
-                    f,
-                    "more than {max} calls held (maxQueue): dropping the oldest"
-                )
-            }
-            Diagnostic::Ready => f.write_str("HubSpot tracking code is ready"),
+            Diagnostic::TrackWithoutEvent => "track dropped: no event name".into(),
+            Diagnostic::NotForwarded(kind) => [
+                kind,
+                " not forwarded: HubSpot's tracking code has no such call",
+            ]
+            .concat(),
+            Diagnostic::InvalidEventName(n) => [
+                "event name ",
+                &quote(n),
+                " is not a HubSpot internal name ([a-z0-9_-], at most 50); sent as is",
+            ]
+            .concat(),
+            Diagnostic::PropertiesCapped { dropped } => [
+                "HubSpot takes at most 50 event properties: ",
+                &count(*dropped),
+                " dropped (the last in key order)",
+            ]
+            .concat(),
+            Diagnostic::TooDeep(k) => concat(&["value under `", k, "` nested too deeply: dropped"]),
+            Diagnostic::Held(kind) => concat(&[kind, " held until HubSpot can take it"]),
+            Diagnostic::QueueFull { max } => [
+                "more than ",
+                &count(*max),
+                " calls held (maxQueue): dropping the oldest",
+            ]
+            .concat(),
+            Diagnostic::Ready => "HubSpot tracking code is ready".into(),
             Diagnostic::LoadFailed(why) => {
-                write!(f, "HubSpot's script {why}: calls will be dropped")
+                concat(&["HubSpot's script ", why, ": calls will be dropped"])
             }
             Diagnostic::DroppedAfterFailure(kind) => {
-                write!(f, "{kind} dropped: HubSpot's script did not load")
+                concat(&[kind, " dropped: HubSpot's script did not load"])
             }
-            Diagnostic::DroppedNoConsent(kind) => write!(f, "{kind} dropped: consent denied"),
+            Diagnostic::DroppedNoConsent(kind) => concat(&[kind, " dropped: consent denied"]),
             Diagnostic::AlreadyPresent => {
-                f.write_str("HubSpot tracking code already on the page: not injecting it again")
+                "HubSpot tracking code already on the page: not injecting it again".into()
             }
             Diagnostic::IdentifyFlushed => {
-                f.write_str("identify still pending after identifyFlushMs: pushed a page view")
+                "identify still pending after identifyFlushMs: pushed a page view".into()
             }
+        }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The messages are built by hand (no `core::fmt`); these are the `format!` texts they
+    /// replaced, word for word.
+    #[test]
+    fn messages_read_as_before() {
+        let kind = "identify";
+        for (d, want) in [
+            (
+                Diagnostic::UnknownSetting("x".into()),
+                "unknown setting `x` ignored".to_owned(),
+            ),
+            (
+                Diagnostic::NotForwarded("group".into()),
+                "group not forwarded: HubSpot's tracking code has no such call".to_owned(),
+            ),
+            (
+                Diagnostic::InvalidEventName("Signed Up".into()),
+                format!(
+                    "event name {} is not a HubSpot internal name ([a-z0-9_-], at most 50); sent as is",
+                    quote("Signed Up")
+                ),
+            ),
+            (
+                Diagnostic::PropertiesCapped { dropped: 12 },
+                "HubSpot takes at most 50 event properties: 12 dropped (the last in key order)"
+                    .to_owned(),
+            ),
+            (
+                Diagnostic::TooDeep("a_b".into()),
+                "value under `a_b` nested too deeply: dropped".to_owned(),
+            ),
+            (
+                Diagnostic::Held(kind),
+                format!("{kind} held until HubSpot can take it"),
+            ),
+            (
+                Diagnostic::QueueFull { max: 100 },
+                "more than 100 calls held (maxQueue): dropping the oldest".to_owned(),
+            ),
+            (
+                Diagnostic::LoadFailed("timed out"),
+                "HubSpot's script timed out: calls will be dropped".to_owned(),
+            ),
+            (
+                Diagnostic::DroppedAfterFailure(kind),
+                format!("{kind} dropped: HubSpot's script did not load"),
+            ),
+            (
+                Diagnostic::DroppedNoConsent(kind),
+                format!("{kind} dropped: consent denied"),
+            ),
+        ] {
+            assert_eq!(d.message(), want);
+            assert_eq!(format!("{d}"), want);
         }
     }
 }

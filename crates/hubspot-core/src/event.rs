@@ -2,6 +2,8 @@
 //! read leniently: real payloads carry numeric user ids, miss fields and add their own. Nothing
 //! is rejected here; mapping decides what HubSpot can use.
 
+use crate::prelude::*;
+
 use crate::value::{Map, Value};
 
 /// The call type.

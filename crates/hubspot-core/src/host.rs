@@ -4,11 +4,13 @@
 //!
 //! Native builds use std's versions (feature `std-text`, on by default). The browser shell builds
 //! the core without that feature and calls [`install`] with the page's own functions before the
-//! first event, so the wasm carries none of those tables. Callers use the rules in [`crate::text`]
+//! first event, so the wasm carries none of those tables. (`std-text` needs only `alloc`: the
+//! name says which implementations, not which library.) Callers use the rules in [`crate::text`]
 //! and [`crate::value::format_number`], which keep ASCII and integers (nearly every key and
 //! number) on a fast path in Rust and reach the host only for the rest.
 
-use std::sync::OnceLock;
+use crate::prelude::*;
+use once_cell::race::OnceRef;
 
 /// Implementations of the host-provided operations.
 #[derive(Clone, Copy, Debug)]
@@ -22,11 +24,13 @@ pub struct HostText {
     pub parse_decimal: fn(&str) -> Option<f64>,
 }
 
-static HOST: OnceLock<HostText> = OnceLock::new();
+/// A lock-free once-cell of a reference (std's `OnceLock` is not in `core`): the operations are
+/// plain functions, so a shell keeps them in a `static` and no allocation is needed.
+static HOST: OnceRef<'static, HostText> = OnceRef::new();
 
 /// Installs the host's operations. The first call wins; later calls are ignored, so every entry
 /// point of a shell may call it.
-pub fn install(host: HostText) {
+pub fn install(host: &'static HostText) {
     let _ = HOST.set(host);
 }
 
@@ -34,7 +38,7 @@ pub fn install(host: HostText) {
 pub(crate) fn host() -> &'static HostText {
     #[cfg(feature = "std-text")]
     {
-        HOST.get_or_init(|| STD)
+        HOST.get_or_init(|| &STD)
     }
     #[cfg(not(feature = "std-text"))]
     {

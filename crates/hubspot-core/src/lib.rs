@@ -8,6 +8,15 @@
 //!
 //! No browser, network or clock here (see `ARCHITECTURE.md`): the browser shell and the server
 //! crate supply inputs and perform the effects.
+//!
+//! `no_std` with `alloc`: the browser shell links no std, which saves its panic and formatting
+//! machinery in the wasm; the server uses the same code with std.
+
+#![no_std]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
 
 pub mod command;
 pub mod date;
@@ -20,6 +29,14 @@ pub mod script;
 pub mod settings;
 pub mod text;
 pub mod value;
+
+/// What std's prelude would bring into every module: the `alloc` types the core uses.
+mod prelude {
+    pub(crate) use alloc::borrow::ToOwned;
+    pub(crate) use alloc::string::String;
+    pub(crate) use alloc::vec::Vec;
+    pub(crate) use alloc::{format, vec};
+}
 
 pub use command::Command;
 pub use diagnostic::Diagnostic;

@@ -10,6 +10,8 @@
 //! nothing until the next page view or event; `setPath` sets the path of the next page view,
 //! the automatic one included.
 
+use crate::prelude::*;
+
 use crate::command::Command;
 use crate::diagnostic::Diagnostic;
 use crate::event::{Event, EventType};
@@ -413,7 +415,7 @@ impl Machine {
 
     /// Ends the current task: identifies go first (rule 2), the rest keep call order.
     fn end_task(&mut self, now_ms: f64, out: &mut Out) {
-        let task = std::mem::take(&mut self.task);
+        let task = core::mem::take(&mut self.task);
         let (identifies, others): (Vec<Event>, Vec<Event>) = task
             .into_iter()
             .partition(|e| e.kind == EventType::Identify);
@@ -425,7 +427,7 @@ impl Machine {
     /// Replays held items in order through the current rules.
     fn release_held(&mut self, now_ms: f64, out: &mut Out) {
         self.queue_full_reported = false;
-        let held = std::mem::take(&mut self.held);
+        let held = core::mem::take(&mut self.held);
         // A reset marker drops the held identifies before it: that identity was reset.
         // `matches!`, not `==`: a derived `PartialEq` would link a deep comparison of events.
         let last_reset = held.iter().rposition(|h| matches!(h, Held::Reset));
@@ -511,13 +513,13 @@ impl Machine {
                 }
             }
             EventType::Identify => {
-                let traits = std::mem::take(&mut event.traits);
+                let traits = core::mem::take(&mut event.traits);
                 if let Some(cmd) = map_identify(&event, traits, &self.knobs, &mut diags) {
                     self.push_identify(cmd, loaded, now_ms, out);
                 }
             }
             EventType::Track => {
-                let properties = std::mem::take(&mut event.properties);
+                let properties = core::mem::take(&mut event.properties);
                 if let Some(cmd) =
                     map_track(&event, properties, &self.settings, &self.knobs, &mut diags)
                 {
@@ -526,7 +528,7 @@ impl Machine {
                         && find_email(&event.context_traits, None).is_some();
                     if from_context {
                         let mut ignored = Vec::new();
-                        let traits = std::mem::take(&mut event.context_traits);
+                        let traits = core::mem::take(&mut event.context_traits);
                         if let Some(identify) =
                             map_identify(&event, traits, &self.knobs, &mut ignored)
                         {

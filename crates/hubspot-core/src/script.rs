@@ -1,5 +1,8 @@
 //! Which HubSpot scripts to load, from where, and how to recognise HubSpot already on a page.
 
+use crate::prelude::*;
+use crate::text::concat;
+
 use crate::mapping::{Knobs, ScriptStyle};
 use crate::settings::Settings;
 
@@ -29,7 +32,11 @@ pub const HUBSPOT_TAG_IDS: [&str; 2] = ["hs-script-loader", "hs-analytics"];
 
 /// Classic's cache buster: the epoch ms rounded up to the next multiple of five minutes.
 pub fn cache_buster(now_ms: f64) -> u64 {
-    ((now_ms / 300_000.0).ceil() * 300_000.0) as u64
+    // Ceiling from `trunc` (std's `f64::ceil` is not in `core`): up one when a fraction was cut.
+    let q = now_ms / 300_000.0;
+    let t = crate::value::trunc(q);
+    let up = if t < q { t + 1.0 } else { t };
+    (up * 300_000.0) as u64
 }
 
 /// The tracking script for these settings (`now_ms` only matters to classic's cache buster).
@@ -44,7 +51,11 @@ pub fn tracking_script(settings: &Settings, knobs: &Knobs, now_ms: f64) -> Scrip
                 "js.hs-analytics.net"
             };
             (
-                format!("https://{host}/analytics/{}/{id}.js", cache_buster(now_ms)),
+                {
+                    let mut url = concat(&["https://", host, "/analytics/"]);
+                    crate::text::push_decimal(&mut url, cache_buster(now_ms), 1);
+                    url + "/" + id + ".js"
+                },
                 "hs-analytics",
             )
         }
@@ -54,7 +65,10 @@ pub fn tracking_script(settings: &Settings, knobs: &Knobs, now_ms: f64) -> Scrip
             } else {
                 "js.hs-scripts.com"
             };
-            (format!("https://{host}/{id}.js"), "hs-script-loader")
+            (
+                concat(&["https://", host, "/", id, ".js"]),
+                "hs-script-loader",
+            )
         }
     };
     Script {
@@ -124,6 +138,19 @@ mod tests {
         assert_eq!(cache_buster(1.0), 300_000);
         assert_eq!(cache_buster(300_000.0), 300_000);
         assert_eq!(cache_buster(1_700_000_000_123.0), 1_700_000_100_000);
+        // The std-free ceiling agrees with std's on every edge, clamps included.
+        for now in [
+            -1.0,
+            -300_001.0,
+            0.5,
+            299_999.9,
+            1e300,
+            f64::INFINITY,
+            f64::NAN,
+        ] {
+            let std = ((now / 300_000.0).ceil() * 300_000.0) as u64;
+            assert_eq!(cache_buster(now), std, "{now}");
+        }
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! spelling the reference integrations use) and what the module runs with ([`Settings`], complete
 //! and checked), joined by one pure function, [`RawSettings::resolve`].
 
-use crate::text::{parse_number, quote, trim};
+use crate::prelude::*;
+
+use crate::text::{concat, parse_number, quote, trim};
 use crate::value::{Map, Value, format_number};
-use std::fmt;
+use core::fmt;
 
 /// Which integration's `_hsq` output to reproduce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -262,13 +264,21 @@ pub struct SettingsError {
     pub problem: String,
 }
 
-impl fmt::Display for SettingsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "HubSpot settings: `{}` {}", self.setting, self.problem)
+impl SettingsError {
+    /// The error in words, as [`Display`](fmt::Display) writes it. Built without `core::fmt`,
+    /// which the browser wasm does not link (see `crate::text::push_decimal`).
+    pub fn message(&self) -> String {
+        concat(&["HubSpot settings: `", self.setting, "` ", &self.problem])
     }
 }
 
-impl std::error::Error for SettingsError {}
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl core::error::Error for SettingsError {}
 
 fn err(setting: &'static str, problem: impl Into<String>) -> SettingsError {
     SettingsError {
@@ -280,9 +290,10 @@ fn err(setting: &'static str, problem: impl Into<String>) -> SettingsError {
 fn describe(v: &Value) -> String {
     match v {
         Value::Null => "null".into(),
-        Value::Bool(b) => format!("the boolean {b}"),
-        Value::Number(n) => format!("the number {}", format_number(*n)),
-        Value::String(s) => format!("the string {}", quote(s)),
+        Value::Bool(true) => "the boolean true".into(),
+        Value::Bool(false) => "the boolean false".into(),
+        Value::Number(n) => "the number ".to_owned() + &format_number(*n),
+        Value::String(s) => "the string ".to_owned() + &quote(s),
         Value::Date(_) => "a Date".into(),
         Value::Array(_) => "an array".into(),
         Value::Object(_) => "an object".into(),
@@ -299,7 +310,7 @@ impl RawSettings {
             other => {
                 return Err(err(
                     "settings",
-                    format!("must be an object, got {}", describe(other)),
+                    "must be an object, got ".to_owned() + &describe(other),
                 ));
             }
         };
@@ -367,7 +378,7 @@ impl RawSettings {
             Some(p) => {
                 return Err(err(
                     "portalId",
-                    format!("must be the digits of your Hub ID, got {}", quote(p)),
+                    "must be the digits of your Hub ID, got ".to_owned() + &quote(p),
                 ));
             }
         };
@@ -376,7 +387,7 @@ impl RawSettings {
             return Err(err("loadTimeoutMs", "must be greater than 0"));
         }
         let max_queue = self.number("maxQueue").unwrap_or_default();
-        if max_queue.fract() != 0.0 {
+        if !crate::value::is_whole(max_queue) {
             return Err(err("maxQueue", "must be a whole number"));
         }
         let event_names = match self.get("eventNames") {
@@ -415,7 +426,12 @@ fn kind(name: &str) -> Kind {
 /// Reads one setting's value by its kind; the error names the setting.
 fn read(setting: &Setting, v: &Value) -> Result<Given, SettingsError> {
     let name = setting.names[0];
-    let wrong = |expected: &str| err(name, format!("must be {expected}, got {}", describe(v)));
+    let wrong = |expected: &str| {
+        err(
+            name,
+            concat(&["must be ", expected, ", got ", &describe(v)]),
+        )
+    };
     Ok(match (setting.kind, v) {
         (Kind::PortalId, Value::Number(n)) => Given::Text(format_number(*n)),
         (Kind::PortalId | Kind::Text, Value::String(s)) => Given::Text(s.clone()),
@@ -441,7 +457,7 @@ fn read(setting: &Setting, v: &Value) -> Result<Given, SettingsError> {
             match words.iter().position(|w| *w == lower) {
                 Some(i) => Given::Choice(i),
                 None => {
-                    let problem = format!("must be {}, got {}", one_of(words), quote(s));
+                    let problem = concat(&["must be ", &one_of(words), ", got ", &quote(s)]);
                     return Err(err(name, problem));
                 }
             }
@@ -474,11 +490,14 @@ fn event_names(v: &Value) -> Result<Vec<(String, String)>, SettingsError> {
         Value::String(s) => Ok((k.to_owned(), s.clone())),
         other => Err(err(
             NAME,
-            format!(
-                "maps {} to {}, expected a string",
-                quote(k),
-                describe(other)
-            ),
+            [
+                "maps ",
+                &quote(k),
+                " to ",
+                &describe(other),
+                ", expected a string",
+            ]
+            .concat(),
         )),
     };
     // Loops, not `collect::<Result<Vec<_>, _>>()`, whose adapter costs wasm bytes.
@@ -501,7 +520,7 @@ fn event_names(v: &Value) -> Result<Vec<(String, String)>, SettingsError> {
         other => {
             return Err(err(
                 NAME,
-                format!("must be an object of names, got {}", describe(other)),
+                "must be an object of names, got ".to_owned() + &describe(other),
             ));
         }
     }
@@ -643,8 +662,8 @@ mod tests {
         for (input, setting, words) in cases {
             let e = Settings::from_value(&input).unwrap_err();
             assert_eq!(e.setting, setting, "{input:?}");
-            assert!(e.to_string().contains(words), "{e}");
-            assert!(e.to_string().contains(setting), "{e}");
+            assert!(e.message().contains(words), "{e}");
+            assert!(e.message().contains(setting), "{e}");
         }
     }
 

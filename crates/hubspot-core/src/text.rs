@@ -2,6 +2,8 @@
 //! detection. The browser and the server use the same functions, so a trait named the same way
 //! becomes the same HubSpot property on both paths.
 
+use crate::prelude::*;
+
 /// JavaScript's `\s` class: what `String.prototype.trim` and `/\s/` treat as white space.
 pub fn is_js_whitespace(c: char) -> bool {
     matches!(
@@ -99,6 +101,29 @@ pub fn pe_event_name(portal_id: &str, event: &str) -> String {
         "_",
         &format_key(event.to_owned(), KeyStyle::Runs),
     ])
+}
+
+/// Appends `n` in decimal, zero-padded to at least `min_digits` digits (`{n:0min_digits$}`).
+///
+/// Text the browser wasm builds avoids `format!` and `to_string` on numbers: they link
+/// `core::fmt` (its `write`, `Formatter::pad` and the integer `Display`s, about 1 KB brotli).
+pub fn push_decimal(out: &mut String, n: u64, min_digits: usize) {
+    let mut digits = [b'0'; 20];
+    let (mut rest, mut start) = (n, digits.len());
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for _ in digits.len() - start..min_digits {
+        out.push('0');
+    }
+    for &d in &digits[start..] {
+        out.push(char::from(d));
+    }
 }
 
 /// Whether HubSpot accepts `name` as an internal event name: at most 50 characters of
@@ -221,6 +246,28 @@ fn numeric_prefix_len(s: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn push_decimal_writes_what_format_writes() {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            1234,
+            300_000,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            for width in [0, 1, 2, 3, 4, 25] {
+                let mut out = "x".to_owned();
+                push_decimal(&mut out, n, width);
+                assert_eq!(out, format!("x{n:0width$}"));
+            }
+        }
+    }
 
     #[test]
     fn trims_white_space_and_zero_width() {

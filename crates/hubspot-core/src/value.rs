@@ -4,7 +4,9 @@
 //! core has its own small value type. Objects keep insertion order (JavaScript's order for string
 //! keys), because "the first 50 properties" and "later duplicates win" depend on it.
 
-use std::fmt;
+use crate::prelude::*;
+
+use core::fmt;
 
 /// One JavaScript value, as far as analytics payloads go.
 #[derive(Clone, Debug, PartialEq)]
@@ -59,7 +61,7 @@ impl Value {
         match self {
             Value::String(s) => Some(s.clone()),
             Value::Number(n) => Some(format_number(*n)),
-            Value::Bool(b) => Some(b.to_string()),
+            Value::Bool(b) => Some(bool_text(*b).to_owned()),
             Value::Null | Value::Date(_) | Value::Array(_) | Value::Object(_) => None,
         }
     }
@@ -120,7 +122,11 @@ fn write_json(v: &Value, out: &mut String, date: fn(f64, &mut String)) {
         Value::Number(n) if n.is_finite() => write_number(*n, out),
         Value::Date(ms) if ms.is_finite() => date(*ms, out),
         Value::Number(_) | Value::Date(_) => out.push_str("null"),
-        Value::String(s) => write_json_string(s, out),
+        Value::String(s) => {
+            out.push('"');
+            write_escaped(s, out);
+            out.push('"');
+        }
         Value::Array(items) => {
             let mut open = "[";
             for item in items {
@@ -131,12 +137,13 @@ fn write_json(v: &Value, out: &mut String, date: fn(f64, &mut String)) {
             out.push_str(if items.is_empty() { "[]" } else { "]" });
         }
         Value::Object(m) => {
-            let mut open = "{";
+            // Each key with the text around it in two pushes: `{"` or `,"` before, `":` after.
+            let mut open = "{\"";
             for (k, v) in m.iter() {
                 out.push_str(open);
-                open = ",";
-                write_json_string(k, out);
-                out.push_str(":");
+                open = ",\"";
+                write_escaped(k, out);
+                out.push_str("\":");
                 write_json(v, out, date);
             }
             out.push_str(if m.is_empty() { "{}" } else { "}" });
@@ -144,9 +151,9 @@ fn write_json(v: &Value, out: &mut String, date: fn(f64, &mut String)) {
     }
 }
 
-fn write_json_string(s: &str, out: &mut String) {
+/// A JSON string's content: `s` with quotes, backslashes and control characters escaped.
+fn write_escaped(s: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push_str("\"");
     // Runs of bytes that need no escape are copied whole: the bytes escaped are all ASCII, so a
     // run never splits a UTF-8 sequence (`get`, not indexing: no panic path in the wasm).
     let mut run = 0;
@@ -171,7 +178,6 @@ fn write_json_string(s: &str, out: &mut String) {
         }
     }
     out.push_str(s.get(run..).unwrap_or_default());
-    out.push_str("\"");
 }
 
 /// JavaScript's `Number.MAX_SAFE_INTEGER` (2^53 − 1). Whole numbers up to it are exact in a
@@ -179,6 +185,33 @@ fn write_json_string(s: &str, out: &mut String) {
 /// may not be the integer that was sent: its text comes from the host (JavaScript's `String`), its
 /// JSON is a float.
 pub const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// `String(b)` for a boolean (`b.to_string()` would link `core::fmt`).
+pub(crate) fn bool_text(b: bool) -> &'static str {
+    if b { "true" } else { "false" }
+}
+
+/// Whether `n` is an integer no larger in magnitude than [`MAX_SAFE_INTEGER`].
+fn is_safe_integer(n: f64) -> bool {
+    n.abs() <= MAX_SAFE_INTEGER && trunc(n) == n
+}
+
+/// `n` rounded toward zero, as std's `f64::trunc` (which `core` lacks on stable) except that a
+/// result of zero is always `+0`, which compares equal to `-0`.
+pub(crate) fn trunc(n: f64) -> f64 {
+    // From 2^52 on every double is an integer (and infinities and NaN stay as they are); below it
+    // the conversion to i64 is exact after dropping the fraction.
+    if n.abs() < 4_503_599_627_370_496.0 {
+        n as i64 as f64
+    } else {
+        n
+    }
+}
+
+/// Whether `n` is finite and has no fraction (std's `n.fract() == 0.0`).
+pub(crate) fn is_whole(n: f64) -> bool {
+    n.is_finite() && trunc(n) == n
+}
 
 /// Formats a number as JavaScript's `String(n)` does: safe integers here, the rest by the host
 /// (see [`crate::host`]).
@@ -188,29 +221,15 @@ pub fn format_number(n: f64) -> String {
     out
 }
 
-/// [`format_number`], appended to `out`. Integers are written digit by digit: no allocation, and
-/// none of `core::fmt`'s machinery on the path every number of a payload takes.
+/// [`format_number`], appended to `out`: safe integers digit by digit (no allocation), the rest
+/// by the host.
 fn write_number(n: f64, out: &mut String) {
-    // `n as i64` is exact for safe integers; a fraction, NaN or infinity does not read back.
-    if (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&n) && (n as i64) as f64 == n {
-        let int = n as i64;
+    if is_safe_integer(n) {
         // `-0` prints as `0`, as in JavaScript.
-        if int < 0 {
+        if n < 0.0 {
             out.push('-');
         }
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut rest = int.unsigned_abs();
-        while at > 0 {
-            at -= 1;
-            digits[at] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        let text = digits.get(at..).unwrap_or_default();
-        out.push_str(core::str::from_utf8(text).unwrap_or_default());
+        crate::text::push_decimal(out, n.abs() as u64, 1);
     } else {
         out.push_str(&(crate::host::host().number_to_string)(n));
     }
@@ -310,7 +329,7 @@ impl Map {
 
 impl IntoIterator for Map {
     type Item = (String, Value);
-    type IntoIter = std::iter::Map<std::vec::IntoIter<Slot>, fn(Slot) -> (String, Value)>;
+    type IntoIter = core::iter::Map<alloc::vec::IntoIter<Slot>, fn(Slot) -> (String, Value)>;
     fn into_iter(self) -> Self::IntoIter {
         self.entries.into_iter().map(|(_, k, v)| (k, v))
     }
@@ -334,7 +353,7 @@ impl serde::Serialize for Value {
             Value::Null => s.serialize_unit(),
             Value::Bool(b) => s.serialize_bool(*b),
             Value::Number(n) | Value::Date(n) => {
-                if n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER {
+                if is_safe_integer(*n) {
                     s.serialize_i64(*n as i64)
                 } else if n.is_finite() {
                     s.serialize_f64(*n)
@@ -424,6 +443,48 @@ impl<'de> serde::de::Visitor<'de> for ValueVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Doubles around every boundary the std-free `trunc` has: zero, fractions, 2^52, 2^53,
+    /// the i64 range, infinities and NaN.
+    const EDGES: [f64; 20] = [
+        0.0,
+        -0.0,
+        0.5,
+        -0.5,
+        1.0,
+        -1.5,
+        2.999_999,
+        1e-300,
+        4_503_599_627_370_495.5,
+        -4_503_599_627_370_495.5,
+        4_503_599_627_370_496.0,
+        9_007_199_254_740_993.0,
+        1e19,
+        -1e19,
+        1e300,
+        f64::MAX,
+        f64::MIN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+    ];
+
+    #[test]
+    fn trunc_and_is_whole_match_std() {
+        for n in EDGES {
+            let (ours, std) = (trunc(n), n.trunc());
+            assert!(
+                ours == std || ours.is_nan() && std.is_nan(),
+                "{n}: {ours} vs {std}"
+            );
+            assert_eq!(is_whole(n), n.fract() == 0.0, "{n}");
+            assert_eq!(
+                is_safe_integer(n),
+                n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER,
+                "{n}"
+            );
+        }
+    }
 
     #[test]
     fn numbers_format_like_javascript() {

@@ -1,10 +1,12 @@
 //! Nested values → the flat, formatted properties HubSpot stores. Shared by identify and track
 //! here and by the server crate's mapping.
 
+use crate::prelude::*;
+
 use crate::date::parse_iso_date_ms;
 use crate::diagnostic::Diagnostic;
-use crate::text::{KeyStyle, concat, format_key, trim};
-use crate::value::{Map, Value, format_number};
+use crate::text::{KeyStyle, concat, format_key, push_decimal, trim};
+use crate::value::{Map, Value, bool_text, format_number};
 
 /// Deepest nesting followed; deeper values are dropped with a diagnostic (hostile payloads must
 /// not exhaust the stack).
@@ -95,15 +97,9 @@ pub(crate) fn flatten_into(
         }
         Value::Array(items) if rules.arrays == Arrays::Index => {
             for (i, v) in items.into_iter().enumerate() {
-                let index = format_number(i as f64);
-                flatten_into(
-                    out,
-                    concat(&[&key, "_", &index]),
-                    v,
-                    rules,
-                    depth + 1,
-                    diags,
-                );
+                let mut sub = concat(&[&key, "_"]);
+                push_decimal(&mut sub, i as u64, 1);
+                flatten_into(out, sub, v, rules, depth + 1, diags);
             }
         }
         Value::Array(items) if rules.arrays == Arrays::Join => {
@@ -183,7 +179,7 @@ pub(crate) fn render_list(items: Vec<Value>, rules: &FlattenRules) -> String {
             Value::Null => continue,
             Value::String(s) => s,
             Value::Number(n) | Value::Date(n) => format_number(n),
-            Value::Bool(b) => b.to_string(),
+            Value::Bool(b) => bool_text(b).to_owned(),
             nested @ (Value::Array(_) | Value::Object(_)) => nested.to_json(),
         };
         if !out.is_empty() {

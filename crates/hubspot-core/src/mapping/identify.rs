@@ -1,5 +1,7 @@
 //! identify → `['identify', props]`.
 
+use crate::prelude::*;
+
 use super::flatten::{FlattenRules, flatten_into};
 use super::{Knobs, Names, ReservedTraits};
 use crate::command::Command;

@@ -1,5 +1,7 @@
 //! page → the path HubSpot should record.
 
+use crate::prelude::*;
+
 use super::{Knobs, PagePath};
 use crate::event::Event;
 use crate::text::concat;

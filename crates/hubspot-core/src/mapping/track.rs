@@ -1,5 +1,7 @@
 //! track → `['trackCustomBehavioralEvent', {name, properties}]` (or classic's `trackEvent`).
 
+use crate::prelude::*;
+
 use super::flatten::flatten_properties;
 use super::{Knobs, TrackStyle};
 use crate::command::Command;
@@ -113,6 +115,7 @@ fn is_order_completed(event: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::{custom_event_name, is_order_completed};
+    use crate::prelude::*;
 
     #[test]
     fn custom_event_names() {
