@@ -134,27 +134,32 @@ export function encode(value) {
 
 /**
  * Encodes the parts of a Segment event that the core's browser mappings read (see
- * `hubspot_core::event::Event`): analytics-next's context also carries the library, user agent,
- * locale and more, which never reach HubSpot and need not be walked.
+ * `hubspot_core::event::Event` and `hubspot_core::mapping`), per call type: identify its `userId`
+ * and `traits`; track its `userId`, `event`, `properties` and `context.traits`; page its
+ * `properties` and `context.page`; any other type only its `type`. analytics-next's events also
+ * carry ids, the library, user agent, locale and more, which never reach HubSpot: every string
+ * walked is a string copied and freed, and most of a call's cost.
  */
 export function encodeEvent(event) {
   let picked = event;
   try {
     if (event !== null && typeof event === 'object') {
+      const type = event.type;
       const context = event.context;
-      picked = {
-        type: event.type,
-        userId: event.userId,
-        anonymousId: event.anonymousId,
-        event: event.event,
-        name: event.name,
-        category: event.category,
-        groupId: event.groupId,
-        previousId: event.previousId,
-        properties: event.properties,
-        traits: event.traits,
-        context: context !== null && typeof context === 'object' ? { page: context.page, traits: context.traits } : context,
-      };
+      const withContext = context !== null && typeof context === 'object';
+      picked = { type };
+      if (type === 'identify') {
+        picked.userId = event.userId;
+        picked.traits = event.traits;
+      } else if (type === 'track') {
+        picked.userId = event.userId;
+        picked.event = event.event;
+        picked.properties = event.properties;
+        if (withContext) picked.context = { traits: context.traits };
+      } else if (type === 'page') {
+        picked.properties = event.properties;
+        if (withContext) picked.context = { page: context.page };
+      }
     }
   } catch {
     // A throwing getter on the event itself: walk it as it is, which skips that field.

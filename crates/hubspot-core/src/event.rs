@@ -100,8 +100,8 @@ pub struct Event {
     /// `context.traits`.
     pub context_traits: Map,
     /// The whole `context` object as received (unknown fields kept). The browser shell passes only
-    /// `page` and `traits` (and no top-level extras): a browser mapping that needs more must add
-    /// it to `encodeEvent` in `js/tape.js`.
+    /// what its mappings read, per call type (no top-level extras either): a browser mapping that
+    /// needs more must add it to `encodeEvent` in `js/tape.js`.
     pub context: Map,
     /// Top-level fields this model has no field for, kept as received.
     pub extra: Map,
@@ -139,21 +139,21 @@ impl Event {
         for (key, v) in obj {
             match key.as_str() {
                 "type" => {}
-                "userId" => e.user_id = id_string(&v),
-                "anonymousId" => e.anonymous_id = id_string(&v),
-                "messageId" => e.message_id = id_string(&v),
+                "userId" => e.user_id = id_string(v),
+                "anonymousId" => e.anonymous_id = id_string(v),
+                "messageId" => e.message_id = id_string(v),
                 "timestamp" => e.timestamp = (!matches!(v, Value::Null)).then_some(v),
-                "event" => e.event = id_string(&v),
-                "name" => e.name = id_string(&v),
-                "category" => e.category = id_string(&v),
-                "groupId" => e.group_id = id_string(&v),
-                "previousId" => e.previous_id = id_string(&v),
+                "event" => e.event = id_string(v),
+                "name" => e.name = id_string(v),
+                "category" => e.category = id_string(v),
+                "groupId" => e.group_id = id_string(v),
+                "previousId" => e.previous_id = id_string(v),
                 "properties" => e.properties = object(v),
                 "traits" => e.traits = object(v),
                 "context" => {
                     e.context = object(v);
                     if let Some(page) = e.context.get("page").and_then(Value::as_object) {
-                        let field = |k: &str| page.get(k).and_then(id_string);
+                        let field = |k: &str| page.get(k).and_then(Value::to_js_string);
                         e.page = PageContext {
                             path: field("path"),
                             search: field("search"),
@@ -223,8 +223,12 @@ impl serde::Serialize for Event {
 }
 
 /// Ids and names: strings as given, numbers and booleans as their string; others are absent.
-fn id_string(v: &Value) -> Option<String> {
-    v.to_js_string()
+/// A string field's text (a string is moved, not copied); numbers and booleans as `String(v)`.
+fn id_string(v: Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s),
+        other => other.to_js_string(),
+    }
 }
 
 fn object(v: Value) -> Map {
