@@ -3,6 +3,7 @@
 //! becomes the same HubSpot property on both paths.
 
 use crate::prelude::*;
+use crate::value::Value;
 
 /// JavaScript's `\s` class: what `String.prototype.trim` and `/\s/` treat as white space.
 pub fn is_js_whitespace(c: char) -> bool {
@@ -146,6 +147,28 @@ pub fn is_email(s: &str) -> bool {
         && !s.chars().any(|c| is_js_whitespace(c) || c.is_control())
         && domain.split('.').count() >= 2
         && domain.split('.').all(|label| !label.is_empty())
+}
+
+/// Whether `key` is `word` (lowercase ASCII) under [`loose_key`]: without allocating for ASCII
+/// keys, which is nearly every key of every payload (the email lookup tries each trait).
+pub fn is_loosely(key: &str, word: &str) -> bool {
+    if !key.is_ascii() {
+        return loose_key(key) == word;
+    }
+    key.bytes()
+        .filter(|b| !matches!(b, b'-' | b'_' | b' ' | b'.'))
+        .map(|b| b.to_ascii_lowercase())
+        .eq(word.bytes())
+}
+
+/// The text of a value as `String(value)` gives it, trimmed (see [`trim`]): `None` for objects,
+/// arrays and `null`. One allocation.
+pub fn trimmed_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(trim(s).to_owned()),
+        // Numbers and booleans have no white space to trim.
+        other => other.to_js_string(),
+    }
 }
 
 /// Normalises a key for case- and separator-insensitive lookup (`E-mail`, `e_mail` → `email`).

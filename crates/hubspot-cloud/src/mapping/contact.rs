@@ -3,8 +3,8 @@
 use hubspot_core::mapping::{
     address_trait, company_trait, contact_names, find_email, flatten_properties, is_reserved_trait,
 };
-use hubspot_core::text::trim;
-use hubspot_core::{Event, Map as CoreMap, Value as CoreValue};
+use hubspot_core::text::trimmed_text;
+use hubspot_core::{Event, Map as CoreMap};
 use serde_json::{Map, Value};
 
 use super::{MappingConfig, Rejection, SERVER_RULES, lowercase_lifecycle_stage};
@@ -28,8 +28,7 @@ pub(crate) fn contact_upsert(
     } else {
         traits
             .get(&config.contact_id_property)
-            .and_then(CoreValue::to_js_string)
-            .map(|s| trim(&s).to_owned())
+            .and_then(trimmed_text)
             .filter(|s| !s.is_empty())
             .ok_or(Rejection::NoEmail { call })?
     };

@@ -1,8 +1,8 @@
 //! group → company upsert keyed by `segment_group_id`, with the contact association.
 
+use hubspot_core::Event;
 use hubspot_core::mapping::{address_trait, find_email, flatten_properties};
-use hubspot_core::text::trim;
-use hubspot_core::{Event, Value as CoreValue};
+use hubspot_core::text::{trim, trimmed_text};
 
 use super::contact::to_json_map;
 use super::{MappingConfig, Rejection, SERVER_RULES, lowercase_lifecycle_stage};
@@ -25,8 +25,8 @@ pub(crate) fn group(event: &Event, _config: &MappingConfig) -> Result<Operation,
     let mut properties =
         flatten_properties(traits.clone(), &SERVER_RULES, |k| skip.contains(&k), diags);
     for (from, to) in renamed {
-        if let Some(v) = traits.get(from).and_then(CoreValue::to_js_string) {
-            properties.insert(to, trim(&v).into());
+        if let Some(v) = traits.get(from).and_then(trimmed_text) {
+            properties.insert(to, v.into());
         }
     }
     lowercase_lifecycle_stage(&mut properties);

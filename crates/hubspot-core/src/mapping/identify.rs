@@ -7,7 +7,7 @@ use super::{Knobs, Names, ReservedTraits};
 use crate::command::Command;
 use crate::diagnostic::Diagnostic;
 use crate::event::Event;
-use crate::text::{is_email, loose_key, trim};
+use crate::text::{is_email, is_loosely, trim, trimmed_text};
 use crate::value::{Map, Value};
 
 /// The visitor's email (rule 1): `traits.email` under any case or separator variant (`Email`,
@@ -16,7 +16,7 @@ use crate::value::{Map, Value};
 pub fn find_email<'a>(traits: &'a Map, user_id: Option<&str>) -> Option<(String, Option<&'a str>)> {
     let from_traits = traits.iter().find_map(|(k, v)| {
         let s = trim(v.as_str()?);
-        (loose_key(k) == "email" && !s.is_empty()).then(|| (s.to_owned(), Some(k)))
+        (is_loosely(k, "email") && !s.is_empty()).then(|| (s.to_owned(), Some(k)))
     });
     from_traits.or_else(|| {
         let id = trim(user_id?);
@@ -103,8 +103,7 @@ pub fn is_reserved_trait(key: &str, email_key: Option<&str>, names: bool) -> boo
 pub fn contact_names(traits: &Map) -> (Option<String>, Option<String>) {
     let text = |keys: &[&str]| {
         keys.iter()
-            .find_map(|k| traits.get(k).and_then(Value::to_js_string))
-            .map(|s| trim(&s).to_owned())
+            .find_map(|k| traits.get(k).and_then(trimmed_text))
             .filter(|s| !s.is_empty())
     };
     let first = text(&FIRST_NAME_TRAITS);
@@ -211,8 +210,7 @@ fn text_of(m: &Map, keys: &[&str]) -> Option<String> {
     let v = keys
         .iter()
         .find_map(|k| m.get(k).filter(|v| v.is_truthy()))?;
-    let text = trim(&v.to_js_string()?).to_owned();
-    (!text.is_empty()).then_some(text)
+    trimmed_text(v).filter(|text| !text.is_empty())
 }
 
 /// `company` and `address`, per profile.

@@ -180,3 +180,14 @@ proptest! {
         prop_assert_eq!(format_key(key.clone(), KeyStyle::Runs), runs.to_lowercase());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// The email lookup's non-allocating key test agrees with the normalised key it stands for.
+    #[test]
+    fn loose_key_test_matches_the_normalised_key(key in "[-_. ]?[eE][-_. ]?[mMnN][-_. ]?[aA][-_. ]?[iI][-_. ]?[lL1][-_. ]?|\\PC{0,8}") {
+        use hubspot_core::text::{is_loosely, loose_key};
+        prop_assert_eq!(is_loosely(&key, "email"), loose_key(&key) == "email");
+    }
+}
