@@ -8,6 +8,10 @@
 use divan::{Bencher, counter::ItemsCount};
 use hubspot_core::{Event, Existing, Input, Machine, Map, Settings, Value};
 
+/// Counts allocations too: most of a call's cost in the browser is allocating and freeing.
+#[global_allocator]
+static ALLOC: divan::AllocProfiler = divan::AllocProfiler::system();
+
 fn main() {
     divan::main();
 }

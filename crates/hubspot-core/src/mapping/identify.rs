@@ -40,14 +40,15 @@ pub fn map_identify(
     let email_key = email_key.map(str::to_owned);
     let rules = &knobs.traits;
     let mut out = Map::with_capacity(traits.len() + 2);
-    out.insert("email", email.as_str().into());
+    // Their places first; their values last (below), over any trait that formats to them.
+    out.insert("email", Value::Null);
     let user_id = event
         .user_id
         .as_deref()
         .map(trim)
         .filter(|id| !id.is_empty());
-    if let Some(id) = user_id {
-        out.insert("id", id.into());
+    if user_id.is_some() {
+        out.insert("id", Value::Null);
     }
 
     // Names, company and address are read before the traits are consumed and added after them,
