@@ -1,6 +1,7 @@
 // Size: what a page downloads for hubspot-wasm beside Segment's hubspot-web bundle, and what each
 // crate costs inside the wasm. Expects a release build in dist/ (scripts/build.sh).
 // Usage: node bench/size.mjs   (writes bench/results/size.json)
+//        BEFORE=dir node bench/size.mjs   also an earlier build's dist/ (its script tag and npm files)
 //
 // Figures: raw, gzip -9 and brotli -q 11 bytes, each file compressed on its own as a server would
 // send it; "x smaller" is Segment's brotli bytes over ours. The per-crate table is twiggy's shallow
@@ -53,6 +54,19 @@ for (const [label, [raw, gzip, brotli]] of rows) {
   const vsClassic = Number((CLASSIC_REFERENCE.brotli / brotli).toFixed(2));
   console.log(row(label, [raw, gzip, brotli, vsWeb, vsClassic], 46));
   results.artifacts.push({ label, raw, gzip, brotli, hubspotWebOverOurs: vsWeb, classicOverOurs: vsClassic });
+}
+if (process.env.BEFORE) {
+  // An earlier build's files: its script tag, and every JavaScript file and wasm of its npm
+  // package that a page loads (its layout may differ from today's).
+  const dir = process.env.BEFORE;
+  const npmFiles = readdirSync(join(dir, 'npm'), { recursive: true })
+    .filter((f) => !f.startsWith('testing') && (f.endsWith('.js') || f.endsWith('.wasm')))
+    .map((f) => join(dir, 'npm', f));
+  for (const [label, paths] of [['before: script tag', [join(dir, 'hubspot-wasm.js')]], ['before: npm', npmFiles]]) {
+    const [raw, gzip, brotli] = measure(paths);
+    console.log(row(label, [raw, gzip, brotli, Number((segment[2] / brotli).toFixed(2)), Number((CLASSIC_REFERENCE.brotli / brotli).toFixed(2))], 46));
+    results.artifacts.push({ label, raw, gzip, brotli });
+  }
 }
 console.log(row(`${results.segment.label} (${segmentFiles.length} files)`, segment, 46));
 console.log(row(CLASSIC_REFERENCE.label, [CLASSIC_REFERENCE.raw, '-', CLASSIC_REFERENCE.brotli], 46));

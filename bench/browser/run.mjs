@@ -4,6 +4,8 @@
 // stand-in tracker (js/testing). Budgets: shared spec/device-mode.md section 8.
 //
 //   node bench/browser/run.mjs                 from the repository root; DIST=dir (default dist)
+//   BEFORE=dir node bench/browser/run.mjs      also an earlier build's script tag (dir/hubspot-wasm.js),
+//                                              measured in the same run: before and after side by side
 //   node bench/browser/run.mjs --profile-only  only the CPU profile of our identify (~10 s)
 //   BENCH_TOP=40 node bench/browser/run.mjs --profile-only   more rows of the profile (default 15)
 //
@@ -58,6 +60,7 @@ import { HUBSPOT_SCRIPT_PATTERN } from '../../js/testing/index.js';
 import { benchBundles, installedVersion, nodeModules } from './webpack.config.mjs';
 
 const DIST = resolve(process.env.DIST || 'dist');
+const BEFORE = process.env.BEFORE ? resolve(process.env.BEFORE) : null;
 const N = 5000;
 // End-to-end calls each wait for analytics-next's timer chain (~0.3–0.5 ms), so fewer of them
 // keep the run within about 3 minutes; the per-call figure does not depend on the count.
@@ -76,6 +79,7 @@ const SUBJECTS = {
   npm: { label: 'ours (npm)', kind: 'wasm', script: '/bench/npm.js', readyEvent: 'bench:module-ready' },
   segment: { label: 'Segment hubspot-web', kind: 'segment', script: `/segment/hubspot-web/${segmentFile}`, global: 'hubspot-webDestination' },
   baseline: { label: 'baseline', kind: 'none' },
+  ...(BEFORE && { before: { label: 'ours before (script tag)', kind: 'wasm', script: '/before/hubspot-wasm.js' } }),
 };
 const PROFILED = { label: 'ours (npm, unminified)', kind: 'wasm', script: '/bench/npm-profile.js', readyEvent: 'bench:module-ready' };
 
@@ -95,6 +99,7 @@ async function prepareSite() {
   await new Promise((done, fail) => webpack(benchBundles(DIST, join(root, 'bench')), (err, stats) =>
     (err || stats.hasErrors() ? fail(err || new Error(stats.toString('errors-only'))) : done())));
   cpSync(join(DIST, 'hubspot-wasm.js'), join(root, 'hubspot-wasm.js'));
+  if (BEFORE) cpSync(join(BEFORE, 'hubspot-wasm.js'), join(root, 'before', 'hubspot-wasm.js'));
   // Segment's web build: the destination's file and the numbered directories of shared chunks it
   // loads relative to itself (its runtime), without source maps.
   for (const dir of readdirSync(segmentWeb).filter((d) => d === 'hubspot-web' || /^\d+$/.test(d))) {
@@ -376,16 +381,20 @@ function ratio(segment, ours, isMemory) {
 }
 
 function printTable(summary) {
-  const header = ['figure', SUBJECTS.script.label, SUBJECTS.npm.label, SUBJECTS.segment.label, 'Segment/ours (script tag)', 'target'];
+  const before = summary.before !== undefined;
+  const header = ['figure', SUBJECTS.script.label, SUBJECTS.npm.label, SUBJECTS.segment.label, 'Segment/ours (script tag)', 'target',
+    ...(before ? [SUBJECTS.before.label, 'before/ours (script tag)'] : [])];
   const table = [header];
   for (const [title, field, digits, opt = {}] of ROWS) {
     const mark = (s) => (opt.target === undefined ? '' : s.median <= opt.target ? ' ✓' : ' ✗');
+    const isMemory = field.endsWith('KB');
     table.push([
       title,
       ...['script', 'npm'].map((k) => cell(summary[k][field], digits) + mark(summary[k][field])),
       opt.wasmOnly ? '–' : cell(summary.segment[field], digits),
-      opt.wasmOnly || opt.noRatio ? '' : ratio(summary.segment[field].median, summary.script[field].median, field.endsWith('KB')),
+      opt.wasmOnly || opt.noRatio ? '' : ratio(summary.segment[field].median, summary.script[field].median, isMemory),
       opt.target === undefined ? '' : `≤ ${opt.plus ? '+' : ''}${opt.target} ${opt.unit}`,
+      ...(before ? [cell(summary.before[field], digits), opt.noRatio ? '' : ratio(summary.before[field].median, summary.script[field].median, isMemory)] : []),
     ]);
   }
   const widths = header.map((_, i) => Math.max(...table.map((row) => [...row[i]].length)));
@@ -464,7 +473,7 @@ if (profileOnly) {
 const derived = Object.fromEntries(Object.entries(runs).map(([key, reps]) => [key, reps.map((r, rep) => derive(r, runs.baseline[rep]))]));
 const summary = Object.fromEntries(Object.entries(derived).map(([key, reps]) =>
   [key, Object.fromEntries(Object.keys(reps[0]).map((f) => [f, stats(reps.map((d) => d[f]))]))]));
-console.log(`DIST=${DIST}; own cost: ${N} identify (30 traits) and ${N} track (15 properties) calls per loop, ` +
+console.log(`DIST=${DIST}${BEFORE ? `, BEFORE=${BEFORE}` : ''}; own cost: ${N} identify (30 traits) and ${N} track (15 properties) calls per loop, ` +
   `end to end: ${N_E2E} of each; ` +
   `median [min–max] of ${REPS} repetitions\n`);
 printTable(summary);
