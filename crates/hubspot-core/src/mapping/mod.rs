@@ -1,5 +1,5 @@
-//! Segment event + settings → `_hsq` commands. Pure functions: no browser, no clock, inputs
-//! untouched. The three profiles are presets of one [`Knobs`] table (device-mode spec, section 6);
+//! Segment event + settings → `_hsq` commands. Pure functions: no browser, no clock; the traits or
+//! properties being mapped are taken by value (their text moves into the commands). The three profiles are presets of one [`Knobs`] table (device-mode spec, section 6);
 //! no profile has a code path of its own.
 
 mod flatten;

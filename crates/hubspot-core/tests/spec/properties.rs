@@ -1,5 +1,5 @@
-//! Rules that must hold for every input: mapping never panics, never mutates its input, and
-//! the default profile only produces lowercase keys.
+//! Rules that must hold for every input: mapping never panics and the default profile only
+//! produces lowercase keys; the text writers and key rules agree with their definitions.
 
 use crate::support::*;
 use hubspot_core::mapping::{Knobs, map_identify, map_track};
@@ -86,9 +86,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 
     #[test]
-    fn mapping_never_panics_never_mutates_and_default_keys_are_lowercase(msg in message()) {
+    fn mapping_never_panics_and_default_keys_are_lowercase(msg in message()) {
         let event = Event::from_value(msg.clone());
-        let before = event.clone();
         for profile in [Profile::Default, Profile::Classic, Profile::Actions] {
             let mut s = settings(json!({"portalId": "1"}));
             s.profile = profile;
@@ -96,7 +95,6 @@ proptest! {
             let mut diags = vec![];
             let identify = map_identify(&event, event.traits.clone(), &knobs, &mut diags);
             let track = map_track(&event, event.properties.clone(), &s, &knobs, &mut diags);
-            prop_assert_eq!(&event, &before);
             if profile == Profile::Default {
                 for cmd in identify.iter().chain(track.iter()) {
                     for k in keys_of(cmd) {
