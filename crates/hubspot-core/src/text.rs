@@ -142,11 +142,15 @@ pub fn is_email(s: &str) -> bool {
     let Some((local, domain)) = s.split_once('@') else {
         return false;
     };
+    // At least two `.`-separated labels, none empty: a dot, but none first, last or doubled.
+    let d = domain.as_bytes();
     !local.is_empty()
-        && !domain.contains('@')
+        && !d.contains(&b'@')
         && !s.chars().any(|c| is_js_whitespace(c) || c.is_control())
-        && domain.split('.').count() >= 2
-        && domain.split('.').all(|label| !label.is_empty())
+        && d.contains(&b'.')
+        && d.first() != Some(&b'.')
+        && d.last() != Some(&b'.')
+        && !d.windows(2).any(|pair| pair == b"..")
 }
 
 /// Whether `key` is `word` (lowercase ASCII) under [`loose_key`]: without allocating for ASCII
@@ -340,7 +344,7 @@ mod tests {
             assert!(is_email(ok), "{ok}");
         }
         for bad in [
-            "", "a", "a@b", "@b.co", "a@@b.co", "a b@c.de", "a@b..co", "a@.co",
+            "", "a", "a@b", "@b.co", "a@@b.co", "a b@c.de", "a@b..co", "a@.co", "a@b.co.",
         ] {
             assert!(!is_email(bad), "{bad}");
         }

@@ -64,7 +64,10 @@ pub fn map_track(
             Some(Command::TrackCustomBehavioralEvent { name, properties })
         }
         TrackStyle::ClassicEvent => {
-            if let Some(id) = properties.remove("id").filter(|v| *v != Value::Null) {
+            if let Some(id) = properties
+                .remove("id")
+                .filter(|v| !matches!(v, Value::Null))
+            {
                 properties.insert("_id", id);
             }
             if let Some(value) = classic_revenue(&properties, trim(raw_name)) {

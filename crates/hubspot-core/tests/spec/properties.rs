@@ -182,6 +182,18 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 
+    /// The email test's byte checks on the domain say what "two or more labels, none empty" says.
+    #[test]
+    fn email_domains_need_two_non_empty_labels(s in "[a.]{0,2}@[ab.@]{0,6}|\\PC{0,10}") {
+        let labels = |d: &str| d.split('.').count() >= 2 && d.split('.').all(|l| !l.is_empty());
+        let reference = match s.split_once('@') {
+            Some((local, domain)) => !local.is_empty() && !domain.contains('@') && labels(domain)
+                && !s.chars().any(|c| hubspot_core::text::is_js_whitespace(c) || c.is_control()),
+            None => false,
+        };
+        prop_assert_eq!(hubspot_core::text::is_email(&s), reference);
+    }
+
     /// The email lookup's non-allocating key test agrees with the normalised key it stands for.
     #[test]
     fn loose_key_test_matches_the_normalised_key(key in "[-_. ]?[eE][-_. ]?[mMnN][-_. ]?[aA][-_. ]?[iI][-_. ]?[lL1][-_. ]?|\\PC{0,8}") {
