@@ -138,12 +138,11 @@ impl Reader<'_> {
 /// A core value as JSON text for `parse` (in `js/tape.js`, or `js/shell.js`'s `hsqPush`), and
 /// whether it holds dates (written as `{"\u0000date": ms}`, revived as `Date`s).
 pub fn to_json(v: &Value) -> (String, bool) {
-    let text = v.to_json_with_dates(|ms, out| {
+    v.to_json_with_dates(|ms, out| {
         out.push_str("{\"\\u0000date\":");
         out.push_str(&format_number(ms));
         out.push('}');
-    });
-    (text, has_date(v))
+    })
 }
 
 /// Converts a core value to a JavaScript value (plain objects and arrays; dates as `Date`;
@@ -151,13 +150,4 @@ pub fn to_json(v: &Value) -> (String, bool) {
 pub fn to_js(v: &Value) -> JsValue {
     let (text, dates) = to_json(v);
     parse(&text, dates)
-}
-
-fn has_date(v: &Value) -> bool {
-    match v {
-        Value::Date(_) => true,
-        Value::Array(items) => items.iter().any(has_date),
-        Value::Object(m) => m.iter().any(|(_, v)| has_date(v)),
-        _ => false,
-    }
 }

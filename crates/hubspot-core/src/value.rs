@@ -102,25 +102,31 @@ impl Value {
     /// serializer into the browser module, where every dependency is paid for in download size.
     pub fn to_json(&self) -> String {
         self.to_json_with_dates(|ms, out| out.push_str(&format_number(ms)))
+            .0
     }
 
     /// Compact JSON text, each date written by `date` (the browser shell tags them so
-    /// JavaScript can make `Date`s again). Non-finite numbers become `null`, as in
-    /// `JSON.stringify`.
-    pub fn to_json_with_dates(&self, date: fn(f64, &mut String)) -> String {
+    /// JavaScript can make `Date`s again), and whether any was. Non-finite numbers become `null`,
+    /// as in `JSON.stringify`.
+    pub fn to_json_with_dates(&self, date: fn(f64, &mut String)) -> (String, bool) {
         // Room for a typical command, so the text is not regrown from a few bytes.
         let mut out = String::with_capacity(256);
-        write_json(self, &mut out, date);
-        out
+        let dated = write_json(self, &mut out, date);
+        (out, dated)
     }
 }
 
-fn write_json(v: &Value, out: &mut String, date: fn(f64, &mut String)) {
+/// Writes `v`; true when it holds a (finite) date.
+fn write_json(v: &Value, out: &mut String, date: fn(f64, &mut String)) -> bool {
+    let mut dated = false;
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) if n.is_finite() => write_number(*n, out),
-        Value::Date(ms) if ms.is_finite() => date(*ms, out),
+        Value::Date(ms) if ms.is_finite() => {
+            date(*ms, out);
+            dated = true;
+        }
         Value::Number(_) | Value::Date(_) => out.push_str("null"),
         Value::String(s) => {
             out.push('"');
@@ -132,7 +138,7 @@ fn write_json(v: &Value, out: &mut String, date: fn(f64, &mut String)) {
             for item in items {
                 out.push_str(open);
                 open = ",";
-                write_json(item, out, date);
+                dated |= write_json(item, out, date);
             }
             out.push_str(if items.is_empty() { "[]" } else { "]" });
         }
@@ -144,11 +150,12 @@ fn write_json(v: &Value, out: &mut String, date: fn(f64, &mut String)) {
                 open = ",\"";
                 write_escaped(k, out);
                 out.push_str("\":");
-                write_json(v, out, date);
+                dated |= write_json(v, out, date);
             }
             out.push_str(if m.is_empty() { "{}" } else { "}" });
         }
     }
+    dated
 }
 
 /// A JSON string's content: `s` with quotes, backslashes and control characters escaped.
@@ -303,7 +310,11 @@ impl Map {
 
     /// Sets `key`: replaces the value in place if the key exists, else appends.
     pub fn insert(&mut self, key: impl Into<String>, value: Value) {
-        let key = key.into();
+        self.insert_string(key.into(), value);
+    }
+
+    // Not generic: one copy in the wasm whatever the key's type at the call site.
+    fn insert_string(&mut self, key: String, value: Value) {
         let h = key_hash(&key);
         match self.position_hashed(h, &key) {
             Some(i) => self.entries[i].2 = value,
@@ -524,9 +535,18 @@ mod tests {
         let dated = Value::Array(vec![Value::Date(5.0), Value::Number(f64::NAN)]);
         assert_eq!(dated.to_json(), "[5,null]");
         assert_eq!(
-            dated.to_json_with_dates(|ms, out| out.push_str(&format!("{{\"d\":{ms}}}"))),
+            dated
+                .to_json_with_dates(|ms, out| out.push_str(&format!("{{\"d\":{ms}}}")))
+                .0,
             r#"[{"d":5},null]"#
         );
+        let tagged = |v: Value| v.to_json_with_dates(|_, out| out.push('0')).1;
+        assert!(tagged(dated), "a finite date, nested, is reported");
+        assert!(
+            !tagged(Value::Array(vec![Value::Date(f64::NAN)])),
+            "NaN is written as null"
+        );
+        assert!(!tagged(Value::Number(5.0)));
     }
 
     #[test]
