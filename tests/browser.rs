@@ -277,6 +277,30 @@ async fn identify_and_track_after_load_reach_hsq() {
 }
 
 #[wasm_bindgen_test]
+async fn each_call_type_reaches_hsq_with_the_fields_its_mapping_reads() {
+    clean();
+    let d = Instance::new(js(&format!(
+        "{{portalId: '9', trackingScriptUrl: '{READY_SCRIPT}'}}"
+    )))
+    .unwrap();
+    JsFuture::from(d.load()).await.unwrap();
+    // The shell walks only what each type's mapping reads (js/tape.js encodeEvent): a page's
+    // context.page, a track's context.traits (an email there identifies first).
+    d.call(js(
+        "{type: 'page', anonymousId: 'a1', properties: {title: 'T'}, context: {page: {path: '/x', search: '?y'}, traits: {email: 'page@d.co'}}}",
+    ));
+    d.call(js(
+        "{type: 'track', userId: 'u7', event: 'Clicked', properties: {n: 1}, context: {page: {path: '/ignored'}, traits: {email: 'ctx@d.co'}}}",
+    ));
+    sleep(10).await;
+    let pushed = hsq_json();
+    let expected = r#"["setPath","/x?y"],["trackPageView"],["identify",{"email":"ctx@d.co","id":"u7"}],["trackCustomBehavioralEvent",{"name":"pe9_clicked","properties":{"n":1}}]"#;
+    assert!(pushed.contains(expected), "{pushed}");
+    assert!(!pushed.contains("page@d.co"), "{pushed}");
+    clean();
+}
+
+#[wasm_bindgen_test]
 async fn non_ascii_keys_and_fractions_use_the_pages_text_operations() {
     clean();
     let d = Instance::new(js(&format!(
