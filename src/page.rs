@@ -59,11 +59,7 @@ pub fn existing(portal_id: &str) -> Existing {
         return Existing::Ready;
     }
     let tagged = HUBSPOT_TAG_IDS.iter().any(|id| has_element(id));
-    if tagged
-        || script_sources()
-            .split('\n')
-            .any(|src| is_hubspot_tracking_url(src, portal_id))
-    {
+    if tagged || any_script(|src| is_hubspot_tracking_url(src, portal_id)) {
         Existing::Loading
     } else {
         Existing::None
@@ -72,7 +68,26 @@ pub fn existing(portal_id: &str) -> Existing {
 
 /// True when the Forms SDK is already on the page.
 pub fn forms_present() -> bool {
-    has_forms_global() || script_sources().split('\n').any(is_hubspot_forms_url)
+    has_forms_global() || any_script(is_hubspot_forms_url)
+}
+
+/// Whether `test` holds for the `src` of any script on the page. A loop over bytes rather than
+/// `str::split('\n')`, whose searcher costs the wasm about 0.7 KB.
+fn any_script(test: impl Fn(&str) -> bool) -> bool {
+    let sources = script_sources();
+    let mut rest = sources.as_str();
+    loop {
+        let end = rest.bytes().position(|b| b == b'\n').unwrap_or(rest.len());
+        // `get`, not indexing or `split_at`, whose panics would link core::fmt. `\n` is one
+        // byte, so every position found is a character boundary.
+        if test(rest.get(..end).unwrap_or(rest)) {
+            return true;
+        }
+        match rest.get(end + 1..) {
+            Some(next) => rest = next,
+            None => return false,
+        }
+    }
 }
 
 /// The nonce of a script already on the page (the one that loaded this module, under a strict

@@ -499,14 +499,13 @@ fn event_names(v: &Value) -> Result<Vec<(String, String)>, SettingsError> {
         Value::String(s) => Ok((k.to_owned(), s.clone())),
         other => Err(err(
             NAME,
-            [
+            concat(&[
                 "maps ",
                 &quote(k),
                 " to ",
                 &describe(other),
                 ", expected a string",
-            ]
-            .concat(),
+            ]),
         )),
     };
     // Loops, not `collect::<Result<Vec<_>, _>>()`, whose adapter costs wasm bytes.
