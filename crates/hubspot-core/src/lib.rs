@@ -35,7 +35,10 @@ mod prelude {
     pub(crate) use alloc::borrow::ToOwned;
     pub(crate) use alloc::string::String;
     pub(crate) use alloc::vec::Vec;
-    pub(crate) use alloc::{format, vec};
+    pub(crate) use alloc::format;
+    /// Only tests build vectors with `vec!` (shipped code fills them in place).
+    #[cfg(test)]
+    pub(crate) use alloc::vec;
 }
 
 pub use command::Command;
