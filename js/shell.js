@@ -126,3 +126,13 @@ export function deleteCookie(name) {
 export function log(text) {
   console.log('[HubSpot]', text);
 }
+
+/** Unicode lowercase, for the core's text rules (src/host.rs). */
+export function lowercase(text) {
+  return text.toLowerCase();
+}
+
+/** JavaScript's `String(n)`, for the core's number rules (src/host.rs). */
+export function numberText(n) {
+  return String(n);
+}
