@@ -92,21 +92,20 @@ export function inject(url, id, nonce, signal, code) {
   }
 }
 
-/** `signal(code, 0)` after `ms`; returns the timer's id for `clearTimer`. */
-export function armTimer(signal, code, ms) {
-  return setTimeout(() => signal(code, 0), ms);
-}
-
-/** `signal(code, 0)` once `_hsq.push` is patched, polled every `ms` with a timer (a busy loop
- * delays HubSpot's script); returns the poll's id for `clearTimer`. */
-export function watchReadiness(signal, code, ms) {
-  const poll = setInterval(() => {
+/**
+ * `signal(code, 0)` after `ms`; with `poll`, once `_hsq.push` is patched, polled every `ms` with
+ * a timer (a busy loop delays HubSpot's script). Returns the timer's or poll's id for
+ * `clearTimer`.
+ */
+export function armTimer(signal, code, ms, poll) {
+  if (!poll) return setTimeout(() => signal(code, 0), ms);
+  const id = setInterval(() => {
     if (isPatched()) {
-      clearInterval(poll);
+      clearInterval(id);
       signal(code, 0);
     }
   }, ms);
-  return poll;
+  return id;
 }
 
 /** Cancels a timer or poll (browsers share one id space for both). */

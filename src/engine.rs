@@ -19,7 +19,7 @@ use crate::error::settings_error;
 use crate::page;
 
 /// Readiness poll period (spec section 3.5): timers, not a busy loop, which delays HubSpot.
-const POLL_MS: u32 = 100;
+const POLL_MS: f64 = 100.0;
 
 /// What `js/shell.js` reports through [`Engine`]'s signal function: `signal(code, arg)`, which
 /// calls [`Engine::signal`].
@@ -213,7 +213,7 @@ impl Engine {
                     self.handle(Input::TrackerReady);
                     return;
                 }
-                let poll = page::watch_readiness(&self.signal, TRACKER_READY, POLL_MS);
+                let poll = page::arm_timer(&self.signal, TRACKER_READY, POLL_MS, true);
                 if let Some(old) = self.poll.replace(Some(poll)) {
                     page::clear_timer(old);
                 }
@@ -223,14 +223,14 @@ impl Engine {
                     Timer::LoadTimeout => (&self.timers[0], LOAD_TIMEOUT),
                     Timer::IdentifyFlush => (&self.timers[1], IDENTIFY_FLUSH),
                 };
-                let id = page::arm_timer(&self.signal, code, after_ms.max(0.0));
+                let id = page::arm_timer(&self.signal, code, after_ms.max(0.0), false);
                 if let Some(old) = slot.replace(Some(id)) {
                     page::clear_timer(old);
                 }
             }
             Action::EndTaskSoon => {
                 if !self.task_scheduled.replace(true) {
-                    page::arm_timer(&self.signal, TASK_ENDED, 0.0);
+                    page::arm_timer(&self.signal, TASK_ENDED, 0.0, false);
                 }
             }
             Action::DeleteCookies(names) => names.iter().for_each(|n| page::delete_cookie(n)),

@@ -36,12 +36,10 @@ extern "C" {
         signal: &Function,
         code: u32,
     ) -> bool;
-    /// `signal(code, 0)` after `ms`; the timer's id.
+    /// `signal(code, 0)` after `ms`, or with `poll`: once `_hsq.push` is patched, polled every
+    /// `ms`. The timer's or poll's id. One import for both: each costs the wasm and its glue.
     #[wasm_bindgen(js_name = armTimer)]
-    pub fn arm_timer(signal: &Function, code: u32, ms: f64) -> f64;
-    /// `signal(code, 0)` once `_hsq.push` is patched, polled every `ms`; the poll's id.
-    #[wasm_bindgen(js_name = watchReadiness)]
-    pub fn watch_readiness(signal: &Function, code: u32, ms: u32) -> f64;
+    pub fn arm_timer(signal: &Function, code: u32, ms: f64, poll: bool) -> f64;
     /// Cancels a timer or poll.
     #[wasm_bindgen(js_name = clearTimer)]
     pub fn clear_timer(id: f64);
