@@ -50,10 +50,10 @@ export function hasFormsGlobal() {
 
 /**
  * A nonce for injected tags: that of the script running now (this module's, under a strict CSP),
- * else of any script on the page; '' when none. Throws outside a page.
+ * else of any script on the page; '' when none, undefined outside a page.
  */
 export function pageNonce() {
-  if (typeof document === 'undefined') throw new Error('HubSpot: no document (not running in a browser page)');
+  if (typeof document === 'undefined') return undefined;
   const current = document.currentScript;
   if (current && current.nonce) return current.nonce;
   for (const s of document.scripts) if (s.nonce) return s.nonce;
@@ -134,4 +134,9 @@ export function lowercase(text) {
 /** JavaScript's `String(n)`, for the core's number rules (src/host.rs). */
 export function numberText(n) {
   return String(n);
+}
+
+/** Calls a promise's `resolve`. */
+export function resolve(f) {
+  f();
 }

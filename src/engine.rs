@@ -133,7 +133,7 @@ impl Engine {
     /// `Promise::new` from Rust costs the wasm a closure type.
     pub fn when_settled(&self, resolve: Function) {
         if self.settled() {
-            let _ = resolve.call0(&JsValue::UNDEFINED);
+            page::resolve(&resolve);
         } else {
             self.waiters.borrow_mut().push(resolve);
         }
@@ -151,7 +151,7 @@ impl Engine {
                 page::clear_timer(poll);
             }
             for resolve in self.waiters.borrow_mut().drain(..) {
-                let _ = resolve.call0(&JsValue::UNDEFINED);
+                page::resolve(&resolve);
             }
         }
     }

@@ -25,8 +25,13 @@ extern "C" {
     fn script_sources() -> String;
     #[wasm_bindgen(js_name = hasFormsGlobal)]
     fn has_forms_global() -> bool;
-    #[wasm_bindgen(js_name = pageNonce, catch)]
-    fn page_nonce_or_empty() -> Result<String, JsValue>;
+    /// `None` outside a page. Not `catch`: a throwing import costs the glue and the wasm an
+    /// exception path.
+    #[wasm_bindgen(js_name = pageNonce)]
+    fn page_nonce_or_empty() -> Option<String>;
+    /// Calls a promise's `resolve` (which never throws, hence no `catch`, unlike js-sys's
+    /// `Function::call0`).
+    pub fn resolve(resolve: &Function);
     /// Inserts a script tag; `signal(code, 1 | 0)` on its `load` or `error`. False when it
     /// could not be added (already reported).
     pub fn inject(
@@ -91,5 +96,10 @@ fn any_script(test: impl Fn(&str) -> bool) -> bool {
 /// The nonce of a script already on the page (the one that loaded this module, under a strict
 /// CSP), if any. An error outside a browser page.
 pub fn page_nonce() -> Result<Option<String>, JsValue> {
-    page_nonce_or_empty().map(|n| Some(n).filter(|n| !n.is_empty()))
+    match page_nonce_or_empty() {
+        Some(n) => Ok(Some(n).filter(|n| !n.is_empty())),
+        None => {
+            Err(js_sys::Error::new("HubSpot: no document (not running in a browser page)").into())
+        }
+    }
 }
