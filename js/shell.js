@@ -9,13 +9,13 @@ import { parse } from './tape.js';
 const isObject = (v) => v !== null && typeof v === 'object';
 
 /** window._hsq, created (as an array) if missing and never replaced. */
-export function hsqQueue() {
+function hsqQueue() {
   if (!isObject(window._hsq)) window._hsq = [];
   return window._hsq;
 }
 
 /** True once HubSpot's tracking code has patched `_hsq.push` (its readiness signal). */
-export function isPatched() {
+function isPatched() {
   const hsq = window._hsq;
   return isObject(hsq) && typeof hsq.push === 'function' && hsq.push !== Array.prototype.push;
 }
@@ -43,9 +43,19 @@ export function scriptSources() {
   return Array.from(document.scripts, (s) => s.src).join('\n');
 }
 
-/** Whether the page has `window.hbspt.forms` (the Forms SDK ran). */
-export function hasFormsGlobal() {
-  return isObject(window.hbspt) && isObject(window.hbspt.forms);
+/**
+ * The operations without text, by code (src/page.rs): 0 creates `_hsq`, 1 is `isPatched()`, 2
+ * whether the page has `window.hbspt.forms` (the Forms SDK ran), 3 cancels the timer or poll
+ * `id` (browsers share one id space for both), 4 calls `f` (a promise's `resolve`). One export
+ * with a code: the glue wraps it (the u32), so a bundler needs no namespace object for shell.js.
+ */
+export function pageOp(op, id, f) {
+  if (op === 0) hsqQueue();
+  else if (op === 1) return isPatched();
+  else if (op === 2) return isObject(window.hbspt) && isObject(window.hbspt.forms);
+  else if (op === 3) clearTimeout(id);
+  else f();
+  return false;
 }
 
 /**
@@ -95,7 +105,7 @@ export function inject(url, id, nonce, signal, code) {
 /**
  * `signal(code, 0)` after `ms`; with `poll`, once `_hsq.push` is patched, polled every `ms` with
  * a timer (a busy loop delays HubSpot's script). Returns the timer's or poll's id for
- * `clearTimer`.
+ * `pageOp(3, id)`.
  */
 export function armTimer(signal, code, ms, poll) {
   if (!poll) return setTimeout(() => signal(code, 0), ms);
@@ -106,11 +116,6 @@ export function armTimer(signal, code, ms, poll) {
     }
   }, ms);
   return id;
-}
-
-/** Cancels a timer or poll (browsers share one id space for both). */
-export function clearTimer(id) {
-  clearTimeout(id);
 }
 
 /** Deletes a cookie on this host and on every parent domain HubSpot may have set it on. */
@@ -134,9 +139,4 @@ export function lowercase(text) {
 /** JavaScript's `String(n)`, for the core's number rules (src/host.rs). */
 export function numberText(n) {
   return String(n);
-}
-
-/** Calls a promise's `resolve`. */
-export function resolve(f) {
-  f();
 }

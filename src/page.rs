@@ -10,12 +10,12 @@ use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(module = "/js/shell.js")]
 extern "C" {
-    /// `window._hsq`, created if missing and never replaced.
-    #[wasm_bindgen(js_name = hsqQueue)]
-    pub fn hsq_queue();
-    /// True once HubSpot's tracking code has patched `_hsq.push`.
-    #[wasm_bindgen(js_name = isPatched)]
-    pub fn is_patched() -> bool;
+    /// The page operations without text: one import with an operation code (the `OP_`
+    /// constants) rather than one each, which would cost the wasm and its glue bytes each (and
+    /// a bundler a namespace object for the imports the glue passes through unwrapped). `f` is
+    /// the function [`resolve`] calls, else `undefined`.
+    #[wasm_bindgen(js_name = pageOp)]
+    fn page_op(op: u32, id: f64, f: &JsValue) -> bool;
     /// Pushes a command written as JSON (with tagged dates when `dates`); reports, never throws.
     #[wasm_bindgen(js_name = hsqPush)]
     pub fn hsq_push(json: &str, dates: bool);
@@ -23,15 +23,10 @@ extern "C" {
     fn has_element(id: &str) -> bool;
     #[wasm_bindgen(js_name = scriptSources)]
     fn script_sources() -> String;
-    #[wasm_bindgen(js_name = hasFormsGlobal)]
-    fn has_forms_global() -> bool;
     /// `None` outside a page. Not `catch`: a throwing import costs the glue and the wasm an
     /// exception path.
     #[wasm_bindgen(js_name = pageNonce)]
     fn page_nonce_or_empty() -> Option<String>;
-    /// Calls a promise's `resolve` (which never throws, hence no `catch`, unlike js-sys's
-    /// `Function::call0`).
-    pub fn resolve(resolve: &Function);
     /// Inserts a script tag; `signal(code, 1 | 0)` on its `load` or `error`. False when it
     /// could not be added (already reported).
     pub fn inject(
@@ -45,14 +40,43 @@ extern "C" {
     /// `ms`. The timer's or poll's id. One import for both: each costs the wasm and its glue.
     #[wasm_bindgen(js_name = armTimer)]
     pub fn arm_timer(signal: &Function, code: u32, ms: f64, poll: bool) -> f64;
-    /// Cancels a timer or poll.
-    #[wasm_bindgen(js_name = clearTimer)]
-    pub fn clear_timer(id: f64);
     /// Deletes a cookie on this host and every parent domain.
     #[wasm_bindgen(js_name = deleteCookie)]
     pub fn delete_cookie(name: &str);
     /// `console.log('[HubSpot]', text)`.
     pub fn log(text: &str);
+}
+
+const OP_HSQ_QUEUE: u32 = 0;
+const OP_IS_PATCHED: u32 = 1;
+const OP_HAS_FORMS_GLOBAL: u32 = 2;
+const OP_CLEAR_TIMER: u32 = 3;
+const OP_RESOLVE: u32 = 4;
+
+/// Creates `window._hsq` if missing (never replaces it).
+pub fn hsq_queue() {
+    page_op(OP_HSQ_QUEUE, 0.0, &JsValue::UNDEFINED);
+}
+
+/// True once HubSpot's tracking code has patched `_hsq.push`.
+pub fn is_patched() -> bool {
+    page_op(OP_IS_PATCHED, 0.0, &JsValue::UNDEFINED)
+}
+
+/// Whether the page has `window.hbspt.forms` (the Forms SDK ran).
+fn has_forms_global() -> bool {
+    page_op(OP_HAS_FORMS_GLOBAL, 0.0, &JsValue::UNDEFINED)
+}
+
+/// Cancels a timer or poll.
+pub fn clear_timer(id: f64) {
+    page_op(OP_CLEAR_TIMER, id, &JsValue::UNDEFINED);
+}
+
+/// Calls a promise's `resolve` (which never throws, hence no `catch`, unlike js-sys's
+/// `Function::call0`).
+pub fn resolve(resolve: &Function) {
+    page_op(OP_RESOLVE, 0.0, resolve);
 }
 
 /// What of HubSpot the site already has (spec section 3.3): a patched `_hsq.push`, a tag with
