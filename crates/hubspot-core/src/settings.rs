@@ -87,7 +87,7 @@ macro_rules! settings_table {
         /// A setting by its position in [`SETTINGS`]: resolving looks settings up by index, not
         /// by comparing names (which cost the wasm a string compare per lookup).
         #[derive(Clone, Copy)]
-        enum Id { $($id),* }
+        enum SettingId { $($id),* }
         /// Every setting, in the README's order.
         pub const SETTINGS: &[Setting] = &[$(Setting { names: $names, kind: $kind }),*];
         /// Each setting's default, as the README's table states it, and what it does (the
@@ -349,12 +349,12 @@ impl RawSettings {
     }
 
     /// The value given for this setting, if any.
-    fn get(&self, id: Id) -> Option<&Given> {
+    fn get(&self, id: SettingId) -> Option<&Given> {
         self.given[id as usize].as_ref()
     }
 
     /// A [`Kind::Bool`] setting, its default when not given.
-    fn flag(&self, id: Id) -> bool {
+    fn flag(&self, id: SettingId) -> bool {
         match (self.get(id), SETTINGS[id as usize].kind) {
             (Some(Given::Bool(b)), _) => *b,
             (_, Kind::Bool(default)) => default,
@@ -363,7 +363,7 @@ impl RawSettings {
     }
 
     /// A [`Kind::Number`] setting, its default when not given.
-    fn number(&self, id: Id) -> Option<f64> {
+    fn number(&self, id: SettingId) -> Option<f64> {
         match (self.get(id), SETTINGS[id as usize].kind) {
             (Some(Given::Number(n)), _) => Some(*n),
             (_, Kind::Number(default)) => default,
@@ -372,7 +372,7 @@ impl RawSettings {
     }
 
     /// A [`Kind::Text`] or [`Kind::PortalId`] setting, trimmed; `None` when absent or blank.
-    fn text(&self, id: Id) -> Option<&str> {
+    fn text(&self, id: SettingId) -> Option<&str> {
         match self.get(id) {
             Some(Given::Text(t)) => Some(trim(t)).filter(|t| !t.is_empty()),
             _ => None,
@@ -380,7 +380,7 @@ impl RawSettings {
     }
 
     /// A [`Kind::Choice`] setting: the index of its word (0, the default, when not given).
-    fn choice(&self, id: Id) -> usize {
+    fn choice(&self, id: SettingId) -> usize {
         match self.get(id) {
             Some(Given::Choice(i)) => *i,
             _ => 0,
@@ -389,7 +389,7 @@ impl RawSettings {
 
     /// Resolves into complete settings, or says which setting is wrong.
     pub fn resolve(&self) -> Result<Settings, SettingsError> {
-        let portal_id = match self.text(Id::PortalId) {
+        let portal_id = match self.text(SettingId::PortalId) {
             None => return Err(err("portalId", "is required (your HubSpot Hub ID)")),
             Some(p) if p.len() <= 20 && p.bytes().all(|b| b.is_ascii_digit()) => p.to_owned(),
             Some(p) => {
@@ -399,35 +399,35 @@ impl RawSettings {
                 ));
             }
         };
-        let load_timeout_ms = self.number(Id::LoadTimeoutMs).unwrap_or_default();
+        let load_timeout_ms = self.number(SettingId::LoadTimeoutMs).unwrap_or_default();
         if load_timeout_ms == 0.0 {
             return Err(err("loadTimeoutMs", "must be greater than 0"));
         }
-        let max_queue = self.number(Id::MaxQueue).unwrap_or_default();
+        let max_queue = self.number(SettingId::MaxQueue).unwrap_or_default();
         if !crate::value::is_whole(max_queue) {
             return Err(err("maxQueue", "must be a whole number"));
         }
-        let event_names = match self.get(Id::EventNames) {
+        let event_names = match self.get(SettingId::EventNames) {
             Some(Given::EventNames(names)) => names.clone(),
             _ => Vec::new(),
         };
         Ok(Settings {
             portal_id,
-            european_data_center: self.flag(Id::EuropeanDataCenter),
-            load_forms_sdk: self.flag(Id::LoadFormsSdk),
-            format_event_names: self.flag(Id::FormatEventNames),
+            european_data_center: self.flag(SettingId::EuropeanDataCenter),
+            load_forms_sdk: self.flag(SettingId::LoadFormsSdk),
+            format_event_names: self.flag(SettingId::FormatEventNames),
             event_names,
-            flush_identify_immediately: self.flag(Id::FlushIdentifyImmediately),
-            identify_flush_ms: self.number(Id::IdentifyFlushMs),
-            profile: Profile::ALL[self.choice(Id::Compat)],
-            consent: Consent::ALL[self.choice(Id::Consent)],
-            nonce: self.text(Id::Nonce).map(str::to_owned),
+            flush_identify_immediately: self.flag(SettingId::FlushIdentifyImmediately),
+            identify_flush_ms: self.number(SettingId::IdentifyFlushMs),
+            profile: Profile::ALL[self.choice(SettingId::Compat)],
+            consent: Consent::ALL[self.choice(SettingId::Consent)],
+            nonce: self.text(SettingId::Nonce).map(str::to_owned),
             load_timeout_ms,
             max_queue: max_queue as usize,
-            reset_clears_visitor: self.flag(Id::ResetClearsVisitor),
-            debug: self.flag(Id::Debug),
-            tracking_script_url: self.text(Id::TrackingScriptUrl).map(str::to_owned),
-            forms_script_url: self.text(Id::FormsScriptUrl).map(str::to_owned),
+            reset_clears_visitor: self.flag(SettingId::ResetClearsVisitor),
+            debug: self.flag(SettingId::Debug),
+            tracking_script_url: self.text(SettingId::TrackingScriptUrl).map(str::to_owned),
+            forms_script_url: self.text(SettingId::FormsScriptUrl).map(str::to_owned),
         })
     }
 }
