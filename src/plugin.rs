@@ -35,7 +35,7 @@ impl Instance {
 
     /// Starts loading HubSpot and calls `resolve` (a promise's) once settled: when HubSpot is
     /// ready, when it failed or timed out, or at once without consent.
-    pub fn load(&self, resolve: Function) {
+    pub fn load(&self, #[wasm_bindgen(unchecked_param_type = "() => void")] resolve: Function) {
         self.engine.start();
         self.engine.when_settled(resolve);
     }
