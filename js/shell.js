@@ -82,11 +82,14 @@ export function inject(url, id, nonce, signal, code) {
     tag.async = true;
     if (id) tag.id = id;
     if (nonce) tag.nonce = nonce;
-    let settled = false;
+    // Dropped once used: the signal function keeps its instance alive (js/plugin.js), and the
+    // tag's listeners stay as long as the tag.
+    let report = signal;
     const settle = (ok) => () => {
-      if (!settled) {
-        settled = true;
-        signal(code, ok);
+      if (report) {
+        const once = report;
+        report = null;
+        once(code, ok);
       }
     };
     tag.addEventListener('load', settle(1));

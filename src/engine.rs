@@ -37,7 +37,9 @@ pub struct Engine {
     debug: bool,
     /// The one callback every timer, poll and script event of this instance calls, made by
     /// JavaScript (`js/plugin.js`) to call [`Engine::signal`] through the exported instance: a
-    /// Rust `Closure` would cost the wasm and its glue a closure type and its machinery.
+    /// Rust `Closure` would cost the wasm and its glue a closure type and its machinery. It
+    /// keeps the instance alive while a timer, the poll or a script's `load` is pending
+    /// (`js/shell.js` lets go of it once a script tag has reported).
     signal: Function,
     /// The readiness poll's id, while it runs.
     poll: Cell<Option<f64>>,
