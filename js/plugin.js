@@ -28,6 +28,15 @@ function segmentEvent(type, payloadKey, payload) {
 
 /** The `Destination` and `Client` classes over a build's `Instance` class. */
 export function classes(Instance, version) {
+  // Timers, the readiness poll and script events reach the instance through this function
+  // (made here: a closure made in Rust costs the wasm and its glue more).
+  const create = (settings) => {
+    const instance = new Instance(settings, (code, arg) => instance.signal(code, arg));
+    return instance;
+  };
+  // The promise of `load`, made here for the same reason; it always resolves.
+  const load = (instance) => new Promise((resolve) => instance.load(resolve));
+
   /**
    * An analytics-next destination plugin named 'HubSpot' (so `integrations: {HubSpot: false}`
    * turns it off). Event methods return the context and never throw.
@@ -37,7 +46,7 @@ export function classes(Instance, version) {
 
     /** Validates settings (throws an Error naming a bad setting); nothing loads before `load`. */
     constructor(settings) {
-      this.#instance = new Instance(settings);
+      this.#instance = create(settings);
     }
 
     get name() {
@@ -64,7 +73,7 @@ export function classes(Instance, version) {
       } catch {
         // A host whose emitter throws still gets a destination that loads; only reset is lost.
       }
-      return this.#instance.load();
+      return load(this.#instance);
     }
 
     page(ctx) {
@@ -113,9 +122,9 @@ export function classes(Instance, version) {
 
     /** Validates settings (throws an Error naming a bad setting) and starts loading HubSpot. */
     constructor(settings) {
-      this.#instance = new Instance(settings);
+      this.#instance = create(settings);
       /** Resolves once HubSpot is ready, has failed or timed out, or consent keeps it away. */
-      this.loaded = this.#instance.load();
+      this.loaded = load(this.#instance);
     }
 
     /** `page([category], [name], [properties])`. */

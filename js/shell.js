@@ -9,13 +9,13 @@ import { parse } from './tape.js';
 const isObject = (v) => v !== null && typeof v === 'object';
 
 /** window._hsq, created (as an array) if missing and never replaced. */
-export function hsqQueue() {
+function hsqQueue() {
   if (!isObject(window._hsq)) window._hsq = [];
   return window._hsq;
 }
 
 /** True once HubSpot's tracking code has patched `_hsq.push` (its readiness signal). */
-export function isPatched() {
+function isPatched() {
   const hsq = window._hsq;
   return isObject(hsq) && typeof hsq.push === 'function' && hsq.push !== Array.prototype.push;
 }
@@ -43,17 +43,27 @@ export function scriptSources() {
   return Array.from(document.scripts, (s) => s.src).join('\n');
 }
 
-/** Whether the page has `window.hbspt.forms` (the Forms SDK ran). */
-export function hasFormsGlobal() {
-  return isObject(window.hbspt) && isObject(window.hbspt.forms);
+/**
+ * The operations without text, by code (src/page.rs): 0 creates `_hsq`, 1 is `isPatched()`, 2
+ * whether the page has `window.hbspt.forms` (the Forms SDK ran), 3 cancels the timer or poll
+ * `id` (browsers share one id space for both), 4 calls `f` (a promise's `resolve`). One export
+ * with a code: the glue wraps it (the u32), so a bundler needs no namespace object for shell.js.
+ */
+export function pageOp(op, id, f) {
+  if (op === 0) hsqQueue();
+  else if (op === 1) return isPatched();
+  else if (op === 2) return isObject(window.hbspt) && isObject(window.hbspt.forms);
+  else if (op === 3) clearTimeout(id);
+  else f();
+  return false;
 }
 
 /**
  * A nonce for injected tags: that of the script running now (this module's, under a strict CSP),
- * else of any script on the page; '' when none. Throws outside a page.
+ * else of any script on the page; '' when none, undefined outside a page.
  */
 export function pageNonce() {
-  if (typeof document === 'undefined') throw new Error('HubSpot: no document (not running in a browser page)');
+  if (typeof document === 'undefined') return undefined;
   const current = document.currentScript;
   if (current && current.nonce) return current.nonce;
   for (const s of document.scripts) if (s.nonce) return s.nonce;
@@ -72,11 +82,14 @@ export function inject(url, id, nonce, signal, code) {
     tag.async = true;
     if (id) tag.id = id;
     if (nonce) tag.nonce = nonce;
-    let settled = false;
+    // Dropped once used: the signal function keeps its instance alive (js/plugin.js), and the
+    // tag's listeners stay as long as the tag.
+    let report = signal;
     const settle = (ok) => () => {
-      if (!settled) {
-        settled = true;
-        signal(code, ok);
+      if (report) {
+        const once = report;
+        report = null;
+        once(code, ok);
       }
     };
     tag.addEventListener('load', settle(1));
@@ -92,26 +105,20 @@ export function inject(url, id, nonce, signal, code) {
   }
 }
 
-/** `signal(code, 0)` after `ms`; returns the timer's id for `clearTimer`. */
-export function armTimer(signal, code, ms) {
-  return setTimeout(() => signal(code, 0), ms);
-}
-
-/** `signal(code, 0)` once `_hsq.push` is patched, polled every `ms` with a timer (a busy loop
- * delays HubSpot's script); returns the poll's id for `clearTimer`. */
-export function watchReadiness(signal, code, ms) {
-  const poll = setInterval(() => {
+/**
+ * `signal(code, 0)` after `ms`; with `poll`, once `_hsq.push` is patched, polled every `ms` with
+ * a timer (a busy loop delays HubSpot's script). Returns the timer's or poll's id for
+ * `pageOp(3, id)`.
+ */
+export function armTimer(signal, code, ms, poll) {
+  if (!poll) return setTimeout(() => signal(code, 0), ms);
+  const id = setInterval(() => {
     if (isPatched()) {
-      clearInterval(poll);
+      clearInterval(id);
       signal(code, 0);
     }
   }, ms);
-  return poll;
-}
-
-/** Cancels a timer or poll (browsers share one id space for both). */
-export function clearTimer(id) {
-  clearTimeout(id);
+  return id;
 }
 
 /** Deletes a cookie on this host and on every parent domain HubSpot may have set it on. */
@@ -125,4 +132,14 @@ export function deleteCookie(name) {
 /** A debug line. */
 export function log(text) {
   console.log('[HubSpot]', text);
+}
+
+/** Unicode lowercase, for the core's text rules (src/host.rs). */
+export function lowercase(text) {
+  return text.toLowerCase();
+}
+
+/** JavaScript's `String(n)`, for the core's number rules (src/host.rs). */
+export function numberText(n) {
+  return String(n);
 }

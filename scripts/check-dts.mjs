@@ -7,7 +7,7 @@ const shipped = readFileSync('dist/npm/hubspot_wasm.d.ts', 'utf8');
 const settings = readFileSync('js/settings.d.ts', 'utf8');
 const problems = [];
 if (!shipped.includes(settings)) problems.push('dist/npm/hubspot_wasm.d.ts lacks js/settings.d.ts');
-if (!/constructor\(settings: Settings\)/.test(shipped)) problems.push('the classes no longer take `settings: Settings`');
+if (!/constructor\(settings: Settings[,)]/.test(shipped)) problems.push('the classes no longer take `settings: Settings`');
 if (!/setConsent\(state: Consent\)/.test(shipped)) problems.push('setConsent no longer takes `state: Consent`');
 if (problems.length) {
   for (const p of problems) console.error(`check-dts: ${p}`);

@@ -2,7 +2,6 @@
 //! Shared by the analytics-next plugin and the standalone client.
 
 use alloc::borrow::ToOwned;
-use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
@@ -12,18 +11,18 @@ use hubspot_core::text::quote;
 use hubspot_core::{
     Action, Consent, Diagnostic, Event, Input, Machine, Settings, Timer, Tracker, Value,
 };
-use js_sys::{Function, Promise};
+use js_sys::Function;
 use wasm_bindgen::JsValue;
-use wasm_bindgen::closure::Closure;
 
 use crate::convert::{event_to_value, to_json, to_value};
 use crate::error::settings_error;
 use crate::page;
 
 /// Readiness poll period (spec section 3.5): timers, not a busy loop, which delays HubSpot.
-const POLL_MS: u32 = 100;
+const POLL_MS: f64 = 100.0;
 
-/// What `js/shell.js` reports through [`Engine`]'s signal function: `signal(code, arg)`.
+/// What `js/shell.js` reports through [`Engine`]'s signal function: `signal(code, arg)`, which
+/// calls [`Engine::signal`].
 const TASK_ENDED: u32 = 0;
 const TRACKER_READY: u32 = 1;
 const TRACKING_SETTLED: u32 = 2;
@@ -31,15 +30,16 @@ const FORMS_SETTLED: u32 = 3;
 const LOAD_TIMEOUT: u32 = 4;
 const IDENTIFY_FLUSH: u32 = 5;
 
-/// A destination instance. Held in an `Rc`; the signal function holds a `Weak`.
+/// A destination instance.
 pub struct Engine {
     machine: RefCell<Machine>,
     nonce: Option<String>,
     debug: bool,
-    /// The one callback every timer, poll and script event of this instance calls: one closure
-    /// for all of them, not one per kind (each costs wasm bytes). Leaked on purpose (a few bytes
-    /// per instance): a timer or `load` event may fire after the instance is gone, and then it
-    /// must find a function that does nothing rather than one already freed.
+    /// The one callback every timer, poll and script event of this instance calls, made by
+    /// JavaScript (`js/plugin.js`) to call [`Engine::signal`] through the exported instance: a
+    /// Rust `Closure` would cost the wasm and its glue a closure type and its machinery. It
+    /// keeps the instance alive while a timer, the poll or a script's `load` is pending
+    /// (`js/shell.js` lets go of it once a script tag has reported).
     signal: Function,
     /// The readiness poll's id, while it runs.
     poll: Cell<Option<f64>>,
@@ -53,8 +53,9 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Builds an engine from JavaScript settings; the error names the bad setting.
-    pub fn new(settings: &JsValue) -> Result<Rc<Engine>, JsValue> {
+    /// Builds an engine from JavaScript settings and the function that reaches
+    /// [`signal`](Self::signal); the error names the bad setting.
+    pub fn new(settings: &JsValue, signal: Function) -> Result<Engine, JsValue> {
         crate::host::install_page_text();
         let value = to_value(settings).unwrap_or(Value::Null);
         let (settings, unknown) = Settings::from_value(&value).map_err(|e| settings_error(&e))?;
@@ -62,24 +63,16 @@ impl Engine {
             Some(n) => Some(n),
             None => page::page_nonce()?,
         };
-        let engine = Rc::new_cyclic(|weak: &alloc::rc::Weak<Engine>| {
-            let weak = weak.clone();
-            let signal = Closure::<dyn FnMut(u32, u32)>::new(move |code, arg| {
-                if let Some(e) = weak.upgrade() {
-                    e.signal(code, arg);
-                }
-            });
-            Engine {
-                debug: settings.debug,
-                machine: RefCell::new(Machine::new(settings)),
-                nonce,
-                signal: signal.into_js_value().into(),
-                poll: Cell::new(None),
-                timers: [Cell::new(None), Cell::new(None)],
-                waiters: RefCell::new(Vec::new()),
-                task_scheduled: Cell::new(false),
-            }
-        });
+        let engine = Engine {
+            debug: settings.debug,
+            machine: RefCell::new(Machine::new(settings)),
+            nonce,
+            signal,
+            poll: Cell::new(None),
+            timers: [Cell::new(None), Cell::new(None)],
+            waiters: RefCell::new(Vec::new()),
+            task_scheduled: Cell::new(false),
+        };
         for key in unknown {
             engine.log(&Diagnostic::UnknownSetting(key));
         }
@@ -87,7 +80,7 @@ impl Engine {
     }
 
     /// Looks at the page and starts (inject or adopt HubSpot's script, per consent).
-    pub fn start(self: &Rc<Self>) {
+    pub fn start(&self) {
         // Created before anything else so hand-written snippets and our pushes share it.
         page::hsq_queue();
         let existing = page::existing(&self.machine.borrow().settings().portal_id);
@@ -98,13 +91,13 @@ impl Engine {
     }
 
     /// Hands a Segment event (a plain object) to the machine. Never throws.
-    pub fn call(self: &Rc<Self>, event: &JsValue) {
+    pub fn call(&self, event: &JsValue) {
         let event = Event::from_value(event_to_value(event).unwrap_or(Value::Null));
         self.handle(Input::Call(event));
     }
 
     /// Changes consent (`'granted' | 'pending' | 'denied'`).
-    pub fn set_consent(self: &Rc<Self>, state: &str) -> Result<(), JsValue> {
+    pub fn set_consent(&self, state: &str) -> Result<(), JsValue> {
         let consent = Consent::parse(state).ok_or_else(|| {
             // `quote`, not `{:?}`: Debug formatting would link core::fmt's escape tables.
             js_sys::Error::new(
@@ -117,7 +110,7 @@ impl Engine {
     }
 
     /// Forgets the visitor.
-    pub fn reset(self: &Rc<Self>) {
+    pub fn reset(&self) {
         self.handle(Input::Reset);
     }
 
@@ -137,21 +130,19 @@ impl Engine {
         self.machine.borrow().tracker() == Tracker::Ready
     }
 
-    /// A promise that resolves (never rejects, never hangs past `loadTimeoutMs`) once
-    /// [`settled`](Self::settled).
-    pub fn when_settled(self: &Rc<Self>) -> Promise {
-        let this = self.clone();
-        Promise::new(&mut move |resolve, _reject| {
-            if this.settled() {
-                let _ = resolve.call0(&JsValue::UNDEFINED);
-            } else {
-                this.waiters.borrow_mut().push(resolve);
-            }
-        })
+    /// Calls `resolve` once [`settled`](Self::settled): now, or when the machine gets there
+    /// (never later than `loadTimeoutMs`). The caller's promise is made in JavaScript: a
+    /// `Promise::new` from Rust costs the wasm a closure type.
+    pub fn when_settled(&self, resolve: Function) {
+        if self.settled() {
+            page::resolve(&resolve);
+        } else {
+            self.waiters.borrow_mut().push(resolve);
+        }
     }
 
     /// Sends one input to the machine and performs what it returns.
-    pub fn handle(self: &Rc<Self>, input: Input) {
+    pub fn handle(&self, input: Input) {
         let now = js_sys::Date::now();
         let actions = self.machine.borrow_mut().handle(input, now);
         for action in actions {
@@ -162,13 +153,14 @@ impl Engine {
                 page::clear_timer(poll);
             }
             for resolve in self.waiters.borrow_mut().drain(..) {
-                let _ = resolve.call0(&JsValue::UNDEFINED);
+                page::resolve(&resolve);
             }
         }
     }
 
-    /// What `js/shell.js` reported, as the machine's input.
-    fn signal(self: &Rc<Self>, code: u32, arg: u32) {
+    /// What `js/shell.js` reported (a timer, the readiness poll, a script's `load` or `error`),
+    /// as the machine's input; unknown codes are ignored.
+    pub fn signal(&self, code: u32, arg: u32) {
         let input = match code {
             TASK_ENDED => {
                 self.task_scheduled.set(false);
@@ -193,7 +185,7 @@ impl Engine {
         self.handle(input);
     }
 
-    fn perform(self: &Rc<Self>, action: Action) {
+    fn perform(&self, action: Action) {
         match action {
             Action::Push(cmd) => {
                 let (json, dates) = to_json(&cmd.into_value());
@@ -223,7 +215,7 @@ impl Engine {
                     self.handle(Input::TrackerReady);
                     return;
                 }
-                let poll = page::watch_readiness(&self.signal, TRACKER_READY, POLL_MS);
+                let poll = page::arm_timer(&self.signal, TRACKER_READY, POLL_MS, true);
                 if let Some(old) = self.poll.replace(Some(poll)) {
                     page::clear_timer(old);
                 }
@@ -233,14 +225,14 @@ impl Engine {
                     Timer::LoadTimeout => (&self.timers[0], LOAD_TIMEOUT),
                     Timer::IdentifyFlush => (&self.timers[1], IDENTIFY_FLUSH),
                 };
-                let id = page::arm_timer(&self.signal, code, after_ms.max(0.0));
+                let id = page::arm_timer(&self.signal, code, after_ms.max(0.0), false);
                 if let Some(old) = slot.replace(Some(id)) {
                     page::clear_timer(old);
                 }
             }
             Action::EndTaskSoon => {
                 if !self.task_scheduled.replace(true) {
-                    page::arm_timer(&self.signal, TASK_ENDED, 0.0);
+                    page::arm_timer(&self.signal, TASK_ENDED, 0.0, false);
                 }
             }
             Action::DeleteCookies(names) => names.iter().for_each(|n| page::delete_cookie(n)),
@@ -258,9 +250,10 @@ impl Engine {
 impl Drop for Engine {
     /// Stops this instance's poll and timers: nothing would be left to hear them.
     fn drop(&mut self) {
-        let ids = [&self.poll, &self.timers[0], &self.timers[1]];
-        ids.into_iter()
-            .filter_map(Cell::take)
-            .for_each(page::clear_timer);
+        for id in [&self.poll, &self.timers[0], &self.timers[1]] {
+            if let Some(id) = id.take() {
+                page::clear_timer(id);
+            }
+        }
     }
 }

@@ -4,17 +4,23 @@
 use alloc::string::String;
 
 use hubspot_core::host::{HostText, install};
-use js_sys::{JsString, Number};
+use wasm_bindgen::prelude::*;
+
+// Through `js/shell.js` rather than js-sys's `JsString`/`Number` bindings: one import each, with
+// no JavaScript string object handed back to Rust to convert (those conversions cost the wasm
+// and its glue more than the two functions).
+#[wasm_bindgen(module = "/js/shell.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = lowercase)]
+    fn page_lowercase(s: &str) -> String;
+    #[wasm_bindgen(js_name = numberText)]
+    fn number_text(n: f64) -> String;
+}
 
 /// The page's implementations, in a `static` because the core keeps a reference to them.
 static PAGE_TEXT: HostText = HostText {
-    lowercase: |s| String::from(JsString::from(s).to_lower_case()),
-    number_to_string: |n| {
-        Number::from(n)
-            .to_string_with_radix(10)
-            .map(String::from)
-            .unwrap_or_default()
-    },
+    lowercase: page_lowercase,
+    number_to_string: number_text,
     parse_decimal: |s| Some(js_sys::parse_float(s)).filter(|n| !n.is_nan()),
 };
 

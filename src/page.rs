@@ -10,12 +10,12 @@ use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(module = "/js/shell.js")]
 extern "C" {
-    /// `window._hsq`, created if missing and never replaced.
-    #[wasm_bindgen(js_name = hsqQueue)]
-    pub fn hsq_queue();
-    /// True once HubSpot's tracking code has patched `_hsq.push`.
-    #[wasm_bindgen(js_name = isPatched)]
-    pub fn is_patched() -> bool;
+    /// The page operations without text: one import with an operation code (the `OP_`
+    /// constants) rather than one each, which would cost the wasm and its glue bytes each (and
+    /// a bundler a namespace object for the imports the glue passes through unwrapped). `f` is
+    /// the function [`resolve`] calls, else `undefined`.
+    #[wasm_bindgen(js_name = pageOp)]
+    fn page_op(op: u32, id: f64, f: &JsValue) -> bool;
     /// Pushes a command written as JSON (with tagged dates when `dates`); reports, never throws.
     #[wasm_bindgen(js_name = hsqPush)]
     pub fn hsq_push(json: &str, dates: bool);
@@ -23,10 +23,10 @@ extern "C" {
     fn has_element(id: &str) -> bool;
     #[wasm_bindgen(js_name = scriptSources)]
     fn script_sources() -> String;
-    #[wasm_bindgen(js_name = hasFormsGlobal)]
-    fn has_forms_global() -> bool;
-    #[wasm_bindgen(js_name = pageNonce, catch)]
-    fn page_nonce_or_empty() -> Result<String, JsValue>;
+    /// `None` outside a page. Not `catch`: a throwing import costs the glue and the wasm an
+    /// exception path.
+    #[wasm_bindgen(js_name = pageNonce)]
+    fn page_nonce_or_empty() -> Option<String>;
     /// Inserts a script tag; `signal(code, 1 | 0)` on its `load` or `error`. False when it
     /// could not be added (already reported).
     pub fn inject(
@@ -36,20 +36,47 @@ extern "C" {
         signal: &Function,
         code: u32,
     ) -> bool;
-    /// `signal(code, 0)` after `ms`; the timer's id.
+    /// `signal(code, 0)` after `ms`, or with `poll`: once `_hsq.push` is patched, polled every
+    /// `ms`. The timer's or poll's id. One import for both: each costs the wasm and its glue.
     #[wasm_bindgen(js_name = armTimer)]
-    pub fn arm_timer(signal: &Function, code: u32, ms: f64) -> f64;
-    /// `signal(code, 0)` once `_hsq.push` is patched, polled every `ms`; the poll's id.
-    #[wasm_bindgen(js_name = watchReadiness)]
-    pub fn watch_readiness(signal: &Function, code: u32, ms: u32) -> f64;
-    /// Cancels a timer or poll.
-    #[wasm_bindgen(js_name = clearTimer)]
-    pub fn clear_timer(id: f64);
+    pub fn arm_timer(signal: &Function, code: u32, ms: f64, poll: bool) -> f64;
     /// Deletes a cookie on this host and every parent domain.
     #[wasm_bindgen(js_name = deleteCookie)]
     pub fn delete_cookie(name: &str);
     /// `console.log('[HubSpot]', text)`.
     pub fn log(text: &str);
+}
+
+const OP_HSQ_QUEUE: u32 = 0;
+const OP_IS_PATCHED: u32 = 1;
+const OP_HAS_FORMS_GLOBAL: u32 = 2;
+const OP_CLEAR_TIMER: u32 = 3;
+const OP_RESOLVE: u32 = 4;
+
+/// Creates `window._hsq` if missing (never replaces it).
+pub fn hsq_queue() {
+    page_op(OP_HSQ_QUEUE, 0.0, &JsValue::UNDEFINED);
+}
+
+/// True once HubSpot's tracking code has patched `_hsq.push`.
+pub fn is_patched() -> bool {
+    page_op(OP_IS_PATCHED, 0.0, &JsValue::UNDEFINED)
+}
+
+/// Whether the page has `window.hbspt.forms` (the Forms SDK ran).
+fn has_forms_global() -> bool {
+    page_op(OP_HAS_FORMS_GLOBAL, 0.0, &JsValue::UNDEFINED)
+}
+
+/// Cancels a timer or poll.
+pub fn clear_timer(id: f64) {
+    page_op(OP_CLEAR_TIMER, id, &JsValue::UNDEFINED);
+}
+
+/// Calls a promise's `resolve` (which never throws, hence no `catch`, unlike js-sys's
+/// `Function::call0`).
+pub fn resolve(resolve: &Function) {
+    page_op(OP_RESOLVE, 0.0, resolve);
 }
 
 /// What of HubSpot the site already has (spec section 3.3): a patched `_hsq.push`, a tag with
@@ -59,11 +86,7 @@ pub fn existing(portal_id: &str) -> Existing {
         return Existing::Ready;
     }
     let tagged = HUBSPOT_TAG_IDS.iter().any(|id| has_element(id));
-    if tagged
-        || script_sources()
-            .split('\n')
-            .any(|src| is_hubspot_tracking_url(src, portal_id))
-    {
+    if tagged || any_script(|src| is_hubspot_tracking_url(src, portal_id)) {
         Existing::Loading
     } else {
         Existing::None
@@ -72,11 +95,35 @@ pub fn existing(portal_id: &str) -> Existing {
 
 /// True when the Forms SDK is already on the page.
 pub fn forms_present() -> bool {
-    has_forms_global() || script_sources().split('\n').any(is_hubspot_forms_url)
+    has_forms_global() || any_script(is_hubspot_forms_url)
+}
+
+/// Whether `test` holds for the `src` of any script on the page. A loop over bytes rather than
+/// `str::split('\n')`, whose searcher costs the wasm about 0.7 KB.
+fn any_script(test: impl Fn(&str) -> bool) -> bool {
+    let sources = script_sources();
+    let mut rest = sources.as_str();
+    loop {
+        let end = rest.bytes().position(|b| b == b'\n').unwrap_or(rest.len());
+        // `get`, not indexing or `split_at`, whose panics would link core::fmt. `\n` is one
+        // byte, so every position found is a character boundary.
+        if test(rest.get(..end).unwrap_or(rest)) {
+            return true;
+        }
+        match rest.get(end + 1..) {
+            Some(next) => rest = next,
+            None => return false,
+        }
+    }
 }
 
 /// The nonce of a script already on the page (the one that loaded this module, under a strict
 /// CSP), if any. An error outside a browser page.
 pub fn page_nonce() -> Result<Option<String>, JsValue> {
-    page_nonce_or_empty().map(|n| Some(n).filter(|n| !n.is_empty()))
+    match page_nonce_or_empty() {
+        Some(n) => Ok(Some(n).filter(|n| !n.is_empty())),
+        None => {
+            Err(js_sys::Error::new("HubSpot: no document (not running in a browser page)").into())
+        }
+    }
 }

@@ -3,10 +3,9 @@
 //! (names, getters, argument shuffling, returning `ctx`): every export costs the wasm and its glue
 //! bytes, so the wasm exports only what needs the engine.
 
-use alloc::rc::Rc;
 use alloc::string::String;
 
-use js_sys::Promise;
+use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
 use crate::engine::Engine;
@@ -15,28 +14,35 @@ use crate::engine::Engine;
 /// into the page, except on invalid settings or consent values.
 #[wasm_bindgen]
 pub struct Instance {
-    engine: Rc<Engine>,
+    engine: Engine,
 }
 
 #[wasm_bindgen]
 impl Instance {
     /// Validates settings (throws an `Error` naming a bad setting); nothing is injected until
-    /// `load`.
+    /// `load`. `signal(code, arg)` must call this instance's [`signal`](Self::signal): timers,
+    /// the readiness poll and script events report through it.
     #[wasm_bindgen(constructor)]
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "Settings")] settings: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "(code: number, arg: number) => void")]
+        signal: Function,
     ) -> Result<Instance, JsValue> {
         Ok(Instance {
-            engine: Engine::new(&settings)?,
+            engine: Engine::new(&settings, signal)?,
         })
     }
 
-    /// Starts loading HubSpot. The promise always resolves: when HubSpot is ready, when it
-    /// failed or timed out, or at once without consent.
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn load(&self) -> Promise {
+    /// Starts loading HubSpot and calls `resolve` (a promise's) once settled: when HubSpot is
+    /// ready, when it failed or timed out, or at once without consent.
+    pub fn load(&self, #[wasm_bindgen(unchecked_param_type = "() => void")] resolve: Function) {
         self.engine.start();
-        self.engine.when_settled()
+        self.engine.when_settled(resolve);
+    }
+
+    /// What the page reports through the constructor's `signal` function (not for callers).
+    pub fn signal(&self, code: u32, arg: u32) {
+        self.engine.signal(code, arg);
     }
 
     /// Hands a Segment event (page, identify, track, group, alias, screen) to the engine.

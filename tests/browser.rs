@@ -7,6 +7,9 @@ use hubspot_core::Value;
 use hubspot_wasm::Instance;
 use hubspot_wasm::convert::{to_js, to_value};
 use js_sys::{Array, Function, Object, Promise, Reflect};
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
@@ -17,6 +20,28 @@ fn js(src: &str) -> JsValue {
     Function::new_no_args(&format!("return ({src});"))
         .call0(&JsValue::NULL)
         .unwrap()
+}
+
+/// An instance whose signal function reaches it, as `js/plugin.js` makes one.
+fn instance(settings: JsValue) -> Result<Rc<Instance>, JsValue> {
+    let slot: Rc<RefCell<Weak<Instance>>> = Rc::default();
+    let reach = slot.clone();
+    let signal = Closure::<dyn FnMut(u32, u32)>::new(move |code, arg| {
+        if let Some(d) = reach.borrow().upgrade() {
+            d.signal(code, arg);
+        }
+    });
+    let d = Rc::new(Instance::new(
+        settings,
+        signal.into_js_value().unchecked_into(),
+    )?);
+    *slot.borrow_mut() = Rc::downgrade(&d);
+    Ok(d)
+}
+
+/// `load` as `js/plugin.js` calls it: a promise that resolves once the instance has settled.
+fn load(d: &Instance) -> Promise {
+    Promise::new(&mut |resolve, _| d.load(resolve))
 }
 
 fn document() -> web_sys::Document {
@@ -103,7 +128,7 @@ fn invalid_settings_throw_an_error_naming_the_setting() {
         ("{portalId: 1, consent: 'maybe'}", "consent"),
         ("'x'", "settings"),
     ] {
-        let err = Instance::new(js(settings)).err().unwrap();
+        let err = instance(js(settings)).err().unwrap();
         let msg = Reflect::get(&err, &"message".into())
             .unwrap()
             .as_string()
@@ -118,11 +143,11 @@ async fn injects_one_async_tag_with_nonce_and_keeps_an_existing_queue() {
     clean();
     js("(() => { window._hsq = [['setPath', '/hand-installed']]; return 0 })()");
     let before = hsq();
-    let d = Instance::new(js(
+    let d = instance(js(
         "{portalId: '123', nonce: 'n0nce', trackingScriptUrl: 'data:text/javascript,0'}",
     ))
     .unwrap();
-    let _ = d.load();
+    let _ = load(&d);
     let tag: web_sys::HtmlScriptElement = document()
         .get_element_by_id("hs-script-loader")
         .unwrap()
@@ -133,8 +158,8 @@ async fn injects_one_async_tag_with_nonce_and_keeps_an_existing_queue() {
     assert!(Object::is(&hsq(), &before), "_hsq is never replaced");
     assert!(hsq_json().contains("/hand-installed"));
     // A second destination on the same page sees the tag and adds none.
-    let d2 = Instance::new(js("{portalId: '123'}")).unwrap();
-    let _ = d2.load();
+    let d2 = instance(js("{portalId: '123'}")).unwrap();
+    let _ = load(&d2);
     assert_eq!(
         js("document.querySelectorAll('script[id=hs-script-loader]').length").as_f64(),
         Some(1.0)
@@ -145,11 +170,11 @@ async fn injects_one_async_tag_with_nonce_and_keeps_an_existing_queue() {
 #[wasm_bindgen_test]
 async fn eu_and_forms_urls() {
     clean();
-    let d = Instance::new(js(
+    let d = instance(js(
         "{portalId: 42, enableEuropeanDataCenter: true, loadFormsSDK: true}",
     ))
     .unwrap();
-    let _ = d.load();
+    let _ = load(&d);
     let srcs = js("Array.from(document.scripts).map(s => s.src).join(' ')")
         .as_string()
         .unwrap();
@@ -170,11 +195,11 @@ async fn eu_and_forms_urls() {
 #[wasm_bindgen_test]
 async fn becomes_ready_when_push_is_patched_and_flushes_in_order() {
     clean();
-    let d = Instance::new(js(&format!(
+    let d = instance(js(&format!(
         "{{portalId: '123', trackingScriptUrl: '{READY_SCRIPT}'}}"
     )))
     .unwrap();
-    let loaded = d.load();
+    let loaded = load(&d);
     d.call(js(
         "{type: 'identify', userId: 'u1', traits: {email: 'a@b.co'}}",
     ));
@@ -208,11 +233,11 @@ async fn becomes_ready_when_push_is_patched_and_flushes_in_order() {
 #[wasm_bindgen_test]
 async fn a_failing_script_settles_load_and_later_calls_are_harmless() {
     clean();
-    let d = Instance::new(js(
+    let d = instance(js(
         "{portalId: '123', trackingScriptUrl: '/definitely-missing-hubspot.js'}",
     ))
     .unwrap();
-    JsFuture::from(d.load()).await.unwrap();
+    JsFuture::from(load(&d)).await.unwrap();
     assert!(!d.is_loaded());
     d.call(js("{type: 'track', event: 'x'}"));
     d.call(js("null"));
@@ -225,11 +250,11 @@ async fn a_failing_script_settles_load_and_later_calls_are_harmless() {
 #[wasm_bindgen_test]
 async fn a_script_that_never_becomes_ready_times_out() {
     clean();
-    let d = Instance::new(js(
+    let d = instance(js(
         "{portalId: '123', loadTimeoutMs: 300, trackingScriptUrl: 'data:text/javascript,0'}",
     ))
     .unwrap();
-    JsFuture::from(d.load()).await.unwrap();
+    JsFuture::from(load(&d)).await.unwrap();
     assert!(!d.is_loaded());
     clean();
 }
@@ -237,11 +262,11 @@ async fn a_script_that_never_becomes_ready_times_out() {
 #[wasm_bindgen_test]
 async fn consent_pending_injects_nothing_and_resolves_load() {
     clean();
-    let d = Instance::new(js(
+    let d = instance(js(
         "{portalId: '123', consent: 'pending', trackingScriptUrl: 'data:text/javascript,0'}",
     ))
     .unwrap();
-    JsFuture::from(d.load()).await.unwrap();
+    JsFuture::from(load(&d)).await.unwrap();
     assert!(document().get_element_by_id("hs-script-loader").is_none());
     d.set_consent("granted".into()).unwrap();
     assert!(document().get_element_by_id("hs-script-loader").is_some());
@@ -252,11 +277,11 @@ async fn consent_pending_injects_nothing_and_resolves_load() {
 #[wasm_bindgen_test]
 async fn identify_and_track_after_load_reach_hsq() {
     clean();
-    let d = Instance::new(js(&format!(
+    let d = instance(js(&format!(
         "{{portalId: '9', trackingScriptUrl: '{READY_SCRIPT}'}}"
     )))
     .unwrap();
-    JsFuture::from(d.load()).await.unwrap();
+    JsFuture::from(load(&d)).await.unwrap();
     d.call(js(
         "{type: 'identify', userId: 'u9', traits: {email: 'c@d.co'}}",
     ));
@@ -303,11 +328,11 @@ async fn each_call_type_reaches_hsq_with_the_fields_its_mapping_reads() {
 #[wasm_bindgen_test]
 async fn non_ascii_keys_and_fractions_use_the_pages_text_operations() {
     clean();
-    let d = Instance::new(js(&format!(
+    let d = instance(js(&format!(
         "{{portalId: 9, loadTimeoutMs: ' 1.5e3 ', trackingScriptUrl: '{READY_SCRIPT}'}}"
     )))
     .unwrap();
-    JsFuture::from(d.load()).await.unwrap();
+    JsFuture::from(load(&d)).await.unwrap();
     d.call(js(
         "{type: 'track', event: 'Été Promo', properties: {'Prix Été': 1.5, 'ΣΊΣΥΦΟΣ': 1, list: [0.1, 2, 1e21, -0]}}",
     ));
@@ -354,11 +379,11 @@ fn the_tape_round_trips_text_in_any_script_and_keeps_proto_as_data() {
 #[wasm_bindgen_test]
 async fn an_event_with_throwing_getters_still_arrives_without_those_fields() {
     clean();
-    let d = Instance::new(js(&format!(
+    let d = instance(js(&format!(
         "{{portalId: '123', trackingScriptUrl: '{READY_SCRIPT}'}}"
     )))
     .unwrap();
-    JsFuture::from(d.load()).await.unwrap();
+    JsFuture::from(load(&d)).await.unwrap();
     // A getter on the event itself and one inside context: only those fields are lost.
     d.call(js(
         "{type: 'identify', userId: 'a@b.co', get traits() { throw new Error('no') }, context: {get page() { throw new Error('no') }}}",
@@ -390,11 +415,11 @@ async fn re_arming_the_identify_flush_keeps_one_timer_and_flushes_once() {
         window.__restoreTimers = () => { window.setTimeout = set; window.clearTimeout = clear; };
         return 0;
     })()");
-    let d = Instance::new(js(&format!(
+    let d = instance(js(&format!(
         "{{portalId: '9', identifyFlushMs: 1500, trackingScriptUrl: '{READY_SCRIPT}'}}"
     )))
     .unwrap();
-    JsFuture::from(d.load()).await.unwrap();
+    JsFuture::from(load(&d)).await.unwrap();
     for i in 0..20 {
         d.call(js(&format!(
             "{{type: 'identify', userId: 'u{i}', traits: {{email: 'u{i}@d.co'}}}}"

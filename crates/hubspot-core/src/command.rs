@@ -60,30 +60,30 @@ impl Command {
 
     /// The array to push onto `_hsq` (taking the command's maps rather than copying them).
     pub fn into_value(self) -> Value {
-        let method = Value::from(self.method());
-        Value::Array(match self {
-            Command::SetPath(p) => vec![method, p.into()],
-            Command::TrackPageView => vec![method],
-            Command::Identify(props) => vec![method, props.into()],
+        // One vector filled in place: a `vec![..]` per variant costs the wasm an allocation
+        // and its writes each.
+        let mut items = Vec::with_capacity(3);
+        items.push(Value::from(self.method()));
+        match self {
+            Command::SetPath(p) => items.push(p.into()),
+            Command::TrackPageView | Command::DoNotTrack { track: false } => {}
+            Command::Identify(props) => items.push(props.into()),
             Command::TrackCustomBehavioralEvent { name, properties } => {
                 let mut arg = Map::with_capacity(2);
                 arg.insert("name", name.into());
                 arg.insert("properties", properties.into());
-                vec![method, arg.into()]
+                items.push(arg.into());
             }
             Command::TrackEvent { id, properties } => {
-                vec![method, id.into(), properties.into()]
+                items.push(id.into());
+                items.push(properties.into());
             }
-            Command::DoNotTrack { track: false } => vec![method],
             Command::DoNotTrack { track: true } => {
-                vec![
-                    method,
-                    [("track", Value::Bool(true))]
-                        .into_iter()
-                        .collect::<Map>()
-                        .into(),
-                ]
+                let mut arg = Map::with_capacity(1);
+                arg.insert("track", Value::Bool(true));
+                items.push(arg.into());
             }
-        })
+        }
+        Value::Array(items)
     }
 }

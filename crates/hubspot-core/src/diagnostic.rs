@@ -63,31 +63,27 @@ impl Diagnostic {
                 "identify dropped: no email in traits or userId (HubSpot needs one)".into()
             }
             Diagnostic::TrackWithoutEvent => "track dropped: no event name".into(),
-            Diagnostic::NotForwarded(kind) => [
+            Diagnostic::NotForwarded(kind) => concat(&[
                 kind,
                 " not forwarded: HubSpot's tracking code has no such call",
-            ]
-            .concat(),
-            Diagnostic::InvalidEventName(n) => [
+            ]),
+            Diagnostic::InvalidEventName(n) => concat(&[
                 "event name ",
                 &quote(n),
                 " is not a HubSpot internal name ([a-z0-9_-], at most 50); sent as is",
-            ]
-            .concat(),
-            Diagnostic::PropertiesCapped { dropped } => [
+            ]),
+            Diagnostic::PropertiesCapped { dropped } => concat(&[
                 "HubSpot takes at most 50 event properties: ",
                 &count(*dropped),
                 " dropped (the last in key order)",
-            ]
-            .concat(),
+            ]),
             Diagnostic::TooDeep(k) => concat(&["value under `", k, "` nested too deeply: dropped"]),
             Diagnostic::Held(kind) => concat(&[kind, " held until HubSpot can take it"]),
-            Diagnostic::QueueFull { max } => [
+            Diagnostic::QueueFull { max } => concat(&[
                 "more than ",
                 &count(*max),
                 " calls held (maxQueue): dropping the oldest",
-            ]
-            .concat(),
+            ]),
             Diagnostic::Ready => "HubSpot tracking code is ready".into(),
             Diagnostic::LoadFailed(why) => {
                 concat(&["HubSpot's script ", why, ": calls will be dropped"])

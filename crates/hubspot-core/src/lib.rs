@@ -33,9 +33,12 @@ pub mod value;
 /// What std's prelude would bring into every module: the `alloc` types the core uses.
 mod prelude {
     pub(crate) use alloc::borrow::ToOwned;
+    pub(crate) use alloc::format;
     pub(crate) use alloc::string::String;
+    /// Only tests build vectors with `vec!` (shipped code fills them in place).
+    #[cfg(test)]
+    pub(crate) use alloc::vec;
     pub(crate) use alloc::vec::Vec;
-    pub(crate) use alloc::{format, vec};
 }
 
 pub use command::Command;

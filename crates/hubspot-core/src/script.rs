@@ -108,8 +108,14 @@ pub fn is_hubspot_tracking_url(src: &str, portal_id: &str) -> bool {
     let Some(rest) = rest.strip_prefix("//") else {
         return false;
     };
-    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let path = path.split(['?', '#']).next().unwrap_or("");
+    // Byte searches, not `split_once('/')` and `split(['?', '#'])`, whose searchers cost the
+    // wasm bytes; `get`, not indexing, whose panic would link core::fmt (the bytes sought are
+    // ASCII, so it never fails).
+    let slash = rest.bytes().position(|b| b == b'/').unwrap_or(rest.len());
+    let host = rest.get(..slash).unwrap_or(rest);
+    let path = rest.get(slash + 1..).unwrap_or("");
+    let end = path.bytes().position(|b| b == b'?' || b == b'#');
+    let path = path.get(..end.unwrap_or(path.len())).unwrap_or(path);
     // Suffix tests, not `format!` + `ends_with`: no formatting machinery in the wasm.
     let hubspot_host = ["hs-scripts.com", "hs-analytics.net"].iter().any(|d| {
         host.strip_suffix(d)

@@ -83,7 +83,11 @@ pub struct Setting {
 /// ([`typescript`]) and the README's table (checked by a test) follow it. The words are a second
 /// array, so the wasm carries only what parsing needs.
 macro_rules! settings_table {
-    ($({ names: $names:expr, kind: $kind:expr, default: $default:literal, doc: $doc:literal $(,)? }),* $(,)?) => {
+    ($({ id: $id:ident, names: $names:expr, kind: $kind:expr, default: $default:literal, doc: $doc:literal $(,)? }),* $(,)?) => {
+        /// A setting by its position in [`SETTINGS`]: resolving looks settings up by index, not
+        /// by comparing names (which cost the wasm a string compare per lookup).
+        #[derive(Clone, Copy)]
+        enum SettingId { $($id),* }
         /// Every setting, in the README's order.
         pub const SETTINGS: &[Setting] = &[$(Setting { names: $names, kind: $kind }),*];
         /// Each setting's default, as the README's table states it, and what it does (the
@@ -94,96 +98,112 @@ macro_rules! settings_table {
 
 settings_table![
     {
+        id: PortalId,
         names: &["portalId", "portalID", "hubId", "hubID"],
         kind: Kind::PortalId,
         default: "required",
         doc: "Hub ID: digits, as a string or a number.",
     },
     {
+        id: EuropeanDataCenter,
         names: &["enableEuropeanDataCenter"],
         kind: Kind::Bool(false),
         default: "`false`",
         doc: "EU hosts for tracking and forms.",
     },
     {
+        id: LoadFormsSdk,
         names: &["loadFormsSDK", "loadFormsSdk"],
         kind: Kind::Bool(false),
         default: "`false`",
         doc: "Also load the Forms SDK.",
     },
     {
+        id: FormatEventNames,
         names: &["formatCustomBehavioralEventNames"],
         kind: Kind::Bool(true),
         default: "`true`",
         doc: "Track names become pe<portalId>_<name>.",
     },
     {
+        id: EventNames,
         names: &["eventNames"],
         kind: Kind::EventNames,
         default: "`{}`",
         doc: "Segment event name → HubSpot internal event name; wins over formatting.",
     },
     {
+        id: FlushIdentifyImmediately,
         names: &["flushIdentifyImmediately"],
         kind: Kind::Bool(false),
         default: "`false`",
         doc: "Push trackPageView right after each identify (after load).",
     },
     {
+        id: IdentifyFlushMs,
         names: &["identifyFlushMs"],
         kind: Kind::Number(None),
         default: "off",
         doc: "Push trackPageView when an identify is still pending after this many ms.",
     },
     {
+        id: Compat,
         names: &["compat"],
         kind: Kind::Choice(PROFILE_WORDS),
         default: "`'default'`",
         doc: "Reproduce a Segment integration's _hsq output.",
     },
     {
+        id: Consent,
         names: &["consent"],
         kind: Kind::Choice(CONSENT_WORDS),
         default: "`'granted'`",
         doc: "Initial consent.",
     },
     {
+        id: Nonce,
         names: &["nonce"],
         kind: Kind::Text,
         default: "the loading script's",
         doc: "CSP nonce for injected scripts.",
     },
     {
+        id: LoadTimeoutMs,
         names: &["loadTimeoutMs"],
         kind: Kind::Number(Some(10_000.0)),
         default: "`10000`",
         doc: "Give up on HubSpot's script after this many ms.",
     },
     {
+        id: MaxQueue,
         names: &["maxQueue"],
         kind: Kind::Number(Some(1000.0)),
         default: "`1000`",
         doc: "Calls held before HubSpot can take them.",
     },
     {
+        id: ResetClearsVisitor,
         names: &["resetClearsVisitor"],
         kind: Kind::Bool(true),
         default: "`true`",
         doc: "reset() deletes HubSpot's visitor cookies.",
     },
     {
+        id: Debug,
         names: &["debug"],
         kind: Kind::Bool(false),
         default: "`false`",
         doc: "Log each decision to the console.",
     },
     {
+        id: TrackingScriptUrl,
         names: &["trackingScriptUrl"],
         kind: Kind::Text,
         default: "HubSpot's",
         doc: "Load HubSpot's tracking code from this URL instead (a first-party proxy or a stand-in).",
     },
     {
+        id: FormsScriptUrl,
         names: &["formsScriptUrl"],
         kind: Kind::Text,
         default: "HubSpot's",
@@ -210,8 +230,9 @@ pub enum Given {
 /// object by [`RawSettings::from_value`], which accepts every spelling in the table.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RawSettings {
-    /// `(index into SETTINGS, value)`, in the order given; a later spelling of the same setting wins.
-    pub given: Vec<(usize, Given)>,
+    /// The value given for each setting, by its index in [`SETTINGS`]; of two spellings of one
+    /// setting, the later in the object wins.
+    pub given: [Option<Given>; SETTINGS.len()],
     /// Keys that matched no setting (ignored; reported once in debug mode).
     pub unknown_keys: Vec<String>,
 }
@@ -321,24 +342,20 @@ impl RawSettings {
                 continue;
             };
             if !matches!(v, Value::Null) {
-                raw.given.push((index, read(&SETTINGS[index], v)?));
+                raw.given[index] = Some(read(&SETTINGS[index], v)?);
             }
         }
         Ok(raw)
     }
 
-    /// The value given for the setting whose canonical name is `name`, if any.
-    fn get(&self, name: &str) -> Option<&Given> {
-        self.given
-            .iter()
-            .rev()
-            .find(|(i, _)| SETTINGS[*i].names[0] == name)
-            .map(|(_, g)| g)
+    /// The value given for this setting, if any.
+    fn get(&self, id: SettingId) -> Option<&Given> {
+        self.given[id as usize].as_ref()
     }
 
     /// A [`Kind::Bool`] setting, its default when not given.
-    fn flag(&self, name: &str) -> bool {
-        match (self.get(name), kind(name)) {
+    fn flag(&self, id: SettingId) -> bool {
+        match (self.get(id), SETTINGS[id as usize].kind) {
             (Some(Given::Bool(b)), _) => *b,
             (_, Kind::Bool(default)) => default,
             _ => false,
@@ -346,8 +363,8 @@ impl RawSettings {
     }
 
     /// A [`Kind::Number`] setting, its default when not given.
-    fn number(&self, name: &str) -> Option<f64> {
-        match (self.get(name), kind(name)) {
+    fn number(&self, id: SettingId) -> Option<f64> {
+        match (self.get(id), SETTINGS[id as usize].kind) {
             (Some(Given::Number(n)), _) => Some(*n),
             (_, Kind::Number(default)) => default,
             _ => None,
@@ -355,16 +372,16 @@ impl RawSettings {
     }
 
     /// A [`Kind::Text`] or [`Kind::PortalId`] setting, trimmed; `None` when absent or blank.
-    fn text(&self, name: &str) -> Option<&str> {
-        match self.get(name) {
+    fn text(&self, id: SettingId) -> Option<&str> {
+        match self.get(id) {
             Some(Given::Text(t)) => Some(trim(t)).filter(|t| !t.is_empty()),
             _ => None,
         }
     }
 
     /// A [`Kind::Choice`] setting: the index of its word (0, the default, when not given).
-    fn choice(&self, name: &str) -> usize {
-        match self.get(name) {
+    fn choice(&self, id: SettingId) -> usize {
+        match self.get(id) {
             Some(Given::Choice(i)) => *i,
             _ => 0,
         }
@@ -372,7 +389,7 @@ impl RawSettings {
 
     /// Resolves into complete settings, or says which setting is wrong.
     pub fn resolve(&self) -> Result<Settings, SettingsError> {
-        let portal_id = match self.text("portalId") {
+        let portal_id = match self.text(SettingId::PortalId) {
             None => return Err(err("portalId", "is required (your HubSpot Hub ID)")),
             Some(p) if p.len() <= 20 && p.bytes().all(|b| b.is_ascii_digit()) => p.to_owned(),
             Some(p) => {
@@ -382,45 +399,37 @@ impl RawSettings {
                 ));
             }
         };
-        let load_timeout_ms = self.number("loadTimeoutMs").unwrap_or_default();
+        let load_timeout_ms = self.number(SettingId::LoadTimeoutMs).unwrap_or_default();
         if load_timeout_ms == 0.0 {
             return Err(err("loadTimeoutMs", "must be greater than 0"));
         }
-        let max_queue = self.number("maxQueue").unwrap_or_default();
+        let max_queue = self.number(SettingId::MaxQueue).unwrap_or_default();
         if !crate::value::is_whole(max_queue) {
             return Err(err("maxQueue", "must be a whole number"));
         }
-        let event_names = match self.get("eventNames") {
+        let event_names = match self.get(SettingId::EventNames) {
             Some(Given::EventNames(names)) => names.clone(),
             _ => Vec::new(),
         };
         Ok(Settings {
             portal_id,
-            european_data_center: self.flag("enableEuropeanDataCenter"),
-            load_forms_sdk: self.flag("loadFormsSDK"),
-            format_event_names: self.flag("formatCustomBehavioralEventNames"),
+            european_data_center: self.flag(SettingId::EuropeanDataCenter),
+            load_forms_sdk: self.flag(SettingId::LoadFormsSdk),
+            format_event_names: self.flag(SettingId::FormatEventNames),
             event_names,
-            flush_identify_immediately: self.flag("flushIdentifyImmediately"),
-            identify_flush_ms: self.number("identifyFlushMs"),
-            profile: Profile::ALL[self.choice("compat")],
-            consent: Consent::ALL[self.choice("consent")],
-            nonce: self.text("nonce").map(str::to_owned),
+            flush_identify_immediately: self.flag(SettingId::FlushIdentifyImmediately),
+            identify_flush_ms: self.number(SettingId::IdentifyFlushMs),
+            profile: Profile::ALL[self.choice(SettingId::Compat)],
+            consent: Consent::ALL[self.choice(SettingId::Consent)],
+            nonce: self.text(SettingId::Nonce).map(str::to_owned),
             load_timeout_ms,
             max_queue: max_queue as usize,
-            reset_clears_visitor: self.flag("resetClearsVisitor"),
-            debug: self.flag("debug"),
-            tracking_script_url: self.text("trackingScriptUrl").map(str::to_owned),
-            forms_script_url: self.text("formsScriptUrl").map(str::to_owned),
+            reset_clears_visitor: self.flag(SettingId::ResetClearsVisitor),
+            debug: self.flag(SettingId::Debug),
+            tracking_script_url: self.text(SettingId::TrackingScriptUrl).map(str::to_owned),
+            forms_script_url: self.text(SettingId::FormsScriptUrl).map(str::to_owned),
         })
     }
-}
-
-/// The kind of the setting whose canonical name is `name`.
-fn kind(name: &str) -> Kind {
-    SETTINGS
-        .iter()
-        .find(|s| s.names[0] == name)
-        .map_or(Kind::Text, |s| s.kind)
 }
 
 /// Reads one setting's value by its kind; the error names the setting.
@@ -490,14 +499,13 @@ fn event_names(v: &Value) -> Result<Vec<(String, String)>, SettingsError> {
         Value::String(s) => Ok((k.to_owned(), s.clone())),
         other => Err(err(
             NAME,
-            [
+            concat(&[
                 "maps ",
                 &quote(k),
                 " to ",
                 &describe(other),
                 ", expected a string",
-            ]
-            .concat(),
+            ]),
         )),
     };
     // Loops, not `collect::<Result<Vec<_>, _>>()`, whose adapter costs wasm bytes.
