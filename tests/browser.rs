@@ -304,11 +304,11 @@ async fn identify_and_track_after_load_reach_hsq() {
 #[wasm_bindgen_test]
 async fn each_call_type_reaches_hsq_with_the_fields_its_mapping_reads() {
     clean();
-    let d = Instance::new(js(&format!(
+    let d = instance(js(&format!(
         "{{portalId: '9', trackingScriptUrl: '{READY_SCRIPT}'}}"
     )))
     .unwrap();
-    JsFuture::from(d.load()).await.unwrap();
+    JsFuture::from(load(&d)).await.unwrap();
     // The shell walks only what each type's mapping reads (js/tape.js encodeEvent): a page's
     // context.page, a track's context.traits (an email there identifies first).
     d.call(js(
