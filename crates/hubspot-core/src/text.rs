@@ -25,9 +25,26 @@ fn is_zero_width(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200D}' | '\u{FEFF}')
 }
 
+/// Whether [`trim`] drops `c`.
+fn is_trimmed(c: char) -> bool {
+    is_js_whitespace(c) || is_zero_width(c)
+}
+
 /// Trims white space and zero-width characters from both ends.
+///
+/// Two `char_indices` walks, not `str::trim_matches`: its generic searcher costs the wasm
+/// more than these loops.
 pub fn trim(s: &str) -> &str {
-    s.trim_matches(|c| is_js_whitespace(c) || is_zero_width(c))
+    let start = s
+        .char_indices()
+        .find(|&(_, c)| !is_trimmed(c))
+        .map_or(s.len(), |(i, _)| i);
+    let end = s
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| !is_trimmed(c))
+        .map_or(start, |(i, c)| i + c.len_utf8());
+    s.get(start..end).unwrap_or_default()
 }
 
 /// How property keys are rewritten before they reach HubSpot.
@@ -139,15 +156,20 @@ pub fn is_valid_internal_event_name(name: &str) -> bool {
 /// A pragmatic email check: one `@`, a non-empty local part, a dotted domain, no white space.
 /// (HubSpot validates for real; this only decides whether a userId is meant as an email.)
 pub fn is_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else {
+    // Byte loops, not `split_once('@')` or `<[u8]>::contains`: their searchers cost the wasm
+    // more, and an email is short.
+    let b = s.as_bytes();
+    #[allow(clippy::manual_contains)] // `contains` links a 400 B SWAR search into the wasm.
+    let has = |d: &[u8], byte: u8| d.iter().any(|&c| c == byte);
+    let Some(at) = b.iter().position(|&c| c == b'@') else {
         return false;
     };
     // At least two `.`-separated labels, none empty: a dot, but none first, last or doubled.
-    let d = domain.as_bytes();
-    !local.is_empty()
-        && !d.contains(&b'@')
+    let d = b.get(at + 1..).unwrap_or_default();
+    at > 0
+        && !has(d, b'@')
         && !s.chars().any(|c| is_js_whitespace(c) || c.is_control())
-        && d.contains(&b'.')
+        && has(d, b'.')
         && d.first() != Some(&b'.')
         && d.last() != Some(&b'.')
         && !d.windows(2).any(|pair| pair == b"..")
