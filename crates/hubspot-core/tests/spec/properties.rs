@@ -220,4 +220,12 @@ proptest! {
         let last = parts.next().map(trim).filter(|s| !s.is_empty()).map(str::to_owned);
         prop_assert_eq!(hubspot_core::mapping::contact_names(&traits), (first, last));
     }
+
+    /// The byte test of internal event names agrees with the character rule it stands for.
+    #[test]
+    fn internal_event_names_as_the_character_rule_says(name in "[a-z0-9_-]{45,55}|[a-z_é🍱-]{0,52}|\\PC{0,12}") {
+        let reference = name.chars().count() <= 50
+            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        prop_assert_eq!(hubspot_core::text::is_valid_internal_event_name(&name), reference);
+    }
 }
