@@ -72,7 +72,8 @@ pub fn format_key(key: String, style: KeyStyle) -> String {
         key.bytes()
             .any(|b| matches!(b, b' ' | b'.' | b'\t'..=b'\r'))
     } else {
-        key.contains(is_sep)
+        // `chars().any`, not `contains(is_sep)`: the pattern's searcher is larger in the wasm.
+        key.chars().any(is_sep)
     };
     if !replaces {
         return lowercase(key);
