@@ -91,14 +91,20 @@ impl Reader<'_> {
         let bytes = if self.ascii {
             units
         } else {
-            let mut seen = 0;
-            rest.char_indices()
-                .find(|(_, c)| {
-                    let done = seen >= units;
-                    seen += c.len_utf16();
-                    done
-                })
-                .map_or(rest.len(), |(i, _)| i)
+            // Counted on the UTF-8 bytes: a lead byte from 0xF0 starts a character of two
+            // UTF-16 units (a surrogate pair), any other one unit; its length follows from it.
+            let (b, mut i, mut seen) = (rest.as_bytes(), 0, 0);
+            while seen < units {
+                let Some(&lead) = b.get(i) else { break };
+                seen += if lead >= 0xF0 { 2 } else { 1 };
+                i += match lead {
+                    0..0x80 => 1,
+                    0x80..0xE0 => 2,
+                    0xE0..0xF0 => 3,
+                    _ => 4,
+                };
+            }
+            i
         };
         let s = rest.get(..bytes)?;
         self.at += bytes;

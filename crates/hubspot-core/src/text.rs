@@ -25,9 +25,26 @@ fn is_zero_width(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200D}' | '\u{FEFF}')
 }
 
+/// Whether [`trim`] drops `c`.
+fn is_trimmed(c: char) -> bool {
+    is_js_whitespace(c) || is_zero_width(c)
+}
+
 /// Trims white space and zero-width characters from both ends.
+///
+/// Two `char_indices` walks, not `str::trim_matches`: its generic searcher costs the wasm
+/// more than these loops.
 pub fn trim(s: &str) -> &str {
-    s.trim_matches(|c| is_js_whitespace(c) || is_zero_width(c))
+    let start = s
+        .char_indices()
+        .find(|&(_, c)| !is_trimmed(c))
+        .map_or(s.len(), |(i, _)| i);
+    let end = s
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| !is_trimmed(c))
+        .map_or(start, |(i, c)| i + c.len_utf8());
+    s.get(start..end).unwrap_or_default()
 }
 
 /// How property keys are rewritten before they reach HubSpot.
@@ -55,7 +72,8 @@ pub fn format_key(key: String, style: KeyStyle) -> String {
         key.bytes()
             .any(|b| matches!(b, b' ' | b'.' | b'\t'..=b'\r'))
     } else {
-        key.contains(is_sep)
+        // `chars().any`, not `contains(is_sep)`: the pattern's searcher is larger in the wasm.
+        key.chars().any(is_sep)
     };
     if !replaces {
         return lowercase(key);
@@ -130,24 +148,30 @@ pub fn push_decimal(out: &mut String, n: u64, min_digits: usize) {
 /// Whether HubSpot accepts `name` as an internal event name: at most 50 characters of
 /// `[a-z0-9_-]`.
 pub fn is_valid_internal_event_name(name: &str) -> bool {
-    name.chars().count() <= 50
+    // Every allowed character is one byte, so bytes are characters here.
+    name.len() <= 50
         && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// A pragmatic email check: one `@`, a non-empty local part, a dotted domain, no white space.
 /// (HubSpot validates for real; this only decides whether a userId is meant as an email.)
 pub fn is_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else {
+    // Byte loops, not `split_once('@')` or `<[u8]>::contains`: their searchers cost the wasm
+    // more, and an email is short.
+    let b = s.as_bytes();
+    #[allow(clippy::manual_contains)] // `contains` links a 400 B SWAR search into the wasm.
+    let has = |d: &[u8], byte: u8| d.iter().any(|&c| c == byte);
+    let Some(at) = b.iter().position(|&c| c == b'@') else {
         return false;
     };
     // At least two `.`-separated labels, none empty: a dot, but none first, last or doubled.
-    let d = domain.as_bytes();
-    !local.is_empty()
-        && !d.contains(&b'@')
+    let d = b.get(at + 1..).unwrap_or_default();
+    at > 0
+        && !has(d, b'@')
         && !s.chars().any(|c| is_js_whitespace(c) || c.is_control())
-        && d.contains(&b'.')
+        && has(d, b'.')
         && d.first() != Some(&b'.')
         && d.last() != Some(&b'.')
         && !d.windows(2).any(|pair| pair == b"..")
@@ -159,10 +183,14 @@ pub fn is_loosely(key: &str, word: &str) -> bool {
     if !key.is_ascii() {
         return loose_key(key) == word;
     }
-    key.bytes()
-        .filter(|b| !matches!(b, b'-' | b'_' | b' ' | b'.'))
-        .map(|b| b.to_ascii_lowercase())
-        .eq(word.bytes())
+    // A loop, not `filter().map().eq()`: the adapters cost the wasm more.
+    let mut want = word.bytes();
+    for b in key.bytes() {
+        if !matches!(b, b'-' | b'_' | b' ' | b'.') && want.next() != Some(b.to_ascii_lowercase()) {
+            return false;
+        }
+    }
+    want.next().is_none()
 }
 
 /// The text of a value as `String(value)` gives it, trimmed (see [`trim`]): `None` for objects,
@@ -228,43 +256,37 @@ pub fn parse_number(s: &str) -> Option<f64> {
 /// Length of the longest prefix of `s` that is a decimal literal or a signed `Infinity`; 0 if none.
 fn numeric_prefix_len(s: &str) -> usize {
     let b = s.as_bytes();
-    let mut i = 0;
-    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
-        i += 1;
-    }
-    if b[i..].starts_with(b"Infinity") {
+    // Bytes through `get`, so no bounds-check panic path, and one digit loop for all three parts.
+    let at = |i: usize| b.get(i).copied().unwrap_or_default();
+    let digits = |mut i: usize| {
+        while at(i).is_ascii_digit() {
+            i += 1;
+        }
+        i
+    };
+    let mut i = usize::from(matches!(at(0), b'+' | b'-'));
+    if b.get(i..).is_some_and(|rest| rest.starts_with(b"Infinity")) {
         return i + "Infinity".len();
     }
-    let digits_start = i;
-    while i < b.len() && b[i].is_ascii_digit() {
-        i += 1;
-    }
-    let mut mantissa_digits = i - digits_start;
-    if i < b.len() && b[i] == b'.' {
-        let frac_start = i + 1;
-        let mut j = frac_start;
-        while j < b.len() && b[j].is_ascii_digit() {
-            j += 1;
-        }
-        mantissa_digits += j - frac_start;
+    let int_end = digits(i);
+    let mut mantissa_digits = int_end - i;
+    i = int_end;
+    if at(i) == b'.' {
+        let frac_end = digits(i + 1);
+        mantissa_digits += frac_end - (i + 1);
         if mantissa_digits > 0 {
-            i = j;
+            i = frac_end;
         }
     }
     if mantissa_digits == 0 {
         return 0;
     }
-    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
-        let mut j = i + 1;
-        if j < b.len() && (b[j] == b'+' || b[j] == b'-') {
-            j += 1;
-        }
-        let exp_start = j;
-        while j < b.len() && b[j].is_ascii_digit() {
-            j += 1;
-        }
-        if j > exp_start {
-            i = j;
+    if matches!(at(i), b'e' | b'E') {
+        let sign = usize::from(matches!(at(i + 1), b'+' | b'-'));
+        let exp_start = i + 1 + sign;
+        let exp_end = digits(exp_start);
+        if exp_end > exp_start {
+            i = exp_end;
         }
     }
     i
@@ -385,6 +407,58 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(js_parse_float(input), want, "{input:?}");
+        }
+    }
+
+    /// The length rule as it was first written, with indexing: the reference for the `get` form.
+    fn numeric_prefix_len_indexed(s: &str) -> usize {
+        let b = s.as_bytes();
+        let mut i = 0;
+        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+            i += 1;
+        }
+        if b[i..].starts_with(b"Infinity") {
+            return i + "Infinity".len();
+        }
+        let digits_start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let mut mantissa_digits = i - digits_start;
+        if i < b.len() && b[i] == b'.' {
+            let frac_start = i + 1;
+            let mut j = frac_start;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            mantissa_digits += j - frac_start;
+            if mantissa_digits > 0 {
+                i = j;
+            }
+        }
+        if mantissa_digits == 0 {
+            return 0;
+        }
+        if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+            let mut j = i + 1;
+            if j < b.len() && (b[j] == b'+' || b[j] == b'-') {
+                j += 1;
+            }
+            let exp_start = j;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            if j > exp_start {
+                i = j;
+            }
+        }
+        i
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn numeric_prefix_len_agrees_with_the_indexed_rule(s in "[-+]?(Infinity|Inf)?[0-9]{0,3}[.]?[0-9]{0,3}([eE][-+]?[0-9]{0,2})?[x.e]?|\\PC{0,8}") {
+            proptest::prop_assert_eq!(numeric_prefix_len(&s), numeric_prefix_len_indexed(&s));
         }
     }
 }

@@ -94,7 +94,8 @@ fn classic_revenue(props: &Map, event: &str) -> Option<f64> {
     match revenue? {
         Value::Number(n) if *n != 0.0 && !n.is_nan() => Some(*n),
         Value::String(s) if !s.is_empty() => {
-            js_parse_float(&s.replace('$', "")).filter(|n| !n.is_nan())
+            js_parse_float(&s.chars().filter(|&c| c != '$').collect::<String>())
+                .filter(|n| !n.is_nan())
         }
         _ => None,
     }
@@ -103,16 +104,22 @@ fn classic_revenue(props: &Map, event: &str) -> Option<f64> {
 /// analytics.js's "Order Completed" test: `completed order…` or `order completed`, either word
 /// order, any case, with an optional space or underscore around and between the words.
 fn is_order_completed(event: &str) -> bool {
-    let e = event.to_ascii_lowercase();
-    let sep = |s: &str| s.strip_prefix([' ', '_']).unwrap_or(s).to_owned();
-    let rest = sep(&e);
-    if let Some(after) = rest.strip_prefix("completed") {
-        return sep(after).starts_with("order");
+    // On bytes: every word and separator is ASCII, and `str` patterns of chars link a searcher.
+    fn sep(s: &[u8]) -> &[u8] {
+        match s {
+            [b' ' | b'_', rest @ ..] => rest,
+            _ => s,
+        }
     }
-    rest.strip_prefix("order")
-        .map(&sep)
-        .and_then(|after| after.strip_prefix("completed").map(sep))
-        .is_some_and(|tail| tail.is_empty())
+    let e = event.to_ascii_lowercase();
+    let rest = sep(e.as_bytes());
+    if let Some(after) = rest.strip_prefix(b"completed") {
+        return sep(after).starts_with(b"order");
+    }
+    rest.strip_prefix(b"order")
+        .map(sep)
+        .and_then(|after| after.strip_prefix(b"completed").map(sep))
+        .is_some_and(<[u8]>::is_empty)
 }
 
 #[cfg(test)]
@@ -157,6 +164,26 @@ mod tests {
             "Completed",
         ] {
             assert!(!is_order_completed(no), "{no}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The byte-slice test agrees with the `str` one it replaced.
+        #[test]
+        fn order_completed_agrees_with_the_str_rule(event in "[ _]?(order|completed|ORDER|Completed)?[ _]{0,2}(order|completed)?[ _x]{0,2}|\\PC{0,12}") {
+            let reference = |event: &str| {
+                let e = event.to_ascii_lowercase();
+                let sep = |s: &str| s.strip_prefix([' ', '_']).unwrap_or(s).to_owned();
+                let rest = sep(&e);
+                if let Some(after) = rest.strip_prefix("completed") {
+                    return sep(after).starts_with("order");
+                }
+                rest.strip_prefix("order")
+                    .map(&sep)
+                    .and_then(|after| after.strip_prefix("completed").map(sep))
+                    .is_some_and(|tail| tail.is_empty())
+            };
+            proptest::prop_assert_eq!(is_order_completed(&event), reference(&event));
         }
     }
 }

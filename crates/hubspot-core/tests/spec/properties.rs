@@ -200,4 +200,32 @@ proptest! {
         use hubspot_core::text::{is_loosely, loose_key};
         prop_assert_eq!(is_loosely(&key, "email"), loose_key(&key) == "email");
     }
+
+    /// `trim`'s two walks trim what `str::trim_matches` with the same characters trims.
+    #[test]
+    fn trim_agrees_with_trim_matches(s in "[ \t\n\u{0B}\u{0C}\r\u{A0}\u{1680}\u{2000}-\u{200D}\u{2028}\u{2029}\u{202F}\u{205F}\u{3000}\u{FEFF}\u{200E}aé🍱]{0,8}|\\PC{0,8}") {
+        use hubspot_core::text::{is_js_whitespace, trim};
+        let reference = s.trim_matches(|c| is_js_whitespace(c) || matches!(c, '\u{200B}'..='\u{200D}' | '\u{FEFF}'));
+        prop_assert_eq!(trim(&s), reference);
+    }
+
+    /// `name` split at its first space by a byte search gives what `splitn(2, ' ')` gives.
+    #[test]
+    fn names_split_at_the_first_space(name in "[ a\u{A0}\u{200B}é]{0,8}|\\PC{0,8}") {
+        use hubspot_core::text::trim;
+        let traits: Map = [("name".to_owned(), Value::from(name.as_str()))].into_iter().collect();
+        let whole = trim(&name);
+        let mut parts = whole.splitn(2, ' ');
+        let first = parts.next().filter(|s| !s.is_empty()).map(str::to_owned);
+        let last = parts.next().map(trim).filter(|s| !s.is_empty()).map(str::to_owned);
+        prop_assert_eq!(hubspot_core::mapping::contact_names(&traits), (first, last));
+    }
+
+    /// The byte test of internal event names agrees with the character rule it stands for.
+    #[test]
+    fn internal_event_names_as_the_character_rule_says(name in "[a-z0-9_-]{45,55}|[a-z_é🍱-]{0,52}|\\PC{0,12}") {
+        let reference = name.chars().count() <= 50
+            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        prop_assert_eq!(hubspot_core::text::is_valid_internal_event_name(&name), reference);
+    }
 }
