@@ -274,14 +274,20 @@ async fn consent_pending_injects_nothing_and_resolves_load() {
     clean();
 }
 
-#[wasm_bindgen_test]
-async fn identify_and_track_after_load_reach_hsq() {
+/// A clean page and a loaded instance for portal 9 whose tracker is ready.
+async fn ready_portal_9() -> Rc<Instance> {
     clean();
     let d = instance(js(&format!(
         "{{portalId: '9', trackingScriptUrl: '{READY_SCRIPT}'}}"
     )))
     .unwrap();
     JsFuture::from(load(&d)).await.unwrap();
+    d
+}
+
+#[wasm_bindgen_test]
+async fn identify_and_track_after_load_reach_hsq() {
+    let d = ready_portal_9().await;
     d.call(js(
         "{type: 'identify', userId: 'u9', traits: {email: 'c@d.co'}}",
     ));
@@ -303,12 +309,7 @@ async fn identify_and_track_after_load_reach_hsq() {
 
 #[wasm_bindgen_test]
 async fn each_call_type_reaches_hsq_with_the_fields_its_mapping_reads() {
-    clean();
-    let d = instance(js(&format!(
-        "{{portalId: '9', trackingScriptUrl: '{READY_SCRIPT}'}}"
-    )))
-    .unwrap();
-    JsFuture::from(load(&d)).await.unwrap();
+    let d = ready_portal_9().await;
     // The shell walks only what each type's mapping reads (js/tape.js encodeEvent): a page's
     // context.page, a track's context.traits (an email there identifies first).
     d.call(js(
