@@ -1,7 +1,7 @@
 // Per-call A/B of two or more builds in Node: quick feedback while changing the per-call path,
 // to be confirmed in Chromium with run.mjs (BEFORE=dir). Each build's npm package
 // (dist/npm, or a copy of it) gets its own plugin through the package's entry, fed 5,000 identify (30 traits) and 5,000
-// track (15 properties) contexts shaped like the browser benchmark's; `_hsq.push` does nothing.
+// track (15 properties) contexts with the browser benchmark's workload (workload.mjs); `_hsq.push` does nothing.
 // The builds take turns, in rotated order, for REPS rounds (default 9); printed: median and
 // minimum µs per call, warm (every round after the first).
 //
@@ -13,6 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { eventName, properties, traits } from './workload.mjs';
 
 const N = 5000;
 const REPS = Number(process.env.REPS || 9);
@@ -35,33 +36,11 @@ window._hsq = [];
 // HubSpot's tracker patches push when it is ready: a no-op, so only our plugin is timed.
 window._hsq.push = () => {};
 
-/** The browser benchmark's 30 traits (bench/browser/page.js), varied by `i`. */
-const traits = (i) => ({
-  email: `user${i}@example.com`, firstName: `Ada${i % 97}`, lastName: 'Lovelace', name: `Ada${i % 97} Lovelace`,
-  phone: `+1 555 01${String(i % 100).padStart(2, '0')}`, title: 'Head of Engineering', username: `ada_${i}`,
-  website: `https://example.com/u/${i}`, age: 20 + (i % 50), plan: i % 3 === 0 ? 'enterprise' : 'pro', seats: 1 + (i % 40),
-  mrr: 49.5 + (i % 10), isPaying: i % 2 === 0, newsletter: i % 5 !== 0, createdAt: '2024-05-01T12:00:00.000Z',
-  lastLogin: new Date(Date.UTC(2025, 0, 1 + (i % 28), 9, 30)), 'favorite color': ['teal', 'orange', 'violet'][i % 3],
-  address: { street: `${i} Main St`, city: 'Springfield', state: 'IL', postalCode: '62701', country: 'US' },
-  company: { name: `Acme ${i % 50}`, id: `c-${i % 50}`, industry: 'Software', employee_count: 120 + (i % 7), plan: 'growth' },
-  gender: 'female', birthday: '1990-04-12', description: 'Signed up through the pricing page after a webinar.',
-  avatar: `https://cdn.example.com/avatars/${i}.png`, source: i % 2 ? 'webinar' : 'organic search', logins: i % 300,
-  score: (i % 1000) / 10, verified: true, language: 'en-US', timezone: 'America/Chicago', role: 'admin',
-});
-
-/** The browser benchmark's 15 event properties, varied by `i`. */
-const properties = (i) => ({
-  product_id: `p-${i}`, sku: `SKU-${i % 500}`, category: 'Games', name: `Monopoly edition ${i % 12}`, brand: 'Hasbro',
-  variant: i % 2 ? 'red' : 'blue', price: 18.99 + (i % 5), quantity: 1 + (i % 3), currency: 'USD',
-  coupon: i % 4 ? null : 'SPRING', position: i % 10, url: `https://shop.example.com/p/${i}`,
-  image_url: `https://shop.example.com/p/${i}.jpg`, in_stock: i % 7 !== 0, 'Shipping Method': 'express',
-});
-
 /** An analytics-next-like context: the event with the fields analytics-next adds. */
 const context = (type, i) => ({
   event: {
     type, messageId: `m${i}`, anonymousId: 'anon', userId: `u${i}`, timestamp: new Date(),
-    ...(type === 'identify' ? { traits: traits(i) } : { event: ['Product Viewed', 'Order Completed'][i % 2], properties: properties(i) }),
+    ...(type === 'identify' ? { traits: traits(i) } : { event: eventName(i), properties: properties(i) }),
     context: {
       page: { path: '/p', url: 'https://example.com/p', title: 'bench', referrer: '', search: '' },
       library: { name: 'analytics.js', version: 'npm:next-1.84.3' }, userAgent: 'bench', locale: 'en-US', traits: {},
