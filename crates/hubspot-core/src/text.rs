@@ -256,43 +256,37 @@ pub fn parse_number(s: &str) -> Option<f64> {
 /// Length of the longest prefix of `s` that is a decimal literal or a signed `Infinity`; 0 if none.
 fn numeric_prefix_len(s: &str) -> usize {
     let b = s.as_bytes();
-    let mut i = 0;
-    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
-        i += 1;
-    }
-    if b[i..].starts_with(b"Infinity") {
+    // Bytes through `get`, so no bounds-check panic path, and one digit loop for all three parts.
+    let at = |i: usize| b.get(i).copied().unwrap_or_default();
+    let digits = |mut i: usize| {
+        while at(i).is_ascii_digit() {
+            i += 1;
+        }
+        i
+    };
+    let mut i = usize::from(matches!(at(0), b'+' | b'-'));
+    if b.get(i..).is_some_and(|rest| rest.starts_with(b"Infinity")) {
         return i + "Infinity".len();
     }
-    let digits_start = i;
-    while i < b.len() && b[i].is_ascii_digit() {
-        i += 1;
-    }
-    let mut mantissa_digits = i - digits_start;
-    if i < b.len() && b[i] == b'.' {
-        let frac_start = i + 1;
-        let mut j = frac_start;
-        while j < b.len() && b[j].is_ascii_digit() {
-            j += 1;
-        }
-        mantissa_digits += j - frac_start;
+    let int_end = digits(i);
+    let mut mantissa_digits = int_end - i;
+    i = int_end;
+    if at(i) == b'.' {
+        let frac_end = digits(i + 1);
+        mantissa_digits += frac_end - (i + 1);
         if mantissa_digits > 0 {
-            i = j;
+            i = frac_end;
         }
     }
     if mantissa_digits == 0 {
         return 0;
     }
-    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
-        let mut j = i + 1;
-        if j < b.len() && (b[j] == b'+' || b[j] == b'-') {
-            j += 1;
-        }
-        let exp_start = j;
-        while j < b.len() && b[j].is_ascii_digit() {
-            j += 1;
-        }
-        if j > exp_start {
-            i = j;
+    if matches!(at(i), b'e' | b'E') {
+        let sign = usize::from(matches!(at(i + 1), b'+' | b'-'));
+        let exp_start = i + 1 + sign;
+        let exp_end = digits(exp_start);
+        if exp_end > exp_start {
+            i = exp_end;
         }
     }
     i
@@ -413,6 +407,58 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(js_parse_float(input), want, "{input:?}");
+        }
+    }
+
+    /// The length rule as it was first written, with indexing: the reference for the `get` form.
+    fn numeric_prefix_len_indexed(s: &str) -> usize {
+        let b = s.as_bytes();
+        let mut i = 0;
+        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+            i += 1;
+        }
+        if b[i..].starts_with(b"Infinity") {
+            return i + "Infinity".len();
+        }
+        let digits_start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let mut mantissa_digits = i - digits_start;
+        if i < b.len() && b[i] == b'.' {
+            let frac_start = i + 1;
+            let mut j = frac_start;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            mantissa_digits += j - frac_start;
+            if mantissa_digits > 0 {
+                i = j;
+            }
+        }
+        if mantissa_digits == 0 {
+            return 0;
+        }
+        if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+            let mut j = i + 1;
+            if j < b.len() && (b[j] == b'+' || b[j] == b'-') {
+                j += 1;
+            }
+            let exp_start = j;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            if j > exp_start {
+                i = j;
+            }
+        }
+        i
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn numeric_prefix_len_agrees_with_the_indexed_rule(s in "[-+]?(Infinity|Inf)?[0-9]{0,3}[.]?[0-9]{0,3}([eE][-+]?[0-9]{0,2})?[x.e]?|\\PC{0,8}") {
+            proptest::prop_assert_eq!(numeric_prefix_len(&s), numeric_prefix_len_indexed(&s));
         }
     }
 }
