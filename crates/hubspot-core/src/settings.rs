@@ -337,12 +337,17 @@ impl RawSettings {
         };
         let mut raw = RawSettings::default();
         for (key, v) in obj.iter() {
-            let Some(index) = SETTINGS.iter().position(|s| s.names.contains(&key)) else {
+            // Setting and slot found together: no index, so no bounds check in the wasm.
+            let found = SETTINGS
+                .iter()
+                .zip(&mut raw.given)
+                .find(|(s, _)| s.names.contains(&key));
+            let Some((setting, slot)) = found else {
                 raw.unknown_keys.push(key.to_owned());
                 continue;
             };
             if !matches!(v, Value::Null) {
-                raw.given[index] = Some(read(&SETTINGS[index], v)?);
+                *slot = Some(read(setting, v)?);
             }
         }
         Ok(raw)
@@ -379,12 +384,15 @@ impl RawSettings {
         }
     }
 
-    /// A [`Kind::Choice`] setting: the index of its word (0, the default, when not given).
-    fn choice(&self, id: SettingId) -> usize {
-        match self.get(id) {
+    /// A [`Kind::Choice`] setting: the value of its word in `all` (the first, the default, when
+    /// not given).
+    fn choice<T: Copy>(&self, id: SettingId, all: [T; 3]) -> T {
+        let i = match self.get(id) {
             Some(Given::Choice(i)) => *i,
             _ => 0,
-        }
+        };
+        // `get`, not indexing: the index comes from the words, but the wasm would keep a panic.
+        all.get(i).copied().unwrap_or(all[0])
     }
 
     /// Resolves into complete settings, or says which setting is wrong.
@@ -419,8 +427,8 @@ impl RawSettings {
             event_names,
             flush_identify_immediately: self.flag(SettingId::FlushIdentifyImmediately),
             identify_flush_ms: self.number(SettingId::IdentifyFlushMs),
-            profile: Profile::ALL[self.choice(SettingId::Compat)],
-            consent: Consent::ALL[self.choice(SettingId::Consent)],
+            profile: self.choice(SettingId::Compat, Profile::ALL),
+            consent: self.choice(SettingId::Consent, Consent::ALL),
             nonce: self.text(SettingId::Nonce).map(str::to_owned),
             load_timeout_ms,
             max_queue: max_queue as usize,

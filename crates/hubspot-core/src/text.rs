@@ -127,22 +127,12 @@ pub fn pe_event_name(portal_id: &str, event: &str) -> String {
 /// Text the browser wasm builds avoids `format!` and `to_string` on numbers: they link
 /// `core::fmt` (its `write`, `Formatter::pad` and the integer `Display`s, about 1 KB brotli).
 pub fn push_decimal(out: &mut String, n: u64, min_digits: usize) {
-    let mut digits = [b'0'; 20];
-    let (mut rest, mut start) = (n, digits.len());
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
+    // The higher digits (and padding) first, by recursion: no digit buffer, so no index and no
+    // bounds-check panic path in the wasm; at most 20 levels deep for a `u64` (or `min_digits`).
+    if n >= 10 || min_digits > 1 {
+        push_decimal(out, n / 10, min_digits.saturating_sub(1));
     }
-    for _ in digits.len() - start..min_digits {
-        out.push('0');
-    }
-    for &d in &digits[start..] {
-        out.push(char::from(d));
-    }
+    out.push(char::from(b'0' + (n % 10) as u8));
 }
 
 /// Whether HubSpot accepts `name` as an internal event name: at most 50 characters of
@@ -459,6 +449,14 @@ mod tests {
         #[test]
         fn numeric_prefix_len_agrees_with_the_indexed_rule(s in "[-+]?(Infinity|Inf)?[0-9]{0,3}[.]?[0-9]{0,3}([eE][-+]?[0-9]{0,2})?[x.e]?|\\PC{0,8}") {
             proptest::prop_assert_eq!(numeric_prefix_len(&s), numeric_prefix_len_indexed(&s));
+        }
+
+        /// The recursive writer agrees with `format!` on any number and width.
+        #[test]
+        fn push_decimal_agrees_with_format(n: u64, width in 0usize..30) {
+            let mut out = String::new();
+            push_decimal(&mut out, n, width);
+            proptest::prop_assert_eq!(out, format!("{n:0width$}"));
         }
     }
 }

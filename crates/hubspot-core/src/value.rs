@@ -300,7 +300,9 @@ impl Map {
 
     /// The value under `key`.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.position(key).map(|i| &self.entries[i].2)
+        // `get`, not indexing, here and below: a bounds check's panic path costs the wasm bytes.
+        let (_, _, v) = self.entries.get(self.position(key)?)?;
+        Some(v)
     }
 
     /// True when `key` is present.
@@ -316,8 +318,11 @@ impl Map {
     // Not generic: one copy in the wasm whatever the key's type at the call site.
     fn insert_string(&mut self, key: String, value: Value) {
         let h = key_hash(&key);
-        match self.position_hashed(h, &key) {
-            Some(i) => self.entries[i].2 = value,
+        match self
+            .position_hashed(h, &key)
+            .and_then(|i| self.entries.get_mut(i))
+        {
+            Some(slot) => slot.2 = value,
             None => self.entries.push((h, key, value)),
         }
     }
