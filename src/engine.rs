@@ -83,10 +83,10 @@ impl Engine {
     pub fn start(&self) {
         // Created before anything else so hand-written snippets and our pushes share it.
         page::hsq_queue();
-        let existing = page::existing(&self.machine.borrow().settings().portal_id);
+        let (existing, forms_present) = page::scan(&self.machine.borrow().settings().portal_id);
         self.handle(Input::Start {
             existing,
-            forms_present: page::forms_present(),
+            forms_present,
         });
     }
 
