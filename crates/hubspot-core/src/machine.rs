@@ -472,7 +472,7 @@ impl Machine {
         }
         while self.held_len() >= self.settings.max_queue {
             if let Some(pos) = self.held.iter().position(|h| matches!(h, Held::Call(_))) {
-                self.held.remove(pos);
+                crate::value::remove_at(&mut self.held, pos);
             }
             if !self.queue_full_reported {
                 self.queue_full_reported = true;
