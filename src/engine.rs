@@ -1,13 +1,12 @@
 //! One destination instance: the core's [`Machine`] plus the browser effects it asks for.
 //! Shared by the analytics-next plugin and the standalone client.
 
-use alloc::borrow::ToOwned;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::{Cell, Ref, RefCell};
 
 use hubspot_core::script::ScriptRole;
-use hubspot_core::text::quote;
+use hubspot_core::text::{concat, quote};
 use hubspot_core::{
     Action, Consent, Diagnostic, Event, Input, Machine, Settings, Timer, Tracker, Value,
 };
@@ -107,10 +106,10 @@ impl Engine {
     pub fn set_consent(&self, state: &str) -> Result<(), JsValue> {
         let consent = Consent::parse(state).ok_or_else(|| {
             // `quote`, not `{:?}`: Debug formatting would link core::fmt's escape tables.
-            js_sys::Error::new(
-                &("HubSpot: consent must be 'granted', 'pending' or 'denied', got ".to_owned()
-                    + &quote(state)),
-            )
+            js_sys::Error::new(&concat(&[
+                "HubSpot: consent must be 'granted', 'pending' or 'denied', got ",
+                &quote(state),
+            ]))
         })?;
         self.handle(Input::SetConsent(consent));
         Ok(())

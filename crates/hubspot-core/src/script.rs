@@ -52,9 +52,9 @@ pub fn tracking_script(settings: &Settings, knobs: &Knobs, now_ms: f64) -> Scrip
             };
             (
                 {
-                    let mut url = concat(&["https://", host, "/analytics/"]);
-                    crate::text::push_decimal(&mut url, cache_buster(now_ms), 1);
-                    url + "/" + id + ".js"
+                    let mut buster = String::new();
+                    crate::text::push_decimal(&mut buster, cache_buster(now_ms), 1);
+                    concat(&["https://", host, "/analytics/", &buster, "/", id, ".js"])
                 },
                 "hs-analytics",
             )
