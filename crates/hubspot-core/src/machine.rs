@@ -286,18 +286,15 @@ impl Machine {
             .then(|| forms_script(&self.settings, &self.knobs))
             .flatten();
         match existing {
-            Existing::Ready => {
+            // One arm for both: each `Action` pushed is a copy of a large enum in the wasm.
+            Existing::Ready | Existing::Loading => {
                 out.log(Diagnostic::AlreadyPresent);
                 if let Some(f) = forms {
                     out.act(Action::Inject(f));
                 }
-                self.ready(now_ms, out);
-                return;
-            }
-            Existing::Loading => {
-                out.log(Diagnostic::AlreadyPresent);
-                if let Some(f) = forms {
-                    out.act(Action::Inject(f));
+                if existing == Existing::Ready {
+                    self.ready(now_ms, out);
+                    return;
                 }
                 out.act(Action::WatchReadiness);
             }
