@@ -434,10 +434,11 @@ impl Machine {
         self.queue_full_reported = false;
         let held = core::mem::take(&mut self.held);
         // A reset marker drops the held identifies before it: that identity was reset.
-        // `matches!`, not `==`: a derived `PartialEq` would link a deep comparison of events.
+        // `matches!`, not `==` (here and on event kinds): a derived `PartialEq` would link a deep
+        // comparison of events, or of `EventType::Other` names.
         let last_reset = held.iter().rposition(|h| matches!(h, Held::Reset));
         for (i, item) in held.into_iter().enumerate() {
-            let forgotten = matches!((&item, last_reset), (Held::Call(e), Some(r)) if i < r && e.kind == EventType::Identify);
+            let forgotten = matches!((&item, last_reset), (Held::Call(e), Some(r)) if i < r && matches!(e.kind, EventType::Identify));
             if !forgotten && !matches!(item, Held::Reset) {
                 self.dispatch(item, now_ms, out);
             }
@@ -453,7 +454,7 @@ impl Machine {
             (Consent::Pending, _) | (_, Tracker::Idle) => self.hold(event, kind, out),
             (Consent::Granted, Tracker::Loading)
                 if self.holding_until_ready
-                    || (self.knobs.hold_until_ready && event.kind != EventType::Page) =>
+                    || (self.knobs.hold_until_ready && !matches!(event.kind, EventType::Page)) =>
             {
                 self.hold(event, kind, out)
             }
