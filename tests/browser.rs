@@ -486,6 +486,9 @@ async fn thousands_of_calls_leave_the_wasm_memory_where_warm_up_left_it() {
         js("window._hsq.length = 0");
     }
     let grown = wasm_memory_bytes() - warm;
-    assert!(grown <= 65536.0, "9,000 identify + track pairs grew the wasm memory by {grown} bytes");
+    assert!(
+        grown <= 65536.0,
+        "9,000 identify + track pairs grew the wasm memory by {grown} bytes"
+    );
     clean();
 }
