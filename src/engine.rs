@@ -1,13 +1,12 @@
 //! One destination instance: the core's [`Machine`] plus the browser effects it asks for.
 //! Shared by the analytics-next plugin and the standalone client.
 
-use alloc::borrow::ToOwned;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::cell::{Cell, RefCell};
+use core::cell::{Cell, Ref, RefCell};
 
 use hubspot_core::script::ScriptRole;
-use hubspot_core::text::quote;
+use hubspot_core::text::{concat, quote};
 use hubspot_core::{
     Action, Consent, Diagnostic, Event, Input, Machine, Settings, Timer, Tracker, Value,
 };
@@ -47,8 +46,9 @@ pub struct Engine {
     /// Re-arming clears the previous one, which the machine would ignore anyway: a page may
     /// identify thousands of times.
     timers: [Cell<Option<f64>>; 2],
-    /// `resolve` functions of `load()` promises waiting for HubSpot to be ready or failed.
-    waiters: RefCell<Vec<Function>>,
+    /// `resolve` functions of `load()` promises waiting for HubSpot to be ready or failed. A
+    /// `Cell` (taken and put back), not a `RefCell`: no borrow flag or panic path in the wasm.
+    waiters: Cell<Vec<Function>>,
     task_scheduled: Cell<bool>,
 }
 
@@ -70,7 +70,7 @@ impl Engine {
             signal,
             poll: Cell::new(None),
             timers: [Cell::new(None), Cell::new(None)],
-            waiters: RefCell::new(Vec::new()),
+            waiters: Cell::new(Vec::new()),
             task_scheduled: Cell::new(false),
         };
         for key in unknown {
@@ -79,14 +79,20 @@ impl Engine {
         Ok(engine)
     }
 
+    /// The machine, borrowed through this one call site: the wasm keeps one panic `Location` for
+    /// the borrows rather than one per use.
+    fn machine(&self) -> Ref<'_, Machine> {
+        self.machine.borrow()
+    }
+
     /// Looks at the page and starts (inject or adopt HubSpot's script, per consent).
     pub fn start(&self) {
         // Created before anything else so hand-written snippets and our pushes share it.
         page::hsq_queue();
-        let existing = page::existing(&self.machine.borrow().settings().portal_id);
+        let (existing, forms_present) = page::scan(&self.machine().settings().portal_id);
         self.handle(Input::Start {
             existing,
-            forms_present: page::forms_present(),
+            forms_present,
         });
     }
 
@@ -100,10 +106,10 @@ impl Engine {
     pub fn set_consent(&self, state: &str) -> Result<(), JsValue> {
         let consent = Consent::parse(state).ok_or_else(|| {
             // `quote`, not `{:?}`: Debug formatting would link core::fmt's escape tables.
-            js_sys::Error::new(
-                &("HubSpot: consent must be 'granted', 'pending' or 'denied', got ".to_owned()
-                    + &quote(state)),
-            )
+            js_sys::Error::new(&concat(&[
+                "HubSpot: consent must be 'granted', 'pending' or 'denied', got ",
+                &quote(state),
+            ]))
         })?;
         self.handle(Input::SetConsent(consent));
         Ok(())
@@ -116,18 +122,18 @@ impl Engine {
 
     /// Rule 5: an identify pushed and not yet carried by a page view or event.
     pub fn pending_identity(&self) -> bool {
-        self.machine.borrow().pending_identity()
+        self.machine().pending_identity()
     }
 
     /// True once HubSpot is ready, has failed, or consent keeps it from loading.
     pub fn settled(&self) -> bool {
-        let m = self.machine.borrow();
+        let m = self.machine();
         matches!(m.tracker(), Tracker::Ready | Tracker::Failed) || m.consent() != Consent::Granted
     }
 
     /// True when HubSpot's tracker is ready.
     pub fn ready(&self) -> bool {
-        self.machine.borrow().tracker() == Tracker::Ready
+        self.machine().tracker() == Tracker::Ready
     }
 
     /// Calls `resolve` once [`settled`](Self::settled): now, or when the machine gets there
@@ -137,7 +143,9 @@ impl Engine {
         if self.settled() {
             page::resolve(&resolve);
         } else {
-            self.waiters.borrow_mut().push(resolve);
+            let mut waiters = self.waiters.take();
+            waiters.push(resolve);
+            self.waiters.set(waiters);
         }
     }
 
@@ -152,7 +160,7 @@ impl Engine {
             if let Some(poll) = self.poll.take() {
                 page::clear_timer(poll);
             }
-            for resolve in self.waiters.borrow_mut().drain(..) {
+            for resolve in self.waiters.take() {
                 page::resolve(&resolve);
             }
         }

@@ -22,11 +22,13 @@ pub mod plugin;
 pub use hubspot_core as core;
 pub use plugin::Instance;
 
-/// talc instead of the default dlmalloc: about half the allocator's bytes in the wasm, and faster
-/// for the many small strings an event carries (see bench/README.md).
+/// rlsf (a two-level segregated fit allocator, constant time) instead of the default dlmalloc:
+/// a call allocates a string per key and value it carries, and a free list per size class serves
+/// those fastest; its small configuration is also the smallest allocator we measured (talc before
+/// it, bench/README.md §1).
 #[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
 #[global_allocator]
-static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+static ALLOCATOR: rlsf::SmallGlobalTlsf = rlsf::SmallGlobalTlsf::new();
 
 /// Every panic aborts: a trap the page sees as a `RuntimeError`, with no message to format.
 #[cfg(all(target_family = "wasm", not(feature = "std")))]

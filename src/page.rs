@@ -80,41 +80,34 @@ pub fn resolve(resolve: &Function) {
 }
 
 /// What of HubSpot the site already has (spec section 3.3): a patched `_hsq.push`, a tag with
-/// HubSpot's ids, or a script from HubSpot's hosts for this portal.
-pub fn existing(portal_id: &str) -> Existing {
-    if is_patched() {
-        return Existing::Ready;
-    }
-    let tagged = HUBSPOT_TAG_IDS.iter().any(|id| has_element(id));
-    if tagged || any_script(|src| is_hubspot_tracking_url(src, portal_id)) {
-        Existing::Loading
-    } else {
-        Existing::None
-    }
-}
-
-/// True when the Forms SDK is already on the page.
-pub fn forms_present() -> bool {
-    has_forms_global() || any_script(is_hubspot_forms_url)
-}
-
-/// Whether `test` holds for the `src` of any script on the page. A loop over bytes rather than
-/// `str::split('\n')`, whose searcher costs the wasm about 0.7 KB.
-fn any_script(test: impl Fn(&str) -> bool) -> bool {
+/// HubSpot's ids, or a script from HubSpot's hosts for this portal; and whether the Forms SDK is
+/// on the page (`window.hbspt.forms`, or a script from its hosts). One walk over the scripts for
+/// both: a loop per question cost the wasm a second copy.
+pub fn scan(portal_id: &str) -> (Existing, bool) {
+    let (mut tracking, mut forms) = (false, false);
     let sources = script_sources();
     let mut rest = sources.as_str();
     loop {
+        // A loop over bytes rather than `str::split('\n')`, whose searcher costs the wasm about
+        // 0.7 KB; `get`, not indexing or `split_at`, whose panics would link core::fmt. `\n` is
+        // one byte, so every position found is a character boundary.
         let end = rest.bytes().position(|b| b == b'\n').unwrap_or(rest.len());
-        // `get`, not indexing or `split_at`, whose panics would link core::fmt. `\n` is one
-        // byte, so every position found is a character boundary.
-        if test(rest.get(..end).unwrap_or(rest)) {
-            return true;
-        }
+        let src = rest.get(..end).unwrap_or(rest);
+        tracking = tracking || is_hubspot_tracking_url(src, portal_id);
+        forms = forms || is_hubspot_forms_url(src);
         match rest.get(end + 1..) {
             Some(next) => rest = next,
-            None => return false,
+            None => break,
         }
     }
+    let existing = if is_patched() {
+        Existing::Ready
+    } else if tracking || HUBSPOT_TAG_IDS.iter().any(|id| has_element(id)) {
+        Existing::Loading
+    } else {
+        Existing::None
+    };
+    (existing, forms || has_forms_global())
 }
 
 /// The nonce of a script already on the page (the one that loaded this module, under a strict

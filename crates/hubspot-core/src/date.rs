@@ -30,7 +30,9 @@ pub fn parse_iso_date_ms(s: &str) -> Option<f64> {
                 while p.peek_digit() {
                     p.i += 1;
                 }
-                let frac = &p.b[start..p.i];
+                // `get`, not indexing: a slice index's panic paths and messages cost the wasm
+                // bytes (the range is always in bounds).
+                let frac = p.b.get(start..p.i).unwrap_or_default();
                 if frac.is_empty() {
                     return None;
                 }

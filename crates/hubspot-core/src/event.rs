@@ -137,19 +137,29 @@ impl Event {
         let kind = EventType::parse(obj.get("type").and_then(Value::as_str).unwrap_or(""));
         let mut e = Event::new(kind);
         for (key, v) in obj {
-            match key.as_str() {
-                "type" => {}
-                "userId" => e.user_id = id_string(v),
-                "anonymousId" => e.anonymous_id = id_string(v),
-                "messageId" => e.message_id = id_string(v),
-                "timestamp" => e.timestamp = (!matches!(v, Value::Null)).then_some(v),
-                "event" => e.event = id_string(v),
-                "name" => e.name = id_string(v),
-                "category" => e.category = id_string(v),
-                "groupId" => e.group_id = id_string(v),
-                "previousId" => e.previous_id = id_string(v),
-                "properties" => e.properties = object(v),
-                "traits" => e.traits = object(v),
+            // The text fields pick their slot and are read by one `id_string` call below.
+            let text = match key.as_str() {
+                "userId" => &mut e.user_id,
+                "anonymousId" => &mut e.anonymous_id,
+                "messageId" => &mut e.message_id,
+                "event" => &mut e.event,
+                "name" => &mut e.name,
+                "category" => &mut e.category,
+                "groupId" => &mut e.group_id,
+                "previousId" => &mut e.previous_id,
+                "type" => continue,
+                "timestamp" => {
+                    e.timestamp = (!matches!(v, Value::Null)).then_some(v);
+                    continue;
+                }
+                "properties" => {
+                    e.properties = object(v);
+                    continue;
+                }
+                "traits" => {
+                    e.traits = object(v);
+                    continue;
+                }
                 "context" => {
                     e.context = object(v);
                     if let Some(page) = e.context.get("page").and_then(Value::as_object) {
@@ -165,9 +175,14 @@ impl Event {
                     if let Some(traits) = e.context.get("traits").and_then(Value::as_object) {
                         e.context_traits = traits.clone();
                     }
+                    continue;
                 }
-                _ => e.extra.insert(key, v),
-            }
+                _ => {
+                    e.extra.insert(key, v);
+                    continue;
+                }
+            };
+            *text = id_string(v);
         }
         e
     }
@@ -273,6 +288,29 @@ mod tests {
             parse(r#"{"type":"flush"}"#).kind,
             EventType::Other("flush".into())
         );
+    }
+
+    /// Each text field lands in its own slot (numbers as their digits).
+    #[test]
+    fn every_text_field_in_its_slot() {
+        let e = parse(
+            r#"{"type":"alias","userId":1,"anonymousId":"a","messageId":"m","event":"e",
+                "name":"n","category":"c","groupId":"g","previousId":"p"}"#,
+        );
+        let got = [
+            &e.user_id,
+            &e.anonymous_id,
+            &e.message_id,
+            &e.event,
+            &e.name,
+            &e.category,
+            &e.group_id,
+            &e.previous_id,
+        ]
+        .map(|f| f.as_deref());
+        let want = ["1", "a", "m", "e", "n", "c", "g", "p"].map(Some);
+        assert_eq!(got, want);
+        assert!(e.extra.is_empty());
     }
 
     #[test]

@@ -286,18 +286,15 @@ impl Machine {
             .then(|| forms_script(&self.settings, &self.knobs))
             .flatten();
         match existing {
-            Existing::Ready => {
+            // One arm for both: each `Action` pushed is a copy of a large enum in the wasm.
+            Existing::Ready | Existing::Loading => {
                 out.log(Diagnostic::AlreadyPresent);
                 if let Some(f) = forms {
                     out.act(Action::Inject(f));
                 }
-                self.ready(now_ms, out);
-                return;
-            }
-            Existing::Loading => {
-                out.log(Diagnostic::AlreadyPresent);
-                if let Some(f) = forms {
-                    out.act(Action::Inject(f));
+                if existing == Existing::Ready {
+                    self.ready(now_ms, out);
+                    return;
                 }
                 out.act(Action::WatchReadiness);
             }
@@ -437,10 +434,11 @@ impl Machine {
         self.queue_full_reported = false;
         let held = core::mem::take(&mut self.held);
         // A reset marker drops the held identifies before it: that identity was reset.
-        // `matches!`, not `==`: a derived `PartialEq` would link a deep comparison of events.
+        // `matches!`, not `==` (here and on event kinds): a derived `PartialEq` would link a deep
+        // comparison of events, or of `EventType::Other` names.
         let last_reset = held.iter().rposition(|h| matches!(h, Held::Reset));
         for (i, item) in held.into_iter().enumerate() {
-            let forgotten = matches!((&item, last_reset), (Held::Call(e), Some(r)) if i < r && e.kind == EventType::Identify);
+            let forgotten = matches!((&item, last_reset), (Held::Call(e), Some(r)) if i < r && matches!(e.kind, EventType::Identify));
             if !forgotten && !matches!(item, Held::Reset) {
                 self.dispatch(item, now_ms, out);
             }
@@ -456,7 +454,7 @@ impl Machine {
             (Consent::Pending, _) | (_, Tracker::Idle) => self.hold(event, kind, out),
             (Consent::Granted, Tracker::Loading)
                 if self.holding_until_ready
-                    || (self.knobs.hold_until_ready && event.kind != EventType::Page) =>
+                    || (self.knobs.hold_until_ready && !matches!(event.kind, EventType::Page)) =>
             {
                 self.hold(event, kind, out)
             }
@@ -472,7 +470,7 @@ impl Machine {
         }
         while self.held_len() >= self.settings.max_queue {
             if let Some(pos) = self.held.iter().position(|h| matches!(h, Held::Call(_))) {
-                self.held.remove(pos);
+                crate::value::remove_at(&mut self.held, pos);
             }
             if !self.queue_full_reported {
                 self.queue_full_reported = true;

@@ -52,9 +52,9 @@ pub fn tracking_script(settings: &Settings, knobs: &Knobs, now_ms: f64) -> Scrip
             };
             (
                 {
-                    let mut url = concat(&["https://", host, "/analytics/"]);
-                    crate::text::push_decimal(&mut url, cache_buster(now_ms), 1);
-                    url + "/" + id + ".js"
+                    let mut buster = String::new();
+                    crate::text::push_decimal(&mut buster, cache_buster(now_ms), 1);
+                    concat(&["https://", host, "/analytics/", &buster, "/", id, ".js"])
                 },
                 "hs-analytics",
             )
@@ -116,15 +116,16 @@ pub fn is_hubspot_tracking_url(src: &str, portal_id: &str) -> bool {
     let path = rest.get(slash + 1..).unwrap_or("");
     let end = path.bytes().position(|b| b == b'?' || b == b'#');
     let path = path.get(..end.unwrap_or(path.len())).unwrap_or(path);
-    // Suffix tests, not `format!` + `ends_with`: no formatting machinery in the wasm.
+    // Suffix tests, not `format!` + `ends_with`: no formatting machinery in the wasm; `&str`
+    // suffixes, not `char` ones, which link the wasm a UTF-8 encoder.
     let hubspot_host = ["hs-scripts.com", "hs-analytics.net"].iter().any(|d| {
         host.strip_suffix(d)
-            .is_some_and(|sub| sub.is_empty() || sub.ends_with('.'))
+            .is_some_and(|sub| sub.is_empty() || sub.ends_with("."))
     });
     let dir = path
         .strip_suffix(".js")
         .and_then(|p| p.strip_suffix(portal_id));
-    hubspot_host && dir.is_some_and(|d| d.is_empty() || d.ends_with('/'))
+    hubspot_host && dir.is_some_and(|d| d.is_empty() || d.ends_with("/"))
 }
 
 /// Whether `src` is HubSpot's Forms SDK (a `hsforms.net/forms/` URL on any of its hosts).

@@ -337,12 +337,17 @@ impl RawSettings {
         };
         let mut raw = RawSettings::default();
         for (key, v) in obj.iter() {
-            let Some(index) = SETTINGS.iter().position(|s| s.names.contains(&key)) else {
+            // Setting and slot found together: no index, so no bounds check in the wasm.
+            let found = SETTINGS
+                .iter()
+                .zip(&mut raw.given)
+                .find(|(s, _)| s.names.contains(&key));
+            let Some((setting, slot)) = found else {
                 raw.unknown_keys.push(key.to_owned());
                 continue;
             };
             if !matches!(v, Value::Null) {
-                raw.given[index] = Some(read(&SETTINGS[index], v)?);
+                *slot = Some(read(setting, v)?);
             }
         }
         Ok(raw)
@@ -379,12 +384,15 @@ impl RawSettings {
         }
     }
 
-    /// A [`Kind::Choice`] setting: the index of its word (0, the default, when not given).
-    fn choice(&self, id: SettingId) -> usize {
-        match self.get(id) {
+    /// A [`Kind::Choice`] setting: the value of its word in `all` (the first, the default, when
+    /// not given).
+    fn choice<T: Copy>(&self, id: SettingId, all: [T; 3]) -> T {
+        let i = match self.get(id) {
             Some(Given::Choice(i)) => *i,
             _ => 0,
-        }
+        };
+        // `get`, not indexing: the index comes from the words, but the wasm would keep a panic.
+        all.get(i).copied().unwrap_or(all[0])
     }
 
     /// Resolves into complete settings, or says which setting is wrong.
@@ -419,8 +427,8 @@ impl RawSettings {
             event_names,
             flush_identify_immediately: self.flag(SettingId::FlushIdentifyImmediately),
             identify_flush_ms: self.number(SettingId::IdentifyFlushMs),
-            profile: Profile::ALL[self.choice(SettingId::Compat)],
-            consent: Consent::ALL[self.choice(SettingId::Consent)],
+            profile: self.choice(SettingId::Compat, Profile::ALL),
+            consent: self.choice(SettingId::Consent, Consent::ALL),
             nonce: self.text(SettingId::Nonce).map(str::to_owned),
             load_timeout_ms,
             max_queue: max_queue as usize,
@@ -434,22 +442,18 @@ impl RawSettings {
 
 /// Reads one setting's value by its kind; the error names the setting.
 fn read(setting: &Setting, v: &Value) -> Result<Given, SettingsError> {
-    let name = setting.names[0];
-    let wrong = |expected: &str| {
-        err(
-            name,
-            concat(&["must be ", expected, ", got ", &describe(v)]),
-        )
-    };
-    Ok(match (setting.kind, v) {
-        (Kind::PortalId, Value::Number(n)) => Given::Text(format_number(*n)),
-        (Kind::PortalId | Kind::Text, Value::String(s)) => Given::Text(s.clone()),
-        (Kind::PortalId | Kind::Text, _) => return Err(wrong("a string")),
-        (Kind::Bool(_), Value::Bool(b)) => Given::Bool(*b),
+    // Values read return at once; every wrong one falls through to one error built below (one
+    // copy of its text in the wasm, not one per kind).
+    let words: String;
+    let expected = match (setting.kind, v) {
+        (Kind::PortalId, Value::Number(n)) => return Ok(Given::Text(format_number(*n))),
+        (Kind::PortalId | Kind::Text, Value::String(s)) => return Ok(Given::Text(s.clone())),
+        (Kind::PortalId | Kind::Text, _) => "a string",
+        (Kind::Bool(_), Value::Bool(b)) => return Ok(Given::Bool(*b)),
         (Kind::Bool(_), Value::String(s)) if s == "true" || s == "false" => {
-            Given::Bool(s == "true")
+            return Ok(Given::Bool(s == "true"));
         }
-        (Kind::Bool(_), _) => return Err(wrong("true or false")),
+        (Kind::Bool(_), _) => "true or false",
         (Kind::Number(_), _) => {
             let n = match v {
                 Value::Number(n) => Some(*n),
@@ -457,23 +461,31 @@ fn read(setting: &Setting, v: &Value) -> Result<Given, SettingsError> {
                 _ => None,
             };
             match n {
-                Some(n) if n.is_finite() && n >= 0.0 => Given::Number(n),
-                _ => return Err(wrong("a non-negative number")),
+                Some(n) if n.is_finite() && n >= 0.0 => return Ok(Given::Number(n)),
+                _ => "a non-negative number",
             }
         }
-        (Kind::Choice(words), Value::String(s)) => {
-            let lower = s.to_ascii_lowercase();
-            match words.iter().position(|w| *w == lower) {
-                Some(i) => Given::Choice(i),
-                None => {
-                    let problem = concat(&["must be ", &one_of(words), ", got ", &quote(s)]);
-                    return Err(err(name, problem));
+        (Kind::Choice(choices), _) => {
+            if let Value::String(s) = v {
+                let lower = s.to_ascii_lowercase();
+                if let Some(i) = choices.iter().position(|w| *w == lower) {
+                    return Ok(Given::Choice(i));
                 }
             }
+            words = one_of(choices);
+            &words
         }
-        (Kind::Choice(words), _) => return Err(wrong(&one_of(words))),
-        (Kind::EventNames, _) => Given::EventNames(event_names(v)?),
-    })
+        (Kind::EventNames, _) => return Ok(Given::EventNames(event_names(v)?)),
+    };
+    // A choice's wrong word is quoted as it is; any other wrong value is described.
+    let got = match (setting.kind, v) {
+        (Kind::Choice(_), Value::String(s)) => quote(s),
+        _ => describe(v),
+    };
+    Err(err(
+        setting.names[0],
+        concat(&["must be ", expected, ", got ", &got]),
+    ))
 }
 
 /// `'a', 'b' or 'c'`.
@@ -673,6 +685,36 @@ mod tests {
             assert!(e.message().contains(words), "{e}");
             assert!(e.message().contains(setting), "{e}");
         }
+    }
+
+    /// The whole text of each kind's error, as the site reads it.
+    #[test]
+    fn error_messages_in_full() {
+        let message = |key: &str, v: Value| {
+            Settings::from_value(&obj(&[("portalId", "1".into()), (key, v)]))
+                .unwrap_err()
+                .message()
+        };
+        assert_eq!(
+            message("nonce", Value::Number(1.5)),
+            "HubSpot settings: `nonce` must be a string, got the number 1.5"
+        );
+        assert_eq!(
+            message("debug", "yes".into()),
+            "HubSpot settings: `debug` must be true or false, got the string \"yes\""
+        );
+        assert_eq!(
+            message("maxQueue", Value::Bool(true)),
+            "HubSpot settings: `maxQueue` must be a non-negative number, got the boolean true"
+        );
+        assert_eq!(
+            message("compat", "v\"2".into()),
+            "HubSpot settings: `compat` must be 'default', 'classic' or 'actions', got \"v\\\"2\""
+        );
+        assert_eq!(
+            message("consent", Value::Number(2.0)),
+            "HubSpot settings: `consent` must be 'granted', 'pending' or 'denied', got the number 2"
+        );
     }
 
     #[test]

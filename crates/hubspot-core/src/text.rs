@@ -127,22 +127,12 @@ pub fn pe_event_name(portal_id: &str, event: &str) -> String {
 /// Text the browser wasm builds avoids `format!` and `to_string` on numbers: they link
 /// `core::fmt` (its `write`, `Formatter::pad` and the integer `Display`s, about 1 KB brotli).
 pub fn push_decimal(out: &mut String, n: u64, min_digits: usize) {
-    let mut digits = [b'0'; 20];
-    let (mut rest, mut start) = (n, digits.len());
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
+    // The higher digits (and padding) first, by recursion: no digit buffer, so no index and no
+    // bounds-check panic path in the wasm; at most 20 levels deep for a `u64` (or `min_digits`).
+    if n >= 10 || min_digits > 1 {
+        push_decimal(out, n / 10, min_digits.saturating_sub(1));
     }
-    for _ in digits.len() - start..min_digits {
-        out.push('0');
-    }
-    for &d in &digits[start..] {
-        out.push(char::from(d));
-    }
+    out.push(char::from(b'0' + (n % 10) as u8));
 }
 
 /// Whether HubSpot accepts `name` as an internal event name: at most 50 characters of
@@ -158,23 +148,24 @@ pub fn is_valid_internal_event_name(name: &str) -> bool {
 /// A pragmatic email check: one `@`, a non-empty local part, a dotted domain, no white space.
 /// (HubSpot validates for real; this only decides whether a userId is meant as an email.)
 pub fn is_email(s: &str) -> bool {
-    // Byte loops, not `split_once('@')` or `<[u8]>::contains`: their searchers cost the wasm
-    // more, and an email is short.
+    // Byte loops, not `split_once('@')`, `<[u8]>::contains` or `windows`: their searchers and
+    // adapters cost the wasm more, and an email is short.
     let b = s.as_bytes();
-    #[allow(clippy::manual_contains)] // `contains` links a 400 B SWAR search into the wasm.
-    let has = |d: &[u8], byte: u8| d.iter().any(|&c| c == byte);
     let Some(at) = b.iter().position(|&c| c == b'@') else {
         return false;
     };
-    // At least two `.`-separated labels, none empty: a dot, but none first, last or doubled.
+    // At least two `.`-separated labels, none empty: a dot, but none first, last or doubled;
+    // no second `@`. One pass over the domain, remembering the byte before.
     let d = b.get(at + 1..).unwrap_or_default();
-    at > 0
-        && !has(d, b'@')
-        && !s.chars().any(|c| is_js_whitespace(c) || c.is_control())
-        && has(d, b'.')
-        && d.first() != Some(&b'.')
-        && d.last() != Some(&b'.')
-        && !d.windows(2).any(|pair| pair == b"..")
+    let (mut prev, mut dot) = (b'.', false);
+    for &c in d {
+        if c == b'@' || (c == b'.' && prev == b'.') {
+            return false;
+        }
+        dot |= c == b'.';
+        prev = c;
+    }
+    at > 0 && dot && prev != b'.' && !s.chars().any(|c| is_js_whitespace(c) || c.is_control())
 }
 
 /// Whether `key` is `word` (lowercase ASCII) under [`loose_key`]: without allocating for ASCII
@@ -256,43 +247,37 @@ pub fn parse_number(s: &str) -> Option<f64> {
 /// Length of the longest prefix of `s` that is a decimal literal or a signed `Infinity`; 0 if none.
 fn numeric_prefix_len(s: &str) -> usize {
     let b = s.as_bytes();
-    let mut i = 0;
-    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
-        i += 1;
-    }
-    if b[i..].starts_with(b"Infinity") {
+    // Bytes through `get`, so no bounds-check panic path, and one digit loop for all three parts.
+    let at = |i: usize| b.get(i).copied().unwrap_or_default();
+    let digits = |mut i: usize| {
+        while at(i).is_ascii_digit() {
+            i += 1;
+        }
+        i
+    };
+    let mut i = usize::from(matches!(at(0), b'+' | b'-'));
+    if b.get(i..).is_some_and(|rest| rest.starts_with(b"Infinity")) {
         return i + "Infinity".len();
     }
-    let digits_start = i;
-    while i < b.len() && b[i].is_ascii_digit() {
-        i += 1;
-    }
-    let mut mantissa_digits = i - digits_start;
-    if i < b.len() && b[i] == b'.' {
-        let frac_start = i + 1;
-        let mut j = frac_start;
-        while j < b.len() && b[j].is_ascii_digit() {
-            j += 1;
-        }
-        mantissa_digits += j - frac_start;
+    let int_end = digits(i);
+    let mut mantissa_digits = int_end - i;
+    i = int_end;
+    if at(i) == b'.' {
+        let frac_end = digits(i + 1);
+        mantissa_digits += frac_end - (i + 1);
         if mantissa_digits > 0 {
-            i = j;
+            i = frac_end;
         }
     }
     if mantissa_digits == 0 {
         return 0;
     }
-    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
-        let mut j = i + 1;
-        if j < b.len() && (b[j] == b'+' || b[j] == b'-') {
-            j += 1;
-        }
-        let exp_start = j;
-        while j < b.len() && b[j].is_ascii_digit() {
-            j += 1;
-        }
-        if j > exp_start {
-            i = j;
+    if matches!(at(i), b'e' | b'E') {
+        let sign = usize::from(matches!(at(i + 1), b'+' | b'-'));
+        let exp_start = i + 1 + sign;
+        let exp_end = digits(exp_start);
+        if exp_end > exp_start {
+            i = exp_end;
         }
     }
     i
@@ -413,6 +398,88 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(js_parse_float(input), want, "{input:?}");
+        }
+    }
+
+    /// The length rule as it was first written, with indexing: the reference for the `get` form.
+    fn numeric_prefix_len_indexed(s: &str) -> usize {
+        let b = s.as_bytes();
+        let mut i = 0;
+        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+            i += 1;
+        }
+        if b[i..].starts_with(b"Infinity") {
+            return i + "Infinity".len();
+        }
+        let digits_start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let mut mantissa_digits = i - digits_start;
+        if i < b.len() && b[i] == b'.' {
+            let frac_start = i + 1;
+            let mut j = frac_start;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            mantissa_digits += j - frac_start;
+            if mantissa_digits > 0 {
+                i = j;
+            }
+        }
+        if mantissa_digits == 0 {
+            return 0;
+        }
+        if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+            let mut j = i + 1;
+            if j < b.len() && (b[j] == b'+' || b[j] == b'-') {
+                j += 1;
+            }
+            let exp_start = j;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            if j > exp_start {
+                i = j;
+            }
+        }
+        i
+    }
+
+    /// The `windows` form the one-pass [`is_email`] replaced.
+    fn is_email_by_windows(s: &str) -> bool {
+        let b = s.as_bytes();
+        let has = |d: &[u8], byte: u8| d.contains(&byte);
+        let Some(at) = b.iter().position(|&c| c == b'@') else {
+            return false;
+        };
+        let d = b.get(at + 1..).unwrap_or_default();
+        at > 0
+            && !has(d, b'@')
+            && !s.chars().any(|c| is_js_whitespace(c) || c.is_control())
+            && has(d, b'.')
+            && d.first() != Some(&b'.')
+            && d.last() != Some(&b'.')
+            && !d.windows(2).any(|pair| pair == b"..")
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn numeric_prefix_len_agrees_with_the_indexed_rule(s in "[-+]?(Infinity|Inf)?[0-9]{0,3}[.]?[0-9]{0,3}([eE][-+]?[0-9]{0,2})?[x.e]?|\\PC{0,8}") {
+            proptest::prop_assert_eq!(numeric_prefix_len(&s), numeric_prefix_len_indexed(&s));
+        }
+
+        #[test]
+        fn is_email_agrees_with_the_windows_form(s in "[a.@ \u{a0}]{0,3}[a@]?[.]{0,2}[a]{0,2}[.@]?[a.]{0,3}|\\PC{0,10}") {
+            proptest::prop_assert_eq!(is_email(&s), is_email_by_windows(&s));
+        }
+
+        /// The recursive writer agrees with `format!` on any number and width.
+        #[test]
+        fn push_decimal_agrees_with_format(n: u64, width in 0usize..30) {
+            let mut out = String::new();
+            push_decimal(&mut out, n, width);
+            proptest::prop_assert_eq!(out, format!("{n:0width$}"));
         }
     }
 }

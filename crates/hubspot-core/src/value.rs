@@ -263,6 +263,17 @@ fn key_hash(key: &str) -> u32 {
 
 type Slot = (u32, String, Value);
 
+/// `Vec::remove` without its panic: the item at `i` is moved to the end by swaps and popped
+/// (`None` when `i` is out of bounds). `Vec::remove`'s assertion links a formatted panic message
+/// and its `Location`s into the wasm; the vectors this serves are short.
+pub(crate) fn remove_at<T>(v: &mut Vec<T>, i: usize) -> Option<T> {
+    let tail = v.get_mut(i..).filter(|tail| !tail.is_empty())?;
+    for j in 1..tail.len() {
+        tail.swap(j - 1, j);
+    }
+    v.pop()
+}
+
 impl Map {
     /// An empty object.
     pub const fn new() -> Self {
@@ -300,7 +311,9 @@ impl Map {
 
     /// The value under `key`.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.position(key).map(|i| &self.entries[i].2)
+        // `get`, not indexing, here and below: a bounds check's panic path costs the wasm bytes.
+        let (_, _, v) = self.entries.get(self.position(key)?)?;
+        Some(v)
     }
 
     /// True when `key` is present.
@@ -316,8 +329,11 @@ impl Map {
     // Not generic: one copy in the wasm whatever the key's type at the call site.
     fn insert_string(&mut self, key: String, value: Value) {
         let h = key_hash(&key);
-        match self.position_hashed(h, &key) {
-            Some(i) => self.entries[i].2 = value,
+        match self
+            .position_hashed(h, &key)
+            .and_then(|i| self.entries.get_mut(i))
+        {
+            Some(slot) => slot.2 = value,
             None => self.entries.push((h, key, value)),
         }
     }
@@ -325,7 +341,8 @@ impl Map {
     /// Removes `key` and returns its value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         let i = self.position(key)?;
-        Some(self.entries.remove(i).2)
+        let (_, _, v) = remove_at(&mut self.entries, i)?;
+        Some(v)
     }
 
     /// Keeps the first `n` entries.
@@ -566,5 +583,17 @@ mod tests {
         assert!(!Value::from("").is_truthy());
         assert!(Value::Object(Map::new()).is_truthy());
         assert!(Value::from("0").is_truthy());
+    }
+
+    proptest::proptest! {
+        /// `remove_at` leaves what `Vec::remove` leaves, and `None` where it would panic.
+        #[test]
+        fn remove_at_agrees_with_vec_remove(v in proptest::collection::vec(0u8..10, 0..12), i in 0usize..14) {
+            let mut ours = v.clone();
+            let got = remove_at(&mut ours, i);
+            let mut std = v;
+            let want = (i < std.len()).then(|| std.remove(i));
+            proptest::prop_assert_eq!((got, ours), (want, std));
+        }
     }
 }

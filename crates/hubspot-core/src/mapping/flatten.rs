@@ -125,11 +125,22 @@ pub(crate) fn flatten_into(
 }
 
 fn nesting(v: &Value) -> usize {
+    // Loops, not `map().max()`: the adapters cost the wasm more.
+    let mut deepest = 0;
     match v {
-        Value::Array(items) => 1 + items.iter().map(nesting).max().unwrap_or(0),
-        Value::Object(m) => 1 + m.iter().map(|(_, v)| nesting(v)).max().unwrap_or(0),
-        _ => 0,
+        Value::Array(items) => {
+            for v in items {
+                deepest = deepest.max(nesting(v));
+            }
+        }
+        Value::Object(m) => {
+            for (_, v) in m.iter() {
+                deepest = deepest.max(nesting(v));
+            }
+        }
+        _ => return 0,
     }
+    1 + deepest
 }
 
 /// A value with strings trimmed and dates converted, all the way down (keys of nested objects
@@ -188,4 +199,37 @@ pub(crate) fn render_list(items: Vec<Value>, rules: &FlattenRules) -> String {
         out.push_str(&text);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `map().max()`, the form the loop replaced.
+    fn nesting_by_max(v: &Value) -> usize {
+        match v {
+            Value::Array(items) => 1 + items.iter().map(nesting_by_max).max().unwrap_or(0),
+            Value::Object(m) => 1 + m.iter().map(|(_, v)| nesting_by_max(v)).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    fn value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![Just(Value::Null), any::<bool>().prop_map(Value::Bool)];
+        leaf.prop_recursive(6, 32, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::vec(("[a-c]", inner), 0..4)
+                    .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn nesting_agrees_with_map_max(v in value()) {
+            proptest::prop_assert_eq!(nesting(&v), nesting_by_max(&v));
+        }
+    }
 }

@@ -123,62 +123,75 @@ pub enum TrackStyle {
 impl Knobs {
     /// The preset for a profile.
     pub fn for_profile(profile: Profile) -> Knobs {
-        let flattened = |keys, arrays, dates, drop_null| FlattenRules {
-            keys,
-            objects: Objects::Flatten,
-            arrays,
-            dates,
-            drop_null,
-        };
-        match profile {
-            Profile::Default => Knobs {
-                scripts: ScriptStyle::LoaderFormsParallel,
-                first_page: FirstPage::SetPathOnly,
-                page_path: PagePath::PathWithSearch,
-                traits: flattened(KeyStyle::PerChar, Arrays::Join, Dates::EpochMs, true),
-                reserved_traits: ReservedTraits::Mapped,
-                names: Names::Mapped,
-                track: TrackStyle::CustomBehavioralEvent,
-                properties: flattened(KeyStyle::Runs, Arrays::Join, Dates::EpochMs, true),
-                property_cap: Some(MAX_EVENT_PROPERTIES),
-                identify_from_context_traits: true,
-                hold_until_ready: false,
-            },
-            Profile::Classic => {
-                let nested = |keys| FlattenRules {
-                    keys,
-                    objects: Objects::Keep,
-                    arrays: Arrays::Keep,
-                    dates: Dates::EpochMs,
-                    drop_null: false,
-                };
-                Knobs {
-                    scripts: ScriptStyle::ClassicFormsFirst,
-                    first_page: FirstPage::Nothing,
-                    page_path: PagePath::None,
-                    traits: nested(KeyStyle::PerChar),
-                    reserved_traits: ReservedTraits::Classic,
-                    names: Names::MappedKeepingSnakeCase,
-                    track: TrackStyle::ClassicEvent,
-                    properties: nested(KeyStyle::Unchanged),
-                    property_cap: None,
-                    identify_from_context_traits: false,
-                    hold_until_ready: true,
-                }
-            }
-            Profile::Actions => Knobs {
-                scripts: ScriptStyle::LoaderFormsAfter,
-                first_page: FirstPage::SetPathAndView,
-                page_path: PagePath::PathOnly,
-                traits: flattened(KeyStyle::Unchanged, Arrays::Index, Dates::Keep, false),
-                reserved_traits: ReservedTraits::FieldsOnly,
-                names: Names::AsSent,
-                track: TrackStyle::CustomBehavioralEvent,
-                properties: flattened(KeyStyle::Runs, Arrays::Index, Dates::Keep, false),
-                property_cap: None,
-                identify_from_context_traits: false,
-                hold_until_ready: false,
-            },
-        }
+        // A table read, not a struct built per arm: the presets are data in the wasm, not code.
+        PROFILE_KNOBS[profile as usize]
     }
 }
+
+/// Flattened rules: nested objects become `a_b` keys.
+const fn flattened(keys: KeyStyle, arrays: Arrays, dates: Dates, drop_null: bool) -> FlattenRules {
+    FlattenRules {
+        keys,
+        objects: Objects::Flatten,
+        arrays,
+        dates,
+        drop_null,
+    }
+}
+
+/// Classic's rules: objects and arrays left nested.
+const fn nested(keys: KeyStyle) -> FlattenRules {
+    FlattenRules {
+        keys,
+        objects: Objects::Keep,
+        arrays: Arrays::Keep,
+        dates: Dates::EpochMs,
+        drop_null: false,
+    }
+}
+
+/// The presets, in the order of [`Profile`]'s variants.
+const PROFILE_KNOBS: [Knobs; 3] = [
+    // Profile::Default
+    Knobs {
+        scripts: ScriptStyle::LoaderFormsParallel,
+        first_page: FirstPage::SetPathOnly,
+        page_path: PagePath::PathWithSearch,
+        traits: flattened(KeyStyle::PerChar, Arrays::Join, Dates::EpochMs, true),
+        reserved_traits: ReservedTraits::Mapped,
+        names: Names::Mapped,
+        track: TrackStyle::CustomBehavioralEvent,
+        properties: flattened(KeyStyle::Runs, Arrays::Join, Dates::EpochMs, true),
+        property_cap: Some(MAX_EVENT_PROPERTIES),
+        identify_from_context_traits: true,
+        hold_until_ready: false,
+    },
+    // Profile::Classic
+    Knobs {
+        scripts: ScriptStyle::ClassicFormsFirst,
+        first_page: FirstPage::Nothing,
+        page_path: PagePath::None,
+        traits: nested(KeyStyle::PerChar),
+        reserved_traits: ReservedTraits::Classic,
+        names: Names::MappedKeepingSnakeCase,
+        track: TrackStyle::ClassicEvent,
+        properties: nested(KeyStyle::Unchanged),
+        property_cap: None,
+        identify_from_context_traits: false,
+        hold_until_ready: true,
+    },
+    // Profile::Actions
+    Knobs {
+        scripts: ScriptStyle::LoaderFormsAfter,
+        first_page: FirstPage::SetPathAndView,
+        page_path: PagePath::PathOnly,
+        traits: flattened(KeyStyle::Unchanged, Arrays::Index, Dates::Keep, false),
+        reserved_traits: ReservedTraits::FieldsOnly,
+        names: Names::AsSent,
+        track: TrackStyle::CustomBehavioralEvent,
+        properties: flattened(KeyStyle::Runs, Arrays::Index, Dates::Keep, false),
+        property_cap: None,
+        identify_from_context_traits: false,
+        hold_until_ready: false,
+    },
+];

@@ -30,7 +30,8 @@ pub fn page_path(event: &Event, knobs: &Knobs) -> Option<String> {
                 .unwrap_or_default();
             Some(match search.as_str() {
                 "" | "?" => path,
-                s if s.starts_with('?') => concat(&[&path, s]),
+                // A `&str` prefix, not a `char` one, which links the wasm a UTF-8 encoder.
+                s if s.starts_with("?") => concat(&[&path, s]),
                 s => concat(&[&path, "?", s]),
             })
         }

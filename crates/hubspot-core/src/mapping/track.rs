@@ -111,14 +111,19 @@ fn is_order_completed(event: &str) -> bool {
             _ => s,
         }
     }
+    // `s` after `word`, when it starts with it: `get`, not `<[u8]>::strip_prefix`, whose
+    // `split_at` links a panic path and its message into the wasm.
+    fn after<'a>(s: &'a [u8], word: &[u8]) -> Option<&'a [u8]> {
+        s.get(word.len()..).filter(|_| s.starts_with(word))
+    }
     let e = event.to_ascii_lowercase();
     let rest = sep(e.as_bytes());
-    if let Some(after) = rest.strip_prefix(b"completed") {
-        return sep(after).starts_with(b"order");
+    if let Some(rest) = after(rest, b"completed") {
+        return sep(rest).starts_with(b"order");
     }
-    rest.strip_prefix(b"order")
+    after(rest, b"order")
         .map(sep)
-        .and_then(|after| after.strip_prefix(b"completed").map(sep))
+        .and_then(|rest| after(rest, b"completed").map(sep))
         .is_some_and(<[u8]>::is_empty)
 }
 
