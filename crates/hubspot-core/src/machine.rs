@@ -282,9 +282,11 @@ impl Machine {
     fn begin_loading(&mut self, existing: Existing, now_ms: f64, out: &mut Out) {
         self.tracker = Tracker::Loading;
         self.scripts_on_page = true;
-        let forms = (!self.forms_present)
-            .then(|| forms_script(&self.settings, &self.knobs))
-            .flatten();
+        let forms = if self.forms_present {
+            None
+        } else {
+            forms_script(&self.settings, &self.knobs)
+        };
         match existing {
             // One arm for both: each `Action` pushed is a copy of a large enum in the wasm.
             Existing::Ready | Existing::Loading => {

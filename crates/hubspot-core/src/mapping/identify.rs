@@ -120,15 +120,16 @@ pub fn contact_names(traits: &Map) -> (Option<String>, Option<String>) {
     };
     // A byte search, not `splitn(2, ' ')`: its char searcher costs the wasm more.
     let space = name.bytes().position(|b| b == b' ');
+    // No last name is an empty one: `owned` drops both.
     let (first, last) = match space {
         Some(i) => (
             name.get(..i).unwrap_or_default(),
-            Some(trim(name.get(i + 1..).unwrap_or_default())),
+            trim(name.get(i + 1..).unwrap_or_default()),
         ),
-        None => (name, None),
+        None => (name, ""),
     };
     let owned = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    (owned(first), last.and_then(owned))
+    (owned(first), owned(last))
 }
 
 fn add_names(traits: &Map, out: &mut Map) {
@@ -271,7 +272,28 @@ mod tests {
         })
     }
 
+    /// The split name's tail as it was written before: an `Option` for the last name, then
+    /// `and_then`.
+    fn split_name_by_and_then(name: &str) -> (Option<String>, Option<String>) {
+        let space = name.bytes().position(|b| b == b' ');
+        let (first, last) = match space {
+            Some(i) => (
+                name.get(..i).unwrap_or_default(),
+                Some(trim(name.get(i + 1..).unwrap_or_default())),
+            ),
+            None => (name, None),
+        };
+        let owned = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        (owned(first), last.and_then(owned))
+    }
+
     proptest::proptest! {
+        #[test]
+        fn a_split_name_agrees_with_the_and_then_form(name in "[ab ]{0,3}[ \u{200B}]{0,2}[ab]{0,2}|\\PC{0,8}") {
+            let traits: Map = [("name", Value::from(name.as_str()))].into_iter().collect();
+            proptest::prop_assert_eq!(contact_names(&traits), split_name_by_and_then(trim(&name)));
+        }
+
         #[test]
         fn find_email_agrees_with_the_adapters(
             traits in proptest::collection::vec(
