@@ -79,17 +79,22 @@ impl Engine {
         Ok(engine)
     }
 
-    /// The machine, borrowed through this one call site: the wasm keeps one panic `Location` for
-    /// the borrows rather than one per use.
-    fn machine(&self) -> Ref<'_, Machine> {
-        self.machine.borrow()
+    /// The machine, borrowed through this one call site. `try_borrow`, not `borrow`: no borrow
+    /// outlives the statement that takes it, so it never fails, and `borrow`'s panic would cost
+    /// the wasm its message and `Location` (likewise `try_borrow_mut` in [`handle`](Self::handle)).
+    fn machine(&self) -> Option<Ref<'_, Machine>> {
+        self.machine.try_borrow().ok()
     }
 
     /// Looks at the page and starts (inject or adopt HubSpot's script, per consent).
     pub fn start(&self) {
         // Created before anything else so hand-written snippets and our pushes share it.
         page::hsq_queue();
-        let (existing, forms_present) = page::scan(&self.machine().settings().portal_id);
+        let Some((existing, forms_present)) =
+            self.machine().map(|m| page::scan(&m.settings().portal_id))
+        else {
+            return;
+        };
         self.handle(Input::Start {
             existing,
             forms_present,
@@ -122,18 +127,21 @@ impl Engine {
 
     /// Rule 5: an identify pushed and not yet carried by a page view or event.
     pub fn pending_identity(&self) -> bool {
-        self.machine().pending_identity()
+        self.machine().is_some_and(|m| m.pending_identity())
     }
 
     /// True once HubSpot is ready, has failed, or consent keeps it from loading.
     pub fn settled(&self) -> bool {
-        let m = self.machine();
-        matches!(m.tracker(), Tracker::Ready | Tracker::Failed) || m.consent() != Consent::Granted
+        self.machine().is_some_and(|m| {
+            matches!(m.tracker(), Tracker::Ready | Tracker::Failed)
+                || m.consent() != Consent::Granted
+        })
     }
 
     /// True when HubSpot's tracker is ready.
     pub fn ready(&self) -> bool {
-        self.machine().tracker() == Tracker::Ready
+        self.machine()
+            .is_some_and(|m| m.tracker() == Tracker::Ready)
     }
 
     /// Calls `resolve` once [`settled`](Self::settled): now, or when the machine gets there
@@ -152,7 +160,10 @@ impl Engine {
     /// Sends one input to the machine and performs what it returns.
     pub fn handle(&self, input: Input) {
         let now = js_sys::Date::now();
-        let actions = self.machine.borrow_mut().handle(input, now);
+        let actions = match self.machine.try_borrow_mut() {
+            Ok(mut machine) => machine.handle(input, now),
+            Err(_) => return,
+        };
         for action in actions {
             self.perform(action);
         }

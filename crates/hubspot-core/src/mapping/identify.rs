@@ -14,14 +14,17 @@ use crate::value::{Map, Value};
 /// `EMAIL`, `e-mail`, `e_mail`), else `userId` when it is an email; trimmed of white space and
 /// zero-width characters. Returns the email and the trait key it came from.
 pub fn find_email<'a>(traits: &'a Map, user_id: Option<&str>) -> Option<(String, Option<&'a str>)> {
-    let from_traits = traits.iter().find_map(|(k, v)| {
-        let s = trim(v.as_str()?);
-        (is_loosely(k, "email") && !s.is_empty()).then(|| (s.to_owned(), Some(k)))
-    });
-    from_traits.or_else(|| {
-        let id = trim(user_id?);
-        is_email(id).then(|| (id.to_owned(), None))
-    })
+    // A loop and a return, not `find_map` + `or_else`: their closures cost the wasm more.
+    for (k, v) in traits.iter() {
+        let Some(s) = v.as_str().map(trim) else {
+            continue;
+        };
+        if is_loosely(k, "email") && !s.is_empty() {
+            return Some((s.to_owned(), Some(k)));
+        }
+    }
+    let id = trim(user_id?);
+    is_email(id).then(|| (id.to_owned(), None))
 }
 
 /// Maps an identify of `traits` (the event's own, or its `context.traits`). `None` (with a
@@ -117,15 +120,16 @@ pub fn contact_names(traits: &Map) -> (Option<String>, Option<String>) {
     };
     // A byte search, not `splitn(2, ' ')`: its char searcher costs the wasm more.
     let space = name.bytes().position(|b| b == b' ');
+    // No last name is an empty one: `owned` drops both.
     let (first, last) = match space {
         Some(i) => (
             name.get(..i).unwrap_or_default(),
-            Some(trim(name.get(i + 1..).unwrap_or_default())),
+            trim(name.get(i + 1..).unwrap_or_default()),
         ),
-        None => (name, None),
+        None => (name, ""),
     };
     let owned = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    (owned(first), last.and_then(owned))
+    (owned(first), owned(last))
 }
 
 fn add_names(traits: &Map, out: &mut Map) {
@@ -246,5 +250,67 @@ fn reserved_traits(traits: &Map, knobs: &Knobs, out: &mut Map, diags: &mut Vec<D
             reserved => reserved.insert_into(out, "address", rules, diags),
         },
         None => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `find_email` as it was written before the loop: `find_map`, then `or_else`.
+    fn find_email_by_adapters<'a>(
+        traits: &'a Map,
+        user_id: Option<&str>,
+    ) -> Option<(String, Option<&'a str>)> {
+        let from_traits = traits.iter().find_map(|(k, v)| {
+            let s = trim(v.as_str()?);
+            (is_loosely(k, "email") && !s.is_empty()).then(|| (s.to_owned(), Some(k)))
+        });
+        from_traits.or_else(|| {
+            let id = trim(user_id?);
+            is_email(id).then(|| (id.to_owned(), None))
+        })
+    }
+
+    /// The split name's tail as it was written before: an `Option` for the last name, then
+    /// `and_then`.
+    fn split_name_by_and_then(name: &str) -> (Option<String>, Option<String>) {
+        let space = name.bytes().position(|b| b == b' ');
+        let (first, last) = match space {
+            Some(i) => (
+                name.get(..i).unwrap_or_default(),
+                Some(trim(name.get(i + 1..).unwrap_or_default())),
+            ),
+            None => (name, None),
+        };
+        let owned = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        (owned(first), last.and_then(owned))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_split_name_agrees_with_the_and_then_form(name in "[ab ]{0,3}[ \u{200B}]{0,2}[ab]{0,2}|\\PC{0,8}") {
+            let traits: Map = [("name", Value::from(name.as_str()))].into_iter().collect();
+            proptest::prop_assert_eq!(contact_names(&traits), split_name_by_and_then(trim(&name)));
+        }
+
+        #[test]
+        fn find_email_agrees_with_the_adapters(
+            traits in proptest::collection::vec(
+                ("[eE]?[-_ ]?(mail|MAIL|x)?", proptest::option::of("[ a@b.\u{200B}]{0,6}")),
+                0..5,
+            ),
+            user_id in proptest::option::of("[ a@b.c]{0,6}"),
+        ) {
+            // A `None` text is a number: a trait `find_email` must skip.
+            let traits: Map = traits
+                .into_iter()
+                .map(|(k, v)| (k, v.map_or(Value::Number(1.0), Value::String)))
+                .collect();
+            proptest::prop_assert_eq!(
+                find_email(&traits, user_id.as_deref()),
+                find_email_by_adapters(&traits, user_id.as_deref())
+            );
+        }
     }
 }

@@ -537,3 +537,36 @@ fn every_call_opens_at_most_one_task() {
         .count();
     assert_eq!(asks, 1);
 }
+
+proptest::proptest! {
+    /// Held calls released after resets skip exactly the identifies a later reset forgot, as the
+    /// rule was first written: the last reset found with `rposition`, identifies before it
+    /// (by index) forgotten.
+    #[test]
+    fn held_identifies_before_a_reset_are_forgotten(ops in proptest::collection::vec(0u8..3, 0..12)) {
+        let mut p = Page::new(with(json!({"consent": "pending"})));
+        for (n, op) in ops.iter().enumerate() {
+            match op {
+                0 => p.send(identify(None, json!({"email": format!("u{n}@b.co")}))),
+                1 => p.send(page(&format!("/{n}"))),
+                _ => p.input(Input::Reset),
+            }
+        }
+        p.input(Input::SetConsent(Consent::Granted));
+        p.load_hubspot();
+        let last_reset = ops.iter().rposition(|op| *op == 2);
+        let want: Vec<String> = ops
+            .iter()
+            .enumerate()
+            .filter(|&(n, op)| *op == 0 && last_reset.is_none_or(|r| n > r))
+            .map(|(n, _)| format!("u{n}@b.co"))
+            .collect();
+        let got: Vec<String> = p
+            .pushes
+            .iter()
+            .filter(|c| c[0] == "identify")
+            .map(|c| c[1]["email"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        proptest::prop_assert_eq!(got, want);
+    }
+}
