@@ -1,5 +1,6 @@
-// Bundles for the browser: the script-tag file (wasm inlined) and the demo page. The npm package
-// needs no bundling (scripts/build.sh assembles it from wasm-bindgen's ESM output).
+// Bundles for the browser: the script-tag file (wasm inlined) and the demo page. The npm package's
+// one module is bundled by esbuild in scripts/build.sh: its entry awaits the wasm at top level,
+// for which webpack would add ~700 B of async-module runtime.
 const path = require('path');
 
 const dist = path.resolve(__dirname, 'dist');

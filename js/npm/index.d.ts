@@ -1,4 +1,4 @@
-import type { Settings, Consent } from './hubspot_wasm.js';
+import type { Settings, Consent } from './settings.js';
 
 export type { Settings, Consent };
 

@@ -1,10 +1,13 @@
-// npm entry (ESM, for bundlers and <script type="module">). The wasm is fetched beside this file
-// (new URL(..., import.meta.url), which webpack 5 turns into an asset) and instantiated before
-// any import of this module resolves, so `destination(settings)` is synchronous for callers.
-import init, { Instance } from './hubspot_wasm.js';
-import { classes } from './plugin.js';
-import { version } from './version.js';
-import { inert } from './inert.js';
+// npm entry (ESM, for bundlers and <script type="module">). scripts/build.sh bundles it with what
+// it imports into the package's one JavaScript file, dist/npm/index.js: a page without a bundler
+// makes one request for it, not seven, and one file compresses better than seven. The wasm is
+// fetched beside that file (new URL(..., import.meta.url), which webpack 5 turns into an asset)
+// and instantiated before any import of this module resolves, so `destination(settings)` is
+// synchronous for callers.
+import init, { Instance } from '../../pkg/web/hubspot_wasm.js';
+import { classes } from '../plugin.js';
+import { version } from '../../pkg/version.js';
+import { inert } from '../inert.js';
 
 // Under a CSP without 'wasm-unsafe-eval' init() rejects. A rejected top-level await would fail
 // every module that imports this one (the site's whole bundle): the exports turn inert instead.

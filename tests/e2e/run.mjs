@@ -302,6 +302,20 @@ scenario('the module loaded twice on one page', async (t) => {
     <script src="/hubspot-wasm.js"></script></body></html>`,
 });
 
+scenario('the npm package without a bundler: <script type="module"> loads index.js and the .wasm beside it, nothing else', async (t) => {
+  await register(t.page, {});
+  await hubspotLoaded(t.page);
+  await t.page.evaluate(() => analytics.identify('u1', { email: 'a@b.co' }).then(() => analytics.track('Unbundled')));
+  assert.deepEqual(await received(t.page), [pv('/fixture/index.html'), ev('pe123_unbundled', {}, 'a@b.co')]);
+  const loaded = await t.page.evaluate(() => performance.getEntriesByType('resource').map((e) => new URL(e.name).pathname).filter((p) => p.startsWith('/npm/')));
+  assert.deepEqual(loaded.sort(), ['/npm/hubspot_wasm_bg.wasm', '/npm/index.js']);
+}, {
+  html: `<!doctype html><html><body><script src="/e2e/analytics.js"></script><script type="module">
+    import { destination, version } from '/npm/index.js';
+    window.HubSpotWasm = { destination, version, ready: Promise.resolve() };
+  </script></body></html>`,
+});
+
 scenario('a page without <head>', async (t) => {
   await t.page.evaluate(() => document.head.remove());
   await register(t.page, {});
