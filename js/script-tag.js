@@ -1,9 +1,9 @@
 // Script-tag entry: defines window.HubSpotWasm and window.HubSpotWasmDestination.
-// The wasm is inlined (one character per byte, see scripts/latin1.mjs) so the API is ready
-// synchronously, with no second request and no path to work out from the script's URL.
+// The wasm is inlined (one character per byte, XORed with `key`, see scripts/latin1.mjs) so the
+// API is ready synchronously, with no second request and no path to work out from the script's URL.
 import { initSync, Instance } from '../pkg/inline/hubspot_wasm.js';
 import { classes } from './plugin.js';
-import wasmText from '../pkg/inline/wasm-latin1.js';
+import wasmText, { key } from '../pkg/inline/wasm-latin1.js';
 import { version } from '../pkg/version.js';
 import { inert } from './inert.js';
 
@@ -11,7 +11,7 @@ import { inert } from './inert.js';
 // Uint8Array.from(text, fn), costs tens of milliseconds).
 function decodeLatin1(text) {
   const bytes = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i) ^ key;
   return bytes;
 }
 
