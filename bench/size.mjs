@@ -11,7 +11,6 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { minify } from 'terser';
 import { artifacts, measure, row, sizes } from '../scripts/sizes.mjs';
 
 const SEGMENT_DIR = 'node_modules/@segment/browser-destinations/dist/web/hubspot-web';
@@ -31,21 +30,7 @@ const segmentFiles = [
 const segment = measure(segmentFiles);
 results.segment = { label: `Segment hubspot-web ${segmentVersion}`, files: segmentFiles, raw: segment[0], gzip: segment[1], brotli: segment[2] };
 
-// The npm files as a site's bundler would ship them: the JavaScript minified, the wasm as is.
-async function minifiedNpm(paths) {
-  let total = [0, 0, 0];
-  for (const p of paths) {
-    const buf = p.endsWith('.js')
-      ? Buffer.from((await minify(readFileSync(p, 'utf8'), { module: true, compress: true, mangle: true })).code)
-      : readFileSync(p);
-    total = total.map((x, i) => x + sizes(buf)[i]);
-  }
-  return total;
-}
-
 const rows = artifacts().map(([label, paths]) => [label, measure(paths)]);
-const npmPaths = artifacts()[1][1];
-rows.splice(2, 0, ['npm, JavaScript minified as a bundler would', await minifiedNpm(npmPaths)]);
 
 console.log(`\n== Size: what a page downloads (bytes; ratios are the reference's brotli bytes over ours, > 1 means we are smaller) ==`);
 console.log(row('', ['raw', 'gzip', 'brotli', 'vs web', 'vs classic'], 46));
@@ -56,13 +41,9 @@ for (const [label, [raw, gzip, brotli]] of rows) {
   results.artifacts.push({ label, raw, gzip, brotli, hubspotWebOverOurs: vsWeb, classicOverOurs: vsClassic });
 }
 if (process.env.BEFORE) {
-  // An earlier build's files: its script tag, and every JavaScript file and wasm of its npm
-  // package that a page loads (its layout may differ from today's).
-  const dir = process.env.BEFORE;
-  const npmFiles = readdirSync(join(dir, 'npm'), { recursive: true })
-    .filter((f) => !f.startsWith('testing') && (f.endsWith('.js') || f.endsWith('.wasm')))
-    .map((f) => join(dir, 'npm', f));
-  for (const [label, paths] of [['before: script tag', [join(dir, 'hubspot-wasm.js')]], ['before: npm', npmFiles]]) {
+  // An earlier build's files, counted the same way (artifacts() reads either package layout).
+  const [[, scriptTag], [, npm]] = artifacts(process.env.BEFORE);
+  for (const [label, paths] of [['before: script tag', scriptTag], ['before: npm', npm]]) {
     const [raw, gzip, brotli] = measure(paths);
     console.log(row(label, [raw, gzip, brotli, Number((segment[2] / brotli).toFixed(2)), Number((CLASSIC_REFERENCE.brotli / brotli).toFixed(2))], 46));
     results.artifacts.push({ label, raw, gzip, brotli });
