@@ -4,7 +4,9 @@
 #   1. size       bench/size.mjs          what a page downloads, beside Segment's hubspot-web
 #   2. core       benches/mapping.rs      core mapping throughput per call type, natively (divan)
 #   3. browser    bench/browser/run.mjs   per-call cost, instantiation, register->loaded, heap,
-#                                         ours beside Segment's hubspot-web in headless Chromium
+#                                         ours beside Segment's hubspot-web in headless Chromium;
+#                 bench/browser/unbundled.mjs  the npm package through <script type="module">,
+#                                         time to usable exports under network latency
 #   4. cloud      bench/cloud.mjs         requests per 1,000, audience writes per 10,000,
 #                                         delivery rate, ingest, memory
 #   5. source     bench/source.mjs        hubspot-cloud sync of 100,000 contacts and 20,000
@@ -38,6 +40,7 @@ cargo bench -q -p hubspot-core --bench mapping
 
 section "3. per-call cost in headless Chromium"
 node bench/browser/run.mjs
+node bench/browser/unbundled.mjs
 
 section "4. cloud: relay + fake HubSpot"
 node bench/cloud.mjs
