@@ -26,6 +26,12 @@ function segmentEvent(type, payloadKey, payload) {
   return event;
 }
 
+// What `instance.signal(code, 0)` also does besides the page's signals (src/engine.rs's codes):
+// one export rather than one each, which would cost the wasm and its glue bytes.
+const RESET = 6;
+const IS_LOADED = 7;
+const PENDING_IDENTITY = 8;
+
 /** The `Destination` and `Client` classes over a build's `Instance` class. */
 export function classes(Instance, version) {
   // Timers, the readiness poll and script events reach the instance through this function
@@ -63,13 +69,13 @@ export function classes(Instance, version) {
 
     /** True once HubSpot's tracker is ready. */
     isLoaded() {
-      return this.#instance.isLoaded();
+      return this.#instance.signal(IS_LOADED, 0);
     }
 
     /** Starts loading HubSpot and listens for `analytics.reset()`; always resolves. */
     load(_ctx, analytics) {
       try {
-        if (analytics != null && typeof analytics.on === 'function') analytics.on('reset', () => this.#instance.reset());
+        if (analytics != null && typeof analytics.on === 'function') analytics.on('reset', () => this.#instance.signal(RESET, 0));
       } catch {
         // A host whose emitter throws still gets a destination that loads; only reset is lost.
       }
@@ -107,7 +113,7 @@ export function classes(Instance, version) {
 
     /** True while an identify waits for a page view or event to carry it to HubSpot. */
     pendingIdentity() {
-      return this.#instance.pendingIdentity();
+      return this.#instance.signal(PENDING_IDENTITY, 0);
     }
 
     #call(ctx) {
@@ -154,7 +160,7 @@ export function classes(Instance, version) {
 
     /** Forgets the visitor (and deletes HubSpot's cookies unless `resetClearsVisitor: false`). */
     reset() {
-      this.#instance.reset();
+      this.#instance.signal(RESET, 0);
     }
 
     /** Changes consent: 'granted' | 'pending' | 'denied' (throws on anything else). */
@@ -164,7 +170,7 @@ export function classes(Instance, version) {
 
     /** True while an identify waits for a page view or event to carry it to HubSpot. */
     pendingIdentity() {
-      return this.#instance.pendingIdentity();
+      return this.#instance.signal(PENDING_IDENTITY, 0);
     }
   }
 

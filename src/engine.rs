@@ -28,6 +28,11 @@ const TRACKING_SETTLED: u32 = 2;
 const FORMS_SETTLED: u32 = 3;
 const LOAD_TIMEOUT: u32 = 4;
 const IDENTIFY_FLUSH: u32 = 5;
+/// What `js/plugin.js` (which names the same numbers) sends through the same export: a reset,
+/// and the two status questions. One export for all: each costs the wasm and its glue bytes.
+const RESET: u32 = 6;
+const IS_LOADED: u32 = 7;
+const PENDING_IDENTITY: u32 = 8;
 
 /// A destination instance.
 pub struct Engine {
@@ -120,11 +125,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Forgets the visitor.
-    pub fn reset(&self) {
-        self.handle(Input::Reset);
-    }
-
     /// Rule 5: an identify pushed and not yet carried by a page view or event.
     pub fn pending_identity(&self) -> bool {
         self.machine().is_some_and(|m| m.pending_identity())
@@ -177,10 +177,15 @@ impl Engine {
         }
     }
 
-    /// What `js/shell.js` reported (a timer, the readiness poll, a script's `load` or `error`),
-    /// as the machine's input; unknown codes are ignored.
-    pub fn signal(&self, code: u32, arg: u32) {
+    /// What `js/shell.js` reported (a timer, the readiness poll, a script's `load` or `error`)
+    /// or `js/plugin.js` asked (reset, [`ready`](Self::ready),
+    /// [`pending_identity`](Self::pending_identity)), as the machine's input; unknown codes are
+    /// ignored. The answer to a question, else false.
+    pub fn signal(&self, code: u32, arg: u32) -> bool {
         let input = match code {
+            IS_LOADED => return self.ready(),
+            PENDING_IDENTITY => return self.pending_identity(),
+            RESET => Input::Reset,
             TASK_ENDED => {
                 self.task_scheduled.set(false);
                 Input::TaskBoundary
@@ -199,9 +204,10 @@ impl Engine {
             },
             LOAD_TIMEOUT => Input::Timer(Timer::LoadTimeout),
             IDENTIFY_FLUSH => Input::Timer(Timer::IdentifyFlush),
-            _ => return,
+            _ => return false,
         };
         self.handle(input);
+        false
     }
 
     fn perform(&self, action: Action) {

@@ -40,25 +40,16 @@ impl Instance {
         self.engine.when_settled(resolve);
     }
 
-    /// What the page reports through the constructor's `signal` function (not for callers).
-    pub fn signal(&self, code: u32, arg: u32) {
-        self.engine.signal(code, arg);
+    /// What the page reports through the constructor's `signal` function, and `js/plugin.js`'s
+    /// reset and status questions (`isLoaded`, `pendingIdentity`), by code (see
+    /// `src/engine.rs`): one export rather than four. Not for callers.
+    pub fn signal(&self, code: u32, arg: u32) -> bool {
+        self.engine.signal(code, arg)
     }
 
     /// Hands a Segment event (page, identify, track, group, alias, screen) to the engine.
     pub fn call(&self, event: JsValue) {
         self.engine.call(&event);
-    }
-
-    /// Forgets the visitor (`analytics.reset()`, `client.reset()`).
-    pub fn reset(&self) {
-        self.engine.reset();
-    }
-
-    /// True once HubSpot's tracker is ready.
-    #[wasm_bindgen(js_name = isLoaded)]
-    pub fn is_loaded(&self) -> bool {
-        self.engine.ready()
     }
 
     /// Changes consent: `'granted' | 'pending' | 'denied'` (throws on anything else).
@@ -68,11 +59,5 @@ impl Instance {
         #[wasm_bindgen(unchecked_param_type = "Consent")] state: String,
     ) -> Result<(), JsValue> {
         self.engine.set_consent(&state)
-    }
-
-    /// True while an identify waits for a page view or event to carry it to HubSpot.
-    #[wasm_bindgen(js_name = pendingIdentity)]
-    pub fn pending_identity(&self) -> bool {
-        self.engine.pending_identity()
     }
 }
