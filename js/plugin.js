@@ -31,17 +31,28 @@ function segmentEvent(type, payloadKey, payload) {
 const RESET = 6;
 const IS_LOADED = 7;
 const PENDING_IDENTITY = 8;
+const LOAD = 9;
+// What the engine calls the signal function with once a load has settled.
+const SETTLED = 10;
 
 /** The `Destination` and `Client` classes over a build's `Instance` class. */
 export function classes(Instance, version) {
-  // Timers, the readiness poll and script events reach the instance through this function
-  // (made here: a closure made in Rust costs the wasm and its glue more).
+  // Timers, the readiness poll and script events reach the instance through this function, and
+  // the engine calls it with SETTLED once a load has settled. Made here, as are `load()`'s
+  // promises (kept here until then; they always resolve): closures and a list of functions in
+  // Rust cost the wasm and its glue more. The instance and its `load()`.
   const create = (settings) => {
-    const instance = new Instance(settings, (code, arg) => instance.signal(code, arg));
-    return instance;
+    const resolves = [];
+    const instance = new Instance(settings, (code, arg) =>
+      code === SETTLED ? resolves.splice(0).forEach((resolve) => resolve()) : instance.signal(code, arg),
+    );
+    const load = () =>
+      new Promise((resolve) => {
+        resolves.push(resolve);
+        instance.signal(LOAD, 0);
+      });
+    return [instance, load];
   };
-  // The promise of `load`, made here for the same reason; it always resolves.
-  const load = (instance) => new Promise((resolve) => instance.load(resolve));
 
   /**
    * An analytics-next destination plugin named 'HubSpot' (so `integrations: {HubSpot: false}`
@@ -49,10 +60,11 @@ export function classes(Instance, version) {
    */
   class Destination {
     #instance;
+    #load;
 
     /** Validates settings (throws an Error naming a bad setting); nothing loads before `load`. */
     constructor(settings) {
-      this.#instance = create(settings);
+      [this.#instance, this.#load] = create(settings);
     }
 
     get name() {
@@ -79,7 +91,7 @@ export function classes(Instance, version) {
       } catch {
         // A host whose emitter throws still gets a destination that loads; only reset is lost.
       }
-      return load(this.#instance);
+      return this.#load();
     }
 
     page(ctx) {
@@ -128,9 +140,10 @@ export function classes(Instance, version) {
 
     /** Validates settings (throws an Error naming a bad setting) and starts loading HubSpot. */
     constructor(settings) {
-      this.#instance = create(settings);
+      const [instance, load] = create(settings);
+      this.#instance = instance;
       /** Resolves once HubSpot is ready, has failed or timed out, or consent keeps it away. */
-      this.loaded = load(this.#instance);
+      this.loaded = load();
     }
 
     /** `page([category], [name], [properties])`. */

@@ -2,7 +2,6 @@
 //! Shared by the analytics-next plugin and the standalone client.
 
 use alloc::string::String;
-use alloc::vec::Vec;
 use core::cell::{Cell, Ref, RefCell};
 
 use hubspot_core::script::ScriptRole;
@@ -29,10 +28,15 @@ const FORMS_SETTLED: u32 = 3;
 const LOAD_TIMEOUT: u32 = 4;
 const IDENTIFY_FLUSH: u32 = 5;
 /// What `js/plugin.js` (which names the same numbers) sends through the same export: a reset,
-/// and the two status questions. One export for all: each costs the wasm and its glue bytes.
+/// the two status questions and the start of loading. One export for all: each costs the wasm
+/// and its glue bytes.
 const RESET: u32 = 6;
 const IS_LOADED: u32 = 7;
 const PENDING_IDENTITY: u32 = 8;
+const LOAD: u32 = 9;
+/// What the engine calls the signal function with once a load has settled (also named by
+/// `js/plugin.js`, which resolves its `load()` promises then).
+const SETTLED: u32 = 10;
 
 /// A destination instance.
 pub struct Engine {
@@ -51,9 +55,10 @@ pub struct Engine {
     /// Re-arming clears the previous one, which the machine would ignore anyway: a page may
     /// identify thousands of times.
     timers: [Cell<Option<f64>>; 2],
-    /// `resolve` functions of `load()` promises waiting for HubSpot to be ready or failed. A
-    /// `Cell` (taken and put back), not a `RefCell`: no borrow flag or panic path in the wasm.
-    waiters: Cell<Vec<Function>>,
+    /// A load waits for HubSpot to be ready or failed: the signal function hears `SETTLED` then.
+    /// JavaScript keeps the `load()` promises' `resolve` functions (a vector of functions here
+    /// cost the wasm more).
+    waiting: Cell<bool>,
     task_scheduled: Cell<bool>,
 }
 
@@ -75,7 +80,7 @@ impl Engine {
             signal,
             poll: Cell::new(None),
             timers: [Cell::new(None), Cell::new(None)],
-            waiters: Cell::new(Vec::new()),
+            waiting: Cell::new(false),
             task_scheduled: Cell::new(false),
         };
         for key in unknown {
@@ -91,8 +96,9 @@ impl Engine {
         self.machine.try_borrow().ok()
     }
 
-    /// Looks at the page and starts (inject or adopt HubSpot's script, per consent).
-    pub fn start(&self) {
+    /// Looks at the page and starts (inject or adopt HubSpot's script, per consent); a load
+    /// that is already settled hears `SETTLED` at once.
+    fn start(&self) {
         // Created before anything else so hand-written snippets and our pushes share it.
         page::hsq_queue();
         let Some((existing, forms_present)) =
@@ -144,19 +150,6 @@ impl Engine {
             .is_some_and(|m| m.tracker() == Tracker::Ready)
     }
 
-    /// Calls `resolve` once [`settled`](Self::settled): now, or when the machine gets there
-    /// (never later than `loadTimeoutMs`). The caller's promise is made in JavaScript: a
-    /// `Promise::new` from Rust costs the wasm a closure type.
-    pub fn when_settled(&self, resolve: Function) {
-        if self.settled() {
-            page::resolve(&resolve);
-        } else {
-            let mut waiters = self.waiters.take();
-            waiters.push(resolve);
-            self.waiters.set(waiters);
-        }
-    }
-
     /// Sends one input to the machine and performs what it returns.
     pub fn handle(&self, input: Input) {
         let now = js_sys::Date::now();
@@ -171,14 +164,14 @@ impl Engine {
             if let Some(poll) = self.poll.take() {
                 page::clear_timer(poll);
             }
-            for resolve in self.waiters.take() {
-                page::resolve(&resolve);
+            if self.waiting.replace(false) {
+                page::call(&self.signal, SETTLED);
             }
         }
     }
 
     /// What `js/shell.js` reported (a timer, the readiness poll, a script's `load` or `error`)
-    /// or `js/plugin.js` asked (reset, [`ready`](Self::ready),
+    /// or `js/plugin.js` asked (load, reset, [`ready`](Self::ready),
     /// [`pending_identity`](Self::pending_identity)), as the machine's input; unknown codes are
     /// ignored. The answer to a question, else false.
     pub fn signal(&self, code: u32, arg: u32) -> bool {
@@ -186,6 +179,11 @@ impl Engine {
             IS_LOADED => return self.ready(),
             PENDING_IDENTITY => return self.pending_identity(),
             RESET => Input::Reset,
+            LOAD => {
+                self.waiting.set(true);
+                self.start();
+                return false;
+            }
             TASK_ENDED => {
                 self.task_scheduled.set(false);
                 Input::TaskBoundary

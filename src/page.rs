@@ -13,7 +13,7 @@ extern "C" {
     /// The page operations without text: one import with an operation code (the `OP_`
     /// constants) rather than one each, which would cost the wasm and its glue bytes each (and
     /// a bundler a namespace object for the imports the glue passes through unwrapped). `f` is
-    /// the function [`resolve`] calls, else `undefined`.
+    /// the function [`call`] calls, else `undefined`.
     #[wasm_bindgen(js_name = pageOp)]
     fn page_op(op: u32, id: f64, f: &JsValue) -> bool;
     /// Pushes a command written as JSON (with tagged dates when `dates`); reports, never throws.
@@ -51,7 +51,7 @@ const OP_HSQ_QUEUE: u32 = 0;
 const OP_IS_PATCHED: u32 = 1;
 const OP_HAS_FORMS_GLOBAL: u32 = 2;
 const OP_CLEAR_TIMER: u32 = 3;
-const OP_RESOLVE: u32 = 4;
+const OP_CALL: u32 = 4;
 
 /// Creates `window._hsq` if missing (never replaces it).
 pub fn hsq_queue() {
@@ -73,10 +73,10 @@ pub fn clear_timer(id: f64) {
     page_op(OP_CLEAR_TIMER, id, &JsValue::UNDEFINED);
 }
 
-/// Calls a promise's `resolve` (which never throws, hence no `catch`, unlike js-sys's
-/// `Function::call0`).
-pub fn resolve(resolve: &Function) {
-    page_op(OP_RESOLVE, 0.0, resolve);
+/// Calls the signal function with `code` (no `catch`, unlike js-sys's `Function::call1`: it
+/// never throws).
+pub fn call(signal: &Function, code: u32) {
+    page_op(OP_CALL, code.into(), signal);
 }
 
 /// What of HubSpot the site already has (spec section 3.3): a patched `_hsq.push`, a tag with

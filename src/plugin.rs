@@ -20,8 +20,9 @@ pub struct Instance {
 #[wasm_bindgen]
 impl Instance {
     /// Validates settings (throws an `Error` naming a bad setting); nothing is injected until
-    /// `load`. `signal(code, arg)` must call this instance's [`signal`](Self::signal): timers,
-    /// the readiness poll and script events report through it.
+    /// loading starts (a `signal` code). `signal(code, arg)` must call this instance's
+    /// [`signal`](Self::signal): timers, the readiness poll and script events report through
+    /// it; the engine calls it with `SETTLED` (`src/engine.rs`) once a load has settled.
     #[wasm_bindgen(constructor)]
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "Settings")] settings: JsValue,
@@ -33,16 +34,9 @@ impl Instance {
         })
     }
 
-    /// Starts loading HubSpot and calls `resolve` (a promise's) once settled: when HubSpot is
-    /// ready, when it failed or timed out, or at once without consent.
-    pub fn load(&self, #[wasm_bindgen(unchecked_param_type = "() => void")] resolve: Function) {
-        self.engine.start();
-        self.engine.when_settled(resolve);
-    }
-
     /// What the page reports through the constructor's `signal` function, and `js/plugin.js`'s
-    /// reset and status questions (`isLoaded`, `pendingIdentity`), by code (see
-    /// `src/engine.rs`): one export rather than four. Not for callers.
+    /// load, reset and status questions (`isLoaded`, `pendingIdentity`), by code (see
+    /// `src/engine.rs`): one export rather than five. Not for callers.
     pub fn signal(&self, code: u32, arg: u32) -> bool {
         self.engine.signal(code, arg)
     }
