@@ -9,12 +9,18 @@ use hubspot_core::text::{concat, quote};
 use hubspot_core::{
     Action, Consent, Diagnostic, Event, Input, Machine, Settings, Timer, Tracker, Value,
 };
-use js_sys::Function;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::*;
 
 use crate::convert::{event_to_value, to_json, to_value};
 use crate::error::settings_error;
 use crate::page;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `Date.now()` (not js-sys's binding: see `crate::error`).
+    #[wasm_bindgen(js_namespace = Date, js_name = now)]
+    fn date_now() -> f64;
+}
 
 /// Readiness poll period (spec section 3.5): timers, not a busy loop, which delays HubSpot.
 const POLL_MS: f64 = 100.0;
@@ -48,7 +54,7 @@ pub struct Engine {
     /// Rust `Closure` would cost the wasm and its glue a closure type and its machinery. It
     /// keeps the instance alive while a timer, the poll or a script's `load` is pending
     /// (`js/shell.js` lets go of it once a script tag has reported).
-    signal: Function,
+    signal: JsValue,
     /// The readiness poll's id, while it runs.
     poll: Cell<Option<f64>>,
     /// At most one armed timer per kind ([`Timer::LoadTimeout`], [`Timer::IdentifyFlush`]).
@@ -65,7 +71,7 @@ pub struct Engine {
 impl Engine {
     /// Builds an engine from JavaScript settings and the function that reaches
     /// [`signal`](Self::signal); the error names the bad setting.
-    pub fn new(settings: &JsValue, signal: Function) -> Result<Engine, JsValue> {
+    pub fn new(settings: &JsValue, signal: JsValue) -> Result<Engine, JsValue> {
         crate::host::install_page_text();
         let value = to_value(settings).unwrap_or(Value::Null);
         let (settings, unknown) = Settings::from_value(&value).map_err(|e| settings_error(&e))?;
@@ -122,7 +128,7 @@ impl Engine {
     pub fn set_consent(&self, state: &str) -> Result<(), JsValue> {
         let consent = Consent::parse(state).ok_or_else(|| {
             // `quote`, not `{:?}`: Debug formatting would link core::fmt's escape tables.
-            js_sys::Error::new(&concat(&[
+            crate::error::Error::new(&concat(&[
                 "HubSpot: consent must be 'granted', 'pending' or 'denied', got ",
                 &quote(state),
             ]))
@@ -152,7 +158,7 @@ impl Engine {
 
     /// Sends one input to the machine and performs what it returns.
     pub fn handle(&self, input: Input) {
-        let now = js_sys::Date::now();
+        let now = date_now();
         let actions = match self.machine.try_borrow_mut() {
             Ok(mut machine) => machine.handle(input, now),
             Err(_) => return,

@@ -5,7 +5,6 @@
 use alloc::string::String;
 use hubspot_core::Existing;
 use hubspot_core::script::{HUBSPOT_TAG_IDS, is_hubspot_forms_url, is_hubspot_tracking_url};
-use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(module = "/js/shell.js")]
@@ -33,13 +32,13 @@ extern "C" {
         url: &str,
         id: Option<&str>,
         nonce: Option<&str>,
-        signal: &Function,
+        signal: &JsValue,
         code: u32,
     ) -> bool;
     /// `signal(code, 0)` after `ms`, or with `poll`: once `_hsq.push` is patched, polled every
     /// `ms`. The timer's or poll's id. One import for both: each costs the wasm and its glue.
     #[wasm_bindgen(js_name = armTimer)]
-    pub fn arm_timer(signal: &Function, code: u32, ms: f64, poll: bool) -> f64;
+    pub fn arm_timer(signal: &JsValue, code: u32, ms: f64, poll: bool) -> f64;
     /// Deletes a cookie on this host and every parent domain.
     #[wasm_bindgen(js_name = deleteCookie)]
     pub fn delete_cookie(name: &str);
@@ -75,7 +74,7 @@ pub fn clear_timer(id: f64) {
 
 /// Calls the signal function with `code` (no `catch`, unlike js-sys's `Function::call1`: it
 /// never throws).
-pub fn call(signal: &Function, code: u32) {
+pub fn call(signal: &JsValue, code: u32) {
     page_op(OP_CALL, code.into(), signal);
 }
 
@@ -115,8 +114,9 @@ pub fn scan(portal_id: &str) -> (Existing, bool) {
 pub fn page_nonce() -> Result<Option<String>, JsValue> {
     match page_nonce_or_empty() {
         Some(n) => Ok(Some(n).filter(|n| !n.is_empty())),
-        None => {
-            Err(js_sys::Error::new("HubSpot: no document (not running in a browser page)").into())
-        }
+        None => Err(crate::error::Error::new(
+            "HubSpot: no document (not running in a browser page)",
+        )
+        .into()),
     }
 }

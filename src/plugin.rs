@@ -5,7 +5,6 @@
 
 use alloc::string::String;
 
-use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
 use crate::engine::Engine;
@@ -27,7 +26,7 @@ impl Instance {
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "Settings")] settings: JsValue,
         #[wasm_bindgen(unchecked_param_type = "(code: number, arg: number) => void")]
-        signal: Function,
+        signal: JsValue,
     ) -> Result<Instance, JsValue> {
         Ok(Instance {
             engine: Engine::new(&settings, signal)?,
