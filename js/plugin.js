@@ -37,10 +37,10 @@ const SETTLED = 10;
 
 /** The `Destination` and `Client` classes over a build's `Instance` class. */
 export function classes(Instance, version) {
-  // Timers, the readiness poll and script events reach the instance through this function, and
-  // the engine calls it with SETTLED once a load has settled. Made here, as are `load()`'s
-  // promises (kept here until then; they always resolve): closures and a list of functions in
-  // Rust cost the wasm and its glue more. The instance and its `load()`.
+  // An instance and its `load()`. Timers, the readiness poll and script events reach the
+  // instance through the function made here, and the engine calls it with SETTLED once a load
+  // has settled; `load()`'s promises are made and kept here until then (they always resolve).
+  // JavaScript, because closures and a list of functions in Rust cost the wasm and its glue more.
   const create = (settings) => {
     const resolves = [];
     const instance = new Instance(settings, (code, arg) =>

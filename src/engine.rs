@@ -53,7 +53,8 @@ pub struct Engine {
     /// JavaScript (`js/plugin.js`) to call [`Engine::signal`] through the exported instance: a
     /// Rust `Closure` would cost the wasm and its glue a closure type and its machinery. It
     /// keeps the instance alive while a timer, the poll or a script's `load` is pending
-    /// (`js/shell.js` lets go of it once a script tag has reported).
+    /// (`js/shell.js` lets go of it once a script tag has reported). The engine calls it with
+    /// `SETTLED` when a load has settled.
     signal: JsValue,
     /// The readiness poll's id, while it runs.
     poll: Cell<Option<f64>>,

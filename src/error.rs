@@ -3,9 +3,9 @@
 use hubspot_core::SettingsError;
 use wasm_bindgen::prelude::*;
 
-// JavaScript's `Error`, declared here rather than taken from js-sys: the wasm then links no
-// js-sys, whose every binding's description and futures runtime leave code, a function table
-// and panic messages behind (bench/README.md §1).
+// JavaScript's `Error`, declared here rather than taken from js-sys (as are `Date.now` and
+// `parseFloat`): the wasm then links no js-sys, whose descriptions of all its bindings and whose
+// futures runtime left code, function-table entries and panic messages in it.
 #[wasm_bindgen]
 extern "C" {
     /// A JavaScript `Error`.
