@@ -26,16 +26,33 @@ function segmentEvent(type, payloadKey, payload) {
   return event;
 }
 
+// What `instance.signal(code, 0)` also does besides the page's signals (src/engine.rs's codes):
+// one export rather than one each, which would cost the wasm and its glue bytes.
+const RESET = 6;
+const IS_LOADED = 7;
+const PENDING_IDENTITY = 8;
+const LOAD = 9;
+// What the engine calls the signal function with once a load has settled.
+const SETTLED = 10;
+
 /** The `Destination` and `Client` classes over a build's `Instance` class. */
 export function classes(Instance, version) {
-  // Timers, the readiness poll and script events reach the instance through this function
-  // (made here: a closure made in Rust costs the wasm and its glue more).
+  // An instance and its `load()`. Timers, the readiness poll and script events reach the
+  // instance through the function made here, and the engine calls it with SETTLED once a load
+  // has settled; `load()`'s promises are made and kept here until then (they always resolve).
+  // JavaScript, because closures and a list of functions in Rust cost the wasm and its glue more.
   const create = (settings) => {
-    const instance = new Instance(settings, (code, arg) => instance.signal(code, arg));
-    return instance;
+    const resolves = [];
+    const instance = new Instance(settings, (code, arg) =>
+      code === SETTLED ? resolves.splice(0).forEach((resolve) => resolve()) : instance.signal(code, arg),
+    );
+    const load = () =>
+      new Promise((resolve) => {
+        resolves.push(resolve);
+        instance.signal(LOAD, 0);
+      });
+    return [instance, load];
   };
-  // The promise of `load`, made here for the same reason; it always resolves.
-  const load = (instance) => new Promise((resolve) => instance.load(resolve));
 
   /**
    * An analytics-next destination plugin named 'HubSpot' (so `integrations: {HubSpot: false}`
@@ -43,10 +60,11 @@ export function classes(Instance, version) {
    */
   class Destination {
     #instance;
+    #load;
 
     /** Validates settings (throws an Error naming a bad setting); nothing loads before `load`. */
     constructor(settings) {
-      this.#instance = create(settings);
+      [this.#instance, this.#load] = create(settings);
     }
 
     get name() {
@@ -63,17 +81,17 @@ export function classes(Instance, version) {
 
     /** True once HubSpot's tracker is ready. */
     isLoaded() {
-      return this.#instance.isLoaded();
+      return this.#instance.signal(IS_LOADED, 0);
     }
 
     /** Starts loading HubSpot and listens for `analytics.reset()`; always resolves. */
     load(_ctx, analytics) {
       try {
-        if (analytics != null && typeof analytics.on === 'function') analytics.on('reset', () => this.#instance.reset());
+        if (analytics != null && typeof analytics.on === 'function') analytics.on('reset', () => this.#instance.signal(RESET, 0));
       } catch {
         // A host whose emitter throws still gets a destination that loads; only reset is lost.
       }
-      return load(this.#instance);
+      return this.#load();
     }
 
     page(ctx) {
@@ -107,7 +125,7 @@ export function classes(Instance, version) {
 
     /** True while an identify waits for a page view or event to carry it to HubSpot. */
     pendingIdentity() {
-      return this.#instance.pendingIdentity();
+      return this.#instance.signal(PENDING_IDENTITY, 0);
     }
 
     #call(ctx) {
@@ -122,9 +140,10 @@ export function classes(Instance, version) {
 
     /** Validates settings (throws an Error naming a bad setting) and starts loading HubSpot. */
     constructor(settings) {
-      this.#instance = create(settings);
+      const [instance, load] = create(settings);
+      this.#instance = instance;
       /** Resolves once HubSpot is ready, has failed or timed out, or consent keeps it away. */
-      this.loaded = load(this.#instance);
+      this.loaded = load();
     }
 
     /** `page([category], [name], [properties])`. */
@@ -154,7 +173,7 @@ export function classes(Instance, version) {
 
     /** Forgets the visitor (and deletes HubSpot's cookies unless `resetClearsVisitor: false`). */
     reset() {
-      this.#instance.reset();
+      this.#instance.signal(RESET, 0);
     }
 
     /** Changes consent: 'granted' | 'pending' | 'denied' (throws on anything else). */
@@ -164,7 +183,7 @@ export function classes(Instance, version) {
 
     /** True while an identify waits for a page view or event to carry it to HubSpot. */
     pendingIdentity() {
-      return this.#instance.pendingIdentity();
+      return this.#instance.signal(PENDING_IDENTITY, 0);
     }
   }
 

@@ -46,15 +46,16 @@ export function scriptSources() {
 /**
  * The operations without text, by code (src/page.rs): 0 creates `_hsq`, 1 is `isPatched()`, 2
  * whether the page has `window.hbspt.forms` (the Forms SDK ran), 3 cancels the timer or poll
- * `id` (browsers share one id space for both), 4 calls `f` (a promise's `resolve`). One export
- * with a code: the glue wraps it (the u32), so a bundler needs no namespace object for shell.js.
+ * `id` (browsers share one id space for both), 4 calls `f(id, 0)` (the signal function, with a
+ * code). One export with a code: the glue wraps it (the u32), so a bundler needs no namespace
+ * object for shell.js.
  */
 export function pageOp(op, id, f) {
   if (op === 0) hsqQueue();
   else if (op === 1) return isPatched();
   else if (op === 2) return isObject(window.hbspt) && isObject(window.hbspt.forms);
   else if (op === 3) clearTimeout(id);
-  else f();
+  else f(id, 0);
   return false;
 }
 

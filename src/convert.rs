@@ -52,7 +52,7 @@ pub fn event_to_value(event: &JsValue) -> Option<Value> {
 fn read(text: String) -> Option<Value> {
     let ops = take_ops();
     let mut tape = Reader {
-        ascii: text.is_ascii(),
+        ascii: hubspot_core::text::is_ascii(&text),
         text: &text,
         ops: &ops,
         at: 0,

@@ -2,7 +2,6 @@
 //! Shared by the analytics-next plugin and the standalone client.
 
 use alloc::string::String;
-use alloc::vec::Vec;
 use core::cell::{Cell, Ref, RefCell};
 
 use hubspot_core::script::ScriptRole;
@@ -10,12 +9,18 @@ use hubspot_core::text::{concat, quote};
 use hubspot_core::{
     Action, Consent, Diagnostic, Event, Input, Machine, Settings, Timer, Tracker, Value,
 };
-use js_sys::Function;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::*;
 
 use crate::convert::{event_to_value, to_json, to_value};
 use crate::error::settings_error;
 use crate::page;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `Date.now()` (not js-sys's binding: see `crate::error`).
+    #[wasm_bindgen(js_namespace = Date, js_name = now)]
+    fn date_now() -> f64;
+}
 
 /// Readiness poll period (spec section 3.5): timers, not a busy loop, which delays HubSpot.
 const POLL_MS: f64 = 100.0;
@@ -28,6 +33,16 @@ const TRACKING_SETTLED: u32 = 2;
 const FORMS_SETTLED: u32 = 3;
 const LOAD_TIMEOUT: u32 = 4;
 const IDENTIFY_FLUSH: u32 = 5;
+/// What `js/plugin.js` (which names the same numbers) sends through the same export: a reset,
+/// the two status questions and the start of loading. One export for all: each costs the wasm
+/// and its glue bytes.
+const RESET: u32 = 6;
+const IS_LOADED: u32 = 7;
+const PENDING_IDENTITY: u32 = 8;
+const LOAD: u32 = 9;
+/// What the engine calls the signal function with once a load has settled (also named by
+/// `js/plugin.js`, which resolves its `load()` promises then).
+const SETTLED: u32 = 10;
 
 /// A destination instance.
 pub struct Engine {
@@ -38,24 +53,26 @@ pub struct Engine {
     /// JavaScript (`js/plugin.js`) to call [`Engine::signal`] through the exported instance: a
     /// Rust `Closure` would cost the wasm and its glue a closure type and its machinery. It
     /// keeps the instance alive while a timer, the poll or a script's `load` is pending
-    /// (`js/shell.js` lets go of it once a script tag has reported).
-    signal: Function,
+    /// (`js/shell.js` lets go of it once a script tag has reported). The engine calls it with
+    /// `SETTLED` when a load has settled.
+    signal: JsValue,
     /// The readiness poll's id, while it runs.
     poll: Cell<Option<f64>>,
     /// At most one armed timer per kind ([`Timer::LoadTimeout`], [`Timer::IdentifyFlush`]).
     /// Re-arming clears the previous one, which the machine would ignore anyway: a page may
     /// identify thousands of times.
     timers: [Cell<Option<f64>>; 2],
-    /// `resolve` functions of `load()` promises waiting for HubSpot to be ready or failed. A
-    /// `Cell` (taken and put back), not a `RefCell`: no borrow flag or panic path in the wasm.
-    waiters: Cell<Vec<Function>>,
+    /// A load waits for HubSpot to be ready or failed: the signal function hears `SETTLED` then.
+    /// JavaScript keeps the `load()` promises' `resolve` functions (a vector of functions here
+    /// cost the wasm more).
+    waiting: Cell<bool>,
     task_scheduled: Cell<bool>,
 }
 
 impl Engine {
     /// Builds an engine from JavaScript settings and the function that reaches
     /// [`signal`](Self::signal); the error names the bad setting.
-    pub fn new(settings: &JsValue, signal: Function) -> Result<Engine, JsValue> {
+    pub fn new(settings: &JsValue, signal: JsValue) -> Result<Engine, JsValue> {
         crate::host::install_page_text();
         let value = to_value(settings).unwrap_or(Value::Null);
         let (settings, unknown) = Settings::from_value(&value).map_err(|e| settings_error(&e))?;
@@ -70,7 +87,7 @@ impl Engine {
             signal,
             poll: Cell::new(None),
             timers: [Cell::new(None), Cell::new(None)],
-            waiters: Cell::new(Vec::new()),
+            waiting: Cell::new(false),
             task_scheduled: Cell::new(false),
         };
         for key in unknown {
@@ -86,8 +103,9 @@ impl Engine {
         self.machine.try_borrow().ok()
     }
 
-    /// Looks at the page and starts (inject or adopt HubSpot's script, per consent).
-    pub fn start(&self) {
+    /// Looks at the page and starts (inject or adopt HubSpot's script, per consent); a load
+    /// that is already settled hears `SETTLED` at once.
+    fn start(&self) {
         // Created before anything else so hand-written snippets and our pushes share it.
         page::hsq_queue();
         let Some((existing, forms_present)) =
@@ -111,18 +129,13 @@ impl Engine {
     pub fn set_consent(&self, state: &str) -> Result<(), JsValue> {
         let consent = Consent::parse(state).ok_or_else(|| {
             // `quote`, not `{:?}`: Debug formatting would link core::fmt's escape tables.
-            js_sys::Error::new(&concat(&[
+            crate::error::Error::new(&concat(&[
                 "HubSpot: consent must be 'granted', 'pending' or 'denied', got ",
                 &quote(state),
             ]))
         })?;
         self.handle(Input::SetConsent(consent));
         Ok(())
-    }
-
-    /// Forgets the visitor.
-    pub fn reset(&self) {
-        self.handle(Input::Reset);
     }
 
     /// Rule 5: an identify pushed and not yet carried by a page view or event.
@@ -144,22 +157,9 @@ impl Engine {
             .is_some_and(|m| m.tracker() == Tracker::Ready)
     }
 
-    /// Calls `resolve` once [`settled`](Self::settled): now, or when the machine gets there
-    /// (never later than `loadTimeoutMs`). The caller's promise is made in JavaScript: a
-    /// `Promise::new` from Rust costs the wasm a closure type.
-    pub fn when_settled(&self, resolve: Function) {
-        if self.settled() {
-            page::resolve(&resolve);
-        } else {
-            let mut waiters = self.waiters.take();
-            waiters.push(resolve);
-            self.waiters.set(waiters);
-        }
-    }
-
     /// Sends one input to the machine and performs what it returns.
     pub fn handle(&self, input: Input) {
-        let now = js_sys::Date::now();
+        let now = date_now();
         let actions = match self.machine.try_borrow_mut() {
             Ok(mut machine) => machine.handle(input, now),
             Err(_) => return,
@@ -171,16 +171,26 @@ impl Engine {
             if let Some(poll) = self.poll.take() {
                 page::clear_timer(poll);
             }
-            for resolve in self.waiters.take() {
-                page::resolve(&resolve);
+            if self.waiting.replace(false) {
+                page::call(&self.signal, SETTLED);
             }
         }
     }
 
-    /// What `js/shell.js` reported (a timer, the readiness poll, a script's `load` or `error`),
-    /// as the machine's input; unknown codes are ignored.
-    pub fn signal(&self, code: u32, arg: u32) {
+    /// What `js/shell.js` reported (a timer, the readiness poll, a script's `load` or `error`)
+    /// or `js/plugin.js` asked (load, reset, [`ready`](Self::ready),
+    /// [`pending_identity`](Self::pending_identity)), as the machine's input; unknown codes are
+    /// ignored. The answer to a question, else false.
+    pub fn signal(&self, code: u32, arg: u32) -> bool {
         let input = match code {
+            IS_LOADED => return self.ready(),
+            PENDING_IDENTITY => return self.pending_identity(),
+            RESET => Input::Reset,
+            LOAD => {
+                self.waiting.set(true);
+                self.start();
+                return false;
+            }
             TASK_ENDED => {
                 self.task_scheduled.set(false);
                 Input::TaskBoundary
@@ -199,9 +209,10 @@ impl Engine {
             },
             LOAD_TIMEOUT => Input::Timer(Timer::LoadTimeout),
             IDENTIFY_FLUSH => Input::Timer(Timer::IdentifyFlush),
-            _ => return,
+            _ => return false,
         };
         self.handle(input);
+        false
     }
 
     fn perform(&self, action: Action) {

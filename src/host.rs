@@ -17,11 +17,18 @@ extern "C" {
     fn number_text(n: f64) -> String;
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// The global `parseFloat` (not js-sys's binding: see `crate::error`).
+    #[wasm_bindgen(js_name = parseFloat)]
+    fn parse_float(s: &str) -> f64;
+}
+
 /// The page's implementations, in a `static` because the core keeps a reference to them.
 static PAGE_TEXT: HostText = HostText {
     lowercase: page_lowercase,
     number_to_string: number_text,
-    parse_decimal: |s| Some(js_sys::parse_float(s)).filter(|n| !n.is_nan()),
+    parse_decimal: |s| Some(parse_float(s)).filter(|n| !n.is_nan()),
 };
 
 /// Installs the page's implementations; repeated calls are no-ops.

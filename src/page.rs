@@ -5,7 +5,6 @@
 use alloc::string::String;
 use hubspot_core::Existing;
 use hubspot_core::script::{HUBSPOT_TAG_IDS, is_hubspot_forms_url, is_hubspot_tracking_url};
-use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(module = "/js/shell.js")]
@@ -13,7 +12,7 @@ extern "C" {
     /// The page operations without text: one import with an operation code (the `OP_`
     /// constants) rather than one each, which would cost the wasm and its glue bytes each (and
     /// a bundler a namespace object for the imports the glue passes through unwrapped). `f` is
-    /// the function [`resolve`] calls, else `undefined`.
+    /// the function [`call`] calls, else `undefined`.
     #[wasm_bindgen(js_name = pageOp)]
     fn page_op(op: u32, id: f64, f: &JsValue) -> bool;
     /// Pushes a command written as JSON (with tagged dates when `dates`); reports, never throws.
@@ -33,13 +32,13 @@ extern "C" {
         url: &str,
         id: Option<&str>,
         nonce: Option<&str>,
-        signal: &Function,
+        signal: &JsValue,
         code: u32,
     ) -> bool;
     /// `signal(code, 0)` after `ms`, or with `poll`: once `_hsq.push` is patched, polled every
     /// `ms`. The timer's or poll's id. One import for both: each costs the wasm and its glue.
     #[wasm_bindgen(js_name = armTimer)]
-    pub fn arm_timer(signal: &Function, code: u32, ms: f64, poll: bool) -> f64;
+    pub fn arm_timer(signal: &JsValue, code: u32, ms: f64, poll: bool) -> f64;
     /// Deletes a cookie on this host and every parent domain.
     #[wasm_bindgen(js_name = deleteCookie)]
     pub fn delete_cookie(name: &str);
@@ -51,7 +50,7 @@ const OP_HSQ_QUEUE: u32 = 0;
 const OP_IS_PATCHED: u32 = 1;
 const OP_HAS_FORMS_GLOBAL: u32 = 2;
 const OP_CLEAR_TIMER: u32 = 3;
-const OP_RESOLVE: u32 = 4;
+const OP_CALL: u32 = 4;
 
 /// Creates `window._hsq` if missing (never replaces it).
 pub fn hsq_queue() {
@@ -73,10 +72,10 @@ pub fn clear_timer(id: f64) {
     page_op(OP_CLEAR_TIMER, id, &JsValue::UNDEFINED);
 }
 
-/// Calls a promise's `resolve` (which never throws, hence no `catch`, unlike js-sys's
-/// `Function::call0`).
-pub fn resolve(resolve: &Function) {
-    page_op(OP_RESOLVE, 0.0, resolve);
+/// Calls the signal function with `code` (no `catch`, unlike js-sys's `Function::call1`: it
+/// never throws).
+pub fn call(signal: &JsValue, code: u32) {
+    page_op(OP_CALL, code.into(), signal);
 }
 
 /// What of HubSpot the site already has (spec section 3.3): a patched `_hsq.push`, a tag with
@@ -115,8 +114,9 @@ pub fn scan(portal_id: &str) -> (Existing, bool) {
 pub fn page_nonce() -> Result<Option<String>, JsValue> {
     match page_nonce_or_empty() {
         Some(n) => Ok(Some(n).filter(|n| !n.is_empty())),
-        None => {
-            Err(js_sys::Error::new("HubSpot: no document (not running in a browser page)").into())
-        }
+        None => Err(crate::error::Error::new(
+            "HubSpot: no document (not running in a browser page)",
+        )
+        .into()),
     }
 }

@@ -5,7 +5,6 @@
 
 use alloc::string::String;
 
-use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
 use crate::engine::Engine;
@@ -20,45 +19,30 @@ pub struct Instance {
 #[wasm_bindgen]
 impl Instance {
     /// Validates settings (throws an `Error` naming a bad setting); nothing is injected until
-    /// `load`. `signal(code, arg)` must call this instance's [`signal`](Self::signal): timers,
-    /// the readiness poll and script events report through it.
+    /// loading starts (a `signal` code). `signal(code, arg)` must call this instance's
+    /// [`signal`](Self::signal): timers, the readiness poll and script events report through
+    /// it; the engine calls it with `SETTLED` (`src/engine.rs`) once a load has settled.
     #[wasm_bindgen(constructor)]
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "Settings")] settings: JsValue,
         #[wasm_bindgen(unchecked_param_type = "(code: number, arg: number) => void")]
-        signal: Function,
+        signal: JsValue,
     ) -> Result<Instance, JsValue> {
         Ok(Instance {
             engine: Engine::new(&settings, signal)?,
         })
     }
 
-    /// Starts loading HubSpot and calls `resolve` (a promise's) once settled: when HubSpot is
-    /// ready, when it failed or timed out, or at once without consent.
-    pub fn load(&self, #[wasm_bindgen(unchecked_param_type = "() => void")] resolve: Function) {
-        self.engine.start();
-        self.engine.when_settled(resolve);
-    }
-
-    /// What the page reports through the constructor's `signal` function (not for callers).
-    pub fn signal(&self, code: u32, arg: u32) {
-        self.engine.signal(code, arg);
+    /// What the page reports through the constructor's `signal` function, and `js/plugin.js`'s
+    /// load, reset and status questions (`isLoaded`, `pendingIdentity`), by code (see
+    /// `src/engine.rs`): one export rather than five. Not for callers.
+    pub fn signal(&self, code: u32, arg: u32) -> bool {
+        self.engine.signal(code, arg)
     }
 
     /// Hands a Segment event (page, identify, track, group, alias, screen) to the engine.
     pub fn call(&self, event: JsValue) {
         self.engine.call(&event);
-    }
-
-    /// Forgets the visitor (`analytics.reset()`, `client.reset()`).
-    pub fn reset(&self) {
-        self.engine.reset();
-    }
-
-    /// True once HubSpot's tracker is ready.
-    #[wasm_bindgen(js_name = isLoaded)]
-    pub fn is_loaded(&self) -> bool {
-        self.engine.ready()
     }
 
     /// Changes consent: `'granted' | 'pending' | 'denied'` (throws on anything else).
@@ -68,11 +52,5 @@ impl Instance {
         #[wasm_bindgen(unchecked_param_type = "Consent")] state: String,
     ) -> Result<(), JsValue> {
         self.engine.set_consent(&state)
-    }
-
-    /// True while an identify waits for a page view or event to carry it to HubSpot.
-    #[wasm_bindgen(js_name = pendingIdentity)]
-    pub fn pending_identity(&self) -> bool {
-        self.engine.pending_identity()
     }
 }

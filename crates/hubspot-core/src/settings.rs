@@ -327,7 +327,8 @@ impl RawSettings {
     pub fn from_value(value: &Value) -> Result<RawSettings, SettingsError> {
         let obj = match value {
             Value::Object(m) => m,
-            Value::Null => return Ok(RawSettings::default()),
+            // Read as an empty object: one default built, not two.
+            Value::Null => const { &Map::new() },
             other => {
                 return Err(err(
                     "settings",
@@ -791,6 +792,15 @@ mod tests {
             assert_eq!(*default, shown, "{}", setting.names[0]);
         }
         assert_eq!((s.profile, s.consent), (Profile::Default, Consent::Granted));
+    }
+
+    /// `null` settings read as an empty object: what the early return of the defaults gave.
+    #[test]
+    fn null_settings_are_the_defaults() {
+        assert_eq!(
+            RawSettings::from_value(&Value::Null),
+            Ok(RawSettings::default())
+        );
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub fn format_key(key: String, style: KeyStyle) -> String {
     };
     // Most keys have nothing to replace: they are lowercased in place, not copied. For ASCII
     // keys both styles replace the same bytes (space, `.`, tab through CR), found without decoding.
-    let replaces = if key.is_ascii() {
+    let replaces = if is_ascii(&key) {
         key.bytes()
             .any(|b| matches!(b, b' ' | b'.' | b'\t'..=b'\r'))
     } else {
@@ -171,7 +171,7 @@ pub fn is_email(s: &str) -> bool {
 /// Whether `key` is `word` (lowercase ASCII) under [`loose_key`]: without allocating for ASCII
 /// keys, which is nearly every key of every payload (the email lookup tries each trait).
 pub fn is_loosely(key: &str, word: &str) -> bool {
-    if !key.is_ascii() {
+    if !is_ascii(key) {
         return loose_key(key) == word;
     }
     // A loop, not `filter().map().eq()`: the adapters cost the wasm more.
@@ -203,10 +203,16 @@ pub fn loose_key(key: &str) -> String {
     )
 }
 
+/// Whether `s` is all ASCII: a byte loop, not `str::is_ascii`, whose word-at-a-time version costs
+/// the wasm more code (and is inlined where it is called); the texts tested are short.
+pub fn is_ascii(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii())
+}
+
 /// Lowercases as JavaScript's `toLowerCase` does: ASCII in place, other text by the host (see
 /// [`crate::host`]).
 pub fn lowercase(mut s: String) -> String {
-    if s.is_ascii() {
+    if is_ascii(&s) {
         s.make_ascii_lowercase();
         s
     } else {
@@ -502,6 +508,12 @@ mod tests {
             let mut out = String::new();
             push_decimal(&mut out, n, width);
             proptest::prop_assert_eq!(out, format!("{n:0width$}"));
+        }
+
+        /// The byte loop agrees with `str::is_ascii`.
+        #[test]
+        fn is_ascii_agrees_with_str_is_ascii(s in "[\\t -~]{0,12}|\\PC{0,12}") {
+            proptest::prop_assert_eq!(is_ascii(&s), s.is_ascii());
         }
     }
 }

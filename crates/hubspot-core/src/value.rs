@@ -363,9 +363,21 @@ impl Map {
 
 impl IntoIterator for Map {
     type Item = (String, Value);
-    type IntoIter = core::iter::Map<alloc::vec::IntoIter<Slot>, fn(Slot) -> (String, Value)>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_iter().map(|(_, k, v)| (k, v))
+    type IntoIter = IntoIter;
+    fn into_iter(self) -> IntoIter {
+        IntoIter(self.entries.into_iter())
+    }
+}
+
+/// A [`Map`]'s entries, moved out in order. A type of its own rather than `map` with a `fn`
+/// pointer, which the wasm calls indirectly for every entry (and keeps in its function table).
+pub struct IntoIter(alloc::vec::IntoIter<Slot>);
+
+impl Iterator for IntoIter {
+    type Item = (String, Value);
+    fn next(&mut self) -> Option<(String, Value)> {
+        let (_, k, v) = self.0.next()?;
+        Some((k, v))
     }
 }
 
@@ -594,6 +606,14 @@ mod tests {
             let mut std = v;
             let want = (i < std.len()).then(|| std.remove(i));
             proptest::prop_assert_eq!((got, ours), (want, std));
+        }
+
+        /// A map's entries move out as the `map` over its vector gave them, in order.
+        #[test]
+        fn into_iter_agrees_with_the_mapped_vector(keys in proptest::collection::vec("[a-d]{0,2}", 0..8)) {
+            let m: Map = keys.iter().enumerate().map(|(i, k)| (k.as_str(), Value::Number(i as f64))).collect();
+            let want: Vec<(String, Value)> = m.clone().entries.into_iter().map(|(_, k, v)| (k, v)).collect();
+            proptest::prop_assert_eq!(m.into_iter().collect::<Vec<_>>(), want);
         }
     }
 }
