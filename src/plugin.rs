@@ -4,6 +4,7 @@
 //! bytes, so the wasm exports only what needs the engine.
 
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use wasm_bindgen::prelude::*;
 
@@ -18,18 +19,20 @@ pub struct Instance {
 
 #[wasm_bindgen]
 impl Instance {
-    /// Validates settings (throws an `Error` naming a bad setting); nothing is injected until
+    /// Validates settings, given as a tape (`js/tape.js`'s text and ops; `js/plugin.js` encodes
+    /// them), and throws an `Error` naming a bad setting; nothing is injected until
     /// loading starts (a `signal` code). `signal(code, arg)` must call this instance's
     /// [`signal`](Self::signal): timers, the readiness poll and script events report through
     /// it; the engine calls it with `SETTLED` (`src/engine.rs`) once a load has settled.
     #[wasm_bindgen(constructor)]
     pub fn new(
-        #[wasm_bindgen(unchecked_param_type = "Settings")] settings: JsValue,
+        text: String,
+        ops: Vec<f64>,
         #[wasm_bindgen(unchecked_param_type = "(code: number, arg: number) => void")]
         signal: JsValue,
     ) -> Result<Instance, JsValue> {
         Ok(Instance {
-            engine: Engine::new(&settings, signal)?,
+            engine: Engine::new(text, ops, signal)?,
         })
     }
 
@@ -40,9 +43,10 @@ impl Instance {
         self.engine.signal(code, arg)
     }
 
-    /// Hands a Segment event (page, identify, track, group, alias, screen) to the engine.
-    pub fn call(&self, event: JsValue) {
-        self.engine.call(&event);
+    /// Hands a Segment event (page, identify, track, group, alias, screen), as a tape like the
+    /// settings (`js/tape.js`'s `encodeEvent`), to the engine.
+    pub fn call(&self, text: String, ops: Vec<f64>) {
+        self.engine.call(text, ops);
     }
 
     /// Changes consent: `'granted' | 'pending' | 'denied'` (throws on anything else).
