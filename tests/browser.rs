@@ -34,7 +34,7 @@ fn to_value(value: &JsValue) -> Option<Value> {
 /// `instance.call(event)` as `js/plugin.js` makes it.
 fn call(d: &Instance, event: JsValue) {
     let text = encode_event(&event);
-    d.call(text, take_ops());
+    d.call(text, take_ops()).unwrap();
 }
 
 fn js(src: &str) -> JsValue {
@@ -49,6 +49,8 @@ const IS_LOADED: u32 = 7;
 const PENDING_IDENTITY: u32 = 8;
 const LOAD: u32 = 9;
 const SETTLED: u32 = 10;
+/// `Instance::call`'s ops for a consent change, as `js/plugin.js` names them.
+const CONSENT: f64 = 8.0;
 
 thread_local! {
     /// The `resolve` functions of `load` promises, with the address of their instance: what
@@ -323,9 +325,9 @@ async fn consent_pending_injects_nothing_and_resolves_load() {
     .unwrap();
     JsFuture::from(load(&d)).await.unwrap();
     assert!(document().get_element_by_id("hs-script-loader").is_none());
-    d.set_consent("granted".into()).unwrap();
+    d.call("granted".into(), vec![CONSENT]).unwrap();
     assert!(document().get_element_by_id("hs-script-loader").is_some());
-    assert!(d.set_consent("perhaps".into()).is_err());
+    assert!(d.call("perhaps".into(), vec![CONSENT]).is_err());
     clean();
 }
 
