@@ -1,7 +1,9 @@
 // The two faces sites use, over the wasm's one exported class (`Instance`, src/plugin.rs): the
 // analytics-next destination plugin and the standalone client. JavaScript rather than more
 // exported Rust: every export costs the wasm and its glue bytes, and this is names, getters and
-// argument shuffling; every decision is the engine's.
+// argument shuffling; every decision is the engine's. Values reach the instance as tapes
+// (js/tape.js): text and ops as the export's arguments, with no import for the wasm to call back.
+import { encode, encodeEvent, takeOps } from './tape.js';
 
 /** `ctx.event`, or undefined when `ctx` is not an object or its getter throws. */
 function eventOf(ctx) {
@@ -34,6 +36,9 @@ const PENDING_IDENTITY = 8;
 const LOAD = 9;
 // What the engine calls the signal function with once a load has settled.
 const SETTLED = 10;
+// `instance.call`'s ops for a consent change, its text the word (src/plugin.rs): one export for
+// events and consent.
+const CONSENT = [8];
 
 /** The `Destination` and `Client` classes over a build's `Instance` class. */
 export function classes(Instance, version) {
@@ -43,7 +48,7 @@ export function classes(Instance, version) {
   // JavaScript, because closures and a list of functions in Rust cost the wasm and its glue more.
   const create = (settings) => {
     const resolves = [];
-    const instance = new Instance(settings, (code, arg) =>
+    const instance = new Instance(encode(settings), takeOps(), (code, arg) =>
       code === SETTLED ? resolves.splice(0).forEach((resolve) => resolve()) : instance.signal(code, arg),
     );
     const load = () =>
@@ -53,6 +58,8 @@ export function classes(Instance, version) {
       });
     return [instance, load];
   };
+  // Hands a Segment event to an instance, of it only what the core's mappings read.
+  const call = (instance, event) => instance.call(encodeEvent(event), takeOps());
 
   /**
    * An analytics-next destination plugin named 'HubSpot' (so `integrations: {HubSpot: false}`
@@ -120,7 +127,7 @@ export function classes(Instance, version) {
 
     /** Changes consent: 'granted' | 'pending' | 'denied' (throws on anything else). */
     setConsent(state) {
-      this.#instance.setConsent(state);
+      this.#instance.call(state, CONSENT);
     }
 
     /** True while an identify waits for a page view or event to carry it to HubSpot. */
@@ -129,7 +136,7 @@ export function classes(Instance, version) {
     }
 
     #call(ctx) {
-      this.#instance.call(eventOf(ctx));
+      call(this.#instance, eventOf(ctx));
       return ctx;
     }
   }
@@ -153,7 +160,7 @@ export function classes(Instance, version) {
       const event = segmentEvent('page', 'properties', properties);
       if (name !== undefined) event.name = name;
       if (category !== undefined) event.category = category;
-      this.#instance.call(event);
+      call(this.#instance, event);
     }
 
     /** `identify([userId], [traits])`. */
@@ -161,14 +168,14 @@ export function classes(Instance, version) {
       const withId = typeof a === 'string' || typeof a === 'number';
       const event = segmentEvent('identify', 'traits', withId ? b : a);
       if (withId) event.userId = a;
-      this.#instance.call(event);
+      call(this.#instance, event);
     }
 
     /** `track(event, [properties])`. */
     track(name, properties) {
       const event = segmentEvent('track', 'properties', properties);
       event.event = name;
-      this.#instance.call(event);
+      call(this.#instance, event);
     }
 
     /** Forgets the visitor (and deletes HubSpot's cookies unless `resetClearsVisitor: false`). */
@@ -178,7 +185,7 @@ export function classes(Instance, version) {
 
     /** Changes consent: 'granted' | 'pending' | 'denied' (throws on anything else). */
     setConsent(state) {
-      this.#instance.setConsent(state);
+      this.#instance.call(state, CONSENT);
     }
 
     /** True while an identify waits for a page view or event to carry it to HubSpot. */

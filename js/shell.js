@@ -4,9 +4,21 @@
 // and gloo-timers calls from Rust: each import and closure type costs the wasm bytes.
 //
 // Callbacks: the engine hands over one `signal(code, arg)` function and the code to call it with.
-import { parse } from './tape.js';
 
 const isObject = (v) => v !== null && typeof v === 'object';
+
+// Dates in JSON that Rust writes: {"\u0000date": ms}, a key no payload uses.
+const DATE_KEY = '\u0000date';
+const revive = (_, v) => (isObject(v) && DATE_KEY in v ? new Date(v[DATE_KEY]) : v);
+
+/**
+ * Parses JSON that Rust wrote (commands for `_hsq`); with `dates`, makes tagged dates `Date`s.
+ * Here, not in js/tape.js: js/plugin.js imports that, and a wasm import from it would make the
+ * glue carry a second copy of it into the bundles.
+ */
+export function parse(text, dates) {
+  return dates ? JSON.parse(text, revive) : JSON.parse(text);
+}
 
 /** window._hsq, created (as an array) if missing and never replaced. */
 function hsqQueue() {

@@ -2,9 +2,11 @@
 //
 // Walking a page object from Rust costs a wasm↔JS call per type check, key and property, plus a
 // UTF-8 encode per string: most of an identify call's time. Instead JavaScript walks the value
-// once and hands Rust a "tape": every string concatenated into one text, and a list of numbers
-// (tags, numbers, UTF-16 lengths). Two crossings per value, whatever its size. Commands come back
-// as JSON, which the engine's native JSON.parse turns into objects faster than any walk.
+// once into a "tape": every string concatenated into one text, and a list of numbers (tags,
+// numbers, UTF-16 lengths). js/plugin.js encodes before it calls the wasm and passes both as the
+// export's arguments, so the wasm imports nothing to read a value (each import costs the wasm and
+// its glue bytes) and a value costs no crossing of its own. Commands come back as JSON, which
+// the engine's native JSON.parse turns into objects faster than any walk (js/shell.js).
 //
 // Tape grammar (numbers in `ops`; string contents in `text`, in order):
 //   0 null · 1 true · 2 false · 3 n number · 4 ms Date · 5 len string
@@ -167,18 +169,9 @@ export function encodeEvent(event) {
   return encode(picked);
 }
 
-/** The ops of the last `encode`. */
+/** The ops of the last `encode`, for the export call it is passed to. */
 export function takeOps() {
   const ops = lastOps;
   lastOps = NONE;
   return ops;
-}
-
-// Dates in JSON that Rust writes: {"\u0000date": ms}, a key no payload uses.
-const DATE_KEY = '\u0000date';
-const revive = (_, v) => (v !== null && typeof v === 'object' && DATE_KEY in v ? new Date(v[DATE_KEY]) : v);
-
-/** Parses JSON that Rust wrote (commands for `_hsq`); with `dates`, makes tagged dates `Date`s. */
-export function parse(text, dates) {
-  return dates ? JSON.parse(text, revive) : JSON.parse(text);
 }

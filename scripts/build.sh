@@ -20,10 +20,14 @@ wasm-bindgen --target web --omit-default-module-path --remove-name-section --rem
 # npm's binaryen: Debian's wasm-opt 108 silently breaks wasm-bindgen's externref table.
 # --zero-filled-memory: the module makes its own memory, which starts zeroed; --low-memory-unused:
 # rustc puts the stack and data above 1 MiB, so the first 1 KiB is never addressed.
+# --strip-target-features: the features custom section (148 B) is for tools; browsers ignore it.
 # --flatten --rereloop first: rebuilding rustc's control flow before -Oz saves ~140 B brotli
 # (measured against -Oz alone; per-call speed unchanged, bench/README.md §1).
-node_modules/.bin/wasm-opt --flatten --rereloop -Oz -Oz --converge --zero-filled-memory --low-memory-unused --enable-reference-types --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+node_modules/.bin/wasm-opt --flatten --rereloop -Oz -Oz --converge --zero-filled-memory --low-memory-unused --enable-reference-types --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --strip-target-features \
   pkg/web/hubspot_wasm_bg.wasm -o pkg/web/hubspot_wasm_bg.wasm
+# Short import names in the .wasm and both glue files: wasm-bindgen's end in a hash each, which
+# does not compress (~500 B brotli in all, scripts/short-imports.mjs).
+node scripts/short-imports.mjs pkg/web/hubspot_wasm_bg.wasm pkg/web/hubspot_wasm.js pkg/inline/hubspot_wasm.js
 node scripts/latin1.mjs pkg/web/hubspot_wasm_bg.wasm pkg/inline/wasm-latin1.js
 # The version as JavaScript: both entry points define it even when the wasm cannot start.
 echo "export const version = '$version';" > pkg/version.js

@@ -3,9 +3,9 @@
 //!
 //! Page payloads are walked by JavaScript, which survives what `JSON.stringify` would not: cycles
 //! are cut, nesting is bounded, `Date`s are kept as dates, `undefined`, functions and symbols are
-//! dropped (as JSON does), and getters that throw are skipped. Rust reads the tape: one string of
-//! all text and a list of numbers, so a call costs two boundary crossings instead of several per
-//! property.
+//! dropped (as JSON does), and getters that throw are skipped. `js/plugin.js` encodes a value
+//! before it calls an export and passes the tape as its arguments: one string of all text and a
+//! list of numbers, which [`read`] turns into a value.
 
 use alloc::borrow::ToOwned;
 use alloc::string::String;
@@ -14,16 +14,8 @@ use hubspot_core::value::format_number;
 use hubspot_core::{Map, Value};
 use wasm_bindgen::prelude::*;
 
-#[wasm_bindgen(module = "/js/tape.js")]
+#[wasm_bindgen(module = "/js/shell.js")]
 extern "C" {
-    /// Walks a value; returns its strings concatenated and keeps its ops for `take_ops`.
-    fn encode(value: &JsValue) -> String;
-    /// `encode` for a Segment event: only the fields the core's browser mappings read.
-    #[wasm_bindgen(js_name = encodeEvent)]
-    fn encode_event(event: &JsValue) -> String;
-    /// The ops of the last `encode`.
-    #[wasm_bindgen(js_name = takeOps)]
-    fn take_ops() -> Vec<f64>;
     /// `JSON.parse`, turning `{"\u0000date": ms}` objects into `Date`s when `dates` is true.
     fn parse(text: &str, dates: bool) -> JsValue;
 }
@@ -37,31 +29,22 @@ const STRING: f64 = 5.0;
 const ARRAY: f64 = 6.0;
 const OBJECT: f64 = 7.0;
 
-/// Converts a JavaScript value. `None` for what JSON would drop (`undefined`, functions,
-/// symbols) and for cyclic references.
-pub fn to_value(js: &JsValue) -> Option<Value> {
-    read(encode(js))
-}
-
-/// [`to_value`] for a Segment event, reading only the fields the core's browser mappings use
-/// (`type`, ids, names, `properties`, `traits`, `context.page`, `context.traits`).
-pub fn event_to_value(event: &JsValue) -> Option<Value> {
-    read(encode_event(event))
-}
-
-fn read(text: String) -> Option<Value> {
-    let ops = take_ops();
-    let mut tape = Reader {
+/// Reads a tape made by `js/tape.js` (its `text` and `ops`). `None` for what JSON would drop
+/// (`undefined`, functions, symbols), for cyclic references and for a short or malformed tape.
+/// Owned, as the exports receive them: borrowed `&str` / `&[f64]` export arguments cost their
+/// shims ~300 B more (wasm-bindgen's anchors and their drops).
+pub fn read(text: String, ops: Vec<f64>) -> Option<Value> {
+    Reader {
         ascii: hubspot_core::text::is_ascii(&text),
         text: &text,
         ops: &ops,
         at: 0,
         i: 0,
-    };
-    tape.value()
+    }
+    .value()
 }
 
-/// Reads a tape made by `js/tape.js`. A short or malformed tape ends the read with `None`.
+/// The reading of one tape: a short or malformed tape ends it with `None`.
 struct Reader<'a> {
     text: &'a str,
     /// When the text is ASCII, UTF-16 lengths are byte lengths (the common, fast case).
@@ -141,7 +124,7 @@ impl Reader<'_> {
     }
 }
 
-/// A core value as JSON text for `parse` (in `js/tape.js`, or `js/shell.js`'s `hsqPush`), and
+/// A core value as JSON text for `js/shell.js`'s `parse` (directly, or in `hsqPush`), and
 /// whether it holds dates (written as `{"\u0000date": ms}`, revived as `Date`s).
 pub fn to_json(v: &Value) -> (String, bool) {
     v.to_json_with_dates(|ms, out| {

@@ -2,6 +2,7 @@
 //! Shared by the analytics-next plugin and the standalone client.
 
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::cell::{Cell, Ref, RefCell};
 
 use hubspot_core::script::ScriptRole;
@@ -11,7 +12,7 @@ use hubspot_core::{
 };
 use wasm_bindgen::prelude::*;
 
-use crate::convert::{event_to_value, to_json, to_value};
+use crate::convert::{read, to_json};
 use crate::error::settings_error;
 use crate::page;
 
@@ -70,11 +71,11 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Builds an engine from JavaScript settings and the function that reaches
-    /// [`signal`](Self::signal); the error names the bad setting.
-    pub fn new(settings: &JsValue, signal: JsValue) -> Result<Engine, JsValue> {
+    /// Builds an engine from settings (a tape: [`read`]'s `text` and `ops`) and the function
+    /// that reaches [`signal`](Self::signal); the error names the bad setting.
+    pub fn new(text: String, ops: Vec<f64>, signal: JsValue) -> Result<Engine, JsValue> {
         crate::host::install_page_text();
-        let value = to_value(settings).unwrap_or(Value::Null);
+        let value = read(text, ops).unwrap_or(Value::Null);
         let (settings, unknown) = Settings::from_value(&value).map_err(|e| settings_error(&e))?;
         let nonce = match settings.nonce.clone() {
             Some(n) => Some(n),
@@ -119,9 +120,9 @@ impl Engine {
         });
     }
 
-    /// Hands a Segment event (a plain object) to the machine. Never throws.
-    pub fn call(&self, event: &JsValue) {
-        let event = Event::from_value(event_to_value(event).unwrap_or(Value::Null));
+    /// Hands a Segment event (a tape, as for [`new`](Self::new)) to the machine. Never throws.
+    pub fn call(&self, text: String, ops: Vec<f64>) {
+        let event = Event::from_value(read(text, ops).unwrap_or(Value::Null));
         self.handle(Input::Call(event));
     }
 

@@ -4,10 +4,15 @@
 //! bytes, so the wasm exports only what needs the engine.
 
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use wasm_bindgen::prelude::*;
 
 use crate::engine::Engine;
+
+/// [`Instance::call`]'s ops for a consent change (no tape starts with it: values' tags are 0 to 7,
+/// `src/convert.rs`); `js/plugin.js` names it too.
+const CONSENT: f64 = 8.0;
 
 /// One destination instance (the engine behind a plugin or a client). Its methods never throw
 /// into the page, except on invalid settings or consent values.
@@ -18,18 +23,20 @@ pub struct Instance {
 
 #[wasm_bindgen]
 impl Instance {
-    /// Validates settings (throws an `Error` naming a bad setting); nothing is injected until
+    /// Validates settings, given as a tape (`js/tape.js`'s text and ops; `js/plugin.js` encodes
+    /// them), and throws an `Error` naming a bad setting; nothing is injected until
     /// loading starts (a `signal` code). `signal(code, arg)` must call this instance's
     /// [`signal`](Self::signal): timers, the readiness poll and script events report through
     /// it; the engine calls it with `SETTLED` (`src/engine.rs`) once a load has settled.
     #[wasm_bindgen(constructor)]
     pub fn new(
-        #[wasm_bindgen(unchecked_param_type = "Settings")] settings: JsValue,
+        text: String,
+        ops: Vec<f64>,
         #[wasm_bindgen(unchecked_param_type = "(code: number, arg: number) => void")]
         signal: JsValue,
     ) -> Result<Instance, JsValue> {
         Ok(Instance {
-            engine: Engine::new(&settings, signal)?,
+            engine: Engine::new(text, ops, signal)?,
         })
     }
 
@@ -40,17 +47,16 @@ impl Instance {
         self.engine.signal(code, arg)
     }
 
-    /// Hands a Segment event (page, identify, track, group, alias, screen) to the engine.
-    pub fn call(&self, event: JsValue) {
-        self.engine.call(&event);
-    }
-
-    /// Changes consent: `'granted' | 'pending' | 'denied'` (throws on anything else).
-    #[wasm_bindgen(js_name = setConsent)]
-    pub fn set_consent(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "Consent")] state: String,
-    ) -> Result<(), JsValue> {
-        self.engine.set_consent(&state)
+    /// Hands a Segment event (page, identify, track, group, alias, screen), as a tape like the
+    /// settings (`js/tape.js`'s `encodeEvent`), to the engine; or, when `ops` is `[CONSENT]`,
+    /// changes consent to the word `text`: `'granted' | 'pending' | 'denied'` (throws on
+    /// anything else). Consent through this export rather than one of its own, which would
+    /// cost the wasm and its glue bytes (`js/plugin.js`'s `setConsent`).
+    pub fn call(&self, text: String, ops: Vec<f64>) -> Result<(), JsValue> {
+        if ops == [CONSENT] {
+            return self.engine.set_consent(&text);
+        }
+        self.engine.call(text, ops);
+        Ok(())
     }
 }

@@ -5,16 +5,37 @@
 
 use hubspot_core::Value;
 use hubspot_wasm::Instance;
-use hubspot_wasm::convert::{to_js, to_value};
+use hubspot_wasm::convert::{read, to_js};
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::closure::Closure;
+use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
+
+#[wasm_bindgen(module = "/js/tape.js")]
+extern "C" {
+    fn encode(value: &JsValue) -> String;
+    #[wasm_bindgen(js_name = encodeEvent)]
+    fn encode_event(event: &JsValue) -> String;
+    #[wasm_bindgen(js_name = takeOps)]
+    fn take_ops() -> Vec<f64>;
+}
+
+/// A JavaScript value through the tape, as `js/plugin.js` hands settings to the module.
+fn to_value(value: &JsValue) -> Option<Value> {
+    read(encode(value), take_ops())
+}
+
+/// `instance.call(event)` as `js/plugin.js` makes it.
+fn call(d: &Instance, event: JsValue) {
+    let text = encode_event(&event);
+    d.call(text, take_ops()).unwrap();
+}
 
 fn js(src: &str) -> JsValue {
     Function::new_no_args(&format!("return ({src});"))
@@ -28,6 +49,8 @@ const IS_LOADED: u32 = 7;
 const PENDING_IDENTITY: u32 = 8;
 const LOAD: u32 = 9;
 const SETTLED: u32 = 10;
+/// `Instance::call`'s ops for a consent change, as `js/plugin.js` names them.
+const CONSENT: f64 = 8.0;
 
 thread_local! {
     /// The `resolve` functions of `load` promises, with the address of their instance: what
@@ -54,8 +77,10 @@ fn instance(settings: JsValue) -> Result<Rc<Instance>, JsValue> {
             d.signal(code, arg);
         }
     });
+    let text = encode(&settings);
     let d = Rc::new(Instance::new(
-        settings,
+        text,
+        take_ops(),
         signal.into_js_value().unchecked_into(),
     )?);
     *slot.borrow_mut() = Rc::downgrade(&d);
@@ -226,12 +251,14 @@ async fn becomes_ready_when_push_is_patched_and_flushes_in_order() {
     )))
     .unwrap();
     let loaded = load(&d);
-    d.call(js(
-        "{type: 'identify', userId: 'u1', traits: {email: 'a@b.co'}}",
-    ));
-    d.call(js(
-        "{type: 'page', context: {page: {path: '/x', search: '?y'}}}",
-    ));
+    call(
+        &d,
+        js("{type: 'identify', userId: 'u1', traits: {email: 'a@b.co'}}"),
+    );
+    call(
+        &d,
+        js("{type: 'page', context: {page: {path: '/x', search: '?y'}}}"),
+    );
     assert!(
         hsq_json() == "[]",
         "nothing before the task ends: {}",
@@ -247,7 +274,7 @@ async fn becomes_ready_when_push_is_patched_and_flushes_in_order() {
         hsq_json(),
         r#"[["identify",{"email":"a@b.co","id":"u1"}],["setPath","/x?y"]]"#
     );
-    d.call(js("{type: 'track', event: 'Clicked', properties: {}}"));
+    call(&d, js("{type: 'track', event: 'Clicked', properties: {}}"));
     sleep(10).await;
     assert!(
         hsq_json().ends_with(
@@ -269,9 +296,9 @@ async fn a_failing_script_settles_load_and_later_calls_are_harmless() {
     .unwrap();
     JsFuture::from(load(&d)).await.unwrap();
     assert!(!d.signal(IS_LOADED, 0));
-    d.call(js("{type: 'track', event: 'x'}"));
-    d.call(js("null"));
-    d.call(js("'nonsense'"));
+    call(&d, js("{type: 'track', event: 'x'}"));
+    call(&d, js("null"));
+    call(&d, js("'nonsense'"));
     sleep(10).await;
     assert_eq!(hsq_json(), "[]");
     clean();
@@ -298,9 +325,9 @@ async fn consent_pending_injects_nothing_and_resolves_load() {
     .unwrap();
     JsFuture::from(load(&d)).await.unwrap();
     assert!(document().get_element_by_id("hs-script-loader").is_none());
-    d.set_consent("granted".into()).unwrap();
+    d.call("granted".into(), vec![CONSENT]).unwrap();
     assert!(document().get_element_by_id("hs-script-loader").is_some());
-    assert!(d.set_consent("perhaps".into()).is_err());
+    assert!(d.call("perhaps".into(), vec![CONSENT]).is_err());
     clean();
 }
 
@@ -318,12 +345,14 @@ async fn ready_portal_9() -> Rc<Instance> {
 #[wasm_bindgen_test]
 async fn identify_and_track_after_load_reach_hsq() {
     let d = ready_portal_9().await;
-    d.call(js(
-        "{type: 'identify', userId: 'u9', traits: {email: 'c@d.co'}}",
-    ));
-    d.call(js(
-        "{type: 'track', event: 'Signed Up', properties: {plan: 'pro'}}",
-    ));
+    call(
+        &d,
+        js("{type: 'identify', userId: 'u9', traits: {email: 'c@d.co'}}"),
+    );
+    call(
+        &d,
+        js("{type: 'track', event: 'Signed Up', properties: {plan: 'pro'}}"),
+    );
     sleep(10).await;
     let pushed = hsq_json();
     assert!(
@@ -342,12 +371,18 @@ async fn each_call_type_reaches_hsq_with_the_fields_its_mapping_reads() {
     let d = ready_portal_9().await;
     // The shell walks only what each type's mapping reads (js/tape.js encodeEvent): a page's
     // context.page, a track's context.traits (an email there identifies first).
-    d.call(js(
-        "{type: 'page', anonymousId: 'a1', properties: {title: 'T'}, context: {page: {path: '/x', search: '?y'}, traits: {email: 'page@d.co'}}}",
-    ));
-    d.call(js(
-        "{type: 'track', userId: 'u7', event: 'Clicked', properties: {n: 1}, context: {page: {path: '/ignored'}, traits: {email: 'ctx@d.co'}}}",
-    ));
+    call(
+        &d,
+        js(
+            "{type: 'page', anonymousId: 'a1', properties: {title: 'T'}, context: {page: {path: '/x', search: '?y'}, traits: {email: 'page@d.co'}}}",
+        ),
+    );
+    call(
+        &d,
+        js(
+            "{type: 'track', userId: 'u7', event: 'Clicked', properties: {n: 1}, context: {page: {path: '/ignored'}, traits: {email: 'ctx@d.co'}}}",
+        ),
+    );
     sleep(10).await;
     let pushed = hsq_json();
     let expected = r#"["setPath","/x?y"],["trackPageView"],["identify",{"email":"ctx@d.co","id":"u7"}],["trackCustomBehavioralEvent",{"name":"pe9_clicked","properties":{"n":1}}]"#;
@@ -364,9 +399,12 @@ async fn non_ascii_keys_and_fractions_use_the_pages_text_operations() {
     )))
     .unwrap();
     JsFuture::from(load(&d)).await.unwrap();
-    d.call(js(
-        "{type: 'track', event: 'Été Promo', properties: {'Prix Été': 1.5, 'ΣΊΣΥΦΟΣ': 1, list: [0.1, 2, 1e21, -0]}}",
-    ));
+    call(
+        &d,
+        js(
+            "{type: 'track', event: 'Été Promo', properties: {'Prix Été': 1.5, 'ΣΊΣΥΦΟΣ': 1, list: [0.1, 2, 1e21, -0]}}",
+        ),
+    );
     sleep(10).await;
     let pushed = hsq_json();
     // JavaScript's toLowerCase (final sigma included) and String(n), not Rust's tables.
@@ -416,12 +454,18 @@ async fn an_event_with_throwing_getters_still_arrives_without_those_fields() {
     .unwrap();
     JsFuture::from(load(&d)).await.unwrap();
     // A getter on the event itself and one inside context: only those fields are lost.
-    d.call(js(
-        "{type: 'identify', userId: 'a@b.co', get traits() { throw new Error('no') }, context: {get page() { throw new Error('no') }}}",
-    ));
-    d.call(js(
-        "{type: 'track', event: 'Clicked', properties: {n: 1}, context: {get page() { throw new Error('no') }}}",
-    ));
+    call(
+        &d,
+        js(
+            "{type: 'identify', userId: 'a@b.co', get traits() { throw new Error('no') }, context: {get page() { throw new Error('no') }}}",
+        ),
+    );
+    call(
+        &d,
+        js(
+            "{type: 'track', event: 'Clicked', properties: {n: 1}, context: {get page() { throw new Error('no') }}}",
+        ),
+    );
     sleep(10).await;
     assert_eq!(
         hsq_json(),
@@ -452,9 +496,12 @@ async fn re_arming_the_identify_flush_keeps_one_timer_and_flushes_once() {
     .unwrap();
     JsFuture::from(load(&d)).await.unwrap();
     for i in 0..20 {
-        d.call(js(&format!(
-            "{{type: 'identify', userId: 'u{i}', traits: {{email: 'u{i}@d.co'}}}}"
-        )));
+        call(
+            &d,
+            js(&format!(
+                "{{type: 'identify', userId: 'u{i}', traits: {{email: 'u{i}@d.co'}}}}"
+            )),
+        );
         sleep(0).await;
     }
     let live = js("window.__flushTimers.size").as_f64();
@@ -500,8 +547,8 @@ async fn thousands_of_calls_leave_the_wasm_memory_where_warm_up_left_it() {
     );
     let batch = |from: u32| {
         for i in from..from + 250 {
-            d.call(identify.call1(&JsValue::NULL, &i.into()).unwrap());
-            d.call(track.call1(&JsValue::NULL, &i.into()).unwrap());
+            call(&d, identify.call1(&JsValue::NULL, &i.into()).unwrap());
+            call(&d, track.call1(&JsValue::NULL, &i.into()).unwrap());
         }
     };
     for b in 0..4 {
