@@ -36,9 +36,6 @@ const PENDING_IDENTITY = 8;
 const LOAD = 9;
 // What the engine calls the signal function with once a load has settled.
 const SETTLED = 10;
-// `instance.call`'s ops for a consent change, its text the word (src/plugin.rs): one export for
-// events and consent.
-const CONSENT = [8];
 
 /** The `Destination` and `Client` classes over a build's `Instance` class. */
 export function classes(Instance, version) {
@@ -127,7 +124,7 @@ export function classes(Instance, version) {
 
     /** Changes consent: 'granted' | 'pending' | 'denied' (throws on anything else). */
     setConsent(state) {
-      this.#instance.call(state, CONSENT);
+      this.#instance.setConsent(state);
     }
 
     /** True while an identify waits for a page view or event to carry it to HubSpot. */
@@ -185,7 +182,7 @@ export function classes(Instance, version) {
 
     /** Changes consent: 'granted' | 'pending' | 'denied' (throws on anything else). */
     setConsent(state) {
-      this.#instance.call(state, CONSENT);
+      this.#instance.setConsent(state);
     }
 
     /** True while an identify waits for a page view or event to carry it to HubSpot. */

@@ -10,10 +10,6 @@ use wasm_bindgen::prelude::*;
 
 use crate::engine::Engine;
 
-/// [`Instance::call`]'s ops for a consent change (no tape starts with it: values' tags are 0 to 7,
-/// `src/convert.rs`); `js/plugin.js` names it too.
-const CONSENT: f64 = 8.0;
-
 /// One destination instance (the engine behind a plugin or a client). Its methods never throw
 /// into the page, except on invalid settings or consent values.
 #[wasm_bindgen]
@@ -48,15 +44,17 @@ impl Instance {
     }
 
     /// Hands a Segment event (page, identify, track, group, alias, screen), as a tape like the
-    /// settings (`js/tape.js`'s `encodeEvent`), to the engine; or, when `ops` is `[CONSENT]`,
-    /// changes consent to the word `text`: `'granted' | 'pending' | 'denied'` (throws on
-    /// anything else). Consent through this export rather than one of its own, which would
-    /// cost the wasm and its glue bytes (`js/plugin.js`'s `setConsent`).
-    pub fn call(&self, text: String, ops: Vec<f64>) -> Result<(), JsValue> {
-        if ops == [CONSENT] {
-            return self.engine.set_consent(&text);
-        }
+    /// settings (`js/tape.js`'s `encodeEvent`), to the engine.
+    pub fn call(&self, text: String, ops: Vec<f64>) {
         self.engine.call(text, ops);
-        Ok(())
+    }
+
+    /// Changes consent: `'granted' | 'pending' | 'denied'` (throws on anything else).
+    #[wasm_bindgen(js_name = setConsent)]
+    pub fn set_consent(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Consent")] state: String,
+    ) -> Result<(), JsValue> {
+        self.engine.set_consent(&state)
     }
 }

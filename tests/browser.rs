@@ -34,7 +34,7 @@ fn to_value(value: &JsValue) -> Option<Value> {
 /// `instance.call(event)` as `js/plugin.js` makes it.
 fn call(d: &Instance, event: JsValue) {
     let text = encode_event(&event);
-    d.call(text, take_ops()).unwrap();
+    d.call(text, take_ops());
 }
 
 fn js(src: &str) -> JsValue {
@@ -49,8 +49,6 @@ const IS_LOADED: u32 = 7;
 const PENDING_IDENTITY: u32 = 8;
 const LOAD: u32 = 9;
 const SETTLED: u32 = 10;
-/// `Instance::call`'s ops for a consent change, as `js/plugin.js` names them.
-const CONSENT: f64 = 8.0;
 
 thread_local! {
     /// The `resolve` functions of `load` promises, with the address of their instance: what
@@ -325,9 +323,9 @@ async fn consent_pending_injects_nothing_and_resolves_load() {
     .unwrap();
     JsFuture::from(load(&d)).await.unwrap();
     assert!(document().get_element_by_id("hs-script-loader").is_none());
-    d.call("granted".into(), vec![CONSENT]).unwrap();
+    d.set_consent("granted".into()).unwrap();
     assert!(document().get_element_by_id("hs-script-loader").is_some());
-    assert!(d.call("perhaps".into(), vec![CONSENT]).is_err());
+    assert!(d.set_consent("perhaps".into()).is_err());
     clean();
 }
 
