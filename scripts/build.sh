@@ -25,9 +25,9 @@ wasm-bindgen --target web --omit-default-module-path --remove-name-section --rem
 # (measured against -Oz alone; per-call speed unchanged, bench/README.md §1).
 node_modules/.bin/wasm-opt --flatten --rereloop -Oz -Oz --converge --zero-filled-memory --low-memory-unused --enable-reference-types --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --strip-target-features \
   pkg/web/hubspot_wasm_bg.wasm -o pkg/web/hubspot_wasm_bg.wasm
-# Short import names in the .wasm and both glue files: wasm-bindgen's end in a hash each, which
-# does not compress (~500 B brotli in all, scripts/short-imports.mjs).
-node scripts/short-imports.mjs pkg/web/hubspot_wasm_bg.wasm pkg/web/hubspot_wasm.js pkg/inline/hubspot_wasm.js
+# Short import and export names in the .wasm and both glue files: wasm-bindgen's imports end in a
+# hash each, which does not compress, and its export names are long (scripts/short-names.mjs).
+node scripts/short-names.mjs pkg/web/hubspot_wasm_bg.wasm pkg/web/hubspot_wasm.js pkg/inline/hubspot_wasm.js
 node scripts/latin1.mjs pkg/web/hubspot_wasm_bg.wasm pkg/inline/wasm-latin1.js
 # The version as JavaScript: both entry points define it even when the wasm cannot start.
 echo "export const version = '$version';" > pkg/version.js
