@@ -34,16 +34,20 @@ const TRACKING_SETTLED: u32 = 2;
 const FORMS_SETTLED: u32 = 3;
 const LOAD_TIMEOUT: u32 = 4;
 const IDENTIFY_FLUSH: u32 = 5;
-/// What `js/plugin.js` (which names the same numbers) sends through the same export: a reset,
-/// the two status questions and the start of loading. One export for all: each costs the wasm
-/// and its glue bytes.
-const RESET: u32 = 6;
-const IS_LOADED: u32 = 7;
-const PENDING_IDENTITY: u32 = 8;
-const LOAD: u32 = 9;
+// What `js/plugin.js` (which names the same numbers) sends through the same export: a reset,
+// the two status questions and the start of loading. One export for all: each costs the wasm
+// and its glue bytes. Public for the browser tests, which stand in for `js/plugin.js`.
+/// Forget the visitor (`reset()`).
+pub const RESET: u32 = 6;
+/// Whether HubSpot's tracker is ready (`isLoaded()`).
+pub const IS_LOADED: u32 = 7;
+/// Whether an identify waits for a page view or event (`pendingIdentity()`).
+pub const PENDING_IDENTITY: u32 = 8;
+/// Start loading (`load()`).
+pub const LOAD: u32 = 9;
 /// What the engine calls the signal function with once a load has settled (also named by
 /// `js/plugin.js`, which resolves its `load()` promises then).
-const SETTLED: u32 = 10;
+pub const SETTLED: u32 = 10;
 
 /// A destination instance.
 pub struct Engine {

@@ -6,6 +6,7 @@
 use hubspot_core::Value;
 use hubspot_wasm::Instance;
 use hubspot_wasm::convert::{read, to_js};
+use hubspot_wasm::engine::{IS_LOADED, LOAD, PENDING_IDENTITY, SETTLED};
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
@@ -42,13 +43,6 @@ fn js(src: &str) -> JsValue {
         .call0(&JsValue::NULL)
         .unwrap()
 }
-
-/// `src/engine.rs`'s codes for the status questions, for starting a load and for a load
-/// settled, as `js/plugin.js` names them.
-const IS_LOADED: u32 = 7;
-const PENDING_IDENTITY: u32 = 8;
-const LOAD: u32 = 9;
-const SETTLED: u32 = 10;
 
 thread_local! {
     /// The `resolve` functions of `load` promises, with the address of their instance: what
