@@ -1,0 +1,78 @@
+// Usage: node scripts/trim-glue.mjs glue.js...
+//
+// Removes from wasm-bindgen's glue the code this package can never run, each cut an exact piece
+// of text that must be found once in every file, or the build stops (a wasm-bindgen upgrade must
+// look at them again: the version is pinned in Cargo.toml).
+// - `free()`, `__destroy_into_raw()` and `[Symbol.dispose]`: `Instance` is internal (js/plugin.js
+//   keeps each in a private field and exports only its own classes), so nothing can call them;
+//   the FinalizationRegistry that frees an instance its wrapper outlived stays.
+// - The `TextEncoder.encodeInto` polyfill: every browser that can compile this wasm (it uses
+//   reference types: Chrome 96, Firefox 79, Safari 15) has `encodeInto` (Chrome 74, Firefox 66,
+//   Safari 14.1).
+// - The warnings for `initSync(bytes)` / `init(path)` called the old way: js/script-tag.js and
+//   js/npm/index.js are the only callers, and they pass an object / nothing.
+import { readFileSync, writeFileSync } from 'node:fs';
+
+const CUTS = [
+  [
+    `    __destroy_into_raw() {
+        const ptr = this.__wbg_ptr;
+        this.__wbg_ptr = 0;
+        InstanceFinalization.unregister(this);
+        return ptr;
+    }
+    free() {
+        const ptr = this.__destroy_into_raw();
+        wasm.b(ptr, 0);
+    }
+`,
+    '',
+  ],
+  ['if (Symbol.dispose) Instance.prototype[Symbol.dispose] = Instance.prototype.free;\n', ''],
+  [
+    `if (!('encodeInto' in cachedTextEncoder)) {
+    cachedTextEncoder.encodeInto = function (arg, view) {
+        const buf = cachedTextEncoder.encode(arg);
+        view.set(buf);
+        return {
+            read: arg.length,
+            written: buf.length
+        };
+    };
+}
+`,
+    '',
+  ],
+  [
+    `        if (Object.getPrototypeOf(module) === Object.prototype) {
+            ({module} = module)
+        } else {
+            console.warn('using deprecated parameters for \`initSync()\`; pass a single object instead')
+        }
+`,
+    '        ({module} = module)\n',
+  ],
+  [
+    `        if (Object.getPrototypeOf(module_or_path) === Object.prototype) {
+            ({module_or_path} = module_or_path)
+        } else {
+            console.warn('using deprecated parameters for the initialization function; pass a single object instead')
+        }
+`,
+    '        ({module_or_path} = module_or_path)\n',
+  ],
+];
+
+const cut = (text, path) =>
+  CUTS.reduce((t, [from, to]) => {
+    const at = t.indexOf(from);
+    if (at < 0 || t.indexOf(from, at + 1) >= 0) {
+      throw new Error(`trim-glue: ${path} does not hold this exactly once:\n${from}`);
+    }
+    return t.slice(0, at) + to + t.slice(at + from.length);
+  }, text);
+
+const paths = process.argv.slice(2);
+// Every file is checked before any is written.
+const trimmed = paths.map((path) => cut(readFileSync(path, 'utf8'), path));
+paths.forEach((path, i) => writeFileSync(path, trimmed[i]));
