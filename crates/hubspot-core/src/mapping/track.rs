@@ -115,15 +115,17 @@ fn is_order_completed(event: &str) -> bool {
             _ => s,
         }
     }
-    // `s` after `word`, when it starts with it: `get`, not `<[u8]>::strip_prefix`, whose
-    // `split_at` links a panic path and its message into the wasm.
+    // `s` after `word` (lowercase), when it starts with it in any case: `get`, not
+    // `<[u8]>::strip_prefix`, whose `split_at` links a panic path and its message into the wasm.
     fn after<'a>(s: &'a [u8], word: &[u8]) -> Option<&'a [u8]> {
-        s.get(word.len()..).filter(|_| s.starts_with(word))
+        let starts = s
+            .get(..word.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(word));
+        s.get(word.len()..).filter(|_| starts)
     }
-    let e = event.to_ascii_lowercase();
-    let rest = sep(e.as_bytes());
+    let rest = sep(event.as_bytes());
     if let Some(rest) = after(rest, b"completed") {
-        return sep(rest).starts_with(b"order");
+        return after(sep(rest), b"order").is_some();
     }
     // A `let … else`, not `map().and_then()`: the closures cost the wasm bytes.
     let Some(rest) = after(rest, b"order") else {
