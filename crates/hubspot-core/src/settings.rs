@@ -44,8 +44,9 @@ impl Consent {
 
     /// Parses `'granted' | 'pending' | 'denied'` (any case).
     pub fn parse(s: &str) -> Option<Consent> {
-        let lower = s.to_ascii_lowercase();
-        let i = CONSENT_WORDS.iter().position(|w| *w == lower)?;
+        let i = CONSENT_WORDS
+            .iter()
+            .position(|w| w.eq_ignore_ascii_case(s))?;
         Some(Consent::ALL[i])
     }
 }
@@ -468,8 +469,7 @@ fn read(setting: &Setting, v: &Value) -> Result<Given, SettingsError> {
         }
         (Kind::Choice(choices), _) => {
             if let Value::String(s) = v {
-                let lower = s.to_ascii_lowercase();
-                if let Some(i) = choices.iter().position(|w| *w == lower) {
+                if let Some(i) = choices.iter().position(|w| w.eq_ignore_ascii_case(s)) {
                     return Ok(Given::Choice(i));
                 }
             }
@@ -801,6 +801,24 @@ mod tests {
             RawSettings::from_value(&Value::Null),
             Ok(RawSettings::default())
         );
+    }
+
+    proptest::proptest! {
+        /// Consent and `compat` words compared in any ASCII case, without a lowercased copy,
+        /// agree with the lowercased-copy comparison they replaced.
+        #[test]
+        fn words_match_as_the_lowercased_copy_did(s in "(granted|PENDING|Denied|deNIED|default|CLASSIC|Actions|actionS)[ é]?|[aAdDeEnNgGrRtTiI\u{130}\u{212A}]{0,8}|\\PC{0,8}") {
+            let lower = s.to_ascii_lowercase();
+            let old_consent = CONSENT_WORDS.iter().position(|w| *w == lower).map(|i| Consent::ALL[i]);
+            proptest::prop_assert_eq!(Consent::parse(&s), old_consent);
+            let compat = SETTINGS.iter().find(|x| x.names == ["compat"]).unwrap();
+            let old_compat = PROFILE_WORDS.iter().position(|w| *w == lower);
+            let got = match read(compat, &Value::String(s.clone())) {
+                Ok(Given::Choice(i)) => Some(i),
+                _ => None,
+            };
+            proptest::prop_assert_eq!(got, old_compat);
+        }
     }
 
     #[test]

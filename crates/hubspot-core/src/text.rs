@@ -5,45 +5,68 @@
 use crate::prelude::*;
 use crate::value::Value;
 
-/// JavaScript's `\s` class: what `String.prototype.trim` and `/\s/` treat as white space.
-pub fn is_js_whitespace(c: char) -> bool {
-    matches!(
-        c,
-        '\t' | '\n' | '\u{0B}' | '\u{0C}' | '\r' | ' ' | '\u{A0}' | '\u{1680}' | '\u{2000}'
-            ..='\u{200A}'
-                | '\u{2028}'
-                | '\u{2029}'
-                | '\u{202F}'
-                | '\u{205F}'
-                | '\u{3000}'
-                | '\u{FEFF}'
-    )
+/// The byte length of the JavaScript white-space character (`\s`: what `String.prototype.trim`
+/// and `/\s/` treat as white space) at byte `i` of `b`, 0 if none: tab through CR, space,
+/// U+00A0, U+1680, U+2000–U+200A, U+2028, U+2029, U+202F, U+205F, U+3000 and U+FEFF.
+///
+/// Matched on UTF-8 bytes, and asked at any byte: every character here starts with ASCII or a
+/// lead byte, which no other character has inside it. The text rules work on bytes, not
+/// `char`s: decoding (`Chars`, `CharIndices`, `next_code_point`) costs the wasm ~600 B of code.
+///
+/// The rules that find characters take `(text, index)`, here and in [`replace`]: as function
+/// pointers, a `fn(&[u8]) -> usize` would share its wasm type with `Display::fmt`, and one
+/// `call_indirect` of that type keeps `core::fmt`'s padding and counting code in the wasm.
+pub fn js_space_len(b: &[u8], i: usize) -> usize {
+    match b.get(i..).unwrap_or_default() {
+        [b'\t'..=b'\r' | b' ', ..] => 1,
+        [0xC2, 0xA0, ..] => 2,
+        [0xE1, 0x9A, 0x80, ..]
+        | [0xE2, 0x80, 0x80..=0x8A | 0xA8 | 0xA9 | 0xAF, ..]
+        | [0xE2, 0x81, 0x9F, ..]
+        | [0xE3, 0x80, 0x80, ..]
+        | [0xEF, 0xBB, 0xBF, ..] => 3,
+        _ => 0,
+    }
 }
 
-/// Zero-width characters that arrive with copy-pasted emails (U+200B–U+200D, U+FEFF).
-fn is_zero_width(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200D}' | '\u{FEFF}')
+/// The byte length of the character [`trim`] drops at byte `i` of `b`, 0 if none: JavaScript
+/// white space ([`js_space_len`]) and the zero-width characters that arrive with copy-pasted
+/// emails (U+200B–U+200D; U+FEFF is white space).
+fn trimmed_len(b: &[u8], i: usize) -> usize {
+    match b.get(i..).unwrap_or_default() {
+        [0xE2, 0x80, 0x8B..=0x8D, ..] => 3,
+        _ => js_space_len(b, i),
+    }
 }
 
-/// Whether [`trim`] drops `c`.
-fn is_trimmed(c: char) -> bool {
-    is_js_whitespace(c) || is_zero_width(c)
+/// How many bytes at the start of `b` are characters `len_at` finds (see [`js_space_len`]).
+fn skip(b: &[u8], len_at: fn(&[u8], usize) -> usize) -> usize {
+    let mut i = 0;
+    loop {
+        match len_at(b, i) {
+            0 => return i,
+            n => i += n,
+        }
+    }
 }
 
 /// Trims white space and zero-width characters from both ends.
-///
-/// Two `char_indices` walks, not `str::trim_matches`: its generic searcher costs the wasm
-/// more than these loops.
 pub fn trim(s: &str) -> &str {
-    let start = s
-        .char_indices()
-        .find(|&(_, c)| !is_trimmed(c))
-        .map_or(s.len(), |(i, _)| i);
-    let end = s
-        .char_indices()
-        .rev()
-        .find(|&(_, c)| !is_trimmed(c))
-        .map_or(start, |(i, c)| i + c.len_utf8());
+    let b = s.as_bytes();
+    let start = skip(b, trimmed_len);
+    let mut end = b.len();
+    while end > start {
+        // The last character starts at the last byte before `end` that is not a continuation
+        // byte (`10xxxxxx`); it goes when it is one to drop, whole.
+        let mut last = end - 1;
+        while last > start && b.get(last).is_some_and(|c| c & 0xC0 == 0x80) {
+            last -= 1;
+        }
+        if trimmed_len(b, last) != end - last {
+            break;
+        }
+        end = last;
+    }
     s.get(start..end).unwrap_or_default()
 }
 
@@ -61,42 +84,53 @@ pub enum KeyStyle {
 
 /// Formats one property key in the given style.
 pub fn format_key(key: String, style: KeyStyle) -> String {
-    let is_sep: fn(char) -> bool = match style {
+    let sep_len: fn(&[u8], usize) -> usize = match style {
         KeyStyle::Unchanged => return key,
-        KeyStyle::PerChar => |c| matches!(c, ' ' | '.' | '\t' | '\r' | '\n' | '\u{0B}' | '\u{0C}'),
-        KeyStyle::Runs => |c| c == '.' || is_js_whitespace(c),
+        KeyStyle::PerChar => {
+            |b, i| usize::from(matches!(b.get(i), Some(b' ' | b'.' | b'\t'..=b'\r')))
+        }
+        KeyStyle::Runs => |b, i| match b.get(i) {
+            Some(b'.') => 1,
+            _ => js_space_len(b, i),
+        },
     };
-    // Most keys have nothing to replace: they are lowercased in place, not copied. For ASCII
-    // keys both styles replace the same bytes (space, `.`, tab through CR), found without decoding.
-    let replaces = if is_ascii(&key) {
-        key.bytes()
-            .any(|b| matches!(b, b' ' | b'.' | b'\t'..=b'\r'))
-    } else {
-        // `chars().any`, not `contains(is_sep)`: the pattern's searcher is larger in the wasm.
-        key.chars().any(is_sep)
-    };
-    if !replaces {
+    // Most keys have nothing to replace: they are lowercased in place, not copied. A tight byte
+    // loop finds them (keys are formatted per property of every call): no separator's first byte
+    // (space, `.`, tab through CR) and no non-ASCII byte, which may start white space.
+    if !key
+        .bytes()
+        .any(|b| matches!(b, b' ' | b'.' | b'\t'..=b'\r' | 0x80..))
+    {
         return lowercase(key);
     }
-    lowercase(underscore(&key, style == KeyStyle::Runs, is_sep))
+    lowercase(replace(&key, sep_len, "_", style == KeyStyle::Runs))
 }
 
-/// Replaces each character `is_sep` picks (with `collapse`, each run of them) with one `_`. Text
-/// between them is copied a slice at a time, not a character at a time.
-fn underscore(s: &str, collapse: bool, is_sep: fn(char) -> bool) -> String {
+/// `s` with each character `sep_len` finds (its byte length there, 0 if none; asked at every byte,
+/// see [`js_space_len`]) replaced by `with`; with `collapse`, each run of them by one `with`.
+/// Text between them is copied a slice at a time.
+pub(crate) fn replace(
+    s: &str,
+    sep_len: fn(&[u8], usize) -> usize,
+    with: &str,
+    collapse: bool,
+) -> String {
+    let b = s.as_bytes();
     let mut out = String::with_capacity(s.len());
-    let mut kept_from = 0;
-    let mut in_run = false;
-    for (i, c) in s.char_indices() {
-        let sep = is_sep(c);
-        if sep {
+    let (mut i, mut kept_from, mut in_run) = (0, 0, false);
+    while i < b.len() {
+        let n = sep_len(b, i);
+        if n == 0 {
+            i += 1;
+        } else {
             if !(collapse && in_run) {
                 out.push_str(s.get(kept_from..i).unwrap_or_default());
-                out.push('_');
+                out.push_str(with);
             }
-            kept_from = i + c.len_utf8();
+            i += n;
+            kept_from = i;
         }
-        in_run = sep;
+        in_run = n > 0;
     }
     out.push_str(s.get(kept_from..).unwrap_or_default());
     out
@@ -165,7 +199,15 @@ pub fn is_email(s: &str) -> bool {
         dot |= c == b'.';
         prev = c;
     }
-    at > 0 && dot && prev != b'.' && !s.chars().any(|c| is_js_whitespace(c) || c.is_control())
+    // No white space and no control character (C0, DEL, C1: U+0080–U+009F is C2 80–C2 9F).
+    let space_or_control = |i: usize| {
+        js_space_len(b, i) > 0
+            || matches!(
+                b.get(i..),
+                Some([0..=0x1F | 0x7F, ..] | [0xC2, 0x80..=0x9F, ..])
+            )
+    };
+    at > 0 && dot && prev != b'.' && !(0..b.len()).any(space_or_control)
 }
 
 /// Whether `key` is `word` (lowercase ASCII) under [`loose_key`]: without allocating for ASCII
@@ -196,11 +238,8 @@ pub fn trimmed_text(v: &Value) -> Option<String> {
 
 /// Normalises a key for case- and separator-insensitive lookup (`E-mail`, `e_mail` → `email`).
 pub fn loose_key(key: &str) -> String {
-    lowercase(
-        key.chars()
-            .filter(|c| !matches!(c, '-' | '_' | ' ' | '.'))
-            .collect(),
-    )
+    let dropped = |b: &[u8], i| usize::from(matches!(b.get(i), Some(b'-' | b'_' | b' ' | b'.')));
+    lowercase(replace(key, dropped, "", false))
 }
 
 /// Whether `s` is all ASCII: a byte loop, not `str::is_ascii`, whose word-at-a-time version costs
@@ -222,21 +261,24 @@ pub fn lowercase(mut s: String) -> String {
 
 /// Quotes a page-supplied string for a message: `"…"`, with `"` and `\` escaped.
 pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
+    // Two passes of [`replace`] (backslashes first): messages are rare, and a loop of its own
+    // costs the wasm more.
+    let backslash = |b: &[u8], i| usize::from(b.get(i) == Some(&b'\\'));
+    let quote_mark = |b: &[u8], i| usize::from(b.get(i) == Some(&b'"'));
+    let escaped = replace(
+        &replace(s, backslash, "\\\\", false),
+        quote_mark,
+        "\\\"",
+        false,
+    );
+    concat(&["\"", &escaped, "\""])
 }
 
 /// JavaScript's `parseFloat`: the longest numeric prefix after leading white space.
 pub fn js_parse_float(s: &str) -> Option<f64> {
-    let s = s.trim_start_matches(is_js_whitespace);
+    let s = s
+        .get(skip(s.as_bytes(), js_space_len)..)
+        .unwrap_or_default();
     let len = numeric_prefix_len(s);
     if len == 0 {
         return None;
@@ -297,6 +339,79 @@ fn numeric_prefix_len(s: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// JavaScript's `\s` per character, as `is_js_whitespace` stated it before the rules moved
+    /// to bytes: the reference for [`js_space_len`].
+    fn is_js_whitespace(c: char) -> bool {
+        matches!(
+            c,
+            '\t' | '\n' | '\u{0B}' | '\u{0C}' | '\r' | ' ' | '\u{A0}' | '\u{1680}' | '\u{2000}'
+                ..='\u{200A}'
+                    | '\u{2028}'
+                    | '\u{2029}'
+                    | '\u{202F}'
+                    | '\u{205F}'
+                    | '\u{3000}'
+                    | '\u{FEFF}'
+        )
+    }
+
+    /// Every character, alone and between others: the byte rules find exactly the characters
+    /// of the per-character rule, at their first byte, and nothing at any other byte.
+    #[test]
+    fn byte_rules_find_every_character_of_the_char_rules() {
+        let zero_width = |c| matches!(c, '\u{200B}'..='\u{200D}' | '\u{FEFF}');
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let text = format!("a{c}\u{A0}");
+            let b = text.as_bytes();
+            let len = c.len_utf8();
+            let space = if is_js_whitespace(c) { len } else { 0 };
+            let trimmed = if is_js_whitespace(c) || zero_width(c) {
+                len
+            } else {
+                0
+            };
+            assert_eq!(js_space_len(b, 1), space, "{c:?}");
+            assert_eq!(trimmed_len(b, 1), trimmed, "{c:?}");
+            for i in 2..=len {
+                assert_eq!(
+                    (js_space_len(b, i), trimmed_len(b, i)),
+                    (0, 0),
+                    "{c:?} at {i}"
+                );
+            }
+            // The end of the text, alone: what `trim` asks of its last bytes.
+            assert_eq!(js_space_len(b.get(..=len).unwrap(), 1), space, "{c:?}");
+        }
+    }
+
+    /// The `char_indices` form the byte loops of [`trim`] replaced.
+    fn trim_by_chars(s: &str) -> &str {
+        let trimmed = |c| is_js_whitespace(c) || matches!(c, '\u{200B}'..='\u{200D}' | '\u{FEFF}');
+        let start = s
+            .char_indices()
+            .find(|&(_, c)| !trimmed(c))
+            .map_or(s.len(), |(i, _)| i);
+        let end = s
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| !trimmed(c))
+            .map_or(start, |(i, c)| i + c.len_utf8());
+        &s[start..end]
+    }
+
+    /// The `chars` form of [`quote`].
+    fn quote_by_chars(s: &str) -> String {
+        let mut out = String::from('"');
+        for c in s.chars() {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+        out
+    }
 
     #[test]
     fn push_decimal_writes_what_format_writes() {
@@ -508,6 +623,22 @@ mod tests {
             let mut out = String::new();
             push_decimal(&mut out, n, width);
             proptest::prop_assert_eq!(out, format!("{n:0width$}"));
+        }
+
+        /// The byte loops agree with the `char` forms they replaced.
+        #[test]
+        fn byte_loops_agree_with_the_char_forms(s in "[ \t\u{A0}\u{2000}\u{200B}\u{202F}\u{3000}\u{FEFF}\"\\\\a._-é🍱]{0,10}|\\PC{0,10}") {
+            proptest::prop_assert_eq!(trim(&s), trim_by_chars(&s));
+            proptest::prop_assert_eq!(quote(&s), quote_by_chars(&s));
+            let loose: String = s.chars().filter(|c| !matches!(c, '-' | '_' | ' ' | '.')).collect();
+            proptest::prop_assert_eq!(loose_key(&s), lowercase(loose));
+        }
+
+        /// The email test's white-space and control check, on bytes, agrees with the `chars`
+        /// form (C0, DEL and C1 controls beside white space and their UTF-8 neighbours).
+        #[test]
+        fn is_email_controls_agree_with_the_char_form(s in "a[\u{0}\u{1F}\u{7F}\u{80}\u{9F}\u{A0}\u{A1}\u{2000}\u{2100}é]?@b[\u{0}\u{9F}\u{A0}\u{A1}é]?[.]co|[a@.\u{0}\u{9F}\u{A1}]{0,8}") {
+            proptest::prop_assert_eq!(is_email(&s), is_email_by_windows(&s));
         }
 
         /// The byte loop agrees with `str::is_ascii`.

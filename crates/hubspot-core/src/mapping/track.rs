@@ -8,7 +8,7 @@ use crate::command::Command;
 use crate::diagnostic::Diagnostic;
 use crate::event::Event;
 use crate::settings::Settings;
-use crate::text::{is_valid_internal_event_name, js_parse_float, pe_event_name, trim};
+use crate::text::{is_valid_internal_event_name, js_parse_float, pe_event_name, replace, trim};
 use crate::value::{Map, Value};
 
 /// How many properties HubSpot accepts on one custom behavioral event; the rest are dropped,
@@ -94,11 +94,15 @@ fn classic_revenue(props: &Map, event: &str) -> Option<f64> {
     match revenue? {
         Value::Number(n) if *n != 0.0 && !n.is_nan() => Some(*n),
         Value::String(s) if !s.is_empty() => {
-            js_parse_float(&s.chars().filter(|&c| c != '$').collect::<String>())
-                .filter(|n| !n.is_nan())
+            js_parse_float(&replace(s, dollar, "", false)).filter(|n| !n.is_nan())
         }
         _ => None,
     }
+}
+
+/// Finds the `$` signs [`classic_revenue`] drops (see [`replace`]).
+fn dollar(b: &[u8], i: usize) -> usize {
+    usize::from(b.get(i) == Some(&b'$'))
 }
 
 /// analytics.js's "Order Completed" test: `completed order…` or `order completed`, either word
@@ -111,15 +115,17 @@ fn is_order_completed(event: &str) -> bool {
             _ => s,
         }
     }
-    // `s` after `word`, when it starts with it: `get`, not `<[u8]>::strip_prefix`, whose
-    // `split_at` links a panic path and its message into the wasm.
+    // `s` after `word` (lowercase), when it starts with it in any case: `get`, not
+    // `<[u8]>::strip_prefix`, whose `split_at` links a panic path and its message into the wasm.
     fn after<'a>(s: &'a [u8], word: &[u8]) -> Option<&'a [u8]> {
-        s.get(word.len()..).filter(|_| s.starts_with(word))
+        let starts = s
+            .get(..word.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(word));
+        s.get(word.len()..).filter(|_| starts)
     }
-    let e = event.to_ascii_lowercase();
-    let rest = sep(e.as_bytes());
+    let rest = sep(event.as_bytes());
     if let Some(rest) = after(rest, b"completed") {
-        return sep(rest).starts_with(b"order");
+        return after(sep(rest), b"order").is_some();
     }
     // A `let … else`, not `map().and_then()`: the closures cost the wasm bytes.
     let Some(rest) = after(rest, b"order") else {
@@ -130,8 +136,18 @@ fn is_order_completed(event: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{custom_event_name, is_order_completed};
+    use super::{custom_event_name, dollar, is_order_completed};
     use crate::prelude::*;
+    use crate::text::replace;
+
+    proptest::proptest! {
+        /// The `$` strip by [`replace`] gives what the `chars().filter()` form gave.
+        #[test]
+        fn dollar_strip_agrees_with_the_char_filter(s in "[$1,.é🍱 ]{0,8}|\\PC{0,8}") {
+            let by_chars: String = s.chars().filter(|&c| c != '$').collect();
+            proptest::prop_assert_eq!(replace(&s, dollar, "", false), by_chars);
+        }
+    }
 
     #[test]
     fn custom_event_names() {
