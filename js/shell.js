@@ -139,7 +139,7 @@ export function deleteCookie(name) {
   const labels = location.hostname.split('.');
   const domains = [''];
   for (let i = 0; i < labels.length - 1; i++) domains.push(`; domain=.${labels.slice(i).join('.')}`);
-  for (const domain of domains) document.cookie = `${name}=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/${domain}`;
+  for (const domain of domains) document.cookie = `${name}=; max-age=0; path=/${domain}`;
 }
 
 /** A debug line. */
