@@ -28,12 +28,12 @@ wasm-bindgen --target web --omit-default-module-path --remove-name-section --rem
 # brotli (20 saved more and cost ~7 % per call, 300 less; 100 measured as fast as unlimited).
 node_modules/.bin/wasm-opt --flatten --rereloop -Oz -Oz --converge --zero-filled-memory --low-memory-unused --enable-reference-types --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --strip-target-features --one-caller-inline-max-function-size=100 \
   pkg/web/hubspot_wasm_bg.wasm -o pkg/web/hubspot_wasm_bg.wasm
+# Glue code this package never runs (Instance.free, stand-ins for encodeInto and
+# FinalizationRegistry, old-call warnings): ~170 B brotli in each form (scripts/trim-glue.mjs).
+node scripts/trim-glue.mjs pkg/web/hubspot_wasm.js pkg/inline/hubspot_wasm.js
 # Short import and export names in the .wasm and both glue files: wasm-bindgen's imports end in a
 # hash each, which does not compress, and its export names are long (scripts/short-names.mjs).
 node scripts/short-names.mjs pkg/web/hubspot_wasm_bg.wasm pkg/web/hubspot_wasm.js pkg/inline/hubspot_wasm.js
-# Glue code this package never runs (Instance.free, the encodeInto polyfill, old-call warnings):
-# ~150 B brotli in each form (scripts/trim-glue.mjs).
-node scripts/trim-glue.mjs pkg/web/hubspot_wasm.js pkg/inline/hubspot_wasm.js
 node scripts/latin1.mjs pkg/web/hubspot_wasm_bg.wasm pkg/inline/wasm-latin1.js
 # The version as JavaScript: both entry points define it even when the wasm cannot start.
 echo "export const version = '$version';" > pkg/version.js

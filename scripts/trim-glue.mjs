@@ -2,13 +2,15 @@
 //
 // Removes from wasm-bindgen's glue the code this package can never run, each cut an exact piece
 // of text that must be found once in every file, or the build stops (a wasm-bindgen upgrade must
-// look at them again: the version is pinned in Cargo.toml).
+// look at them again: the version is pinned in Cargo.toml). Runs on wasm-bindgen's output as it
+// is, before scripts/short-names.mjs, so the texts name exports as wasm-bindgen does.
 // - `free()`, `__destroy_into_raw()` and `[Symbol.dispose]`: `Instance` is internal (js/plugin.js
 //   keeps each in a private field and exports only its own classes), so nothing can call them;
 //   the FinalizationRegistry that frees an instance its wrapper outlived stays.
-// - The `TextEncoder.encodeInto` polyfill: every browser that can compile this wasm (it uses
-//   reference types: Chrome 96, Firefox 79, Safari 15) has `encodeInto` (Chrome 74, Firefox 66,
-//   Safari 14.1).
+// - The stand-ins for `TextEncoder.encodeInto` and `FinalizationRegistry`: every browser that can
+//   compile this wasm (it uses reference types: Chrome 96, Firefox 79, Safari 15) has both
+//   (`encodeInto`: Chrome 74, Firefox 66, Safari 14.1; `FinalizationRegistry`: Chrome 84,
+//   Firefox 79, Safari 14.1).
 // - The warnings for `initSync(bytes)` / `init(path)` called the old way: js/script-tag.js and
 //   js/npm/index.js are the only callers, and they pass an object / nothing.
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -23,12 +25,19 @@ const CUTS = [
     }
     free() {
         const ptr = this.__destroy_into_raw();
-        wasm.b(ptr, 0);
+        wasm.__wbg_instance_free(ptr, 0);
     }
 `,
     '',
   ],
   ['if (Symbol.dispose) Instance.prototype[Symbol.dispose] = Instance.prototype.free;\n', ''],
+  [
+    `const InstanceFinalization = (typeof FinalizationRegistry === 'undefined')
+    ? { register: () => {}, unregister: () => {} }
+    : new FinalizationRegistry(ptr => wasm.__wbg_instance_free(ptr, 1));
+`,
+    'const InstanceFinalization = new FinalizationRegistry(ptr => wasm.__wbg_instance_free(ptr, 1));\n',
+  ],
   [
     `if (!('encodeInto' in cachedTextEncoder)) {
     cachedTextEncoder.encodeInto = function (arg, view) {
