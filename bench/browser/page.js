@@ -3,6 +3,8 @@
 // no Playwright round trip is inside a measurement.
 import { AnalyticsBrowser, Context } from '@segment/analytics-next';
 import { eventName, properties, traits } from './workload.mjs';
+// The walk our plugin does before each call (the source, so the floor is this design's).
+import { encodeEvent, takeOps } from '../../js/tape.js';
 
 // Offline analytics-next, as in tests/e2e: settings given inline (no CDN fetch), Segment.io and
 // remote metrics off (they would POST to api.segment.io), no automatic page call.
@@ -173,6 +175,31 @@ window.Bench = {
       await analytics[kind](...args);
       await settle();
     }
+    return performance.now() - t0;
+  },
+
+  /**
+   * The JSON text of the stand-in's commands `from`..`to` (what our plugin's wasm wrote for them),
+   * for `boundaryFloor`; taken before the history is dropped, measured after the heap is.
+   */
+  commandTexts(from, to) {
+    return window.HubSpotStandIn.commands.slice(from, to).map((c) => JSON.stringify(c));
+  },
+
+  /**
+   * The floor of our value boundary, without the wasm: the JavaScript walk of each prepared
+   * context's event into a tape (js/tape.js's `encodeEvent`) plus `JSON.parse` of the commands'
+   * text. Every call of our plugin pays both, whatever the wasm does. Total ms.
+   */
+  boundaryFloor(texts) {
+    const contexts = state.prepared;
+    state.prepared = null;
+    const t0 = performance.now();
+    for (const ctx of contexts) {
+      encodeEvent(ctx.event);
+      takeOps();
+    }
+    for (const text of texts) JSON.parse(text);
     return performance.now() - t0;
   },
 

@@ -42,6 +42,9 @@
 //                fresh page, which include compiling and tiering up the code (wasm starts in V8's
 //                baseline compiler and is recompiled optimised once hot; Segment's JavaScript goes
 //                through V8's tiers the same way; the stand-in's share there is its warm share).
+//   floor        for ours, the part of the own cost no wasm work can remove in this design: the
+//                JavaScript walk of the same events into tapes (js/tape.js) plus JSON.parse of the
+//                commands' text, timed alone (after the heap figure, on fresh contexts).
 //   end to end   2,000 `await analytics.identify/track(...)` with the plugin registered, minus the
 //                same loop on the baseline page of the same repetition; wall clock, and main-thread
 //                busy time (CDP TaskDuration) to show that waiting is not in it. µs per call.
@@ -53,9 +56,10 @@
 // Every loop of every page checks that HubSpot (the stand-in) received one identify or event per
 // call with the right email and event name; any request leaving 127.0.0.1 or console error fails
 // the run. Last, a CPU profile of our identify own-cost loop lists the top self-time functions
-// (the npm build unminified, so wasm-bindgen's JS glue keeps its names).
+// (the npm build before terser when DIST has one beside it, so wasm-bindgen's JS glue keeps its
+// names).
 import webpack from 'webpack';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -101,7 +105,16 @@ function segmentSettings() {
 /** Everything the pages load, in one temporary directory served on 127.0.0.1. */
 async function prepareSite() {
   const root = mkdtempSync(join(tmpdir(), 'hubspot-bench-browser-'));
-  await new Promise((done, fail) => webpack(benchBundles(DIST, join(root, 'bench')), (err, stats) =>
+  // The npm package's module before terser (scripts/build.sh leaves it in pkg/, beside a dist/ of
+  // this checkout), with the .wasm beside it, for the profile's names; else the shipped one.
+  let readable;
+  const unminified = join(DIST, '..', 'pkg', 'npm-index.js');
+  if (existsSync(unminified)) {
+    readable = join(root, 'npm-readable', 'index.js');
+    cpSync(unminified, readable);
+    cpSync(join(DIST, 'npm', 'hubspot_wasm_bg.wasm'), join(root, 'npm-readable', 'hubspot_wasm_bg.wasm'));
+  }
+  await new Promise((done, fail) => webpack(benchBundles(DIST, join(root, 'bench'), readable), (err, stats) =>
     (err || stats.hasErrors() ? fail(err || new Error(stats.toString('errors-only'))) : done())));
   cpSync(join(DIST, 'hubspot-wasm.js'), join(root, 'hubspot-wasm.js'));
   if (BEFORE) cpSync(join(BEFORE, 'hubspot-wasm.js'), join(root, 'before', 'hubspot-wasm.js'));
@@ -244,9 +257,19 @@ async function measure(key) {
         r[`${phase}_${kind}_hsq_ms`] = await page.evaluate((range) => window.Bench.replayPushes(...range), pushed[`${phase}_${kind}`]);
       }
     }
+    const texts = {};
+    if (subject.kind === 'wasm') {
+      for (const kind of ['identify', 'track']) texts[kind] = await page.evaluate((range) => window.Bench.commandTexts(...range), pushed[`warm_${kind}`]);
+    }
     await page.evaluate(() => window.Bench.forgetHubSpotHistory());
     r.heapDeltaKB = ((await heapUsed(cdp)) - heap0) / 1024;
     r.wasmDeltaKB = ((await wasmBytes(page)) - wasm0) / 1024;
+    // After the heap: the floor's loops would add their own compiled code to it.
+    for (const kind of ['identify', 'track']) {
+      if (subject.kind !== 'wasm') continue;
+      await prepare(page, cdp, 'own', kind);
+      r[`floor_${kind}_ms`] = await page.evaluate((t) => window.Bench.boundaryFloor(t), texts[kind]);
+    }
     if (t.external.length) throw new Error(`${subject.label}: requests left 127.0.0.1: ${t.external.join(', ')}`);
     if (t.errors.length) throw new Error(`${subject.label}: console errors: ${t.errors.join(' | ')}`);
     return { r, received };
@@ -358,6 +381,8 @@ function derive(r, base) {
     analyticsIdentifyBusyUs: perCall(r.e2e_identify_busy_ms, N_E2E),
     analyticsTrackUs: perCall(r.e2e_track_ms, N_E2E),
     analyticsTrackBusyUs: perCall(r.e2e_track_busy_ms, N_E2E),
+    floorIdentifyUs: perCall(r.floor_identify_ms ?? NaN),
+    floorTrackUs: perCall(r.floor_track_ms ?? NaN),
     heapKB: r.heapDeltaKB - base.heapDeltaKB,
     wasmKB: r.wasmDeltaKB,
   };
@@ -378,10 +403,12 @@ const ROWS = [
   ['identify, warm, µs/call', 'warmIdentifyUs', 1],
   ['  of which the stand-in\'s _hsq.push', 'warmIdentifyHsqUs', 1, { noRatio: true }],
   ['identify own cost (warm − stand-in), µs/call', 'ownIdentifyUs', 1, { target: 15, unit: 'µs' }],
+  ['  of which the boundary floor (walk + JSON.parse)', 'floorIdentifyUs', 1, { wasmOnly: true }],
   ['identify own cost, cold, µs/call', 'coldIdentifyNetUs', 1],
   ['track, warm, µs/call', 'warmTrackUs', 1],
   ['  of which the stand-in\'s _hsq.push', 'warmTrackHsqUs', 1, { noRatio: true }],
   ['track own cost (warm − stand-in), µs/call', 'ownTrackUs', 1, { target: 10, unit: 'µs' }],
+  ['  of which the boundary floor (walk + JSON.parse)', 'floorTrackUs', 1, { wasmOnly: true }],
   ['track own cost, cold, µs/call', 'coldTrackNetUs', 1],
   ['identify end to end − baseline, µs/call', 'e2eIdentifyUs', 0],
   ['  main-thread busy time only', 'e2eIdentifyBusyUs', 0],
@@ -425,6 +452,11 @@ function printTable(summary) {
   console.log(line(header));
   console.log(widths.map((w) => '─'.repeat(w)).join('  '));
   for (const row of table.slice(1)) console.log(line(row));
+  // The issue-14 target of 0.15× Segment's own cost, beside what our boundary alone costs.
+  const s = summary.segment;
+  const f = summary.script;
+  console.log(`\n0.15× Segment's own cost, µs/call: identify ${fmt(0.15 * s.ownIdentifyUs.median, 1)}, track ${fmt(0.15 * s.ownTrackUs.median, 1)};` +
+    ` our boundary floor alone (walk + JSON.parse, no wasm): identify ${fmt(f.floorIdentifyUs.median, 1)}, track ${fmt(f.floorTrackUs.median, 1)}`);
   const b = summary.baseline;
   console.log(`\nanalytics-next alone (baseline page), µs/call: identify ${cell(b.analyticsIdentifyUs, 0)}, track ${cell(b.analyticsTrackUs, 0)}` +
     ` (busy: ${cell(b.analyticsIdentifyBusyUs, 0)}, ${cell(b.analyticsTrackBusyUs, 0)})`);

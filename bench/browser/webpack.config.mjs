@@ -11,8 +11,10 @@ export const nodeModules = join(here, '..', '..', 'node_modules');
 /**
  * @param {string} dist the build being benchmarked (its npm package is bundled from here)
  * @param {string} out directory the bundles are written to
+ * @param {string} readableEntry the npm package's entry for the profile bundle: its module before
+ *   terser, so wasm-bindgen's glue keeps its function names (default: the shipped one)
  */
-export function benchBundles(dist, out) {
+export function benchBundles(dist, out, readableEntry = join(dist, 'npm', 'index.js')) {
   const bundle = (name, entry, extra = {}) => ({
     name,
     mode: 'production',
@@ -23,13 +25,14 @@ export function benchBundles(dist, out) {
     ...extra,
   });
   const npm = { resolve: { alias: { 'hubspot-wasm$': join(dist, 'npm', 'index.js') } } };
+  const readable = { resolve: { alias: { 'hubspot-wasm$': readableEntry } } };
   return [
     // analytics-next, its Context class and the in-page driver: the same on every page.
     bundle('page', './page.js'),
     // Our npm package as a site's bundler ships it (minified).
     bundle('npm', './npm-entry.js', npm),
     // The same, unminified, for the profile: wasm-bindgen's glue keeps its function names.
-    bundle('npm-profile', './npm-entry.js', { ...npm, optimization: { minimize: false } }),
+    bundle('npm-profile', './npm-entry.js', { ...readable, optimization: { minimize: false } }),
   ];
 }
 
