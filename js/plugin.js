@@ -57,6 +57,12 @@ export function classes(Instance, version) {
   };
   // Hands a Segment event to an instance, of it only what the core's mappings read.
   const call = (instance, event) => instance.call(encodeEvent(event), takeOps());
+  // Changes an instance's consent. The wasm returns the Error for a word that is not a consent
+  // state rather than throwing it: a throwing export costs the wasm a shim and the glue code.
+  const setConsent = (instance, state) => {
+    const error = instance.setConsent(state);
+    if (error) throw error;
+  };
 
   /**
    * An analytics-next destination plugin named 'HubSpot' (so `integrations: {HubSpot: false}`
@@ -124,7 +130,7 @@ export function classes(Instance, version) {
 
     /** Changes consent: 'granted' | 'pending' | 'denied' (throws on anything else). */
     setConsent(state) {
-      this.#instance.setConsent(state);
+      setConsent(this.#instance, state);
     }
 
     /** True while an identify waits for a page view or event to carry it to HubSpot. */
@@ -182,7 +188,7 @@ export function classes(Instance, version) {
 
     /** Changes consent: 'granted' | 'pending' | 'denied' (throws on anything else). */
     setConsent(state) {
-      this.#instance.setConsent(state);
+      setConsent(this.#instance, state);
     }
 
     /** True while an identify waits for a page view or event to carry it to HubSpot. */

@@ -29,7 +29,8 @@ wasm-bindgen --target web --omit-default-module-path --remove-name-section --rem
 node_modules/.bin/wasm-opt --flatten --rereloop -Oz -Oz --converge --zero-filled-memory --low-memory-unused --enable-reference-types --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --strip-target-features --one-caller-inline-max-function-size=100 \
   pkg/web/hubspot_wasm_bg.wasm -o pkg/web/hubspot_wasm_bg.wasm
 # Glue code this package never runs (Instance.free, stand-ins for encodeInto and
-# FinalizationRegistry, old-call warnings): ~170 B brotli in each form (scripts/trim-glue.mjs).
+# FinalizationRegistry, old-call warnings, passStringToWasm0 without realloc, a second
+# initialisation): ~220 B brotli in each form (scripts/trim-glue.mjs).
 node scripts/trim-glue.mjs pkg/web/hubspot_wasm.js pkg/inline/hubspot_wasm.js
 # Short import and export names in the .wasm and both glue files: wasm-bindgen's imports end in a
 # hash each, which does not compress, and its export names are long (scripts/short-names.mjs).

@@ -13,6 +13,11 @@
 //   Firefox 79, Safari 14.1).
 // - The warnings for `initSync(bytes)` / `init(path)` called the old way: js/script-tag.js and
 //   js/npm/index.js are the only callers, and they pass an object / nothing.
+// - `passStringToWasm0`'s path for a missing `realloc`: every call passes the module's
+//   `__wbindgen_realloc` (checked below: the build stops if one does not).
+// - What only a second initialisation would need: `initSync`'s early return (js/script-tag.js
+//   calls it once), and `__wbg_finalize_init`'s resets of the memory views (none exists before
+//   the first) and its copies of the module and instance (never read).
 import { readFileSync, writeFileSync } from 'node:fs';
 
 const CUTS = [
@@ -70,16 +75,58 @@ const CUTS = [
 `,
     '        ({module_or_path} = module_or_path)\n',
   ],
+  [
+    `let wasmModule, wasmInstance, wasm;
+function __wbg_finalize_init(instance, module) {
+    wasmInstance = instance;
+    wasm = instance.exports;
+    wasmModule = module;
+    cachedDataViewMemory0 = null;
+    cachedFloat64ArrayMemory0 = null;
+    cachedUint8ArrayMemory0 = null;
+`,
+    `let wasm;
+function __wbg_finalize_init(instance) {
+    wasm = instance.exports;
+`,
+  ],
+  [
+    `function initSync(module) {
+    if (wasm !== undefined) return wasm;
+`,
+    'function initSync(module) {\n',
+  ],
+  [
+    `    if (realloc === undefined) {
+        const buf = cachedTextEncoder.encode(arg);
+        const ptr = malloc(buf.length, 1) >>> 0;
+        getUint8ArrayMemory0().subarray(ptr, ptr + buf.length).set(buf);
+        WASM_VECTOR_LEN = buf.length;
+        return ptr;
+    }
+
+`,
+    '',
+  ],
 ];
 
-const cut = (text, path) =>
-  CUTS.reduce((t, [from, to]) => {
+const cut = (text, path) => {
+  // The realloc-less path above goes only if no call can take it.
+  const calls = text.match(/passStringToWasm0\([^)]*\)/g) ?? [];
+  const bad = calls.filter(
+    (c) => c !== 'passStringToWasm0(arg, malloc, realloc)' && !c.endsWith(', wasm.__wbindgen_realloc)'),
+  );
+  if (bad.length > 0) {
+    throw new Error(`trim-glue: ${path} calls passStringToWasm0 without realloc: ${bad.join(', ')}`);
+  }
+  return CUTS.reduce((t, [from, to]) => {
     const at = t.indexOf(from);
     if (at < 0 || t.indexOf(from, at + 1) >= 0) {
       throw new Error(`trim-glue: ${path} does not hold this exactly once:\n${from}`);
     }
     return t.slice(0, at) + to + t.slice(at + from.length);
   }, text);
+};
 
 const paths = process.argv.slice(2);
 // Every file is checked before any is written.

@@ -130,17 +130,19 @@ impl Engine {
         self.handle(Input::Call(event));
     }
 
-    /// Changes consent (`'granted' | 'pending' | 'denied'`).
-    pub fn set_consent(&self, state: &str) -> Result<(), JsValue> {
-        let consent = Consent::parse(state).ok_or_else(|| {
+    /// Changes consent (`'granted' | 'pending' | 'denied'`); anything else changes nothing and
+    /// returns the `Error` to throw (else `undefined`).
+    pub fn set_consent(&self, state: &str) -> JsValue {
+        let Some(consent) = Consent::parse(state) else {
             // `quote`, not `{:?}`: Debug formatting would link core::fmt's escape tables.
-            crate::error::Error::new(&concat(&[
+            return crate::error::Error::new(&concat(&[
                 "HubSpot: consent must be 'granted', 'pending' or 'denied', got ",
                 &quote(state),
             ]))
-        })?;
+            .into();
+        };
         self.handle(Input::SetConsent(consent));
-        Ok(())
+        JsValue::UNDEFINED
     }
 
     /// Rule 5: an identify pushed and not yet carried by a page view or event.

@@ -11,7 +11,8 @@ use wasm_bindgen::prelude::*;
 use crate::engine::Engine;
 
 /// One destination instance (the engine behind a plugin or a client). Its methods never throw
-/// into the page, except on invalid settings or consent values.
+/// into the page, except the constructor on invalid settings (`setConsent` returns the `Error`
+/// for an invalid consent value, which `js/plugin.js` throws).
 #[wasm_bindgen]
 pub struct Instance {
     engine: Engine,
@@ -49,12 +50,14 @@ impl Instance {
         self.engine.call(text, ops);
     }
 
-    /// Changes consent: `'granted' | 'pending' | 'denied'` (throws on anything else).
+    /// Changes consent: `'granted' | 'pending' | 'denied'`. Anything else returns an `Error`
+    /// (else `undefined`) that `js/plugin.js` throws: a `Result` would cost the export a
+    /// multi-value shim and its glue.
     #[wasm_bindgen(js_name = setConsent)]
     pub fn set_consent(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Consent")] state: String,
-    ) -> Result<(), JsValue> {
+    ) -> JsValue {
         self.engine.set_consent(&state)
     }
 }

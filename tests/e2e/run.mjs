@@ -169,6 +169,10 @@ for (const build of Object.keys(BUILDS)) {
   scenario(`[${build}] consent denied after load: doNotTrack reaches HubSpot, later calls are dropped`, async (t) => {
     await register(t.page, {});
     await hubspotLoaded(t.page);
+    // A word that is no consent state throws (the wasm returns the Error, js/plugin.js throws it)
+    // and changes nothing.
+    const thrown = await t.page.evaluate(() => { try { window.plugin.setConsent('perhaps'); return null; } catch (e) { return [e instanceof Error, e.message]; } });
+    assert.deepEqual(thrown, [true, `HubSpot: consent must be 'granted', 'pending' or 'denied', got "perhaps"`]);
     await t.page.evaluate(() => window.plugin.setConsent('denied'));
     await t.page.evaluate(async () => { await analytics.track('After Denial'); await analytics.page({ path: '/after' }); });
     await t.page.waitForTimeout(100);

@@ -105,31 +105,50 @@ pub fn forms_script(settings: &Settings, knobs: &Knobs) -> Option<Script> {
 /// Whether `src` is HubSpot's tracking code for this portal (any of HubSpot's script hosts,
 /// `http`, `https` or protocol-relative).
 pub fn is_hubspot_tracking_url(src: &str, portal_id: &str) -> bool {
-    let rest = src
-        .strip_prefix("https:")
-        .or_else(|| src.strip_prefix("http:"))
-        .unwrap_or(src);
-    let Some(rest) = rest.strip_prefix("//") else {
+    // On bytes, by positions: `str` slices and `strip_prefix`/`strip_suffix` cost the wasm
+    // `str::get`'s char-boundary checks and their `Option`s through memory (every byte sought
+    // is ASCII); `get`, not indexing, whose panic would link core::fmt.
+    let b = src.as_bytes();
+    let scheme = if b.starts_with(b"https:") {
+        6
+    } else if b.starts_with(b"http:") {
+        5
+    } else {
+        0
+    };
+    let Some(rest) = b.get(scheme..).filter(|r| r.starts_with(b"//")) else {
         return false;
     };
-    // Byte searches, not `split_once('/')` and `split(['?', '#'])`, whose searchers cost the
-    // wasm bytes; `get`, not indexing, whose panic would link core::fmt (the bytes sought are
-    // ASCII, so it never fails).
-    let slash = rest.bytes().position(|b| b == b'/').unwrap_or(rest.len());
-    let host = rest.get(..slash).unwrap_or(rest);
-    let path = rest.get(slash + 1..).unwrap_or("");
-    let end = path.bytes().position(|b| b == b'?' || b == b'#');
-    let path = path.get(..end.unwrap_or(path.len())).unwrap_or(path);
-    // Suffix tests, not `format!` + `ends_with`: no formatting machinery in the wasm; `&str`
-    // suffixes, not `char` ones, which link the wasm a UTF-8 encoder.
-    let hubspot_host = ["hs-scripts.com", "hs-analytics.net"].iter().any(|d| {
-        host.strip_suffix(d)
-            .is_some_and(|sub| sub.is_empty() || sub.ends_with("."))
-    });
-    let dir = path
-        .strip_suffix(".js")
-        .and_then(|p| p.strip_suffix(portal_id));
-    hubspot_host && dir.is_some_and(|d| d.is_empty() || d.ends_with("/"))
+    let rest = rest.get(2..).unwrap_or_default();
+    let slash = rest.iter().position(|&c| c == b'/').unwrap_or(rest.len());
+    let host = rest.get(..slash).unwrap_or_default();
+    let path = rest.get(slash + 1..).unwrap_or_default();
+    let end = path
+        .iter()
+        .position(|&c| c == b'?' || c == b'#')
+        .unwrap_or(path.len());
+    let path = path.get(..end).unwrap_or_default();
+    // `host` is a HubSpot domain or a subdomain of one; `path` ends in `<portal>.js`, after
+    // nothing or a `/`.
+    let hubspot_host = [&b"hs-scripts.com"[..], b"hs-analytics.net"]
+        .iter()
+        .any(|d| suffix_after(host, &[d], b'.'));
+    hubspot_host && suffix_after(path, &[portal_id.as_bytes(), b".js"], b'/')
+}
+
+/// Whether `b` ends with the concatenation of `parts`, with nothing or `sep` before it.
+fn suffix_after(b: &[u8], parts: &[&[u8]], sep: u8) -> bool {
+    let mut end = b.len();
+    for part in parts.iter().rev() {
+        let Some(start) = end.checked_sub(part.len()) else {
+            return false;
+        };
+        if b.get(start..end) != Some(part) {
+            return false;
+        }
+        end = start;
+    }
+    end == 0 || b.get(end - 1) == Some(&sep)
 }
 
 /// Whether `src` is HubSpot's Forms SDK (a `hsforms.net/forms/` URL on any of its hosts).
@@ -172,6 +191,44 @@ mod tests {
         assert!(is_hubspot_forms_url("//js.hsforms.net/forms/shell.js"));
         assert!(!is_hubspot_forms_url("https://js.hsforms.net/v2.js"));
         assert!(!is_hubspot_forms_url("hsforms"));
+    }
+
+    /// The tracking-URL test as it was on `str` slices: the reference for the byte version.
+    fn tracking_url_on_str(src: &str, portal_id: &str) -> bool {
+        let rest = src
+            .strip_prefix("https:")
+            .or_else(|| src.strip_prefix("http:"))
+            .unwrap_or(src);
+        let Some(rest) = rest.strip_prefix("//") else {
+            return false;
+        };
+        let slash = rest.bytes().position(|b| b == b'/').unwrap_or(rest.len());
+        let host = rest.get(..slash).unwrap_or(rest);
+        let path = rest.get(slash + 1..).unwrap_or("");
+        let end = path.bytes().position(|b| b == b'?' || b == b'#');
+        let path = path.get(..end.unwrap_or(path.len())).unwrap_or(path);
+        let hubspot_host = ["hs-scripts.com", "hs-analytics.net"].iter().any(|d| {
+            host.strip_suffix(d)
+                .is_some_and(|sub| sub.is_empty() || sub.ends_with("."))
+        });
+        let dir = path
+            .strip_suffix(".js")
+            .and_then(|p| p.strip_suffix(portal_id));
+        hubspot_host && dir.is_some_and(|d| d.is_empty() || d.ends_with("/"))
+    }
+
+    proptest::proptest! {
+        /// The byte version agrees with the `str` one on URL-shaped text and on any text.
+        #[test]
+        fn tracking_urls_as_the_str_rule_read_them(
+            src in "(https?:)?(//)?([a-z.é]{0,4}\\.)?(js\\.)?(hs-scripts\\.com|hs-analytics\\.net|x\\.io)?/?([a-z0-9/]{0,4}/)?(12|123|1234)?(\\.js)?[?#]?[a-z/]{0,3}|\\PC{0,24}",
+            portal in "12|123|1|",
+        ) {
+            proptest::prop_assert_eq!(
+                is_hubspot_tracking_url(&src, &portal),
+                tracking_url_on_str(&src, &portal)
+            );
+        }
     }
 
     #[test]

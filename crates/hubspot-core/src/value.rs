@@ -299,26 +299,34 @@ impl Map {
         self.entries.is_empty()
     }
 
-    fn position(&self, key: &str) -> Option<usize> {
+    fn position(&self, key: &str) -> usize {
         self.position_hashed(key_hash(key), key)
     }
 
-    fn position_hashed(&self, h: u32, key: &str) -> Option<usize> {
-        self.entries
-            .iter()
-            .position(|(kh, k, _)| *kh == h && k == key)
+    /// The index of `key`, or the number of entries when it is absent (which `get`, `get_mut`
+    /// and [`remove_at`] then find nothing at): a plain `usize`, where an `Option` would be
+    /// returned through memory in the wasm.
+    fn position_hashed(&self, h: u32, key: &str) -> usize {
+        let mut i = 0;
+        for (kh, k, _) in &self.entries {
+            if *kh == h && k == key {
+                break;
+            }
+            i += 1;
+        }
+        i
     }
 
     /// The value under `key`.
     pub fn get(&self, key: &str) -> Option<&Value> {
         // `get`, not indexing, here and below: a bounds check's panic path costs the wasm bytes.
-        let (_, _, v) = self.entries.get(self.position(key)?)?;
+        let (_, _, v) = self.entries.get(self.position(key))?;
         Some(v)
     }
 
     /// True when `key` is present.
     pub fn contains_key(&self, key: &str) -> bool {
-        self.position(key).is_some()
+        self.position(key) < self.len()
     }
 
     /// Sets `key`: replaces the value in place if the key exists, else appends.
@@ -329,10 +337,8 @@ impl Map {
     // Not generic: one copy in the wasm whatever the key's type at the call site.
     fn insert_string(&mut self, key: String, value: Value) {
         let h = key_hash(&key);
-        match self
-            .position_hashed(h, &key)
-            .and_then(|i| self.entries.get_mut(i))
-        {
+        let i = self.position_hashed(h, &key);
+        match self.entries.get_mut(i) {
             Some(slot) => slot.2 = value,
             None => self.entries.push((h, key, value)),
         }
@@ -340,7 +346,7 @@ impl Map {
 
     /// Removes `key` and returns its value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        let i = self.position(key)?;
+        let i = self.position(key);
         let (_, _, v) = remove_at(&mut self.entries, i)?;
         Some(v)
     }
@@ -606,6 +612,42 @@ mod tests {
             let mut std = v;
             let want = (i < std.len()).then(|| std.remove(i));
             proptest::prop_assert_eq!((got, ours), (want, std));
+        }
+
+        /// Lookups, inserts and removals through the index-or-length `position_hashed` do what
+        /// they did through the `Option` of `iter().position` it replaced.
+        #[test]
+        fn map_operations_agree_with_the_option_position(
+            keys in proptest::collection::vec("[a-c]{0,2}|\\PC{0,3}", 0..10),
+            probes in proptest::collection::vec("[a-c]{0,2}", 0..6),
+        ) {
+            let old_position = |m: &Map, key: &str| {
+                let h = key_hash(key);
+                m.entries.iter().position(|(kh, k, _)| *kh == h && k == key)
+            };
+            let mut m = Map::new();
+            for (n, k) in keys.iter().enumerate() {
+                let before = old_position(&m, k);
+                let len = m.len();
+                m.insert(k.as_str(), Value::Number(n as f64));
+                // Replaced in place when present, else appended.
+                let want = before.unwrap_or(len);
+                proptest::prop_assert_eq!(old_position(&m, k), Some(want));
+                proptest::prop_assert_eq!(m.len(), if before.is_some() { len } else { len + 1 });
+            }
+            for k in keys.iter().chain(&probes) {
+                let at = old_position(&m, k);
+                let want = at.and_then(|i| m.entries.get(i)).map(|(_, _, v)| v.clone());
+                proptest::prop_assert_eq!(m.get(k).cloned(), want.clone());
+                proptest::prop_assert_eq!(m.contains_key(k), at.is_some());
+                let mut left = m.clone();
+                let mut want_left = m.entries.clone();
+                if let Some(i) = at {
+                    want_left.remove(i);
+                }
+                proptest::prop_assert_eq!(left.remove(k), want);
+                proptest::prop_assert_eq!(left.entries, want_left);
+            }
         }
 
         /// A map's entries move out as the `map` over its vector gave them, in order.
