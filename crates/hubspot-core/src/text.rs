@@ -219,7 +219,7 @@ pub fn is_loosely(key: &str, word: &str) -> bool {
     // A loop, not `filter().map().eq()`: the adapters cost the wasm more.
     let mut want = word.bytes();
     for b in key.bytes() {
-        if !matches!(b, b'-' | b'_' | b' ' | b'.') && want.next() != Some(b.to_ascii_lowercase()) {
+        if !is_loose_separator(b) && want.next() != Some(b.to_ascii_lowercase()) {
             return false;
         }
     }
@@ -236,9 +236,14 @@ pub fn trimmed_text(v: &Value) -> Option<String> {
     }
 }
 
+/// The separators [`loose_key`] and [`is_loosely`] ignore: `-`, `_`, space and `.`.
+fn is_loose_separator(b: u8) -> bool {
+    matches!(b, b'-' | b'_' | b' ' | b'.')
+}
+
 /// Normalises a key for case- and separator-insensitive lookup (`E-mail`, `e_mail` → `email`).
 pub fn loose_key(key: &str) -> String {
-    let dropped = |b: &[u8], i| usize::from(matches!(b.get(i), Some(b'-' | b'_' | b' ' | b'.')));
+    let dropped = |b: &[u8], i| usize::from(b.get(i).is_some_and(|&c| is_loose_separator(c)));
     lowercase(replace(key, dropped, "", false))
 }
 
