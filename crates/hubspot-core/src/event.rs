@@ -53,21 +53,6 @@ impl EventType {
     }
 }
 
-/// `context.page` as analytics.js fills it.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct PageContext {
-    /// `location.pathname` when the call was made.
-    pub path: Option<String>,
-    /// `location.search`, with its `?`.
-    pub search: Option<String>,
-    /// Full URL.
-    pub url: Option<String>,
-    /// Document title.
-    pub title: Option<String>,
-    /// Referrer.
-    pub referrer: Option<String>,
-}
-
 /// A Segment message.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
@@ -95,8 +80,6 @@ pub struct Event {
     pub properties: Map,
     /// `traits` (identify, group); a non-object becomes empty.
     pub traits: Map,
-    /// `context.page`.
-    pub page: PageContext,
     /// `context.traits`.
     pub context_traits: Map,
     /// The whole `context` object as received (unknown fields kept). The browser shell passes only
@@ -123,7 +106,6 @@ impl Event {
             previous_id: None,
             properties: Map::new(),
             traits: Map::new(),
-            page: PageContext::default(),
             context_traits: Map::new(),
             context: Map::new(),
             extra: Map::new(),
@@ -162,16 +144,6 @@ impl Event {
                 }
                 "context" => {
                     e.context = object(v);
-                    if let Some(page) = e.context.get("page").and_then(Value::as_object) {
-                        let field = |k: &str| page.get(k).and_then(Value::to_js_string);
-                        e.page = PageContext {
-                            path: field("path"),
-                            search: field("search"),
-                            url: field("url"),
-                            title: field("title"),
-                            referrer: field("referrer"),
-                        };
-                    }
                     if let Some(traits) = e.context.get("traits").and_then(Value::as_object) {
                         e.context_traits = traits.clone();
                     }
@@ -185,6 +157,13 @@ impl Event {
             *text = id_string(v);
         }
         e
+    }
+
+    /// `context.page`'s `key` (`path`, `search`, …) as `String(value)` gives it: read when a
+    /// mapping asks, not copied out of every event (allocations are most of a call's cost).
+    pub fn page_field(&self, key: &str) -> Option<String> {
+        let page = self.context.get("page").and_then(Value::as_object)?;
+        page.get(key).and_then(Value::to_js_string)
     }
 
     /// Writes the message back as Segment's JSON shape (unknown fields included).
@@ -270,8 +249,9 @@ mod tests {
         );
         assert_eq!(e.kind, EventType::Identify);
         assert_eq!(e.user_id.as_deref(), Some("12345"));
-        assert_eq!(e.page.path.as_deref(), Some("/x"));
-        assert_eq!(e.page.search.as_deref(), Some("?q=1"));
+        assert_eq!(e.page_field("path").as_deref(), Some("/x"));
+        assert_eq!(e.page_field("search").as_deref(), Some("?q=1"));
+        assert_eq!(e.page_field("title"), None);
         assert_eq!(e.context_traits.get("plan"), Some(&Value::from("pro")));
         assert_eq!(e.context.get("locale"), Some(&Value::from("en")));
         assert!(e.extra.contains_key("integrations") && e.extra.contains_key("sentAt"));

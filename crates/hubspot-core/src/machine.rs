@@ -136,8 +136,8 @@ pub struct Machine {
     started: bool,
     tracker: Tracker,
     consent: Consent,
-    /// Calls of the current task, reordered when it ends.
-    task: Vec<Event>,
+    /// Calls of the current task (each a `Held::Call`), reordered when it ends.
+    task: Vec<Held>,
     /// Calls HubSpot cannot take yet (consent pending, or pages after the first before load).
     /// A `Vec`, not a `VecDeque`: the front is removed only when `maxQueue` overflows, and a
     /// `VecDeque` costs ~0.7 KB of wasm.
@@ -243,7 +243,7 @@ impl Machine {
                 if self.task.is_empty() {
                     out.act(Action::EndTaskSoon);
                 }
-                self.task.push(event);
+                self.task.push(Held::Call(event));
                 // A burst of calls in one task (a replayed queue, a loop) is delivered in slices
                 // rather than held whole: rule 2 still orders each slice, and memory stays
                 // bounded (wasm memory never shrinks once grown).
@@ -414,21 +414,22 @@ impl Machine {
 
     /// Ends the current task: identifies go first (rule 2), the rest keep call order.
     fn end_task(&mut self, now_ms: f64, out: &mut Out) {
-        // Identifies as they come, the rest after them: one loop and one vector rather than
-        // `partition` + `chain`, whose adapters cost the wasm bytes (`matches!`, not `==`, for
-        // the same reason: a derived `PartialEq` compares `EventType::Other` names).
-        let task = core::mem::take(&mut self.task);
-        let mut others = Vec::new();
-        for event in task {
-            if matches!(event.kind, EventType::Identify) {
-                self.dispatch(Held::Call(event), now_ms, out);
-            } else {
-                others.push(event);
+        // Two passes over the slots, each call taken out as it is dispatched (a `Reset` left in
+        // its slot, which `dispatch` passes over): no second vector, and the task's vector keeps
+        // its capacity for the next task, so a call allocates nothing here. `matches!`, not `==`:
+        // a derived `PartialEq` compares `EventType::Other` names.
+        let mut task = core::mem::take(&mut self.task);
+        for identifies in [true, false] {
+            for slot in &mut task {
+                if matches!(slot, Held::Call(e) if identifies == matches!(e.kind, EventType::Identify))
+                {
+                    let item = core::mem::replace(slot, Held::Reset);
+                    self.dispatch(item, now_ms, out);
+                }
             }
         }
-        for event in others {
-            self.dispatch(Held::Call(event), now_ms, out);
-        }
+        task.clear();
+        self.task = task;
     }
 
     /// Replays held items in order through the current rules.

@@ -42,7 +42,20 @@ pub fn map_identify(
     };
     let email_key = email_key.map(str::to_owned);
     let rules = &knobs.traits;
-    let mut out = Map::with_capacity(traits.len() + 2);
+
+    // Names, company and address are read before the traits are consumed and added after them,
+    // in the order (and with the diagnostics' order) of adding them straight to `out`.
+    let names = knobs.names != Names::AsSent;
+    // Sized for both names and the five address fields, and `out` for all it usually gets: a
+    // map that grows copies every entry it has.
+    let mut later = Map::with_capacity(8);
+    if names {
+        add_names(&traits, &mut later);
+    }
+    let mut later_diags = Vec::new();
+    reserved_traits(&traits, knobs, &mut later, &mut later_diags);
+
+    let mut out = Map::with_capacity(traits.len() + later.len() + 2);
     // Their places first; their values last (below), over any trait that formats to them.
     out.insert("email", Value::Null);
     let user_id = event
@@ -53,16 +66,6 @@ pub fn map_identify(
     if user_id.is_some() {
         out.insert("id", Value::Null);
     }
-
-    // Names, company and address are read before the traits are consumed and added after them,
-    // in the order (and with the diagnostics' order) of adding them straight to `out`.
-    let names = knobs.names != Names::AsSent;
-    let mut later = Map::new();
-    if names {
-        add_names(&traits, &mut later);
-    }
-    let mut later_diags = Vec::new();
-    reserved_traits(&traits, knobs, &mut later, &mut later_diags);
     for (key, value) in traits {
         let kept_name =
             knobs.names == Names::MappedKeepingSnakeCase && SNAKE_CASE_NAMES.contains(&&*key);
@@ -208,7 +211,7 @@ pub fn address_trait(address: &Value) -> ReservedTrait<'_> {
 /// is not empty.
 fn text_fields(m: &Map, fields: &[(&'static str, &[&str])]) -> Vec<(&'static str, String)> {
     // A loop, not `filter_map().collect()`: the adapter's `next` costs the wasm more.
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(fields.len());
     for &(to, from) in fields {
         if let Some(text) = text_of(m, from) {
             out.push((to, text));

@@ -13,8 +13,8 @@ pub fn page_path(event: &Event, knobs: &Knobs) -> Option<String> {
     let prop = |k: &str| event.properties.get(k).and_then(Value::to_js_string);
     // Matches, not `clone().or_else()`, here and in the other rules of this change (script URLs,
     // the name split, the number readers): the combinators' closures cost the wasm bytes.
-    let path = match &event.page.path {
-        Some(p) => Some(p.clone()),
+    let path = match event.page_field("path") {
+        Some(p) => Some(p),
         None => prop("path"),
     }
     .filter(|p| !p.is_empty());
@@ -23,8 +23,8 @@ pub fn page_path(event: &Event, knobs: &Knobs) -> Option<String> {
         PagePath::PathOnly => path,
         PagePath::PathWithSearch => {
             let path = path?;
-            let search = match &event.page.search {
-                Some(s) => s.clone(),
+            let search = match event.page_field("search") {
+                Some(s) => s,
                 None => prop("search").unwrap_or_default(),
             };
             Some(match search.as_str() {

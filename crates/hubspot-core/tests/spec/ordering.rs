@@ -570,3 +570,52 @@ proptest::proptest! {
         proptest::prop_assert_eq!(got, want);
     }
 }
+
+proptest::proptest! {
+    /// Each task's calls are pushed identifies first, then the rest, each in call order, as the
+    /// rule was first written (the task split into two vectors), however tasks and full slices
+    /// follow one another: the task's vector, reused from task to task, carries nothing over.
+    #[test]
+    fn each_task_is_pushed_identifies_first(ops in proptest::collection::vec(0u8..4, 0..48)) {
+        let mut p = Page::new(opts());
+        p.load_hubspot();
+        let from = p.pushes.len();
+        let (mut want, mut task) = (Vec::new(), Vec::<(bool, String)>::new());
+        let flush = |task: &mut Vec<(bool, String)>, want: &mut Vec<String>| {
+            let (ids, rest): (Vec<_>, Vec<_>) = task.drain(..).partition(|(id, _)| *id);
+            want.extend(ids.into_iter().chain(rest).map(|(_, tag)| tag));
+        };
+        for (n, op) in ops.iter().enumerate() {
+            let tag = format!("c{n}");
+            match op {
+                0 => p.call(identify(None, json!({"email": format!("{tag}@b.co")}))),
+                1 => p.call(track(&tag, json!({}))),
+                2 => p.call(page(&format!("/{tag}"))),
+                _ => {
+                    p.end_task();
+                    flush(&mut task, &mut want);
+                    continue;
+                }
+            }
+            task.push((*op == 0, tag));
+            if task.len() == hubspot_core::machine::MAX_TASK_CALLS {
+                flush(&mut task, &mut want);
+            }
+        }
+        p.end_task();
+        flush(&mut task, &mut want);
+        // Each call's own command, by the tag it carries (pages also push `setPath`).
+        let got: Vec<String> = p.pushes[from..]
+            .iter()
+            .filter_map(|c| match c[0].as_str()? {
+                "identify" => Some(c[1]["email"].as_str()?.trim_end_matches("@b.co").to_owned()),
+                "trackCustomBehavioralEvent" => {
+                    Some(c[1]["name"].as_str()?.trim_start_matches("pe1234_").to_owned())
+                }
+                "setPath" => Some(c[1].as_str()?.trim_start_matches('/').to_owned()),
+                _ => None,
+            })
+            .collect();
+        proptest::prop_assert_eq!(got, want);
+    }
+}
