@@ -56,7 +56,7 @@ console.log(row(CLASSIC_REFERENCE.label, [CLASSIC_REFERENCE.raw, '-', CLASSIC_RE
 const targetDir = process.env.CARGO_TARGET_DIR || 'target';
 const tmp = mkdtempSync(join(tmpdir(), 'hubspot-size-'));
 try {
-  execFileSync('wasm-bindgen', ['--target', 'web', '--keep-debug', '--out-dir', tmp, `${targetDir}/wasm32-unknown-unknown/release/hubspot_wasm.wasm`]);
+  execFileSync('wasm-bindgen', ['--target', 'web', '--keep-debug', '--out-dir', tmp, `${targetDir}/wasm32-unknown-unknown/wasm/hubspot_wasm.wasm`]);
   const csv = execFileSync('twiggy', ['top', '-n', '1000000', '-f', 'csv', join(tmp, 'hubspot_wasm_bg.wasm')], { encoding: 'utf8', maxBuffer: 64 << 20 });
   const byCrate = new Map();
   for (const line of csv.split('\n').slice(1)) {

@@ -9,8 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target_dir=${CARGO_TARGET_DIR:-target}
 
-cargo build --release --lib --target wasm32-unknown-unknown -p hubspot-wasm
-wasm="$target_dir/wasm32-unknown-unknown/release/hubspot_wasm.wasm"
+cargo build --profile wasm --lib --target wasm32-unknown-unknown -p hubspot-wasm
+wasm="$target_dir/wasm32-unknown-unknown/wasm/hubspot_wasm.wasm"
 
 rm -rf pkg dist
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)

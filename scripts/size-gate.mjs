@@ -59,11 +59,11 @@ for (const [label, paths, limit] of [['script tag', scriptTag, budget.scriptTag]
   if (brotli > limit) failures.push(`${label} is ${brotli} B brotli, over its budget of ${limit} (bench/size-budget.json)`);
 }
 
-// A named build of the same release wasm: wasm-bindgen only, no wasm-opt, names kept.
+// A named build of the same wasm (the `wasm` profile): wasm-bindgen only, no wasm-opt, names kept.
 const targetDir = process.env.CARGO_TARGET_DIR || 'target';
 const tmp = mkdtempSync(join(tmpdir(), 'size-gate-'));
 try {
-  execFileSync('wasm-bindgen', ['--target', 'web', '--keep-debug', '--out-dir', tmp, `${targetDir}/wasm32-unknown-unknown/release/hubspot_wasm.wasm`]);
+  execFileSync('wasm-bindgen', ['--target', 'web', '--keep-debug', '--out-dir', tmp, `${targetDir}/wasm32-unknown-unknown/wasm/hubspot_wasm.wasm`]);
   const names = functionNames(readFileSync(join(tmp, 'hubspot_wasm_bg.wasm')));
   if (names.length === 0) failures.push('the named build has no function names: the check would see nothing');
   const linked = names.filter((n) => FORBIDDEN.some((f) => n.includes(f)));
