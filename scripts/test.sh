@@ -39,7 +39,7 @@ cargo build -p hubspot-cloud -p fake-hubspot
 node tests/relay/analytics-node.mjs
 
 step "hubspot-core builds for wasm32-unknown-unknown"
-cargo build -p hubspot-core --target wasm32-unknown-unknown --release
+cargo build -p hubspot-core --target wasm32-unknown-unknown --profile wasm
 
 step "browser shell tests in headless Chromium (wasm-bindgen-test)"
 cargo test --target wasm32-unknown-unknown --test browser
